@@ -1,0 +1,172 @@
+//! Opening a STAC source and finding out what it is.
+//!
+//! [`open`] reads the document a SOURCE points at and [`detect`]s its kind:
+//! catalog, collection, item, item collection, or STAC API landing page. The user
+//! never has to say which. Static sources are then [`walk`](walk::walk)ed; APIs are
+//! queried through [`api::Api`].
+
+pub mod api;
+mod check;
+pub mod walk;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+pub use check::{Checked, check};
+
+use crate::fetch::{Fetcher, parse_location};
+use crate::{Error, Result};
+
+/// What a STAC document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A catalog (links to children and items).
+    Catalog,
+    /// A collection (a catalog with extents and a license).
+    Collection,
+    /// One item (a GeoJSON Feature with assets).
+    Item,
+    /// A GeoJSON FeatureCollection of items.
+    ItemCollection,
+    /// The landing page of a STAC API.
+    Api,
+}
+
+impl Kind {
+    /// The word a person would use.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Catalog => "catalog",
+            Kind::Collection => "collection",
+            Kind::Item => "item",
+            Kind::ItemCollection => "item collection",
+            Kind::Api => "STAC API",
+        }
+    }
+}
+
+/// Works out what kind of STAC document `value` is, or says why it is none.
+///
+/// Works for STAC 0.8 to 1.1: before 1.0, catalogs and collections had no `type`,
+/// so a collection is recognised by its `extent` or `license`.
+pub fn detect(value: &Value) -> std::result::Result<Kind, String> {
+    let Some(object) = value.as_object() else {
+        return Err(format!(
+            "the document is {} instead of a JSON object",
+            json_kind(value)
+        ));
+    };
+    if object.get("conformsTo").is_some_and(Value::is_array) {
+        return Ok(Kind::Api);
+    }
+    match object.get("type").and_then(Value::as_str) {
+        Some("Feature") => return Ok(Kind::Item),
+        Some("FeatureCollection") => return Ok(Kind::ItemCollection),
+        Some("Collection") => return Ok(Kind::Collection),
+        Some("Catalog") => return Ok(Kind::Catalog),
+        Some(other) if object.contains_key("stac_version") => {
+            return Err(format!(
+                "its \"type\" is {other:?}, which is not a STAC type"
+            ));
+        }
+        _ => {}
+    }
+    if object.contains_key("extent") || object.contains_key("license") {
+        Ok(Kind::Collection)
+    } else if object.contains_key("links") || object.contains_key("stac_version") {
+        Ok(Kind::Catalog)
+    } else {
+        Err("it has no \"type\", \"stac_version\" or \"links\", so it is not STAC".into())
+    }
+}
+
+/// A document that was opened and recognised.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// Where it was read from.
+    pub url: Url,
+    /// What it is.
+    pub kind: Kind,
+    /// The document.
+    pub value: Value,
+}
+
+/// Reads the document that `source` (a URL or a path) points at and detects its kind.
+pub async fn open(fetcher: &Fetcher, source: &str) -> Result<Opened> {
+    let url = parse_location(source)?;
+    let value = fetcher.get_json(&url).await?;
+    let kind = detect(&value).map_err(|reason| Error::not_stac(&url, reason))?;
+    Ok(Opened { url, kind, value })
+}
+
+/// Resolves a link's `href` against the document it was found in.
+pub fn resolve(base: &Url, href: &str) -> std::result::Result<Url, String> {
+    let mut url = base
+        .join(href)
+        .map_err(|e| format!("the link {href:?} is not a valid address ({e})"))?;
+    url.set_fragment(None);
+    Ok(url)
+}
+
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn detects_every_kind() {
+        assert_eq!(detect(&json!({"type": "Feature"})), Ok(Kind::Item));
+        assert_eq!(
+            detect(&json!({"type": "FeatureCollection", "features": []})),
+            Ok(Kind::ItemCollection)
+        );
+        assert_eq!(detect(&json!({"type": "Collection"})), Ok(Kind::Collection));
+        assert_eq!(detect(&json!({"type": "Catalog"})), Ok(Kind::Catalog));
+        assert_eq!(
+            detect(&json!({"type": "Catalog", "conformsTo": [], "links": []})),
+            Ok(Kind::Api)
+        );
+        // STAC 0.8/0.9: no type on catalogs and collections.
+        assert_eq!(
+            detect(&json!({"stac_version": "0.9.0", "id": "c", "extent": {}})),
+            Ok(Kind::Collection)
+        );
+        assert_eq!(
+            detect(&json!({"stac_version": "0.8.0", "id": "c", "links": []})),
+            Ok(Kind::Catalog)
+        );
+        assert!(detect(&json!([1, 2])).unwrap_err().contains("a list"));
+        assert!(detect(&json!({"hello": "world"})).is_err());
+        assert!(
+            detect(&json!({"type": "Poster", "stac_version": "1.0.0"}))
+                .unwrap_err()
+                .contains("Poster")
+        );
+    }
+
+    #[test]
+    fn resolves_relative_and_absolute_links() {
+        let base = Url::parse("http://h/a/b/catalog.json").unwrap();
+        assert_eq!(
+            resolve(&base, "../c/collection.json#x").unwrap().as_str(),
+            "http://h/a/c/collection.json"
+        );
+        assert_eq!(
+            resolve(&base, "https://o/x.json").unwrap().as_str(),
+            "https://o/x.json"
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! Walking a static catalog: every `child` and `item` link, many at once.
+//!
+//! The walk keeps a bounded number of reads in flight (each read is parsed and
+//! checked on the runtime's worker threads), remembers every address it has read
+//! so that loops and duplicate links are followed once, and reports each node and
+//! each problem to the caller as soon as it is known. Documents are dropped as soon
+//! as the caller has seen them, so memory does not grow with the catalog's bytes:
+//! only the set of visited addresses and the links still to follow are kept.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::task::JoinSet;
+use url::Url;
+
+use super::{Kind, check, detect};
+use crate::fetch::Fetcher;
+use crate::{Error, Result};
+
+/// How a walk behaves.
+#[derive(Debug, Clone)]
+pub struct WalkOptions {
+    /// How many documents are read at once.
+    pub concurrency: usize,
+    /// How many links deep to go below the root (`None`: all the way).
+    pub max_depth: Option<usize>,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            concurrency: 32,
+            max_depth: None,
+        }
+    }
+}
+
+/// A catalog, collection or item found by a walk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// What it is.
+    pub kind: Kind,
+    /// Its id (for a node without one, the file name it was read from).
+    pub id: String,
+    /// Its title, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Where it was read from.
+    pub href: Url,
+    /// The node that linked to it (`None` for the root).
+    pub parent: Option<Url>,
+    /// Links below the root (0 for the root).
+    pub depth: usize,
+    /// The id of the nearest collection: the item's own `collection` field, or the
+    /// collection it was found under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    /// The document itself.
+    #[serde(skip)]
+    pub value: Value,
+}
+
+/// Something wrong found on the way; the walk goes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The document the problem is about.
+    pub href: String,
+    /// What is wrong, in plain words.
+    pub reason: String,
+}
+
+/// What a walk reports, in the order it learns it.
+#[derive(Debug, Clone)]
+pub enum WalkEvent {
+    /// A node was read and checked.
+    Node(Box<Node>),
+    /// A problem was found.
+    Problem(Problem),
+}
+
+/// Counts at the end of a walk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WalkSummary {
+    /// Catalogs found (including the root if it is one).
+    pub catalogs: u64,
+    /// Collections found.
+    pub collections: u64,
+    /// Items found.
+    pub items: u64,
+    /// Problems reported.
+    pub problems: u64,
+    /// Links not followed because of `max_depth`.
+    pub not_followed: u64,
+}
+
+/// One document to read.
+struct Task {
+    url: Url,
+    parent: Url,
+    depth: usize,
+    collection: Option<String>,
+}
+
+/// What reading and checking one document gave.
+struct Read {
+    task: Task,
+    outcome: Result<(Kind, Value, check::Checked)>,
+}
+
+/// Walks the static catalog at `root`, calling `on_event` for every node and
+/// problem; `on_event` returns [`ControlFlow::Break`] to stop the walk early.
+/// Fails only when the root itself cannot be read or is not STAC; every later
+/// failure becomes a [`Problem`] and the walk goes on.
+pub async fn walk(
+    fetcher: &Fetcher,
+    root: &Url,
+    options: &WalkOptions,
+    mut on_event: impl FnMut(WalkEvent) -> ControlFlow<()>,
+) -> Result<WalkSummary> {
+    let value = fetcher.get_json(root).await?;
+    let kind = detect(&value).map_err(|reason| Error::not_stac(root, reason))?;
+    if kind == Kind::Api {
+        return Err(Error::invalid_input(format!(
+            "{root} is a STAC API, not a static catalog; search it instead"
+        )));
+    }
+    let checked = check(kind, &value, root);
+    let mut walker = Walker {
+        options: options.clone(),
+        summary: WalkSummary::default(),
+        visited: HashSet::from([root.to_string()]),
+        ids: HashMap::new(),
+        stack: Vec::new(),
+        stopped: false,
+    };
+    let root_task = Task {
+        url: root.clone(),
+        parent: root.clone(),
+        depth: 0,
+        collection: None,
+    };
+    walker.accept(root_task, kind, value, checked, true, &mut on_event);
+
+    let mut reads: JoinSet<Read> = JoinSet::new();
+    let concurrency = options.concurrency.max(1);
+    while !walker.stopped {
+        while reads.len() < concurrency {
+            let Some(task) = walker.stack.pop() else {
+                break;
+            };
+            let fetcher = fetcher.clone();
+            reads.spawn(async move {
+                let outcome = read(&fetcher, &task.url).await;
+                Read { task, outcome }
+            });
+        }
+        let Some(joined) = reads.join_next().await else {
+            break;
+        };
+        let Read { task, outcome } = match joined {
+            Ok(read) => read,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(Error::Cancelled),
+        };
+        match outcome {
+            Ok((kind, value, checked)) => {
+                walker.accept(task, kind, value, checked, false, &mut on_event)
+            }
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(error) => {
+                let reason = match &error {
+                    Error::NotFound { .. } => {
+                        format!("linked from {} but it does not exist", task.parent)
+                    }
+                    other => other.to_string(),
+                };
+                walker.problem(task.url.as_str(), reason, &mut on_event);
+            }
+        }
+    }
+    reads.abort_all();
+    Ok(walker.summary)
+}
+
+async fn read(fetcher: &Fetcher, url: &Url) -> Result<(Kind, Value, check::Checked)> {
+    let value = fetcher.get_json(url).await?;
+    let kind = detect(&value).map_err(|reason| Error::not_stac(url, reason))?;
+    let checked = check(kind, &value, url);
+    Ok((kind, value, checked))
+}
+
+struct Walker {
+    options: WalkOptions,
+    summary: WalkSummary,
+    /// Every address read or queued, so each is read once.
+    visited: HashSet<String>,
+    /// Catalog and collection ids seen, with where, to report shared ids.
+    ids: HashMap<String, Url>,
+    /// Links still to read. A stack, so a walk goes deep first and the queue of
+    /// pending links stays small.
+    stack: Vec<Task>,
+    /// Set when the caller asked to stop.
+    stopped: bool,
+}
+
+impl Walker {
+    fn accept(
+        &mut self,
+        task: Task,
+        kind: Kind,
+        value: Value,
+        checked: check::Checked,
+        is_root: bool,
+        on_event: &mut impl FnMut(WalkEvent) -> ControlFlow<()>,
+    ) {
+        for reason in &checked.problems {
+            self.problem(task.url.as_str(), reason.clone(), on_event);
+        }
+        if kind == Kind::Api {
+            self.problem(
+                task.url.as_str(),
+                "this link leads to a STAC API, which a static walk does not enter".into(),
+                on_event,
+            );
+            return;
+        }
+        if kind == Kind::ItemCollection {
+            self.accept_features(&task, value, on_event);
+            return;
+        }
+        if !checked.usable {
+            self.problem(
+                task.url.as_str(),
+                format!("this {} is skipped", kind.noun()),
+                on_event,
+            );
+            return;
+        }
+        let id = checked
+            .id
+            .clone()
+            .unwrap_or_else(|| file_stem(&task.url).to_string());
+        let collection = match kind {
+            Kind::Collection => Some(id.clone()),
+            Kind::Item => value
+                .get("collection")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| task.collection.clone()),
+            _ => task.collection.clone(),
+        };
+        match kind {
+            Kind::Catalog => self.summary.catalogs += 1,
+            Kind::Collection => self.summary.collections += 1,
+            _ => self.summary.items += 1,
+        }
+        if matches!(kind, Kind::Catalog | Kind::Collection) {
+            if let Some(other) = self.ids.get(&id) {
+                let reason = format!("its id {id:?} is also used by {other}");
+                self.problem(task.url.as_str(), reason, on_event);
+            } else {
+                self.ids.insert(id.clone(), task.url.clone());
+            }
+        }
+        let depth = task.depth;
+        for child in checked.children {
+            if self.stopped {
+                break;
+            }
+            if self.options.max_depth.is_some_and(|max| depth >= max) {
+                self.summary.not_followed += 1;
+                continue;
+            }
+            if !self.visited.insert(child.to_string()) {
+                let reason = format!(
+                    "it links to {child}, which was already reached; the link is not followed again"
+                );
+                self.problem(task.url.as_str(), reason, on_event);
+                continue;
+            }
+            self.stack.push(Task {
+                url: child,
+                parent: task.url.clone(),
+                depth: depth + 1,
+                collection: collection.clone(),
+            });
+        }
+        let node = WalkEvent::Node(Box::new(Node {
+            kind,
+            id,
+            title: checked.title,
+            href: task.url,
+            parent: (!is_root).then_some(task.parent),
+            depth,
+            collection,
+            value,
+        }));
+        self.emit(node, on_event);
+    }
+
+    /// Items inside a FeatureCollection: each is checked and reported on its own.
+    fn accept_features(
+        &mut self,
+        task: &Task,
+        value: Value,
+        on_event: &mut impl FnMut(WalkEvent) -> ControlFlow<()>,
+    ) {
+        let Value::Object(mut object) = value else {
+            return;
+        };
+        let Some(Value::Array(features)) = object.remove("features") else {
+            return;
+        };
+        for (index, feature) in features.into_iter().enumerate() {
+            let href = format!("{}#/features/{index}", task.url);
+            let checked = check(Kind::Item, &feature, &task.url);
+            for reason in &checked.problems {
+                self.problem(&href, reason.clone(), on_event);
+            }
+            let Some(id) = checked.id.filter(|_| checked.usable) else {
+                self.problem(&href, "this item is skipped".into(), on_event);
+                continue;
+            };
+            self.summary.items += 1;
+            let collection = feature
+                .get("collection")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| task.collection.clone());
+            let node = WalkEvent::Node(Box::new(Node {
+                kind: Kind::Item,
+                id,
+                title: checked.title,
+                href: task.url.clone(),
+                parent: Some(task.url.clone()),
+                depth: task.depth + 1,
+                collection,
+                value: feature,
+            }));
+            self.emit(node, on_event);
+        }
+    }
+
+    fn problem(
+        &mut self,
+        href: &str,
+        reason: String,
+        on_event: &mut impl FnMut(WalkEvent) -> ControlFlow<()>,
+    ) {
+        self.summary.problems += 1;
+        let problem = Problem {
+            href: href.to_string(),
+            reason,
+        };
+        self.emit(WalkEvent::Problem(problem), on_event);
+    }
+
+    fn emit(&mut self, event: WalkEvent, on_event: &mut impl FnMut(WalkEvent) -> ControlFlow<()>) {
+        if !self.stopped && on_event(event).is_break() {
+            self.stopped = true;
+            self.stack.clear();
+        }
+    }
+}
+
+fn file_stem(url: &Url) -> &str {
+    let name = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or("");
+    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
+}

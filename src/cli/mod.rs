@@ -1,0 +1,83 @@
+//! The commands of the `cairn` binary. Each is a thin layer over the engine:
+//! parse arguments, call the engine, print.
+
+pub mod browse;
+pub mod jobs;
+pub mod search;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use cairn::store::Store;
+use cairn::{Error, Result};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+/// Everything selected was done.
+pub const EXIT_OK: u8 = 0;
+/// Finished, with failures or problems (listed).
+pub const EXIT_FAILED: u8 = 1;
+/// Bad input: nothing was done.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Interrupted; can be continued.
+pub const EXIT_INTERRUPTED: u8 = 3;
+
+/// The exit code for an error that stopped a command.
+pub fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::Cancelled => EXIT_INTERRUPTED,
+        Error::InvalidInput { .. }
+        | Error::NotFound { .. }
+        | Error::NotStac { .. }
+        | Error::InvalidJson { .. }
+        | Error::AccessDenied { .. }
+        | Error::Http { .. }
+        | Error::DatabaseVersion(_) => EXIT_BAD_INPUT,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// Logs go to stderr; `CAIRN_LOG` sets the filter (e.g. `CAIRN_LOG=debug`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stac=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// A token cancelled by Ctrl-C, so that a long walk or search stops cleanly.
+pub fn interrupt_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            trigger.cancel();
+        }
+    });
+    token
+}
+
+/// Opens the state file the user chose (or the default one).
+pub fn open_store(state: Option<PathBuf>) -> Result<Store> {
+    Store::open(&Store::default_path(state.as_deref())?)
+}
+
+/// Writes one JSON line to stdout. A closed pipe (`| head`) is not an error.
+pub fn json_line(out: &mut impl Write, value: &impl Serialize) {
+    if let Ok(line) = serde_json::to_string(value) {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// Counts in a person's words: "1 item", "3 items".
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else if let Some(stem) = noun.strip_suffix('y') {
+        format!("{count} {stem}ies")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

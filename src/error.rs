@@ -1,0 +1,178 @@
+//! The one error type of the engine.
+//!
+//! Variants are named for what the caller can do about them, and every message is
+//! written for a person who does not program: what happened, and what to try.
+
+use std::time::Duration;
+
+/// A result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// What the user typed cannot be used (a malformed URL, bbox, datetime...).
+    #[error("{message}")]
+    InvalidInput {
+        /// A plain-words explanation, naming the offending value.
+        message: String,
+    },
+
+    /// The server or file system says the thing does not exist.
+    #[error("{href} was not found (it may have been moved or deleted)")]
+    NotFound {
+        /// The location that was asked for.
+        href: String,
+    },
+
+    /// The server refused access.
+    #[error(
+        "{href} refused access (HTTP {status}); check that the address is public or that your credentials are set"
+    )]
+    AccessDenied {
+        /// The location that was asked for.
+        href: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+
+    /// A temporary failure: the server is busy, down, or the network dropped.
+    /// Trying again later may work.
+    #[error("{href} could not be reached: {reason}")]
+    Unavailable {
+        /// The location that was asked for.
+        href: String,
+        /// What went wrong, in plain words.
+        reason: String,
+        /// How long the server asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+
+    /// The server answered with an error that retrying will not fix.
+    #[error(
+        "{href} answered with an error (HTTP {status}){}",
+        detail_suffix(detail)
+    )]
+    Http {
+        /// The location that was asked for.
+        href: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the server's explanation, if it gave one.
+        detail: Option<String>,
+    },
+
+    /// The document is not valid JSON.
+    #[error("{href} is not valid JSON ({source})")]
+    InvalidJson {
+        /// The location of the document.
+        href: String,
+        /// The parser's complaint, with line and column.
+        source: serde_json::Error,
+    },
+
+    /// The document is JSON but not a STAC object Cairn can use.
+    #[error("{href} is not a STAC object Cairn can use: {reason}")]
+    NotStac {
+        /// The location of the document.
+        href: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
+
+    /// A cloud object store (S3, Azure, GCS) failed.
+    #[error("{href} could not be read from object storage: {source}")]
+    ObjectStore {
+        /// The location that was asked for.
+        href: String,
+        /// The object store's error.
+        source: object_store::Error,
+    },
+
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// The state database failed.
+    #[error("the state database failed: {0}")]
+    Database(#[from] rusqlite::Error),
+
+    /// The state database is damaged or was written by a newer Cairn.
+    #[error("{0}")]
+    DatabaseVersion(String),
+
+    /// The work was cancelled by the user.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn detail_suffix(detail: &Option<String>) -> String {
+    detail
+        .as_ref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+impl Error {
+    /// Whether trying the same thing again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Unavailable { .. } => true,
+            Error::ObjectStore { source, .. } => !matches!(
+                source,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::NotSupported { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// A stable, machine-readable code for the UI and `--json` output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::NotFound { .. } => "not_found",
+            Error::AccessDenied { .. } => "access_denied",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Http { .. } => "http",
+            Error::InvalidJson { .. } => "invalid_json",
+            Error::NotStac { .. } => "not_stac",
+            Error::ObjectStore { .. } => "object_store",
+            Error::Io { .. } => "io",
+            Error::Database(_) => "database",
+            Error::DatabaseVersion(_) => "database_version",
+            Error::Cancelled => "cancelled",
+        }
+    }
+
+    /// How long the server asked us to wait before the next try, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// An [`Error::InvalidInput`] with `message`.
+    pub fn invalid_input(message: impl Into<String>) -> Error {
+        Error::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_stac(href: impl ToString, reason: impl Into<String>) -> Error {
+        Error::NotStac {
+            href: href.to_string(),
+            reason: reason.into(),
+        }
+    }
+}

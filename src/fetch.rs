@@ -1,0 +1,486 @@
+//! Reading documents from wherever a catalog lives.
+//!
+//! A [`Fetcher`] reads JSON from `http(s)://` (reqwest), `file://` (the local file
+//! system) and `s3://`, `az://`, `gs://` (object_store, with credentials from the
+//! environment). Every read goes through the [`RetryPolicy`], so a busy server
+//! (429, 502, 503, 504, dropped connections) is retried with backoff, and a
+//! cancellation stops the wait at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use object_store::ObjectStore;
+use object_store::ObjectStoreExt;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::retry::RetryPolicy;
+use crate::{Error, Result};
+
+/// The largest JSON document Cairn reads. Real STAC documents are far smaller;
+/// this only protects memory from a server that streams without end.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024 * 1024;
+
+/// An HTTP method for a STAC API request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// GET, with parameters in the query string.
+    #[default]
+    Get,
+    /// POST, with parameters in a JSON body.
+    Post,
+}
+
+/// One request for a JSON document: what a `next` link describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The HTTP method (ignored for non-HTTP locations).
+    pub method: Method,
+    /// Where to send it.
+    pub url: Url,
+    /// The JSON body, for POST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Extra headers a `next` link asked for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Request {
+    /// A plain GET of `url`.
+    pub fn get(url: Url) -> Request {
+        Request {
+            method: Method::Get,
+            url,
+            body: None,
+            headers: BTreeMap::new(),
+        }
+    }
+
+    /// A POST of `body` to `url`.
+    pub fn post(url: Url, body: Value) -> Request {
+        Request {
+            method: Method::Post,
+            url,
+            body: Some(body),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// Turns what a user typed as a SOURCE into a URL.
+///
+/// Accepts `http(s)://`, `file://`, `s3://`, `az://`, `gs://` URLs and local paths
+/// (relative or absolute). A directory stands for the `catalog.json` or
+/// `collection.json` inside it.
+pub fn parse_location(input: &str) -> Result<Url> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(Error::invalid_input("no source was given"));
+    }
+    if let Some((scheme, _)) = input.split_once("://") {
+        let url = Url::parse(input)
+            .map_err(|e| Error::invalid_input(format!("{input:?} is not a valid address: {e}")))?;
+        return match scheme.to_ascii_lowercase().as_str() {
+            "http" | "https" | "s3" | "az" | "gs" => Ok(url),
+            "file" => {
+                let path = url.to_file_path().map_err(|()| {
+                    Error::invalid_input(format!("{input:?} is not a valid file address"))
+                })?;
+                local_path_url(&path, input)
+            }
+            other => Err(Error::invalid_input(format!(
+                "{input:?} uses {other}://, which Cairn cannot read; use http(s)://, file://, s3://, az://, gs:// or a path"
+            ))),
+        };
+    }
+    local_path_url(Path::new(input), input)
+}
+
+fn local_path_url(path: &Path, input: &str) -> Result<Url> {
+    let path = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::invalid_input(format!(
+            "{input:?} does not exist; check the path or give a URL"
+        )),
+        _ => Error::Io {
+            path: input.to_string(),
+            source: e,
+        },
+    })?;
+    let path = if path.is_dir() {
+        ["catalog.json", "collection.json"]
+            .iter()
+            .map(|name| path.join(name))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "{input:?} is a folder without a catalog.json or collection.json; give the path of a STAC file"
+                ))
+            })?
+    } else {
+        path
+    };
+    Url::from_file_path(&path)
+        .map_err(|()| Error::invalid_input(format!("{input:?} cannot be used as a file address")))
+}
+
+/// Reads documents over HTTP, from the file system, and from object stores.
+///
+/// Cheap to clone: clones share the connection pool and object-store clients.
+#[derive(Clone)]
+pub struct Fetcher {
+    http: reqwest::Client,
+    retry: RetryPolicy,
+    cancel: CancellationToken,
+    stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    /// A fetcher with the default retry policy.
+    pub fn new() -> Result<Fetcher> {
+        Fetcher::with_retry(RetryPolicy::default())
+    }
+
+    /// A fetcher with a custom retry policy.
+    pub fn with_retry(retry: RetryPolicy) -> Result<Fetcher> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(20))
+            .read_timeout(Duration::from_secs(60))
+            .redirect(redirect_policy())
+            .build()
+            .map_err(|e| Error::invalid_input(format!("the HTTP client could not start: {e}")))?;
+        Ok(Fetcher {
+            http,
+            retry,
+            cancel: CancellationToken::new(),
+            stores: Arc::default(),
+        })
+    }
+
+    /// The token that cancels every request of this fetcher.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// A fetcher that shares this one's clients but stops when `cancel` fires.
+    pub fn with_cancellation(&self, cancel: CancellationToken) -> Fetcher {
+        Fetcher {
+            cancel,
+            ..self.clone()
+        }
+    }
+
+    /// GETs `url` and parses it as JSON.
+    pub async fn get_json(&self, url: &Url) -> Result<Value> {
+        self.json(&Request::get(url.clone())).await
+    }
+
+    /// Sends `request` (with retries) and parses the answer as JSON.
+    pub async fn json(&self, request: &Request) -> Result<Value> {
+        let bytes = self.bytes(request).await?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::InvalidJson {
+            href: request.url.to_string(),
+            source,
+        })
+    }
+
+    /// Sends `request` (with retries) and returns the body.
+    pub async fn bytes(&self, request: &Request) -> Result<Bytes> {
+        self.retry
+            .run(&self.cancel, || self.bytes_once(request))
+            .await
+    }
+
+    async fn bytes_once(&self, request: &Request) -> Result<Bytes> {
+        let url = &request.url;
+        match url.scheme() {
+            "http" | "https" => self.http_once(request).await,
+            "file" => read_file(url).await,
+            "s3" | "az" | "gs" => self.object_once(url).await,
+            other => Err(Error::invalid_input(format!(
+                "{url} uses {other}://, which Cairn cannot read"
+            ))),
+        }
+    }
+
+    async fn http_once(&self, request: &Request) -> Result<Bytes> {
+        let href = request.url.as_str();
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let mut builder = self.http.request(method, request.url.clone()).header(
+            reqwest::header::ACCEPT,
+            "application/geo+json, application/json;q=0.9, */*;q=0.1",
+        );
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let (Method::Post, Some(body)) = (request.method, &request.body) {
+            builder = builder.json(body);
+        }
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(href, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let detail = response.text().await.ok().and_then(|t| summarize(&t));
+            return Err(status_error(href, status, retry_after, detail));
+        }
+        if let Some(length) = response.content_length()
+            && length as usize > MAX_DOCUMENT_BYTES
+        {
+            return Err(too_large(href));
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(href, &e))?
+        {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(too_large(href));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
+    async fn object_once(&self, url: &Url) -> Result<Bytes> {
+        let store = self.object_store(url)?;
+        let path = object_store::path::Path::from_url_path(url.path()).map_err(|e| {
+            Error::invalid_input(format!("{url} is not a valid object-store path: {e}"))
+        })?;
+        let href = url.to_string();
+        let wrap = |source: object_store::Error| match source {
+            object_store::Error::NotFound { .. } => Error::NotFound { href: href.clone() },
+            source => Error::ObjectStore {
+                href: href.clone(),
+                source,
+            },
+        };
+        let result = store.get(&path).await.map_err(wrap)?;
+        if result.meta.size as usize > MAX_DOCUMENT_BYTES {
+            return Err(too_large(url.as_str()));
+        }
+        result.bytes().await.map_err(wrap)
+    }
+
+    fn object_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        let key = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = stores.get(&key) {
+            return Ok(store.clone());
+        }
+        let store = crate::destination::object_store_for(url)?;
+        stores.insert(key, store.clone());
+        Ok(store)
+    }
+}
+
+/// Refuses redirects that would downgrade https to http. reqwest already drops
+/// `Authorization` and cookies when a redirect leaves the host.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt
+                .previous()
+                .last()
+                .is_some_and(|prev| prev.scheme() == "https");
+        if downgrade {
+            attempt.error("refused a redirect from https to http")
+        } else if attempt.previous().len() >= 10 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+async fn read_file(url: &Url) -> Result<Bytes> {
+    let path = url
+        .to_file_path()
+        .map_err(|()| Error::invalid_input(format!("{url} is not a valid file address")))?;
+    match tokio::fs::metadata(&path).await {
+        Ok(meta) if meta.len() as usize > MAX_DOCUMENT_BYTES => {
+            return Err(too_large(url.as_str()));
+        }
+        _ => {}
+    }
+    tokio::fs::read(&path)
+        .await
+        .map(Bytes::from)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                href: url.to_string(),
+            },
+            _ => Error::Io {
+                path: path.display().to_string(),
+                source,
+            },
+        })
+}
+
+fn too_large(href: &str) -> Error {
+    Error::not_stac(
+        href,
+        format!(
+            "the document is larger than {} MiB",
+            MAX_DOCUMENT_BYTES / 1024 / 1024
+        ),
+    )
+}
+
+fn transport_error(href: &str, error: &reqwest::Error) -> Error {
+    let reason = if error.is_timeout() {
+        "the server took too long to answer".to_string()
+    } else if error.is_connect() {
+        "could not connect (the server may be down, or you may be offline)".to_string()
+    } else if error.is_redirect() {
+        return Error::Http {
+            href: href.to_string(),
+            status: 310,
+            detail: Some(
+                std::error::Error::source(error)
+                    .map_or_else(|| "a redirect was refused".to_string(), |s| s.to_string()),
+            ),
+        };
+    } else if error.is_body() || error.is_decode() {
+        "the connection dropped while reading the answer".to_string()
+    } else {
+        format!("the request failed ({error})")
+    };
+    Error::Unavailable {
+        href: href.to_string(),
+        reason,
+        retry_after: None,
+    }
+}
+
+fn status_error(
+    href: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    detail: Option<String>,
+) -> Error {
+    let href = href.to_string();
+    match status.as_u16() {
+        404 | 410 => Error::NotFound { href },
+        401 | 403 => Error::AccessDenied {
+            href,
+            status: status.as_u16(),
+        },
+        429 => Error::Unavailable {
+            href,
+            reason: "the server asked us to slow down (HTTP 429)".into(),
+            retry_after,
+        },
+        code @ (502..=504) => Error::Unavailable {
+            href,
+            reason: format!("the server is temporarily unavailable (HTTP {code})"),
+            retry_after,
+        },
+        code => Error::Http {
+            href,
+            status: code,
+            detail,
+        },
+    }
+}
+
+/// Reads `Retry-After` as seconds or as an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// The first line of a server's error body, shortened, if it says anything.
+fn summarize(body: &str) -> Option<String> {
+    let text = match serde_json::from_str::<Value>(body) {
+        Ok(json) => json
+            .get("description")
+            .or_else(|| json.get("detail"))
+            .or_else(|| json.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| body.to_string()),
+        Err(_) => body.to_string(),
+    };
+    let line = text.lines().find(|l| !l.trim().is_empty())?.trim();
+    let mut short: String = line.chars().take(200).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    Some(short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let parsed = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(parsed <= Duration::from_secs(60) && parsed >= Duration::from_secs(58));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn locations_are_parsed_or_refused_clearly() {
+        assert_eq!(
+            parse_location("https://example.com/catalog.json")
+                .unwrap()
+                .as_str(),
+            "https://example.com/catalog.json"
+        );
+        assert!(parse_location("s3://bucket/catalog.json").is_ok());
+        let err = parse_location("ftp://example.com/x").unwrap_err();
+        assert!(err.to_string().contains("ftp://"), "{err}");
+        let err = parse_location("/no/such/place/catalog.json").unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("collection.json"), "{}").unwrap();
+        let url = parse_location(dir.path().to_str().unwrap()).unwrap();
+        assert!(url.path().ends_with("/collection.json"), "{url}");
+    }
+
+    #[test]
+    fn error_bodies_are_summarized() {
+        assert_eq!(
+            summarize(r#"{"code":"NotFoundError","description":"No collection"}"#).as_deref(),
+            Some("No collection")
+        );
+        assert_eq!(summarize("\n\n"), None);
+    }
+}

@@ -1,0 +1,50 @@
+//! Cairn mirrors STAC catalogs: it finds what a catalog holds, copies the chosen
+//! items and assets, verifies every byte, and leaves a self-contained STAC catalog
+//! behind.
+//!
+//! This crate is the engine. It knows nothing of windows or terminals: the `cairn`
+//! CLI and the desktop app are thin shells over it.
+//!
+//! # How it works
+//!
+//! 1. [`catalog::open`] reads a SOURCE (a URL or path) and detects what it is: a
+//!    catalog, collection, item, item collection or STAC API.
+//! 2. Static catalogs are walked with [`catalog::walk::walk`], many documents at
+//!    once, loops followed once, and every broken document reported as a
+//!    [`Problem`](catalog::walk::Problem) while the walk goes on.
+//! 3. STAC APIs are searched through [`catalog::api::Api`]; pagination is a
+//!    [`Cursor`](catalog::api::Cursor) that can be saved and continued.
+//! 4. State (sources, jobs, items, assets, cursors) lives in one SQLite file,
+//!    the [`Store`](store::Store).
+//!
+//! # Example
+//!
+//! Count the items of a static catalog on disk:
+//!
+//! ```no_run
+//! # async fn run() -> cairn::Result<()> {
+//! use cairn::catalog::walk::{walk, WalkEvent, WalkOptions};
+//! use cairn::fetch::{Fetcher, parse_location};
+//!
+//! let fetcher = Fetcher::new()?;
+//! let root = parse_location("path/to/catalog.json")?;
+//! let summary = walk(&fetcher, &root, &WalkOptions::default(), |event| {
+//!     if let WalkEvent::Problem(problem) = event {
+//!         eprintln!("{}: {}", problem.href, problem.reason);
+//!     }
+//!     std::ops::ControlFlow::Continue(())
+//! })
+//! .await?;
+//! println!("{} items in {} collections", summary.items, summary.collections);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod catalog;
+pub mod destination;
+mod error;
+pub mod fetch;
+pub mod retry;
+pub mod store;
+
+pub use error::{Error, Result};

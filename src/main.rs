@@ -1,0 +1,71 @@
+//! `cairn`: the command line over the Cairn engine.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mirror STAC catalogs: browse, search, copy and verify geospatial data.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+struct Cli {
+    /// The state file (default: $CAIRN_HOME/cairn.db, else the platform data folder).
+    #[arg(long, global = true, value_name = "PATH")]
+    state: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what a catalog or API holds, as a tree with counts.
+    Browse(cli::browse::Args),
+    /// List the items of a catalog or API that match a search.
+    Search(cli::search::Args),
+    /// List mirror jobs.
+    Jobs(cli::jobs::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help and version itself; anything else is bad input.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(cli::EXIT_BAD_INPUT)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    cli::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start: {error}");
+            return ExitCode::from(cli::EXIT_FAILED);
+        }
+    };
+    let state = cli.state;
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Browse(args) => cli::browse::run(args, state).await,
+            Command::Search(args) => cli::search::run(args, state).await,
+            Command::Jobs(args) => cli::jobs::run(args, state),
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(cli::exit_code(&error))
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The `jobs` table: mirror jobs and their state.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Store;
+use crate::{Error, Result};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Reading the source and listing what to copy.
+    Planning,
+    /// Planned; nothing running.
+    Ready,
+    /// Copying.
+    Running,
+    /// Stopped by the user; can be resumed.
+    Paused,
+    /// Every selected asset is done and verified.
+    Finished,
+    /// Finished, with some assets failed.
+    Failed,
+    /// Stopped for good by the user.
+    Cancelled,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobState::Planning => "planning",
+            JobState::Ready => "ready",
+            JobState::Running => "running",
+            JobState::Paused => "paused",
+            JobState::Finished => "finished",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> rusqlite::Result<JobState> {
+        Ok(match text {
+            "planning" => JobState::Planning,
+            "ready" => JobState::Ready,
+            "running" => JobState::Running,
+            "paused" => JobState::Paused,
+            "finished" => JobState::Finished,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            other => {
+                return Err(rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    format!("unknown job state {other:?}").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// What a new job copies, from where, to where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// The source catalog or API.
+    pub source_url: String,
+    /// A local path or an object-store URL.
+    pub destination: String,
+    /// Collections, bbox, datetime and asset filters, as JSON.
+    pub selection: Value,
+    /// Bytes per second, or `None` for no limit.
+    pub limit_rate: Option<u64>,
+    /// Transfers at once.
+    pub concurrency: u32,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    /// Row id: the JOB_ID of `cairn resume`.
+    pub id: i64,
+    /// The source catalog or API.
+    pub source_url: String,
+    /// Where the mirror goes.
+    pub destination: String,
+    /// What was selected.
+    pub selection: Value,
+    /// Where the job is in its life.
+    pub state: JobState,
+    /// Bytes per second, or `None` for no limit.
+    pub limit_rate: Option<u64>,
+    /// Transfers at once.
+    pub concurrency: u32,
+    /// When it was created (UTC, RFC 3339).
+    pub created_at: String,
+}
+
+impl Store {
+    /// Creates a job in the `planning` state and returns its id.
+    pub fn create_job(&self, job: &NewJob) -> Result<i64> {
+        let limit = job.limit_rate.map(|r| r as i64);
+        self.conn().execute(
+            "INSERT INTO jobs (source_url, destination, selection, limit_rate, concurrency)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                job.source_url,
+                job.destination,
+                job.selection.to_string(),
+                limit,
+                job.concurrency
+            ],
+        )?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// One job by id.
+    pub fn job(&self, id: i64) -> Result<Option<Job>> {
+        Ok(self
+            .conn()
+            .query_row(&format!("{SELECT_JOB} WHERE id = ?1"), [id], row_to_job)
+            .optional()?)
+    }
+
+    /// Every job, newest first.
+    pub fn jobs(&self) -> Result<Vec<Job>> {
+        let mut statement = self
+            .conn()
+            .prepare(&format!("{SELECT_JOB} ORDER BY id DESC"))?;
+        let rows = statement.query_map([], row_to_job)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a job to `state`.
+    pub fn set_job_state(&self, id: i64, state: JobState) -> Result<()> {
+        let changed = self.conn().execute(
+            "UPDATE jobs SET state = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                 finished_at = CASE WHEN ?2 IN ('finished', 'failed', 'cancelled')
+                                    THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
+             WHERE id = ?1",
+            params![id, state.as_str()],
+        )?;
+        if changed == 0 {
+            return Err(Error::invalid_input(format!("there is no job {id}")));
+        }
+        Ok(())
+    }
+
+    /// Changes a job's bandwidth limit; a running job picks it up.
+    pub fn set_job_limit_rate(&self, id: i64, limit_rate: Option<u64>) -> Result<()> {
+        let changed = self.conn().execute(
+            "UPDATE jobs SET limit_rate = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+            params![id, limit_rate.map(|r| r as i64)],
+        )?;
+        if changed == 0 {
+            return Err(Error::invalid_input(format!("there is no job {id}")));
+        }
+        Ok(())
+    }
+}
+
+const SELECT_JOB: &str = "SELECT id, source_url, destination, selection, state, limit_rate,
+    concurrency, created_at FROM jobs";
+
+fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let selection: String = row.get(3)?;
+    let state: String = row.get(4)?;
+    let limit: Option<i64> = row.get(5)?;
+    Ok(Job {
+        id: row.get(0)?,
+        source_url: row.get(1)?,
+        destination: row.get(2)?,
+        selection: serde_json::from_str(&selection).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+        })?,
+        state: JobState::parse(&state)?,
+        limit_rate: limit.map(|l| l as u64),
+        concurrency: row.get(6)?,
+        created_at: row.get(7)?,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn new_job() -> NewJob {
+        NewJob {
+            source_url: "https://a.test/catalog.json".into(),
+            destination: "/tmp/mirror".into(),
+            selection: json!({"collections": ["c"], "bbox": [0, 0, 1, 1]}),
+            limit_rate: Some(10_000_000),
+            concurrency: 4,
+        }
+    }
+
+    #[test]
+    fn jobs_round_trip_and_change_state() {
+        let store = Store::open_in_memory().unwrap();
+        let id = store.create_job(&new_job()).unwrap();
+        let job = store.job(id).unwrap().unwrap();
+        assert_eq!(job.state, JobState::Planning);
+        assert_eq!(job.selection["collections"], json!(["c"]));
+        assert_eq!(job.limit_rate, Some(10_000_000));
+        store.set_job_state(id, JobState::Paused).unwrap();
+        store.set_job_limit_rate(id, None).unwrap();
+        let job = store.job(id).unwrap().unwrap();
+        assert_eq!((job.state, job.limit_rate), (JobState::Paused, None));
+        assert_eq!(store.jobs().unwrap().len(), 1);
+        assert!(store.set_job_state(id + 1, JobState::Running).is_err());
+    }
+}
