@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -96,11 +97,13 @@ pub struct WalkSummary {
 }
 
 /// One document to read.
+/// Kept small: a walk may hold hundreds of thousands of pending links, so the
+/// parent and collection are shared between siblings.
 struct Task {
     url: Url,
-    parent: Url,
+    parent: Arc<Url>,
     depth: usize,
-    collection: Option<String>,
+    collection: Option<Arc<str>>,
 }
 
 /// What reading and checking one document gave.
@@ -137,7 +140,7 @@ pub async fn walk(
     };
     let root_task = Task {
         url: root.clone(),
-        parent: root.clone(),
+        parent: Arc::new(root.clone()),
         depth: 0,
         collection: None,
     };
@@ -242,12 +245,12 @@ impl Walker {
             .id
             .clone()
             .unwrap_or_else(|| file_stem(&task.url).to_string());
-        let collection = match kind {
-            Kind::Collection => Some(id.clone()),
+        let collection: Option<Arc<str>> = match kind {
+            Kind::Collection => Some(id.as_str().into()),
             Kind::Item => value
                 .get("collection")
                 .and_then(Value::as_str)
-                .map(str::to_string)
+                .map(Into::into)
                 .or_else(|| task.collection.clone()),
             _ => task.collection.clone(),
         };
@@ -265,6 +268,7 @@ impl Walker {
             }
         }
         let depth = task.depth;
+        let this = Arc::new(task.url.clone());
         for child in checked.children {
             if self.stopped {
                 break;
@@ -282,7 +286,7 @@ impl Walker {
             }
             self.stack.push(Task {
                 url: child,
-                parent: task.url.clone(),
+                parent: this.clone(),
                 depth: depth + 1,
                 collection: collection.clone(),
             });
@@ -292,9 +296,9 @@ impl Walker {
             id,
             title: checked.title,
             href: task.url,
-            parent: (!is_root).then_some(task.parent),
+            parent: (!is_root).then(|| Arc::unwrap_or_clone(task.parent)),
             depth,
-            collection,
+            collection: collection.map(|c| c.to_string()),
             value,
         }));
         self.emit(node, on_event);
@@ -328,7 +332,7 @@ impl Walker {
                 .get("collection")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .or_else(|| task.collection.clone());
+                .or_else(|| task.collection.as_deref().map(str::to_string));
             let node = WalkEvent::Node(Box::new(Node {
                 kind: Kind::Item,
                 id,

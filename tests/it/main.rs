@@ -1,1 +1,10 @@
-fn main() {}
+//! Integration tests of the Cairn engine and CLI, against real servers on loopback.
+
+mod api_search;
+mod broken;
+mod cli;
+mod large;
+mod replay;
+mod retry;
+mod static_walk;
+mod support;

@@ -1,0 +1,301 @@
+//! Item search against a real STAC API server (`rustac serve`), checked against a
+//! brute-force filter of the same data.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use cairn::catalog::api::{Api, Cursor, build_search};
+use cairn::catalog::{Kind, open};
+use cairn::fetch::Method;
+use cairn::store::{NewJob, Store};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::support::rustac::RustacServer;
+use crate::support::{fetcher, fixtures};
+
+/// The joplin items with a different day each, and the sentinel-2 items, written
+/// as one item collection; returns its path and the items.
+fn data(dir: &std::path::Path) -> (PathBuf, Vec<Value>) {
+    let read = |p: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(fixtures().join(p)).unwrap()).unwrap()
+    };
+    let mut items: Vec<Value> = read("server-data/joplin/index.geojson")["features"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (day, item) in items.iter_mut().enumerate() {
+        item["properties"]["datetime"] = json!(format!(
+            "2000-02-{:02}T12:00:00Z",
+            day + 1 - (day / 28) * 28
+        ));
+        item["collection"] = json!("joplin");
+    }
+    items.extend(
+        read("server-data/sentinel-2/item-collection.json")["features"]
+            .as_array()
+            .unwrap()
+            .clone(),
+    );
+    let path = dir.join("items.json");
+    std::fs::write(
+        &path,
+        json!({"type": "FeatureCollection", "features": items}).to_string(),
+    )
+    .unwrap();
+    (path, items)
+}
+
+fn server(dir: &std::path::Path) -> (RustacServer, Vec<Value>) {
+    let (items_path, items) = data(dir);
+    let joplin = fixtures().join("server-data/joplin/collection.json");
+    let sentinel = fixtures().join("server-data/sentinel-2/collection.json");
+    (
+        RustacServer::start(&[&joplin, &sentinel, &items_path]),
+        items,
+    )
+}
+
+/// The test's own filter: bbox overlap, datetime within the range, collection in the list.
+fn brute_force(
+    items: &[Value],
+    collections: &[&str],
+    bbox: [f64; 4],
+    start: Option<&str>,
+    end: Option<&str>,
+) -> BTreeSet<String> {
+    let time = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    items
+        .iter()
+        .filter(|item| collections.contains(&item["collection"].as_str().unwrap()))
+        .filter(|item| {
+            let b: Vec<f64> = item["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            b[0] <= bbox[2] && bbox[0] <= b[2] && b[1] <= bbox[3] && bbox[1] <= b[3]
+        })
+        .filter(|item| {
+            let t = time(item["properties"]["datetime"].as_str().unwrap());
+            start.is_none_or(|s| t >= time(s)) && end.is_none_or(|e| t <= time(e))
+        })
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn search_all(
+    api: &Api,
+    collections: &[&str],
+    bbox: &str,
+    datetime: &str,
+) -> (BTreeSet<String>, u64, Method) {
+    let collections: Vec<String> = collections.iter().map(|s| s.to_string()).collect();
+    let search = build_search(&collections, Some(bbox), Some(datetime), Some(4)).unwrap();
+    let first = api.search_request(&search).unwrap();
+    let method = first.method;
+    let mut cursor = Cursor::start(first, None);
+    let mut ids = BTreeSet::new();
+    let fetcher = fetcher();
+    while let Some(page) = cursor.next_page(&fetcher, "features").await.unwrap() {
+        for item in page {
+            assert!(
+                ids.insert(item["id"].as_str().unwrap().to_string()),
+                "an item came twice"
+            );
+        }
+    }
+    (ids, cursor.pages, method)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_returns_exactly_the_brute_force_matches_over_post_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, items) = server(dir.path());
+    let opened = open(&fetcher(), server.url.as_str()).await.unwrap();
+    assert_eq!(opened.kind, Kind::Api);
+    let api = Api::new(opened.url, opened.value);
+    assert!(api.can_search());
+
+    let collections = ["joplin", "sentinel-2-c1-l2a"];
+    let bbox = [-94.6, 37.04, -94.45, 37.095];
+    let bbox_text = "-94.6,37.04,-94.45,37.095";
+    let cases = [
+        (
+            "2000-02-03T00:00:00Z/2000-02-27T00:00:00Z",
+            Some("2000-02-03T00:00:00Z"),
+            Some("2000-02-27T00:00:00Z"),
+        ),
+        (
+            "2000-02-05T00:00:00Z/..",
+            Some("2000-02-05T00:00:00Z"),
+            None,
+        ),
+        (
+            "../2000-02-20T00:00:00Z",
+            None,
+            Some("2000-02-20T00:00:00Z"),
+        ),
+    ];
+    for (datetime, start, end) in cases {
+        let expected = brute_force(&items, &collections, bbox, start, end);
+        assert!(
+            expected.len() > 8,
+            "the case must span three pages of 4: {expected:?}"
+        );
+        let (got, pages, method) = search_all(&api, &collections, bbox_text, datetime).await;
+        assert_eq!(method, Method::Post);
+        assert_eq!(got, expected, "datetime {datetime}");
+        assert!(pages >= 3, "{pages} pages");
+    }
+    // A box around Denver finds the sentinel-2 items and no joplin ones.
+    let (got, _, _) = search_all(
+        &api,
+        &collections,
+        "-105.5,39.5,-104.5,40.5",
+        "2024-04-01T00:00:00Z/2024-04-30T00:00:00Z",
+    )
+    .await;
+    let expected = brute_force(
+        &items,
+        &collections,
+        [-105.5, 39.5, -104.5, 40.5],
+        Some("2024-04-01T00:00:00Z"),
+        Some("2024-04-30T00:00:00Z"),
+    );
+    assert_eq!(got, expected);
+    assert_eq!(got.len(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_saved_mid_way_continues_from_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, items) = server(dir.path());
+    let fetcher = fetcher();
+    let opened = open(&fetcher, server.url.as_str()).await.unwrap();
+    let api = Api::new(opened.url, opened.value);
+    let search = build_search(&["joplin".into()], None, None, Some(4)).unwrap();
+    let state = dir.path().join("state/cairn.db");
+
+    let mut ids = BTreeSet::new();
+    {
+        let store = Store::open(&state).unwrap();
+        let job = store
+            .create_job(&NewJob {
+                source_url: server.url.to_string(),
+                destination: dir.path().join("out").display().to_string(),
+                selection: json!({"collections": ["joplin"]}),
+                limit_rate: None,
+                concurrency: 2,
+            })
+            .unwrap();
+        let mut cursor = Cursor::start(api.search_request(&search).unwrap(), None);
+        for _ in 0..2 {
+            for item in cursor
+                .next_page(&fetcher, "features")
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                ids.insert(item["id"].as_str().unwrap().to_string());
+            }
+            store.save_cursor(job, "search", &cursor).unwrap();
+        }
+        assert_eq!(job, 1);
+        // The process "crashes" here: the store and cursor are dropped.
+    }
+    let store = Store::open(&state).unwrap();
+    let mut cursor = store.cursor(1, "search").unwrap().unwrap();
+    assert_eq!(cursor.pages, 2);
+    while let Some(page) = cursor.next_page(&fetcher, "features").await.unwrap() {
+        for item in page {
+            assert!(
+                ids.insert(item["id"].as_str().unwrap().to_string()),
+                "an item came twice"
+            );
+        }
+    }
+    let expected: BTreeSet<String> = items
+        .iter()
+        .filter(|i| i["collection"] == "joplin")
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn the_cli_search_prints_the_same_items_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, items) = server(dir.path());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--state",
+            dir.path().join("cairn.db").to_str().unwrap(),
+            "search",
+            server.url.as_str(),
+        ])
+        .args([
+            "--collections",
+            "joplin",
+            "--bbox",
+            "-94.6,37.04,-94.45,37.095",
+        ])
+        .args([
+            "--datetime",
+            "2000-02-05T00:00:00Z/..",
+            "--limit",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, found) = lines.split_last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    let got: BTreeSet<String> = found
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected = brute_force(
+        &items,
+        &["joplin"],
+        [-94.6, 37.04, -94.45, 37.095],
+        Some("2000-02-05T00:00:00Z"),
+        None,
+    );
+    assert_eq!(got, expected);
+    assert_eq!(summary["items"], json!(expected.len()));
+
+    // --max-items stops early, across pages.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--state",
+            dir.path().join("cairn.db").to_str().unwrap(),
+            "search",
+            server.url.as_str(),
+        ])
+        .args([
+            "--collections",
+            "joplin",
+            "--limit",
+            "3",
+            "--max-items",
+            "7",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count(), 8, "{text}");
+}

@@ -1,0 +1,143 @@
+//! The CLI contract: output, `--json` lines with a final summary, exit codes.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::fixtures;
+
+fn cairn(state: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn browse_prints_a_tree_with_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let source = fixtures().join("static/pystac-test-case-1");
+    let output = cairn(&state, &["browse", source.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("catalog test  (8 items)"), "{stdout}");
+    assert!(
+        stdout.contains("├── catalog country-1  (4 items)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("│   ├── collection area-1-1  (2 items)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 catalogs, 4 collections, 8 items"),
+        "{stdout}"
+    );
+    // The source is remembered in the state file.
+    let store = cairn::store::Store::open(&state).unwrap();
+    let sources = store.sources().unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0].kind.as_deref(), Some("catalog"));
+}
+
+#[test]
+fn browse_json_ends_with_a_summary_and_problems_give_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let source = fixtures().join("broken/v1.1.0-missing-item-link/collection.json");
+    let output = cairn(&state, &["browse", source.to_str().unwrap(), "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["items"], 2);
+    assert_eq!(summary["problems"], 1);
+    assert!(lines.iter().any(
+        |l| l["type"] == "problem" && l["reason"].as_str().unwrap().contains("does not exist")
+    ));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_plain_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let catalog = fixtures().join("static/pystac-test-case-1/catalog.json");
+    let catalog = catalog.to_str().unwrap();
+    for (args, words) in [
+        (vec!["browse", "/no/such/catalog.json"], "does not exist"),
+        (vec!["browse", "ftp://example.com/catalog.json"], "ftp://"),
+        (vec!["search", catalog, "--bbox", "1,2,3"], "has 3 numbers"),
+        (
+            vec!["search", catalog, "--datetime", "yesterday"],
+            "\"yesterday\" is not a date",
+        ),
+        (vec!["frobnicate"], "unrecognized subcommand"),
+    ] {
+        let output = cairn(&state, &args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn search_of_a_static_catalog_filters_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let catalog = fixtures().join("static/pystac-example-catalog-landsat/catalog.json");
+    let output = cairn(
+        &state,
+        &[
+            "search",
+            catalog.to_str().unwrap(),
+            "--datetime",
+            "2018-06-01T00:00:00Z/2018-06-30T23:59:59Z",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut ids: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "Feature")
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["LC80140332018166LGN00", "LC80300332018166LGN00"]);
+    assert_eq!(lines.last().unwrap()["items"], 2);
+}
+
+#[test]
+fn jobs_lists_nothing_on_a_new_state_file_and_refuses_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let output = cairn(&state, &["jobs", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let summary: Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(summary["jobs"], 0);
+
+    let conn = rusqlite::Connection::open(&state).unwrap();
+    conn.pragma_update(None, "user_version", 1000).unwrap();
+    drop(conn);
+    let output = cairn(&state, &["jobs"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("newer version of Cairn"),
+        "{}",
+        text(&output.stderr)
+    );
+}

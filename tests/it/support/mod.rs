@@ -1,0 +1,127 @@
+//! Real servers on loopback for the integration tests, each stopped when dropped.
+
+pub mod generate;
+pub mod replay;
+pub mod rustac;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::sync::oneshot;
+use tower_http::services::ServeDir;
+
+/// The shared STAC fixtures (`../shared/fixtures/stac`, or `$CAIRN_FIXTURES`).
+pub fn fixtures() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CAIRN_FIXTURES") {
+        return PathBuf::from(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/stac");
+    assert!(
+        dir.is_dir(),
+        "the STAC fixtures are not at {}; set CAIRN_FIXTURES",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}
+
+/// An HTTP server on 127.0.0.1 running on its own thread and runtime, so it
+/// serves while a test blocks on a child process. Stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub requests: Arc<AtomicU64>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `router` on a free loopback port.
+    pub fn start(router: Router) -> Server {
+        let requests = Arc::new(AtomicU64::new(0));
+        let counter = requests.clone();
+        let router = router.layer(middleware::from_fn(move |request: Request, next: Next| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                let response: Response = next.run(request).await;
+                response
+            }
+        }));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                // Without TCP_NODELAY, small responses wait on delayed ACKs.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = stop.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        Server {
+            addr,
+            requests,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// Serves the files under `dir`.
+    pub fn files(dir: &Path) -> Server {
+        Server::start(Router::new().fallback_service(ServeDir::new(dir)))
+    }
+
+    /// `http://127.0.0.1:PORT/` + `path`.
+    pub fn url(&self, path: &str) -> url::Url {
+        url::Url::parse(&format!(
+            "http://{}/{}",
+            self.addr,
+            path.trim_start_matches('/')
+        ))
+        .unwrap()
+    }
+
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A fetcher that retries quickly, for tests.
+pub fn fetcher() -> cairn::fetch::Fetcher {
+    cairn::fetch::Fetcher::with_retry(cairn::retry::RetryPolicy {
+        max_retries: 2,
+        min_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(50),
+        max_retry_after: std::time::Duration::from_millis(100),
+    })
+    .unwrap()
+}
