@@ -345,12 +345,7 @@ pub fn build_search(
         search = search.bbox(bbox);
     }
     if let Some(datetime) = datetime {
-        stac::datetime::parse(datetime).map_err(|_| {
-            Error::invalid_input(format!(
-                "the datetime {datetime:?} is not a date, a date and time, or a range like 2020-01-01/2021-01-01 (use .. for an open end)"
-            ))
-        })?;
-        search = search.datetime(datetime);
+        search = search.datetime(normalize_datetime(datetime)?);
     }
     if let Some(limit) = limit {
         search = search.limit(limit);
@@ -360,10 +355,82 @@ pub fn build_search(
         .map_err(|e| Error::invalid_input(format!("the search is not valid: {e}")))
 }
 
+/// Turns what a person types into an RFC 3339 instant or interval, as STAC APIs
+/// expect. Dates stand for whole days: `2024-01-01/2024-06-30` runs from the
+/// first second of January 1 to the last of June 30; a single date is that day.
+pub fn normalize_datetime(input: &str) -> Result<String> {
+    let invalid = || {
+        Error::invalid_input(format!(
+            "the datetime {input:?} is not a date, a date and time, or a range like 2020-01-01/2021-01-01 (use .. for an open end)"
+        ))
+    };
+    let one = |part: &str, end: bool| -> Result<String> {
+        let part = part.trim();
+        if part.is_empty() || part == ".." {
+            return Ok("..".into());
+        }
+        if let Ok(date) = chrono::NaiveDate::parse_from_str(part, "%Y-%m-%d") {
+            let time = if end { "23:59:59Z" } else { "00:00:00Z" };
+            return Ok(format!("{date}T{time}"));
+        }
+        chrono::DateTime::parse_from_rfc3339(part)
+            .map(|_| part.to_string())
+            .map_err(|_| invalid())
+    };
+    let text = match input.split('/').collect::<Vec<_>>().as_slice() {
+        [single] if chrono::NaiveDate::parse_from_str(single.trim(), "%Y-%m-%d").is_ok() => {
+            format!("{}/{}", one(single, false)?, one(single, true)?)
+        }
+        [single] if single.trim() != ".." => one(single, false)?,
+        [start, end] => {
+            let (start, end) = (one(start, false)?, one(end, true)?);
+            if start == ".." && end == ".." {
+                return Err(invalid());
+            }
+            format!("{start}/{end}")
+        }
+        _ => return Err(invalid()),
+    };
+    if let Ok((Some(start), Some(end))) = stac::datetime::parse(&text)
+        && start > end
+    {
+        return Err(Error::invalid_input(format!(
+            "the datetime range {input:?} ends before it starts"
+        )));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn datetimes_people_type_become_rfc3339() {
+        let n = |s: &str| normalize_datetime(s).unwrap();
+        assert_eq!(
+            n("2024-01-01/2024-06-30"),
+            "2024-01-01T00:00:00Z/2024-06-30T23:59:59Z"
+        );
+        assert_eq!(n("2024-03-05"), "2024-03-05T00:00:00Z/2024-03-05T23:59:59Z");
+        assert_eq!(n("2024-03-05T10:00:00Z"), "2024-03-05T10:00:00Z");
+        assert_eq!(n("../2024-01-01"), "../2024-01-01T23:59:59Z");
+        assert_eq!(
+            n("2020-01-01T00:00:00+02:00/"),
+            "2020-01-01T00:00:00+02:00/.."
+        );
+        for bad in [
+            "..",
+            "../..",
+            "yesterday",
+            "2024-13-01",
+            "2024-01-01/2023-01-01",
+            "a/b/c",
+        ] {
+            assert!(normalize_datetime(bad).is_err(), "{bad}");
+        }
+    }
 
     fn post(body: Value) -> Request {
         Request::post(Url::parse("https://api.test/search").unwrap(), body)

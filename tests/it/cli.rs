@@ -141,3 +141,25 @@ fn jobs_lists_nothing_on_a_new_state_file_and_refuses_a_newer_one() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn the_demo_catalog_walks_without_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let output = cairn(
+        &dir.path().join("cairn.db"),
+        &["browse", demo.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let summary: Value =
+        serde_json::from_str(text(&output.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (
+            summary["catalogs"].as_u64(),
+            summary["collections"].as_u64(),
+            summary["items"].as_u64()
+        ),
+        (Some(1), Some(2), Some(6))
+    );
+    assert_eq!(summary["problems"], 0);
+}

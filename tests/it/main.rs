@@ -4,6 +4,7 @@ mod api_search;
 mod broken;
 mod cli;
 mod large;
+mod object_store;
 mod replay;
 mod retry;
 mod static_walk;

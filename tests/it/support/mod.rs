@@ -1,6 +1,7 @@
 //! Real servers on loopback for the integration tests, each stopped when dropped.
 
 pub mod generate;
+pub mod moto;
 pub mod replay;
 pub mod rustac;
 
@@ -124,4 +125,36 @@ pub fn fetcher() -> cairn::fetch::Fetcher {
         max_retry_after: std::time::Duration::from_millis(100),
     })
     .unwrap()
+}
+
+/// A program the tests start: `$env_var`, else the project's `.venv`, else `PATH`.
+pub fn program(env_var: &str, name: &str) -> String {
+    if let Ok(program) = std::env::var(env_var) {
+        return program;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
+    if venv.is_file() {
+        return venv.display().to_string();
+    }
+    name.into()
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until something listens on `addr`.
+pub fn wait_for_port(addr: &str, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not start in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -1,0 +1,62 @@
+# Shared by scripts/run, scripts/test and bench/: installs what is missing.
+# Sourced, not run.
+
+# The Python tools the tests and benchmarks start: rustac (a STAC API server),
+# moto (an S3 server) and pystac (the peer the walk benchmark compares
+# against). Pinned, in .venv.
+PYTHON_TOOLS=("rustac==0.9.18" "pystac==1.15.2" "moto[server]==5.2.1")
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_cargo() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        if [ -x "$HOME/.cargo/bin/cargo" ]; then
+            export PATH="$HOME/.cargo/bin:$PATH"
+        else
+            say "Rust is not installed. Install it from https://rustup.rs and run this again."
+            exit 2
+        fi
+    fi
+}
+
+ensure_venv() {
+    local venv="$REPO/.venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        say "Creating a Python environment in .venv"
+        python3 -m venv "$venv" || {
+            say "python3 -m venv failed: install Python 3.9 or newer (Debian: apt-get install python3-venv)"
+            exit 2
+        }
+    fi
+    local missing=()
+    for spec in "${PYTHON_TOOLS[@]}"; do
+        local name=${spec%%==*} version=${spec##*==}
+        name=${name%%\[*}
+        local have
+        have=$("$venv/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
+        [ "$have" = "$version" ] || missing+=("$spec")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "Installing ${missing[*]} into .venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+    fi
+}
+
+ensure_apt() {
+    # ensure_apt COMMAND PACKAGE: installs PACKAGE when COMMAND is missing.
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+        say "$1 is missing; install the Debian package $2"
+        exit 2
+    fi
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    say "Installing $2"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+}
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CAIRN_FIXTURES="${CAIRN_FIXTURES:-$REPO/../shared/fixtures/stac}"
+export CAIRN_RUSTAC="${CAIRN_RUSTAC:-$REPO/.venv/bin/rustac}"
+export CAIRN_MOTO="${CAIRN_MOTO:-$REPO/.venv/bin/moto_server}"
