@@ -57,6 +57,6 @@ ensure_apt() {
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export CAIRN_FIXTURES="${CAIRN_FIXTURES:-$REPO/../shared/fixtures/stac}"
+export CAIRN_FIXTURES="${CAIRN_FIXTURES:-$(cd "$REPO/.." && pwd)/shared/fixtures/stac}"
 export CAIRN_RUSTAC="${CAIRN_RUSTAC:-$REPO/.venv/bin/rustac}"
 export CAIRN_MOTO="${CAIRN_MOTO:-$REPO/.venv/bin/moto_server}"

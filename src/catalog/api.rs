@@ -279,10 +279,27 @@ impl Api {
     /// The first request for the items of one collection (for APIs without search).
     pub fn collection_items_request(&self, collection: &str, search: &Search) -> Result<Request> {
         let url = self.endpoint(&format!("collections/{}/items", encode_segment(collection)))?;
-        let mut search = search.clone();
-        search.collections.clear();
-        Ok(Request::get(with_query(url, &search)?))
+        items_request(url, search)
     }
+}
+
+/// The first GET request for an `items` endpoint (`/collections/{id}/items`),
+/// with the search's bbox, datetime and limit as query parameters.
+pub fn items_request(items: Url, search: &Search) -> Result<Request> {
+    let mut search = search.clone();
+    search.collections.clear();
+    Ok(Request::get(with_query(items, &search)?))
+}
+
+/// The `items` endpoint a collection served by an API links to, if any.
+pub fn items_link(collection: &Value, base: &Url) -> Option<Url> {
+    collection
+        .get("links")?
+        .as_array()?
+        .iter()
+        .filter(|l| l.get("rel").and_then(Value::as_str) == Some("items"))
+        .find_map(|l| l.get("href").and_then(Value::as_str))
+        .and_then(|href| resolve(base, href).ok())
 }
 
 /// `url` with the search as query parameters (the GET form of a search).

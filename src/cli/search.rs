@@ -4,10 +4,10 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use cairn::catalog::api::{Api, Cursor, build_search};
+use cairn::catalog::api::{Api, Cursor, build_search, items_link, items_request};
 use cairn::catalog::walk::{WalkEvent, WalkOptions, walk};
 use cairn::catalog::{Kind, open};
-use cairn::fetch::Fetcher;
+use cairn::fetch::{Fetcher, Request};
 use cairn::{Error, Result};
 use serde_json::{Value, json};
 use stac::api::Search;
@@ -54,9 +54,24 @@ pub async fn run(args: Args, _state: Option<PathBuf>) -> Result<u8> {
         out: std::io::stdout().lock(),
         items: 0,
     };
+    let items_endpoint = match opened.kind {
+        Kind::Collection => items_link(&opened.value, &opened.url),
+        _ => None,
+    };
     let problems = if opened.kind == Kind::Api {
         let api = Api::new(opened.url, opened.value);
-        search_api(&fetcher, &api, &search, args.max_items, &mut printer).await?;
+        let firsts = first_requests(&api, &search)?;
+        read_pages(&fetcher, firsts, args.max_items, &mut printer).await?;
+        0
+    } else if let Some(items) = items_endpoint {
+        // A collection served by an API: its items come from its `items` endpoint.
+        read_pages(
+            &fetcher,
+            vec![items_request(items, &search)?],
+            args.max_items,
+            &mut printer,
+        )
+        .await?;
         0
     } else {
         search_static(&fetcher, &opened.url, &search, args.max_items, &mut printer).await?
@@ -65,27 +80,32 @@ pub async fn run(args: Args, _state: Option<PathBuf>) -> Result<u8> {
     Ok(if problems > 0 { EXIT_FAILED } else { EXIT_OK })
 }
 
-async fn search_api(
-    fetcher: &Fetcher,
-    api: &Api,
-    search: &Search,
-    max_items: Option<u64>,
-    printer: &mut Printer<'_>,
-) -> Result<()> {
-    let firsts = if api.can_search() {
-        vec![api.search_request(search)?]
+/// The first page of an API search: one item search, or, for an API without
+/// search, one `items` read per collection.
+fn first_requests(api: &Api, search: &Search) -> Result<Vec<Request>> {
+    if api.can_search() {
+        Ok(vec![api.search_request(search)?])
     } else if search.collections.is_empty() {
-        return Err(Error::invalid_input(format!(
+        Err(Error::invalid_input(format!(
             "{} has no item search; name the collections to read with --collections",
             api.root()
-        )));
+        )))
     } else {
         search
             .collections
             .iter()
             .map(|c| api.collection_items_request(c, search))
-            .collect::<Result<_>>()?
-    };
+            .collect()
+    }
+}
+
+/// Follows each first request's pages to the end, stopping at `max_items` in all.
+async fn read_pages(
+    fetcher: &Fetcher,
+    firsts: Vec<Request>,
+    max_items: Option<u64>,
+    printer: &mut Printer<'_>,
+) -> Result<()> {
     let mut remaining = max_items;
     for first in firsts {
         let mut cursor = Cursor::start(first, remaining);

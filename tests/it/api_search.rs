@@ -299,3 +299,46 @@ fn the_cli_search_prints_the_same_items_as_json_lines() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count(), 8, "{text}");
 }
+
+#[test]
+fn a_collection_of_an_api_is_searched_through_its_items_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, items) = server(dir.path());
+    let collection = server.url.join("collections/joplin").unwrap();
+    let state = dir.path().join("cairn.db");
+    // rustac 0.9.18 answers 500 to `bbox` on GET /collections/{id}/items, so this
+    // read filters by time only.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--state",
+            state.to_str().unwrap(),
+            "search",
+            collection.as_str(),
+        ])
+        .args(["--datetime", "2000-02-05/..", "--limit", "4", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, found) = lines.split_last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    let got: BTreeSet<String> = found
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let world = [-180.0, -90.0, 180.0, 90.0];
+    let expected = brute_force(
+        &items,
+        &["joplin"],
+        world,
+        Some("2000-02-05T00:00:00Z"),
+        None,
+    );
+    assert!(expected.len() > 8 && expected.len() < 30, "{expected:?}");
+    assert_eq!(got, expected);
+}

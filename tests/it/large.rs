@@ -8,15 +8,28 @@ use serde_json::Value;
 
 use crate::support::{Server, generate};
 
-/// Waits for `child` and returns its exit code and peak resident memory in bytes.
-fn wait_with_peak_memory(child: std::process::Child) -> (i32, u64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 writes into the two out-parameters we own, for our own child.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t);
-    // ru_maxrss is in KiB on Linux.
-    (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * 1024)
+/// Samples the peak resident memory (`VmHWM`) of process `pid` until it exits.
+///
+/// Read from /proc rather than from `wait4`: a child's `ru_maxrss` also counts
+/// the parent's memory it shared between spawn and exec, which is the whole
+/// test process here.
+fn watch_peak_memory(pid: u32) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            // A process that has exited (a zombie) has no VmHWM line.
+            let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            else {
+                break;
+            };
+            peak = peak.max(kib * 1024);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        peak
+    })
 }
 
 #[test]
@@ -40,6 +53,7 @@ fn a_hundred_thousand_items_walk_over_http_with_bounded_memory() {
         .spawn()
         .unwrap();
     let mut child = child;
+    let watcher = watch_peak_memory(child.id());
     let stdout = child.stdout.take().unwrap();
     let (mut items, mut collections, mut last) = (0u64, 0u64, Value::Null);
     for line in BufReader::new(stdout).lines() {
@@ -51,9 +65,10 @@ fn a_hundred_thousand_items_walk_over_http_with_bounded_memory() {
         }
         last = line;
     }
-    let (code, peak) = wait_with_peak_memory(child);
+    let code = child.wait().unwrap().code();
+    let peak = watcher.join().unwrap();
     eprintln!("walked in {:?}", started.elapsed());
-    assert_eq!(code, 0, "the walk reported problems or failed");
+    assert_eq!(code, Some(0), "the walk reported problems or failed");
     assert_eq!((items, collections), (100_000, 10));
     assert_eq!(last["type"], "summary");
     assert_eq!(last["items"], 100_000);

@@ -20,15 +20,18 @@ use tower_http::services::ServeDir;
 /// The shared STAC fixtures (`../shared/fixtures/stac`, or `$CAIRN_FIXTURES`).
 pub fn fixtures() -> PathBuf {
     if let Some(dir) = std::env::var_os("CAIRN_FIXTURES") {
-        return PathBuf::from(dir);
+        // Servers started by the tests refuse paths with `..`.
+        return PathBuf::from(dir)
+            .canonicalize()
+            .expect("CAIRN_FIXTURES is not a folder");
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/stac");
-    assert!(
-        dir.is_dir(),
-        "the STAC fixtures are not at {}; set CAIRN_FIXTURES",
-        dir.display()
-    );
-    dir.canonicalize().unwrap()
+    dir.canonicalize().unwrap_or_else(|_| {
+        panic!(
+            "the STAC fixtures are not at {}; set CAIRN_FIXTURES",
+            dir.display()
+        )
+    })
 }
 
 /// An HTTP server on 127.0.0.1 running on its own thread and runtime, so it
@@ -147,10 +150,14 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Waits until something listens on `addr`.
-pub fn wait_for_port(addr: &str, what: &str) {
+/// Waits until something listens on `addr`; `exited` says why the server
+/// process ended, if it did, so a failure to start is reported at once.
+pub fn wait_for_port(addr: &str, what: &str, mut exited: impl FnMut() -> Option<String>) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::net::TcpStream::connect(addr).is_err() {
+        if let Some(why) = exited() {
+            panic!("{what} stopped before it listened: {why}");
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "{what} did not start in 60 s"

@@ -15,7 +15,7 @@ pub struct MotoServer {
 impl MotoServer {
     pub fn start() -> MotoServer {
         let port = super::free_port();
-        let child = Command::new(super::program("CAIRN_MOTO", "moto_server"))
+        let mut child = Command::new(super::program("CAIRN_MOTO", "moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -24,7 +24,9 @@ impl MotoServer {
                 panic!("could not start `moto_server` ({e}); run the README's test command, which installs it")
             });
         let addr = format!("127.0.0.1:{port}");
-        super::wait_for_port(&addr, "moto_server");
+        super::wait_for_port(&addr, "moto_server", || {
+            child.try_wait().unwrap().map(|s| s.to_string())
+        });
         MotoServer {
             endpoint: format!("http://{addr}"),
             child,

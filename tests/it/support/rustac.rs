@@ -14,21 +14,29 @@ impl RustacServer {
     pub fn start(hrefs: &[&Path]) -> RustacServer {
         let port = super::free_port();
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(super::program("CAIRN_RUSTAC", "rustac"))
+        let log_path = std::env::temp_dir().join(format!("cairn-rustac-{port}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new(super::program("CAIRN_RUSTAC", "rustac"))
             .args(["serve", "--use-duckdb", "false", "--create-collections", "--addr", &addr])
             .args(hrefs)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.try_clone().unwrap())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("could not start `rustac serve` ({e}); run the README's test command, which installs it")
             });
-        let server = RustacServer {
+        super::wait_for_port(&addr, "rustac serve", || {
+            child.try_wait().unwrap().map(|status| {
+                format!(
+                    "{status}: {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                )
+            })
+        });
+        RustacServer {
             url: url::Url::parse(&format!("http://{addr}/")).unwrap(),
             child,
-        };
-        super::wait_for_port(&addr, "rustac serve");
-        server
+        }
     }
 }
 
