@@ -41,9 +41,11 @@
 //! ```
 
 pub mod catalog;
+pub mod checksum;
 pub mod destination;
 mod error;
 pub mod fetch;
+pub mod layout;
 pub mod retry;
 pub mod store;
 
