@@ -46,6 +46,7 @@ pub mod destination;
 mod error;
 pub mod fetch;
 pub mod layout;
+pub mod limit;
 pub mod retry;
 pub mod store;
 
