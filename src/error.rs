@@ -81,6 +81,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// Bytes arrived but are not what the catalog or the server promised.
+    #[error("{href} failed verification: {reason}")]
+    Verification {
+        /// The asset's source address.
+        href: String,
+        /// What did not match, with both values.
+        reason: String,
+    },
+
     /// A cloud object store (S3, Azure, GCS) failed.
     #[error("{href} could not be read from object storage: {source}")]
     ObjectStore {
@@ -146,6 +155,7 @@ impl Error {
             Error::Http { .. } => "http",
             Error::InvalidJson { .. } => "invalid_json",
             Error::NotStac { .. } => "not_stac",
+            Error::Verification { .. } => "verification",
             Error::ObjectStore { .. } => "object_store",
             Error::Io { .. } => "io",
             Error::Database(_) => "database",

@@ -173,6 +173,11 @@ impl Fetcher {
         })
     }
 
+    /// The HTTP client, for streaming downloads that share its connections.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The token that cancels every request of this fetcher.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
@@ -353,7 +358,28 @@ fn too_large(href: &str) -> Error {
     )
 }
 
-fn transport_error(href: &str, error: &reqwest::Error) -> Error {
+/// The error for a response that is not a success, with the server's
+/// `Retry-After` and the start of its explanation.
+pub(crate) async fn status_error_of(href: &str, response: &mut reqwest::Response) -> Error {
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let mut body = Vec::new();
+    // Read at most a little of the body: error pages can be large.
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            break;
+        }
+    }
+    let detail = summarize(&String::from_utf8_lossy(&body));
+    status_error(href, response.status(), retry_after, detail)
+}
+
+/// The error for a request that got no usable answer.
+pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
     let reason = if error.is_timeout() {
         "the server took too long to answer".to_string()
     } else if error.is_connect() {

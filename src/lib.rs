@@ -49,5 +49,6 @@ pub mod layout;
 pub mod limit;
 pub mod retry;
 pub mod store;
+pub mod transfer;
 
 pub use error::{Error, Result};

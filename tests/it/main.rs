@@ -3,6 +3,7 @@
 mod api_search;
 mod broken;
 mod cli;
+mod copy;
 mod large;
 mod object_store;
 mod replay;

@@ -1,0 +1,303 @@
+//! Copying one asset over HTTP to a local file: check the partial, fetch,
+//! verify, commit.
+//!
+//! Bytes go to `<target>.part`. A later attempt continues it with a `Range`
+//! request guarded by `If-Range`, so a file that changed on the server is
+//! fetched again from the start instead of being stitched together. Only when
+//! the size and checksum are verified is the partial renamed into place: a
+//! target file is never anything but complete, verified bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::checksum::{Checksum, Fixity, Verified};
+use crate::limit::Limits;
+use crate::{Error, Result};
+
+/// One asset to copy.
+#[derive(Debug, Clone)]
+pub struct AssetCopy {
+    /// Where the bytes come from.
+    pub url: Url,
+    /// Where they go.
+    pub target: PathBuf,
+    /// `file:size`, when the catalog gives it.
+    pub expected_size: Option<u64>,
+    /// `file:checksum`, when the catalog gives it.
+    pub expected_checksum: Option<Checksum>,
+    /// The validator (ETag or Last-Modified) the partial file was fetched under.
+    pub validator: Option<String>,
+}
+
+/// What a finished copy was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// Size and sha2-256 of the verified file.
+    pub verified: Verified,
+    /// Bytes that were already there from an earlier attempt.
+    pub resumed_from: u64,
+    /// Bytes fetched by this attempt.
+    pub fetched: u64,
+}
+
+/// Told when the server has answered, before the body is read: the caller stores
+/// the validator so that a crash mid-body can still resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// Where this attempt starts in the file.
+    pub offset: u64,
+    /// The whole file's size, when the server says.
+    pub total: Option<u64>,
+    /// The strong ETag or Last-Modified of what is being fetched.
+    pub validator: Option<String>,
+}
+
+/// The path of the partial file for `target`.
+pub fn part_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    target.with_file_name(name)
+}
+
+impl AssetCopy {
+    /// Runs one attempt. `progress` counts bytes as they arrive; `limits` throttles
+    /// them; `cancel` stops the attempt and keeps the partial file for later.
+    pub async fn run(
+        &self,
+        http: &reqwest::Client,
+        limits: &Limits,
+        cancel: &CancellationToken,
+        progress: &Arc<AtomicU64>,
+        on_start: impl FnOnce(&Started),
+    ) -> Result<Copied> {
+        let href = self.url.to_string();
+        let part = part_path(&self.target);
+        if let Some(parent) = part.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error(parent, e))?;
+        }
+        // Phase 1: what is already there.
+        let existing = match tokio::fs::metadata(&part).await {
+            Ok(meta) if self.validator.is_some() => meta.len(),
+            _ => 0,
+        };
+
+        // Phase 2: ask for the rest.
+        let mut request = http.get(self.url.clone());
+        if existing > 0
+            && let Some(validator) = &self.validator
+        {
+            request = request
+                .header(RANGE, format!("bytes={existing}-"))
+                .header(IF_RANGE, validator);
+        }
+        let mut response = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Error::Cancelled),
+            response = request.send() => response.map_err(|e| crate::fetch::transport_error(&href, &e))?,
+        };
+        let status = response.status();
+        if status == StatusCode::RANGE_NOT_SATISFIABLE {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(Error::Unavailable {
+                href,
+                reason: "the partial download no longer fits the file on the server; it will start again".into(),
+                retry_after: None,
+            });
+        }
+        if !status.is_success() {
+            return Err(crate::fetch::status_error_of(&href, &mut response).await);
+        }
+        let offset = if status == StatusCode::PARTIAL_CONTENT {
+            match content_range_start(&response) {
+                Some(start) if start == existing => existing,
+                _ => {
+                    return Err(Error::Unavailable {
+                        href,
+                        reason: "the server answered a resumed download with the wrong range"
+                            .into(),
+                        retry_after: None,
+                    });
+                }
+            }
+        } else {
+            0
+        };
+        let declared = response.content_length();
+        let started = Started {
+            offset,
+            total: content_range_total(&response).or(declared.map(|d| d + offset)),
+            validator: validator_of(&response),
+        };
+        on_start(&started);
+
+        let mut fixity = Fixity::new(self.expected_checksum.clone());
+        let file = if offset > 0 {
+            // The bytes already on disk are part of the checksum.
+            rehash(&part, offset, &mut fixity).await?;
+            tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&part)
+                .await
+                .map_err(|e| io_error(&part, e))?
+        } else {
+            tokio::fs::File::create(&part)
+                .await
+                .map_err(|e| io_error(&part, e))?
+        };
+        let mut file = BufWriter::with_capacity(256 * 1024, file);
+
+        // Phase 3: stream the body to the partial file.
+        let mut fetched = 0u64;
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    file.flush().await.map_err(|e| io_error(&part, e))?;
+                    return Err(Error::Cancelled);
+                }
+                chunk = response.chunk() => chunk,
+            };
+            let chunk = match chunk {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    // Keep what arrived: the next attempt resumes from it.
+                    file.flush().await.map_err(|e| io_error(&part, e))?;
+                    return Err(crate::fetch::transport_error(&href, &e));
+                }
+            };
+            limits.consume(chunk.len()).await;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| io_error(&part, e))?;
+            fixity.update(&chunk);
+            fetched += chunk.len() as u64;
+            progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        file.flush().await.map_err(|e| io_error(&part, e))?;
+        let file = file.into_inner();
+        file.sync_all().await.map_err(|e| io_error(&part, e))?;
+        drop(file);
+
+        // Phase 4: verify. A server that announced more bytes than it sent, or a
+        // file that is not what the catalog promised, is never committed.
+        if let Some(declared) = declared
+            && declared != fetched
+        {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(Error::Unavailable {
+                href,
+                reason: format!("the server announced {declared} bytes but sent {fetched}"),
+                retry_after: None,
+            });
+        }
+        let expected_size = self.expected_size.or(started.total);
+        let verified = match fixity.finish(expected_size) {
+            Ok(verified) => verified,
+            Err(mismatch) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(Error::Verification {
+                    href,
+                    reason: mismatch.to_string(),
+                });
+            }
+        };
+
+        // Phase 5: commit.
+        tokio::fs::rename(&part, &self.target)
+            .await
+            .map_err(|e| io_error(&self.target, e))?;
+        if let Some(parent) = self.target.parent()
+            && let Ok(dir) = tokio::fs::File::open(parent).await
+        {
+            let _ = dir.sync_all().await;
+        }
+        Ok(Copied {
+            verified,
+            resumed_from: offset,
+            fetched,
+        })
+    }
+}
+
+/// Feeds the first `length` bytes of `path` to `fixity`.
+async fn rehash(path: &Path, length: u64, fixity: &mut Fixity) -> Result<()> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| io_error(path, e))?;
+    let mut reader = file.take(length);
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = reader
+            .read(&mut buffer)
+            .await
+            .map_err(|e| io_error(path, e))?;
+        if read == 0 {
+            break;
+        }
+        fixity.update(&buffer[..read]);
+    }
+    if fixity.size() != length {
+        return Err(io_error(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the partial file is shorter than recorded",
+            ),
+        ));
+    }
+    // Truncate anything past `length` (a write that was cut off mid-buffer).
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .map_err(|e| io_error(path, e))?;
+    file.set_len(length).await.map_err(|e| io_error(path, e))?;
+    Ok(())
+}
+
+/// A strong ETag, else Last-Modified: what `If-Range` may carry.
+fn validator_of(response: &reqwest::Response) -> Option<String> {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    header(ETAG)
+        .filter(|etag| !etag.starts_with("W/"))
+        .or_else(|| header(LAST_MODIFIED))
+}
+
+fn content_range(response: &reqwest::Response) -> Option<(u64, Option<u64>)> {
+    let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    let range = value.strip_prefix("bytes ")?;
+    let (span, total) = range.split_once('/')?;
+    let start = span.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, total.trim().parse().ok()))
+}
+
+fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+    content_range(response).map(|(start, _)| start)
+}
+
+fn content_range_total(response: &reqwest::Response) -> Option<u64> {
+    content_range(response).and_then(|(_, total)| total)
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}

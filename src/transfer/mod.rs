@@ -1,0 +1,3 @@
+//! Moving asset bytes: one verified copy at a time ([`copy`]).
+
+pub mod copy;

@@ -1,0 +1,288 @@
+//! One asset copied over loopback HTTP: verified before it is committed, resumed
+//! with Range + If-Range, restarted when the file changed, never committed when
+//! the bytes are wrong.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use cairn::checksum::{Algorithm, Checksum};
+use cairn::limit::Limits;
+use cairn::transfer::copy::{AssetCopy, Started, part_path};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::Server;
+
+/// What the blob server serves and how it misbehaves.
+#[derive(Default)]
+struct Blob {
+    content: Vec<u8>,
+    etag: String,
+    /// Stop the body (and drop the connection) after this many bytes.
+    cut_after: Option<usize>,
+    /// Ranges asked for, in order (`None` for a whole-file request).
+    ranges: Vec<Option<String>>,
+    /// Body bytes sent.
+    served: u64,
+}
+
+type Shared = Arc<Mutex<Blob>>;
+
+fn blob_server(content: Vec<u8>) -> (Server, Shared) {
+    let blob: Shared = Arc::new(Mutex::new(Blob {
+        content,
+        etag: "\"v1\"".into(),
+        ..Default::default()
+    }));
+    let state = blob.clone();
+    let router = Router::new().route(
+        "/blob",
+        get(move |headers: HeaderMap| {
+            let state = state.clone();
+            async move { serve(&state, &headers) }
+        }),
+    );
+    (Server::start(router), blob)
+}
+
+fn serve(state: &Shared, headers: &HeaderMap) -> Response {
+    let mut blob = state.lock().unwrap();
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    blob.ranges.push(range.clone());
+    let if_range_ok =
+        headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) == Some(blob.etag.as_str());
+    let total = blob.content.len();
+    let start = match (&range, if_range_ok) {
+        (Some(r), true) => r
+            .trim_start_matches("bytes=")
+            .trim_end_matches('-')
+            .parse::<usize>()
+            .unwrap(),
+        _ => 0,
+    };
+    if start > total {
+        return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+    }
+    let body = blob.content[start..].to_vec();
+    let length = body.len();
+    let sent = blob.cut_after.take().map_or(length, |cut| cut.min(length));
+    blob.served += sent as u64;
+    let etag = blob.etag.clone();
+    drop(blob);
+    // A stream that ends with an error after `sent` bytes drops the connection
+    // mid-body, as a reset would; the pause lets the bytes before it go out.
+    let chunks: Vec<Result<Bytes, std::io::Error>> = body[..sent]
+        .chunks(64 * 1024)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let reset = futures::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Err(std::io::Error::other("connection reset"))
+    });
+    let tail = futures::StreamExt::take(reset, usize::from(sent < length));
+    let stream = futures::StreamExt::chain(futures::stream::iter(chunks), tail);
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag.parse().unwrap());
+    headers.insert(header::CONTENT_LENGTH, length.into());
+    if start > 0 {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let value = format!("bytes {start}-{}/{total}", total - 1);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_RANGE, value.parse().unwrap());
+    }
+    response
+}
+
+fn content(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+async fn attempt(
+    copy: &AssetCopy,
+) -> (
+    cairn::Result<cairn::transfer::copy::Copied>,
+    Option<Started>,
+) {
+    let mut started = None;
+    let http = reqwest::Client::new();
+    let progress = Arc::new(AtomicU64::new(0));
+    let result = copy
+        .run(
+            &http,
+            &Limits::unlimited(),
+            &CancellationToken::new(),
+            &progress,
+            |s| started = Some(s.clone()),
+        )
+        .await;
+    if let Ok(copied) = &result {
+        assert_eq!(progress.load(Ordering::Relaxed), copied.fetched);
+    }
+    (result, started)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_is_verified_then_committed() {
+    let data = content(3_000_000);
+    let (server, _) = blob_server(data.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("item/B04.tif");
+    let copy = AssetCopy {
+        url: server.url("blob"),
+        target: target.clone(),
+        expected_size: Some(data.len() as u64),
+        expected_checksum: Some(Checksum::of(Algorithm::Md5, &data)),
+        validator: None,
+    };
+    let (result, started) = attempt(&copy).await;
+    let copied = result.unwrap();
+    assert_eq!(copied.verified.size, 3_000_000);
+    assert_eq!(
+        copied.verified.sha256,
+        Checksum::of(Algorithm::Sha2_256, &data)
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert!(!part_path(&target).exists());
+    assert_eq!(started.unwrap().validator.as_deref(), Some("\"v1\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_transfer_resumes_with_range_and_fetches_only_the_rest() {
+    let data = content(2_000_000);
+    let (server, blob) = blob_server(data.clone());
+    blob.lock().unwrap().cut_after = Some(700_000);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("B04.tif");
+    let mut copy = AssetCopy {
+        url: server.url("blob"),
+        target: target.clone(),
+        expected_size: Some(data.len() as u64),
+        expected_checksum: Some(Checksum::of(Algorithm::Sha2_256, &data)),
+        validator: None,
+    };
+    let (result, started) = attempt(&copy).await;
+    let error = result.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert!(!target.exists());
+    let kept = std::fs::metadata(part_path(&target)).unwrap().len();
+    assert!(kept > 0 && kept <= 700_000, "{kept}");
+
+    copy.validator = started.unwrap().validator;
+    let (result, started) = attempt(&copy).await;
+    let copied = result.unwrap();
+    assert_eq!(copied.resumed_from, kept);
+    assert_eq!(copied.fetched, 2_000_000 - kept);
+    assert_eq!(started.unwrap().offset, kept);
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    let blob = blob.lock().unwrap();
+    assert_eq!(blob.ranges, vec![None, Some(format!("bytes={kept}-"))]);
+    // Nothing verified was fetched twice.
+    assert_eq!(blob.served, 700_000 + 2_000_000 - kept);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_changed_on_the_server_is_fetched_again_from_the_start() {
+    let old = content(1_000_000);
+    let (server, blob) = blob_server(old.clone());
+    blob.lock().unwrap().cut_after = Some(400_000);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("B04.tif");
+    let mut copy = AssetCopy {
+        url: server.url("blob"),
+        target: target.clone(),
+        expected_size: None,
+        expected_checksum: None,
+        validator: None,
+    };
+    let (result, started) = attempt(&copy).await;
+    assert!(result.is_err());
+    copy.validator = started.unwrap().validator;
+
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(1)).collect();
+    {
+        let mut blob = blob.lock().unwrap();
+        blob.content = new.clone();
+        blob.etag = "\"v2\"".into();
+    }
+    let (result, _) = attempt(&copy).await;
+    let copied = result.unwrap();
+    assert_eq!(copied.resumed_from, 0);
+    assert_eq!(std::fs::read(&target).unwrap(), new);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_bytes_are_never_committed() {
+    let data = content(500_000);
+    let (server, _) = blob_server(data.clone());
+    let dir = tempfile::tempdir().unwrap();
+    for (size, checksum, words) in [
+        (
+            None,
+            Some(Checksum::of(Algorithm::Blake2b256, b"something else")),
+            "blake2b-256 checksum does not match",
+        ),
+        (
+            Some(500_001),
+            None,
+            "expected 500001 bytes but received 500000",
+        ),
+    ] {
+        let target = dir.path().join("B04.tif");
+        let copy = AssetCopy {
+            url: server.url("blob"),
+            target: target.clone(),
+            expected_size: size,
+            expected_checksum: checksum,
+            validator: None,
+        };
+        let (result, _) = attempt(&copy).await;
+        let error = result.unwrap_err();
+        assert_eq!(error.code(), "verification");
+        assert!(error.to_string().contains(words), "{error}");
+        assert!(!target.exists());
+        assert!(!part_path(&target).exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_copy_keeps_its_partial_file() {
+    let data = content(4_000_000);
+    let (server, _) = blob_server(data.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("B04.tif");
+    let copy = AssetCopy {
+        url: server.url("blob"),
+        target: target.clone(),
+        expected_size: None,
+        expected_checksum: None,
+        validator: None,
+    };
+    let limits = Limits::unlimited();
+    limits.job.set(Some(1024 * 1024));
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        trigger.cancel();
+    });
+    let progress = Arc::new(AtomicU64::new(0));
+    let error = copy
+        .run(&reqwest::Client::new(), &limits, &cancel, &progress, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "cancelled");
+    assert!(!target.exists());
+    let kept = std::fs::metadata(part_path(&target)).unwrap().len();
+    assert_eq!(kept, progress.load(Ordering::Relaxed));
+    assert!(kept > 0 && kept < 4_000_000, "{kept}");
+}
