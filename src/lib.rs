@@ -44,10 +44,13 @@ pub mod catalog;
 pub mod checksum;
 pub mod destination;
 mod error;
+pub mod events;
 pub mod fetch;
 pub mod layout;
 pub mod limit;
+pub mod plan;
 pub mod retry;
+pub mod rewrite;
 pub mod store;
 pub mod transfer;
 

@@ -25,8 +25,14 @@ enum Command {
     Browse(cli::browse::Args),
     /// List the items of a catalog or API that match a search.
     Search(cli::search::Args),
+    /// Copy and verify a selection into a folder, as a self-contained STAC catalog.
+    Mirror(cli::mirror::Args),
     /// List mirror jobs.
     Jobs(cli::jobs::Args),
+    /// Continue a mirror job after an interruption or a crash.
+    Resume(cli::mirror::ResumeArgs),
+    /// Check every asset of a mirror against its file:size and file:checksum.
+    Verify(cli::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,7 +64,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Browse(args) => cli::browse::run(args, state).await,
             Command::Search(args) => cli::search::run(args, state).await,
+            Command::Mirror(args) => cli::mirror::run(args, state).await,
             Command::Jobs(args) => cli::jobs::run(args, state),
+            Command::Resume(args) => cli::mirror::resume(args, state).await,
+            Command::Verify(args) => cli::verify::run(args).await,
         }
     });
     match result {

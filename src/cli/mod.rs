@@ -3,7 +3,9 @@
 
 pub mod browse;
 pub mod jobs;
+pub mod mirror;
 pub mod search;
+pub mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::AccessDenied { .. }
         | Error::Http { .. }
         | Error::DatabaseVersion(_) => EXIT_BAD_INPUT,
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => EXIT_FAILED,
         _ => EXIT_FAILED,
     }
 }

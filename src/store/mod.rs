@@ -6,7 +6,10 @@
 //! version in `PRAGMA user_version`; a database written by a newer Cairn is refused
 //! rather than damaged.
 
+mod assets;
+mod collections;
 mod cursors;
+mod items;
 mod jobs;
 mod sources;
 
@@ -17,18 +20,24 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
+pub use assets::{AssetRow, AssetState, Counts, Failure};
+pub use collections::CollectionRow;
+pub use items::{ItemRow, NewAsset, NewItem};
 pub use jobs::{Job, JobState, NewJob};
 pub use sources::Source;
 
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 8] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
     include_str!("migrations/0004_assets.sql"),
     include_str!("migrations/0005_cursors.sql"),
+    include_str!("migrations/0006_items_dir.sql"),
+    include_str!("migrations/0007_assets_size.sql"),
+    include_str!("migrations/0008_collections.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

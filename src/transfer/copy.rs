@@ -84,6 +84,15 @@ impl AssetCopy {
                 .await
                 .map_err(|e| io_error(parent, e))?;
         }
+        match self.url.scheme() {
+            "http" | "https" => {}
+            "file" => return self.run_local(limits, cancel, progress, on_start).await,
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "{href}: copying assets from {other}:// is not supported yet (http, https and local files are)"
+                )));
+            }
+        }
         // Phase 1: what is already there.
         let existing = match tokio::fs::metadata(&part).await {
             Ok(meta) if self.validator.is_some() => meta.len(),
@@ -226,6 +235,116 @@ impl AssetCopy {
             resumed_from: offset,
             fetched,
         })
+    }
+}
+
+impl AssetCopy {
+    /// A local source: read, verify and commit, the same way as over HTTP.
+    async fn run_local(
+        &self,
+        limits: &Limits,
+        cancel: &CancellationToken,
+        progress: &Arc<AtomicU64>,
+        on_start: impl FnOnce(&Started),
+    ) -> Result<Copied> {
+        let href = self.url.to_string();
+        let source = self
+            .url
+            .to_file_path()
+            .map_err(|()| Error::invalid_input(format!("{href} is not a valid file address")))?;
+        let mut reader = tokio::fs::File::open(&source)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::NotFound { href: href.clone() },
+                _ => io_error(&source, e),
+            })?;
+        let total = reader.metadata().await.ok().map(|m| m.len());
+        on_start(&Started {
+            offset: 0,
+            total,
+            validator: None,
+        });
+        let part = part_path(&self.target);
+        let mut file = BufWriter::with_capacity(
+            256 * 1024,
+            tokio::fs::File::create(&part)
+                .await
+                .map_err(|e| io_error(&part, e))?,
+        );
+        let mut fixity = Fixity::new(self.expected_checksum.clone());
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut fetched = 0u64;
+        loop {
+            if cancel.is_cancelled() {
+                file.flush().await.map_err(|e| io_error(&part, e))?;
+                return Err(Error::Cancelled);
+            }
+            let read = reader
+                .read(&mut buffer)
+                .await
+                .map_err(|e| io_error(&source, e))?;
+            if read == 0 {
+                break;
+            }
+            limits.consume(read).await;
+            file.write_all(&buffer[..read])
+                .await
+                .map_err(|e| io_error(&part, e))?;
+            fixity.update(&buffer[..read]);
+            fetched += read as u64;
+            progress.fetch_add(read as u64, Ordering::Relaxed);
+        }
+        file.flush().await.map_err(|e| io_error(&part, e))?;
+        file.into_inner()
+            .sync_all()
+            .await
+            .map_err(|e| io_error(&part, e))?;
+        let verified = match fixity.finish(self.expected_size) {
+            Ok(verified) => verified,
+            Err(mismatch) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(Error::Verification {
+                    href,
+                    reason: mismatch.to_string(),
+                });
+            }
+        };
+        tokio::fs::rename(&part, &self.target)
+            .await
+            .map_err(|e| io_error(&self.target, e))?;
+        Ok(Copied {
+            verified,
+            resumed_from: 0,
+            fetched,
+        })
+    }
+}
+
+/// Hashes a file that is already in place and checks it against what the
+/// catalog promises: `Some` when it is complete and verified.
+pub async fn verify_existing(
+    path: &Path,
+    expected_size: Option<u64>,
+    expected_checksum: Option<Checksum>,
+) -> Option<Verified> {
+    let meta = tokio::fs::metadata(path).await.ok()?;
+    if expected_size.is_some_and(|size| size != meta.len()) {
+        return None;
+    }
+    let mut fixity = Fixity::new(expected_checksum);
+    rehash_only(path, &mut fixity).await.ok()?;
+    fixity.finish(expected_size).ok()
+}
+
+async fn rehash_only(path: &Path, fixity: &mut Fixity) -> std::io::Result<()> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        fixity.update(&buffer[..read]);
     }
 }
 

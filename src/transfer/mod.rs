@@ -1,3 +1,5 @@
-//! Moving asset bytes: one verified copy at a time ([`copy`]).
+//! Moving asset bytes: one verified copy ([`copy`]) and a job's pool of them
+//! ([`pool`]).
 
 pub mod copy;
+pub mod pool;

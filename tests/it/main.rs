@@ -5,6 +5,7 @@ mod broken;
 mod cli;
 mod copy;
 mod large;
+mod mirror;
 mod object_store;
 mod replay;
 mod retry;

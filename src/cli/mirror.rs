@@ -1,0 +1,429 @@
+//! `cairn mirror` and `cairn resume`: plan a selection, copy and verify it, and
+//! write a self-contained STAC catalog at the destination.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn::events::Event;
+use cairn::fetch::Fetcher;
+use cairn::limit::{Bandwidth, Limits, parse_rate};
+use cairn::plan::{PlanSummary, Selection, plan};
+use cairn::store::{Job, JobState, NewJob, Store};
+use cairn::transfer::pool::{self, Outcome, PoolOptions};
+use cairn::{Error, Result};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{
+    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, interrupt_token, json_line, open_store, plural,
+};
+
+/// Arguments of `cairn mirror`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A catalog, collection or STAC API: URL or path.
+    source: String,
+    /// A local folder (created if needed).
+    destination: String,
+    /// Only these collections (ids, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    collections: Vec<String>,
+    /// Only items touching this box: west,south,east,north in degrees.
+    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
+    bbox: Option<String>,
+    /// Only items in this time: a date, a date-time, or a range with `/`.
+    #[arg(long, value_name = "RANGE")]
+    datetime: Option<String>,
+    /// Only these assets: keys, roles or media types (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "KEY_OR_ROLE")]
+    assets: Vec<String>,
+    /// Stop after this many items.
+    #[arg(long, value_name = "N")]
+    max_items: Option<u64>,
+    /// Transfers at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    concurrency: u32,
+    /// Bandwidth limit in bytes per second, e.g. 500K, 10M, 1G.
+    #[arg(long, value_name = "RATE")]
+    limit_rate: Option<String>,
+    /// Show the plan (items, assets, bytes, what is already there) and copy nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print one JSON object per line (plan, progress, failures), then a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `cairn resume`.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// The job to continue (see `cairn jobs`).
+    job_id: i64,
+    /// Print one JSON object per line, then a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Plans and runs a new mirror job (or continues the same one).
+pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
+    let limit_rate = args
+        .limit_rate
+        .as_deref()
+        .map(parse_rate)
+        .transpose()?
+        .flatten();
+    let destination = local_destination(&args.destination)?;
+    let selection = Selection {
+        collections: args.collections.clone(),
+        bbox: args.bbox.clone(),
+        datetime: args.datetime.clone(),
+        assets: args.assets.clone(),
+        max_items: args.max_items,
+    };
+    selection.search()?;
+    let source = cairn::fetch::parse_location(&args.source)?.to_string();
+    let store = open_store(state)?;
+    let selection_json =
+        serde_json::to_value(&selection).map_err(|e| Error::invalid_input(e.to_string()))?;
+    let destination_text = destination.display().to_string();
+    // The same selection into the same place continues its job: only what is new
+    // or unfinished is copied.
+    let existing = store.jobs()?.into_iter().find(|j| {
+        j.source_url == source && j.destination == destination_text && j.selection == selection_json
+    });
+    let job_id = match existing {
+        Some(job) => {
+            store.set_job_limit_rate(job.id, limit_rate)?;
+            job.id
+        }
+        None => store.create_job(&NewJob {
+            source_url: source.clone(),
+            destination: destination_text,
+            selection: selection_json,
+            limit_rate,
+            concurrency: args.concurrency.max(1),
+        })?,
+    };
+    let job = store
+        .job(job_id)?
+        .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
+    execute(store, job, args.dry_run, args.json).await
+}
+
+/// Continues a job after an interruption or a crash.
+pub async fn resume(args: ResumeArgs, state: Option<PathBuf>) -> Result<u8> {
+    let store = open_store(state)?;
+    let job = store.job(args.job_id)?.ok_or_else(|| {
+        Error::invalid_input(format!(
+            "there is no job {}; `cairn jobs` lists them",
+            args.job_id
+        ))
+    })?;
+    execute(store, job, false, args.json).await
+}
+
+async fn execute(store: Store, job: Job, dry_run: bool, json: bool) -> Result<u8> {
+    let cancel = interrupt_token();
+    let fetcher = Fetcher::new()?.with_cancellation(cancel.clone());
+    let selection: Selection = serde_json::from_value(job.selection.clone()).map_err(|e| {
+        Error::invalid_input(format!("job {} has a damaged selection: {e}", job.id))
+    })?;
+    let destination = PathBuf::from(&job.destination);
+
+    store.set_job_state(job.id, JobState::Planning)?;
+    let planned = plan(&store, &fetcher, job.id, &job.source_url, &selection).await;
+    let summary = match planned {
+        Ok(summary) => summary,
+        Err(Error::Cancelled) => {
+            store.set_job_state(job.id, JobState::Paused)?;
+            return Ok(EXIT_INTERRUPTED);
+        }
+        Err(error) => return Err(error),
+    };
+    report_plan(
+        &mut std::io::stdout().lock(),
+        json,
+        job.id,
+        &summary,
+        &store,
+        &destination,
+    )?;
+    if dry_run {
+        store.set_job_state(job.id, JobState::Ready)?;
+        return Ok(EXIT_OK);
+    }
+    store.set_job_state(job.id, JobState::Running)?;
+    let store = Arc::new(Mutex::new(store));
+    let limits = Limits {
+        job: Bandwidth::new(job.limit_rate),
+        global: Bandwidth::new(None),
+    };
+    let watcher = watch_limit(store.clone(), job.id, limits.job.clone());
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(print_events(receiver, json));
+    let options = PoolOptions {
+        concurrency: job.concurrency as usize,
+        ..PoolOptions::default()
+    };
+    let outcome = pool::run(
+        store.clone(),
+        &fetcher,
+        job.id,
+        &destination,
+        limits,
+        options,
+        cancel,
+        Some(sender),
+    )
+    .await;
+    watcher.abort();
+    let _ = printer.await;
+    let store = store.lock().unwrap_or_else(|e| e.into_inner());
+    let outcome = outcome?;
+    // The progress printer has stopped: stdout is free again.
+    finish(
+        &mut std::io::stdout().lock(),
+        json,
+        &store,
+        job.id,
+        &destination,
+        &outcome,
+    )
+}
+
+fn finish(
+    out: &mut impl Write,
+    json: bool,
+    store: &Store,
+    job_id: i64,
+    destination: &Path,
+    outcome: &Outcome,
+) -> Result<u8> {
+    let counts = &outcome.counts;
+    let (state, code) = if outcome.interrupted {
+        (JobState::Paused, EXIT_INTERRUPTED)
+    } else if counts.failed > 0 {
+        (JobState::Failed, EXIT_FAILED)
+    } else {
+        (JobState::Finished, EXIT_OK)
+    };
+    store.set_job_state(job_id, state)?;
+    let failures = store.failures(job_id)?;
+    if json {
+        for failure in &failures {
+            json_line(
+                out,
+                &json!({"type": "failed", "href": failure.href, "path": failure.path, "attempts": failure.attempts, "reason": failure.reason}),
+            );
+        }
+        let mut summary = serde_json::to_value(counts).unwrap_or_default();
+        summary["type"] = json!("summary");
+        summary["job"] = json!(job_id);
+        summary["state"] = json!(format!("{state:?}").to_lowercase());
+        summary["destination"] = json!(destination.display().to_string());
+        json_line(out, &summary);
+    } else {
+        let _ = writeln!(
+            out,
+            "\nJob {job_id}: {} copied and verified, {} already there, {} failed, {} not finished ({} in all).",
+            plural(counts.done, "asset"),
+            counts.skipped,
+            counts.failed,
+            counts.pending,
+            human_bytes(counts.bytes_done)
+        );
+        if !failures.is_empty() {
+            let _ = writeln!(out, "\nThese assets could not be copied:");
+            for failure in &failures {
+                let _ = writeln!(
+                    out,
+                    "  - {}\n    {} (after {})",
+                    failure.path,
+                    failure.reason,
+                    plural(failure.attempts as u64, "attempt")
+                );
+            }
+            let _ = writeln!(out, "\nRun `cairn resume {job_id}` to try them again.");
+        }
+        if outcome.interrupted {
+            let _ = writeln!(
+                out,
+                "Interrupted. Run `cairn resume {job_id}` to continue where it stopped."
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "The catalog is at {}",
+                destination.join("catalog.json").display()
+            );
+        }
+    }
+    Ok(code)
+}
+
+fn report_plan(
+    out: &mut impl Write,
+    json: bool,
+    job_id: i64,
+    summary: &PlanSummary,
+    store: &Store,
+    destination: &Path,
+) -> Result<()> {
+    let counts = store.job_counts(job_id)?;
+    let there = counts.done + counts.skipped;
+    if json {
+        for problem in &summary.problems {
+            json_line(
+                out,
+                &json!({"type": "problem", "href": problem.href, "reason": problem.reason}),
+            );
+        }
+        json_line(
+            out,
+            &json!({"type": "plan", "job": job_id, "items": counts.items, "assets": counts.assets,
+                "bytes": counts.bytes_expected, "unknown_sizes": summary.unknown_sizes,
+                "already_done": there, "destination": destination.display().to_string()}),
+        );
+    } else {
+        for problem in &summary.problems {
+            eprintln!("note: {}\n  {}", problem.href, problem.reason);
+        }
+        let unknown = if summary.unknown_sizes > 0 {
+            format!(
+                " (and {} of unknown size)",
+                plural(summary.unknown_sizes, "asset")
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "Job {job_id}: {}, {}, {}{unknown}; {} already done.",
+            plural(counts.items, "item"),
+            plural(counts.assets, "asset"),
+            human_bytes(counts.bytes_expected),
+            there
+        );
+    }
+    Ok(())
+}
+
+/// Picks up limit changes written to the state file (by the app or a script).
+fn watch_limit(
+    store: Arc<Mutex<Store>>,
+    job_id: i64,
+    bandwidth: Bandwidth,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            interval.tick().await;
+            let limit = tokio::task::block_in_place(|| {
+                let store = store.lock().unwrap_or_else(|e| e.into_inner());
+                store.job(job_id).ok().flatten().map(|j| j.limit_rate)
+            });
+            if let Some(limit) = limit
+                && limit != bandwidth.get()
+            {
+                bandwidth.set(limit);
+            }
+        }
+    })
+}
+
+async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_line = std::time::Instant::now();
+    while let Some(event) = events.recv().await {
+        match (&event, json) {
+            (_, true) => {
+                let mut out = std::io::stdout().lock();
+                json_line(&mut out, &event);
+            }
+            (Event::Progress(snapshot), false) => {
+                if !terminal && last_line.elapsed() < Duration::from_secs(5) {
+                    continue;
+                }
+                last_line = std::time::Instant::now();
+                let percent = (snapshot.bytes_done * 100)
+                    .checked_div(snapshot.bytes_total)
+                    .map(|p| format!("{p:>3}% "))
+                    .unwrap_or_default();
+                let eta = snapshot
+                    .eta_seconds
+                    .map(|s| format!(", {s} s left"))
+                    .unwrap_or_default();
+                let line = format!(
+                    "{percent}{} of {}, {}/{} files, {}/s{eta}",
+                    human_bytes(snapshot.bytes_done),
+                    human_bytes(snapshot.bytes_total),
+                    snapshot.files_done,
+                    snapshot.files_total,
+                    human_bytes(snapshot.rate as u64)
+                );
+                if terminal {
+                    eprint!("\r\x1b[2K{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+            (Event::AssetFailed { href, reason }, false) => {
+                eprintln!("\nfailed: {href}\n  {reason}");
+            }
+            (Event::Started { .. }, false) => {}
+        }
+    }
+    if terminal && !json {
+        eprintln!();
+    }
+}
+
+/// A local folder from what the user typed; buckets are not written to yet.
+fn local_destination(text: &str) -> Result<PathBuf> {
+    let path = match text.split_once("://") {
+        Some(("file", _)) => url::Url::parse(text)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .ok_or_else(|| Error::invalid_input(format!("{text:?} is not a valid file address")))?,
+        Some((scheme, _)) => {
+            return Err(Error::invalid_input(format!(
+                "mirroring to {scheme}:// is not supported yet; give a local folder"
+            )));
+        }
+        None => PathBuf::from(text),
+    };
+    let absolute = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir()
+            .map_err(|source| Error::Io {
+                path: text.to_string(),
+                source,
+            })?
+            .join(path)
+    };
+    if absolute.exists() && !absolute.is_dir() {
+        return Err(Error::invalid_input(format!(
+            "{text:?} is a file; give a folder to mirror into"
+        )));
+    }
+    Ok(absolute)
+}
+
+/// Bytes in a person's units: 1.5 GiB.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,126 @@
+//! Progress of a running job, sampled rather than pushed per chunk.
+//!
+//! Transfers add to atomic counters; a ticker reads them about four times a
+//! second into [`Snapshot`]s with a rate and an ETA. Events go out on a channel
+//! for the CLI (progress lines) and the desktop app.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Counters shared by the transfers of one job.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Bytes received in this run.
+    pub bytes: Arc<AtomicU64>,
+    /// Assets finished (done or skipped) in this run.
+    pub files: AtomicU64,
+    /// Assets failed in this run.
+    pub failed: AtomicU64,
+}
+
+/// What a job reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The job started (or resumed) its transfers.
+    Started {
+        /// The job.
+        job: i64,
+        /// Assets to copy in all.
+        files_total: u64,
+        /// Bytes the catalog announced (assets without a size are not counted).
+        bytes_total: u64,
+    },
+    /// A sample of the counters.
+    Progress(Snapshot),
+    /// An asset gave up.
+    AssetFailed {
+        /// The asset's source.
+        href: String,
+        /// Why, in plain words.
+        reason: String,
+    },
+}
+
+/// One sample of a job's progress.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// The job.
+    pub job: i64,
+    /// Bytes verified before this run plus bytes received in it.
+    pub bytes_done: u64,
+    /// Bytes announced in all.
+    pub bytes_total: u64,
+    /// Assets finished.
+    pub files_done: u64,
+    /// Assets in all.
+    pub files_total: u64,
+    /// Assets failed.
+    pub files_failed: u64,
+    /// Bytes per second over the last few seconds.
+    pub rate: f64,
+    /// Seconds left at that rate, when it can be told.
+    pub eta_seconds: Option<u64>,
+}
+
+/// Turns counter readings into snapshots with a smoothed rate.
+#[derive(Debug)]
+pub struct Sampler {
+    job: i64,
+    base_bytes: u64,
+    base_files: u64,
+    bytes_total: u64,
+    files_total: u64,
+    window: Mutex<Vec<(Instant, u64)>>,
+}
+
+impl Sampler {
+    /// A sampler for a job that had `base_bytes`/`base_files` done before this run.
+    pub fn new(
+        job: i64,
+        base_bytes: u64,
+        base_files: u64,
+        bytes_total: u64,
+        files_total: u64,
+    ) -> Sampler {
+        Sampler {
+            job,
+            base_bytes,
+            base_files,
+            bytes_total,
+            files_total,
+            window: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Reads the counters now.
+    pub fn sample(&self, counters: &Counters) -> Snapshot {
+        let bytes = counters.bytes.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        window.push((now, bytes));
+        window.retain(|(at, _)| now.duration_since(*at) <= Duration::from_secs(5));
+        let rate = match (window.first(), window.last()) {
+            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => {
+                (b1 - b0) as f64 / t1.duration_since(*t0).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let bytes_done = self.base_bytes + bytes;
+        let eta_seconds = (rate > 0.0 && self.bytes_total > bytes_done)
+            .then(|| ((self.bytes_total - bytes_done) as f64 / rate).ceil() as u64);
+        Snapshot {
+            job: self.job,
+            bytes_done,
+            bytes_total: self.bytes_total.max(bytes_done),
+            files_done: self.base_files + counters.files.load(Ordering::Relaxed),
+            files_total: self.files_total,
+            files_failed: counters.failed.load(Ordering::Relaxed),
+            rate,
+            eta_seconds,
+        }
+    }
+}

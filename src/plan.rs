@@ -1,0 +1,419 @@
+//! Planning a mirror: a selection becomes rows of items and assets in the state
+//! store, before anything is downloaded.
+//!
+//! The source is walked (static catalogs) or searched (APIs); every matching
+//! item is recorded with its selected assets, each given a safe place at the
+//! destination ([`crate::layout`]) and the size and checksum the catalog
+//! promises. Planning is idempotent: planning again keeps what is done.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use stac::api::Search;
+use url::Url;
+
+use crate::catalog::api::{Api, Cursor, build_search, items_link, items_request};
+use crate::catalog::walk::{Problem, WalkEvent, WalkOptions, walk};
+use crate::catalog::{Kind, open, resolve};
+use crate::checksum::Checksum;
+use crate::fetch::Fetcher;
+use crate::layout;
+use crate::store::{CollectionRow, NewAsset, NewItem, Store};
+use crate::{Error, Result};
+
+/// What to mirror: stored with the job, as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Only these collections (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<String>,
+    /// West, south, east, north, as typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<String>,
+    /// A date, date-time or range, as typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime: Option<String>,
+    /// Asset keys, roles or media types to copy (empty: all assets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<String>,
+    /// Stop after this many items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+}
+
+impl Selection {
+    /// The search this selection stands for (validated, with plain messages).
+    pub fn search(&self) -> Result<Search> {
+        build_search(
+            &self.collections,
+            self.bbox.as_deref(),
+            self.datetime.as_deref(),
+            Some(100),
+        )
+    }
+
+    /// Whether an asset is selected: by key, by role, or by media type (a
+    /// prefix such as `image/tiff` matches `image/tiff; application=geotiff`).
+    pub fn wants_asset(&self, key: &str, asset: &Value) -> bool {
+        if self.assets.is_empty() {
+            return true;
+        }
+        let roles: Vec<&str> = asset
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let media = asset.get("type").and_then(Value::as_str).unwrap_or("");
+        self.assets.iter().any(|want| {
+            want == key
+                || roles.contains(&want.as_str())
+                || (!media.is_empty() && media.starts_with(want.as_str()))
+        })
+    }
+}
+
+/// What a plan holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanSummary {
+    /// Items selected.
+    pub items: u64,
+    /// Assets selected.
+    pub assets: u64,
+    /// Bytes announced by the catalog (for assets with `file:size`).
+    pub bytes: u64,
+    /// Assets whose size the catalog does not give.
+    pub unknown_sizes: u64,
+    /// Problems found on the way (the plan goes on past each).
+    pub problems: Vec<Problem>,
+}
+
+/// Plans job `job_id`: reads the source and records every selected item and
+/// asset. The destination layout is `<collection>/<item>/<file>`.
+pub async fn plan(
+    store: &Store,
+    fetcher: &Fetcher,
+    job_id: i64,
+    source: &str,
+    selection: &Selection,
+) -> Result<PlanSummary> {
+    let search = selection.search()?;
+    let opened = open(fetcher, source).await?;
+    let mut planner = Planner {
+        store,
+        job_id,
+        selection,
+        summary: PlanSummary::default(),
+        collections_seen: HashSet::new(),
+        item_dirs: HashSet::new(),
+    };
+    let max = selection.max_items;
+    match opened.kind {
+        Kind::Api => {
+            let api = Api::new(opened.url.clone(), opened.value);
+            for collection in api.collections(fetcher).await? {
+                let Some(id) = collection.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                if search.collections.is_empty() || search.collections.iter().any(|c| c == id) {
+                    let href = api
+                        .root()
+                        .join(&format!("collections/{id}"))
+                        .unwrap_or_else(|_| api.root().clone());
+                    planner.collection(id, &href, &collection)?;
+                }
+            }
+            let first = api.search_request(&search)?;
+            planner.read_pages(fetcher, first, max).await?;
+        }
+        Kind::Collection if items_link(&opened.value, &opened.url).is_some() => {
+            let id = opened
+                .value
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("collection")
+                .to_string();
+            planner.collection(&id, &opened.url, &opened.value)?;
+            let items =
+                items_link(&opened.value, &opened.url).unwrap_or_else(|| opened.url.clone());
+            planner
+                .read_pages(fetcher, items_request(items, &search)?, max)
+                .await?;
+        }
+        _ => planner.walk_static(fetcher, &opened.url, &search).await?,
+    }
+    Ok(planner.summary)
+}
+
+struct Planner<'a> {
+    store: &'a Store,
+    job_id: i64,
+    selection: &'a Selection,
+    summary: PlanSummary,
+    collections_seen: HashSet<String>,
+    /// Item folders given out, so two items never share one.
+    item_dirs: HashSet<String>,
+}
+
+impl Planner<'_> {
+    fn problem(&mut self, href: &str, reason: String) {
+        self.summary.problems.push(Problem {
+            href: href.to_string(),
+            reason,
+        });
+    }
+
+    fn full(&self) -> bool {
+        self.selection
+            .max_items
+            .is_some_and(|max| self.summary.items >= max)
+    }
+
+    async fn read_pages(
+        &mut self,
+        fetcher: &Fetcher,
+        first: crate::fetch::Request,
+        max: Option<u64>,
+    ) -> Result<()> {
+        let mut cursor = Cursor::start(first, max);
+        loop {
+            let page_url = cursor
+                .next
+                .as_ref()
+                .map(|r| r.url.to_string())
+                .unwrap_or_default();
+            let Some(page) = cursor.next_page(fetcher, "features").await? else {
+                break;
+            };
+            for item in page {
+                let href = item_self_href(&item).unwrap_or_else(|| page_url.clone());
+                let collection = item
+                    .get("collection")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                blocking(|| self.item(item, &href, collection))?;
+            }
+            let cursor_now = cursor.clone();
+            blocking(|| self.store.save_cursor(self.job_id, "search", &cursor_now))?;
+        }
+        Ok(())
+    }
+
+    async fn walk_static(&mut self, fetcher: &Fetcher, root: &Url, search: &Search) -> Result<()> {
+        let options = WalkOptions::default();
+        let mut failure: Option<Error> = None;
+        let summary = walk(fetcher, root, &options, |event| {
+            let outcome = match event {
+                WalkEvent::Problem(problem) => {
+                    self.summary.problems.push(problem);
+                    Ok(())
+                }
+                WalkEvent::Node(node) if node.kind == Kind::Collection => {
+                    if search.collections.is_empty() || search.collections.contains(&node.id) {
+                        blocking(|| self.collection(&node.id, &node.href, &node.value))
+                    } else {
+                        Ok(())
+                    }
+                }
+                WalkEvent::Node(node) if node.kind == Kind::Item => {
+                    let mut value = node.value;
+                    if value.get("collection").is_none()
+                        && let (Some(c), Some(object)) = (&node.collection, value.as_object_mut())
+                    {
+                        object.insert("collection".into(), json!(c));
+                    }
+                    match serde_json::from_value::<stac::Item>(value.clone())
+                        .map_err(|e| e.to_string())
+                        .and_then(|item| search.matches(&item).map_err(|e| e.to_string()))
+                    {
+                        Ok(true) => blocking(|| {
+                            self.item(value, node.href.as_str(), node.collection.clone())
+                        }),
+                        Ok(false) => Ok(()),
+                        Err(reason) => {
+                            self.problem(
+                                node.href.as_str(),
+                                format!(
+                                    "the item could not be matched against the selection: {reason}"
+                                ),
+                            );
+                            Ok(())
+                        }
+                    }
+                }
+                WalkEvent::Node(_) => Ok(()),
+            };
+            if let Err(error) = outcome {
+                failure = Some(error);
+                return ControlFlow::Break(());
+            }
+            if self.full() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+        let _ = summary;
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn collection(&mut self, id: &str, href: &Url, document: &Value) -> Result<()> {
+        let dir = match layout::segment("the collection id", id) {
+            Ok(segment) => {
+                if let Some(note) = segment.changed {
+                    self.problem(href.as_str(), note);
+                }
+                segment.name
+            }
+            Err(refused) => {
+                self.problem(href.as_str(), refused.to_string());
+                return Ok(());
+            }
+        };
+        self.collections_seen.insert(id.to_string());
+        self.store.plan_collection(
+            self.job_id,
+            &CollectionRow {
+                collection_id: id.to_string(),
+                href: href.to_string(),
+                dir,
+                document: document.clone(),
+            },
+        )
+    }
+
+    fn item(&mut self, item: Value, href: &str, collection: Option<String>) -> Result<()> {
+        if self.full() {
+            return Ok(());
+        }
+        let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_string) else {
+            self.problem(href, "the item has no id; it is skipped".into());
+            return Ok(());
+        };
+        let base = Url::parse(href)
+            .map_err(|e| Error::invalid_input(format!("{href} is not an address: {e}")))?;
+        let collection_dir = match &collection {
+            Some(c) => match layout::segment("the collection id", c) {
+                Ok(s) => s.name,
+                Err(refused) => {
+                    self.problem(href, format!("{refused}; the item is skipped"));
+                    return Ok(());
+                }
+            },
+            None => "items".to_string(),
+        };
+        let item_segment = match layout::segment("the item id", &id) {
+            Ok(s) => s,
+            Err(refused) => {
+                self.problem(href, format!("{refused}; the item is skipped"));
+                return Ok(());
+            }
+        };
+        let mut notes: Vec<String> = item_segment.changed.into_iter().collect();
+        let mut dir = format!("{collection_dir}/{}", item_segment.name);
+        let mut n = 2;
+        while !self.item_dirs.insert(dir.clone()) {
+            dir = format!("{collection_dir}/{}-{n}", item_segment.name);
+            n += 1;
+        }
+        let item_json_name = format!("{}.json", dir.rsplit('/').next().unwrap_or_default());
+        let mut names: HashSet<String> = HashSet::from([item_json_name]);
+        let mut assets = Vec::new();
+        if let Some(map) = item.get("assets").and_then(Value::as_object) {
+            for (key, asset) in map {
+                if !self.selection.wants_asset(key, asset) {
+                    continue;
+                }
+                let Some(asset_href) = asset.get("href").and_then(Value::as_str) else {
+                    notes.push(format!("the asset {key:?} has no href and is skipped"));
+                    continue;
+                };
+                let source = match resolve(&base, asset_href) {
+                    Ok(url) => url,
+                    Err(reason) => {
+                        notes.push(format!("the asset {key:?}: {reason}"));
+                        continue;
+                    }
+                };
+                let mut name = match layout::asset_file_name(key, asset_href) {
+                    Ok(segment) => {
+                        notes.extend(segment.changed);
+                        segment.name
+                    }
+                    Err(refused) => {
+                        notes.push(format!("{refused}; the asset {key:?} is skipped"));
+                        continue;
+                    }
+                };
+                if !names.insert(name.clone()) {
+                    name = layout::segment("the asset file name", &format!("{key}-{name}"))
+                        .map(|s| s.name)
+                        .unwrap_or_else(|_| format!("asset-{}", names.len()));
+                    names.insert(name.clone());
+                }
+                let expected_size = asset.get("file:size").and_then(Value::as_u64);
+                let expected_checksum = match asset.get("file:checksum").and_then(Value::as_str) {
+                    Some(text) => match Checksum::parse(text) {
+                        Ok(checksum) => Some(checksum.to_hex()),
+                        Err(error) => {
+                            notes.push(format!(
+                                "the asset {key:?}: {error}; its sha2-256 is recorded instead"
+                            ));
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                match expected_size {
+                    Some(size) => self.summary.bytes += size,
+                    None => self.summary.unknown_sizes += 1,
+                }
+                assets.push(NewAsset {
+                    key: key.clone(),
+                    href: source.to_string(),
+                    path: format!("{dir}/{name}"),
+                    expected_size,
+                    expected_checksum,
+                });
+            }
+        }
+        for note in &notes {
+            self.problem(href, note.clone());
+        }
+        self.summary.items += 1;
+        self.summary.assets += assets.len() as u64;
+        self.store.plan_item(&NewItem {
+            job_id: self.job_id,
+            collection,
+            item_id: id,
+            href: href.to_string(),
+            dir,
+            renamed: (!notes.is_empty()).then(|| notes.join("; ")),
+            document: item,
+            assets,
+        })?;
+        Ok(())
+    }
+}
+
+/// Runs a quick state-store call from async code without stalling the runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+fn item_self_href(item: &Value) -> Option<String> {
+    item.get("links")?
+        .as_array()?
+        .iter()
+        .find(|l| l.get("rel").and_then(Value::as_str) == Some("self"))
+        .and_then(|l| l.get("href").and_then(Value::as_str))
+        .filter(|h| Url::parse(h).is_ok())
+        .map(str::to_string)
+}

@@ -1,0 +1,284 @@
+//! Writing STAC out: items, collections and the root catalog at the destination,
+//! with relative links and hrefs, `file:size` and `file:checksum` on every
+//! mirrored asset, and the original href kept as `alternate.source.href`.
+//!
+//! Collections and the root catalog merge what is already there, so a later job
+//! into the same destination adds to the catalog instead of replacing it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::{Error, Result};
+
+const FILE_EXTENSION: &str = "https://stac-extensions.github.io/file/v2.1.0/schema.json";
+const ALTERNATE_EXTENSION: &str =
+    "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json";
+
+/// Links that describe the catalog's own structure; they are rewritten.
+const STRUCTURAL: [&str; 6] = ["self", "root", "parent", "collection", "child", "item"];
+
+/// A mirrored asset, as verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirrored {
+    /// The asset's key.
+    pub key: String,
+    /// Its file name, in the item's folder.
+    pub file_name: String,
+    /// Its verified size.
+    pub size: u64,
+    /// The checksum to record: the catalog's own (verified), else sha2-256.
+    pub checksum: String,
+}
+
+/// The item document to write at `<collection>/<item>/<item>.json`.
+pub fn item(source: &Value, mirrored: &[Mirrored]) -> Value {
+    let mut item = source.clone();
+    let Some(object) = item.as_object_mut() else {
+        return item;
+    };
+    if let Some(Value::Object(assets)) = object.get_mut("assets") {
+        for done in mirrored {
+            let Some(Value::Object(asset)) = assets.get_mut(&done.key) else {
+                continue;
+            };
+            let original = asset.get("href").cloned().unwrap_or(Value::Null);
+            asset.insert("href".into(), json!(format!("./{}", done.file_name)));
+            asset.insert("file:size".into(), json!(done.size));
+            asset.insert("file:checksum".into(), json!(done.checksum));
+            let alternate = asset.entry("alternate").or_insert_with(|| json!({}));
+            if let Value::Object(alternate) = alternate {
+                alternate.insert(
+                    "source".into(),
+                    json!({"href": original, "title": "Where Cairn copied it from"}),
+                );
+            }
+        }
+    }
+    let mut links = other_links(object);
+    links.push(json!({"rel": "root", "href": "../../catalog.json", "type": "application/json"}));
+    links.push(json!({"rel": "parent", "href": "../collection.json", "type": "application/json"}));
+    links.push(
+        json!({"rel": "collection", "href": "../collection.json", "type": "application/json"}),
+    );
+    object.insert("links".into(), Value::Array(links));
+    add_extensions(object, &[FILE_EXTENSION, ALTERNATE_EXTENSION]);
+    item
+}
+
+/// The collection document at `<collection>/collection.json`, linking `items`
+/// (paths relative to the collection folder) and any already linked there.
+pub fn collection(source: &Value, existing: Option<&Value>, items: &[String]) -> Value {
+    let mut collection = source.clone();
+    let object = match collection.as_object_mut() {
+        Some(object) => object,
+        None => return collection,
+    };
+    let mut hrefs: BTreeSet<String> = linked(existing, "item");
+    hrefs.extend(items.iter().cloned());
+    let mut links = other_links(object);
+    links.push(json!({"rel": "root", "href": "../catalog.json", "type": "application/json"}));
+    links.push(json!({"rel": "parent", "href": "../catalog.json", "type": "application/json"}));
+    links.extend(
+        hrefs
+            .into_iter()
+            .map(|href| json!({"rel": "item", "href": href, "type": "application/geo+json"})),
+    );
+    object.insert("links".into(), Value::Array(links));
+    // Collection-level assets are not mirrored: drop them rather than leave
+    // links out of the mirror.
+    object.remove("assets");
+    object.insert("type".into(), json!("Collection"));
+    object.entry("stac_version").or_insert(json!("1.1.0"));
+    collection
+}
+
+/// A collection for items the source gave none.
+pub fn stand_in_collection(id: &str) -> Value {
+    json!({
+        "type": "Collection", "stac_version": "1.1.0", "id": id,
+        "description": "Items that had no collection in the source.",
+        "license": "other",
+        "extent": {"spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]}, "temporal": {"interval": [[null, null]]}},
+        "links": []
+    })
+}
+
+/// The root `catalog.json`, linking `children` (collection folders) and any
+/// already linked there.
+pub fn root(
+    existing: Option<&Value>,
+    source_url: &str,
+    title: Option<&str>,
+    children: &[String],
+) -> Value {
+    let mut hrefs: BTreeSet<String> = linked(existing, "child");
+    hrefs.extend(
+        children
+            .iter()
+            .map(|dir| format!("./{dir}/collection.json")),
+    );
+    let mut links =
+        vec![json!({"rel": "root", "href": "./catalog.json", "type": "application/json"})];
+    links.extend(
+        hrefs
+            .into_iter()
+            .map(|href| json!({"rel": "child", "href": href, "type": "application/json"})),
+    );
+    let mut catalog = existing.cloned().unwrap_or_else(|| {
+        json!({
+            "type": "Catalog", "stac_version": "1.1.0", "id": "cairn-mirror",
+            "title": title.map_or_else(|| "A Cairn mirror".to_string(), |t| format!("Mirror of {t}")),
+            "description": format!("A copy made by Cairn of {source_url}. Every asset was verified (file:size, file:checksum); each keeps its original address as alternate.source.href."),
+        })
+    });
+    if let Some(object) = catalog.as_object_mut() {
+        object.insert("links".into(), Value::Array(links));
+    }
+    catalog
+}
+
+/// Reads a JSON document written earlier, if there is one.
+pub fn read_existing(path: &Path) -> Option<Value> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes `value` to `path` atomically: a temporary file, then a rename.
+pub fn write_json(path: &Path, value: &Value) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::invalid_input(e.to_string()))?;
+    std::fs::write(&temporary, text).map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
+}
+
+fn other_links(object: &Map<String, Value>) -> Vec<Value> {
+    object
+        .get("links")
+        .and_then(Value::as_array)
+        .map(|links| {
+            links
+                .iter()
+                .filter(|l| {
+                    let rel = l.get("rel").and_then(Value::as_str).unwrap_or_default();
+                    !STRUCTURAL.contains(&rel) && rel != "items"
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn linked(existing: Option<&Value>, rel: &str) -> BTreeSet<String> {
+    existing
+        .and_then(|v| v.get("links"))
+        .and_then(Value::as_array)
+        .map(|links| {
+            links
+                .iter()
+                .filter(|l| l.get("rel").and_then(Value::as_str) == Some(rel))
+                .filter_map(|l| l.get("href").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn add_extensions(object: &mut Map<String, Value>, extensions: &[&str]) {
+    let list = object.entry("stac_extensions").or_insert_with(|| json!([]));
+    if let Value::Array(list) = list {
+        for extension in extensions {
+            if !list.iter().any(|e| e.as_str() == Some(extension)) {
+                list.push(json!(extension));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_points_at_its_local_files_and_keeps_its_sources() {
+        let source = json!({"type": "Feature", "id": "i", "links": [
+                {"rel": "self", "href": "https://x.test/i.json"},
+                {"rel": "license", "href": "https://x.test/license"}],
+            "assets": {"data": {"href": "https://x.test/d.tif", "roles": ["data"]},
+                       "other": {"href": "https://x.test/o.tif"}}});
+        let out = item(
+            &source,
+            &[Mirrored {
+                key: "data".into(),
+                file_name: "d.tif".into(),
+                size: 3,
+                checksum: "1220ab".into(),
+            }],
+        );
+        let data = &out["assets"]["data"];
+        assert_eq!(data["href"], "./d.tif");
+        assert_eq!(data["file:size"], 3);
+        assert_eq!(data["alternate"]["source"]["href"], "https://x.test/d.tif");
+        assert_eq!(out["assets"]["other"]["href"], "https://x.test/o.tif");
+        let rels: Vec<&str> = out["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["rel"].as_str().unwrap())
+            .collect();
+        assert_eq!(rels, ["license", "root", "parent", "collection"]);
+        assert!(
+            out["stac_extensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == FILE_EXTENSION)
+        );
+    }
+
+    #[test]
+    fn collections_and_the_root_merge_what_is_already_there() {
+        let before = collection(
+            &json!({"id": "c", "links": []}),
+            None,
+            &["./a/a.json".into()],
+        );
+        let after = collection(
+            &json!({"id": "c", "links": []}),
+            Some(&before),
+            &["./b/b.json".into()],
+        );
+        let items: Vec<&str> = after["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["rel"] == "item")
+            .map(|l| l["href"].as_str().unwrap())
+            .collect();
+        assert_eq!(items, ["./a/a.json", "./b/b.json"]);
+        let first = root(
+            None,
+            "https://x.test/catalog.json",
+            Some("X"),
+            &["c".into()],
+        );
+        let second = root(
+            Some(&first),
+            "https://x.test/catalog.json",
+            Some("X"),
+            &["d".into()],
+        );
+        assert_eq!(second["title"], "Mirror of X");
+        assert_eq!(second["links"].as_array().unwrap().len(), 3);
+    }
+}

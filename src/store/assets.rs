@@ -1,0 +1,363 @@
+//! The `assets` table: every asset to copy, moving through
+//! `pending -> active -> done`, or `failed` with a reason, or `skipped` when
+//! already present and verified.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::Store;
+use crate::Result;
+
+/// Where an asset is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssetState {
+    /// Waiting to be copied.
+    Pending,
+    /// Being copied.
+    Active,
+    /// Being verified.
+    Verifying,
+    /// Copied and verified.
+    Done,
+    /// Gave up, with a reason.
+    Failed,
+    /// Already present and verified.
+    Skipped,
+}
+
+/// An asset claimed for copying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetRow {
+    /// Row id.
+    pub id: i64,
+    /// The item row it belongs to.
+    pub item_row: i64,
+    /// The asset's key.
+    pub key: String,
+    /// Where its bytes come from.
+    pub href: String,
+    /// Where it goes, relative to the destination.
+    pub path: String,
+    /// `file:size`, when given.
+    pub expected_size: Option<u64>,
+    /// `file:checksum`, when given.
+    pub expected_checksum: Option<String>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The validator a partial file was fetched under.
+    pub validator: Option<String>,
+}
+
+/// How far a job is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Items planned.
+    pub items: u64,
+    /// Assets planned.
+    pub assets: u64,
+    /// Assets done (copied and verified).
+    pub done: u64,
+    /// Assets already present and verified.
+    pub skipped: u64,
+    /// Assets that failed.
+    pub failed: u64,
+    /// Assets not finished yet.
+    pub pending: u64,
+    /// Bytes the catalog announced, for the assets that give a size.
+    pub bytes_expected: u64,
+    /// Bytes verified (done and skipped).
+    pub bytes_done: u64,
+}
+
+/// A failed asset and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The asset's source.
+    pub href: String,
+    /// Where it would have gone.
+    pub path: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it failed, in plain words.
+    pub reason: String,
+}
+
+impl Store {
+    /// Takes the next pending asset of a job and marks it active.
+    pub fn claim_asset(&self, job_id: i64) -> Result<Option<AssetRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "UPDATE assets SET state = 'active', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
+                             WHERE i.job_id = ?1 AND a.state = 'pending' ORDER BY a.id LIMIT 1)
+                 RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
+                           attempts, validator",
+                [job_id],
+                |row| {
+                    Ok(AssetRow {
+                        id: row.get(0)?,
+                        item_row: row.get(1)?,
+                        key: row.get(2)?,
+                        href: row.get(3)?,
+                        path: row.get(4)?,
+                        expected_size: row.get::<_, Option<i64>>(5)?.map(|s| s as u64),
+                        expected_checksum: row.get(6)?,
+                        attempts: row.get(7)?,
+                        validator: row.get(8)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records the validator a download runs under, so a crash can resume it.
+    pub fn set_asset_validator(&self, id: i64, validator: Option<&str>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE assets SET validator = ?2 WHERE id = ?1",
+            params![id, validator],
+        )?;
+        Ok(())
+    }
+
+    /// Marks an asset done (verified) or skipped (already present and verified).
+    pub fn finish_asset(
+        &self,
+        id: i64,
+        state: AssetState,
+        size: u64,
+        checksum: &str,
+    ) -> Result<()> {
+        let state = match state {
+            AssetState::Skipped => "skipped",
+            _ => "done",
+        };
+        self.conn().execute(
+            "UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
+                 validator = NULL, attempts = attempts + 1,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+            params![id, state, size as i64, checksum],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: back to pending while attempts remain, else failed.
+    pub fn fail_attempt(&self, id: i64, reason: &str, give_up: bool) -> Result<()> {
+        self.conn().execute(
+            "UPDATE assets SET state = CASE WHEN ?3 THEN 'failed' ELSE 'pending' END,
+                 failure = ?2, attempts = attempts + 1,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+            params![id, reason, give_up],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt that will be tried again by the same transfer.
+    pub fn note_attempt(&self, id: i64, reason: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE assets SET failure = ?2, attempts = attempts + 1,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+            params![id, reason],
+        )?;
+        Ok(())
+    }
+
+    /// Puts an interrupted asset back in the queue without counting an attempt.
+    pub fn release_asset(&self, id: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE assets SET state = 'pending' WHERE id = ?1 AND state = 'active'",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    /// After a crash: assets left active go back to pending. Returns how many.
+    pub fn reconcile_job(&self, job_id: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE assets SET state = 'pending'
+             WHERE state IN ('active', 'verifying')
+               AND item_row IN (SELECT id FROM items WHERE job_id = ?1)",
+            [job_id],
+        )?)
+    }
+
+    /// Failed assets go back to pending with fresh attempts (the "retry" button).
+    pub fn retry_failed(&self, job_id: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE assets SET state = 'pending', attempts = 0
+             WHERE state = 'failed' AND item_row IN (SELECT id FROM items WHERE job_id = ?1)",
+            [job_id],
+        )?)
+    }
+
+    /// How far a job is.
+    pub fn job_counts(&self, job_id: i64) -> Result<Counts> {
+        Ok(self.conn().query_row(
+            "SELECT (SELECT count(*) FROM items WHERE job_id = ?1),
+                    count(a.id),
+                    count(*) FILTER (WHERE a.state = 'done'),
+                    count(*) FILTER (WHERE a.state = 'skipped'),
+                    count(*) FILTER (WHERE a.state = 'failed'),
+                    count(*) FILTER (WHERE a.state IN ('pending', 'active', 'verifying')),
+                    coalesce(sum(a.expected_size), 0),
+                    coalesce(sum(a.size) FILTER (WHERE a.state IN ('done', 'skipped')), 0)
+             FROM assets a JOIN items i ON i.id = a.item_row WHERE i.job_id = ?1",
+            [job_id],
+            |row| {
+                let n = |i: usize| row.get::<_, i64>(i).map(|v| v as u64);
+                Ok(Counts {
+                    items: n(0)?,
+                    assets: n(1)?,
+                    done: n(2)?,
+                    skipped: n(3)?,
+                    failed: n(4)?,
+                    pending: n(5)?,
+                    bytes_expected: n(6)?,
+                    bytes_done: n(7)?,
+                })
+            },
+        )?)
+    }
+
+    /// The failed assets of a job, with their reasons.
+    pub fn failures(&self, job_id: i64) -> Result<Vec<Failure>> {
+        let mut statement = self.conn().prepare(
+            "SELECT a.href, a.path, a.attempts, coalesce(a.failure, '')
+             FROM assets a JOIN items i ON i.id = a.item_row
+             WHERE i.job_id = ?1 AND a.state = 'failed' ORDER BY a.id",
+        )?;
+        let rows = statement.query_map([job_id], |row| {
+            Ok(Failure {
+                href: row.get(0)?,
+                path: row.get(1)?,
+                attempts: row.get(2)?,
+                reason: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The done assets of an item, for writing it out: key, path, size, checksum.
+    pub fn finished_assets(&self, item_row: i64) -> Result<Vec<(String, String, u64, String)>> {
+        let mut statement = self.conn().prepare(
+            "SELECT key, path, size, checksum FROM assets
+             WHERE item_row = ?1 AND state IN ('done', 'skipped') ORDER BY id",
+        )?;
+        let rows = statement.query_map([item_row], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get::<_, i64>(2)? as u64,
+                row.get(3)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::items::{NewAsset, NewItem};
+    use serde_json::json;
+
+    fn plan(store: &Store, job: i64, checksum: Option<&str>) -> i64 {
+        store
+            .plan_item(&NewItem {
+                job_id: job,
+                collection: Some("c".into()),
+                item_id: "i".into(),
+                href: "https://x.test/i.json".into(),
+                dir: "c/i".into(),
+                renamed: None,
+                document: json!({"id": "i"}),
+                assets: vec![NewAsset {
+                    key: "data".into(),
+                    href: "https://x.test/data.tif".into(),
+                    path: "c/i/data.tif".into(),
+                    expected_size: Some(10),
+                    expected_checksum: checksum.map(str::to_string),
+                }],
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn an_asset_moves_through_its_states() {
+        let store = Store::open_in_memory().unwrap();
+        let job = store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        let item = plan(&store, job, None);
+        let asset = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(asset.item_row, item);
+        assert!(
+            store.claim_asset(job).unwrap().is_none(),
+            "an active asset is not claimed twice"
+        );
+        store
+            .fail_attempt(asset.id, "the server is busy", false)
+            .unwrap();
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.attempts, 1);
+        store.set_asset_validator(again.id, Some("\"v1\"")).unwrap();
+        // A crash: the active row goes back to pending, validator kept.
+        assert_eq!(store.reconcile_job(job).unwrap(), 1);
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.validator.as_deref(), Some("\"v1\""));
+        assert!(store.items_to_write(job).unwrap().is_empty());
+        store
+            .finish_asset(again.id, AssetState::Done, 10, "1220ab")
+            .unwrap();
+        let counts = store.job_counts(job).unwrap();
+        assert_eq!(
+            (counts.items, counts.assets, counts.done, counts.pending),
+            (1, 1, 1, 0)
+        );
+        assert_eq!((counts.bytes_expected, counts.bytes_done), (10, 10));
+        assert_eq!(store.items_to_write(job).unwrap().len(), 1);
+        store.mark_item_written(item).unwrap();
+        assert!(store.items_to_write(job).unwrap().is_empty());
+        assert_eq!(store.written_items(job).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn planning_again_keeps_done_assets_unless_the_source_changed() {
+        let store = Store::open_in_memory().unwrap();
+        let job = store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        plan(&store, job, Some("1220aa"));
+        let asset = store.claim_asset(job).unwrap().unwrap();
+        store
+            .finish_asset(asset.id, AssetState::Done, 10, "1220aa")
+            .unwrap();
+        plan(&store, job, Some("1220aa"));
+        assert_eq!(store.job_counts(job).unwrap().done, 1);
+        plan(&store, job, Some("1220bb"));
+        assert_eq!(store.job_counts(job).unwrap().pending, 1);
+    }
+
+    #[test]
+    fn failures_keep_their_reason_and_can_be_retried() {
+        let store = Store::open_in_memory().unwrap();
+        let job = store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        plan(&store, job, None);
+        let asset = store.claim_asset(job).unwrap().unwrap();
+        store
+            .fail_attempt(asset.id, "the checksum does not match", true)
+            .unwrap();
+        let failures = store.failures(job).unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].reason, "the checksum does not match");
+        assert_eq!(store.job_counts(job).unwrap().failed, 1);
+        assert_eq!(store.retry_failed(job).unwrap(), 1);
+        assert_eq!(store.claim_asset(job).unwrap().unwrap().attempts, 0);
+    }
+}

@@ -1,0 +1,158 @@
+//! The `items` table: every item a job's plan selected.
+
+use rusqlite::params;
+use serde_json::Value;
+
+use super::Store;
+use crate::Result;
+
+/// An asset of a planned item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAsset {
+    /// The asset's key in the item.
+    pub key: String,
+    /// Where its bytes come from (absolute).
+    pub href: String,
+    /// Where it goes, relative to the destination.
+    pub path: String,
+    /// `file:size`, when given.
+    pub expected_size: Option<u64>,
+    /// `file:checksum` (hex multihash), when given.
+    pub expected_checksum: Option<String>,
+}
+
+/// An item to record in a job's plan, with the assets to copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    /// The job.
+    pub job_id: i64,
+    /// The collection it belongs to.
+    pub collection: Option<String>,
+    /// Its id in the source.
+    pub item_id: String,
+    /// Where it was read from.
+    pub href: String,
+    /// Its folder at the destination, relative.
+    pub dir: String,
+    /// What was changed to make its id or file names safe, if anything.
+    pub renamed: Option<String>,
+    /// The source document.
+    pub document: Value,
+    /// The selected assets.
+    pub assets: Vec<NewAsset>,
+}
+
+/// A planned item as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRow {
+    /// Row id.
+    pub id: i64,
+    /// The collection it belongs to.
+    pub collection: Option<String>,
+    /// Its id in the source.
+    pub item_id: String,
+    /// Where it was read from.
+    pub href: String,
+    /// Its folder at the destination, relative.
+    pub dir: String,
+    /// The source document.
+    pub document: Value,
+}
+
+impl Store {
+    /// Records an item and its assets in one transaction. Planning the same item
+    /// again keeps what is done, unless its source or promised checksum changed.
+    pub fn plan_item(&self, item: &NewItem) -> Result<i64> {
+        let tx = self.conn().unchecked_transaction()?;
+        let row: i64 = tx.query_row(
+            "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (job_id, collection, item_id) DO UPDATE SET
+                 href = excluded.href, dir = excluded.dir, renamed = excluded.renamed,
+                 document = excluded.document
+             RETURNING id",
+            params![
+                item.job_id,
+                item.collection,
+                item.item_id,
+                item.href,
+                item.dir,
+                item.renamed,
+                item.document.to_string()
+            ],
+            |r| r.get(0),
+        )?;
+        for asset in &item.assets {
+            tx.execute(
+                "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (item_row, key) DO UPDATE SET
+                     state = CASE WHEN assets.href = excluded.href
+                                   AND assets.path = excluded.path
+                                   AND assets.expected_size IS excluded.expected_size
+                                   AND assets.expected_checksum IS excluded.expected_checksum
+                                  THEN assets.state ELSE 'pending' END,
+                     href = excluded.href, path = excluded.path,
+                     expected_size = excluded.expected_size,
+                     expected_checksum = excluded.expected_checksum",
+                params![
+                    row,
+                    asset.key,
+                    asset.href,
+                    asset.path,
+                    asset.expected_size.map(|s| s as i64),
+                    asset.expected_checksum
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(row)
+    }
+
+    /// Items of a job whose every asset is done or skipped and that are not yet
+    /// written to the destination.
+    pub fn items_to_write(&self, job_id: i64) -> Result<Vec<ItemRow>> {
+        self.select_items(
+            "WHERE i.job_id = ?1 AND i.state = 'pending' AND NOT EXISTS (
+                 SELECT 1 FROM assets a WHERE a.item_row = i.id AND a.state NOT IN ('done', 'skipped'))",
+            job_id,
+        )
+    }
+
+    /// Items of a job already written to the destination.
+    pub fn written_items(&self, job_id: i64) -> Result<Vec<ItemRow>> {
+        self.select_items("WHERE i.job_id = ?1 AND i.state = 'written'", job_id)
+    }
+
+    /// Marks an item as written to the destination.
+    pub fn mark_item_written(&self, row: i64) -> Result<()> {
+        self.conn()
+            .execute("UPDATE items SET state = 'written' WHERE id = ?1", [row])?;
+        Ok(())
+    }
+
+    fn select_items(&self, filter: &str, job_id: i64) -> Result<Vec<ItemRow>> {
+        let mut statement = self.conn().prepare(&format!(
+            "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i {filter}
+             ORDER BY i.id"
+        ))?;
+        let rows = statement.query_map([job_id], |row| {
+            let document: String = row.get(5)?;
+            Ok(ItemRow {
+                id: row.get(0)?,
+                collection: row.get(1)?,
+                item_id: row.get(2)?,
+                href: row.get(3)?,
+                dir: row.get(4)?,
+                document: serde_json::from_str(&document).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        5,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
