@@ -203,7 +203,7 @@ impl Planner<'_> {
     async fn walk_static(&mut self, fetcher: &Fetcher, root: &Url, search: &Search) -> Result<()> {
         let options = WalkOptions::default();
         let mut failure: Option<Error> = None;
-        let summary = walk(fetcher, root, &options, |event| {
+        walk(fetcher, root, &options, |event| {
             let outcome = match event {
                 WalkEvent::Problem(problem) => {
                     self.summary.problems.push(problem);
@@ -255,7 +255,6 @@ impl Planner<'_> {
             }
         })
         .await?;
-        let _ = summary;
         failure.map_or(Ok(()), Err)
     }
 

@@ -17,7 +17,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{
-    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, interrupt_token, json_line, open_store, plural,
+    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ItemFilter, interrupt_token, json_line, open_store,
+    plural,
 };
 
 /// Arguments of `cairn mirror`.
@@ -27,21 +28,11 @@ pub struct Args {
     source: String,
     /// A local folder (created if needed).
     destination: String,
-    /// Only these collections (ids, comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "A,B")]
-    collections: Vec<String>,
-    /// Only items touching this box: west,south,east,north in degrees.
-    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
-    bbox: Option<String>,
-    /// Only items in this time: a date, a date-time, or a range with `/`.
-    #[arg(long, value_name = "RANGE")]
-    datetime: Option<String>,
+    #[command(flatten)]
+    filter: ItemFilter,
     /// Only these assets: keys, roles or media types (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "KEY_OR_ROLE")]
     assets: Vec<String>,
-    /// Stop after this many items.
-    #[arg(long, value_name = "N")]
-    max_items: Option<u64>,
     /// Transfers at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     concurrency: u32,
@@ -76,11 +67,11 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         .flatten();
     let destination = local_destination(&args.destination)?;
     let selection = Selection {
-        collections: args.collections.clone(),
-        bbox: args.bbox.clone(),
-        datetime: args.datetime.clone(),
+        collections: args.filter.collections.clone(),
+        bbox: args.filter.bbox.clone(),
+        datetime: args.filter.datetime.clone(),
         assets: args.assets.clone(),
-        max_items: args.max_items,
+        max_items: args.filter.max_items,
     };
     selection.search()?;
     let source = cairn::fetch::parse_location(&args.source)?.to_string();

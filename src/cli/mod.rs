@@ -15,6 +15,23 @@ use cairn::{Error, Result};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+/// Which items: the options `search` and `mirror` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ItemFilter {
+    /// Only these collections (ids, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub collections: Vec<String>,
+    /// Only items touching this box: west,south,east,north in degrees.
+    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// Only items in this time: a date, a date-time, or a range with `/` (`..` for an open end).
+    #[arg(long, value_name = "RANGE")]
+    pub datetime: Option<String>,
+    /// Stop after this many items.
+    #[arg(long, value_name = "N")]
+    pub max_items: Option<u64>,
+}
+
 /// Everything selected was done.
 pub const EXIT_OK: u8 = 0;
 /// Finished, with failures or problems (listed).

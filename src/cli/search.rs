@@ -12,25 +12,15 @@ use cairn::{Error, Result};
 use serde_json::{Value, json};
 use stac::api::Search;
 
-use super::{EXIT_FAILED, EXIT_OK, interrupt_token, json_line, plural};
+use super::{EXIT_FAILED, EXIT_OK, ItemFilter, interrupt_token, json_line, plural};
 
 /// Arguments of `cairn search`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A catalog, collection or STAC API: URL or path.
     source: String,
-    /// Only these collections (ids, comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "A,B")]
-    collections: Vec<String>,
-    /// Only items touching this box: west,south,east,north in degrees.
-    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
-    bbox: Option<String>,
-    /// Only items in this time: a date, a date-time, or a range with `/` (`..` for an open end).
-    #[arg(long, value_name = "RANGE")]
-    datetime: Option<String>,
-    /// Stop after this many items.
-    #[arg(long, value_name = "N")]
-    max_items: Option<u64>,
+    #[command(flatten)]
+    filter: ItemFilter,
     /// Items per page asked of an API.
     #[arg(long, value_name = "N", default_value_t = 100)]
     limit: u64,
@@ -42,9 +32,9 @@ pub struct Args {
 /// Prints matching items; exit code 1 when problems were found on the way.
 pub async fn run(args: Args, _state: Option<PathBuf>) -> Result<u8> {
     let search = build_search(
-        &args.collections,
-        args.bbox.as_deref(),
-        args.datetime.as_deref(),
+        &args.filter.collections,
+        args.filter.bbox.as_deref(),
+        args.filter.datetime.as_deref(),
         Some(args.limit),
     )?;
     let fetcher = Fetcher::new()?.with_cancellation(interrupt_token());
@@ -61,20 +51,27 @@ pub async fn run(args: Args, _state: Option<PathBuf>) -> Result<u8> {
     let problems = if opened.kind == Kind::Api {
         let api = Api::new(opened.url, opened.value);
         let firsts = first_requests(&api, &search)?;
-        read_pages(&fetcher, firsts, args.max_items, &mut printer).await?;
+        read_pages(&fetcher, firsts, args.filter.max_items, &mut printer).await?;
         0
     } else if let Some(items) = items_endpoint {
         // A collection served by an API: its items come from its `items` endpoint.
         read_pages(
             &fetcher,
             vec![items_request(items, &search)?],
-            args.max_items,
+            args.filter.max_items,
             &mut printer,
         )
         .await?;
         0
     } else {
-        search_static(&fetcher, &opened.url, &search, args.max_items, &mut printer).await?
+        search_static(
+            &fetcher,
+            &opened.url,
+            &search,
+            args.filter.max_items,
+            &mut printer,
+        )
+        .await?
     };
     printer.summary(problems);
     Ok(if problems > 0 { EXIT_FAILED } else { EXIT_OK })

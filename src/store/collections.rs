@@ -44,18 +44,11 @@ impl Store {
             "SELECT collection_id, href, dir, document FROM collections WHERE job_id = ?1 ORDER BY id",
         )?;
         let rows = statement.query_map([job_id], |row| {
-            let document: String = row.get(3)?;
             Ok(CollectionRow {
                 collection_id: row.get(0)?,
                 href: row.get(1)?,
                 dir: row.get(2)?,
-                document: serde_json::from_str(&document).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        3,
-                        rusqlite::types::Type::Text,
-                        e.into(),
-                    )
-                })?,
+                document: super::json_column(row, 3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

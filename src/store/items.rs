@@ -137,20 +137,13 @@ impl Store {
              ORDER BY i.id"
         ))?;
         let rows = statement.query_map([job_id], |row| {
-            let document: String = row.get(5)?;
             Ok(ItemRow {
                 id: row.get(0)?,
                 collection: row.get(1)?,
                 item_id: row.get(2)?,
                 href: row.get(3)?,
                 dir: row.get(4)?,
-                document: serde_json::from_str(&document).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        5,
-                        rusqlite::types::Type::Text,
-                        e.into(),
-                    )
-                })?,
+                document: super::json_column(row, 5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -164,16 +164,13 @@ const SELECT_JOB: &str = "SELECT id, source_url, destination, selection, state, 
     concurrency, created_at FROM jobs";
 
 fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
-    let selection: String = row.get(3)?;
     let state: String = row.get(4)?;
     let limit: Option<i64> = row.get(5)?;
     Ok(Job {
         id: row.get(0)?,
         source_url: row.get(1)?,
         destination: row.get(2)?,
-        selection: serde_json::from_str(&selection).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
-        })?,
+        selection: super::json_column(row, 3)?,
         state: JobState::parse(&state)?,
         limit_rate: limit.map(|l| l as u64),
         concurrency: row.get(6)?,

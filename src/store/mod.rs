@@ -124,6 +124,14 @@ impl Store {
     }
 }
 
+/// Reads a JSON document stored as text in column `index`.
+fn json_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<serde_json::Value> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

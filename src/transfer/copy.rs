@@ -210,26 +210,9 @@ impl AssetCopy {
             });
         }
         let expected_size = self.expected_size.or(started.total);
-        let verified = match fixity.finish(expected_size) {
-            Ok(verified) => verified,
-            Err(mismatch) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(Error::Verification {
-                    href,
-                    reason: mismatch.to_string(),
-                });
-            }
-        };
-
-        // Phase 5: commit.
-        tokio::fs::rename(&part, &self.target)
-            .await
-            .map_err(|e| io_error(&self.target, e))?;
-        if let Some(parent) = self.target.parent()
-            && let Ok(dir) = tokio::fs::File::open(parent).await
-        {
-            let _ = dir.sync_all().await;
-        }
+        let verified = self
+            .verify_and_commit(&href, &part, fixity, expected_size)
+            .await?;
         Ok(Copied {
             verified,
             resumed_from: offset,
@@ -239,6 +222,37 @@ impl AssetCopy {
 }
 
 impl AssetCopy {
+    /// Phases 4 and 5: checks what was written against `expected_size` and the
+    /// expected checksum; renames the partial into place only if it matches,
+    /// and removes it if it does not.
+    async fn verify_and_commit(
+        &self,
+        href: &str,
+        part: &Path,
+        fixity: Fixity,
+        expected_size: Option<u64>,
+    ) -> Result<Verified> {
+        let verified = match fixity.finish(expected_size) {
+            Ok(verified) => verified,
+            Err(mismatch) => {
+                let _ = tokio::fs::remove_file(part).await;
+                return Err(Error::Verification {
+                    href: href.to_string(),
+                    reason: mismatch.to_string(),
+                });
+            }
+        };
+        tokio::fs::rename(part, &self.target)
+            .await
+            .map_err(|e| io_error(&self.target, e))?;
+        if let Some(parent) = self.target.parent()
+            && let Ok(dir) = tokio::fs::File::open(parent).await
+        {
+            let _ = dir.sync_all().await;
+        }
+        Ok(verified)
+    }
+
     /// A local source: read, verify and commit, the same way as over HTTP.
     async fn run_local(
         &self,
@@ -299,19 +313,9 @@ impl AssetCopy {
             .sync_all()
             .await
             .map_err(|e| io_error(&part, e))?;
-        let verified = match fixity.finish(self.expected_size) {
-            Ok(verified) => verified,
-            Err(mismatch) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(Error::Verification {
-                    href,
-                    reason: mismatch.to_string(),
-                });
-            }
-        };
-        tokio::fs::rename(&part, &self.target)
-            .await
-            .map_err(|e| io_error(&self.target, e))?;
+        let verified = self
+            .verify_and_commit(&href, &part, fixity, self.expected_size)
+            .await?;
         Ok(Copied {
             verified,
             resumed_from: 0,

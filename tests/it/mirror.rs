@@ -169,3 +169,142 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
     assert_eq!(code, Some(1));
     assert_eq!(lines.last().unwrap()["problems"], 1);
 }
+
+/// Every file under `dir`, relative.
+fn all_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn hostile_ids_and_hrefs_never_leave_the_destination() {
+    let served = tempfile::tempdir().unwrap();
+    // The catalog's files where they exist; the same bytes for any other path,
+    // so that every hostile href leads to something to write.
+    let root = served.path().to_path_buf();
+    let server = Server::start(axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let root = root.clone();
+        async move {
+            let file = root.join(uri.path().trim_start_matches('/'));
+            match std::fs::read(&file) {
+                Ok(bytes) if file.starts_with(&root) && file.is_file() => bytes,
+                _ => b"payload".to_vec(),
+            }
+        }
+    }));
+    let ids = [
+        "../../escaped",
+        "/etc/passwd-item",
+        "C:\\Windows\\item",
+        "%2e%2e%2fencoded",
+        "%252e%252e%252fdouble",
+        "nul\u{0}byte",
+        "line\nbreak",
+        "..",
+        "CON",
+        "a/../../b",
+    ];
+    let asset_names = [
+        "../../escaped.bin",
+        "..%2F..%2Fencoded.bin",
+        "%2e%2e",
+        "sub\\..\\..\\x.bin",
+        "ok.bin",
+        "/abs.bin",
+        "C:evil.bin",
+        "\u{1}ctl.bin",
+        "...",
+        "CON.bin",
+    ];
+    let mut links = vec![serde_json::json!({"rel": "root", "href": "./collection.json"})];
+    for (n, (id, name)) in ids.iter().zip(asset_names).enumerate() {
+        let file = format!("item-{n}.json");
+        links.push(serde_json::json!({"rel": "item", "href": format!("./{file}")}));
+        let href = format!("http://{}/x/{}", server.addr, name);
+        let item = serde_json::json!({
+            "type": "Feature", "stac_version": "1.1.0", "id": id, "collection": "../../c",
+            "geometry": null, "properties": {"datetime": "2020-01-01T00:00:00Z"}, "links": [],
+            "assets": {"data": {"href": href}}
+        });
+        std::fs::write(served.path().join(&file), item.to_string()).unwrap();
+    }
+    let collection = serde_json::json!({"type": "Collection", "stac_version": "1.1.0", "id": "../../c",
+        "description": "d", "license": "x",
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[null, null]]}},
+        "links": links});
+    std::fs::write(
+        served.path().join("collection.json"),
+        collection.to_string(),
+    )
+    .unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let sentinel = out.path().join("outside-before.txt");
+    std::fs::write(&sentinel, "x").unwrap();
+    let before = all_files(out.path());
+    let dest = out.path().join("mirror");
+    let state = tempfile::tempdir().unwrap();
+    let (code, lines, stderr) = cairn(
+        &state.path().join("cairn.db"),
+        &[
+            "mirror",
+            server.url("collection.json").as_str(),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}\n{lines:#?}");
+    let after = all_files(out.path());
+    let outside: Vec<&String> = after
+        .iter()
+        .filter(|f| !f.starts_with("mirror/") && !before.contains(f))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "written outside the destination: {outside:?}"
+    );
+    // Nothing escaped the system's temporary folder either.
+    for escaped in ["escaped", "escaped.bin", "encoded.bin", "x.bin", "abs.bin"] {
+        assert!(
+            !out.path().parent().unwrap().join(escaped).exists(),
+            "{escaped}"
+        );
+        assert!(!Path::new("/").join(escaped).exists(), "{escaped}");
+    }
+    // Every rename is reported with the original name.
+    let problems: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "problem")
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.contains("\"../../escaped\"")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("cannot be used")),
+        "{problems:#?}"
+    );
+    // Every written file lives in exactly <collection>/<item>/, and every item
+    // whose id could be made safe was mirrored with its payload.
+    let written: Vec<&String> = after.iter().filter(|f| f.starts_with("mirror/")).collect();
+    for file in &written {
+        let depth = file.matches('/').count();
+        assert!(depth == 1 || depth == 2 || depth == 3, "{file}");
+    }
+    let payloads = written.iter().filter(|f| !f.ends_with(".json")).count();
+    assert_eq!(payloads, 9, "{written:#?}");
+    assert_eq!(lines.last().unwrap()["done"], 9);
+}
