@@ -204,9 +204,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         .expected_checksum
         .as_deref()
         .and_then(|c| Checksum::parse(c).ok());
-    // Already there and verified: nothing to fetch.
-    if target.exists()
-        && (asset.expected_checksum.is_some() || asset.expected_size.is_some())
+    // Already there and verified against the catalog's checksum: nothing to
+    // fetch. (A size alone does not prove a file; without a checksum it is
+    // fetched again and replaced only once the new copy is verified.)
+    if expected_checksum.is_some()
+        && target.exists()
         && let Some(verified) =
             verify_existing(&target, asset.expected_size, expected_checksum.clone()).await
     {

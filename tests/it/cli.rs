@@ -163,3 +163,57 @@ fn the_demo_catalog_walks_without_problems() {
     );
     assert_eq!(summary["problems"], 0);
 }
+
+#[test]
+fn a_second_job_into_the_same_folder_skips_what_is_already_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dest = dir.path().join("mirror");
+    let run = |args: &[&str]| {
+        let output = cairn(&state, args);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let last = text(&output.stdout).lines().last().unwrap().to_string();
+        serde_json::from_str::<Value>(&last).unwrap()
+    };
+    let demo = demo.to_str().unwrap();
+    let first = run(&[
+        "mirror",
+        demo,
+        dest.to_str().unwrap(),
+        "--collections",
+        "coastlines",
+        "--json",
+    ]);
+    assert_eq!(
+        (first["done"].as_u64(), first["skipped"].as_u64()),
+        (Some(6), Some(0))
+    );
+    // A wider selection is a new job: the coastlines files are verified in
+    // place (the demo gives file:checksum) and only the glaciers are copied.
+    let second = run(&["mirror", demo, dest.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        (second["done"].as_u64(), second["skipped"].as_u64()),
+        (Some(6), Some(6))
+    );
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("catalog.json")).unwrap()).unwrap();
+    let children = catalog["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["rel"] == "child")
+        .count();
+    assert_eq!(children, 2);
+    let dry = run(&[
+        "mirror",
+        demo,
+        dest.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(
+        (dry["type"].as_str(), dry["already_done"].as_u64()),
+        (Some("plan"), Some(12))
+    );
+}
