@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::support::rustac::RustacServer;
-use crate::support::{fetcher, fixtures};
+use crate::support::{cairn, fetcher, fixtures};
 
 /// The joplin items with a different day each, and the sentinel-2 items, written
 /// as one item collection; returns its path and the items.
@@ -228,39 +228,25 @@ async fn a_search_saved_mid_way_continues_from_the_state_file() {
 fn the_cli_search_prints_the_same_items_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let (server, items) = server(dir.path());
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args([
-            "--state",
-            dir.path().join("cairn.db").to_str().unwrap(),
+    let state = dir.path().join("cairn.db");
+    let output = cairn(
+        &state,
+        &[
             "search",
             server.url.as_str(),
-        ])
-        .args([
             "--collections",
             "joplin",
             "--bbox",
             "-94.6,37.04,-94.45,37.095",
-        ])
-        .args([
             "--datetime",
             "2000-02-05T00:00:00Z/..",
             "--limit",
             "3",
             "--json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let lines = output.lines();
     let (summary, found) = lines.split_last().unwrap();
     assert_eq!(summary["type"], "summary");
     let got: BTreeSet<String> = found
@@ -278,26 +264,13 @@ fn the_cli_search_prints_the_same_items_as_json_lines() {
     assert_eq!(summary["items"], json!(expected.len()));
 
     // --max-items stops early, across pages.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args([
-            "--state",
-            dir.path().join("cairn.db").to_str().unwrap(),
-            "search",
-            server.url.as_str(),
-        ])
-        .args([
-            "--collections",
-            "joplin",
-            "--limit",
-            "3",
-            "--max-items",
-            "7",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(text.lines().count(), 8, "{text}");
+    let args = ["search", server.url.as_str(), "--collections", "joplin"];
+    let output = cairn(
+        &state,
+        &[&args[..], &["--limit", "3", "--max-items", "7", "--json"]].concat(),
+    );
+    assert_eq!(output.lines().len(), 8, "{}", output.stdout);
+    assert_eq!(output.summary()["items"], 7);
 }
 
 #[test]
@@ -308,23 +281,20 @@ fn a_collection_of_an_api_is_searched_through_its_items_endpoint() {
     let state = dir.path().join("cairn.db");
     // rustac 0.9.18 answers 500 to `bbox` on GET /collections/{id}/items, so this
     // read filters by time only.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args([
-            "--state",
-            state.to_str().unwrap(),
+    let output = cairn(
+        &state,
+        &[
             "search",
             collection.as_str(),
-        ])
-        .args(["--datetime", "2000-02-05/..", "--limit", "4", "--json"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+            "--datetime",
+            "2000-02-05/..",
+            "--limit",
+            "4",
+            "--json",
+        ],
+    );
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let lines = output.lines();
     let (summary, found) = lines.split_last().unwrap();
     assert_eq!(summary["type"], "summary");
     let got: BTreeSet<String> = found

@@ -1,23 +1,8 @@
 //! The CLI contract: output, `--json` lines with a final summary, exit codes.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-use crate::support::fixtures;
-
-fn cairn(state: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::support::{cairn, fixtures};
 
 #[test]
 fn browse_prints_a_tree_with_counts() {
@@ -25,8 +10,8 @@ fn browse_prints_a_tree_with_counts() {
     let state = dir.path().join("cairn.db");
     let source = fixtures().join("static/pystac-test-case-1");
     let output = cairn(&state, &["browse", source.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let stdout = text(&output.stdout);
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let stdout = output.stdout;
     assert!(stdout.contains("catalog test  (8 items)"), "{stdout}");
     assert!(
         stdout.contains("├── catalog country-1  (4 items)"),
@@ -53,11 +38,8 @@ fn browse_json_ends_with_a_summary_and_problems_give_exit_code_1() {
     let state = dir.path().join("cairn.db");
     let source = fixtures().join("broken/v1.1.0-missing-item-link/collection.json");
     let output = cairn(&state, &["browse", source.to_str().unwrap(), "--json"]);
-    assert_eq!(output.status.code(), Some(1));
-    let lines: Vec<Value> = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    assert_eq!(output.code, Some(1));
+    let lines = output.lines();
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["items"], 2);
@@ -84,8 +66,8 @@ fn bad_input_exits_2_with_a_plain_message() {
         (vec!["frobnicate"], "unrecognized subcommand"),
     ] {
         let output = cairn(&state, &args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = text(&output.stderr);
+        assert_eq!(output.code, Some(2), "{args:?}");
+        let stderr = output.stderr;
         assert!(stderr.contains(words), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
@@ -106,11 +88,8 @@ fn search_of_a_static_catalog_filters_locally() {
             "--json",
         ],
     );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let lines: Vec<Value> = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let lines = output.lines();
     let mut ids: Vec<&str> = lines
         .iter()
         .filter(|l| l["type"] == "Feature")
@@ -126,19 +105,19 @@ fn jobs_lists_nothing_on_a_new_state_file_and_refuses_a_newer_one() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cairn.db");
     let output = cairn(&state, &["jobs", "--json"]);
-    assert_eq!(output.status.code(), Some(0));
-    let summary: Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(output.code, Some(0));
+    let summary = output.summary();
     assert_eq!(summary["jobs"], 0);
 
     let conn = rusqlite::Connection::open(&state).unwrap();
     conn.pragma_update(None, "user_version", 1000).unwrap();
     drop(conn);
     let output = cairn(&state, &["jobs"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.code, Some(2));
     assert!(
-        text(&output.stderr).contains("newer version of Cairn"),
+        output.stderr.contains("newer version of Cairn"),
         "{}",
-        text(&output.stderr)
+        output.stderr
     );
 }
 
@@ -150,9 +129,8 @@ fn the_demo_catalog_walks_without_problems() {
         &dir.path().join("cairn.db"),
         &["browse", demo.to_str().unwrap(), "--json"],
     );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
-    let summary: Value =
-        serde_json::from_str(text(&output.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(output.code, Some(0), "{}", output.stdout);
+    let summary = output.summary();
     assert_eq!(
         (
             summary["catalogs"].as_u64(),
@@ -172,9 +150,8 @@ fn a_second_job_into_the_same_folder_skips_what_is_already_verified() {
     let dest = dir.path().join("mirror");
     let run = |args: &[&str]| {
         let output = cairn(&state, args);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-        let last = text(&output.stdout).lines().last().unwrap().to_string();
-        serde_json::from_str::<Value>(&last).unwrap()
+        assert_eq!(output.code, Some(0), "{}", output.stderr);
+        output.lines().pop().unwrap()
     };
     let demo = demo.to_str().unwrap();
     let first = run(&[

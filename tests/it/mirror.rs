@@ -3,12 +3,11 @@
 //! asset href relative, and a second run copies nothing again.
 
 use std::path::Path;
-use std::process::Command;
 
 use cairn::checksum::{Algorithm, Checksum};
 use serde_json::Value;
 
-use crate::support::{Server, fixtures};
+use crate::support::{Server, cairn, fixtures};
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -32,24 +31,6 @@ fn json_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
             out.push(path);
         }
     }
-}
-
-fn cairn(state: &Path, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .output()
-        .unwrap();
-    let lines = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    (
-        output.status.code(),
-        lines,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -94,10 +75,11 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
     let dest = out.path().join("mirror");
     let state = out.path().join("cairn.db");
     let source = server.url("catalog/catalog.json").to_string();
-    let (code, lines, stderr) = cairn(
+    let run = cairn(
         &state,
         &["mirror", &source, dest.to_str().unwrap(), "--json"],
     );
+    let (code, lines, stderr) = (run.code, run.lines(), run.stderr);
     assert_eq!(code, Some(0), "{stderr}\n{lines:#?}");
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary");
@@ -148,16 +130,18 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
     );
 
     // The mirror verifies on its own.
-    let (code, lines, _) = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    let (code, lines) = (run.code, run.lines());
     assert_eq!(code, Some(0), "{lines:#?}");
     assert_eq!(lines.last().unwrap()["verified"], expected.len());
 
     // The assets vanish from the server: a second run has nothing to fetch.
     std::fs::remove_dir_all(served.path().join("assets")).unwrap();
-    let (code, lines, stderr) = cairn(
+    let run = cairn(
         &state,
         &["mirror", &source, dest.to_str().unwrap(), "--json"],
     );
+    let (code, lines, stderr) = (run.code, run.lines(), run.stderr);
     assert_eq!(code, Some(0), "{stderr}\n{lines:#?}");
     assert_eq!(lines.last().unwrap()["done"], expected.len());
 
@@ -165,7 +149,8 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
     let (id, key, _) = &expected[0];
     let damaged = dest.join(format!("landsat-8-l1/{id}/{key}.bin"));
     std::fs::write(&damaged, b"not the bytes").unwrap();
-    let (code, lines, _) = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    let (code, lines) = (run.code, run.lines());
     assert_eq!(code, Some(1));
     assert_eq!(lines.last().unwrap()["problems"], 1);
 }
@@ -256,7 +241,7 @@ fn hostile_ids_and_hrefs_never_leave_the_destination() {
     let before = all_files(out.path());
     let dest = out.path().join("mirror");
     let state = tempfile::tempdir().unwrap();
-    let (code, lines, stderr) = cairn(
+    let run = cairn(
         &state.path().join("cairn.db"),
         &[
             "mirror",
@@ -265,6 +250,7 @@ fn hostile_ids_and_hrefs_never_leave_the_destination() {
             "--json",
         ],
     );
+    let (code, lines, stderr) = (run.code, run.lines(), run.stderr);
     assert_eq!(code, Some(0), "{stderr}\n{lines:#?}");
     let after = all_files(out.path());
     let outside: Vec<&String> = after

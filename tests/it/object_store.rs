@@ -2,15 +2,13 @@
 //! like the same catalog on disk.
 
 use std::path::Path;
-use std::process::Command;
 
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
-use serde_json::Value;
 
-use crate::support::fixtures;
 use crate::support::moto::MotoServer;
+use crate::support::{cairn_with_env, fixtures};
 
 async fn upload(store: &dyn ObjectStore, dir: &Path, prefix: &str) {
     let mut stack = vec![dir.to_path_buf()];
@@ -45,27 +43,18 @@ async fn a_catalog_in_an_s3_bucket_walks_completely() {
     .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .envs(moto.env())
-        .args(["--state", dir.path().join("cairn.db").to_str().unwrap()])
-        .args([
+    let state = dir.path().join("cairn.db");
+    let output = cairn_with_env(
+        &state,
+        &[
             "browse",
             "s3://cairn-test/catalogs/test-case-1/catalog.json",
             "--json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
+        moto.env(),
     );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    assert_eq!(output.code, Some(0), "{}\n{}", output.stdout, output.stderr);
+    let lines = output.lines();
     let summary = lines.last().unwrap();
     assert_eq!(
         (
@@ -83,14 +72,13 @@ async fn a_catalog_in_an_s3_bucket_walks_completely() {
     }));
 
     // A key that is not there is a plain "not found", and bad input.
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .envs(moto.env())
-        .args(["--state", dir.path().join("cairn.db").to_str().unwrap()])
-        .args(["browse", "s3://cairn-test/nothing/catalog.json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = cairn_with_env(
+        &state,
+        &["browse", "s3://cairn-test/nothing/catalog.json"],
+        moto.env(),
+    );
+    assert_eq!(output.code, Some(2));
+    let stderr = &output.stderr;
     assert!(
         stderr.contains("s3://cairn-test/nothing/catalog.json was not found"),
         "{stderr}"

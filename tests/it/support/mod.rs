@@ -165,3 +165,50 @@ pub fn wait_for_port(addr: &str, what: &str, mut exited: impl FnMut() -> Option<
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// One finished run of the `cairn` binary.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Every line of stdout as JSON: the `--json` contract is one object a line.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+            })
+            .collect()
+    }
+
+    /// The last line, which `--json` makes a summary object.
+    pub fn summary(&self) -> serde_json::Value {
+        let summary = self.lines().pop().expect("no output");
+        assert_eq!(summary["type"], "summary", "{}", self.stdout);
+        summary
+    }
+}
+
+/// Runs `cairn --state STATE ARGS...` and waits for it.
+pub fn cairn(state: &Path, args: &[&str]) -> Run {
+    cairn_with_env(state, args, Vec::new())
+}
+
+/// Runs `cairn` with extra environment variables (credentials, endpoints).
+pub fn cairn_with_env(state: &Path, args: &[&str], env: Vec<(&'static str, String)>) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .envs(env)
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
