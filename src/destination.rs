@@ -1,17 +1,246 @@
-//! Object stores: S3, Azure Blob and Google Cloud Storage, through `object_store`.
+//! Where a mirror goes: a local folder, or a bucket or container (S3, Azure
+//! Blob, Google Cloud Storage) through `object_store`.
+//!
+//! Transfers always land on local disk first: in the folder itself, or for a
+//! bucket in a staging folder beside the state file. There a partial file can
+//! be resumed after a crash and verified; only verified bytes are uploaded, and
+//! a staged file is removed once its upload is recorded.
 //!
 //! Credentials and endpoints come from the environment only (`AWS_*`, `AZURE_*`,
 //! `GOOGLE_*`, as each SDK documents them), so they are never stored by Cairn.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
 use url::Url;
 
 use crate::{Error, Result};
+
+/// Parts of a multipart upload; files smaller than one part go up in one request.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts of one file in flight at once.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Where a job's mirror goes.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A local folder.
+    Folder(PathBuf),
+    /// A bucket or container, with its local staging folder.
+    Bucket(Arc<Bucket>),
+}
+
+/// A bucket or container prefix and the local folder where files wait for upload.
+#[derive(Debug)]
+pub struct Bucket {
+    url: Url,
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    staging: PathBuf,
+}
+
+/// The canonical form of a destination typed by a person: an absolute folder
+/// path, or a bucket URL (`s3://bucket/prefix`, `az://container/prefix`,
+/// `gs://bucket/prefix`) without a trailing slash.
+pub fn normalize(text: &str) -> Result<String> {
+    let path = match text.split_once("://") {
+        Some(("s3" | "az" | "gs", _)) => {
+            let url = Url::parse(text).map_err(|e| {
+                Error::invalid_input(format!("{text:?} is not a valid bucket address: {e}"))
+            })?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(Error::invalid_input(format!(
+                    "{text:?} names no bucket; write it as {}://bucket/folder",
+                    url.scheme()
+                )));
+            }
+            return Ok(text.trim_end_matches('/').to_string());
+        }
+        Some(("file", _)) => Url::parse(text)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .ok_or_else(|| Error::invalid_input(format!("{text:?} is not a valid file address")))?,
+        Some((scheme, _)) => {
+            return Err(Error::invalid_input(format!(
+                "Cairn cannot write to {scheme}://; give a folder, or an s3://, az:// or gs:// address"
+            )));
+        }
+        None => PathBuf::from(text),
+    };
+    let absolute = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir()
+            .map_err(|source| Error::Io {
+                path: text.to_string(),
+                source,
+            })?
+            .join(path)
+    };
+    if absolute.exists() && !absolute.is_dir() {
+        return Err(Error::invalid_input(format!(
+            "{text:?} is a file; give a folder to mirror into"
+        )));
+    }
+    Ok(absolute.display().to_string())
+}
+
+impl Destination {
+    /// Opens a destination in its [`normalize`]d form; `staging` is where a
+    /// bucket's files wait for upload (unused for a folder).
+    pub fn open(destination: &str, staging: &Path) -> Result<Destination> {
+        match destination.split_once("://") {
+            Some(("s3" | "az" | "gs", _)) => {
+                let url = Url::parse(destination)
+                    .map_err(|e| Error::invalid_input(format!("{destination:?}: {e}")))?;
+                let store = object_store_for(&url)?;
+                let prefix = ObjectPath::from_iter(url.path().split('/').filter(|s| !s.is_empty()));
+                Ok(Destination::Bucket(Arc::new(Bucket {
+                    url,
+                    store,
+                    prefix,
+                    staging: staging.to_path_buf(),
+                })))
+            }
+            _ => Ok(Destination::Folder(PathBuf::from(destination))),
+        }
+    }
+
+    /// Where the root catalog is, for people to open.
+    pub fn catalog_location(&self) -> String {
+        match self {
+            Destination::Folder(root) => root.join("catalog.json").display().to_string(),
+            Destination::Bucket(bucket) => format!("{}/catalog.json", bucket.url),
+        }
+    }
+
+    /// The local file a transfer writes for `relative` (its `.part` sits beside it).
+    pub fn local_file(&self, relative: &str) -> PathBuf {
+        match self {
+            Destination::Folder(root) => root.join(relative),
+            Destination::Bucket(bucket) => bucket.staging.join(relative),
+        }
+    }
+
+    /// Whether verified files are published by uploading them.
+    pub fn is_bucket(&self) -> bool {
+        matches!(self, Destination::Bucket(_))
+    }
+
+    /// Makes the verified local file for `relative` part of the mirror: nothing
+    /// to do for a folder; for a bucket, an upload (streamed, in parts).
+    pub async fn publish(&self, relative: &str) -> Result<()> {
+        let Destination::Bucket(bucket) = self else {
+            return Ok(());
+        };
+        let local = bucket.staging.join(relative);
+        let location = bucket.object_path(relative);
+        let href = format!("{}/{relative}", bucket.url);
+        let wrap = |source| Error::ObjectStore {
+            href: href.clone(),
+            source,
+        };
+        let io = |source| Error::Io {
+            path: local.display().to_string(),
+            source,
+        };
+        let mut file = tokio::fs::File::open(&local).await.map_err(io)?;
+        let size = file.metadata().await.map_err(io)?.len();
+        if size <= PART_SIZE as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut bytes).await.map_err(io)?;
+            bucket
+                .store
+                .put(&location, PutPayload::from(bytes))
+                .await
+                .map_err(wrap)?;
+        } else {
+            let upload = bucket.store.put_multipart(&location).await.map_err(wrap)?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let mut buffer = vec![0u8; PART_SIZE];
+            loop {
+                let read = file.read(&mut buffer).await.map_err(io)?;
+                if read == 0 {
+                    break;
+                }
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(wrap)?;
+                writer.write(&buffer[..read]);
+            }
+            writer.finish().await.map_err(wrap)?;
+        }
+        // What arrived must be what was verified.
+        let meta = bucket.store.head(&location).await.map_err(wrap)?;
+        if meta.size != size {
+            return Err(Error::Verification {
+                href,
+                reason: format!(
+                    "the bucket holds {} bytes after the upload of {size}",
+                    meta.size
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the staged copy of a published file (a folder keeps its files).
+    pub async fn discard_staged(&self, relative: &str) {
+        if let Destination::Bucket(bucket) = self {
+            let _ = tokio::fs::remove_file(bucket.staging.join(relative)).await;
+        }
+    }
+
+    /// Writes a JSON document of the catalog at `relative`, replacing it whole.
+    pub async fn write_json(&self, relative: &str, value: &Value) -> Result<()> {
+        match self {
+            Destination::Folder(root) => crate::rewrite::write_json(&root.join(relative), value),
+            Destination::Bucket(bucket) => {
+                let text = serde_json::to_vec_pretty(value)
+                    .map_err(|e| Error::invalid_input(e.to_string()))?;
+                bucket
+                    .store
+                    .put(&bucket.object_path(relative), PutPayload::from(text))
+                    .await
+                    .map_err(|source| Error::ObjectStore {
+                        href: format!("{}/{relative}", bucket.url),
+                        source,
+                    })?;
+                Ok(())
+            }
+        }
+    }
+
+    /// A JSON document written earlier at `relative`, if there is one.
+    pub async fn read_json(&self, relative: &str) -> Option<Value> {
+        match self {
+            Destination::Folder(root) => crate::rewrite::read_existing(&root.join(relative)),
+            Destination::Bucket(bucket) => {
+                let result = bucket.store.get(&bucket.object_path(relative)).await.ok()?;
+                let bytes = result.bytes().await.ok()?;
+                serde_json::from_slice(&bytes).ok()
+            }
+        }
+    }
+}
+
+impl Bucket {
+    fn object_path(&self, relative: &str) -> ObjectPath {
+        let mut path = self.prefix.clone();
+        for segment in relative.split('/').filter(|s| !s.is_empty()) {
+            path = path.join(segment);
+        }
+        path
+    }
+}
 
 /// An object store client for the bucket or container that `url` names.
 pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {

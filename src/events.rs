@@ -43,6 +43,15 @@ pub enum Event {
         /// Why, in plain words.
         reason: String,
     },
+    /// The run ended: everything was tried, or it was interrupted.
+    Finished {
+        /// The job.
+        job: i64,
+        /// The job's counts at the end.
+        counts: crate::store::Counts,
+        /// Whether it stopped early (and can be resumed).
+        interrupted: bool,
+    },
 }
 
 /// One sample of a job's progress.

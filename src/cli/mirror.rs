@@ -2,17 +2,19 @@
 //! write a self-contained STAC catalog at the destination.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn::events::Event;
+use cairn::destination::Destination;
+use cairn::events::{Event, Snapshot};
 use cairn::fetch::Fetcher;
 use cairn::limit::{Bandwidth, Limits, parse_rate};
 use cairn::plan::{PlanSummary, Selection, plan};
 use cairn::store::{Job, JobState, NewJob, Store};
 use cairn::transfer::pool::{self, Outcome, PoolOptions};
 use cairn::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -26,7 +28,8 @@ use super::{
 pub struct Args {
     /// A catalog, collection or STAC API: URL or path.
     source: String,
-    /// A local folder (created if needed).
+    /// A local folder (created if needed), or s3://bucket/prefix, az://container/prefix,
+    /// gs://bucket/prefix (credentials from the environment).
     destination: String,
     #[command(flatten)]
     filter: ItemFilter,
@@ -36,6 +39,9 @@ pub struct Args {
     /// Transfers at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     concurrency: u32,
+    /// Transfers at once from any one server.
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    per_host: u32,
     /// Bandwidth limit in bytes per second, e.g. 500K, 10M, 1G.
     #[arg(long, value_name = "RATE")]
     limit_rate: Option<String>,
@@ -65,7 +71,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         .map(parse_rate)
         .transpose()?
         .flatten();
-    let destination = local_destination(&args.destination)?;
+    let destination = cairn::destination::normalize(&args.destination)?;
     let selection = Selection {
         collections: args.filter.collections.clone(),
         bbox: args.filter.bbox.clone(),
@@ -78,11 +84,10 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let store = open_store(state)?;
     let selection_json =
         serde_json::to_value(&selection).map_err(|e| Error::invalid_input(e.to_string()))?;
-    let destination_text = destination.display().to_string();
     // The same selection into the same place continues its job: only what is new
     // or unfinished is copied.
     let existing = store.jobs()?.into_iter().find(|j| {
-        j.source_url == source && j.destination == destination_text && j.selection == selection_json
+        j.source_url == source && j.destination == destination && j.selection == selection_json
     });
     let job_id = match existing {
         Some(job) => {
@@ -91,7 +96,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         }
         None => store.create_job(&NewJob {
             source_url: source.clone(),
-            destination: destination_text,
+            destination,
             selection: selection_json,
             limit_rate,
             concurrency: args.concurrency.max(1),
@@ -100,7 +105,8 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let job = store
         .job(job_id)?
         .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
-    execute(store, job, args.dry_run, args.json).await
+    let per_host = args.per_host.max(1) as usize;
+    execute(store, job, per_host, args.dry_run, args.json).await
 }
 
 /// Continues a job after an interruption or a crash.
@@ -112,16 +118,23 @@ pub async fn resume(args: ResumeArgs, state: Option<PathBuf>) -> Result<u8> {
             args.job_id
         ))
     })?;
-    execute(store, job, false, args.json).await
+    execute(
+        store,
+        job,
+        PoolOptions::default().per_host,
+        false,
+        args.json,
+    )
+    .await
 }
 
-async fn execute(store: Store, job: Job, dry_run: bool, json: bool) -> Result<u8> {
+async fn execute(store: Store, job: Job, per_host: usize, dry_run: bool, json: bool) -> Result<u8> {
     let cancel = interrupt_token();
     let fetcher = Fetcher::new()?.with_cancellation(cancel.clone());
     let selection: Selection = serde_json::from_value(job.selection.clone()).map_err(|e| {
         Error::invalid_input(format!("job {} has a damaged selection: {e}", job.id))
     })?;
-    let destination = PathBuf::from(&job.destination);
+    let destination = Destination::open(&job.destination, &store.staging_dir(job.id))?;
 
     store.set_job_state(job.id, JobState::Planning)?;
     let planned = plan(&store, &fetcher, job.id, &job.source_url, &selection).await;
@@ -139,7 +152,7 @@ async fn execute(store: Store, job: Job, dry_run: bool, json: bool) -> Result<u8
         job.id,
         &summary,
         &store,
-        &destination,
+        &job.destination,
     )?;
     if dry_run {
         store.set_job_state(job.id, JobState::Ready)?;
@@ -156,13 +169,14 @@ async fn execute(store: Store, job: Job, dry_run: bool, json: bool) -> Result<u8
     let printer = tokio::spawn(print_events(receiver, json));
     let options = PoolOptions {
         concurrency: job.concurrency as usize,
+        per_host,
         ..PoolOptions::default()
     };
     let outcome = pool::run(
         store.clone(),
         &fetcher,
         job.id,
-        &destination,
+        destination.clone(),
         limits,
         options,
         cancel,
@@ -189,7 +203,7 @@ fn finish(
     json: bool,
     store: &Store,
     job_id: i64,
-    destination: &Path,
+    destination: &Destination,
     outcome: &Outcome,
 ) -> Result<u8> {
     let counts = &outcome.counts;
@@ -213,7 +227,7 @@ fn finish(
         summary["type"] = json!("summary");
         summary["job"] = json!(job_id);
         summary["state"] = json!(format!("{state:?}").to_lowercase());
-        summary["destination"] = json!(destination.display().to_string());
+        summary["catalog"] = json!(destination.catalog_location());
         json_line(out, &summary);
     } else {
         let _ = writeln!(
@@ -244,11 +258,7 @@ fn finish(
                 "Interrupted. Run `cairn resume {job_id}` to continue where it stopped."
             );
         } else {
-            let _ = writeln!(
-                out,
-                "The catalog is at {}",
-                destination.join("catalog.json").display()
-            );
+            let _ = writeln!(out, "The catalog is at {}", destination.catalog_location());
         }
     }
     Ok(code)
@@ -260,7 +270,7 @@ fn report_plan(
     job_id: i64,
     summary: &PlanSummary,
     store: &Store,
-    destination: &Path,
+    destination: &str,
 ) -> Result<()> {
     let counts = store.job_counts(job_id)?;
     let there = counts.done + counts.skipped;
@@ -275,7 +285,7 @@ fn report_plan(
             out,
             &json!({"type": "plan", "job": job_id, "items": counts.items, "assets": counts.assets,
                 "bytes": counts.bytes_expected, "unknown_sizes": summary.unknown_sizes,
-                "already_done": there, "destination": destination.display().to_string()}),
+                "already_done": there, "destination": destination}),
         );
     } else {
         for problem in &summary.problems {
@@ -324,83 +334,99 @@ fn watch_limit(
     })
 }
 
+/// Shows progress: JSON lines with `--json`; a progress bar on a terminal;
+/// otherwise a line every few seconds (logs stay readable).
 async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
     let terminal = std::io::stderr().is_terminal();
-    let mut last_line = std::time::Instant::now();
+    let mut bar: Option<ProgressBar> = None;
+    let mut last_line: Option<std::time::Instant> = None;
     while let Some(event) = events.recv().await {
-        match (&event, json) {
-            (_, true) => {
-                let mut out = std::io::stdout().lock();
-                json_line(&mut out, &event);
+        if json {
+            json_line(&mut std::io::stdout().lock(), &event);
+            continue;
+        }
+        match &event {
+            Event::Started {
+                bytes_total,
+                files_total,
+                ..
+            } if terminal => {
+                bar = Some(progress_bar(*bytes_total, *files_total));
             }
-            (Event::Progress(snapshot), false) => {
-                if !terminal && last_line.elapsed() < Duration::from_secs(5) {
-                    continue;
-                }
-                last_line = std::time::Instant::now();
-                let percent = (snapshot.bytes_done * 100)
-                    .checked_div(snapshot.bytes_total)
-                    .map(|p| format!("{p:>3}% "))
-                    .unwrap_or_default();
-                let eta = snapshot
-                    .eta_seconds
-                    .map(|s| format!(", {s} s left"))
-                    .unwrap_or_default();
-                let line = format!(
-                    "{percent}{} of {}, {}/{} files, {}/s{eta}",
-                    human_bytes(snapshot.bytes_done),
-                    human_bytes(snapshot.bytes_total),
-                    snapshot.files_done,
-                    snapshot.files_total,
-                    human_bytes(snapshot.rate as u64)
-                );
-                if terminal {
-                    eprint!("\r\x1b[2K{line}");
-                } else {
-                    eprintln!("{line}");
+            Event::Progress(snapshot) => {
+                if let Some(bar) = &bar {
+                    if snapshot.bytes_total > 0 {
+                        bar.set_length(snapshot.bytes_total.max(snapshot.bytes_done));
+                    }
+                    bar.set_position(snapshot.bytes_done);
+                    bar.set_message(format!(
+                        "{}/{} files, {}/s",
+                        snapshot.files_done,
+                        snapshot.files_total,
+                        human_bytes(snapshot.rate as u64)
+                    ));
+                } else if last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                    last_line = Some(std::time::Instant::now());
+                    eprintln!("{}", progress_line(snapshot));
                 }
             }
-            (Event::AssetFailed { href, reason }, false) => {
-                eprintln!("\nfailed: {href}\n  {reason}");
+            Event::AssetFailed { href, reason } => {
+                let text = format!("failed: {href}\n  {reason}");
+                match &bar {
+                    Some(bar) => bar.println(text),
+                    None => eprintln!("{text}"),
+                }
             }
-            (Event::Started { .. }, false) => {}
+            Event::Finished { .. } => {
+                if let Some(bar) = bar.take() {
+                    bar.finish();
+                }
+            }
+            Event::Started { .. } => {}
         }
     }
-    if terminal && !json {
-        eprintln!();
+    if let Some(bar) = bar {
+        bar.abandon();
     }
 }
 
-/// A local folder from what the user typed; buckets are not written to yet.
-fn local_destination(text: &str) -> Result<PathBuf> {
-    let path = match text.split_once("://") {
-        Some(("file", _)) => url::Url::parse(text)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .ok_or_else(|| Error::invalid_input(format!("{text:?} is not a valid file address")))?,
-        Some((scheme, _)) => {
-            return Err(Error::invalid_input(format!(
-                "mirroring to {scheme}:// is not supported yet; give a local folder"
-            )));
-        }
-        None => PathBuf::from(text),
-    };
-    let absolute = if path.is_absolute() {
-        path
+/// A bar over bytes when the catalog announced sizes, else a spinner.
+fn progress_bar(bytes_total: u64, files_total: u64) -> ProgressBar {
+    let bar = if bytes_total > 0 {
+        ProgressBar::new(bytes_total).with_style(
+            ProgressStyle::with_template(
+                "{bar:30.cyan/blue} {percent:>3}% {binary_bytes}/{binary_total_bytes}, {msg}, {eta} left",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
     } else {
-        std::env::current_dir()
-            .map_err(|source| Error::Io {
-                path: text.to_string(),
-                source,
-            })?
-            .join(path)
+        ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {binary_bytes}, {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        )
     };
-    if absolute.exists() && !absolute.is_dir() {
-        return Err(Error::invalid_input(format!(
-            "{text:?} is a file; give a folder to mirror into"
-        )));
-    }
-    Ok(absolute)
+    bar.set_message(format!("0/{files_total} files"));
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+fn progress_line(snapshot: &Snapshot) -> String {
+    let percent = (snapshot.bytes_done * 100)
+        .checked_div(snapshot.bytes_total)
+        .map(|p| format!("{p:>3}% "))
+        .unwrap_or_default();
+    let eta = snapshot
+        .eta_seconds
+        .map(|s| format!(", {s} s left"))
+        .unwrap_or_default();
+    format!(
+        "{percent}{} of {}, {}/{} files, {}/s{eta}",
+        human_bytes(snapshot.bytes_done),
+        human_bytes(snapshot.bytes_total),
+        snapshot.files_done,
+        snapshot.files_total,
+        human_bytes(snapshot.rate as u64)
+    )
 }
 
 /// Bytes in a person's units: 1.5 GiB.

@@ -47,6 +47,9 @@ pub struct AssetRow {
     pub attempts: u32,
     /// The validator a partial file was fetched under.
     pub validator: Option<String>,
+    /// Size and checksum recorded when this job verified the file, if the
+    /// process stopped before the row was marked done.
+    pub verified: Option<(u64, String)>,
 }
 
 /// How far a job is.
@@ -93,7 +96,7 @@ impl Store {
                  WHERE id = (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
                              WHERE i.job_id = ?1 AND a.state = 'pending' ORDER BY a.id LIMIT 1)
                  RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
-                           attempts, validator",
+                           attempts, validator, size, checksum",
                 [job_id],
                 |row| {
                     Ok(AssetRow {
@@ -106,6 +109,10 @@ impl Store {
                         expected_checksum: row.get(6)?,
                         attempts: row.get(7)?,
                         validator: row.get(8)?,
+                        verified: match (row.get::<_, Option<i64>>(9)?, row.get(10)?) {
+                            (Some(size), Some(checksum)) => Some((size as u64, checksum)),
+                            _ => None,
+                        },
                     })
                 },
             )
@@ -117,6 +124,18 @@ impl Store {
         self.conn().execute(
             "UPDATE assets SET validator = ?2 WHERE id = ?1",
             params![id, validator],
+        )?;
+        Ok(())
+    }
+
+    /// Records the size and checksum of a verified copy before it is moved into
+    /// place, so that a crash in between does not cost a second download.
+    pub fn set_asset_verifying(&self, id: i64, size: u64, checksum: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE assets SET state = 'verifying', size = ?2, checksum = ?3,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+            params![id, size as i64, checksum],
         )?;
         Ok(())
     }
@@ -169,7 +188,7 @@ impl Store {
     /// Puts an interrupted asset back in the queue without counting an attempt.
     pub fn release_asset(&self, id: i64) -> Result<()> {
         self.conn().execute(
-            "UPDATE assets SET state = 'pending' WHERE id = ?1 AND state = 'active'",
+            "UPDATE assets SET state = 'pending' WHERE id = ?1 AND state IN ('active', 'verifying')",
             [id],
         )?;
         Ok(())
@@ -340,6 +359,32 @@ mod tests {
         assert_eq!(store.job_counts(job).unwrap().done, 1);
         plan(&store, job, Some("1220bb"));
         assert_eq!(store.job_counts(job).unwrap().pending, 1);
+    }
+
+    #[test]
+    fn a_copy_verified_before_a_crash_is_remembered_until_its_source_changes() {
+        let store = Store::open_in_memory().unwrap();
+        let job = store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        plan(&store, job, None);
+        let asset = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(asset.verified, None);
+        store.set_asset_verifying(asset.id, 10, "1220ab").unwrap();
+        assert_eq!(store.job_counts(job).unwrap().pending, 1, "not done yet");
+        // A crash between the verification and the rename.
+        assert_eq!(store.reconcile_job(job).unwrap(), 1);
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.verified, Some((10, "1220ab".to_string())));
+        store.release_asset(again.id).unwrap();
+        // Planned again unchanged: the record stays; changed: it goes.
+        plan(&store, job, None);
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert!(again.verified.is_some());
+        store.release_asset(again.id).unwrap();
+        plan(&store, job, Some("1220cc"));
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.verified, None);
     }
 
     #[test]

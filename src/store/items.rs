@@ -59,6 +59,11 @@ pub struct ItemRow {
     pub document: Value,
 }
 
+/// An asset planned again is unchanged when its source and promises are.
+const SAME_ASSET: &str = "assets.href = excluded.href AND assets.path = excluded.path
+    AND assets.expected_size IS excluded.expected_size
+    AND assets.expected_checksum IS excluded.expected_checksum";
+
 impl Store {
     /// Records an item and its assets in one transaction. Planning the same item
     /// again keeps what is done, unless its source or promised checksum changed.
@@ -84,17 +89,15 @@ impl Store {
         )?;
         for asset in &item.assets {
             tx.execute(
-                "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum)
+                &format!("INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (item_row, key) DO UPDATE SET
-                     state = CASE WHEN assets.href = excluded.href
-                                   AND assets.path = excluded.path
-                                   AND assets.expected_size IS excluded.expected_size
-                                   AND assets.expected_checksum IS excluded.expected_checksum
-                                  THEN assets.state ELSE 'pending' END,
+                     state = CASE WHEN {SAME_ASSET} THEN assets.state ELSE 'pending' END,
+                     size = CASE WHEN {SAME_ASSET} THEN assets.size END,
+                     checksum = CASE WHEN {SAME_ASSET} THEN assets.checksum END,
                      href = excluded.href, path = excluded.path,
                      expected_size = excluded.expected_size,
-                     expected_checksum = excluded.expected_checksum",
+                     expected_checksum = excluded.expected_checksum"),
                 params![
                     row,
                     asset.key,

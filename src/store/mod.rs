@@ -52,6 +52,7 @@ pub fn schema_version() -> usize {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    path: Option<PathBuf>,
 }
 
 impl Store {
@@ -65,7 +66,9 @@ impl Store {
             })?;
         }
         let conn = Connection::open(path)?;
-        Store::setup(conn, &path.display().to_string())
+        let mut store = Store::setup(conn, &path.display().to_string())?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
     }
 
     /// A private in-memory store (for tests and dry runs).
@@ -91,7 +94,18 @@ impl Store {
                 "the state file {name} could not be brought up to date: {other}"
             )),
         })?;
-        Ok(Store { conn })
+        Ok(Store { conn, path: None })
+    }
+
+    /// Where a job's files wait for upload to a bucket: beside the state file
+    /// (or in the temporary folder for an in-memory store).
+    pub fn staging_dir(&self, job_id: i64) -> PathBuf {
+        let base = match self.path.as_deref().and_then(Path::parent) {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.join("staging"),
+            Some(_) => PathBuf::from("staging"),
+            None => std::env::temp_dir().join("cairn-staging"),
+        };
+        base.join(format!("job-{job_id}"))
     }
 
     /// Where the state file lives: `explicit` if given, else `$CAIRN_HOME/cairn.db`,

@@ -3,9 +3,10 @@
 //!
 //! Bytes go to `<target>.part`. A later attempt continues it with a `Range`
 //! request guarded by `If-Range`, so a file that changed on the server is
-//! fetched again from the start instead of being stitched together. Only when
-//! the size and checksum are verified is the partial renamed into place: a
-//! target file is never anything but complete, verified bytes.
+//! fetched again from the start instead of being stitched together. An attempt
+//! ends with the partial verified (size and checksum) or removed; only then may
+//! [`AssetCopy::commit`] rename it into place: a target file is never anything
+//! but complete, verified bytes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,11 +94,18 @@ impl AssetCopy {
                 )));
             }
         }
-        // Phase 1: what is already there.
+        // Phase 1: what is already there. A partial that is already whole (the
+        // process stopped between the last byte and the rename) is verified as
+        // it is, without asking the server again.
         let existing = match tokio::fs::metadata(&part).await {
             Ok(meta) if self.validator.is_some() => meta.len(),
             _ => 0,
         };
+        if existing > 0 && self.expected_size == Some(existing) {
+            return self
+                .verify_whole_part(&href, &part, existing, on_start)
+                .await;
+        }
 
         // Phase 2: ask for the rest.
         let mut request = http.get(self.url.clone());
@@ -115,6 +123,12 @@ impl AssetCopy {
         };
         let status = response.status();
         if status == StatusCode::RANGE_NOT_SATISFIABLE {
+            // `bytes */N` with N the partial's length: it was already whole.
+            if content_range_total(&response) == Some(existing) {
+                return self
+                    .verify_whole_part(&href, &part, existing, on_start)
+                    .await;
+            }
             let _ = tokio::fs::remove_file(&part).await;
             return Err(Error::Unavailable {
                 href,
@@ -210,39 +224,19 @@ impl AssetCopy {
             });
         }
         let expected_size = self.expected_size.or(started.total);
-        let verified = self
-            .verify_and_commit(&href, &part, fixity, expected_size)
-            .await?;
+        let verified = verify_part(&href, &part, fixity, expected_size).await?;
         Ok(Copied {
             verified,
             resumed_from: offset,
             fetched,
         })
     }
-}
 
-impl AssetCopy {
-    /// Phases 4 and 5: checks what was written against `expected_size` and the
-    /// expected checksum; renames the partial into place only if it matches,
-    /// and removes it if it does not.
-    async fn verify_and_commit(
-        &self,
-        href: &str,
-        part: &Path,
-        fixity: Fixity,
-        expected_size: Option<u64>,
-    ) -> Result<Verified> {
-        let verified = match fixity.finish(expected_size) {
-            Ok(verified) => verified,
-            Err(mismatch) => {
-                let _ = tokio::fs::remove_file(part).await;
-                return Err(Error::Verification {
-                    href: href.to_string(),
-                    reason: mismatch.to_string(),
-                });
-            }
-        };
-        tokio::fs::rename(part, &self.target)
+    /// Moves the verified partial into place (phase 5). Call it only after
+    /// [`AssetCopy::run`] succeeded, once the verified checksum is recorded.
+    pub async fn commit(&self) -> Result<()> {
+        let part = part_path(&self.target);
+        tokio::fs::rename(&part, &self.target)
             .await
             .map_err(|e| io_error(&self.target, e))?;
         if let Some(parent) = self.target.parent()
@@ -250,9 +244,54 @@ impl AssetCopy {
         {
             let _ = dir.sync_all().await;
         }
-        Ok(verified)
+        Ok(())
     }
 
+    /// A partial that already holds the whole file: verify it without a request.
+    async fn verify_whole_part(
+        &self,
+        href: &str,
+        part: &Path,
+        length: u64,
+        on_start: impl FnOnce(&Started),
+    ) -> Result<Copied> {
+        on_start(&Started {
+            offset: length,
+            total: Some(length),
+            validator: self.validator.clone(),
+        });
+        let mut fixity = Fixity::new(self.expected_checksum.clone());
+        rehash(part, length, &mut fixity).await?;
+        let verified = verify_part(href, part, fixity, Some(length)).await?;
+        Ok(Copied {
+            verified,
+            resumed_from: length,
+            fetched: 0,
+        })
+    }
+}
+
+/// Phase 4: checks what was written against `expected_size` and the expected
+/// checksum; removes the partial if it does not match.
+async fn verify_part(
+    href: &str,
+    part: &Path,
+    fixity: Fixity,
+    expected_size: Option<u64>,
+) -> Result<Verified> {
+    match fixity.finish(expected_size) {
+        Ok(verified) => Ok(verified),
+        Err(mismatch) => {
+            let _ = tokio::fs::remove_file(part).await;
+            Err(Error::Verification {
+                href: href.to_string(),
+                reason: mismatch.to_string(),
+            })
+        }
+    }
+}
+
+impl AssetCopy {
     /// A local source: read, verify and commit, the same way as over HTTP.
     async fn run_local(
         &self,
@@ -313,9 +352,7 @@ impl AssetCopy {
             .sync_all()
             .await
             .map_err(|e| io_error(&part, e))?;
-        let verified = self
-            .verify_and_commit(&href, &part, fixity, self.expected_size)
-            .await?;
+        let verified = verify_part(&href, &part, fixity, self.expected_size).await?;
         Ok(Copied {
             verified,
             resumed_from: 0,
@@ -402,16 +439,20 @@ fn validator_of(response: &reqwest::Response) -> Option<String> {
         .or_else(|| header(LAST_MODIFIED))
 }
 
-fn content_range(response: &reqwest::Response) -> Option<(u64, Option<u64>)> {
+/// `Content-Range: bytes START-END/TOTAL` (or `bytes */TOTAL` on a 416):
+/// the start, when there is one, and the total, when known.
+fn content_range(response: &reqwest::Response) -> Option<(Option<u64>, Option<u64>)> {
     let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
     let range = value.strip_prefix("bytes ")?;
     let (span, total) = range.split_once('/')?;
-    let start = span.split_once('-')?.0.trim().parse().ok()?;
+    let start = span
+        .split_once('-')
+        .and_then(|(start, _)| start.trim().parse().ok());
     Some((start, total.trim().parse().ok()))
 }
 
 fn content_range_start(response: &reqwest::Response) -> Option<u64> {
-    content_range(response).map(|(start, _)| start)
+    content_range(response).and_then(|(start, _)| start)
 }
 
 fn content_range_total(response: &reqwest::Response) -> Option<u64> {

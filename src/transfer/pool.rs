@@ -4,22 +4,27 @@
 //! Each worker claims the next pending asset from the state store, skips it if a
 //! verified copy is already in place, else copies it with [`AssetCopy`], retrying
 //! what may succeed later (with jittered backoff, honouring `Retry-After`) and
-//! recording a plain reason for what will not. When the pool is done, every item
+//! recording a plain reason for what will not. At most `per_host` transfers
+//! talk to one server at a time. A copy is recorded as `verifying` with its
+//! checksum before it is moved into place (or uploaded), so a crash at any
+//! point leaves either a partial to resume or a verified file that is
+//! recognised without fetching it again. When the pool is done, every item
 //! whose assets are all verified is written out, then its collection and the
 //! root catalog.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::copy::{AssetCopy, verify_existing};
 use crate::checksum::{Algorithm, Checksum};
+use crate::destination::Destination;
 use crate::events::{Counters, Event, Sampler};
 use crate::fetch::Fetcher;
 use crate::limit::Limits;
@@ -32,6 +37,8 @@ use crate::{Error, Result};
 pub struct PoolOptions {
     /// Transfers at once.
     pub concurrency: usize,
+    /// Transfers at once from any one server.
+    pub per_host: usize,
     /// Attempts per asset before it is marked failed.
     pub max_attempts: u32,
     /// The first retry delay; later ones grow.
@@ -44,6 +51,7 @@ impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             concurrency: 8,
+            per_host: 6,
             max_attempts: 5,
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
@@ -66,8 +74,9 @@ pub struct Outcome {
 struct Shared {
     store: Arc<Mutex<Store>>,
     job_id: i64,
-    destination: PathBuf,
+    destination: Destination,
     http: reqwest::Client,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     limits: Limits,
     cancel: CancellationToken,
     counters: Arc<Counters>,
@@ -89,6 +98,21 @@ impl Shared {
         }
     }
 
+    /// The gate that keeps at most `per_host` transfers on `url`'s server.
+    fn host_gate(&self, url: &Url) -> Arc<Semaphore> {
+        let host = format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        );
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.options.per_host.max(1))))
+            .clone()
+    }
+
     fn emit(&self, event: Event) {
         if let Some(events) = &self.events {
             let _ = events.send(event);
@@ -96,14 +120,14 @@ impl Shared {
     }
 }
 
-/// Runs job `job_id`'s pending assets into `destination` (a local folder), then
-/// writes the STAC catalog. Progress goes to `events` about four times a second.
+/// Runs job `job_id`'s pending assets into `destination`, then writes the STAC
+/// catalog. Progress goes to `events` about four times a second.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     store: Arc<Mutex<Store>>,
     fetcher: &Fetcher,
     job_id: i64,
-    destination: &Path,
+    destination: Destination,
     limits: Limits,
     options: PoolOptions,
     cancel: CancellationToken,
@@ -112,8 +136,9 @@ pub async fn run(
     let shared = Arc::new(Shared {
         store,
         job_id,
-        destination: destination.to_path_buf(),
+        destination,
         http: fetcher.http().clone(),
+        hosts: Mutex::new(HashMap::new()),
         limits,
         cancel: cancel.clone(),
         counters: Arc::new(Counters::default()),
@@ -177,11 +202,17 @@ pub async fn run(
     if let Some(error) = first_error {
         return Err(error);
     }
-    let items_written = write_out(&shared)?;
+    let items_written = write_out(&shared).await?;
     let counts = shared.db(|s| s.job_counts(job_id))?;
+    let interrupted = cancel.is_cancelled();
+    shared.emit(Event::Finished {
+        job: job_id,
+        counts: counts.clone(),
+        interrupted,
+    });
     Ok(Outcome {
         counts,
-        interrupted: cancel.is_cancelled(),
+        interrupted,
         items_written,
     })
 }
@@ -199,31 +230,44 @@ async fn worker(shared: &Shared) -> Result<()> {
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
 /// failures of the state store itself.
 async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
-    let target = shared.destination.join(&asset.path);
+    let local = shared.destination.local_file(&asset.path);
     let expected_checksum = asset
         .expected_checksum
         .as_deref()
         .and_then(|c| Checksum::parse(c).ok());
-    // Already there and verified against the catalog's checksum: nothing to
-    // fetch. (A size alone does not prove a file; without a checksum it is
-    // fetched again and replaced only once the new copy is verified.)
-    if expected_checksum.is_some()
-        && target.exists()
-        && let Some(verified) =
-            verify_existing(&target, asset.expected_size, expected_checksum.clone()).await
+    // Already there and verified: nothing to fetch. The proof is the catalog's
+    // checksum, or the one recorded when this job verified the file just before
+    // a crash. A size alone does not prove a file: without a checksum it is
+    // fetched again and replaced only once the new copy is verified.
+    let recorded = asset.verified.as_ref();
+    let proof = expected_checksum
+        .clone()
+        .or_else(|| recorded.and_then(|(_, c)| Checksum::parse(c).ok()));
+    if let Some(proof) = proof
+        && local.exists()
+        && let Some(verified) = verify_existing(
+            &local,
+            asset.expected_size.or(recorded.map(|(size, _)| *size)),
+            Some(proof),
+        )
+        .await
     {
+        let state = if recorded.is_some() || shared.destination.is_bucket() {
+            AssetState::Done
+        } else {
+            AssetState::Skipped
+        };
         let checksum = recorded_checksum(&asset, &verified.sha256);
-        shared.db(|s| s.finish_asset(asset.id, AssetState::Skipped, verified.size, &checksum))?;
-        shared.counters.files.fetch_add(1, Ordering::Relaxed);
-        return Ok(());
+        return publish(shared, &asset, state, verified.size, &checksum).await;
     }
     let url = match Url::parse(&asset.href) {
         Ok(url) => url,
         Err(e) => return give_up(shared, &asset, &format!("its address is not valid: {e}")),
     };
+    let gate = shared.host_gate(&url);
     let mut copy = AssetCopy {
         url,
-        target,
+        target: local,
         expected_size: asset.expected_size,
         expected_checksum,
         validator: asset.validator.clone(),
@@ -236,6 +280,10 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         .build();
     let mut attempts = asset.attempts;
     loop {
+        let permit = tokio::select! {
+            _ = shared.cancel.cancelled() => return release(shared, &asset),
+            permit = gate.clone().acquire_owned() => permit,
+        };
         let mut validator = None;
         let result = copy
             .run(
@@ -248,7 +296,10 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 },
             )
             .await;
-        if let Some(validator) = validator {
+        drop(permit);
+        if let Some(validator) = validator
+            && validator != copy.validator
+        {
             copy.validator = validator.clone();
             shared.db(|s| s.set_asset_validator(asset.id, validator.as_deref()))?;
         }
@@ -256,16 +307,16 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         let error = match result {
             Ok(copied) => {
                 let checksum = recorded_checksum(&asset, &copied.verified.sha256);
-                shared.db(|s| {
-                    s.finish_asset(asset.id, AssetState::Done, copied.verified.size, &checksum)
-                })?;
-                shared.counters.files.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+                let size = copied.verified.size;
+                // Recorded before the file takes its place: after a crash the
+                // file is recognised by this checksum, not fetched again.
+                shared.db(|s| s.set_asset_verifying(asset.id, size, &checksum))?;
+                if let Err(error) = copy.commit().await {
+                    return give_up(shared, &asset, &plain(&error));
+                }
+                return publish(shared, &asset, AssetState::Done, size, &checksum).await;
             }
-            Err(Error::Cancelled) => {
-                shared.db(|s| s.release_asset(asset.id))?;
-                return Ok(());
-            }
+            Err(Error::Cancelled) => return release(shared, &asset),
             Err(error) => error,
         };
         // A verification failure may be a passing corruption: it counts as an
@@ -281,13 +332,37 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             asked.min(Duration::from_secs(120)).max(delay)
         });
         tokio::select! {
-            _ = shared.cancel.cancelled() => {
-                shared.db(|s| s.release_asset(asset.id))?;
-                return Ok(());
-            }
+            _ = shared.cancel.cancelled() => return release(shared, &asset),
             _ = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// Makes a verified local file part of the mirror (an upload, for a bucket)
+/// and marks its row.
+async fn publish(
+    shared: &Shared,
+    asset: &AssetRow,
+    state: AssetState,
+    size: u64,
+    checksum: &str,
+) -> Result<()> {
+    let published = tokio::select! {
+        _ = shared.cancel.cancelled() => return release(shared, asset),
+        published = shared.destination.publish(&asset.path) => published,
+    };
+    if let Err(error) = published {
+        return give_up(shared, asset, &plain(&error));
+    }
+    shared.db(|s| s.finish_asset(asset.id, state, size, checksum))?;
+    shared.destination.discard_staged(&asset.path).await;
+    shared.counters.files.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Puts an interrupted asset back in the queue; its partial file stays.
+fn release(shared: &Shared, asset: &AssetRow) -> Result<()> {
+    shared.db(|s| s.release_asset(asset.id))
 }
 
 fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> {
@@ -318,7 +393,7 @@ fn recorded_checksum(asset: &AssetRow, sha256: &Checksum) -> String {
 }
 
 /// Writes every finished item, then the collections and the root catalog.
-fn write_out(shared: &Shared) -> Result<u64> {
+async fn write_out(shared: &Shared) -> Result<u64> {
     let job_id = shared.job_id;
     let job = shared
         .db(|s| s.job(job_id))?
@@ -339,10 +414,8 @@ fn write_out(shared: &Shared) -> Result<u64> {
             .collect();
         let name = item.dir.rsplit('/').next().unwrap_or_default();
         let document = rewrite::item(&item.document, &mirrored);
-        rewrite::write_json(
-            &dest.join(&item.dir).join(format!("{name}.json")),
-            &document,
-        )?;
+        dest.write_json(&format!("{}/{name}.json", item.dir), &document)
+            .await?;
         shared.db(|s| s.mark_item_written(item.id))?;
         written += 1;
     }
@@ -370,19 +443,19 @@ fn write_out(shared: &Shared) -> Result<u64> {
             .find(|c| &c.dir == dir)
             .map(|c| c.document.clone())
             .unwrap_or_else(|| rewrite::stand_in_collection(dir));
-        let path = dest.join(dir).join("collection.json");
-        let existing = rewrite::read_existing(&path);
-        rewrite::write_json(
+        let path = format!("{dir}/collection.json");
+        let existing = dest.read_json(&path).await;
+        dest.write_json(
             &path,
             &rewrite::collection(&source, existing.as_ref(), &links),
-        )?;
+        )
+        .await?;
     }
-    let path = dest.join("catalog.json");
-    let existing = rewrite::read_existing(&path);
+    let existing = dest.read_json("catalog.json").await;
     let title = shared
         .db(|s| s.source(&job.source_url))?
         .and_then(|s| s.title);
     let root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
-    rewrite::write_json(&path, &root)?;
+    dest.write_json("catalog.json", &root).await?;
     Ok(written)
 }

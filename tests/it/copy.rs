@@ -68,8 +68,13 @@ fn serve(state: &Shared, headers: &HeaderMap) -> Response {
             .unwrap(),
         _ => 0,
     };
-    if start > total {
-        return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+    if start > 0 && start >= total {
+        let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        let value = format!("bytes */{total}");
+        response
+            .headers_mut()
+            .insert(header::CONTENT_RANGE, value.parse().unwrap());
+        return response;
     }
     let body = blob.content[start..].to_vec();
     let length = body.len();
@@ -127,6 +132,11 @@ async fn attempt(
         .await;
     if let Ok(copied) = &result {
         assert_eq!(progress.load(Ordering::Relaxed), copied.fetched);
+        assert!(
+            !copy.target.exists(),
+            "nothing is in place before the commit"
+        );
+        copy.commit().await.unwrap();
     }
     (result, started)
 }
@@ -188,6 +198,35 @@ async fn a_cut_transfer_resumes_with_range_and_fetches_only_the_rest() {
     assert_eq!(blob.ranges, vec![None, Some(format!("bytes={kept}-"))]);
     // Nothing verified was fetched twice.
     assert_eq!(blob.served, 700_000 + 2_000_000 - kept);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_that_is_already_whole_is_verified_without_fetching_again() {
+    let data = content(300_000);
+    let (server, blob) = blob_server(data.clone());
+    let dir = tempfile::tempdir().unwrap();
+    // The process stopped after the last byte, before the rename: with the
+    // size known there is no request at all; without it, the server's 416
+    // `bytes */N` says the partial is whole.
+    for expected_size in [Some(data.len() as u64), None] {
+        let target = dir.path().join("B04.tif");
+        let _ = std::fs::remove_file(&target);
+        std::fs::write(part_path(&target), &data).unwrap();
+        let copy = AssetCopy {
+            url: server.url("blob"),
+            target: target.clone(),
+            expected_size,
+            expected_checksum: Some(Checksum::of(Algorithm::Sha2_256, &data)),
+            validator: Some("\"v1\"".into()),
+        };
+        let (result, _) = attempt(&copy).await;
+        let copied = result.unwrap();
+        assert_eq!((copied.resumed_from, copied.fetched), (300_000, 0));
+        assert_eq!(std::fs::read(&target).unwrap(), data);
+    }
+    let blob = blob.lock().unwrap();
+    assert_eq!(blob.ranges, vec![Some("bytes=300000-".to_string())]);
+    assert_eq!(blob.served, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
