@@ -91,7 +91,7 @@ pub enum Error {
     },
 
     /// A cloud object store (S3, Azure, GCS) failed.
-    #[error("{href} could not be read from object storage: {source}")]
+    #[error("{href}: the object store answered with an error: {source}")]
     ObjectStore {
         /// The location that was asked for.
         href: String,

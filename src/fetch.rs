@@ -428,6 +428,15 @@ fn status_error(
             reason: format!("the server is temporarily unavailable (HTTP {code})"),
             retry_after,
         },
+        // Object stores and busy web servers answer 500 for passing trouble too.
+        code @ (408 | 500) => Error::Unavailable {
+            href,
+            reason: format!(
+                "the server had a problem answering (HTTP {code}){}",
+                detail.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+            retry_after,
+        },
         code => Error::Http {
             href,
             status: code,

@@ -29,8 +29,14 @@ enum Command {
     Mirror(cli::mirror::Args),
     /// List mirror jobs.
     Jobs(cli::jobs::Args),
-    /// Continue a mirror job after an interruption or a crash.
+    /// Continue a mirror job after an interruption or a crash; failed assets are tried again.
     Resume(cli::mirror::ResumeArgs),
+    /// Change a job's bandwidth limit, also while it runs.
+    Limit(cli::jobs::LimitArgs),
+    /// Pause a running job; `cairn resume` continues it.
+    Pause(cli::jobs::JobArgs),
+    /// Stop a job for good; verified files stay.
+    Cancel(cli::jobs::JobArgs),
     /// Check every asset of a mirror against its file:size and file:checksum.
     Verify(cli::verify::Args),
 }
@@ -67,6 +73,11 @@ fn main() -> ExitCode {
             Command::Mirror(args) => cli::mirror::run(args, state).await,
             Command::Jobs(args) => cli::jobs::run(args, state),
             Command::Resume(args) => cli::mirror::resume(args, state).await,
+            Command::Limit(args) => cli::jobs::limit(args, state),
+            Command::Pause(args) => cli::jobs::stop(args, state, cairn::store::JobState::Paused),
+            Command::Cancel(args) => {
+                cli::jobs::stop(args, state, cairn::store::JobState::Cancelled)
+            }
             Command::Verify(args) => cli::verify::run(args).await,
         }
     });

@@ -1,8 +1,12 @@
-//! `cairn jobs`: the mirror jobs in the state file.
+//! `cairn jobs`, `cairn limit`, `cairn pause`, `cairn cancel`: the mirror jobs
+//! in the state file. A running job reads its limit and state from the file
+//! every half second, so these take effect while it runs, from any process.
 
 use std::path::PathBuf;
 
-use cairn::Result;
+use cairn::limit::parse_rate;
+use cairn::store::{JobState, Store};
+use cairn::{Error, Result};
 use serde_json::json;
 
 use super::{EXIT_OK, json_line, open_store};
@@ -39,4 +43,69 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Arguments of `cairn limit`.
+#[derive(Debug, clap::Args)]
+pub struct LimitArgs {
+    /// The job (see `cairn jobs`).
+    job_id: i64,
+    /// Bytes per second, e.g. 500K, 10M, 1G; `off` for no limit.
+    rate: String,
+}
+
+/// Arguments of `cairn pause` and `cairn cancel`.
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// The job (see `cairn jobs`).
+    job_id: i64,
+}
+
+/// Changes a job's bandwidth limit, also while it runs.
+pub fn limit(args: LimitArgs, state: Option<PathBuf>) -> Result<u8> {
+    let rate = parse_rate(&args.rate)?;
+    let store = open_store(state)?;
+    existing(&store, args.job_id)?;
+    store.set_job_limit_rate(args.job_id, rate)?;
+    match rate {
+        Some(rate) => println!(
+            "Job {} is limited to {}/s.",
+            args.job_id,
+            super::mirror::human_bytes(rate)
+        ),
+        None => println!("Job {} has no bandwidth limit.", args.job_id),
+    }
+    Ok(EXIT_OK)
+}
+
+/// Pauses a job (`cairn resume` continues it) or cancels it.
+pub fn stop(args: JobArgs, state: Option<PathBuf>, to: JobState) -> Result<u8> {
+    let store = open_store(state)?;
+    let job = existing(&store, args.job_id)?;
+    if matches!(job.state, JobState::Finished | JobState::Cancelled) {
+        println!(
+            "Job {} is already {}.",
+            args.job_id,
+            format!("{:?}", job.state).to_lowercase()
+        );
+        return Ok(EXIT_OK);
+    }
+    store.set_job_state(args.job_id, to)?;
+    match to {
+        JobState::Cancelled => println!(
+            "Job {} is cancelled; files already verified stay where they are.",
+            args.job_id
+        ),
+        _ => println!(
+            "Job {} is paused; `cairn resume {}` continues it.",
+            args.job_id, args.job_id
+        ),
+    }
+    Ok(EXIT_OK)
+}
+
+fn existing(store: &Store, job_id: i64) -> Result<cairn::store::Job> {
+    store.job(job_id)?.ok_or_else(|| {
+        Error::invalid_input(format!("there is no job {job_id}; `cairn jobs` lists them"))
+    })
 }

@@ -17,6 +17,7 @@ use cairn::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ItemFilter, interrupt_token, json_line, open_store,
@@ -109,7 +110,8 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     execute(store, job, per_host, args.dry_run, args.json).await
 }
 
-/// Continues a job after an interruption or a crash.
+/// Continues a job after an interruption or a crash, and tries its failed
+/// assets again.
 pub async fn resume(args: ResumeArgs, state: Option<PathBuf>) -> Result<u8> {
     let store = open_store(state)?;
     let job = store.job(args.job_id)?.ok_or_else(|| {
@@ -164,7 +166,7 @@ async fn execute(store: Store, job: Job, per_host: usize, dry_run: bool, json: b
         job: Bandwidth::new(job.limit_rate),
         global: Bandwidth::new(None),
     };
-    let watcher = watch_limit(store.clone(), job.id, limits.job.clone());
+    let watcher = watch_job(store.clone(), job.id, limits.job.clone(), cancel.clone());
     let (sender, receiver) = mpsc::unbounded_channel();
     let printer = tokio::spawn(print_events(receiver, json));
     let options = PoolOptions {
@@ -207,8 +209,16 @@ fn finish(
     outcome: &Outcome,
 ) -> Result<u8> {
     let counts = &outcome.counts;
+    let cancelled = store
+        .job(job_id)?
+        .is_some_and(|j| j.state == JobState::Cancelled);
     let (state, code) = if outcome.interrupted {
-        (JobState::Paused, EXIT_INTERRUPTED)
+        let state = if cancelled {
+            JobState::Cancelled
+        } else {
+            JobState::Paused
+        };
+        (state, EXIT_INTERRUPTED)
     } else if counts.failed > 0 {
         (JobState::Failed, EXIT_FAILED)
     } else {
@@ -244,8 +254,9 @@ fn finish(
             for failure in &failures {
                 let _ = writeln!(
                     out,
-                    "  - {}\n    {} (after {})",
+                    "  - {}\n    from {}\n    {} (after {})",
                     failure.path,
+                    failure.href,
                     failure.reason,
                     plural(failure.attempts as u64, "attempt")
                 );
@@ -311,24 +322,28 @@ fn report_plan(
     Ok(())
 }
 
-/// Picks up limit changes written to the state file (by the app or a script).
-fn watch_limit(
+/// Follows the job's row in the state file (written by the app or another
+/// `cairn`): a new limit applies at once; a pause or cancel stops the run.
+fn watch_job(
     store: Arc<Mutex<Store>>,
     job_id: i64,
     bandwidth: Bandwidth,
+    cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_millis(500));
         loop {
             interval.tick().await;
-            let limit = tokio::task::block_in_place(|| {
+            let job = tokio::task::block_in_place(|| {
                 let store = store.lock().unwrap_or_else(|e| e.into_inner());
-                store.job(job_id).ok().flatten().map(|j| j.limit_rate)
+                store.job(job_id).ok().flatten()
             });
-            if let Some(limit) = limit
-                && limit != bandwidth.get()
-            {
-                bandwidth.set(limit);
+            let Some(job) = job else { continue };
+            if job.limit_rate != bandwidth.get() {
+                bandwidth.set(job.limit_rate);
+            }
+            if matches!(job.state, JobState::Paused | JobState::Cancelled) {
+                cancel.cancel();
             }
         }
     })

@@ -262,7 +262,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     }
     let url = match Url::parse(&asset.href) {
         Ok(url) => url,
-        Err(e) => return give_up(shared, &asset, &format!("its address is not valid: {e}")),
+        Err(e) => return give_up(shared, &asset, &format!("its address is not valid ({e})")),
     };
     let gate = shared.host_gate(&url);
     let mut copy = AssetCopy {
@@ -284,7 +284,10 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             _ = shared.cancel.cancelled() => return release(shared, &asset),
             permit = gate.clone().acquire_owned() => permit,
         };
+        // The validator is stored as soon as the server answers, before the
+        // body: a crash mid-body can then resume the partial file.
         let mut validator = None;
+        let mut stored = Ok(());
         let result = copy
             .run(
                 &shared.http,
@@ -292,16 +295,18 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 &shared.cancel,
                 &shared.counters.bytes,
                 |started| {
+                    if started.validator != copy.validator {
+                        stored = shared
+                            .db(|s| s.set_asset_validator(asset.id, started.validator.as_deref()));
+                    }
                     validator = Some(started.validator.clone());
                 },
             )
             .await;
         drop(permit);
-        if let Some(validator) = validator
-            && validator != copy.validator
-        {
-            copy.validator = validator.clone();
-            shared.db(|s| s.set_asset_validator(asset.id, validator.as_deref()))?;
+        stored?;
+        if let Some(validator) = validator {
+            copy.validator = validator;
         }
         attempts += 1;
         let error = match result {
@@ -312,7 +317,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 // file is recognised by this checksum, not fetched again.
                 shared.db(|s| s.set_asset_verifying(asset.id, size, &checksum))?;
                 if let Err(error) = copy.commit().await {
-                    return give_up(shared, &asset, &plain(&error));
+                    return give_up(shared, &asset, &plain(&error, &asset.href));
                 }
                 return publish(shared, &asset, AssetState::Done, size, &checksum).await;
             }
@@ -324,9 +329,9 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         let again = (error.is_retryable() || matches!(error, Error::Verification { .. }))
             && attempts < shared.options.max_attempts;
         if !again {
-            return give_up(shared, &asset, &plain(&error));
+            return give_up(shared, &asset, &plain(&error, &asset.href));
         }
-        shared.db(|s| s.note_attempt(asset.id, &plain(&error)))?;
+        shared.db(|s| s.note_attempt(asset.id, &plain(&error, &asset.href)))?;
         let delay = delays.next().unwrap_or(shared.options.max_delay);
         let delay = error.retry_after().map_or(delay, |asked| {
             asked.min(Duration::from_secs(120)).max(delay)
@@ -352,7 +357,7 @@ async fn publish(
         published = shared.destination.publish(&asset.path) => published,
     };
     if let Err(error) = published {
-        return give_up(shared, asset, &plain(&error));
+        return give_up(shared, asset, &plain(&error, &asset.href));
     }
     shared.db(|s| s.finish_asset(asset.id, state, size, checksum))?;
     shared.destination.discard_staged(&asset.path).await;
@@ -375,9 +380,14 @@ fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// The reason recorded for a failed asset: the error's own plain sentence.
-fn plain(error: &Error) -> String {
-    error.to_string()
+/// The reason recorded for a failed asset: the error's own plain sentence,
+/// without the address it starts with (the failure list shows it apart).
+fn plain(error: &Error, href: &str) -> String {
+    let text = error.to_string();
+    match text.strip_prefix(href) {
+        Some(rest) => rest.trim_start_matches([':', ' ']).to_string(),
+        None => text,
+    }
 }
 
 /// The catalog's own checksum when it gave one (it was verified), else sha2-256.

@@ -1,9 +1,12 @@
 //! Integration tests of the Cairn engine and CLI, against real servers on loopback.
 
 mod api_search;
+mod bandwidth;
 mod broken;
 mod cli;
 mod copy;
+mod crash;
+mod faults;
 mod large;
 mod mirror;
 mod object_store;

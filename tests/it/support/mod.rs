@@ -1,5 +1,6 @@
 //! Real servers on loopback for the integration tests, each stopped when dropped.
 
+pub mod farm;
 pub mod generate;
 pub mod moto;
 pub mod replay;
