@@ -42,6 +42,29 @@ ensure_venv() {
     fi
 }
 
+# The npm tools the tests start: azurite (an Azure Blob server). Pinned, in
+# .venv/node (beside the Python tools, ignored by git).
+NODE_TOOLS=("azurite@3.37.0")
+
+ensure_node_tools() {
+    local prefix="$REPO/.venv/node"
+    if ! command -v npm >/dev/null 2>&1; then
+        ensure_apt npm npm
+    fi
+    local missing=()
+    for spec in "${NODE_TOOLS[@]}"; do
+        local name=${spec%@*} version=${spec##*@}
+        local have
+        have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$prefix/node_modules/$name/package.json" 2>/dev/null || true)
+        [ "$have" = "$version" ] || missing+=("$spec")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "Installing ${missing[*]} into .venv/node"
+        mkdir -p "$prefix"
+        npm install --silent --no-audit --no-fund --prefix "$prefix" "${missing[@]}" >/dev/null
+    fi
+}
+
 ensure_apt() {
     # ensure_apt COMMAND PACKAGE: installs PACKAGE when COMMAND is missing.
     command -v "$1" >/dev/null 2>&1 && return 0
@@ -60,3 +83,4 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CAIRN_FIXTURES="${CAIRN_FIXTURES:-$(cd "$REPO/.." && pwd)/shared/fixtures/stac}"
 export CAIRN_RUSTAC="${CAIRN_RUSTAC:-$REPO/.venv/bin/rustac}"
 export CAIRN_MOTO="${CAIRN_MOTO:-$REPO/.venv/bin/moto_server}"
+export CAIRN_AZURITE="${CAIRN_AZURITE:-$REPO/.venv/node/node_modules/.bin/azurite-blob}"

@@ -1,42 +1,79 @@
 //! `cairn verify DEST`: checks a mirror on its own, without the state file:
 //! every asset with a relative href must be there with its `file:size` and
-//! `file:checksum`.
+//! `file:checksum`. The mirror may be a folder or a bucket. With `--repair`,
+//! what is missing or damaged in a folder is fetched again from the address
+//! the mirror recorded (`alternate.source.href`), verified, and put back.
 
 use std::io::Write;
 use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use cairn::catalog::Kind;
 use cairn::catalog::walk::{WalkEvent, WalkOptions, walk};
-use cairn::checksum::Checksum;
+use cairn::checksum::{Checksum, Fixity};
+use cairn::destination::object_store_for;
 use cairn::fetch::{Fetcher, parse_location};
-use cairn::transfer::copy::verify_existing;
+use cairn::limit::Limits;
+use cairn::transfer::copy::{AssetCopy, verify_existing};
 use cairn::{Error, Result};
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use super::{EXIT_FAILED, EXIT_OK, json_line, plural};
+
+/// Files checked at once.
+const AT_ONCE: usize = 4;
 
 /// Arguments of `cairn verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The mirror's folder (or its catalog.json).
+    /// The mirror: a folder (or its catalog.json), or the catalog.json of a
+    /// mirror in a bucket (s3://, az://, gs://).
     destination: String,
     /// Print one JSON object per problem, then a summary line.
     #[arg(long)]
     json: bool,
+    /// Fetch missing or damaged files again from their original address
+    /// (folders only).
+    #[arg(long)]
+    repair: bool,
 }
 
 struct Check {
     href: String,
-    path: std::path::PathBuf,
+    url: Url,
     size: Option<u64>,
     checksum: Option<String>,
+    source: Option<String>,
 }
 
-/// Verifies every asset of a mirror; exit code 1 when any is missing or wrong.
+/// What became of one asset.
+enum Verdict {
+    Verified,
+    Repaired,
+    Problem(String),
+}
+
+/// Verifies every asset of a mirror; exit code 1 when any is missing or wrong
+/// (and was not repaired).
 pub async fn run(args: Args) -> Result<u8> {
-    let root = parse_location(&args.destination)?;
-    if root.scheme() != "file" {
-        return Err(Error::invalid_input("verify checks a local mirror folder"));
+    // A bucket address stands for the catalog.json under it.
+    let text = args.destination.trim_end_matches('/');
+    let root = match text.split_once("://") {
+        Some(("s3" | "az" | "gs", _)) if !text.ends_with(".json") => {
+            parse_location(&format!("{text}/catalog.json"))?
+        }
+        _ => parse_location(text)?,
+    };
+    let local = root.scheme() == "file";
+    if !local && args.repair {
+        return Err(Error::invalid_input(
+            "--repair works on a mirror folder; for a bucket, run `cairn resume` on the job that made it",
+        ));
     }
     let fetcher = Fetcher::new()?;
     let mut checks = Vec::new();
@@ -61,15 +98,16 @@ pub async fn run(args: Args) -> Result<u8> {
                     let Ok(url) = node.href.join(href) else {
                         continue;
                     };
-                    let Ok(path) = url.to_file_path() else {
-                        continue;
-                    };
                     checks.push(Check {
                         href: format!("{} asset {key:?}", node.href),
-                        path,
+                        url,
                         size: asset.get("file:size").and_then(Value::as_u64),
                         checksum: asset
                             .get("file:checksum")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        source: asset
+                            .pointer("/alternate/source/href")
                             .and_then(Value::as_str)
                             .map(str::to_string),
                     });
@@ -80,40 +118,24 @@ pub async fn run(args: Args) -> Result<u8> {
         ControlFlow::Continue(())
     })
     .await?;
-    let mut verified = 0u64;
-    for check in &checks {
-        let expected = match check.checksum.as_deref().map(Checksum::parse) {
-            Some(Ok(checksum)) => Some(checksum),
-            Some(Err(error)) => {
-                problems.push((check.href.clone(), error.to_string()));
-                continue;
+    let repair = args.repair.then(|| fetcher.http().clone());
+    let verdicts: Vec<(String, Verdict)> = futures::stream::iter(&checks)
+        .map(|check| {
+            let repair = repair.clone();
+            async move { (check.href.clone(), check_one(check, repair).await) }
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
+    let (mut verified, mut repaired) = (0u64, 0u64);
+    for (href, verdict) in verdicts {
+        match verdict {
+            Verdict::Verified => verified += 1,
+            Verdict::Repaired => {
+                verified += 1;
+                repaired += 1;
             }
-            None => {
-                problems.push((
-                    check.href.clone(),
-                    "it has no file:checksum to verify against".into(),
-                ));
-                continue;
-            }
-        };
-        if !check.path.exists() {
-            problems.push((
-                check.href.clone(),
-                format!("{} is missing", check.path.display()),
-            ));
-        } else if verify_existing(&check.path, check.size, expected)
-            .await
-            .is_some()
-        {
-            verified += 1;
-        } else {
-            problems.push((
-                check.href.clone(),
-                format!(
-                    "{} does not match its file:size or file:checksum",
-                    check.path.display()
-                ),
-            ));
+            Verdict::Problem(reason) => problems.push((href, reason)),
         }
     }
     let mut out = std::io::stdout().lock();
@@ -126,24 +148,130 @@ pub async fn run(args: Args) -> Result<u8> {
         }
         json_line(
             &mut out,
-            &json!({"type": "summary", "items": summary.items, "assets": checks.len(), "verified": verified, "problems": problems.len()}),
+            &json!({"type": "summary", "items": summary.items, "assets": checks.len(), "verified": verified, "repaired": repaired, "problems": problems.len()}),
         );
     } else {
         for (href, reason) in &problems {
             let _ = writeln!(out, "problem: {href}\n  {reason}");
         }
+        let repaired = if repaired > 0 {
+            format!(" ({repaired} fetched again and repaired)")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{} of {} verified in {}; {}.",
+            "{} of {} verified{repaired} in {}; {}.",
             verified,
             plural(checks.len() as u64, "asset"),
             plural(summary.items, "item"),
             plural(problems.len() as u64, "problem")
         );
+        if !problems.is_empty() && !args.repair && local {
+            let _ = writeln!(
+                out,
+                "`cairn verify {} --repair` fetches damaged and missing files again.",
+                args.destination
+            );
+        }
     }
     Ok(if problems.is_empty() {
         EXIT_OK
     } else {
         EXIT_FAILED
     })
+}
+
+/// Checks one asset; with `repair`, fetches a missing or damaged local file
+/// again from its recorded source.
+async fn check_one(check: &Check, repair: Option<reqwest::Client>) -> Verdict {
+    let expected = match check.checksum.as_deref().map(Checksum::parse) {
+        Some(Ok(checksum)) => checksum,
+        Some(Err(error)) => return Verdict::Problem(error.to_string()),
+        None => {
+            return Verdict::Problem("it has no file:checksum to verify against".into());
+        }
+    };
+    let problem = if check.url.scheme() == "file" {
+        let Ok(path) = check.url.to_file_path() else {
+            return Verdict::Problem(format!("{} is not a local file", check.url));
+        };
+        if !path.exists() {
+            format!("{} is missing", path.display())
+        } else if verify_existing(&path, check.size, Some(expected.clone()))
+            .await
+            .is_some()
+        {
+            return Verdict::Verified;
+        } else {
+            format!(
+                "{} does not match its file:size or file:checksum",
+                path.display()
+            )
+        }
+    } else {
+        match verify_object(&check.url, check.size, expected.clone()).await {
+            Ok(()) => return Verdict::Verified,
+            Err(reason) => reason,
+        }
+    };
+    let (Some(http), Ok(path)) = (repair, check.url.to_file_path()) else {
+        return Verdict::Problem(problem);
+    };
+    let Some(source) = check.source.as_deref().and_then(|s| Url::parse(s).ok()) else {
+        return Verdict::Problem(format!(
+            "{problem}; it cannot be repaired: the mirror does not record where it came from"
+        ));
+    };
+    let copy = AssetCopy {
+        url: source.clone(),
+        target: path,
+        expected_size: check.size,
+        expected_checksum: Some(expected),
+        validator: None,
+    };
+    let fetched = copy
+        .run(
+            &http,
+            &Limits::unlimited(),
+            &CancellationToken::new(),
+            &Arc::new(AtomicU64::new(0)),
+            |_| {},
+        )
+        .await;
+    match fetched {
+        Ok(_) => match copy.commit().await {
+            Ok(()) => Verdict::Repaired,
+            Err(error) => Verdict::Problem(format!("{problem}; the repair failed: {error}")),
+        },
+        Err(error) => Verdict::Problem(format!(
+            "{problem}; fetching it again from {source} failed: {error}"
+        )),
+    }
+}
+
+/// Streams an object from its bucket through the checksum.
+async fn verify_object(
+    url: &Url,
+    size: Option<u64>,
+    expected: Checksum,
+) -> std::result::Result<(), String> {
+    let store = object_store_for(url).map_err(|e| e.to_string())?;
+    let key = object_store::path::Path::from_url_path(url.path())
+        .map_err(|e| format!("{url} is not a valid object address: {e}"))?;
+    let result = match store.get(&key).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => return Err(format!("{url} is missing")),
+        Err(error) => return Err(format!("{url} could not be read: {error}")),
+    };
+    let mut fixity = Fixity::new(Some(expected));
+    let mut stream = result.into_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("{url} could not be read: {e}"))?;
+        fixity.update(&chunk);
+    }
+    fixity
+        .finish(size)
+        .map(|_| ())
+        .map_err(|mismatch| format!("{url} does not match: {mismatch}"))
 }

@@ -3,6 +3,7 @@
 mod api_search;
 mod bandwidth;
 mod broken;
+mod buckets;
 mod cli;
 mod copy;
 mod crash;

@@ -135,6 +135,32 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
     assert_eq!(code, Some(0), "{lines:#?}");
     assert_eq!(lines.last().unwrap()["verified"], expected.len());
 
+    // A damaged and a missing file: verify says so; --repair fetches both
+    // again from their recorded source, verified.
+    let (id0, key0, bytes0) = &expected[0];
+    let (id1, key1, bytes1) = &expected[1];
+    let damaged = dest.join(format!("landsat-8-l1/{id0}/{key0}.bin"));
+    let missing = dest.join(format!("landsat-8-l1/{id1}/{key1}.bin"));
+    std::fs::write(&damaged, b"not the bytes").unwrap();
+    std::fs::remove_file(&missing).unwrap();
+    let run = cairn(&state, &["verify", dest.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(run.stdout.contains("is missing"), "{}", run.stdout);
+    assert!(run.stdout.contains("does not match"), "{}", run.stdout);
+    assert!(run.stdout.contains("--repair"), "{}", run.stdout);
+    let run = cairn(
+        &state,
+        &["verify", dest.to_str().unwrap(), "--repair", "--json"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let summary = run.summary();
+    assert_eq!(
+        (summary["repaired"].as_u64(), summary["problems"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(&std::fs::read(&damaged).unwrap(), bytes0);
+    assert_eq!(&std::fs::read(&missing).unwrap(), bytes1);
+
     // The assets vanish from the server: a second run has nothing to fetch.
     std::fs::remove_dir_all(served.path().join("assets")).unwrap();
     let run = cairn(
@@ -146,13 +172,26 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
     assert_eq!(lines.last().unwrap()["done"], expected.len());
 
     // A damaged file is caught by verify.
-    let (id, key, _) = &expected[0];
-    let damaged = dest.join(format!("landsat-8-l1/{id}/{key}.bin"));
     std::fs::write(&damaged, b"not the bytes").unwrap();
     let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
     let (code, lines) = (run.code, run.lines());
     assert_eq!(code, Some(1));
     assert_eq!(lines.last().unwrap()["problems"], 1);
+    // With the source gone, a repair says why it could not.
+    let run = cairn(
+        &state,
+        &["verify", dest.to_str().unwrap(), "--repair", "--json"],
+    );
+    assert_eq!(run.code, Some(1));
+    let problem = &run.lines()[0];
+    assert!(
+        problem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("fetching it again from http://127.0.0.1"),
+        "{problem}"
+    );
+    assert_eq!(&std::fs::read(&damaged).unwrap(), b"not the bytes");
 }
 
 /// Every file under `dir`, relative.

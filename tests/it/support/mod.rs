@@ -1,5 +1,6 @@
 //! Real servers on loopback for the integration tests, each stopped when dropped.
 
+pub mod azurite;
 pub mod farm;
 pub mod generate;
 pub mod moto;
