@@ -83,4 +83,5 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CAIRN_FIXTURES="${CAIRN_FIXTURES:-$(cd "$REPO/.." && pwd)/shared/fixtures/stac}"
 export CAIRN_RUSTAC="${CAIRN_RUSTAC:-$REPO/.venv/bin/rustac}"
 export CAIRN_MOTO="${CAIRN_MOTO:-$REPO/.venv/bin/moto_server}"
+export CAIRN_PYTHON="${CAIRN_PYTHON:-$REPO/.venv/bin/python}"
 export CAIRN_AZURITE="${CAIRN_AZURITE:-$REPO/.venv/node/node_modules/.bin/azurite-blob}"

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::support::rustac::RustacServer;
-use crate::support::{cairn, fetcher, fixtures};
+use crate::support::{Server, cairn, fetcher, fixtures};
 
 /// The joplin items with a different day each, and the sentinel-2 items, written
 /// as one item collection; returns its path and the items.
@@ -311,4 +311,83 @@ fn a_collection_of_an_api_is_searched_through_its_items_endpoint() {
     );
     assert!(expected.len() > 8 && expected.len() < 30, "{expected:?}");
     assert_eq!(got, expected);
+}
+
+#[test]
+fn a_mirror_from_the_api_holds_exactly_the_matching_items() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every asset points at bytes a loopback server holds.
+    let files = dir.path().join("files");
+    let file_server = Server::files(&files);
+    let (items_path, mut items) = data(dir.path());
+    for item in &mut items {
+        let id = item["id"].as_str().unwrap().to_string();
+        for (key, asset) in item["assets"].as_object_mut().unwrap() {
+            let name = format!("{id}/{key}.bin");
+            std::fs::create_dir_all(files.join(&id)).unwrap();
+            std::fs::write(files.join(&name), format!("{id} {key}")).unwrap();
+            asset["href"] = json!(file_server.url(&name).to_string());
+        }
+    }
+    std::fs::write(
+        &items_path,
+        json!({"type": "FeatureCollection", "features": items}).to_string(),
+    )
+    .unwrap();
+    let joplin = fixtures().join("server-data/joplin/collection.json");
+    let sentinel = fixtures().join("server-data/sentinel-2/collection.json");
+    let api = RustacServer::start(&[&joplin, &sentinel, &items_path]);
+
+    let dest = dir.path().join("mirror");
+    let bbox = "-94.6,37.04,-94.45,37.095";
+    let run = cairn(
+        &dir.path().join("cairn.db"),
+        &[
+            "mirror",
+            api.url.as_str(),
+            dest.to_str().unwrap(),
+            "--collections",
+            "joplin",
+            "--bbox",
+            bbox,
+            "--datetime",
+            "2000-02-05/2000-02-20",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let expected = brute_force(
+        &items,
+        &["joplin"],
+        [-94.6, 37.04, -94.45, 37.095],
+        Some("2000-02-05T00:00:00Z"),
+        Some("2000-02-20T23:59:59Z"),
+    );
+    assert!(
+        !expected.is_empty() && expected.len() < 30,
+        "{}",
+        expected.len()
+    );
+    // Exactly the matching items are in the mirror, each with its assets.
+    let mirrored: BTreeSet<String> = std::fs::read_dir(dest.join("joplin"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(mirrored, expected);
+    for id in &expected {
+        let item: Value = serde_json::from_slice(
+            &std::fs::read(dest.join(format!("joplin/{id}/{id}.json"))).unwrap(),
+        )
+        .unwrap();
+        for (key, asset) in item["assets"].as_object().unwrap() {
+            let href = asset["href"].as_str().unwrap();
+            let bytes = std::fs::read(dest.join(format!("joplin/{id}")).join(href)).unwrap();
+            assert_eq!(bytes, format!("{id} {key}").into_bytes());
+        }
+    }
+    assert!(!dest.join("sentinel-2").exists());
+    let summary = run.summary();
+    assert_eq!(summary["items"], json!(expected.len()));
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use cairn::checksum::{Algorithm, Checksum};
 use serde_json::Value;
 
-use crate::support::{Server, cairn, fixtures};
+use crate::support::{Server, cairn, fixtures, program};
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -33,18 +33,17 @@ fn json_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-#[test]
-fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
-    let served = tempfile::tempdir().unwrap();
-    let server = Server::files(served.path());
+/// Copies the fixture catalog `name` under `served/catalog`, points every
+/// asset at bytes written under `served/assets` (served by `server`), and
+/// returns them: (item id, asset key, bytes).
+fn serve_fixture(name: &str, served: &Path, server: &Server) -> Vec<(String, String, Vec<u8>)> {
     copy_tree(
-        &fixtures().join("static/pystac-example-catalog-landsat"),
-        &served.path().join("catalog"),
+        &fixtures().join("static").join(name),
+        &served.join("catalog"),
     );
-    // Point every asset at bytes the test serves, and remember what they are.
-    let mut expected: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let mut expected = Vec::new();
     let mut items = Vec::new();
-    json_files(&served.path().join("catalog"), &mut items);
+    json_files(&served.join("catalog"), &mut items);
     for path in items {
         let mut value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         if value["type"] != "Feature" {
@@ -62,13 +61,72 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
                 .map(|i| ((i * 131 + n) % 256) as u8)
                 .collect();
             let file = format!("assets/{id}/{key}.bin");
-            std::fs::create_dir_all(served.path().join(format!("assets/{id}"))).unwrap();
-            std::fs::write(served.path().join(&file), &bytes).unwrap();
+            std::fs::create_dir_all(served.join(format!("assets/{id}"))).unwrap();
+            std::fs::write(served.join(&file), &bytes).unwrap();
             value["assets"][key]["href"] = server.url(&file).to_string().into();
             expected.push((id.clone(), key.clone(), bytes));
         }
         std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
     }
+    expected
+}
+
+#[test]
+fn a_stac_1_1_catalog_mirrored_validates_with_pystac() {
+    let served = tempfile::tempdir().unwrap();
+    let server = Server::files(served.path());
+    let expected = serve_fixture("pystac-test-case-1", served.path(), &server);
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("mirror");
+    let source = server.url("catalog/catalog.json").to_string();
+    let run = cairn(
+        &out.path().join("cairn.db"),
+        &["mirror", &source, dest.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["done"], expected.len());
+
+    // A third-party tool (pystac, offline) validates the whole mirror and
+    // finds every asset.
+    let validated = validate_with_pystac(&dest.join("catalog.json"));
+    assert!(
+        validated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    let report: Value = serde_json::from_slice(&validated.stdout).unwrap();
+    println!("pystac: {report}");
+    assert_eq!(report["items"], 8);
+    assert_eq!(report["assets"], expected.len());
+    assert_eq!(
+        report["unchecked_extensions"],
+        serde_json::json!(["https://stac-extensions.github.io/label/v1.0.1/schema.json"])
+    );
+
+    // It is not a tool that passes anything: one bad field fails it.
+    let (id, key, _) = &expected[0];
+    let mut files = Vec::new();
+    json_files(&dest, &mut files);
+    let item_path = files
+        .iter()
+        .find(|p| p.ends_with(format!("{id}.json")))
+        .unwrap();
+    let mut item: Value = serde_json::from_slice(&std::fs::read(item_path).unwrap()).unwrap();
+    item["assets"][key]["file:size"] = "large".into();
+    std::fs::write(item_path, serde_json::to_vec(&item).unwrap()).unwrap();
+    let validated = validate_with_pystac(&dest.join("catalog.json"));
+    assert!(
+        !validated.status.success(),
+        "a bad file:size passed validation"
+    );
+    assert!(String::from_utf8_lossy(&validated.stderr).contains("file:size"));
+}
+
+#[test]
+fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
+    let served = tempfile::tempdir().unwrap();
+    let server = Server::files(served.path());
+    let expected = serve_fixture("pystac-example-catalog-landsat", served.path(), &server);
     assert!(expected.len() >= 20, "{}", expected.len());
 
     let out = tempfile::tempdir().unwrap();
@@ -192,6 +250,16 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
         "{problem}"
     );
     assert_eq!(&std::fs::read(&damaged).unwrap(), b"not the bytes");
+}
+
+/// Runs pystac's `validate_all` on a mirror (tests/it/support/validate_mirror.py).
+fn validate_with_pystac(catalog: &Path) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/validate_mirror.py");
+    std::process::Command::new(program("CAIRN_PYTHON", "python3"))
+        .arg(script)
+        .arg(catalog)
+        .output()
+        .expect("python3 with pystac is needed; run the README's test command")
 }
 
 /// Every file under `dir`, relative.
