@@ -107,43 +107,61 @@ pub async fn plan(
         summary: PlanSummary::default(),
         collections_seen: HashSet::new(),
         item_dirs: HashSet::new(),
+        batched: 0,
     };
-    let max = selection.max_items;
-    match opened.kind {
-        Kind::Api => {
-            let api = Api::new(opened.url.clone(), opened.value);
-            for collection in api.collections(fetcher).await? {
-                let Some(id) = collection.get("id").and_then(Value::as_str) else {
-                    continue;
-                };
-                if search.collections.is_empty() || search.collections.iter().any(|c| c == id) {
-                    let href = api
-                        .root()
-                        .join(&format!("collections/{id}"))
-                        .unwrap_or_else(|_| api.root().clone());
-                    planner.collection(id, &href, &collection)?;
+    let result = planner.read(fetcher, opened, &search).await;
+    // What was read before a stop or an error is kept: planning again is
+    // idempotent, and the next run continues from it.
+    blocking(|| store.end_batch())?;
+    result.map(|()| planner.summary)
+}
+
+/// Items recorded per transaction while planning.
+const PLAN_BATCH: usize = 500;
+
+impl Planner<'_> {
+    async fn read(
+        &mut self,
+        fetcher: &Fetcher,
+        opened: crate::catalog::Opened,
+        search: &Search,
+    ) -> Result<()> {
+        let max = self.selection.max_items;
+        match opened.kind {
+            Kind::Api => {
+                let api = Api::new(opened.url.clone(), opened.value);
+                for collection in api.collections(fetcher).await? {
+                    let Some(id) = collection.get("id").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    if search.collections.is_empty() || search.collections.iter().any(|c| c == id) {
+                        let href = api
+                            .root()
+                            .join(&format!("collections/{id}"))
+                            .unwrap_or_else(|_| api.root().clone());
+                        self.collection(id, &href, &collection)?;
+                    }
                 }
+                let first = api.search_request(search)?;
+                self.read_pages(fetcher, first, max).await?;
             }
-            let first = api.search_request(&search)?;
-            planner.read_pages(fetcher, first, max).await?;
+            Kind::Collection if items_link(&opened.value, &opened.url).is_some() => {
+                let id = opened
+                    .value
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("collection")
+                    .to_string();
+                self.collection(&id, &opened.url, &opened.value)?;
+                let items =
+                    items_link(&opened.value, &opened.url).unwrap_or_else(|| opened.url.clone());
+                self.read_pages(fetcher, items_request(items, search)?, max)
+                    .await?;
+            }
+            _ => self.walk_static(fetcher, &opened.url, search).await?,
         }
-        Kind::Collection if items_link(&opened.value, &opened.url).is_some() => {
-            let id = opened
-                .value
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("collection")
-                .to_string();
-            planner.collection(&id, &opened.url, &opened.value)?;
-            let items =
-                items_link(&opened.value, &opened.url).unwrap_or_else(|| opened.url.clone());
-            planner
-                .read_pages(fetcher, items_request(items, &search)?, max)
-                .await?;
-        }
-        _ => planner.walk_static(fetcher, &opened.url, &search).await?,
+        Ok(())
     }
-    Ok(planner.summary)
 }
 
 struct Planner<'a> {
@@ -154,6 +172,8 @@ struct Planner<'a> {
     collections_seen: HashSet<String>,
     /// Item folders given out, so two items never share one.
     item_dirs: HashSet<String>,
+    /// Items recorded in the open transaction.
+    batched: usize,
 }
 
 impl Planner<'_> {
@@ -194,8 +214,13 @@ impl Planner<'_> {
                     .map(str::to_string);
                 blocking(|| self.item(item, &href, collection))?;
             }
+            // The cursor is saved with the page's items, in one transaction.
             let cursor_now = cursor.clone();
-            blocking(|| self.store.save_cursor(self.job_id, "search", &cursor_now))?;
+            blocking(|| {
+                self.store.save_cursor(self.job_id, "search", &cursor_now)?;
+                self.batched = 0;
+                self.store.end_batch()
+            })?;
         }
         Ok(())
     }
@@ -383,6 +408,9 @@ impl Planner<'_> {
         }
         self.summary.items += 1;
         self.summary.assets += assets.len() as u64;
+        if self.batched == 0 {
+            self.store.begin_batch()?;
+        }
         self.store.plan_item(&NewItem {
             job_id: self.job_id,
             collection,
@@ -393,6 +421,11 @@ impl Planner<'_> {
             document: item,
             assets,
         })?;
+        self.batched += 1;
+        if self.batched >= PLAN_BATCH {
+            self.batched = 0;
+            self.store.end_batch()?;
+        }
         Ok(())
     }
 }

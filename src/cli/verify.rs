@@ -229,6 +229,7 @@ async fn check_one(check: &Check, repair: Option<reqwest::Client>) -> Verdict {
         expected_size: check.size,
         expected_checksum: Some(expected),
         validator: None,
+        flush: true,
     };
     let fetched = copy
         .run(

@@ -2,7 +2,7 @@
 //! `pending -> active -> done`, or `failed` with a reason, or `skipped` when
 //! already present and verified.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::Store;
@@ -89,54 +89,59 @@ pub struct Failure {
 impl Store {
     /// Takes the next pending asset of a job and marks it active.
     pub fn claim_asset(&self, job_id: i64) -> Result<Option<AssetRow>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "UPDATE assets SET state = 'active', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                 WHERE id = (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
-                             WHERE i.job_id = ?1 AND a.state = 'pending' ORDER BY a.id LIMIT 1)
-                 RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
-                           attempts, validator, size, checksum",
-                [job_id],
-                |row| {
-                    Ok(AssetRow {
-                        id: row.get(0)?,
-                        item_row: row.get(1)?,
-                        key: row.get(2)?,
-                        href: row.get(3)?,
-                        path: row.get(4)?,
-                        expected_size: row.get::<_, Option<i64>>(5)?.map(|s| s as u64),
-                        expected_checksum: row.get(6)?,
-                        attempts: row.get(7)?,
-                        validator: row.get(8)?,
-                        verified: match (row.get::<_, Option<i64>>(9)?, row.get(10)?) {
-                            (Some(size), Some(checksum)) => Some((size as u64, checksum)),
-                            _ => None,
-                        },
-                    })
+        Ok(self.claim_assets(job_id, 1)?.pop())
+    }
+
+    /// Takes up to `limit` pending assets of a job, in plan order, and marks
+    /// them active.
+    pub fn claim_assets(&self, job_id: i64, limit: usize) -> Result<Vec<AssetRow>> {
+        let mut statement = self.conn().prepare_cached(
+            "UPDATE assets SET state = 'active', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id IN (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
+                          WHERE i.job_id = ?1 AND a.state = 'pending' ORDER BY a.id LIMIT ?2)
+             RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
+                       attempts, validator, size, checksum",
+        )?;
+        let rows = statement.query_map(params![job_id, limit as i64], |row| {
+            Ok(AssetRow {
+                id: row.get(0)?,
+                item_row: row.get(1)?,
+                key: row.get(2)?,
+                href: row.get(3)?,
+                path: row.get(4)?,
+                expected_size: row.get::<_, Option<i64>>(5)?.map(|s| s as u64),
+                expected_checksum: row.get(6)?,
+                attempts: row.get(7)?,
+                validator: row.get(8)?,
+                verified: match (row.get::<_, Option<i64>>(9)?, row.get(10)?) {
+                    (Some(size), Some(checksum)) => Some((size as u64, checksum)),
+                    _ => None,
                 },
-            )
-            .optional()?)
+            })
+        })?;
+        let mut claimed: Vec<AssetRow> = rows.collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|a| a.id);
+        Ok(claimed)
     }
 
     /// Records the validator a download runs under, so a crash can resume it.
     pub fn set_asset_validator(&self, id: i64, validator: Option<&str>) -> Result<()> {
-        self.conn().execute(
-            "UPDATE assets SET validator = ?2 WHERE id = ?1",
-            params![id, validator],
-        )?;
+        self.conn()
+            .prepare_cached("UPDATE assets SET validator = ?2 WHERE id = ?1")?
+            .execute(params![id, validator])?;
         Ok(())
     }
 
     /// Records the size and checksum of a verified copy before it is moved into
     /// place, so that a crash in between does not cost a second download.
     pub fn set_asset_verifying(&self, id: i64, size: u64, checksum: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE assets SET state = 'verifying', size = ?2, checksum = ?3,
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'verifying', size = ?2, checksum = ?3,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ?1",
-            params![id, size as i64, checksum],
-        )?;
+            )?
+            .execute(params![id, size as i64, checksum])?;
         Ok(())
     }
 
@@ -152,65 +157,67 @@ impl Store {
             AssetState::Skipped => "skipped",
             _ => "done",
         };
-        self.conn().execute(
-            "UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
+        self.conn().prepare_cached("UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
                  validator = NULL, attempts = attempts + 1,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?1",
-            params![id, state, size as i64, checksum],
+             WHERE id = ?1")?.execute(params![id, state, size as i64, checksum],
         )?;
         Ok(())
     }
 
     /// Records a failed attempt: back to pending while attempts remain, else failed.
     pub fn fail_attempt(&self, id: i64, reason: &str, give_up: bool) -> Result<()> {
-        self.conn().execute(
-            "UPDATE assets SET state = CASE WHEN ?3 THEN 'failed' ELSE 'pending' END,
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET state = CASE WHEN ?3 THEN 'failed' ELSE 'pending' END,
                  failure = ?2, attempts = attempts + 1,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ?1",
-            params![id, reason, give_up],
-        )?;
+            )?
+            .execute(params![id, reason, give_up])?;
         Ok(())
     }
 
     /// Records a failed attempt that will be tried again by the same transfer.
     pub fn note_attempt(&self, id: i64, reason: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE assets SET failure = ?2, attempts = attempts + 1,
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET failure = ?2, attempts = attempts + 1,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ?1",
-            params![id, reason],
-        )?;
+            )?
+            .execute(params![id, reason])?;
         Ok(())
     }
 
     /// Puts an interrupted asset back in the queue without counting an attempt.
     pub fn release_asset(&self, id: i64) -> Result<()> {
-        self.conn().execute(
-            "UPDATE assets SET state = 'pending' WHERE id = ?1 AND state IN ('active', 'verifying')",
-            [id],
+        self.conn().prepare_cached("UPDATE assets SET state = 'pending' WHERE id = ?1 AND state IN ('active', 'verifying')")?.execute([id],
         )?;
         Ok(())
     }
 
     /// After a crash: assets left active go back to pending. Returns how many.
     pub fn reconcile_job(&self, job_id: i64) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE assets SET state = 'pending'
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'pending'
              WHERE state IN ('active', 'verifying')
                AND item_row IN (SELECT id FROM items WHERE job_id = ?1)",
-            [job_id],
-        )?)
+            )?
+            .execute([job_id])?)
     }
 
     /// Failed assets go back to pending with fresh attempts (the "retry" button).
     pub fn retry_failed(&self, job_id: i64) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE assets SET state = 'pending', attempts = 0
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'pending', attempts = 0
              WHERE state = 'failed' AND item_row IN (SELECT id FROM items WHERE job_id = ?1)",
-            [job_id],
-        )?)
+            )?
+            .execute([job_id])?)
     }
 
     /// How far a job is.
@@ -328,7 +335,7 @@ mod tests {
         assert_eq!(store.reconcile_job(job).unwrap(), 1);
         let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.validator.as_deref(), Some("\"v1\""));
-        assert!(store.items_to_write(job).unwrap().is_empty());
+        assert!(store.items_to_write(job, 10).unwrap().is_empty());
         store
             .finish_asset(again.id, AssetState::Done, 10, "1220ab")
             .unwrap();
@@ -338,9 +345,9 @@ mod tests {
             (1, 1, 1, 0)
         );
         assert_eq!((counts.bytes_expected, counts.bytes_done), (10, 10));
-        assert_eq!(store.items_to_write(job).unwrap().len(), 1);
+        assert_eq!(store.items_to_write(job, 10).unwrap().len(), 1);
         store.mark_item_written(item).unwrap();
-        assert!(store.items_to_write(job).unwrap().is_empty());
+        assert!(store.items_to_write(job, 10).unwrap().is_empty());
         assert_eq!(store.written_items(job).unwrap().len(), 1);
     }
 

@@ -68,28 +68,43 @@ impl Store {
     /// Records an item and its assets in one transaction. Planning the same item
     /// again keeps what is done, unless its source or promised checksum changed.
     pub fn plan_item(&self, item: &NewItem) -> Result<i64> {
-        let tx = self.conn().unchecked_transaction()?;
-        let row: i64 = tx.query_row(
-            "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
+        // A savepoint: its own transaction, or a part of a caller's batch.
+        self.conn().execute_batch("SAVEPOINT plan_item")?;
+        let result = self.plan_item_rows(item);
+        match &result {
+            Ok(_) => self.conn().execute_batch("RELEASE plan_item")?,
+            Err(_) => self
+                .conn()
+                .execute_batch("ROLLBACK TO plan_item; RELEASE plan_item")?,
+        }
+        result
+    }
+
+    fn plan_item_rows(&self, item: &NewItem) -> Result<i64> {
+        let conn = self.conn();
+        let row: i64 = conn
+            .prepare_cached(
+                "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (job_id, collection, item_id) DO UPDATE SET
                  href = excluded.href, dir = excluded.dir, renamed = excluded.renamed,
                  document = excluded.document
              RETURNING id",
-            params![
-                item.job_id,
-                item.collection,
-                item.item_id,
-                item.href,
-                item.dir,
-                item.renamed,
-                item.document.to_string()
-            ],
-            |r| r.get(0),
-        )?;
-        for asset in &item.assets {
-            tx.execute(
-                &format!("INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum)
+            )?
+            .query_row(
+                params![
+                    item.job_id,
+                    item.collection,
+                    item.item_id,
+                    item.href,
+                    item.dir,
+                    item.renamed,
+                    item.document.to_string()
+                ],
+                |r| r.get(0),
+            )?;
+        let mut insert_asset = conn.prepare_cached(&format!(
+            "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (item_row, key) DO UPDATE SET
                      state = CASE WHEN {SAME_ASSET} THEN assets.state ELSE 'pending' END,
@@ -97,34 +112,49 @@ impl Store {
                      checksum = CASE WHEN {SAME_ASSET} THEN assets.checksum END,
                      href = excluded.href, path = excluded.path,
                      expected_size = excluded.expected_size,
-                     expected_checksum = excluded.expected_checksum"),
-                params![
-                    row,
-                    asset.key,
-                    asset.href,
-                    asset.path,
-                    asset.expected_size.map(|s| s as i64),
-                    asset.expected_checksum
-                ],
-            )?;
+                     expected_checksum = excluded.expected_checksum"
+        ))?;
+        for asset in &item.assets {
+            insert_asset.execute(params![
+                row,
+                asset.key,
+                asset.href,
+                asset.path,
+                asset.expected_size.map(|s| s as i64),
+                asset.expected_checksum
+            ])?;
         }
-        tx.commit()?;
         Ok(row)
     }
 
-    /// Items of a job whose every asset is done or skipped and that are not yet
-    /// written to the destination.
-    pub fn items_to_write(&self, job_id: i64) -> Result<Vec<ItemRow>> {
+    /// Up to `limit` items of a job whose every asset is done or skipped and
+    /// that are not yet written to the destination.
+    pub fn items_to_write(&self, job_id: i64, limit: usize) -> Result<Vec<ItemRow>> {
         self.select_items(
-            "WHERE i.job_id = ?1 AND i.state = 'pending' AND NOT EXISTS (
-                 SELECT 1 FROM assets a WHERE a.item_row = i.id AND a.state NOT IN ('done', 'skipped'))",
+            &format!(
+                "WHERE i.job_id = ?1 AND i.state = 'pending' AND NOT EXISTS (
+                     SELECT 1 FROM assets a WHERE a.item_row = i.id AND a.state NOT IN ('done', 'skipped'))
+                 ORDER BY i.id LIMIT {limit}"
+            ),
             job_id,
         )
     }
 
     /// Items of a job already written to the destination.
     pub fn written_items(&self, job_id: i64) -> Result<Vec<ItemRow>> {
-        self.select_items("WHERE i.job_id = ?1 AND i.state = 'written'", job_id)
+        self.select_items(
+            "WHERE i.job_id = ?1 AND i.state = 'written' ORDER BY i.id",
+            job_id,
+        )
+    }
+
+    /// The folders of a job's items already written, in order.
+    pub fn written_dirs(&self, job_id: i64) -> Result<Vec<String>> {
+        let mut statement = self
+            .conn()
+            .prepare("SELECT dir FROM items WHERE job_id = ?1 AND state = 'written' ORDER BY id")?;
+        let rows = statement.query_map([job_id], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Marks an item as written to the destination.
@@ -136,8 +166,7 @@ impl Store {
 
     fn select_items(&self, filter: &str, job_id: i64) -> Result<Vec<ItemRow>> {
         let mut statement = self.conn().prepare(&format!(
-            "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i {filter}
-             ORDER BY i.id"
+            "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i {filter}"
         ))?;
         let rows = statement.query_map([job_id], |row| {
             Ok(ItemRow {

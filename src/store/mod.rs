@@ -97,6 +97,40 @@ impl Store {
         Ok(Store { conn, path: None })
     }
 
+    /// Starts a transaction for a batch of updates, unless one is open.
+    pub fn begin_batch(&self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN")?;
+        }
+        Ok(())
+    }
+
+    /// Commits the batch [`Store::begin_batch`] started, if one is open.
+    pub fn end_batch(&self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction (for batches of updates).
+    pub fn begin(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the transaction [`Store::begin`] started.
+    pub fn commit(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Abandons the transaction [`Store::begin`] started.
+    pub fn rollback(&self) -> Result<()> {
+        self.conn.execute_batch("ROLLBACK")?;
+        Ok(())
+    }
+
     /// Where a job's files wait for upload to a bucket: beside the state file
     /// (or in the temporary folder for an in-memory store).
     pub fn staging_dir(&self, job_id: i64) -> PathBuf {

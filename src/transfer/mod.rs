@@ -1,5 +1,6 @@
-//! Moving asset bytes: one verified copy ([`copy`]) and a job's pool of them
-//! ([`pool`]).
+//! Moving asset bytes: one verified copy ([`copy`]), a job's pool of them
+//! ([`pool`]), and the job's record of them in the state store ([`ledger`]).
 
 pub mod copy;
+pub mod ledger;
 pub mod pool;

@@ -12,7 +12,7 @@
 //! whose assets are all verified is written out, then its collection and the
 //! root catalog.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::copy::{AssetCopy, verify_existing};
+use super::ledger::Ledger;
 use crate::checksum::{Algorithm, Checksum};
 use crate::destination::Destination;
 use crate::events::{Counters, Event, Sampler};
@@ -70,13 +71,18 @@ pub struct Outcome {
     pub items_written: u64,
 }
 
+/// Items written out per state-store round trip.
+const WRITE_SLICE: usize = 256;
+
 /// Everything one job's workers share.
 struct Shared {
-    store: Arc<Mutex<Store>>,
+    ledger: Ledger,
     job_id: i64,
     destination: Destination,
     http: reqwest::Client,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Assets claimed from the store and not yet taken by a worker.
+    claimed: tokio::sync::Mutex<VecDeque<AssetRow>>,
     limits: Limits,
     cancel: CancellationToken,
     counters: Arc<Counters>,
@@ -85,19 +91,6 @@ struct Shared {
 }
 
 impl Shared {
-    fn db<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
-        let run = || {
-            let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-            f(&store)
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(run)
-            }
-            _ => run(),
-        }
-    }
-
     /// The gate that keeps at most `per_host` transfers on `url`'s server.
     fn host_gate(&self, url: &Url) -> Arc<Semaphore> {
         let host = format!(
@@ -133,20 +126,39 @@ pub async fn run(
     cancel: CancellationToken,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<Outcome> {
+    // Files in a folder must be on disk for good before they count as done.
+    let flush = match &destination {
+        Destination::Folder(root) => {
+            tokio::fs::create_dir_all(root)
+                .await
+                .map_err(|source| Error::Io {
+                    path: root.display().to_string(),
+                    source,
+                })?;
+            Some(root.clone())
+        }
+        Destination::Bucket(_) => None,
+    };
     let shared = Arc::new(Shared {
-        store,
+        ledger: Ledger::start(store, flush),
         job_id,
         destination,
         http: fetcher.http().clone(),
         hosts: Mutex::new(HashMap::new()),
+        claimed: tokio::sync::Mutex::new(VecDeque::new()),
         limits,
         cancel: cancel.clone(),
         counters: Arc::new(Counters::default()),
         options,
         events,
     });
-    shared.db(|s| s.reconcile_job(job_id))?;
-    let before = shared.db(|s| s.job_counts(job_id))?;
+    let before = shared
+        .ledger
+        .call(move |s| {
+            s.reconcile_job(job_id)?;
+            s.job_counts(job_id)
+        })
+        .await?;
     shared.emit(Event::Started {
         job: job_id,
         files_total: before.assets,
@@ -194,6 +206,20 @@ pub async fn run(
             Err(_) => {}
         }
     }
+    // Claimed and never started (the run was stopped): back to the queue.
+    let unstarted: Vec<i64> = shared
+        .claimed
+        .lock()
+        .await
+        .drain(..)
+        .map(|a| a.id)
+        .collect();
+    if !unstarted.is_empty() {
+        shared
+            .ledger
+            .call(move |s| unstarted.into_iter().try_for_each(|id| s.release_asset(id)))
+            .await?;
+    }
     let (stop, handle) = ticker;
     stop.cancel();
     if let Ok(sampler) = handle.await {
@@ -203,7 +229,7 @@ pub async fn run(
         return Err(error);
     }
     let items_written = write_out(&shared).await?;
-    let counts = shared.db(|s| s.job_counts(job_id))?;
+    let counts = shared.ledger.call(move |s| s.job_counts(job_id)).await?;
     let interrupted = cancel.is_cancelled();
     shared.emit(Event::Finished {
         job: job_id,
@@ -219,12 +245,27 @@ pub async fn run(
 
 async fn worker(shared: &Shared) -> Result<()> {
     while !shared.cancel.is_cancelled() {
-        let Some(asset) = shared.db(|s| s.claim_asset(shared.job_id))? else {
+        let Some(asset) = next_asset(shared).await? else {
             return Ok(());
         };
         copy_one(shared, asset).await?;
     }
     Ok(())
+}
+
+/// The next claimed asset; claims a few at a time from the store.
+async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
+    let mut claimed = shared.claimed.lock().await;
+    if claimed.is_empty() {
+        let (job_id, count) = (shared.job_id, shared.options.concurrency.max(1) * 4);
+        claimed.extend(
+            shared
+                .ledger
+                .call(move |s| s.claim_assets(job_id, count))
+                .await?,
+        );
+    }
+    Ok(claimed.pop_front())
 }
 
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
@@ -262,7 +303,9 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     }
     let url = match Url::parse(&asset.href) {
         Ok(url) => url,
-        Err(e) => return give_up(shared, &asset, &format!("its address is not valid ({e})")),
+        Err(e) => {
+            return give_up(shared, &asset, &format!("its address is not valid ({e})")).await;
+        }
     };
     let gate = shared.host_gate(&url);
     let mut copy = AssetCopy {
@@ -271,6 +314,10 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         expected_size: asset.expected_size,
         expected_checksum,
         validator: asset.validator.clone(),
+        // The ledger flushes a folder's file system before recording files as
+        // done (Linux); elsewhere each copy flushes its own file. A staged file
+        // counts only once uploaded.
+        flush: !cfg!(target_os = "linux") && !shared.destination.is_bucket(),
     };
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(shared.options.min_delay)
@@ -281,13 +328,12 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     let mut attempts = asset.attempts;
     loop {
         let permit = tokio::select! {
-            _ = shared.cancel.cancelled() => return release(shared, &asset),
+            _ = shared.cancel.cancelled() => return release(shared, &asset).await,
             permit = gate.clone().acquire_owned() => permit,
         };
         // The validator is stored as soon as the server answers, before the
         // body: a crash mid-body can then resume the partial file.
         let mut validator = None;
-        let mut stored = Ok(());
         let result = copy
             .run(
                 &shared.http,
@@ -296,15 +342,16 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 &shared.counters.bytes,
                 |started| {
                     if started.validator != copy.validator {
-                        stored = shared
-                            .db(|s| s.set_asset_validator(asset.id, started.validator.as_deref()));
+                        let (id, value) = (asset.id, started.validator.clone());
+                        shared
+                            .ledger
+                            .send(move |s| s.set_asset_validator(id, value.as_deref()));
                     }
                     validator = Some(started.validator.clone());
                 },
             )
             .await;
         drop(permit);
-        stored?;
         if let Some(validator) = validator {
             copy.validator = validator;
         }
@@ -313,15 +360,22 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             Ok(copied) => {
                 let checksum = recorded_checksum(&asset, &copied.verified.sha256);
                 let size = copied.verified.size;
-                // Recorded before the file takes its place: after a crash the
-                // file is recognised by this checksum, not fetched again.
-                shared.db(|s| s.set_asset_verifying(asset.id, size, &checksum))?;
+                // Without a checksum from the catalog, the verified one is
+                // recorded before the file takes its place: after a crash the
+                // file is recognised by it, not fetched again.
+                if copy.expected_checksum.is_none() {
+                    let (id, recorded) = (asset.id, checksum.clone());
+                    shared
+                        .ledger
+                        .call(move |s| s.set_asset_verifying(id, size, &recorded))
+                        .await?;
+                }
                 if let Err(error) = copy.commit().await {
-                    return give_up(shared, &asset, &plain(&error, &asset.href));
+                    return give_up(shared, &asset, &plain(&error, &asset.href)).await;
                 }
                 return publish(shared, &asset, AssetState::Done, size, &checksum).await;
             }
-            Err(Error::Cancelled) => return release(shared, &asset),
+            Err(Error::Cancelled) => return release(shared, &asset).await,
             Err(error) => error,
         };
         // A verification failure may be a passing corruption: it counts as an
@@ -329,15 +383,16 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         let again = (error.is_retryable() || matches!(error, Error::Verification { .. }))
             && attempts < shared.options.max_attempts;
         if !again {
-            return give_up(shared, &asset, &plain(&error, &asset.href));
+            return give_up(shared, &asset, &plain(&error, &asset.href)).await;
         }
-        shared.db(|s| s.note_attempt(asset.id, &plain(&error, &asset.href)))?;
+        let (id, reason) = (asset.id, plain(&error, &asset.href));
+        shared.ledger.send(move |s| s.note_attempt(id, &reason));
         let delay = delays.next().unwrap_or(shared.options.max_delay);
         let delay = error.retry_after().map_or(delay, |asked| {
             asked.min(Duration::from_secs(120)).max(delay)
         });
         tokio::select! {
-            _ = shared.cancel.cancelled() => return release(shared, &asset),
+            _ = shared.cancel.cancelled() => return release(shared, &asset).await,
             _ = tokio::time::sleep(delay) => {}
         }
     }
@@ -353,25 +408,34 @@ async fn publish(
     checksum: &str,
 ) -> Result<()> {
     let published = tokio::select! {
-        _ = shared.cancel.cancelled() => return release(shared, asset),
+        _ = shared.cancel.cancelled() => return release(shared, asset).await,
         published = shared.destination.publish(&asset.path) => published,
     };
     if let Err(error) = published {
-        return give_up(shared, asset, &plain(&error, &asset.href));
+        return give_up(shared, asset, &plain(&error, &asset.href)).await;
     }
-    shared.db(|s| s.finish_asset(asset.id, state, size, checksum))?;
+    let (id, checksum) = (asset.id, checksum.to_string());
+    shared
+        .ledger
+        .call_durable(move |s| s.finish_asset(id, state, size, &checksum))
+        .await?;
     shared.destination.discard_staged(&asset.path).await;
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
 /// Puts an interrupted asset back in the queue; its partial file stays.
-fn release(shared: &Shared, asset: &AssetRow) -> Result<()> {
-    shared.db(|s| s.release_asset(asset.id))
+async fn release(shared: &Shared, asset: &AssetRow) -> Result<()> {
+    let id = asset.id;
+    shared.ledger.call(move |s| s.release_asset(id)).await
 }
 
-fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> {
-    shared.db(|s| s.fail_attempt(asset.id, reason, true))?;
+async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> {
+    let (id, recorded) = (asset.id, reason.to_string());
+    shared
+        .ledger
+        .call(move |s| s.fail_attempt(id, &recorded, true))
+        .await?;
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     shared.emit(Event::AssetFailed {
         href: asset.href.clone(),
@@ -406,35 +470,67 @@ fn recorded_checksum(asset: &AssetRow, sha256: &Checksum) -> String {
 async fn write_out(shared: &Shared) -> Result<u64> {
     let job_id = shared.job_id;
     let job = shared
-        .db(|s| s.job(job_id))?
-        .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
-    let items = shared.db(|s| s.items_to_write(job_id))?;
+        .ledger
+        .call(move |s| {
+            s.job(job_id)?
+                .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))
+        })
+        .await?;
     let dest = &shared.destination;
-    let mut written = 0;
-    for item in &items {
-        let finished = shared.db(|s| s.finished_assets(item.id))?;
-        let mirrored: Vec<Mirrored> = finished
-            .into_iter()
-            .map(|(key, path, size, checksum)| Mirrored {
-                key,
-                file_name: path.rsplit('/').next().unwrap_or_default().to_string(),
-                size,
-                checksum,
+    // In slices, so that memory does not grow with the number of items.
+    let mut count = 0u64;
+    loop {
+        let items = shared
+            .ledger
+            .call(move |s| {
+                s.items_to_write(job_id, WRITE_SLICE)?
+                    .into_iter()
+                    .map(|item| Ok((s.finished_assets(item.id)?, item)))
+                    .collect::<Result<Vec<_>>>()
             })
-            .collect();
-        let name = item.dir.rsplit('/').next().unwrap_or_default();
-        let document = rewrite::item(&item.document, &mirrored);
-        dest.write_json(&format!("{}/{name}.json", item.dir), &document)
             .await?;
-        shared.db(|s| s.mark_item_written(item.id))?;
-        written += 1;
+        if items.is_empty() {
+            break;
+        }
+        let mut written = Vec::with_capacity(items.len());
+        for (finished, item) in &items {
+            let mirrored: Vec<Mirrored> = finished
+                .iter()
+                .map(|(key, path, size, checksum)| Mirrored {
+                    key: key.clone(),
+                    file_name: path.rsplit('/').next().unwrap_or_default().to_string(),
+                    size: *size,
+                    checksum: checksum.clone(),
+                })
+                .collect();
+            let name = item.dir.rsplit('/').next().unwrap_or_default();
+            let document = rewrite::item(&item.document, &mirrored);
+            dest.write_json(&format!("{}/{name}.json", item.dir), &document)
+                .await?;
+            written.push(item.id);
+        }
+        count += written.len() as u64;
+        shared
+            .ledger
+            .call(move |s| {
+                written
+                    .into_iter()
+                    .try_for_each(|id| s.mark_item_written(id))
+            })
+            .await?;
     }
+    let source_url = job.source_url.clone();
+    let (all_written, collections, title) = shared
+        .ledger
+        .call(move |s| {
+            let title = s.source(&source_url)?.and_then(|s| s.title);
+            Ok((s.written_dirs(job_id)?, s.job_collections(job_id)?, title))
+        })
+        .await?;
     // Collections: every folder that holds written items of this job.
-    let all_written = shared.db(|s| s.written_items(job_id))?;
-    let collections = shared.db(|s| s.job_collections(job_id))?;
     let mut dirs: Vec<String> = Vec::new();
-    for item in &all_written {
-        let dir = item.dir.split('/').next().unwrap_or_default();
+    for item_dir in &all_written {
+        let dir = item_dir.split('/').next().unwrap_or_default();
         if !dirs.iter().any(|d| d == dir) {
             dirs.push(dir.to_string());
         }
@@ -442,9 +538,9 @@ async fn write_out(shared: &Shared) -> Result<u64> {
     for dir in &dirs {
         let links: Vec<String> = all_written
             .iter()
-            .filter(|i| i.dir.split('/').next() == Some(dir.as_str()))
+            .filter(|i| i.split('/').next() == Some(dir.as_str()))
             .map(|i| {
-                let name = i.dir.rsplit('/').next().unwrap_or_default();
+                let name = i.rsplit('/').next().unwrap_or_default();
                 format!("./{name}/{name}.json")
             })
             .collect();
@@ -462,10 +558,7 @@ async fn write_out(shared: &Shared) -> Result<u64> {
         .await?;
     }
     let existing = dest.read_json("catalog.json").await;
-    let title = shared
-        .db(|s| s.source(&job.source_url))?
-        .and_then(|s| s.title);
     let root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
     dest.write_json("catalog.json", &root).await?;
-    Ok(written)
+    Ok(count)
 }

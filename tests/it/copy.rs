@@ -153,6 +153,7 @@ async fn a_copy_is_verified_then_committed() {
         expected_size: Some(data.len() as u64),
         expected_checksum: Some(Checksum::of(Algorithm::Md5, &data)),
         validator: None,
+        flush: true,
     };
     let (result, started) = attempt(&copy).await;
     let copied = result.unwrap();
@@ -179,6 +180,7 @@ async fn a_cut_transfer_resumes_with_range_and_fetches_only_the_rest() {
         expected_size: Some(data.len() as u64),
         expected_checksum: Some(Checksum::of(Algorithm::Sha2_256, &data)),
         validator: None,
+        flush: true,
     };
     let (result, started) = attempt(&copy).await;
     let error = result.unwrap_err();
@@ -218,6 +220,7 @@ async fn a_partial_that_is_already_whole_is_verified_without_fetching_again() {
             expected_size,
             expected_checksum: Some(Checksum::of(Algorithm::Sha2_256, &data)),
             validator: Some("\"v1\"".into()),
+            flush: true,
         };
         let (result, _) = attempt(&copy).await;
         let copied = result.unwrap();
@@ -242,6 +245,7 @@ async fn a_file_that_changed_on_the_server_is_fetched_again_from_the_start() {
         expected_size: None,
         expected_checksum: None,
         validator: None,
+        flush: true,
     };
     let (result, started) = attempt(&copy).await;
     assert!(result.is_err());
@@ -283,6 +287,7 @@ async fn wrong_bytes_are_never_committed() {
             expected_size: size,
             expected_checksum: checksum,
             validator: None,
+            flush: true,
         };
         let (result, _) = attempt(&copy).await;
         let error = result.unwrap_err();
@@ -305,6 +310,7 @@ async fn a_cancelled_copy_keeps_its_partial_file() {
         expected_size: None,
         expected_checksum: None,
         validator: None,
+        flush: true,
     };
     let limits = Limits::unlimited();
     limits.job.set(Some(1024 * 1024));

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Transfer benchmark: Cairn against rclone, aria2c and stac-asset, in one run,
+# from the same loopback nginx, with 8 transfers at once for every tool.
+# Prints wall time, throughput and peak memory (RSS) of each.
+#
+#   bench/transfer/run.sh [big|small|both]      (default both)
+#
+#   big:   20 files of 200 MB     targets: at least the best peer's throughput
+#   small: 20,000 files of 20 KB  targets: at least 2x stac-asset, at least rclone
+#   peak memory under 200 MB for Cairn in both.
+set -euo pipefail
+source "$(dirname "$0")/../../scripts/setup.sh"
+WHICH=${1:-both}
+WORK=${CAIRN_BENCH_DIR:-$REPO/bench/out/transfer}
+PORT=${CAIRN_BENCH_PORT:-18472}
+AT_ONCE=8
+
+ensure_cargo
+ensure_venv "stac-asset[cli]==0.4.8"
+ensure_apt nginx nginx-light
+ensure_apt /usr/bin/time time
+ensure_apt rclone rclone
+ensure_apt aria2c aria2
+
+say "Building cairn (release)"
+(cd "$REPO" && cargo build --release --quiet)
+CAIRN="$REPO/target/release/cairn"
+PY="$REPO/.venv/bin/python"
+BASE="http://127.0.0.1:$PORT"
+
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 10000000;
+    types { application/json json; application/octet-stream bin; }
+    client_body_temp_path $WORK/nginx;
+    proxy_temp_path $WORK/nginx;
+    fastcgi_temp_path $WORK/nginx;
+    uwsgi_temp_path $WORK/nginx;
+    scgi_temp_path $WORK/nginx;
+    server { listen 127.0.0.1:$PORT; root $WORK/data; autoindex on; }
+}
+CONF
+mkdir -p "$WORK/data"
+nginx -c "$WORK/nginx/nginx.conf" &
+NGINX=$!
+trap 'kill $NGINX 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    curl -s "$BASE/" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+# measure NAME COMMAND...: runs COMMAND under /usr/bin/time; prints "seconds peak_kb".
+measure() {
+    local name=$1; shift
+    local timing="$WORK/$name.time"
+    /usr/bin/time -f "%e %M" -o "$timing" "$@" > "$WORK/$name.log" 2>&1 || {
+        say "$name failed; its output is in $WORK/$name.log"
+        tail -n 5 "$WORK/$name.log" >&2
+        echo "nan 0"
+        return
+    }
+    cat "$timing"
+}
+
+# files_in DIR: "count bytes" of the regular files under DIR, .json excluded.
+files_in() {
+    find "$1" -type f ! -name '*.json' -printf '%s\n' 2>/dev/null | awk '{n++; s+=$1} END {print n+0, s+0}'
+}
+
+run_scenario() {
+    local scenario=$1
+    local data="$WORK/data/$scenario"
+    if [ ! -f "$data/items.json" ]; then
+        say "Generating the $scenario files"
+        rm -rf "$data"
+        "$PY" "$REPO/bench/transfer/generate.py" "$data" "$BASE/$scenario" "$scenario"
+    fi
+    read -r expect_n expect_bytes < <(files_in "$data/files")
+    local results="$WORK/$scenario.results"
+    : > "$results"
+    local out="$WORK/dest"
+
+    # tool NAME COMMAND...: a clean destination, one measured run, then a
+    # check that every file arrived.
+    tool() {
+        local name=$1; shift
+        rm -rf "$out" "$WORK/state.db"*; mkdir -p "$out"
+        sync
+        say "$scenario: $name"
+        read -r seconds kb < <(measure "$scenario-$name" "$@")
+        read -r n bytes < <(files_in "$out")
+        if [ "$n" != "$expect_n" ] || [ "$bytes" != "$expect_bytes" ]; then
+            say "$name left $n files ($bytes bytes) of $expect_n ($expect_bytes bytes)"
+            seconds=nan
+        fi
+        echo "$name $seconds $kb" >> "$results"
+    }
+
+    tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$scenario/items.json" "$out" \
+        --concurrency "$AT_ONCE" --per-host "$AT_ONCE" --json
+    tool rclone rclone copy --http-url "$BASE/$scenario/files/" :http: "$out" \
+        --transfers "$AT_ONCE" --checkers "$AT_ONCE"
+    tool aria2c aria2c --input-file "$data/urls.txt" --dir "$out" --max-concurrent-downloads "$AT_ONCE" \
+        --allow-overwrite=true --auto-file-renaming=false --console-log-level=warn \
+        --summary-interval=0 --file-allocation=none
+    tool stac-asset "$REPO/.venv/bin/stac-asset" download --quiet \
+        --max-concurrent-downloads "$AT_ONCE" "$data/items.json" "$out"
+    rm -rf "$out"
+
+    "$PY" - "$scenario" "$expect_n" "$expect_bytes" "$results" <<'PY'
+import math, sys
+scenario, n, size, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rows = []
+for line in open(path):
+    name, seconds, kb = line.split()
+    rows.append((name, float(seconds), int(kb)))
+print(f"\n{scenario}: {n:,} files, {size / 1e6:,.0f} MB, over loopback HTTP (nginx), 8 at once\n")
+print(f"{'tool':<12} {'seconds':>9} {'MB/s':>9} {'files/s':>9} {'peak MiB':>9}")
+for name, s, kb in rows:
+    rate = size / 1e6 / s if s == s else float("nan")
+    print(f"{name:<12} {s:>9.2f} {rate:>9.1f} {n / s:>9.0f} {kb / 1024:>9.1f}")
+speed = {name: size / s for name, s, _ in rows if s == s}
+cairn = speed.get("cairn", 0)
+peers = {k: v for k, v in speed.items() if k != "cairn"}
+cairn_mib = next(kb for name, _, kb in rows if name == "cairn") / 1024
+print()
+if scenario == "big" and peers:
+    best = max(peers, key=peers.get)
+    print(f"cairn {cairn / peers[best]:.2f}x the best peer ({best}); target: at least 1x")
+if scenario == "small":
+    for peer, factor in (("stac-asset", 2), ("rclone", 1)):
+        if peer in peers:
+            print(f"cairn {cairn / peers[peer]:.2f}x {peer}; target: at least {factor}x")
+print(f"cairn peak memory {cairn_mib:.1f} MiB; target: under 200 MiB")
+PY
+}
+
+case "$WHICH" in
+    big|small) run_scenario "$WHICH" ;;
+    both) run_scenario big; run_scenario small ;;
+    *) echo "usage: $0 [big|small|both]" >&2; exit 2 ;;
+esac
