@@ -20,7 +20,6 @@ ensure_cargo() {
 }
 
 ensure_venv() {
-    # ensure_venv [EXTRA_SPEC...]: the tools above, and any extra pinned specs.
     local venv="$REPO/.venv"
     if [ ! -x "$venv/bin/python" ]; then
         say "Creating a Python environment in .venv"
@@ -30,7 +29,7 @@ ensure_venv() {
         }
     fi
     local missing=()
-    for spec in "${PYTHON_TOOLS[@]}" "$@"; do
+    for spec in "${PYTHON_TOOLS[@]}"; do
         local name=${spec%%==*} version=${spec##*==}
         name=${name%%\[*}
         local have

@@ -16,7 +16,14 @@ PORT=${CAIRN_BENCH_PORT:-18472}
 AT_ONCE=8
 
 ensure_cargo
-ensure_venv "stac-asset[cli]==0.4.8"
+ensure_venv
+# stac-asset pins an older botocore than moto's boto3 wants: its own venv.
+BENCH_VENV="$REPO/.venv/bench"
+if [ ! -x "$BENCH_VENV/bin/stac-asset" ]; then
+    say "Installing stac-asset 0.4.8 into .venv/bench"
+    python3 -m venv "$BENCH_VENV"
+    "$BENCH_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "stac-asset[cli]==0.4.8"
+fi
 ensure_apt nginx nginx-light
 ensure_apt /usr/bin/time time
 ensure_apt rclone rclone
@@ -87,13 +94,19 @@ run_scenario() {
     read -r expect_n expect_bytes < <(files_in "$data/files")
     local results="$WORK/$scenario.results"
     : > "$results"
-    local out="$WORK/dest"
+    # Each tool writes into a folder of its own; all are removed at the end.
+    # (Removing one tool's 20,000 files just before the next tool runs makes
+    # ext4 skip the recently freed inodes one by one, which would slow down
+    # whichever tool comes next.)
+    rm -rf "$WORK/dest"
+    local out
 
     # tool NAME COMMAND...: a clean destination, one measured run, then a
     # check that every file arrived.
     tool() {
         local name=$1; shift
-        rm -rf "$out" "$WORK/state.db"*; mkdir -p "$out"
+        out="$WORK/dest/$name"
+        rm -f "$WORK/state.db"*; mkdir -p "$out"
         sync
         say "$scenario: $name"
         read -r seconds kb < <(measure "$scenario-$name" "$@")
@@ -105,16 +118,16 @@ run_scenario() {
         echo "$name $seconds $kb" >> "$results"
     }
 
-    tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$scenario/items.json" "$out" \
+    tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$scenario/items.json" "$WORK/dest/cairn" \
         --concurrency "$AT_ONCE" --per-host "$AT_ONCE" --json
-    tool rclone rclone copy --http-url "$BASE/$scenario/files/" :http: "$out" \
+    tool rclone rclone copy --http-url "$BASE/$scenario/files/" :http: "$WORK/dest/rclone" \
         --transfers "$AT_ONCE" --checkers "$AT_ONCE"
-    tool aria2c aria2c --input-file "$data/urls.txt" --dir "$out" --max-concurrent-downloads "$AT_ONCE" \
+    tool aria2c aria2c --input-file "$data/urls.txt" --dir "$WORK/dest/aria2c" --max-concurrent-downloads "$AT_ONCE" \
         --allow-overwrite=true --auto-file-renaming=false --console-log-level=warn \
         --summary-interval=0 --file-allocation=none
-    tool stac-asset "$REPO/.venv/bin/stac-asset" download --quiet \
-        --max-concurrent-downloads "$AT_ONCE" "$data/items.json" "$out"
-    rm -rf "$out"
+    tool stac-asset "$BENCH_VENV/bin/stac-asset" download --quiet \
+        --max-concurrent-downloads "$AT_ONCE" "$data/items.json" "$WORK/dest/stac-asset"
+    rm -rf "$WORK/dest"
 
     "$PY" - "$scenario" "$expect_n" "$expect_bytes" "$results" <<'PY'
 import math, sys

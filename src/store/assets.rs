@@ -209,6 +209,40 @@ impl Store {
             .execute([job_id])?)
     }
 
+    /// Assets marked done at or after the job's last flush to disk: after a
+    /// crash, their files are checked before they count. (id, path, size,
+    /// checksum.)
+    pub fn unflushed_done(&self, job_id: i64) -> Result<Vec<(i64, String, u64, String)>> {
+        let mut statement = self.conn().prepare(
+            "SELECT a.id, a.path, a.size, a.checksum
+             FROM assets a JOIN items i ON i.id = a.item_row
+             WHERE i.job_id = ?1 AND a.state = 'done'
+               AND a.updated_at >= coalesce((SELECT flushed_at FROM jobs WHERE id = ?1), '')
+             ORDER BY a.id",
+        )?;
+        let rows = statement.query_map([job_id], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get::<_, i64>(2)? as u64,
+                row.get(3)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A done asset whose file turned out missing or damaged goes back to
+    /// pending, forgetting what was verified.
+    pub fn reopen_asset(&self, id: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'pending', size = NULL, checksum = NULL,
+                     bytes_done = 0, validator = NULL WHERE id = ?1",
+            )?
+            .execute([id])?;
+        Ok(())
+    }
+
     /// Failed assets go back to pending with fresh attempts (the "retry" button).
     pub fn retry_failed(&self, job_id: i64) -> Result<usize> {
         Ok(self
@@ -392,6 +426,33 @@ mod tests {
         plan(&store, job, Some("1220cc"));
         let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.verified, None);
+    }
+
+    #[test]
+    fn files_done_since_the_last_flush_are_the_ones_to_check_again() {
+        let store = Store::open_in_memory().unwrap();
+        let job = store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        plan(&store, job, None);
+        let asset = store.claim_asset(job).unwrap().unwrap();
+        store
+            .finish_asset(asset.id, AssetState::Done, 10, "1220ab")
+            .unwrap();
+        // Never flushed: it is a suspect.
+        let suspects = store.unflushed_done(job).unwrap();
+        assert_eq!(
+            suspects,
+            vec![(asset.id, "c/i/data.tif".into(), 10, "1220ab".into())]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        store.set_job_flushed(job, &store.now().unwrap()).unwrap();
+        assert!(store.unflushed_done(job).unwrap().is_empty());
+        // Found damaged: back to pending, with nothing verified remembered.
+        store.reopen_asset(asset.id).unwrap();
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.verified, None);
+        assert_eq!(store.job_counts(job).unwrap().done, 0);
     }
 
     #[test]

@@ -146,6 +146,14 @@ impl Store {
         Ok(())
     }
 
+    /// Records that every file the job finished before `at` is on disk for good.
+    pub fn set_job_flushed(&self, id: i64, at: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE jobs SET flushed_at = ?2 WHERE id = ?1")?
+            .execute(params![id, at])?;
+        Ok(())
+    }
+
     /// Changes a job's bandwidth limit; a running job picks it up.
     pub fn set_job_limit_rate(&self, id: i64, limit_rate: Option<u64>) -> Result<()> {
         let changed = self.conn().execute(

@@ -29,7 +29,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 8] = [
+const SCHEMA: [&str; 9] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -38,6 +38,7 @@ const SCHEMA: [&str; 8] = [
     include_str!("migrations/0006_items_dir.sql"),
     include_str!("migrations/0007_assets_size.sql"),
     include_str!("migrations/0008_collections.sql"),
+    include_str!("migrations/0009_jobs_flushed.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -111,6 +112,15 @@ impl Store {
             self.conn.execute_batch("COMMIT")?;
         }
         Ok(())
+    }
+
+    /// The store's clock: now, as the timestamps of its rows are written.
+    pub fn now(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Starts a write transaction (for batches of updates).

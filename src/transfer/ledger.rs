@@ -4,14 +4,20 @@
 //! few hundred transactions, not tens of thousands, and no transfer ever
 //! blocks a runtime thread on the database.
 //!
-//! Answers are given only after their batch is committed. A batch that marks
-//! files done is committed only after the files are on disk for good: one
-//! `syncfs` of the destination's file system on Linux for the whole batch;
-//! elsewhere each file is flushed by its copy before it is reported.
+//! Answers are given only after their batch is committed. Files marked done
+//! are made durable in the background: at most every two seconds, and when
+//! the job stops, one `syncfs` of the destination's file system (Linux) covers
+//! everything written so far, and the moment it started is recorded as the
+//! job's `flushed_at`. A file marked done after that moment is checked again
+//! when the job next starts, in case the machine stopped before the file
+//! system wrote it (see [`Store::unflushed_done`]). Elsewhere each copy
+//! flushes its own file before it is reported.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -21,13 +27,25 @@ use crate::{Error, Result};
 /// Requests at most in one transaction.
 const BATCH: usize = 512;
 
+/// The longest finished files wait before they are flushed to disk.
+const FLUSH_EVERY: Duration = Duration::from_secs(2);
+
 type Answer = Box<dyn FnOnce(Result<()>) + Send>;
 type Work = Box<dyn FnOnce(&Store) -> Answer + Send>;
 
 struct Request {
     work: Work,
-    /// The request records files as done: flush the file system first.
-    durable: bool,
+    /// The request records files as done: they are to be flushed.
+    finished: bool,
+}
+
+/// What must be flushed, and where the flush is recorded.
+struct Flush {
+    folder: PathBuf,
+    job_id: i64,
+    /// Files were finished since the last flush.
+    pending: bool,
+    last: Instant,
 }
 
 /// A handle on the store thread; the thread stops when the last handle is
@@ -38,15 +56,29 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Starts the thread over `store`. `flush` is a folder on the file system
-    /// whose files must be durable before a batch marks them done (`None` for
-    /// none, e.g. a bucket).
-    pub fn start(store: Arc<Mutex<Store>>, flush: Option<PathBuf>) -> Ledger {
+    /// Starts the thread over `store` for job `job_id`. `flush` is the folder
+    /// whose file system holds the finished files (`None` when they need no
+    /// flush, e.g. for a bucket).
+    pub fn start(store: Arc<Mutex<Store>>, job_id: i64, flush: Option<PathBuf>) -> Ledger {
         let (sender, receiver) = std::sync::mpsc::channel::<Request>();
+        let mut flush = flush.map(|folder| Flush {
+            folder,
+            job_id,
+            pending: false,
+            last: Instant::now(),
+        });
         let thread = std::thread::Builder::new()
             .name("cairn-ledger".into())
             .spawn(move || {
-                while let Ok(first) = receiver.recv() {
+                loop {
+                    let first = match receiver.recv_timeout(FLUSH_EVERY) {
+                        Ok(first) => first,
+                        Err(RecvTimeoutError::Timeout) => {
+                            flush_if_due(&store, flush.as_mut(), true);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
                     let mut batch = vec![first];
                     while batch.len() < BATCH {
                         match receiver.try_recv() {
@@ -54,8 +86,14 @@ impl Ledger {
                             Err(_) => break,
                         }
                     }
-                    apply(&store, flush.as_deref(), batch);
+                    if let Some(flush) = flush.as_mut() {
+                        flush.pending |= batch.iter().any(|r| r.finished);
+                    }
+                    apply(&store, batch);
+                    flush_if_due(&store, flush.as_mut(), false);
                 }
+                // The job is stopping: everything it finished goes to disk.
+                flush_if_due(&store, flush.as_mut(), true);
             })
             .expect("the state store thread could not start");
         Ledger {
@@ -72,9 +110,9 @@ impl Ledger {
         self.ask(f, false).await
     }
 
-    /// As [`Ledger::call`], for a request that records files as done: its batch
-    /// is committed only once those files are on disk for good.
-    pub async fn call_durable<T: Send + 'static>(
+    /// As [`Ledger::call`], for a request that records files as done: they
+    /// are flushed to disk within [`FLUSH_EVERY`].
+    pub async fn call_finished<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -94,7 +132,7 @@ impl Ledger {
         if let Some(sender) = &self.sender {
             let _ = sender.send(Request {
                 work,
-                durable: false,
+                finished: false,
             });
         }
     }
@@ -102,7 +140,7 @@ impl Ledger {
     async fn ask<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-        durable: bool,
+        finished: bool,
     ) -> Result<T> {
         let (answer, answered) = oneshot::channel();
         let work: Work = Box::new(move |store| {
@@ -115,7 +153,7 @@ impl Ledger {
         self.sender
             .as_ref()
             .ok_or_else(stopped)?
-            .send(Request { work, durable })
+            .send(Request { work, finished })
             .map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
@@ -130,19 +168,11 @@ impl Drop for Ledger {
     }
 }
 
-fn apply(store: &Mutex<Store>, flush: Option<&std::path::Path>, batch: Vec<Request>) {
+fn apply(store: &Mutex<Store>, batch: Vec<Request>) {
     let store = store.lock().unwrap_or_else(|e| e.into_inner());
-    let durable = batch.iter().any(|r| r.durable);
     let began = store.begin();
     let answers: Vec<Answer> = batch.into_iter().map(|r| (r.work)(&store)).collect();
-    let mut committed = began;
-    if committed.is_ok()
-        && durable
-        && let Some(folder) = flush
-    {
-        committed = flush_file_system(folder);
-    }
-    committed = committed.and_then(|()| store.commit());
+    let committed = began.and_then(|()| store.commit());
     if committed.is_err() {
         let _ = store.rollback();
     }
@@ -157,9 +187,31 @@ fn apply(store: &Mutex<Store>, flush: Option<&std::path::Path>, batch: Vec<Reque
     }
 }
 
+/// Flushes the finished files when some wait and the last flush is old
+/// enough (or `now`), then records the moment the flush started.
+fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, now: bool) {
+    let Some(flush) = flush else { return };
+    if !flush.pending || (!now && flush.last.elapsed() < FLUSH_EVERY) {
+        return;
+    }
+    let store = store.lock().unwrap_or_else(|e| e.into_inner());
+    let flushed = store.now().and_then(|started| {
+        flush_file_system(&flush.folder)?;
+        store.set_job_flushed(flush.job_id, &started)
+    });
+    match flushed {
+        Ok(()) => {
+            flush.pending = false;
+            flush.last = Instant::now();
+        }
+        // Not recorded: the files are checked again at the next start.
+        Err(error) => tracing::warn!(%error, "flushing finished files failed"),
+    }
+}
+
 /// Makes every file written under `folder` durable: `syncfs` on Linux (one
 /// call for the whole batch). Elsewhere copies flush their own files.
-fn flush_file_system(folder: &std::path::Path) -> Result<()> {
+fn flush_file_system(folder: &Path) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;

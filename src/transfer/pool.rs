@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -126,7 +127,7 @@ pub async fn run(
     cancel: CancellationToken,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<Outcome> {
-    // Files in a folder must be on disk for good before they count as done.
+    // Files finished in a folder are flushed to disk in the background.
     let flush = match &destination {
         Destination::Folder(root) => {
             tokio::fs::create_dir_all(root)
@@ -140,7 +141,7 @@ pub async fn run(
         Destination::Bucket(_) => None,
     };
     let shared = Arc::new(Shared {
-        ledger: Ledger::start(store, flush),
+        ledger: Ledger::start(store, job_id, flush),
         job_id,
         destination,
         http: fetcher.http().clone(),
@@ -152,13 +153,9 @@ pub async fn run(
         options,
         events,
     });
-    let before = shared
-        .ledger
-        .call(move |s| {
-            s.reconcile_job(job_id)?;
-            s.job_counts(job_id)
-        })
-        .await?;
+    shared.ledger.call(move |s| s.reconcile_job(job_id)).await?;
+    recheck_unflushed(&shared).await?;
+    let before = shared.ledger.call(move |s| s.job_counts(job_id)).await?;
     shared.emit(Event::Started {
         job: job_id,
         files_total: before.assets,
@@ -241,6 +238,44 @@ pub async fn run(
         interrupted,
         items_written,
     })
+}
+
+/// Files marked done after the job's last flush to disk may not have reached
+/// it (the machine stopped): each is checked against what was verified, and
+/// fetched again if it does not match.
+async fn recheck_unflushed(shared: &Shared) -> Result<()> {
+    let Destination::Folder(root) = &shared.destination else {
+        return Ok(());
+    };
+    let job_id = shared.job_id;
+    let suspects = shared
+        .ledger
+        .call(move |s| s.unflushed_done(job_id))
+        .await?;
+    let damaged: Vec<i64> = futures::stream::iter(suspects)
+        .map(|(id, path, size, checksum)| async move {
+            let proof = Checksum::parse(&checksum).ok();
+            let intact = proof.is_some()
+                && verify_existing(&root.join(&path), Some(size), proof)
+                    .await
+                    .is_some();
+            (!intact).then_some(id)
+        })
+        .buffer_unordered(4)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
+    if !damaged.is_empty() {
+        tracing::warn!(
+            count = damaged.len(),
+            "files finished just before a stop are fetched again"
+        );
+        shared
+            .ledger
+            .call(move |s| damaged.into_iter().try_for_each(|id| s.reopen_asset(id)))
+            .await?;
+    }
+    Ok(())
 }
 
 async fn worker(shared: &Shared) -> Result<()> {
@@ -417,7 +452,7 @@ async fn publish(
     let (id, checksum) = (asset.id, checksum.to_string());
     shared
         .ledger
-        .call_durable(move |s| s.finish_asset(id, state, size, &checksum))
+        .call_finished(move |s| s.finish_asset(id, state, size, &checksum))
         .await?;
     shared.destination.discard_staged(&asset.path).await;
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
