@@ -14,6 +14,16 @@ WHICH=${1:-both}
 WORK=${CAIRN_BENCH_DIR:-$REPO/bench/out/transfer}
 PORT=${CAIRN_BENCH_PORT:-18472}
 AT_ONCE=8
+# Where the tools write. By default a RAM file system when it has room, so
+# that the figures compare the tools rather than the disk: on ext4, a tool
+# that creates files within a minute of 20,000 others being deleted pays for
+# the kernel skipping the recently freed inodes, whichever tool it is.
+if [ -z "${CAIRN_BENCH_DEST:-}" ] && [ -d /dev/shm ] \
+    && [ "$(df --output=avail -B1G /dev/shm | tail -n 1)" -ge 6 ]; then
+    DEST=/dev/shm/cairn-bench
+else
+    DEST=${CAIRN_BENCH_DEST:-$WORK/dest}
+fi
 
 ensure_cargo
 ensure_venv
@@ -59,7 +69,7 @@ CONF
 mkdir -p "$WORK/data"
 nginx -c "$WORK/nginx/nginx.conf" &
 NGINX=$!
-trap 'kill $NGINX 2>/dev/null || true' EXIT
+trap 'kill $NGINX 2>/dev/null || true; rm -rf "$DEST"' EXIT
 for _ in $(seq 50); do
     curl -s "$BASE/" >/dev/null 2>&1 && break
     sleep 0.1
@@ -80,7 +90,7 @@ measure() {
 
 # files_in DIR: "count bytes" of the regular files under DIR, .json excluded.
 files_in() {
-    find "$1" -type f ! -name '*.json' -printf '%s\n' 2>/dev/null | awk '{n++; s+=$1} END {print n+0, s+0}'
+    find "$1" -type f ! -name '*.json' -printf '%s\n' 2>/dev/null | awk '{n++; s+=$1} END {printf "%d %d\n", n, s}'
 }
 
 run_scenario() {
@@ -94,18 +104,14 @@ run_scenario() {
     read -r expect_n expect_bytes < <(files_in "$data/files")
     local results="$WORK/$scenario.results"
     : > "$results"
-    # Each tool writes into a folder of its own; all are removed at the end.
-    # (Removing one tool's 20,000 files just before the next tool runs makes
-    # ext4 skip the recently freed inodes one by one, which would slow down
-    # whichever tool comes next.)
-    rm -rf "$WORK/dest"
+    rm -rf "$DEST"
     local out
 
     # tool NAME COMMAND...: a clean destination, one measured run, then a
     # check that every file arrived.
     tool() {
         local name=$1; shift
-        out="$WORK/dest/$name"
+        out="$DEST/$name"
         rm -f "$WORK/state.db"*; mkdir -p "$out"
         sync
         say "$scenario: $name"
@@ -116,27 +122,27 @@ run_scenario() {
             seconds=nan
         fi
         echo "$name $seconds $kb" >> "$results"
+        rm -rf "$out"
     }
 
-    tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$scenario/items.json" "$WORK/dest/cairn" \
+    tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$scenario/items.json" "$DEST/cairn" \
         --concurrency "$AT_ONCE" --per-host "$AT_ONCE" --json
-    tool rclone rclone copy --http-url "$BASE/$scenario/files/" :http: "$WORK/dest/rclone" \
+    tool rclone rclone copy --http-url "$BASE/$scenario/files/" :http: "$DEST/rclone" \
         --transfers "$AT_ONCE" --checkers "$AT_ONCE"
-    tool aria2c aria2c --input-file "$data/urls.txt" --dir "$WORK/dest/aria2c" --max-concurrent-downloads "$AT_ONCE" \
+    tool aria2c aria2c --input-file "$data/urls.txt" --dir "$DEST/aria2c" --max-concurrent-downloads "$AT_ONCE" \
         --allow-overwrite=true --auto-file-renaming=false --console-log-level=warn \
         --summary-interval=0 --file-allocation=none
     tool stac-asset "$BENCH_VENV/bin/stac-asset" download --quiet \
-        --max-concurrent-downloads "$AT_ONCE" "$data/items.json" "$WORK/dest/stac-asset"
-    rm -rf "$WORK/dest"
+        --max-concurrent-downloads "$AT_ONCE" "$data/items.json" "$DEST/stac-asset"
 
-    "$PY" - "$scenario" "$expect_n" "$expect_bytes" "$results" <<'PY'
-import math, sys
-scenario, n, size, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    "$PY" - "$scenario" "$expect_n" "$expect_bytes" "$results" "$DEST" <<'PY'
+import sys
+scenario, n, size, path, dest = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 rows = []
 for line in open(path):
     name, seconds, kb = line.split()
     rows.append((name, float(seconds), int(kb)))
-print(f"\n{scenario}: {n:,} files, {size / 1e6:,.0f} MB, over loopback HTTP (nginx), 8 at once\n")
+print(f"\n{scenario}: {n:,} files, {size / 1e6:,.0f} MB, over loopback HTTP (nginx), 8 at once, into {dest}\n")
 print(f"{'tool':<12} {'seconds':>9} {'MB/s':>9} {'files/s':>9} {'peak MiB':>9}")
 for name, s, kb in rows:
     rate = size / 1e6 / s if s == s else float("nan")

@@ -63,6 +63,83 @@ pub struct Started {
     pub validator: Option<String>,
 }
 
+/// Writes a transfer's chunks to its file on a thread of its own, several at a
+/// time with one vectored write, while the next chunks arrive: no copy into
+/// an intermediate buffer, and the bytes are written while still in cache.
+struct ChunkWriter {
+    sender: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    thread: tokio::task::JoinHandle<std::io::Result<std::fs::File>>,
+    flush: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Chunks in flight between a transfer and its writer (hyper's are 8 to 512 KiB).
+const WRITER_QUEUE: usize = 32;
+
+impl ChunkWriter {
+    fn start(mut file: std::fs::File) -> ChunkWriter {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(WRITER_QUEUE);
+        let flush = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flush_at_end = flush.clone();
+        let thread = tokio::task::spawn_blocking(move || {
+            let mut batch: Vec<bytes::Bytes> = Vec::with_capacity(WRITER_QUEUE);
+            while let Some(first) = receiver.blocking_recv() {
+                batch.push(first);
+                while batch.len() < WRITER_QUEUE {
+                    match receiver.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                write_all_vectored(&mut file, &batch)?;
+                batch.clear();
+            }
+            if flush_at_end.load(Ordering::Relaxed) {
+                file.sync_all()?;
+            }
+            Ok(file)
+        });
+        ChunkWriter {
+            sender: Some(sender),
+            thread,
+            flush,
+        }
+    }
+
+    /// Queues a chunk; fails when the writer has stopped (see [`Self::finish`]).
+    async fn write(&mut self, chunk: bytes::Bytes) -> std::result::Result<(), ()> {
+        match &self.sender {
+            Some(sender) => sender.send(chunk).await.map_err(|_| ()),
+            None => Err(()),
+        }
+    }
+
+    /// Waits until every queued chunk is written (and flushed to disk, if
+    /// `flush`); the first write error, if any.
+    async fn finish(&mut self, flush: bool) -> std::io::Result<()> {
+        self.flush.store(flush, Ordering::Relaxed);
+        self.sender.take();
+        match (&mut self.thread).await {
+            Ok(result) => result.map(drop),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// Writes every byte of `chunks`, in as few system calls as it takes.
+fn write_all_vectored(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std::io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        let written = file.write_vectored(slices)?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, written);
+    }
+    Ok(())
+}
+
 /// Bodies up to this size are gathered in memory and written in one go.
 const SMALL_BODY: u64 = 256 * 1024;
 
@@ -179,17 +256,12 @@ impl AssetCopy {
         let file = if offset > 0 {
             // The bytes already on disk are part of the checksum.
             rehash(&part, offset, &mut fixity).await?;
-            tokio::fs::OpenOptions::new()
-                .append(true)
-                .open(&part)
-                .await
-                .map_err(|e| io_error(&part, e))?
+            std::fs::OpenOptions::new().append(true).open(&part)
         } else {
-            tokio::fs::File::create(&part)
-                .await
-                .map_err(|e| io_error(&part, e))?
-        };
-        let mut file = BufWriter::with_capacity(256 * 1024, file);
+            std::fs::File::create(&part)
+        }
+        .map_err(|e| io_error(&part, e))?;
+        let mut writer = ChunkWriter::start(file);
 
         // Phase 3: stream the body to the partial file.
         let mut fetched = 0u64;
@@ -197,7 +269,7 @@ impl AssetCopy {
             let chunk = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {
-                    file.flush().await.map_err(|e| io_error(&part, e))?;
+                    writer.finish(false).await.map_err(|e| io_error(&part, e))?;
                     return Err(Error::Cancelled);
                 }
                 chunk = response.chunk() => chunk,
@@ -207,24 +279,24 @@ impl AssetCopy {
                 Ok(None) => break,
                 Err(e) => {
                     // Keep what arrived: the next attempt resumes from it.
-                    file.flush().await.map_err(|e| io_error(&part, e))?;
+                    writer.finish(false).await.map_err(|e| io_error(&part, e))?;
                     return Err(crate::fetch::transport_error(&href, &e));
                 }
             };
             limits.consume(chunk.len()).await;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| io_error(&part, e))?;
             fixity.update(&chunk);
             fetched += chunk.len() as u64;
             progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            if writer.write(chunk).await.is_err() {
+                // The writer stopped: its error says why.
+                writer.finish(false).await.map_err(|e| io_error(&part, e))?;
+                return Err(io_error(&part, std::io::Error::other("the write stopped")));
+            }
         }
-        file.flush().await.map_err(|e| io_error(&part, e))?;
-        let file = file.into_inner();
-        if self.flush {
-            file.sync_all().await.map_err(|e| io_error(&part, e))?;
-        }
-        drop(file);
+        writer
+            .finish(self.flush)
+            .await
+            .map_err(|e| io_error(&part, e))?;
 
         // Phase 4: verify. A server that announced more bytes than it sent, or a
         // file that is not what the catalog promised, is never committed.
