@@ -108,6 +108,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The disk that receives the mirror is full. Nothing is lost: the job
+    /// stops and continues once there is room.
+    #[error(
+        "the disk that holds {path} is full; free some space there (or choose another destination), then continue the job with `cairn resume`"
+    )]
+    DiskFull {
+        /// The file that could not be written.
+        path: String,
+    },
+
     /// The state database failed.
     #[error("the state database failed: {0}")]
     Database(#[from] rusqlite::Error),
@@ -161,6 +171,7 @@ impl Error {
             Error::Database(_) => "database",
             Error::DatabaseVersion(_) => "database_version",
             Error::Cancelled => "cancelled",
+            Error::DiskFull { .. } => "disk_full",
         }
     }
 

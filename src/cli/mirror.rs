@@ -188,6 +188,9 @@ async fn execute(store: Store, job: Job, per_host: usize, dry_run: bool, json: b
     watcher.abort();
     let _ = printer.await;
     let store = store.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(Error::DiskFull { .. }) = &outcome {
+        store.set_job_state(job.id, JobState::Paused)?;
+    }
     let outcome = outcome?;
     // The progress printer has stopped: stdout is free again.
     finish(

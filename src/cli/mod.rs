@@ -44,7 +44,7 @@ pub const EXIT_INTERRUPTED: u8 = 3;
 /// The exit code for an error that stopped a command.
 pub fn exit_code(error: &Error) -> u8 {
     match error {
-        Error::Cancelled => EXIT_INTERRUPTED,
+        Error::Cancelled | Error::DiskFull { .. } => EXIT_INTERRUPTED,
         Error::InvalidInput { .. }
         | Error::NotFound { .. }
         | Error::NotStac { .. }
@@ -52,7 +52,6 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::AccessDenied { .. }
         | Error::Http { .. }
         | Error::DatabaseVersion(_) => EXIT_BAD_INPUT,
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => EXIT_FAILED,
         _ => EXIT_FAILED,
     }
 }

@@ -611,8 +611,9 @@ fn content_range_total(response: &reqwest::Response) -> Option<u64> {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
+    let path = path.display().to_string();
+    if source.kind() == std::io::ErrorKind::StorageFull {
+        return Error::DiskFull { path };
     }
+    Error::Io { path, source }
 }

@@ -82,6 +82,8 @@ struct Shared {
     destination: Destination,
     http: reqwest::Client,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Why the run stopped early on its own (a full disk), if it did.
+    stopped: Mutex<Option<Error>>,
     /// Assets claimed from the store and not yet taken by a worker.
     claimed: tokio::sync::Mutex<VecDeque<AssetRow>>,
     limits: Limits,
@@ -147,6 +149,7 @@ pub async fn run(
         http: fetcher.http().clone(),
         hosts: Mutex::new(HashMap::new()),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
+        stopped: Mutex::new(None),
         limits,
         cancel: cancel.clone(),
         counters: Arc::new(Counters::default()),
@@ -223,6 +226,16 @@ pub async fn run(
         shared.emit(Event::Progress(sampler.sample(&shared.counters)));
     }
     if let Some(error) = first_error {
+        return Err(error);
+    }
+    let stopped = shared
+        .stopped
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(error) = stopped {
+        // What is finished is written out if it fits; the job continues later.
+        let _ = write_out(&shared).await;
         return Err(error);
     }
     let items_written = write_out(&shared).await?;
@@ -411,6 +424,16 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 return publish(shared, &asset, AssetState::Done, size, &checksum).await;
             }
             Err(Error::Cancelled) => return release(shared, &asset).await,
+            // No other file would fit either: the whole job stops, resumable.
+            Err(error @ Error::DiskFull { .. }) => {
+                shared
+                    .stopped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(error);
+                shared.cancel.cancel();
+                return release(shared, &asset).await;
+            }
             Err(error) => error,
         };
         // A verification failure may be a passing corruption: it counts as an

@@ -7,6 +7,7 @@ mod buckets;
 mod cli;
 mod copy;
 mod crash;
+mod disk_full;
 mod faults;
 mod large;
 mod mirror;
