@@ -27,6 +27,9 @@ use crate::{Error, Result};
 /// Requests at most in one transaction.
 const BATCH: usize = 512;
 
+/// How long updates nobody waits for may gather before they are committed.
+const GATHER: Duration = Duration::from_millis(5);
+
 /// The longest finished files wait before they are flushed to disk.
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
 
@@ -37,6 +40,8 @@ struct Request {
     work: Work,
     /// The request records files as done: they are to be flushed.
     finished: bool,
+    /// Someone waits for the answer: commit without delay.
+    awaited: bool,
 }
 
 /// What must be flushed, and where the flush is recorded.
@@ -79,12 +84,23 @@ impl Ledger {
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
+                    // Updates nobody waits for gather a few milliseconds, so
+                    // that thousands of small files share transactions; an
+                    // awaited request ends the gathering.
+                    let deadline = Instant::now() + GATHER;
+                    let mut awaited = first.awaited;
                     let mut batch = vec![first];
                     while batch.len() < BATCH {
-                        match receiver.try_recv() {
-                            Ok(more) => batch.push(more),
-                            Err(_) => break,
-                        }
+                        let more = if awaited {
+                            receiver.try_recv().ok()
+                        } else {
+                            receiver
+                                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                                .ok()
+                        };
+                        let Some(more) = more else { break };
+                        awaited |= more.awaited;
+                        batch.push(more);
                     }
                     if let Some(flush) = flush.as_mut() {
                         flush.pending |= batch.iter().any(|r| r.finished);
@@ -121,6 +137,15 @@ impl Ledger {
 
     /// Runs `f` in the next batch without waiting; a failure is logged.
     pub fn send(&self, f: impl FnOnce(&Store) -> Result<()> + Send + 'static) {
+        self.enqueue(f, false);
+    }
+
+    /// As [`Ledger::send`], for an update that records files as done.
+    pub fn send_finished(&self, f: impl FnOnce(&Store) -> Result<()> + Send + 'static) {
+        self.enqueue(f, true);
+    }
+
+    fn enqueue(&self, f: impl FnOnce(&Store) -> Result<()> + Send + 'static, finished: bool) {
         let work: Work = Box::new(move |store| {
             let result = f(store);
             Box::new(move |committed: Result<()>| {
@@ -132,7 +157,8 @@ impl Ledger {
         if let Some(sender) = &self.sender {
             let _ = sender.send(Request {
                 work,
-                finished: false,
+                finished,
+                awaited: false,
             });
         }
     }
@@ -153,7 +179,11 @@ impl Ledger {
         self.sender
             .as_ref()
             .ok_or_else(stopped)?
-            .send(Request { work, finished })
+            .send(Request {
+                work,
+                finished,
+                awaited: true,
+            })
             .map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
