@@ -25,6 +25,31 @@ pub struct Counters {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// Something in the source could not be used (the plan goes on past it).
+    Problem {
+        /// Where.
+        href: String,
+        /// What, in plain words.
+        reason: String,
+    },
+    /// The plan is complete: what the job holds.
+    #[serde(rename = "plan")]
+    Planned {
+        /// The job.
+        job: i64,
+        /// Items selected.
+        items: u64,
+        /// Assets selected.
+        assets: u64,
+        /// Bytes the catalog announced.
+        bytes: u64,
+        /// Assets whose size the catalog does not give.
+        unknown_sizes: u64,
+        /// Assets already done or present.
+        already_done: u64,
+        /// Where the mirror goes.
+        destination: String,
+    },
     /// The job started (or resumed) its transfers.
     Started {
         /// The job.
@@ -81,8 +106,8 @@ pub struct Sampler {
     job: i64,
     base_bytes: u64,
     base_files: u64,
-    bytes_total: u64,
-    files_total: u64,
+    bytes_total: AtomicU64,
+    files_total: AtomicU64,
     window: Mutex<Vec<(Instant, u64)>>,
 }
 
@@ -99,10 +124,16 @@ impl Sampler {
             job,
             base_bytes,
             base_files,
-            bytes_total,
-            files_total,
+            bytes_total: AtomicU64::new(bytes_total),
+            files_total: AtomicU64::new(files_total),
             window: Mutex::new(Vec::new()),
         }
+    }
+
+    /// New totals, while the job is still being planned.
+    pub fn set_totals(&self, bytes_total: u64, files_total: u64) {
+        self.bytes_total.store(bytes_total, Ordering::Relaxed);
+        self.files_total.store(files_total, Ordering::Relaxed);
     }
 
     /// Reads the counters now.
@@ -119,14 +150,15 @@ impl Sampler {
             _ => 0.0,
         };
         let bytes_done = self.base_bytes + bytes;
-        let eta_seconds = (rate > 0.0 && self.bytes_total > bytes_done)
-            .then(|| ((self.bytes_total - bytes_done) as f64 / rate).ceil() as u64);
+        let bytes_total = self.bytes_total.load(Ordering::Relaxed);
+        let eta_seconds = (rate > 0.0 && bytes_total > bytes_done)
+            .then(|| ((bytes_total - bytes_done) as f64 / rate).ceil() as u64);
         Snapshot {
             job: self.job,
             bytes_done,
-            bytes_total: self.bytes_total.max(bytes_done),
+            bytes_total: bytes_total.max(bytes_done),
             files_done: self.base_files + counters.files.load(Ordering::Relaxed),
-            files_total: self.files_total,
+            files_total: self.files_total.load(Ordering::Relaxed),
             files_failed: counters.failed.load(Ordering::Relaxed),
             rate,
             eta_seconds,

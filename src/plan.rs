@@ -5,6 +5,9 @@
 //! item is recorded with its selected assets, each given a safe place at the
 //! destination ([`crate::layout`]) and the size and checksum the catalog
 //! promises. Planning is idempotent: planning again keeps what is done.
+//!
+//! Rows go to the state store through the job's [`Ledger`], in batches, so a
+//! job's transfers can run while it is still being planned.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -20,7 +23,8 @@ use crate::catalog::{Kind, open, resolve};
 use crate::checksum::Checksum;
 use crate::fetch::Fetcher;
 use crate::layout;
-use crate::store::{CollectionRow, NewAsset, NewItem, Store};
+use crate::store::{CollectionRow, NewAsset, NewItem};
+use crate::transfer::ledger::Ledger;
 use crate::{Error, Result};
 
 /// What to mirror: stored with the job, as JSON.
@@ -92,7 +96,7 @@ pub struct PlanSummary {
 /// Plans job `job_id`: reads the source and records every selected item and
 /// asset. The destination layout is `<collection>/<item>/<file>`.
 pub async fn plan(
-    store: &Store,
+    ledger: &Ledger,
     fetcher: &Fetcher,
     job_id: i64,
     source: &str,
@@ -101,23 +105,20 @@ pub async fn plan(
     let search = selection.search()?;
     let opened = open(fetcher, source).await?;
     let mut planner = Planner {
-        store,
+        ledger,
         job_id,
         selection,
         summary: PlanSummary::default(),
         collections_seen: HashSet::new(),
         item_dirs: HashSet::new(),
-        batched: 0,
     };
     let result = planner.read(fetcher, opened, &search).await;
-    // What was read before a stop or an error is kept: planning again is
-    // idempotent, and the next run continues from it.
-    blocking(|| store.end_batch())?;
+    // What was read before a stop or an error is kept (planning again is
+    // idempotent); every row is in the store when this returns.
+    ledger.call(|_| Ok(())).await?;
+    ledger.take_error()?;
     result.map(|()| planner.summary)
 }
-
-/// Items recorded per transaction while planning.
-const PLAN_BATCH: usize = 500;
 
 impl Planner<'_> {
     async fn read(
@@ -165,15 +166,13 @@ impl Planner<'_> {
 }
 
 struct Planner<'a> {
-    store: &'a Store,
+    ledger: &'a Ledger,
     job_id: i64,
     selection: &'a Selection,
     summary: PlanSummary,
     collections_seen: HashSet<String>,
     /// Item folders given out, so two items never share one.
     item_dirs: HashSet<String>,
-    /// Items recorded in the open transaction.
-    batched: usize,
 }
 
 impl Planner<'_> {
@@ -212,15 +211,12 @@ impl Planner<'_> {
                     .get("collection")
                     .and_then(Value::as_str)
                     .map(str::to_string);
-                blocking(|| self.item(item, &href, collection))?;
+                self.item(item, &href, collection)?;
             }
-            // The cursor is saved with the page's items, in one transaction.
-            let cursor_now = cursor.clone();
-            blocking(|| {
-                self.store.save_cursor(self.job_id, "search", &cursor_now)?;
-                self.batched = 0;
-                self.store.end_batch()
-            })?;
+            // Saved after the page's items, so never ahead of them.
+            let (job_id, cursor_now) = (self.job_id, cursor.clone());
+            self.ledger
+                .send(move |s| s.save_cursor(job_id, "search", &cursor_now));
         }
         Ok(())
     }
@@ -236,7 +232,7 @@ impl Planner<'_> {
                 }
                 WalkEvent::Node(node) if node.kind == Kind::Collection => {
                     if search.collections.is_empty() || search.collections.contains(&node.id) {
-                        blocking(|| self.collection(&node.id, &node.href, &node.value))
+                        self.collection(&node.id, &node.href, &node.value)
                     } else {
                         Ok(())
                     }
@@ -252,9 +248,7 @@ impl Planner<'_> {
                         .map_err(|e| e.to_string())
                         .and_then(|item| search.matches(&item).map_err(|e| e.to_string()))
                     {
-                        Ok(true) => blocking(|| {
-                            self.item(value, node.href.as_str(), node.collection.clone())
-                        }),
+                        Ok(true) => self.item(value, node.href.as_str(), node.collection.clone()),
                         Ok(false) => Ok(()),
                         Err(reason) => {
                             self.problem(
@@ -297,15 +291,15 @@ impl Planner<'_> {
             }
         };
         self.collections_seen.insert(id.to_string());
-        self.store.plan_collection(
-            self.job_id,
-            &CollectionRow {
-                collection_id: id.to_string(),
-                href: href.to_string(),
-                dir,
-                document: document.clone(),
-            },
-        )
+        let job_id = self.job_id;
+        let row = CollectionRow {
+            collection_id: id.to_string(),
+            href: href.to_string(),
+            dir,
+            document: document.clone(),
+        };
+        self.ledger.send(move |s| s.plan_collection(job_id, &row));
+        Ok(())
     }
 
     fn item(&mut self, item: Value, href: &str, collection: Option<String>) -> Result<()> {
@@ -408,10 +402,7 @@ impl Planner<'_> {
         }
         self.summary.items += 1;
         self.summary.assets += assets.len() as u64;
-        if self.batched == 0 {
-            self.store.begin_batch()?;
-        }
-        self.store.plan_item(&NewItem {
+        let row = NewItem {
             job_id: self.job_id,
             collection,
             item_id: id,
@@ -420,23 +411,9 @@ impl Planner<'_> {
             renamed: (!notes.is_empty()).then(|| notes.join("; ")),
             document: item,
             assets,
-        })?;
-        self.batched += 1;
-        if self.batched >= PLAN_BATCH {
-            self.batched = 0;
-            self.store.end_batch()?;
-        }
+        };
+        self.ledger.send(move |s| s.plan_item(&row).map(drop));
         Ok(())
-    }
-}
-
-/// Runs a quick state-store call from async code without stalling the runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 

@@ -10,13 +10,13 @@ use cairn::destination::Destination;
 use cairn::events::{Event, Snapshot};
 use cairn::fetch::Fetcher;
 use cairn::limit::{Bandwidth, Limits, parse_rate};
-use cairn::plan::{PlanSummary, Selection, plan};
+use cairn::plan::{Selection, plan};
 use cairn::store::{Job, JobState, NewJob, Store};
 use cairn::transfer::pool::{self, Outcome, PoolOptions};
 use cairn::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -137,45 +137,82 @@ async fn execute(store: Store, job: Job, per_host: usize, dry_run: bool, json: b
         Error::invalid_input(format!("job {} has a damaged selection: {e}", job.id))
     })?;
     let destination = Destination::open(&job.destination, &store.staging_dir(job.id))?;
-
-    store.set_job_state(job.id, JobState::Planning)?;
-    let planned = plan(&store, &fetcher, job.id, &job.source_url, &selection).await;
-    let summary = match planned {
-        Ok(summary) => summary,
-        Err(Error::Cancelled) => {
-            store.set_job_state(job.id, JobState::Paused)?;
-            return Ok(EXIT_INTERRUPTED);
-        }
-        Err(error) => return Err(error),
-    };
-    report_plan(
-        &mut std::io::stdout().lock(),
-        json,
+    store.set_job_state(
         job.id,
-        &summary,
-        &store,
-        &job.destination,
+        if dry_run {
+            JobState::Planning
+        } else {
+            JobState::Running
+        },
     )?;
-    if dry_run {
-        store.set_job_state(job.id, JobState::Ready)?;
-        return Ok(EXIT_OK);
-    }
-    store.set_job_state(job.id, JobState::Running)?;
     let store = Arc::new(Mutex::new(store));
+    let ledger = pool::open_ledger(store.clone(), job.id, &destination).await?;
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(print_events(receiver, json));
+
+    // The plan is read while the transfers already run on what it found.
+    let (planned_tx, planned_rx) = watch::channel(false);
+    let planning = {
+        let (ledger, sender, cancel) = (ledger.clone(), sender.clone(), cancel.clone());
+        let (fetcher, destination_text) = (&fetcher, job.destination.clone());
+        let (job_id, source) = (job.id, job.source_url.clone());
+        async move {
+            let planned = plan(&ledger, fetcher, job_id, &source, &selection).await;
+            let _ = planned_tx.send(true);
+            match &planned {
+                Ok(summary) => {
+                    for problem in &summary.problems {
+                        let _ = sender.send(Event::Problem {
+                            href: problem.href.clone(),
+                            reason: problem.reason.clone(),
+                        });
+                    }
+                    let counts = ledger.call(move |s| s.job_counts(job_id)).await?;
+                    let _ = sender.send(Event::Planned {
+                        job: job_id,
+                        items: counts.items,
+                        assets: counts.assets,
+                        bytes: counts.bytes_expected,
+                        unknown_sizes: summary.unknown_sizes,
+                        already_done: counts.done + counts.skipped,
+                        destination: destination_text,
+                    });
+                }
+                // Nothing more to plan: the transfers stop too.
+                Err(_) => cancel.cancel(),
+            }
+            planned.map(drop)
+        }
+    };
+    if dry_run {
+        let planned = planning.await;
+        drop(sender);
+        let _ = printer.await;
+        let store = store.lock().unwrap_or_else(|e| e.into_inner());
+        return match planned {
+            Ok(()) => {
+                store.set_job_state(job.id, JobState::Ready)?;
+                Ok(EXIT_OK)
+            }
+            Err(Error::Cancelled) => {
+                store.set_job_state(job.id, JobState::Paused)?;
+                Ok(EXIT_INTERRUPTED)
+            }
+            Err(error) => Err(error),
+        };
+    }
     let limits = Limits {
         job: Bandwidth::new(job.limit_rate),
         global: Bandwidth::new(None),
     };
     let watcher = watch_job(store.clone(), job.id, limits.job.clone(), cancel.clone());
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let printer = tokio::spawn(print_events(receiver, json));
     let options = PoolOptions {
         concurrency: job.concurrency as usize,
         per_host,
         ..PoolOptions::default()
     };
-    let outcome = pool::run(
-        store.clone(),
+    let transfers = pool::run(
+        ledger.clone(),
         &fetcher,
         job.id,
         destination.clone(),
@@ -183,13 +220,23 @@ async fn execute(store: Store, job: Job, per_host: usize, dry_run: bool, json: b
         options,
         cancel,
         Some(sender),
-    )
-    .await;
+        Some(planned_rx),
+    );
+    let (planned, outcome) = tokio::join!(planning, transfers);
     watcher.abort();
     let _ = printer.await;
+    drop(ledger);
     let store = store.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(Error::DiskFull { .. }) = &outcome {
         store.set_job_state(job.id, JobState::Paused)?;
+    }
+    match planned {
+        Ok(()) | Err(Error::Cancelled) => {}
+        // The source could not be read: that is what to report.
+        Err(error) => {
+            store.set_job_state(job.id, JobState::Paused)?;
+            return Err(error);
+        }
     }
     let outcome = outcome?;
     // The progress printer has stopped: stdout is free again.
@@ -278,53 +325,6 @@ fn finish(
     Ok(code)
 }
 
-fn report_plan(
-    out: &mut impl Write,
-    json: bool,
-    job_id: i64,
-    summary: &PlanSummary,
-    store: &Store,
-    destination: &str,
-) -> Result<()> {
-    let counts = store.job_counts(job_id)?;
-    let there = counts.done + counts.skipped;
-    if json {
-        for problem in &summary.problems {
-            json_line(
-                out,
-                &json!({"type": "problem", "href": problem.href, "reason": problem.reason}),
-            );
-        }
-        json_line(
-            out,
-            &json!({"type": "plan", "job": job_id, "items": counts.items, "assets": counts.assets,
-                "bytes": counts.bytes_expected, "unknown_sizes": summary.unknown_sizes,
-                "already_done": there, "destination": destination}),
-        );
-    } else {
-        for problem in &summary.problems {
-            eprintln!("note: {}\n  {}", problem.href, problem.reason);
-        }
-        let unknown = if summary.unknown_sizes > 0 {
-            format!(
-                " (and {} of unknown size)",
-                plural(summary.unknown_sizes, "asset")
-            )
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "Job {job_id}: {}, {}, {}{unknown}; {} already done.",
-            plural(counts.items, "item"),
-            plural(counts.assets, "asset"),
-            human_bytes(counts.bytes_expected),
-            there
-        );
-    }
-    Ok(())
-}
-
 /// Follows the job's row in the state file (written by the app or another
 /// `cairn`): a new limit applies at once; a pause or cancel stops the run.
 fn watch_job(
@@ -374,6 +374,10 @@ async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
             Event::Progress(snapshot) => {
                 if let Some(bar) = &bar {
                     if snapshot.bytes_total > 0 {
+                        if bar.length().is_none() {
+                            // Sizes became known while planning.
+                            bar.set_style(bytes_style());
+                        }
                         bar.set_length(snapshot.bytes_total.max(snapshot.bytes_done));
                     }
                     bar.set_position(snapshot.bytes_done);
@@ -400,6 +404,38 @@ async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
                     bar.finish();
                 }
             }
+            Event::Problem { href, reason } => {
+                let text = format!("note: {href}\n  {reason}");
+                match &bar {
+                    Some(bar) => bar.println(text),
+                    None => eprintln!("{text}"),
+                }
+            }
+            Event::Planned {
+                job,
+                items,
+                assets,
+                bytes,
+                unknown_sizes,
+                already_done,
+                ..
+            } => {
+                let unknown = if *unknown_sizes > 0 {
+                    format!(" (and {} of unknown size)", plural(*unknown_sizes, "asset"))
+                } else {
+                    String::new()
+                };
+                let text = format!(
+                    "Job {job}: {}, {}, {}{unknown}; {already_done} already done.",
+                    plural(*items, "item"),
+                    plural(*assets, "asset"),
+                    human_bytes(*bytes),
+                );
+                match &bar {
+                    Some(bar) => bar.println(text),
+                    None => println!("{text}"),
+                }
+            }
             Event::Started { .. } => {}
         }
     }
@@ -411,12 +447,7 @@ async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
 /// A bar over bytes when the catalog announced sizes, else a spinner.
 fn progress_bar(bytes_total: u64, files_total: u64) -> ProgressBar {
     let bar = if bytes_total > 0 {
-        ProgressBar::new(bytes_total).with_style(
-            ProgressStyle::with_template(
-                "{bar:30.cyan/blue} {percent:>3}% {binary_bytes}/{binary_total_bytes}, {msg}, {eta} left",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
+        ProgressBar::new(bytes_total).with_style(bytes_style())
     } else {
         ProgressBar::new_spinner().with_style(
             ProgressStyle::with_template("{spinner} {binary_bytes}, {msg}")
@@ -426,6 +457,13 @@ fn progress_bar(bytes_total: u64, files_total: u64) -> ProgressBar {
     bar.set_message(format!("0/{files_total} files"));
     bar.enable_steady_tick(Duration::from_millis(250));
     bar
+}
+
+fn bytes_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{bar:30.cyan/blue} {percent:>3}% {binary_bytes}/{binary_total_bytes}, {msg}, {eta} left",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 fn progress_line(snapshot: &Snapshot) -> String {

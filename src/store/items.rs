@@ -59,10 +59,12 @@ pub struct ItemRow {
     pub document: Value,
 }
 
-/// An asset planned again is unchanged when its source and promises are.
-const SAME_ASSET: &str = "assets.href = excluded.href AND assets.path = excluded.path
+/// An asset planned again keeps its state when its source and promises are
+/// unchanged, or while a transfer holds it (planning runs beside transfers).
+const SAME_ASSET: &str = "(assets.state = 'active' OR (
+    assets.href = excluded.href AND assets.path = excluded.path
     AND assets.expected_size IS excluded.expected_size
-    AND assets.expected_checksum IS excluded.expected_checksum";
+    AND assets.expected_checksum IS excluded.expected_checksum))";
 
 impl Store {
     /// Records an item and its assets in one transaction. Planning the same item

@@ -58,6 +58,8 @@ struct Flush {
 pub struct Ledger {
     sender: Option<std::sync::mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
+    /// The first failure of an update nobody waited for.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Ledger {
@@ -115,6 +117,7 @@ impl Ledger {
         Ledger {
             sender: Some(sender),
             thread: Some(thread),
+            failed: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -146,11 +149,16 @@ impl Ledger {
     }
 
     fn enqueue(&self, f: impl FnOnce(&Store) -> Result<()> + Send + 'static, finished: bool) {
+        let failed = self.failed.clone();
         let work: Work = Box::new(move |store| {
             let result = f(store);
             Box::new(move |committed: Result<()>| {
                 if let Err(error) = result.and(committed) {
                     tracing::warn!(%error, "a state update failed");
+                    failed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(error.to_string());
                 }
             })
         });
@@ -160,6 +168,17 @@ impl Ledger {
                 finished,
                 awaited: false,
             });
+        }
+    }
+
+    /// The first failure of an update sent without waiting, if any (once
+    /// the updates sent before are applied: call after an awaited request).
+    pub fn take_error(&self) -> Result<()> {
+        match self.failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(reason) => Err(Error::invalid_input(format!(
+                "the state store could not record progress: {reason}"
+            ))),
+            None => Ok(()),
         }
     }
 

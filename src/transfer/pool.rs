@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -77,7 +77,9 @@ const WRITE_SLICE: usize = 256;
 
 /// Everything one job's workers share.
 struct Shared {
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
+    /// Becomes true when the plan is complete (`None`: it already was).
+    planned: Option<watch::Receiver<bool>>,
     job_id: i64,
     destination: Destination,
     http: reqwest::Client,
@@ -94,6 +96,12 @@ struct Shared {
 }
 
 impl Shared {
+    fn plan_complete(&self) -> bool {
+        self.planned
+            .as_ref()
+            .is_none_or(|planned| *planned.borrow())
+    }
+
     /// The gate that keeps at most `per_host` transfers on `url`'s server.
     fn host_gate(&self, url: &Url) -> Arc<Semaphore> {
         let host = format!(
@@ -116,21 +124,14 @@ impl Shared {
     }
 }
 
-/// Runs job `job_id`'s pending assets into `destination`, then writes the STAC
-/// catalog. Progress goes to `events` about four times a second.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
+/// The ledger a job's run records itself in: finished files in a folder are
+/// flushed to disk in the background; a bucket needs no flush.
+pub async fn open_ledger(
     store: Arc<Mutex<Store>>,
-    fetcher: &Fetcher,
     job_id: i64,
-    destination: Destination,
-    limits: Limits,
-    options: PoolOptions,
-    cancel: CancellationToken,
-    events: Option<mpsc::UnboundedSender<Event>>,
-) -> Result<Outcome> {
-    // Files finished in a folder are flushed to disk in the background.
-    let flush = match &destination {
+    destination: &Destination,
+) -> Result<Arc<Ledger>> {
+    let flush = match destination {
         Destination::Folder(root) => {
             tokio::fs::create_dir_all(root)
                 .await
@@ -142,8 +143,28 @@ pub async fn run(
         }
         Destination::Bucket(_) => None,
     };
+    Ok(Arc::new(Ledger::start(store, job_id, flush)))
+}
+
+/// Runs job `job_id`'s pending assets into `destination`, then writes the STAC
+/// catalog. Progress goes to `events` about four times a second. While
+/// `planned` says the plan is not complete, workers wait for more rows
+/// instead of stopping.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    ledger: Arc<Ledger>,
+    fetcher: &Fetcher,
+    job_id: i64,
+    destination: Destination,
+    limits: Limits,
+    options: PoolOptions,
+    cancel: CancellationToken,
+    events: Option<mpsc::UnboundedSender<Event>>,
+    planned: Option<watch::Receiver<bool>>,
+) -> Result<Outcome> {
     let shared = Arc::new(Shared {
-        ledger: Ledger::start(store, job_id, flush),
+        ledger,
+        planned,
         job_id,
         destination,
         http: fetcher.http().clone(),
@@ -178,11 +199,21 @@ pub async fn run(
         let stopped = stop.clone();
         let handle = tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(250));
+            let mut ticks = 0u64;
             loop {
                 tokio::select! {
                     _ = stopped.cancelled() => break,
-                    _ = interval.tick() => shared.emit(Event::Progress(sampler.sample(&shared.counters))),
+                    _ = interval.tick() => {}
                 }
+                ticks += 1;
+                // While planning goes on, the totals grow.
+                if ticks.is_multiple_of(4)
+                    && !shared.plan_complete()
+                    && let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await
+                {
+                    sampler.set_totals(counts.bytes_expected, counts.assets);
+                }
+                shared.emit(Event::Progress(sampler.sample(&shared.counters)));
             }
             sampler
         });
@@ -239,6 +270,7 @@ pub async fn run(
         return Err(error);
     }
     let items_written = write_out(&shared).await?;
+    shared.ledger.take_error()?;
     let counts = shared.ledger.call(move |s| s.job_counts(job_id)).await?;
     let interrupted = cancel.is_cancelled();
     shared.emit(Event::Finished {
@@ -294,7 +326,14 @@ async fn recheck_unflushed(shared: &Shared) -> Result<()> {
 async fn worker(shared: &Shared) -> Result<()> {
     while !shared.cancel.is_cancelled() {
         let Some(asset) = next_asset(shared).await? else {
-            return Ok(());
+            if shared.plan_complete() {
+                return Ok(());
+            }
+            // The plan is still being read: more rows will come.
+            tokio::select! {
+                _ = shared.cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+            }
         };
         copy_one(shared, asset).await?;
     }
