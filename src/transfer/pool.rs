@@ -84,6 +84,8 @@ struct Shared {
     destination: Destination,
     http: reqwest::Client,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Items written to the destination in this run.
+    items_written: std::sync::atomic::AtomicU64,
     /// Why the run stopped early on its own (a full disk), if it did.
     stopped: Mutex<Option<Error>>,
     /// Assets claimed from the store and not yet taken by a worker.
@@ -171,6 +173,7 @@ pub async fn run(
         hosts: Mutex::new(HashMap::new()),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         stopped: Mutex::new(None),
+        items_written: std::sync::atomic::AtomicU64::new(0),
         limits,
         cancel: cancel.clone(),
         counters: Arc::new(Counters::default()),
@@ -220,6 +223,25 @@ pub async fn run(
         (stop, handle)
     };
 
+    // Finished items appear in the mirror while the job runs.
+    let item_writer = {
+        let shared = shared.clone();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let handle = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                if let Err(error) = write_items(&shared).await {
+                    tracing::warn!(%error, "finished items could not be written yet");
+                }
+            }
+        });
+        (stop, handle)
+    };
+
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..shared.options.concurrency.max(1) {
         let shared = shared.clone();
@@ -251,6 +273,9 @@ pub async fn run(
             .call(move |s| unstarted.into_iter().try_for_each(|id| s.release_asset(id)))
             .await?;
     }
+    let (stop, handle) = item_writer;
+    stop.cancel();
+    let _ = handle.await;
     let (stop, handle) = ticker;
     stop.cancel();
     if let Ok(sampler) = handle.await {
@@ -269,7 +294,8 @@ pub async fn run(
         let _ = write_out(&shared).await;
         return Err(error);
     }
-    let items_written = write_out(&shared).await?;
+    write_out(&shared).await?;
+    let items_written = shared.items_written.load(Ordering::Relaxed);
     shared.ledger.take_error()?;
     let counts = shared.ledger.call(move |s| s.job_counts(job_id)).await?;
     let interrupted = cancel.is_cancelled();
@@ -569,7 +595,7 @@ fn recorded_checksum(asset: &AssetRow, sha256: &Checksum) -> String {
 }
 
 /// Writes every finished item, then the collections and the root catalog.
-async fn write_out(shared: &Shared) -> Result<u64> {
+async fn write_out(shared: &Shared) -> Result<()> {
     let job_id = shared.job_id;
     let job = shared
         .ledger
@@ -578,49 +604,8 @@ async fn write_out(shared: &Shared) -> Result<u64> {
                 .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))
         })
         .await?;
+    write_items(shared).await?;
     let dest = &shared.destination;
-    // In slices, so that memory does not grow with the number of items.
-    let mut count = 0u64;
-    loop {
-        let items = shared
-            .ledger
-            .call(move |s| {
-                s.items_to_write(job_id, WRITE_SLICE)?
-                    .into_iter()
-                    .map(|item| Ok((s.finished_assets(item.id)?, item)))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .await?;
-        if items.is_empty() {
-            break;
-        }
-        let mut written = Vec::with_capacity(items.len());
-        for (finished, item) in &items {
-            let mirrored: Vec<Mirrored> = finished
-                .iter()
-                .map(|(key, path, size, checksum)| Mirrored {
-                    key: key.clone(),
-                    file_name: path.rsplit('/').next().unwrap_or_default().to_string(),
-                    size: *size,
-                    checksum: checksum.clone(),
-                })
-                .collect();
-            let name = item.dir.rsplit('/').next().unwrap_or_default();
-            let document = rewrite::item(&item.document, &mirrored);
-            dest.write_json(&format!("{}/{name}.json", item.dir), &document)
-                .await?;
-            written.push(item.id);
-        }
-        count += written.len() as u64;
-        shared
-            .ledger
-            .call(move |s| {
-                written
-                    .into_iter()
-                    .try_for_each(|id| s.mark_item_written(id))
-            })
-            .await?;
-    }
     let source_url = job.source_url.clone();
     let (all_written, collections, title) = shared
         .ledger
@@ -662,5 +647,58 @@ async fn write_out(shared: &Shared) -> Result<u64> {
     let existing = dest.read_json("catalog.json").await;
     let root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
     dest.write_json("catalog.json", &root).await?;
+    Ok(())
+}
+
+/// Writes the items whose assets are all verified and that are not written
+/// yet, in slices (memory does not grow with the number of items). Runs
+/// every second while the job runs, and once more at the end.
+async fn write_items(shared: &Shared) -> Result<u64> {
+    let job_id = shared.job_id;
+    let dest = &shared.destination;
+    let mut count = 0u64;
+    loop {
+        let items = shared
+            .ledger
+            .call(move |s| {
+                s.items_to_write(job_id, WRITE_SLICE)?
+                    .into_iter()
+                    .map(|item| Ok((s.finished_assets(item.id)?, item)))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
+        if items.is_empty() {
+            break;
+        }
+        let mut written = Vec::with_capacity(items.len());
+        for (finished, item) in &items {
+            let mirrored: Vec<Mirrored> = finished
+                .iter()
+                .map(|(key, path, size, checksum)| Mirrored {
+                    key: key.clone(),
+                    file_name: path.rsplit('/').next().unwrap_or_default().to_string(),
+                    size: *size,
+                    checksum: checksum.clone(),
+                })
+                .collect();
+            let name = item.dir.rsplit('/').next().unwrap_or_default();
+            let document = rewrite::item(&item.document, &mirrored);
+            dest.write_json(&format!("{}/{name}.json", item.dir), &document)
+                .await?;
+            written.push(item.id);
+        }
+        count += written.len() as u64;
+        shared
+            .items_written
+            .fetch_add(written.len() as u64, Ordering::Relaxed);
+        shared
+            .ledger
+            .call(move |s| {
+                written
+                    .into_iter()
+                    .try_for_each(|id| s.mark_item_written(id))
+            })
+            .await?;
+    }
     Ok(count)
 }

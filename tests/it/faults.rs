@@ -151,3 +151,34 @@ fn a_misbehaving_server_leaves_good_assets_verified_and_bad_ones_failed_with_rea
     assert_eq!(log.iter().filter(|l| l.name == "down.bin").count(), 5);
     assert_eq!(log.iter().filter(|l| l.name == "gone.bin").count(), 1);
 }
+
+#[test]
+fn no_more_transfers_than_allowed_talk_to_one_server() {
+    // Slow bodies, so that transfers overlap.
+    let specs: Vec<FileSpec> = (0..12)
+        .map(|i| {
+            FileSpec::new(&format!("slow-{i:02}.bin"), 64 * 1024).fault(Fault::Trickle {
+                bytes_per_second: 256 * 1024,
+            })
+        })
+        .collect();
+    for (per_host, expected) in [("2", 2), ("6", 6)] {
+        let farm = Farm::start(specs.clone(), 4);
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("mirror");
+        let run = cairn(
+            &out.path().join("cairn.db"),
+            &[
+                "mirror",
+                &farm.catalog_url(),
+                dest.to_str().unwrap(),
+                "--concurrency",
+                "8",
+                "--per-host",
+                per_host,
+            ],
+        );
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(farm.most_in_flight(), expected, "--per-host {per_host}");
+    }
+}

@@ -154,6 +154,26 @@ struct Farmland {
     faults_left: Mutex<HashMap<String, u32>>,
     served: HashMap<String, AtomicU64>,
     total: Arc<AtomicU64>,
+    /// File bodies being sent now, and the most at once.
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
+}
+
+/// Counts a body in flight until it is dropped (sent, cut, or abandoned).
+struct InFlight(Arc<Farmland>);
+
+impl InFlight {
+    fn new(land: Arc<Farmland>) -> InFlight {
+        let now = land.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        land.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(land)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The running farm.
@@ -254,6 +274,8 @@ impl Farm {
             log: Mutex::new(Vec::new()),
             faults_left: Mutex::new(faults_left),
             total: Arc::new(AtomicU64::new(0)),
+            in_flight: AtomicU64::new(0),
+            most_in_flight: AtomicU64::new(0),
         });
         let router = Router::new()
             .route("/files/{name}", get(serve_file))
@@ -280,6 +302,11 @@ impl Farm {
     }
 
     /// A counter of body bytes sent in all, for sampling while a job runs.
+    /// The most file bodies that were being sent at once.
+    pub fn most_in_flight(&self) -> u64 {
+        self.land.most_in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn total_counter(&self) -> Arc<AtomicU64> {
         self.land.total.clone()
     }
@@ -381,9 +408,11 @@ async fn serve_file(
     let chunk = if trickle.is_some() { 4096 } else { 64 * 1024 };
     let size = spec.size;
     let land_for_body = land.clone();
+    let in_flight = Arc::new(InFlight::new(land.clone()));
     let body = futures::stream::unfold(start, move |offset| {
         let spec = spec.clone();
         let land = land_for_body.clone();
+        let _in_flight = in_flight.clone();
         async move {
             if offset >= sent_end {
                 if cut {
