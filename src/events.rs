@@ -27,6 +27,8 @@ pub struct Counters {
 pub enum Event {
     /// Something in the source could not be used (the plan goes on past it).
     Problem {
+        /// The job.
+        job: i64,
         /// Where.
         href: String,
         /// What, in plain words.
@@ -63,6 +65,8 @@ pub enum Event {
     Progress(Snapshot),
     /// An asset gave up.
     AssetFailed {
+        /// The job.
+        job: i64,
         /// The asset's source.
         href: String,
         /// Why, in plain words.

@@ -51,6 +51,7 @@ pub mod limit;
 pub mod plan;
 pub mod retry;
 pub mod rewrite;
+pub mod runner;
 pub mod store;
 pub mod transfer;
 

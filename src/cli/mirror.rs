@@ -3,20 +3,20 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn::destination::Destination;
 use cairn::events::{Event, Snapshot};
 use cairn::fetch::Fetcher;
-use cairn::limit::{Bandwidth, Limits, parse_rate};
-use cairn::plan::{Selection, plan};
-use cairn::store::{Job, JobState, NewJob, Store};
-use cairn::transfer::pool::{self, Outcome, PoolOptions};
+use cairn::limit::parse_rate;
+use cairn::plan::Selection;
+use cairn::runner::{Report, Runner};
+use cairn::store::{JobState, NewJob, Store};
 use cairn::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -90,9 +90,11 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let existing = store.jobs()?.into_iter().find(|j| {
         j.source_url == source && j.destination == destination && j.selection == selection_json
     });
+    let (concurrency, per_host) = (args.concurrency.max(1), args.per_host.max(1));
     let job_id = match existing {
         Some(job) => {
             store.set_job_limit_rate(job.id, limit_rate)?;
+            store.set_job_concurrency(job.id, concurrency, per_host)?;
             job.id
         }
         None => store.create_job(&NewJob {
@@ -100,14 +102,11 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
             destination,
             selection: selection_json,
             limit_rate,
-            concurrency: args.concurrency.max(1),
+            concurrency,
+            per_host,
         })?,
     };
-    let job = store
-        .job(job_id)?
-        .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
-    let per_host = args.per_host.max(1) as usize;
-    execute(store, job, per_host, args.dry_run, args.json).await
+    execute(store, job_id, args.dry_run, args.json).await
 }
 
 /// Continues a job after an interruption or a crash, and tries its failed
@@ -120,161 +119,73 @@ pub async fn resume(args: ResumeArgs, state: Option<PathBuf>) -> Result<u8> {
             args.job_id
         ))
     })?;
-    execute(
-        store,
-        job,
-        PoolOptions::default().per_host,
-        false,
-        args.json,
-    )
-    .await
+    // Failed assets get a fresh set of attempts: the server may be back.
+    store.retry_failed(job.id)?;
+    execute(store, job.id, false, args.json).await
 }
 
-async fn execute(store: Store, job: Job, per_host: usize, dry_run: bool, json: bool) -> Result<u8> {
-    let cancel = interrupt_token();
-    let fetcher = Fetcher::new()?.with_cancellation(cancel.clone());
-    let selection: Selection = serde_json::from_value(job.selection.clone()).map_err(|e| {
-        Error::invalid_input(format!("job {} has a damaged selection: {e}", job.id))
-    })?;
-    let destination = Destination::open(&job.destination, &store.staging_dir(job.id))?;
-    store.set_job_state(
-        job.id,
-        if dry_run {
-            JobState::Planning
-        } else {
-            JobState::Running
-        },
-    )?;
-    let store = Arc::new(Mutex::new(store));
-    let ledger = pool::open_ledger(store.clone(), job.id, &destination).await?;
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let printer = tokio::spawn(print_events(receiver, json));
-
-    // The plan is read while the transfers already run on what it found.
-    let (planned_tx, planned_rx) = watch::channel(false);
-    let planning = {
-        let (ledger, sender, cancel) = (ledger.clone(), sender.clone(), cancel.clone());
-        let (fetcher, destination_text) = (&fetcher, job.destination.clone());
-        let (job_id, source) = (job.id, job.source_url.clone());
-        async move {
-            let planned = plan(&ledger, fetcher, job_id, &source, &selection).await;
-            let _ = planned_tx.send(true);
-            match &planned {
-                Ok(summary) => {
-                    for problem in &summary.problems {
-                        let _ = sender.send(Event::Problem {
-                            href: problem.href.clone(),
-                            reason: problem.reason.clone(),
-                        });
-                    }
-                    let counts = ledger.call(move |s| s.job_counts(job_id)).await?;
-                    let _ = sender.send(Event::Planned {
-                        job: job_id,
-                        items: counts.items,
-                        assets: counts.assets,
-                        bytes: counts.bytes_expected,
-                        unknown_sizes: summary.unknown_sizes,
-                        already_done: counts.done + counts.skipped,
-                        destination: destination_text,
-                    });
-                }
-                // Nothing more to plan: the transfers stop too.
-                Err(_) => cancel.cancel(),
+async fn execute(store: Store, job_id: i64, dry_run: bool, json: bool) -> Result<u8> {
+    let job = store
+        .job(job_id)?
+        .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
+    let destination = Destination::open(&job.destination, &store.staging_dir(job_id))?;
+    let runner = Arc::new(Runner::new(store, Fetcher::new()?));
+    let done = CancellationToken::new();
+    let printer = tokio::spawn(print_events(runner.subscribe(), job_id, json, done.clone()));
+    let interrupt = interrupt_token();
+    let result = if dry_run {
+        tokio::select! {
+            planned = runner.plan_only(job_id) => planned,
+            _ = interrupt.cancelled() => {
+                runner.with_store(|s| s.set_job_state(job_id, JobState::Paused))?;
+                Err(Error::Cancelled)
             }
-            planned.map(drop)
         }
-    };
-    if dry_run {
-        let planned = planning.await;
-        drop(sender);
-        let _ = printer.await;
-        let store = store.lock().unwrap_or_else(|e| e.into_inner());
-        return match planned {
-            Ok(()) => {
-                store.set_job_state(job.id, JobState::Ready)?;
-                Ok(EXIT_OK)
-            }
-            Err(Error::Cancelled) => {
-                store.set_job_state(job.id, JobState::Paused)?;
-                Ok(EXIT_INTERRUPTED)
-            }
-            Err(error) => Err(error),
+    } else {
+        runner.start(job_id)?;
+        // Ctrl-C stops the job cleanly; it is paused, and resumable.
+        let stopper = {
+            let runner = runner.clone();
+            tokio::spawn(async move {
+                interrupt.cancelled().await;
+                runner.interrupt(job_id);
+            })
         };
-    }
-    let limits = Limits {
-        job: Bandwidth::new(job.limit_rate),
-        global: Bandwidth::new(None),
+        let report = runner.wait(job_id).await;
+        stopper.abort();
+        report
     };
-    let watcher = watch_job(store.clone(), job.id, limits.job.clone(), cancel.clone());
-    let options = PoolOptions {
-        concurrency: job.concurrency as usize,
-        per_host,
-        ..PoolOptions::default()
-    };
-    let transfers = pool::run(
-        ledger.clone(),
-        &fetcher,
-        job.id,
-        destination.clone(),
-        limits,
-        options,
-        cancel,
-        Some(sender),
-        Some(planned_rx),
-    );
-    let (planned, outcome) = tokio::join!(planning, transfers);
-    watcher.abort();
+    done.cancel();
     let _ = printer.await;
-    drop(ledger);
-    let store = store.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(Error::DiskFull { .. }) = &outcome {
-        store.set_job_state(job.id, JobState::Paused)?;
+    let report = result?;
+    if dry_run {
+        return Ok(EXIT_OK);
     }
-    match planned {
-        Ok(()) | Err(Error::Cancelled) => {}
-        // The source could not be read: that is what to report.
-        Err(error) => {
-            store.set_job_state(job.id, JobState::Paused)?;
-            return Err(error);
-        }
-    }
-    let outcome = outcome?;
     // The progress printer has stopped: stdout is free again.
-    finish(
-        &mut std::io::stdout().lock(),
-        json,
-        &store,
-        job.id,
-        &destination,
-        &outcome,
-    )
+    runner.with_store(|store| {
+        finish(
+            &mut std::io::stdout().lock(),
+            json,
+            store,
+            &report,
+            &destination,
+        )
+    })
 }
 
 fn finish(
     out: &mut impl Write,
     json: bool,
     store: &Store,
-    job_id: i64,
+    report: &Report,
     destination: &Destination,
-    outcome: &Outcome,
 ) -> Result<u8> {
-    let counts = &outcome.counts;
-    let cancelled = store
-        .job(job_id)?
-        .is_some_and(|j| j.state == JobState::Cancelled);
-    let (state, code) = if outcome.interrupted {
-        let state = if cancelled {
-            JobState::Cancelled
-        } else {
-            JobState::Paused
-        };
-        (state, EXIT_INTERRUPTED)
-    } else if counts.failed > 0 {
-        (JobState::Failed, EXIT_FAILED)
-    } else {
-        (JobState::Finished, EXIT_OK)
+    let (job_id, state, counts) = (report.job, report.state, &report.counts);
+    let code = match state {
+        JobState::Paused | JobState::Cancelled => EXIT_INTERRUPTED,
+        JobState::Failed => EXIT_FAILED,
+        _ => EXIT_OK,
     };
-    store.set_job_state(job_id, state)?;
     let failures = store.failures(job_id)?;
     if json {
         for failure in &failures {
@@ -313,7 +224,7 @@ fn finish(
             }
             let _ = writeln!(out, "\nRun `cairn resume {job_id}` to try them again.");
         }
-        if outcome.interrupted {
+        if code == EXIT_INTERRUPTED {
             let _ = writeln!(
                 out,
                 "Interrupted. Run `cairn resume {job_id}` to continue where it stopped."
@@ -325,40 +236,35 @@ fn finish(
     Ok(code)
 }
 
-/// Follows the job's row in the state file (written by the app or another
-/// `cairn`): a new limit applies at once; a pause or cancel stops the run.
-fn watch_job(
-    store: Arc<Mutex<Store>>,
-    job_id: i64,
-    bandwidth: Bandwidth,
-    cancel: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            interval.tick().await;
-            let job = tokio::task::block_in_place(|| {
-                let store = store.lock().unwrap_or_else(|e| e.into_inner());
-                store.job(job_id).ok().flatten()
-            });
-            let Some(job) = job else { continue };
-            if job.limit_rate != bandwidth.get() {
-                bandwidth.set(job.limit_rate);
-            }
-            if matches!(job.state, JobState::Paused | JobState::Cancelled) {
-                cancel.cancel();
-            }
-        }
-    })
-}
-
 /// Shows progress: JSON lines with `--json`; a progress bar on a terminal;
 /// otherwise a line every few seconds (logs stay readable).
-async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
+async fn print_events(
+    mut events: broadcast::Receiver<Event>,
+    job_id: i64,
+    json: bool,
+    done: CancellationToken,
+) {
     let terminal = std::io::stderr().is_terminal();
     let mut bar: Option<ProgressBar> = None;
     let mut last_line: Option<std::time::Instant> = None;
-    while let Some(event) = events.recv().await {
+    loop {
+        let event = tokio::select! {
+            biased;
+            received = events.recv() => match received {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            // The run is over: print what is left, then stop.
+            _ = done.cancelled() => match events.try_recv() {
+                Ok(event) => event,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            },
+        };
+        if event_job(&event) != job_id {
+            continue;
+        }
         if json {
             json_line(&mut std::io::stdout().lock(), &event);
             continue;
@@ -392,7 +298,7 @@ async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
                     eprintln!("{}", progress_line(snapshot));
                 }
             }
-            Event::AssetFailed { href, reason } => {
+            Event::AssetFailed { href, reason, .. } => {
                 let text = format!("failed: {href}\n  {reason}");
                 match &bar {
                     Some(bar) => bar.println(text),
@@ -404,7 +310,7 @@ async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
                     bar.finish();
                 }
             }
-            Event::Problem { href, reason } => {
+            Event::Problem { href, reason, .. } => {
                 let text = format!("note: {href}\n  {reason}");
                 match &bar {
                     Some(bar) => bar.println(text),
@@ -441,6 +347,17 @@ async fn print_events(mut events: mpsc::UnboundedReceiver<Event>, json: bool) {
     }
     if let Some(bar) = bar {
         bar.abandon();
+    }
+}
+
+fn event_job(event: &Event) -> i64 {
+    match event {
+        Event::Problem { job, .. }
+        | Event::Planned { job, .. }
+        | Event::Started { job, .. }
+        | Event::AssetFailed { job, .. }
+        | Event::Finished { job, .. } => *job,
+        Event::Progress(snapshot) => snapshot.job,
     }
 }
 

@@ -73,6 +73,8 @@ pub struct NewJob {
     pub limit_rate: Option<u64>,
     /// Transfers at once.
     pub concurrency: u32,
+    /// Transfers at once from any one server.
+    pub per_host: u32,
 }
 
 /// A job as stored.
@@ -92,6 +94,8 @@ pub struct Job {
     pub limit_rate: Option<u64>,
     /// Transfers at once.
     pub concurrency: u32,
+    /// Transfers at once from any one server.
+    pub per_host: u32,
     /// When it was created (UTC, RFC 3339).
     pub created_at: String,
 }
@@ -101,14 +105,15 @@ impl Store {
     pub fn create_job(&self, job: &NewJob) -> Result<i64> {
         let limit = job.limit_rate.map(|r| r as i64);
         self.conn().execute(
-            "INSERT INTO jobs (source_url, destination, selection, limit_rate, concurrency)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO jobs (source_url, destination, selection, limit_rate, concurrency, per_host)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 job.source_url,
                 job.destination,
                 job.selection.to_string(),
                 limit,
-                job.concurrency
+                job.concurrency,
+                job.per_host
             ],
         )?;
         Ok(self.conn().last_insert_rowid())
@@ -146,6 +151,15 @@ impl Store {
         Ok(())
     }
 
+    /// Changes how many transfers a job runs at once, overall and per server.
+    pub fn set_job_concurrency(&self, id: i64, concurrency: u32, per_host: u32) -> Result<()> {
+        self.conn().execute(
+            "UPDATE jobs SET concurrency = ?2, per_host = ?3 WHERE id = ?1",
+            params![id, concurrency, per_host],
+        )?;
+        Ok(())
+    }
+
     /// Records that every file the job finished before `at` is on disk for good.
     pub fn set_job_flushed(&self, id: i64, at: &str) -> Result<()> {
         self.conn()
@@ -169,7 +183,7 @@ impl Store {
 }
 
 const SELECT_JOB: &str = "SELECT id, source_url, destination, selection, state, limit_rate,
-    concurrency, created_at FROM jobs";
+    concurrency, created_at, per_host FROM jobs";
 
 fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(4)?;
@@ -182,6 +196,7 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         state: JobState::parse(&state)?,
         limit_rate: limit.map(|l| l as u64),
         concurrency: row.get(6)?,
+        per_host: row.get(8)?,
         created_at: row.get(7)?,
     })
 }
@@ -198,6 +213,7 @@ pub(crate) mod tests {
             selection: json!({"collections": ["c"], "bbox": [0, 0, 1, 1]}),
             limit_rate: Some(10_000_000),
             concurrency: 4,
+            per_host: 2,
         }
     }
 

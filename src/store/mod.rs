@@ -29,7 +29,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 9] = [
+const SCHEMA: [&str; 10] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -39,6 +39,7 @@ const SCHEMA: [&str; 9] = [
     include_str!("migrations/0007_assets_size.sql"),
     include_str!("migrations/0008_collections.sql"),
     include_str!("migrations/0009_jobs_flushed.sql"),
+    include_str!("migrations/0010_jobs_per_host.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -566,6 +566,7 @@ async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> 
         .await?;
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     shared.emit(Event::AssetFailed {
+        job: shared.job_id,
         href: asset.href.clone(),
         reason: reason.to_string(),
     });

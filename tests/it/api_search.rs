@@ -188,6 +188,7 @@ async fn a_search_saved_mid_way_continues_from_the_state_file() {
                 selection: json!({"collections": ["joplin"]}),
                 limit_rate: None,
                 concurrency: 2,
+                per_host: 2,
             })
             .unwrap();
         let mut cursor = Cursor::start(api.search_request(&search).unwrap(), None);

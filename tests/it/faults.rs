@@ -150,6 +150,23 @@ fn a_misbehaving_server_leaves_good_assets_verified_and_bad_ones_failed_with_rea
     assert!(farm.served("reset.bin") <= 2048 * 1024 + 64 * 1024);
     assert_eq!(log.iter().filter(|l| l.name == "down.bin").count(), 5);
     assert_eq!(log.iter().filter(|l| l.name == "gone.bin").count(), 1);
+
+    // `cairn resume` tries the failed ones again (the server may be back);
+    // what is done is not fetched again.
+    let before = farm.log().len();
+    let run = cairn(&state, &["resume", "1", "--json"]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let again: Vec<String> = farm.log()[before..]
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
+    for (name, _) in expect {
+        assert!(
+            again.iter().any(|n| n == name),
+            "{name} was not tried again"
+        );
+    }
+    assert!(again.iter().all(|n| reasons.contains_key(n)), "{again:?}");
 }
 
 #[test]

@@ -14,5 +14,6 @@ mod mirror;
 mod object_store;
 mod replay;
 mod retry;
+mod runner;
 mod static_walk;
 mod support;

@@ -1,0 +1,406 @@
+//! Running mirror jobs: what the command line and the desktop app share.
+//!
+//! A [`Runner`] owns the state store of one process and runs any number of
+//! jobs at once, each reading its plan while it copies what the plan found.
+//! All jobs share one global bandwidth limit besides their own. Events of
+//! every job go out on one broadcast channel; each carries its job's id.
+//!
+//! A job is steered from the runner (pause, cancel, limit) or from another
+//! process through the state file: the runner reads each running job's row
+//! every half second, so `cairn pause` in a second terminal stops a job the
+//! desktop app runs, and the other way round.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::destination::Destination;
+use crate::events::Event;
+use crate::fetch::Fetcher;
+use crate::limit::{Bandwidth, Limits};
+use crate::plan::{Selection, plan};
+use crate::store::{Counts, Job, JobState, Store};
+use crate::transfer::pool::{self, PoolOptions};
+use crate::{Error, Result};
+
+/// Events kept for a slow listener before the oldest are dropped (progress
+/// snapshots come four times a second per job).
+const EVENT_BUFFER: usize = 4096;
+
+/// How a run of a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The job.
+    pub job: i64,
+    /// Its state now: finished, failed (some assets), paused or cancelled.
+    pub state: JobState,
+    /// Its counts now.
+    pub counts: Counts,
+}
+
+/// Runs mirror jobs in the background.
+pub struct Runner {
+    store: Arc<Mutex<Store>>,
+    fetcher: Fetcher,
+    global: Bandwidth,
+    events: broadcast::Sender<Event>,
+    running: Mutex<HashMap<i64, Running>>,
+}
+
+struct Running {
+    cancel: CancellationToken,
+    limit: Bandwidth,
+    handle: Option<JoinHandle<Result<Report>>>,
+}
+
+impl Runner {
+    /// A runner over `store`, fetching with `fetcher`.
+    pub fn new(store: Store, fetcher: Fetcher) -> Runner {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Runner {
+            store: Arc::new(Mutex::new(store)),
+            fetcher,
+            global: Bandwidth::new(None),
+            events,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `f` on the state store.
+    pub fn with_store<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        f(&self.store.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Every event of every job from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// The limit over all jobs together, in bytes per second (`None`: none).
+    pub fn set_global_limit(&self, bytes_per_second: Option<u64>) {
+        self.global.set(bytes_per_second);
+    }
+
+    /// Plans job `job_id` without copying anything: its rows are in the store
+    /// when this returns, and a `plan` event says what it holds.
+    pub async fn plan_only(&self, job_id: i64) -> Result<Report> {
+        let job = self.job(job_id)?;
+        self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
+        let destination = self.destination(&job)?;
+        let ledger = pool::open_ledger(self.store.clone(), job_id, &destination).await?;
+        let cancel = CancellationToken::new();
+        let planned = plan_and_report(&ledger, &self.fetcher, &job, &self.events, &cancel).await;
+        drop(ledger);
+        let state = match planned {
+            Ok(()) => JobState::Ready,
+            Err(Error::Cancelled) => JobState::Paused,
+            Err(error) => return Err(error),
+        };
+        self.with_store(|s| s.set_job_state(job_id, state))?;
+        self.report(job_id, state)
+    }
+
+    /// Starts job `job_id` in the background (or does nothing if it runs).
+    pub fn start(&self, job_id: i64) -> Result<()> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running
+            .get(&job_id)
+            .is_some_and(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()))
+        {
+            return Ok(());
+        }
+        let job = self.job(job_id)?;
+        let destination = self.destination(&job)?;
+        self.with_store(|s| s.set_job_state(job_id, JobState::Running))?;
+        let cancel = CancellationToken::new();
+        let limit = Bandwidth::new(job.limit_rate);
+        let handle = tokio::spawn(run_job(
+            self.store.clone(),
+            self.fetcher.clone(),
+            job,
+            destination,
+            Limits {
+                job: limit.clone(),
+                global: self.global.clone(),
+            },
+            cancel.clone(),
+            self.events.clone(),
+        ));
+        running.insert(
+            job_id,
+            Running {
+                cancel,
+                limit,
+                handle: Some(handle),
+            },
+        );
+        Ok(())
+    }
+
+    /// Waits for a started job's run to end.
+    pub async fn wait(&self, job_id: i64) -> Result<Report> {
+        let handle = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&job_id)
+            .and_then(|r| r.handle.take());
+        let Some(handle) = handle else {
+            return Err(Error::invalid_input(format!("job {job_id} is not running")));
+        };
+        let report = match handle.await {
+            Ok(report) => report,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Cancelled),
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job_id);
+        report
+    }
+
+    /// Pauses a job: it stops soon, keeping everything; [`Runner::start`]
+    /// continues it.
+    pub fn pause(&self, job_id: i64) -> Result<()> {
+        self.stop(job_id, JobState::Paused)
+    }
+
+    /// Cancels a job for good (verified files stay where they are).
+    pub fn cancel(&self, job_id: i64) -> Result<()> {
+        self.stop(job_id, JobState::Cancelled)
+    }
+
+    /// Stops a running job without changing what it will be when it stops
+    /// (paused): for Ctrl-C.
+    pub fn interrupt(&self, job_id: i64) {
+        if let Some(running) = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job_id)
+        {
+            running.cancel.cancel();
+        }
+    }
+
+    /// A job's own bandwidth limit, applied at once if it runs.
+    pub fn set_limit(&self, job_id: i64, bytes_per_second: Option<u64>) -> Result<()> {
+        self.with_store(|s| s.set_job_limit_rate(job_id, bytes_per_second))?;
+        if let Some(running) = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job_id)
+        {
+            running.limit.set(bytes_per_second);
+        }
+        Ok(())
+    }
+
+    /// Starts every job that was running or planning when the process last
+    /// stopped (a crash, a restart of the app). Returns their ids.
+    pub fn resume_unfinished(&self) -> Result<Vec<i64>> {
+        let unfinished: Vec<i64> = self
+            .with_store(|s| s.jobs())?
+            .into_iter()
+            .filter(|j| matches!(j.state, JobState::Running | JobState::Planning))
+            .map(|j| j.id)
+            .collect();
+        for id in &unfinished {
+            self.start(*id)?;
+        }
+        Ok(unfinished)
+    }
+
+    fn stop(&self, job_id: i64, state: JobState) -> Result<()> {
+        self.with_store(|s| s.set_job_state(job_id, state))?;
+        self.interrupt(job_id);
+        Ok(())
+    }
+
+    fn job(&self, job_id: i64) -> Result<Job> {
+        self.with_store(|s| s.job(job_id))?.ok_or_else(|| {
+            Error::invalid_input(format!("there is no job {job_id}; `cairn jobs` lists them"))
+        })
+    }
+
+    fn destination(&self, job: &Job) -> Result<Destination> {
+        let staging = self.with_store(|s| Ok(s.staging_dir(job.id)))?;
+        Destination::open(&job.destination, &staging)
+    }
+
+    fn report(&self, job_id: i64, state: JobState) -> Result<Report> {
+        let counts = self.with_store(|s| s.job_counts(job_id))?;
+        Ok(Report {
+            job: job_id,
+            state,
+            counts,
+        })
+    }
+}
+
+/// One run of a job: the plan is read while the transfers already copy what
+/// it found; then the job's state says how it ended.
+async fn run_job(
+    store: Arc<Mutex<Store>>,
+    fetcher: Fetcher,
+    job: Job,
+    destination: Destination,
+    limits: Limits,
+    cancel: CancellationToken,
+    events: broadcast::Sender<Event>,
+) -> Result<Report> {
+    let job_id = job.id;
+    let db = |f: &dyn Fn(&Store) -> Result<()>| f(&store.lock().unwrap_or_else(|e| e.into_inner()));
+    let ledger = pool::open_ledger(store.clone(), job_id, &destination).await?;
+    let watcher = watch_row(store.clone(), job_id, limits.job.clone(), cancel.clone());
+    let fetcher = fetcher.with_cancellation(cancel.clone());
+
+    let (planned_tx, planned_rx) = watch::channel(false);
+    let planning = async {
+        let planned = plan_and_report(&ledger, &fetcher, &job, &events, &cancel).await;
+        let _ = planned_tx.send(true);
+        planned
+    };
+    // The pool's events go to the broadcast channel.
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let forward = {
+        let events = events.clone();
+        tokio::spawn(async move {
+            while let Some(event) = receiver.recv().await {
+                let _ = events.send(event);
+            }
+        })
+    };
+    let options = PoolOptions {
+        concurrency: job.concurrency.max(1) as usize,
+        per_host: job.per_host.max(1) as usize,
+        ..PoolOptions::default()
+    };
+    let transfers = pool::run(
+        ledger.clone(),
+        &fetcher,
+        job_id,
+        destination,
+        limits,
+        options,
+        cancel.clone(),
+        Some(sender),
+        Some(planned_rx),
+    );
+    let (planned, outcome) = tokio::join!(planning, transfers);
+    watcher.abort();
+    let _ = forward.await;
+    drop(ledger);
+
+    let cancelled = store
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .job(job_id)?
+        .is_some_and(|j| j.state == JobState::Cancelled);
+    let stop_as = if cancelled {
+        JobState::Cancelled
+    } else {
+        JobState::Paused
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            // A full disk, or the store failing: resumable once fixed.
+            db(&|s| s.set_job_state(job_id, stop_as))?;
+            return Err(error);
+        }
+    };
+    match planned {
+        Ok(()) | Err(Error::Cancelled) => {}
+        // The source could not be read: that is what to report.
+        Err(error) => {
+            db(&|s| s.set_job_state(job_id, stop_as))?;
+            return Err(error);
+        }
+    }
+    let state = if outcome.interrupted {
+        stop_as
+    } else if outcome.counts.failed > 0 {
+        JobState::Failed
+    } else {
+        JobState::Finished
+    };
+    db(&|s| s.set_job_state(job_id, state))?;
+    Ok(Report {
+        job: job_id,
+        state,
+        counts: outcome.counts,
+    })
+}
+
+/// Plans `job` through `ledger`, then tells what the plan holds (and what in
+/// the source could not be used). An error stops the job's transfers.
+async fn plan_and_report(
+    ledger: &crate::transfer::ledger::Ledger,
+    fetcher: &Fetcher,
+    job: &Job,
+    events: &broadcast::Sender<Event>,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let job_id = job.id;
+    let selection: Selection = serde_json::from_value(job.selection.clone())
+        .map_err(|e| Error::invalid_input(format!("job {job_id} has a damaged selection: {e}")))?;
+    let summary = match plan(ledger, fetcher, job_id, &job.source_url, &selection).await {
+        Ok(summary) => summary,
+        Err(error) => {
+            cancel.cancel();
+            return Err(error);
+        }
+    };
+    for problem in summary.problems {
+        let _ = events.send(Event::Problem {
+            job: job_id,
+            href: problem.href,
+            reason: problem.reason,
+        });
+    }
+    let counts = ledger.call(move |s| s.job_counts(job_id)).await?;
+    let _ = events.send(Event::Planned {
+        job: job_id,
+        items: counts.items,
+        assets: counts.assets,
+        bytes: counts.bytes_expected,
+        unknown_sizes: summary.unknown_sizes,
+        already_done: counts.done + counts.skipped,
+        destination: job.destination.clone(),
+    });
+    Ok(())
+}
+
+/// Follows the job's row in the state file (written by another process): a
+/// new limit applies at once; a pause or cancel stops the run.
+fn watch_row(
+    store: Arc<Mutex<Store>>,
+    job_id: i64,
+    bandwidth: Bandwidth,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            interval.tick().await;
+            let job = {
+                let store = store.lock().unwrap_or_else(|e| e.into_inner());
+                store.job(job_id).ok().flatten()
+            };
+            let Some(job) = job else { continue };
+            if job.limit_rate != bandwidth.get() {
+                bandwidth.set(job.limit_rate);
+            }
+            if matches!(job.state, JobState::Paused | JobState::Cancelled) {
+                cancel.cancel();
+            }
+        }
+    })
+}

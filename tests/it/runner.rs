@@ -1,0 +1,116 @@
+//! The engine's job runner, as the desktop app uses it: several jobs at once
+//! under one global bandwidth limit, and jobs left running by a crash picked
+//! up at start-up.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cairn::fetch::Fetcher;
+use cairn::runner::Runner;
+use cairn::store::{JobState, NewJob, Store};
+use serde_json::json;
+
+use crate::support::farm::{CatalogChecksum, Farm, FileSpec};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn new_job(store: &Store, farm: &Farm, dest: &Path, collections: &[&str]) -> i64 {
+    store
+        .create_job(&NewJob {
+            source_url: farm.catalog_url(),
+            destination: dest.display().to_string(),
+            selection: json!({"collections": collections}),
+            limit_rate: None,
+            concurrency: 4,
+            per_host: 4,
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_jobs_share_the_global_limit() {
+    let files = (0..4)
+        .map(|i| FileSpec::new(&format!("big-{i}.bin"), 200 << 20).checksum(CatalogChecksum::None))
+        .collect();
+    let farm = Farm::start(files, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+    // The same catalog twice, into two folders: two jobs, each alone fast.
+    let first = new_job(&store, &farm, &dir.path().join("a"), &[]);
+    let second = new_job(&store, &farm, &dir.path().join("b"), &["farm"]);
+    let runner = Runner::new(store, Fetcher::new().unwrap());
+    runner.set_global_limit(Some(16 << 20));
+    runner.start(first).unwrap();
+    runner.start(second).unwrap();
+
+    let served = farm.total_counter();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "nothing started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (t0, b0) = (
+        Instant::now(),
+        served.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (t1, b1) = (
+        Instant::now(),
+        served.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let rate = (b1 - b0) as f64 / (t1 - t0).as_secs_f64();
+    println!(
+        "two jobs under a 16 MiB/s global limit: {:.2} MiB/s",
+        rate / MIB
+    );
+    assert!(
+        (rate / (16.0 * MIB) - 1.0).abs() <= 0.10,
+        "{:.2} MiB/s for two jobs under 16 MiB/s",
+        rate / MIB
+    );
+    // Both were moving, and both stop when paused.
+    let counts = |job| runner.with_store(|s| s.job_counts(job)).unwrap();
+    runner.pause(first).unwrap();
+    runner.pause(second).unwrap();
+    assert_eq!(runner.wait(first).await.unwrap().state, JobState::Paused);
+    assert_eq!(runner.wait(second).await.unwrap().state, JobState::Paused);
+    assert!(counts(first).assets == 4 && counts(second).assets == 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_left_running_by_a_crash_continues_at_start_up() {
+    let files = (0..6)
+        .map(|i| FileSpec::new(&format!("tile-{i}.bin"), 50_000))
+        .collect();
+    let farm = Farm::start(files, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let dest = dir.path().join("mirror");
+    let store = Store::open(&state).unwrap();
+    let job = new_job(&store, &farm, &dest, &[]);
+    // As a crash leaves it: marked running, nothing copied.
+    store.set_job_state(job, JobState::Running).unwrap();
+    drop(store);
+
+    let runner = Runner::new(Store::open(&state).unwrap(), Fetcher::new().unwrap());
+    let mut events = runner.subscribe();
+    assert_eq!(runner.resume_unfinished().unwrap(), vec![job]);
+    let report = runner.wait(job).await.unwrap();
+    assert_eq!(report.state, JobState::Finished);
+    assert_eq!(report.counts.done, 6);
+    assert!(dest.join("catalog.json").is_file());
+    // Its events carried its id, from the plan to the end.
+    let mut kinds = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["job"], job, "{value}");
+        kinds.push(value["type"].as_str().unwrap().to_string());
+    }
+    for kind in ["plan", "started", "progress", "finished"] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} event: {kinds:?}"
+        );
+    }
+}
