@@ -195,7 +195,17 @@ impl Planner<'_> {
         first: crate::fetch::Request,
         max: Option<u64>,
     ) -> Result<()> {
-        let mut cursor = Cursor::start(first, max);
+        // A search stopped half-way (a crash, a pause) continues after the
+        // last page recorded; a finished one starts again, to find what is new.
+        let job_id = self.job_id;
+        let saved = self
+            .ledger
+            .call(move |s| s.cursor(job_id, "search"))
+            .await?;
+        let mut cursor = match saved {
+            Some(saved) if saved.next.is_some() => saved,
+            _ => Cursor::start(first, max),
+        };
         loop {
             let page_url = cursor
                 .next
@@ -224,6 +234,12 @@ impl Planner<'_> {
     async fn walk_static(&mut self, fetcher: &Fetcher, root: &Url, search: &Search) -> Result<()> {
         let options = WalkOptions::default();
         let mut failure: Option<Error> = None;
+        let only_collections = search.items.bbox.is_none()
+            && search.items.datetime.is_none()
+            && search.items.filter.is_none()
+            && search.items.query.is_none()
+            && search.intersects.is_none()
+            && search.ids.is_empty();
         walk(fetcher, root, &options, |event| {
             let outcome = match event {
                 WalkEvent::Problem(problem) => {
@@ -244,10 +260,20 @@ impl Planner<'_> {
                     {
                         object.insert("collection".into(), json!(c));
                     }
-                    match serde_json::from_value::<stac::Item>(value.clone())
-                        .map_err(|e| e.to_string())
-                        .and_then(|item| search.matches(&item).map_err(|e| e.to_string()))
-                    {
+                    let matched = if only_collections {
+                        // Nothing but collections to match: no need to read
+                        // the whole item.
+                        Ok(search.collections.is_empty()
+                            || value
+                                .get("collection")
+                                .and_then(Value::as_str)
+                                .is_some_and(|c| search.collections.iter().any(|w| w == c)))
+                    } else {
+                        serde_json::from_value::<stac::Item>(value.clone())
+                            .map_err(|e| e.to_string())
+                            .and_then(|item| search.matches(&item).map_err(|e| e.to_string()))
+                    };
+                    match matched {
                         Ok(true) => self.item(value, node.href.as_str(), node.collection.clone()),
                         Ok(false) => Ok(()),
                         Err(reason) => {

@@ -392,3 +392,44 @@ fn a_mirror_from_the_api_holds_exactly_the_matching_items() {
     let summary = run.summary();
     assert_eq!(summary["items"], json!(expected.len()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_stopped_half_way_continues_from_its_saved_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = server(dir.path());
+    let state = dir.path().join("cairn.db");
+    let store = Store::open(&state).unwrap();
+    let job = store
+        .create_job(&NewJob {
+            source_url: server.url.to_string(),
+            destination: dir.path().join("out").display().to_string(),
+            selection: json!({"collections": ["joplin"]}),
+            limit_rate: None,
+            concurrency: 2,
+            per_host: 2,
+        })
+        .unwrap();
+    // As a run stopped after its first page of 4 leaves it: the position
+    // after that page saved, the page's items not (they were lost).
+    let opened = open(&fetcher(), server.url.as_str()).await.unwrap();
+    let api = Api::new(opened.url, opened.value);
+    let search = build_search(&["joplin".to_string()], None, None, Some(4)).unwrap();
+    let mut cursor = Cursor::start(api.search_request(&search).unwrap(), None);
+    assert_eq!(
+        cursor
+            .next_page(&fetcher(), "features")
+            .await
+            .unwrap()
+            .unwrap()
+            .len(),
+        4
+    );
+    store.save_cursor(job, "search", &cursor).unwrap();
+
+    let runner = cairn::runner::Runner::new(store, fetcher());
+    let report = runner.plan_only(job).await.unwrap();
+    assert_eq!(report.counts.items, 26, "the plan continued from page 2");
+    // Finished, the next plan reads the whole search again.
+    let report = runner.plan_only(job).await.unwrap();
+    assert_eq!(report.counts.items, 30);
+}
