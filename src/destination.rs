@@ -23,10 +23,14 @@ use url::Url;
 
 use crate::{Error, Result};
 
-/// Parts of a multipart upload; files smaller than one part go up in one request.
-const PART_SIZE: usize = 8 * 1024 * 1024;
-/// Parts of one file in flight at once.
-const PARTS_IN_FLIGHT: usize = 2;
+/// Parts of a multipart upload (S3's smallest); files smaller than one part
+/// go up in one request. With one part in flight per file, an upload holds
+/// about 11 MiB, whatever the file's size.
+const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Parts of one file in flight at once (files upload side by side).
+const PARTS_IN_FLIGHT: usize = 1;
+/// Bytes read from the staged file at a time.
+const READ_SIZE: usize = 1024 * 1024;
 
 /// Where a job's mirror goes.
 #[derive(Debug, Clone)]
@@ -164,7 +168,7 @@ impl Destination {
         } else {
             let upload = bucket.store.put_multipart(&location).await.map_err(wrap)?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut buffer = vec![0u8; PART_SIZE];
+            let mut buffer = vec![0u8; READ_SIZE];
             loop {
                 let read = file.read(&mut buffer).await.map_err(io)?;
                 if read == 0 {

@@ -202,13 +202,14 @@ impl Runner {
         Ok(())
     }
 
-    /// Starts every job that was running or planning when the process last
-    /// stopped (a crash, a restart of the app). Returns their ids.
+    /// Starts every job that was running when the process last stopped (a
+    /// crash, a restart of the app). A job that was only being planned (a
+    /// dry run) is not started. Returns their ids.
     pub fn resume_unfinished(&self) -> Result<Vec<i64>> {
         let unfinished: Vec<i64> = self
             .with_store(|s| s.jobs())?
             .into_iter()
-            .filter(|j| matches!(j.state, JobState::Running | JobState::Planning))
+            .filter(|j| j.state == JobState::Running)
             .map(|j| j.id)
             .collect();
         for id in &unfinished {

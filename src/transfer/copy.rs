@@ -181,12 +181,14 @@ impl AssetCopy {
         }
         // Phase 1: what is already there. A partial that is already whole (the
         // process stopped between the last byte and the rename) is verified as
-        // it is, without asking the server again.
+        // it is, without asking the server again, when the catalog's checksum
+        // can prove it; otherwise the server's answer to the range says.
         let existing = match std::fs::metadata(&part) {
             Ok(meta) if self.validator.is_some() => meta.len(),
             _ => 0,
         };
-        if existing > 0 && self.expected_size == Some(existing) {
+        if existing > 0 && self.expected_size == Some(existing) && self.expected_checksum.is_some()
+        {
             return self
                 .verify_whole_part(&href, &part, existing, on_start)
                 .await;

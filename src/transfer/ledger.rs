@@ -219,9 +219,12 @@ impl Drop for Ledger {
 
 fn apply(store: &Mutex<Store>, batch: Vec<Request>) {
     let store = store.lock().unwrap_or_else(|e| e.into_inner());
-    let began = store.begin();
+    // Should the file stay busy past the store's timeout, the batch runs
+    // without a transaction: each statement then commits on its own, and
+    // each answer carries its own statement's outcome.
+    let began = store.begin().is_ok();
     let answers: Vec<Answer> = batch.into_iter().map(|r| (r.work)(&store)).collect();
-    let committed = began.and_then(|()| store.commit());
+    let committed = if began { store.commit() } else { Ok(()) };
     if committed.is_err() {
         let _ = store.rollback();
     }

@@ -89,8 +89,11 @@ async fn a_job_left_running_by_a_crash_continues_at_start_up() {
     let dest = dir.path().join("mirror");
     let store = Store::open(&state).unwrap();
     let job = new_job(&store, &farm, &dest, &[]);
-    // As a crash leaves it: marked running, nothing copied.
+    // As a crash leaves it: marked running, nothing copied. Beside it, a job
+    // whose dry run was interrupted: that one is not to be started.
     store.set_job_state(job, JobState::Running).unwrap();
+    let dry = new_job(&store, &farm, &dir.path().join("dry"), &["farm"]);
+    store.set_job_state(dry, JobState::Planning).unwrap();
     drop(store);
 
     let runner = Runner::new(Store::open(&state).unwrap(), Fetcher::new().unwrap());
