@@ -203,18 +203,22 @@ pub async fn run(
         let handle = tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(250));
             let mut ticks = 0u64;
+            let mut totals_final = shared.plan_complete();
             loop {
                 tokio::select! {
                     _ = stopped.cancelled() => break,
                     _ = interval.tick() => {}
                 }
                 ticks += 1;
-                // While planning goes on, the totals grow.
-                if ticks.is_multiple_of(4)
-                    && !shared.plan_complete()
+                // While planning goes on, the totals grow; once more when it
+                // is complete.
+                let complete = shared.plan_complete();
+                if !totals_final
+                    && (complete || ticks.is_multiple_of(4))
                     && let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await
                 {
                     sampler.set_totals(counts.bytes_expected, counts.assets);
+                    totals_final = complete;
                 }
                 shared.emit(Event::Progress(sampler.sample(&shared.counters)));
             }
@@ -279,6 +283,9 @@ pub async fn run(
     let (stop, handle) = ticker;
     stop.cancel();
     if let Ok(sampler) = handle.await {
+        if let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await {
+            sampler.set_totals(counts.bytes_expected, counts.assets);
+        }
         shared.emit(Event::Progress(sampler.sample(&shared.counters)));
     }
     if let Some(error) = first_error {

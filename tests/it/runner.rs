@@ -105,11 +105,21 @@ async fn a_job_left_running_by_a_crash_continues_at_start_up() {
     assert!(dest.join("catalog.json").is_file());
     // Its events carried its id, from the plan to the end.
     let mut kinds = Vec::new();
+    let mut last_progress = serde_json::Value::Null;
     while let Ok(event) = events.try_recv() {
         let value = serde_json::to_value(&event).unwrap();
         assert_eq!(value["job"], job, "{value}");
         kinds.push(value["type"].as_str().unwrap().to_string());
+        if value["type"] == "progress" {
+            last_progress = value;
+        }
     }
+    // The totals were learnt while the plan was read.
+    assert_eq!(
+        (&last_progress["files_done"], &last_progress["files_total"]),
+        (&json!(6), &json!(6)),
+        "{last_progress}"
+    );
     for kind in ["plan", "started", "progress", "finished"] {
         assert!(
             kinds.iter().any(|k| k == kind),
