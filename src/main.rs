@@ -25,7 +25,7 @@ enum Command {
     Browse(cli::browse::Args),
     /// List the items of a catalog or API that match a search.
     Search(cli::search::Args),
-    /// Copy and verify a selection into a folder, as a self-contained STAC catalog.
+    /// Copy and verify a selection into a folder or a bucket, as a self-contained STAC catalog.
     Mirror(cli::mirror::Args),
     /// List mirror jobs.
     Jobs(cli::jobs::Args),
