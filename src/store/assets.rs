@@ -73,6 +73,21 @@ pub struct Counts {
     pub bytes_done: u64,
 }
 
+/// An asset whose bytes were verified: where it is and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAsset {
+    /// Row id.
+    pub id: i64,
+    /// The asset's key in its item.
+    pub key: String,
+    /// Where it is, relative to the destination.
+    pub path: String,
+    /// Its verified size.
+    pub size: u64,
+    /// Its checksum (hex multihash).
+    pub checksum: String,
+}
+
 /// A failed asset and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
@@ -210,25 +225,14 @@ impl Store {
     }
 
     /// Assets marked done at or after the job's last flush to disk: after a
-    /// crash, their files are checked before they count. (id, path, size,
-    /// checksum.)
-    pub fn unflushed_done(&self, job_id: i64) -> Result<Vec<(i64, String, u64, String)>> {
-        let mut statement = self.conn().prepare(
-            "SELECT a.id, a.path, a.size, a.checksum
-             FROM assets a JOIN items i ON i.id = a.item_row
+    /// crash, their files are checked before they count.
+    pub fn unflushed_done(&self, job_id: i64) -> Result<Vec<VerifiedAsset>> {
+        self.verified_assets(
+            "JOIN items i ON i.id = a.item_row
              WHERE i.job_id = ?1 AND a.state = 'done'
-               AND a.updated_at >= coalesce((SELECT flushed_at FROM jobs WHERE id = ?1), '')
-             ORDER BY a.id",
-        )?;
-        let rows = statement.query_map([job_id], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get::<_, i64>(2)? as u64,
-                row.get(3)?,
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+               AND a.updated_at >= coalesce((SELECT flushed_at FROM jobs WHERE id = ?1), '')",
+            job_id,
+        )
     }
 
     /// A done asset whose file turned out missing or damaged goes back to
@@ -301,19 +305,26 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The done assets of an item, for writing it out: key, path, size, checksum.
-    pub fn finished_assets(&self, item_row: i64) -> Result<Vec<(String, String, u64, String)>> {
-        let mut statement = self.conn().prepare(
-            "SELECT key, path, size, checksum FROM assets
-             WHERE item_row = ?1 AND state IN ('done', 'skipped') ORDER BY id",
-        )?;
-        let rows = statement.query_map([item_row], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get::<_, i64>(2)? as u64,
-                row.get(3)?,
-            ))
+    /// The done (or skipped) assets of an item, for writing it out.
+    pub fn finished_assets(&self, item_row: i64) -> Result<Vec<VerifiedAsset>> {
+        self.verified_assets(
+            "WHERE a.item_row = ?1 AND a.state IN ('done', 'skipped')",
+            item_row,
+        )
+    }
+
+    fn verified_assets(&self, filter: &str, id: i64) -> Result<Vec<VerifiedAsset>> {
+        let mut statement = self.conn().prepare_cached(&format!(
+            "SELECT a.id, a.key, a.path, a.size, a.checksum FROM assets a {filter} ORDER BY a.id"
+        ))?;
+        let rows = statement.query_map([id], |row| {
+            Ok(VerifiedAsset {
+                id: row.get(0)?,
+                key: row.get(1)?,
+                path: row.get(2)?,
+                size: row.get::<_, i64>(3)? as u64,
+                checksum: row.get(4)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -443,7 +454,13 @@ mod tests {
         let suspects = store.unflushed_done(job).unwrap();
         assert_eq!(
             suspects,
-            vec![(asset.id, "c/i/data.tif".into(), 10, "1220ab".into())]
+            vec![VerifiedAsset {
+                id: asset.id,
+                key: "data".into(),
+                path: "c/i/data.tif".into(),
+                size: 10,
+                checksum: "1220ab".into()
+            }]
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
         store.set_job_flushed(job, &store.now().unwrap()).unwrap();

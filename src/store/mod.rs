@@ -20,7 +20,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
-pub use assets::{AssetRow, AssetState, Counts, Failure};
+pub use assets::{AssetRow, AssetState, Counts, Failure, VerifiedAsset};
 pub use collections::CollectionRow;
 pub use items::{ItemRow, NewAsset, NewItem};
 pub use jobs::{Job, JobState, NewJob};

@@ -331,13 +331,13 @@ async fn recheck_unflushed(shared: &Shared) -> Result<()> {
         .call(move |s| s.unflushed_done(job_id))
         .await?;
     let damaged: Vec<i64> = futures::stream::iter(suspects)
-        .map(|(id, path, size, checksum)| async move {
-            let proof = Checksum::parse(&checksum).ok();
+        .map(|asset| async move {
+            let proof = Checksum::parse(&asset.checksum).ok();
             let intact = proof.is_some()
-                && verify_existing(&root.join(&path), Some(size), proof)
+                && verify_existing(&root.join(&asset.path), Some(asset.size), proof)
                     .await
                     .is_some();
-            (!intact).then_some(id)
+            (!intact).then_some(asset.id)
         })
         .buffer_unordered(4)
         .filter_map(std::future::ready)
@@ -682,11 +682,16 @@ async fn write_items(shared: &Shared) -> Result<u64> {
         for (finished, item) in &items {
             let mirrored: Vec<Mirrored> = finished
                 .iter()
-                .map(|(key, path, size, checksum)| Mirrored {
-                    key: key.clone(),
-                    file_name: path.rsplit('/').next().unwrap_or_default().to_string(),
-                    size: *size,
-                    checksum: checksum.clone(),
+                .map(|asset| Mirrored {
+                    key: asset.key.clone(),
+                    file_name: asset
+                        .path
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                    size: asset.size,
+                    checksum: asset.checksum.clone(),
                 })
                 .collect();
             let name = item.dir.rsplit('/').next().unwrap_or_default();

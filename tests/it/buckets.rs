@@ -2,7 +2,6 @@
 //! objects are the verified bytes, the catalog in the bucket is self-contained,
 //! nothing is left in the staging folder, and a second run uploads nothing.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use cairn::checksum::{Algorithm, Checksum};
@@ -11,9 +10,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
 
 use crate::support::azurite::Azurite;
-use crate::support::cairn_with_env;
 use crate::support::farm::{CatalogChecksum, Farm, FileSpec};
 use crate::support::moto::MotoServer;
+use crate::support::{cairn_with_env, files_under};
 
 fn specs() -> Vec<FileSpec> {
     let mut specs: Vec<FileSpec> = (0..10)
@@ -34,25 +33,6 @@ async fn read_json(store: &dyn ObjectStore, key: &str) -> Value {
         .await
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.display().to_string());
-            }
-        }
-    }
-    out
 }
 
 async fn mirror_into_bucket(

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cairn::checksum::{Algorithm, Checksum};
 
-use crate::support::cairn;
 use crate::support::farm::{CatalogChecksum, Farm, FileSpec};
+use crate::support::{cairn, files_under};
 
 const KILLS: usize = 20;
 const BIG: u64 = 50 << 20;
@@ -117,20 +117,6 @@ fn has_job(state: &Path) -> bool {
             .is_ok_and(|n| n > 0)
 }
 
-fn part_files(dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            part_files(&path, out);
-        } else if path.to_string_lossy().ends_with(".part") {
-            out.push(path.display().to_string());
-        }
-    }
-}
-
 #[test]
 fn a_job_killed_twenty_times_finishes_without_fetching_anything_verified_twice() {
     let specs = files();
@@ -220,7 +206,7 @@ fn a_job_killed_twenty_times_finishes_without_fetching_anything_verified_twice()
     // Every file is complete and verified.
     let by_name: HashMap<&str, &FileSpec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut found = 0;
-    for entry in walk(&dest) {
+    for entry in files_under(&dest) {
         let name = entry.file_name().unwrap().to_string_lossy().to_string();
         if let Some(spec) = by_name.get(name.as_str()) {
             let bytes = std::fs::read(&entry).unwrap();
@@ -238,8 +224,10 @@ fn a_job_killed_twenty_times_finishes_without_fetching_anything_verified_twice()
         asked_at_end_of(&farm, &lost),
         checkpoints.last().unwrap().1[&lost] + 1
     );
-    let mut parts = Vec::new();
-    part_files(out.path(), &mut parts);
+    let parts: Vec<_> = files_under(out.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".part"))
+        .collect();
     assert!(parts.is_empty(), "partial files left: {parts:?}");
 
     // Nothing verified was asked for again.
@@ -307,20 +295,4 @@ fn a_job_killed_twenty_times_finishes_without_fetching_anything_verified_twice()
 
 fn asked_at_end_of(farm: &Farm, name: &str) -> usize {
     farm.log().iter().filter(|l| l.name == name).count()
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use cairn::checksum::{Algorithm, Checksum};
 use serde_json::Value;
 
-use crate::support::{Server, cairn, fixtures, program};
+use crate::support::{Server, cairn, files_under, fixtures, program};
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -23,14 +23,11 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn json_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            json_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
-    }
+    out.extend(
+        files_under(dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json")),
+    );
 }
 
 /// Copies the fixture catalog `name` under `served/catalog`, points every
@@ -264,18 +261,10 @@ fn validate_with_pystac(catalog: &Path) -> std::process::Output {
 
 /// Every file under `dir`, relative.
 fn all_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
+    let mut out: Vec<String> = files_under(dir)
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
     out.sort();
     out
 }
