@@ -47,35 +47,9 @@ CAIRN="$REPO/target/release/cairn"
 PY="$REPO/.venv/bin/python"
 BASE="http://127.0.0.1:$PORT"
 
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 10000000;
-    types { application/json json; application/octet-stream bin; }
-    client_body_temp_path $WORK/nginx;
-    proxy_temp_path $WORK/nginx;
-    fastcgi_temp_path $WORK/nginx;
-    uwsgi_temp_path $WORK/nginx;
-    scgi_temp_path $WORK/nginx;
-    server { listen 127.0.0.1:$PORT; root $WORK/data; autoindex on; }
-}
-CONF
-mkdir -p "$WORK/data"
-nginx -c "$WORK/nginx/nginx.conf" &
-NGINX=$!
+source "$REPO/bench/nginx.sh"
+start_nginx "$WORK" "$WORK/data" "$PORT"
 trap 'kill $NGINX 2>/dev/null || true; rm -rf "$DEST"' EXIT
-for _ in $(seq 50); do
-    curl -s "$BASE/" >/dev/null 2>&1 && break
-    sleep 0.1
-done
 
 # measure NAME COMMAND...: runs COMMAND under /usr/bin/time; prints "seconds peak_kb".
 measure() {

@@ -25,34 +25,9 @@ if [ ! -f "$CATALOG/catalog.json" ]; then
     "$REPO/.venv/bin/python" "$REPO/bench/walk/generate.py" "$CATALOG" "$ITEMS" 10
 fi
 
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nodelay on;
-    keepalive_requests 10000000;
-    types { application/json json; }
-    client_body_temp_path $WORK/nginx;
-    proxy_temp_path $WORK/nginx;
-    fastcgi_temp_path $WORK/nginx;
-    uwsgi_temp_path $WORK/nginx;
-    scgi_temp_path $WORK/nginx;
-    server { listen 127.0.0.1:$PORT; root $CATALOG; }
-}
-CONF
-nginx -c "$WORK/nginx/nginx.conf" &
-NGINX=$!
+source "$REPO/bench/nginx.sh"
+start_nginx "$WORK" "$CATALOG" "$PORT"
 trap 'kill $NGINX 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    curl -sf "http://127.0.0.1:$PORT/catalog.json" >/dev/null 2>&1 && break
-    sleep 0.1
-done
 URL="http://127.0.0.1:$PORT/catalog.json"
 
 # measure NAME COMMAND...: runs it under /usr/bin/time; prints "items seconds peak_kb".
