@@ -66,7 +66,7 @@ impl Ledger {
     /// Starts the thread over `store` for job `job_id`. `flush` is the folder
     /// whose file system holds the finished files (`None` when they need no
     /// flush, e.g. for a bucket).
-    pub fn start(store: Arc<Mutex<Store>>, job_id: i64, flush: Option<PathBuf>) -> Ledger {
+    pub fn start(store: Arc<Mutex<Store>>, job_id: i64, flush: Option<PathBuf>) -> Result<Ledger> {
         let (sender, receiver) = std::sync::mpsc::channel::<Request>();
         let mut flush = flush.map(|folder| Flush {
             folder,
@@ -113,12 +113,16 @@ impl Ledger {
                 // The job is stopping: everything it finished goes to disk.
                 flush_if_due(&store, flush.as_mut(), true);
             })
-            .expect("the state store thread could not start");
-        Ledger {
+            .map_err(|e| {
+                Error::invalid_input(format!(
+                    "Cairn could not start a thread for the job ({e}); the system may be short of memory"
+                ))
+            })?;
+        Ok(Ledger {
             sender: Some(sender),
             thread: Some(thread),
             failed: Arc::new(Mutex::new(None)),
-        }
+        })
     }
 
     /// Runs `f` in the next batch and answers once it is committed.

@@ -145,7 +145,7 @@ pub async fn open_ledger(
         }
         Destination::Bucket(_) => None,
     };
-    Ok(Arc::new(Ledger::start(store, job_id, flush)))
+    Ok(Arc::new(Ledger::start(store, job_id, flush)?))
 }
 
 /// Runs job `job_id`'s pending assets into `destination`, then writes the STAC
