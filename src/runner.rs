@@ -258,7 +258,15 @@ async fn run_job(
 ) -> Result<Report> {
     let job_id = job.id;
     let db = |f: &dyn Fn(&Store) -> Result<()>| f(&store.lock().unwrap_or_else(|e| e.into_inner()));
-    let ledger = pool::open_ledger(store.clone(), job_id, &destination).await?;
+    let ledger = match pool::open_ledger(store.clone(), job_id, &destination).await {
+        Ok(ledger) => ledger,
+        Err(error) => {
+            // The destination cannot be prepared (no permission, no room):
+            // the job waits to be resumed once that is fixed.
+            db(&|s| s.set_job_state(job_id, JobState::Paused))?;
+            return Err(error);
+        }
+    };
     let watcher = watch_row(store.clone(), job_id, limits.job.clone(), cancel.clone());
     let fetcher = fetcher.with_cancellation(cancel.clone());
 

@@ -137,15 +137,34 @@ pub async fn open_ledger(
         Destination::Folder(root) => {
             tokio::fs::create_dir_all(root)
                 .await
-                .map_err(|source| Error::Io {
-                    path: root.display().to_string(),
-                    source,
-                })?;
+                .map_err(|source| destination_error(root, source))?;
             Some(root.clone())
         }
         Destination::Bucket(_) => None,
     };
     Ok(Arc::new(Ledger::start(store, job_id, flush)?))
+}
+
+/// Why a destination folder could not be made, in words.
+fn destination_error(root: &std::path::Path, source: std::io::Error) -> Error {
+    let path = root.display();
+    let why = match source.kind() {
+        std::io::ErrorKind::StorageFull => {
+            return Error::DiskFull {
+                path: path.to_string(),
+            };
+        }
+        std::io::ErrorKind::NotADirectory | std::io::ErrorKind::AlreadyExists => {
+            "a file stands where one of its folders should be".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            "Cairn is not allowed to write there".to_string()
+        }
+        _ => source.to_string(),
+    };
+    Error::invalid_input(format!(
+        "the destination folder {path} could not be made: {why}; choose another destination, or fix this and run `cairn resume`"
+    ))
 }
 
 /// Runs job `job_id`'s pending assets into `destination`, then writes the STAC

@@ -194,3 +194,26 @@ fn a_second_job_into_the_same_folder_skips_what_is_already_verified() {
         (Some("plan"), Some(12))
     );
 }
+
+#[test]
+fn a_destination_that_cannot_be_made_is_said_plainly_and_the_job_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    // A file stands where the destination's parent folder should be.
+    std::fs::write(dir.path().join("taken"), b"a file").unwrap();
+    let dest = dir.path().join("taken/mirror");
+    let run = cairn(
+        &state,
+        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("taken/mirror could not be made: a file stands where"),
+        "{}",
+        run.stderr
+    );
+    let jobs = cairn(&state, &["jobs", "--json"]);
+    assert_eq!(jobs.lines()[0]["state"], "paused");
+}
