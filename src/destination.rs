@@ -50,23 +50,41 @@ pub struct Bucket {
     staging: PathBuf,
 }
 
+/// Whether `text` names a bucket or container (`s3://`, `az://`, `gs://`).
+pub fn is_bucket_address(text: &str) -> bool {
+    matches!(text.split_once("://"), Some(("s3" | "az" | "gs", _)))
+}
+
+/// Where the root catalog of a mirror at `destination` (in its [`normalize`]d
+/// form) is, for people to open.
+pub fn catalog_location(destination: &str) -> String {
+    if is_bucket_address(destination) {
+        format!("{destination}/catalog.json")
+    } else {
+        Path::new(destination)
+            .join("catalog.json")
+            .display()
+            .to_string()
+    }
+}
+
 /// The canonical form of a destination typed by a person: an absolute folder
 /// path, or a bucket URL (`s3://bucket/prefix`, `az://container/prefix`,
 /// `gs://bucket/prefix`) without a trailing slash.
 pub fn normalize(text: &str) -> Result<String> {
-    let path = match text.split_once("://") {
-        Some(("s3" | "az" | "gs", _)) => {
-            let url = Url::parse(text).map_err(|e| {
-                Error::invalid_input(format!("{text:?} is not a valid bucket address: {e}"))
-            })?;
-            if url.host_str().is_none_or(str::is_empty) {
-                return Err(Error::invalid_input(format!(
-                    "{text:?} names no bucket; write it as {}://bucket/folder",
-                    url.scheme()
-                )));
-            }
-            return Ok(text.trim_end_matches('/').to_string());
+    if is_bucket_address(text) {
+        let url = Url::parse(text).map_err(|e| {
+            Error::invalid_input(format!("{text:?} is not a valid bucket address: {e}"))
+        })?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(Error::invalid_input(format!(
+                "{text:?} names no bucket; write it as {}://bucket/folder",
+                url.scheme()
+            )));
         }
+        return Ok(text.trim_end_matches('/').to_string());
+    }
+    let path = match text.split_once("://") {
         Some(("file", _)) => Url::parse(text)
             .ok()
             .and_then(|u| u.to_file_path().ok())
@@ -100,29 +118,19 @@ impl Destination {
     /// Opens a destination in its [`normalize`]d form; `staging` is where a
     /// bucket's files wait for upload (unused for a folder).
     pub fn open(destination: &str, staging: &Path) -> Result<Destination> {
-        match destination.split_once("://") {
-            Some(("s3" | "az" | "gs", _)) => {
-                let url = Url::parse(destination)
-                    .map_err(|e| Error::invalid_input(format!("{destination:?}: {e}")))?;
-                let store = object_store_for(&url)?;
-                let prefix = ObjectPath::from_iter(url.path().split('/').filter(|s| !s.is_empty()));
-                Ok(Destination::Bucket(Arc::new(Bucket {
-                    url,
-                    store,
-                    prefix,
-                    staging: staging.to_path_buf(),
-                })))
-            }
-            _ => Ok(Destination::Folder(PathBuf::from(destination))),
+        if !is_bucket_address(destination) {
+            return Ok(Destination::Folder(PathBuf::from(destination)));
         }
-    }
-
-    /// Where the root catalog is, for people to open.
-    pub fn catalog_location(&self) -> String {
-        match self {
-            Destination::Folder(root) => root.join("catalog.json").display().to_string(),
-            Destination::Bucket(bucket) => format!("{}/catalog.json", bucket.url),
-        }
+        let url = Url::parse(destination)
+            .map_err(|e| Error::invalid_input(format!("{destination:?}: {e}")))?;
+        let store = object_store_for(&url)?;
+        let prefix = ObjectPath::from_iter(url.path().split('/').filter(|s| !s.is_empty()));
+        Ok(Destination::Bucket(Arc::new(Bucket {
+            url,
+            store,
+            prefix,
+            staging: staging.to_path_buf(),
+        })))
     }
 
     /// The local file a transfer writes for `relative` (its `.part` sits beside it).

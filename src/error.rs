@@ -20,16 +20,14 @@ pub enum Error {
     },
 
     /// The server or file system says the thing does not exist.
-    #[error("{href} was not found (it may have been moved or deleted)")]
+    #[error("{href} {}", self.reason())]
     NotFound {
         /// The location that was asked for.
         href: String,
     },
 
     /// The server refused access.
-    #[error(
-        "{href} refused access (HTTP {status}); check that the address is public or that your credentials are set"
-    )]
+    #[error("{href} {}", self.reason())]
     AccessDenied {
         /// The location that was asked for.
         href: String,
@@ -39,7 +37,7 @@ pub enum Error {
 
     /// A temporary failure: the server is busy, down, or the network dropped.
     /// Trying again later may work.
-    #[error("{href} could not be reached: {reason}")]
+    #[error("{href} {}", self.reason())]
     Unavailable {
         /// The location that was asked for.
         href: String,
@@ -50,10 +48,7 @@ pub enum Error {
     },
 
     /// The server answered with an error that retrying will not fix.
-    #[error(
-        "{href} answered with an error (HTTP {status}){}",
-        detail_suffix(detail)
-    )]
+    #[error("{href} {}", self.reason())]
     Http {
         /// The location that was asked for.
         href: String,
@@ -64,7 +59,7 @@ pub enum Error {
     },
 
     /// The document is not valid JSON.
-    #[error("{href} is not valid JSON ({source})")]
+    #[error("{href} {}", self.reason())]
     InvalidJson {
         /// The location of the document.
         href: String,
@@ -73,7 +68,7 @@ pub enum Error {
     },
 
     /// The document is JSON but not a STAC object Cairn can use.
-    #[error("{href} is not a STAC object Cairn can use: {reason}")]
+    #[error("{href} {}", self.reason())]
     NotStac {
         /// The location of the document.
         href: String,
@@ -82,7 +77,7 @@ pub enum Error {
     },
 
     /// Bytes arrived but are not what the catalog or the server promised.
-    #[error("{href} failed verification: {reason}")]
+    #[error("{href} {}", self.reason())]
     Verification {
         /// The asset's source address.
         href: String,
@@ -91,7 +86,7 @@ pub enum Error {
     },
 
     /// A cloud object store (S3, Azure, GCS) failed.
-    #[error("{href}: the object store answered with an error: {source}")]
+    #[error("{href}: {}", self.reason())]
     ObjectStore {
         /// The location that was asked for.
         href: String,
@@ -139,6 +134,31 @@ fn detail_suffix(detail: &Option<String>) -> String {
 }
 
 impl Error {
+    /// What happened, without the address it happened to (for lists that show
+    /// the address apart, such as the failed assets of a job).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::NotFound { .. } => "was not found (it may have been moved or deleted)".into(),
+            Error::AccessDenied { status, .. } => format!(
+                "refused access (HTTP {status}); check that the address is public or that your credentials are set"
+            ),
+            Error::Unavailable { reason, .. } => format!("could not be reached: {reason}"),
+            Error::Http { status, detail, .. } => format!(
+                "answered with an error (HTTP {status}){}",
+                detail_suffix(detail)
+            ),
+            Error::InvalidJson { source, .. } => format!("is not valid JSON ({source})"),
+            Error::NotStac { reason, .. } => {
+                format!("is not a STAC object Cairn can use: {reason}")
+            }
+            Error::Verification { reason, .. } => format!("failed verification: {reason}"),
+            Error::ObjectStore { source, .. } => {
+                format!("the object store answered with an error: {source}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Whether trying the same thing again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::destination::Destination;
+use cairn::destination::catalog_location;
 use cairn::events::{Event, Snapshot};
 use cairn::fetch::Fetcher;
 use cairn::limit::parse_rate;
@@ -128,7 +128,6 @@ async fn execute(store: Store, job_id: i64, dry_run: bool, json: bool) -> Result
     let job = store
         .job(job_id)?
         .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
-    let destination = Destination::open(&job.destination, &store.staging_dir(job_id))?;
     let runner = Arc::new(Runner::new(store, Fetcher::new()?));
     let done = CancellationToken::new();
     let printer = tokio::spawn(print_events(runner.subscribe(), job_id, json, done.clone()));
@@ -168,7 +167,7 @@ async fn execute(store: Store, job_id: i64, dry_run: bool, json: bool) -> Result
             json,
             store,
             &report,
-            &destination,
+            &job.destination,
         )
     })
 }
@@ -178,7 +177,7 @@ fn finish(
     json: bool,
     store: &Store,
     report: &Report,
-    destination: &Destination,
+    destination: &str,
 ) -> Result<u8> {
     let (job_id, state, counts) = (report.job, report.state, &report.counts);
     let code = match state {
@@ -198,7 +197,7 @@ fn finish(
         summary["type"] = json!("summary");
         summary["job"] = json!(job_id);
         summary["state"] = json!(format!("{state:?}").to_lowercase());
-        summary["catalog"] = json!(destination.catalog_location());
+        summary["catalog"] = json!(catalog_location(destination));
         json_line(out, &summary);
     } else {
         let _ = writeln!(
@@ -230,7 +229,7 @@ fn finish(
                 "Interrupted. Run `cairn resume {job_id}` to continue where it stopped."
             );
         } else {
-            let _ = writeln!(out, "The catalog is at {}", destination.catalog_location());
+            let _ = writeln!(out, "The catalog is at {}", catalog_location(destination));
         }
     }
     Ok(code)

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicU64;
 use cairn::catalog::Kind;
 use cairn::catalog::walk::{WalkEvent, WalkOptions, walk};
 use cairn::checksum::{Checksum, Fixity};
-use cairn::destination::object_store_for;
+use cairn::destination::{catalog_location, is_bucket_address, object_store_for};
 use cairn::fetch::{Fetcher, parse_location};
 use cairn::limit::Limits;
 use cairn::transfer::copy::{AssetCopy, verify_existing};
@@ -63,11 +63,10 @@ enum Verdict {
 pub async fn run(args: Args) -> Result<u8> {
     // A bucket address stands for the catalog.json under it.
     let text = args.destination.trim_end_matches('/');
-    let root = match text.split_once("://") {
-        Some(("s3" | "az" | "gs", _)) if !text.ends_with(".json") => {
-            parse_location(&format!("{text}/catalog.json"))?
-        }
-        _ => parse_location(text)?,
+    let root = if is_bucket_address(text) && !text.ends_with(".json") {
+        parse_location(&catalog_location(text))?
+    } else {
+        parse_location(text)?
     };
     let local = root.scheme() == "file";
     if !local && args.repair {

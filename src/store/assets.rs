@@ -357,12 +357,18 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn an_asset_moves_through_its_states() {
+    /// A store with one job, nothing planned yet.
+    fn new_job() -> (Store, i64) {
         let store = Store::open_in_memory().unwrap();
         let job = store
             .create_job(&crate::store::jobs::tests::new_job())
             .unwrap();
+        (store, job)
+    }
+
+    #[test]
+    fn an_asset_moves_through_its_states() {
+        let (store, job) = new_job();
         let item = plan(&store, job, None);
         let asset = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(asset.item_row, item);
@@ -398,10 +404,7 @@ mod tests {
 
     #[test]
     fn planning_again_keeps_done_assets_unless_the_source_changed() {
-        let store = Store::open_in_memory().unwrap();
-        let job = store
-            .create_job(&crate::store::jobs::tests::new_job())
-            .unwrap();
+        let (store, job) = new_job();
         plan(&store, job, Some("1220aa"));
         let asset = store.claim_asset(job).unwrap().unwrap();
         store
@@ -415,10 +418,7 @@ mod tests {
 
     #[test]
     fn a_copy_verified_before_a_crash_is_remembered_until_its_source_changes() {
-        let store = Store::open_in_memory().unwrap();
-        let job = store
-            .create_job(&crate::store::jobs::tests::new_job())
-            .unwrap();
+        let (store, job) = new_job();
         plan(&store, job, None);
         let asset = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(asset.verified, None);
@@ -441,10 +441,7 @@ mod tests {
 
     #[test]
     fn files_done_since_the_last_flush_are_the_ones_to_check_again() {
-        let store = Store::open_in_memory().unwrap();
-        let job = store
-            .create_job(&crate::store::jobs::tests::new_job())
-            .unwrap();
+        let (store, job) = new_job();
         plan(&store, job, None);
         let asset = store.claim_asset(job).unwrap().unwrap();
         store
@@ -474,10 +471,7 @@ mod tests {
 
     #[test]
     fn failures_keep_their_reason_and_can_be_retried() {
-        let store = Store::open_in_memory().unwrap();
-        let job = store
-            .create_job(&crate::store::jobs::tests::new_job())
-            .unwrap();
+        let (store, job) = new_job();
         plan(&store, job, None);
         let asset = store.claim_asset(job).unwrap().unwrap();
         store

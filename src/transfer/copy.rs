@@ -254,10 +254,10 @@ impl AssetCopy {
                 .await;
         }
 
-        let mut fixity = Fixity::new(self.expected_checksum.clone());
+        let mut intake = Intake::new(self, limits, progress);
         let file = if offset > 0 {
             // The bytes already on disk are part of the checksum.
-            rehash(&part, offset, &mut fixity).await?;
+            rehash(&part, offset, &mut intake.fixity).await?;
             std::fs::OpenOptions::new().append(true).open(&part)
         } else {
             std::fs::File::create(&part)
@@ -266,29 +266,17 @@ impl AssetCopy {
         let mut writer = ChunkWriter::start(file);
 
         // Phase 3: stream the body to the partial file.
-        let mut fetched = 0u64;
         loop {
-            let chunk = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => {
-                    writer.finish(false).await.map_err(|e| io_error(&part, e))?;
-                    return Err(Error::Cancelled);
-                }
-                chunk = response.chunk() => chunk,
-            };
-            let chunk = match chunk {
+            let chunk = match next_chunk(&mut response, cancel, &href).await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
-                Err(e) => {
+                Err(error) => {
                     // Keep what arrived: the next attempt resumes from it.
                     writer.finish(false).await.map_err(|e| io_error(&part, e))?;
-                    return Err(crate::fetch::transport_error(&href, &e));
+                    return Err(error);
                 }
             };
-            limits.consume(chunk.len()).await;
-            fixity.update(&chunk);
-            fetched += chunk.len() as u64;
-            progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            intake.take(&chunk).await;
             if writer.write(chunk).await.is_err() {
                 // The writer stopped: its error says why.
                 writer.finish(false).await.map_err(|e| io_error(&part, e))?;
@@ -302,18 +290,15 @@ impl AssetCopy {
 
         // Phase 4: verify. A server that announced more bytes than it sent, or a
         // file that is not what the catalog promised, is never committed.
+        let fetched = intake.fetched;
         if let Some(declared) = declared
             && declared != fetched
         {
             let _ = tokio::fs::remove_file(&part).await;
-            return Err(Error::Unavailable {
-                href,
-                reason: format!("the server announced {declared} bytes but sent {fetched}"),
-                retry_after: None,
-            });
+            return Err(short_body(&href, declared, fetched));
         }
         let expected_size = self.expected_size.or(started.total);
-        let verified = verify_part(&href, &part, fixity, expected_size).await?;
+        let verified = verify_part(&href, &part, intake.fixity, expected_size).await?;
         Ok(Copied {
             verified,
             resumed_from: offset,
@@ -335,33 +320,17 @@ impl AssetCopy {
     ) -> Result<Copied> {
         let declared = response.content_length().unwrap_or(0);
         let mut body = Vec::with_capacity(declared as usize);
-        let mut fixity = Fixity::new(self.expected_checksum.clone());
-        loop {
-            let chunk = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return Err(Error::Cancelled),
-                chunk = response.chunk() => chunk,
-            };
-            match chunk {
-                Ok(Some(chunk)) => {
-                    limits.consume(chunk.len()).await;
-                    fixity.update(&chunk);
-                    body.extend_from_slice(&chunk);
-                    progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(crate::fetch::transport_error(href, &e)),
-            }
+        let mut intake = Intake::new(self, limits, progress);
+        while let Some(chunk) = next_chunk(&mut response, cancel, href).await? {
+            intake.take(&chunk).await;
+            body.extend_from_slice(&chunk);
         }
-        let fetched = body.len() as u64;
+        let fetched = intake.fetched;
         if fetched != declared {
-            return Err(Error::Unavailable {
-                href: href.to_string(),
-                reason: format!("the server announced {declared} bytes but sent {fetched}"),
-                retry_after: None,
-            });
+            return Err(short_body(href, declared, fetched));
         }
-        let verified = fixity
+        let verified = intake
+            .fixity
             .finish(self.expected_size.or(started.total))
             .map_err(|mismatch| Error::Verification {
                 href: href.to_string(),
@@ -420,29 +389,7 @@ impl AssetCopy {
             fetched: 0,
         })
     }
-}
 
-/// Phase 4: checks what was written against `expected_size` and the expected
-/// checksum; removes the partial if it does not match.
-async fn verify_part(
-    href: &str,
-    part: &Path,
-    fixity: Fixity,
-    expected_size: Option<u64>,
-) -> Result<Verified> {
-    match fixity.finish(expected_size) {
-        Ok(verified) => Ok(verified),
-        Err(mismatch) => {
-            let _ = tokio::fs::remove_file(part).await;
-            Err(Error::Verification {
-                href: href.to_string(),
-                reason: mismatch.to_string(),
-            })
-        }
-    }
-}
-
-impl AssetCopy {
     /// A local source: read, verify and commit, the same way as over HTTP.
     async fn run_local(
         &self,
@@ -475,9 +422,8 @@ impl AssetCopy {
                 .await
                 .map_err(|e| io_error(&part, e))?,
         );
-        let mut fixity = Fixity::new(self.expected_checksum.clone());
+        let mut intake = Intake::new(self, limits, progress);
         let mut buffer = vec![0u8; 256 * 1024];
-        let mut fetched = 0u64;
         loop {
             if cancel.is_cancelled() {
                 file.flush().await.map_err(|e| io_error(&part, e))?;
@@ -490,13 +436,10 @@ impl AssetCopy {
             if read == 0 {
                 break;
             }
-            limits.consume(read).await;
+            intake.take(&buffer[..read]).await;
             file.write_all(&buffer[..read])
                 .await
                 .map_err(|e| io_error(&part, e))?;
-            fixity.update(&buffer[..read]);
-            fetched += read as u64;
-            progress.fetch_add(read as u64, Ordering::Relaxed);
         }
         file.flush().await.map_err(|e| io_error(&part, e))?;
         if self.flush {
@@ -505,12 +448,81 @@ impl AssetCopy {
                 .await
                 .map_err(|e| io_error(&part, e))?;
         }
-        let verified = verify_part(&href, &part, fixity, self.expected_size).await?;
+        let verified = verify_part(&href, &part, intake.fixity, self.expected_size).await?;
         Ok(Copied {
             verified,
             resumed_from: 0,
-            fetched,
+            fetched: intake.fetched,
         })
+    }
+}
+
+/// Phase 4: checks what was written against `expected_size` and the expected
+/// checksum; removes the partial if it does not match.
+async fn verify_part(
+    href: &str,
+    part: &Path,
+    fixity: Fixity,
+    expected_size: Option<u64>,
+) -> Result<Verified> {
+    match fixity.finish(expected_size) {
+        Ok(verified) => Ok(verified),
+        Err(mismatch) => {
+            let _ = tokio::fs::remove_file(part).await;
+            Err(Error::Verification {
+                href: href.to_string(),
+                reason: mismatch.to_string(),
+            })
+        }
+    }
+}
+
+/// What an attempt has taken in: throttled, hashed and counted, chunk by chunk.
+struct Intake<'a> {
+    limits: &'a Limits,
+    progress: &'a AtomicU64,
+    fixity: Fixity,
+    fetched: u64,
+}
+
+impl<'a> Intake<'a> {
+    fn new(copy: &AssetCopy, limits: &'a Limits, progress: &'a AtomicU64) -> Intake<'a> {
+        Intake {
+            limits,
+            progress,
+            fixity: Fixity::new(copy.expected_checksum.clone()),
+            fetched: 0,
+        }
+    }
+
+    async fn take(&mut self, bytes: &[u8]) {
+        self.limits.consume(bytes.len()).await;
+        self.fixity.update(bytes);
+        self.fetched += bytes.len() as u64;
+        self.progress
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The next piece of a body (`None` at its end); stops on `cancel`.
+async fn next_chunk(
+    response: &mut reqwest::Response,
+    cancel: &CancellationToken,
+    href: &str,
+) -> Result<Option<bytes::Bytes>> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Error::Cancelled),
+        chunk = response.chunk() => chunk.map_err(|e| crate::fetch::transport_error(href, &e)),
+    }
+}
+
+/// A server that sent fewer (or more) bytes than it announced.
+fn short_body(href: &str, declared: u64, fetched: u64) -> Error {
+    Error::Unavailable {
+        href: href.to_string(),
+        reason: format!("the server announced {declared} bytes but sent {fetched}"),
+        retry_after: None,
     }
 }
 
@@ -531,10 +543,17 @@ pub async fn verify_existing(
 }
 
 async fn rehash_only(path: &Path, fixity: &mut Fixity) -> std::io::Result<()> {
-    let mut file = tokio::fs::File::open(path).await?;
+    hash_from(tokio::fs::File::open(path).await?, fixity).await
+}
+
+/// Feeds everything `reader` holds to `fixity`.
+async fn hash_from(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    fixity: &mut Fixity,
+) -> std::io::Result<()> {
     let mut buffer = vec![0u8; 256 * 1024];
     loop {
-        let read = file.read(&mut buffer).await?;
+        let read = reader.read(&mut buffer).await?;
         if read == 0 {
             return Ok(());
         }
@@ -547,18 +566,9 @@ async fn rehash(path: &Path, length: u64, fixity: &mut Fixity) -> Result<()> {
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| io_error(path, e))?;
-    let mut reader = file.take(length);
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = reader
-            .read(&mut buffer)
-            .await
-            .map_err(|e| io_error(path, e))?;
-        if read == 0 {
-            break;
-        }
-        fixity.update(&buffer[..read]);
-    }
+    hash_from(file.take(length), fixity)
+        .await
+        .map_err(|e| io_error(path, e))?;
     if fixity.size() != length {
         return Err(io_error(
             path,

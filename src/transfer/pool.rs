@@ -68,8 +68,6 @@ pub struct Outcome {
     pub counts: Counts,
     /// Whether the run was interrupted (resumable).
     pub interrupted: bool,
-    /// Items written to the destination in this run.
-    pub items_written: u64,
 }
 
 /// Items written out per state-store round trip.
@@ -84,8 +82,6 @@ struct Shared {
     destination: Destination,
     http: reqwest::Client,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Items written to the destination in this run.
-    items_written: std::sync::atomic::AtomicU64,
     /// Why the run stopped early on its own (a full disk), if it did.
     stopped: Mutex<Option<Error>>,
     /// Assets claimed from the store and not yet taken by a worker.
@@ -192,7 +188,6 @@ pub async fn run(
         hosts: Mutex::new(HashMap::new()),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         stopped: Mutex::new(None),
-        items_written: std::sync::atomic::AtomicU64::new(0),
         limits,
         cancel: cancel.clone(),
         counters: Arc::new(Counters::default()),
@@ -321,7 +316,6 @@ pub async fn run(
         return Err(error);
     }
     write_out(&shared).await?;
-    let items_written = shared.items_written.load(Ordering::Relaxed);
     shared.ledger.take_error()?;
     let counts = shared.ledger.call(move |s| s.job_counts(job_id)).await?;
     let interrupted = cancel.is_cancelled();
@@ -333,7 +327,6 @@ pub async fn run(
     Ok(Outcome {
         counts,
         interrupted,
-        items_written,
     })
 }
 
@@ -510,7 +503,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                         .await?;
                 }
                 if let Err(error) = copy.commit().await {
-                    return give_up(shared, &asset, &plain(&error, &asset.href)).await;
+                    return give_up(shared, &asset, &error.reason()).await;
                 }
                 return publish(shared, &asset, AssetState::Done, size, &checksum).await;
             }
@@ -532,9 +525,9 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         let again = (error.is_retryable() || matches!(error, Error::Verification { .. }))
             && attempts < shared.options.max_attempts;
         if !again {
-            return give_up(shared, &asset, &plain(&error, &asset.href)).await;
+            return give_up(shared, &asset, &error.reason()).await;
         }
-        let (id, reason) = (asset.id, plain(&error, &asset.href));
+        let (id, reason) = (asset.id, error.reason());
         shared.ledger.send(move |s| s.note_attempt(id, &reason));
         let delay = delays.next().unwrap_or(shared.options.max_delay);
         let delay = error.retry_after().map_or(delay, |asked| {
@@ -561,7 +554,7 @@ async fn publish(
         published = shared.destination.publish(&asset.path) => published,
     };
     if let Err(error) = published {
-        return give_up(shared, asset, &plain(&error, &asset.href)).await;
+        return give_up(shared, asset, &error.reason()).await;
     }
     let (id, checksum) = (asset.id, checksum.to_string());
     let finish = move |s: &Store| s.finish_asset(id, state, size, &checksum);
@@ -597,16 +590,6 @@ async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> 
         reason: reason.to_string(),
     });
     Ok(())
-}
-
-/// The reason recorded for a failed asset: the error's own plain sentence,
-/// without the address it starts with (the failure list shows it apart).
-fn plain(error: &Error, href: &str) -> String {
-    let text = error.to_string();
-    match text.strip_prefix(href) {
-        Some(rest) => rest.trim_start_matches([':', ' ']).to_string(),
-        None => text,
-    }
 }
 
 /// The catalog's own checksum when it gave one (it was verified), else sha2-256.
@@ -680,10 +663,9 @@ async fn write_out(shared: &Shared) -> Result<()> {
 /// Writes the items whose assets are all verified and that are not written
 /// yet, in slices (memory does not grow with the number of items). Runs
 /// every second while the job runs, and once more at the end.
-async fn write_items(shared: &Shared) -> Result<u64> {
+async fn write_items(shared: &Shared) -> Result<()> {
     let job_id = shared.job_id;
     let dest = &shared.destination;
-    let mut count = 0u64;
     loop {
         let items = shared
             .ledger
@@ -719,10 +701,6 @@ async fn write_items(shared: &Shared) -> Result<u64> {
                 .await?;
             written.push(item.id);
         }
-        count += written.len() as u64;
-        shared
-            .items_written
-            .fetch_add(written.len() as u64, Ordering::Relaxed);
         shared
             .ledger
             .call(move |s| {
@@ -732,5 +710,5 @@ async fn write_items(shared: &Shared) -> Result<u64> {
             })
             .await?;
     }
-    Ok(count)
+    Ok(())
 }
