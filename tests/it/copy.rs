@@ -108,6 +108,23 @@ fn serve(state: &Shared, headers: &HeaderMap) -> Response {
     response
 }
 
+/// A copy of the blob server's file to `target`, fetched afresh.
+fn blob_copy(
+    server: &Server,
+    target: &std::path::Path,
+    expected_size: Option<u64>,
+    expected_checksum: Option<Checksum>,
+) -> AssetCopy {
+    AssetCopy {
+        url: server.url("blob"),
+        target: target.to_path_buf(),
+        expected_size,
+        expected_checksum,
+        validator: None,
+        flush: true,
+    }
+}
+
 fn content(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i * 31 % 251) as u8).collect()
 }
@@ -147,14 +164,12 @@ async fn a_copy_is_verified_then_committed() {
     let (server, _) = blob_server(data.clone());
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("item/B04.tif");
-    let copy = AssetCopy {
-        url: server.url("blob"),
-        target: target.clone(),
-        expected_size: Some(data.len() as u64),
-        expected_checksum: Some(Checksum::of(Algorithm::Md5, &data)),
-        validator: None,
-        flush: true,
-    };
+    let copy = blob_copy(
+        &server,
+        &target,
+        Some(data.len() as u64),
+        Some(Checksum::of(Algorithm::Md5, &data)),
+    );
     let (result, started) = attempt(&copy).await;
     let copied = result.unwrap();
     assert_eq!(copied.verified.size, 3_000_000);
@@ -174,14 +189,12 @@ async fn a_cut_transfer_resumes_with_range_and_fetches_only_the_rest() {
     blob.lock().unwrap().cut_after = Some(700_000);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("B04.tif");
-    let mut copy = AssetCopy {
-        url: server.url("blob"),
-        target: target.clone(),
-        expected_size: Some(data.len() as u64),
-        expected_checksum: Some(Checksum::of(Algorithm::Sha2_256, &data)),
-        validator: None,
-        flush: true,
-    };
+    let mut copy = blob_copy(
+        &server,
+        &target,
+        Some(data.len() as u64),
+        Some(Checksum::of(Algorithm::Sha2_256, &data)),
+    );
     let (result, started) = attempt(&copy).await;
     let error = result.unwrap_err();
     assert!(error.is_retryable(), "{error}");
@@ -215,12 +228,13 @@ async fn a_partial_that_is_already_whole_is_verified_without_fetching_again() {
         let _ = std::fs::remove_file(&target);
         std::fs::write(part_path(&target), &data).unwrap();
         let copy = AssetCopy {
-            url: server.url("blob"),
-            target: target.clone(),
-            expected_size,
-            expected_checksum: Some(Checksum::of(Algorithm::Sha2_256, &data)),
             validator: Some("\"v1\"".into()),
-            flush: true,
+            ..blob_copy(
+                &server,
+                &target,
+                expected_size,
+                Some(Checksum::of(Algorithm::Sha2_256, &data)),
+            )
         };
         let (result, _) = attempt(&copy).await;
         let copied = result.unwrap();
@@ -239,14 +253,7 @@ async fn a_file_that_changed_on_the_server_is_fetched_again_from_the_start() {
     blob.lock().unwrap().cut_after = Some(400_000);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("B04.tif");
-    let mut copy = AssetCopy {
-        url: server.url("blob"),
-        target: target.clone(),
-        expected_size: None,
-        expected_checksum: None,
-        validator: None,
-        flush: true,
-    };
+    let mut copy = blob_copy(&server, &target, None, None);
     let (result, started) = attempt(&copy).await;
     assert!(result.is_err());
     copy.validator = started.unwrap().validator;
@@ -281,14 +288,7 @@ async fn wrong_bytes_are_never_committed() {
         ),
     ] {
         let target = dir.path().join("B04.tif");
-        let copy = AssetCopy {
-            url: server.url("blob"),
-            target: target.clone(),
-            expected_size: size,
-            expected_checksum: checksum,
-            validator: None,
-            flush: true,
-        };
+        let copy = blob_copy(&server, &target, size, checksum);
         let (result, _) = attempt(&copy).await;
         let error = result.unwrap_err();
         assert_eq!(error.code(), "verification");
@@ -304,14 +304,7 @@ async fn a_cancelled_copy_keeps_its_partial_file() {
     let (server, _) = blob_server(data.clone());
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("B04.tif");
-    let copy = AssetCopy {
-        url: server.url("blob"),
-        target: target.clone(),
-        expected_size: None,
-        expected_checksum: None,
-        validator: None,
-        flush: true,
-    };
+    let copy = blob_copy(&server, &target, None, None);
     let limits = Limits::unlimited();
     limits.job.set(Some(1024 * 1024));
     let cancel = CancellationToken::new();

@@ -1,6 +1,6 @@
 //! A real Azure Blob API: `azurite-blob` (npm `azurite`) on a free loopback port.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -26,21 +26,14 @@ impl Azurite {
     pub fn start() -> Azurite {
         let port = super::free_port();
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(super::program("CAIRN_AZURITE", "azurite-blob"))
+        let addr = format!("127.0.0.1:{port}");
+        let mut command = Command::new(super::program("CAIRN_AZURITE", "azurite-blob"));
+        command
             .args(["--disableTelemetry", "--skipApiVersionCheck", "--silent"])
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .arg("--location")
-            .arg(data.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("could not start `azurite-blob` ({e}); run the README's test command, which installs it")
-            });
-        let addr = format!("127.0.0.1:{port}");
-        super::wait_for_port(&addr, "azurite-blob", || {
-            child.try_wait().unwrap().map(|s| s.to_string())
-        });
+            .arg(data.path());
+        let child = super::start_server(command, "azurite-blob", &addr);
         Azurite {
             endpoint: format!("http://{addr}"),
             child,

@@ -172,6 +172,28 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// Starts a test server (`command`, quiet) and waits until it listens on
+/// `addr`; `name` is what the messages call it.
+pub fn start_server(
+    mut command: std::process::Command,
+    name: &str,
+    addr: &str,
+) -> std::process::Child {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "could not start `{name}` ({e}); run the README's test command, which installs it"
+            )
+        });
+    wait_for_port(addr, name, || {
+        child.try_wait().unwrap().map(|s| s.to_string())
+    });
+    child
+}
+
 /// Waits until something listens on `addr`; `exited` says why the server
 /// process ended, if it did, so a failure to start is reported at once.
 pub fn wait_for_port(addr: &str, what: &str, mut exited: impl FnMut() -> Option<String>) {

@@ -1,6 +1,6 @@
 //! A real S3 API: `moto_server` (PyPI `moto[server]`) on a free loopback port.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 
 use object_store::ObjectStore;
@@ -15,18 +15,10 @@ pub struct MotoServer {
 impl MotoServer {
     pub fn start() -> MotoServer {
         let port = super::free_port();
-        let mut child = Command::new(super::program("CAIRN_MOTO", "moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("could not start `moto_server` ({e}); run the README's test command, which installs it")
-            });
         let addr = format!("127.0.0.1:{port}");
-        super::wait_for_port(&addr, "moto_server", || {
-            child.try_wait().unwrap().map(|s| s.to_string())
-        });
+        let mut command = Command::new(super::program("CAIRN_MOTO", "moto_server"));
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let child = super::start_server(command, "moto_server", &addr);
         MotoServer {
             endpoint: format!("http://{addr}"),
             child,
