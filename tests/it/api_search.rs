@@ -56,6 +56,19 @@ fn server(dir: &std::path::Path) -> (RustacServer, Vec<Value>) {
     )
 }
 
+/// The item ids a `cairn search --json` printed, and its summary line.
+fn found_ids(output: &crate::support::Run) -> (BTreeSet<String>, Value) {
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let mut lines = output.lines();
+    let summary = lines.pop().unwrap();
+    assert_eq!(summary["type"], "summary");
+    let ids = lines
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    (ids, summary)
+}
+
 /// The test's own filter: bbox overlap, datetime within the range, collection in the list.
 fn brute_force(
     items: &[Value],
@@ -246,14 +259,7 @@ fn the_cli_search_prints_the_same_items_as_json_lines() {
             "--json",
         ],
     );
-    assert_eq!(output.code, Some(0), "{}", output.stderr);
-    let lines = output.lines();
-    let (summary, found) = lines.split_last().unwrap();
-    assert_eq!(summary["type"], "summary");
-    let got: BTreeSet<String> = found
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .collect();
+    let (got, summary) = found_ids(&output);
     let expected = brute_force(
         &items,
         &["joplin"],
@@ -294,14 +300,7 @@ fn a_collection_of_an_api_is_searched_through_its_items_endpoint() {
             "--json",
         ],
     );
-    assert_eq!(output.code, Some(0), "{}", output.stderr);
-    let lines = output.lines();
-    let (summary, found) = lines.split_last().unwrap();
-    assert_eq!(summary["type"], "summary");
-    let got: BTreeSet<String> = found
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .collect();
+    let (got, _) = found_ids(&output);
     let world = [-180.0, -90.0, 180.0, 90.0];
     let expected = brute_force(
         &items,
