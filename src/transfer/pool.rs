@@ -549,9 +549,12 @@ async fn publish(
     size: u64,
     checksum: &str,
 ) -> Result<()> {
+    // Publishing into a folder is already done (the file is in place) and must
+    // be recorded even when the job is stopping; an upload can be cut short.
     let published = tokio::select! {
-        _ = shared.cancel.cancelled() => return release(shared, asset).await,
+        biased;
         published = shared.destination.publish(&asset.path) => published,
+        _ = shared.cancel.cancelled() => return release(shared, asset).await,
     };
     if let Err(error) = published {
         return give_up(shared, asset, &error.reason()).await;
