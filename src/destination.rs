@@ -68,6 +68,20 @@ pub fn catalog_location(destination: &str) -> String {
     }
 }
 
+/// Bytes free on the disk a folder destination (in its [`normalize`]d form)
+/// is on, found from its nearest existing folder; `None` for buckets, or when
+/// the system cannot tell.
+pub fn free_space(destination: &str) -> Option<u64> {
+    if is_bucket_address(destination) {
+        return None;
+    }
+    let mut folder = Path::new(destination);
+    while !folder.exists() {
+        folder = folder.parent()?;
+    }
+    fs4::available_space(folder).ok()
+}
+
 /// The canonical form of a destination typed by a person: an absolute folder
 /// path, or a bucket URL (`s3://bucket/prefix`, `az://container/prefix`,
 /// `gs://bucket/prefix`) without a trailing slash.

@@ -22,6 +22,7 @@ pub struct Counters {
 }
 
 /// What a job reports.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -84,6 +85,7 @@ pub enum Event {
 }
 
 /// One sample of a job's progress.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     /// The job.

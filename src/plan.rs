@@ -28,6 +28,7 @@ use crate::transfer::ledger::Ledger;
 use crate::{Error, Result};
 
 /// What to mirror: stored with the job, as JSON.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Selection {
     /// Only these collections (empty: all).

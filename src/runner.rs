@@ -23,7 +23,7 @@ use crate::events::Event;
 use crate::fetch::Fetcher;
 use crate::limit::{Bandwidth, Limits};
 use crate::plan::{Selection, plan};
-use crate::store::{Counts, Job, JobState, Store};
+use crate::store::{Counts, Job, JobState, NewJob, Store};
 use crate::transfer::pool::{self, PoolOptions};
 use crate::{Error, Result};
 
@@ -40,6 +40,84 @@ pub struct Report {
     pub state: JobState,
     /// Its counts now.
     pub counts: Counts,
+}
+
+/// A mirror to set up, as a person asks for it: `cairn mirror` and the
+/// desktop app's "Start" both come here.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobRequest {
+    /// The catalog, collection or API, as typed (URL or path).
+    pub source: String,
+    /// A folder or bucket address, as typed.
+    pub destination: String,
+    /// What to copy.
+    pub selection: Selection,
+    /// Bytes per second for this job (`None`: no limit of its own).
+    pub limit_rate: Option<u64>,
+    /// Transfers at once.
+    pub concurrency: u32,
+    /// Transfers at once from any one server.
+    pub per_host: u32,
+}
+
+/// Records the job `request` asks for and returns its id. The same selection
+/// from the same source into the same place is the same job: it is found and
+/// continues, copying only what is new or unfinished. Bad input (an address,
+/// a box, a date) is refused in plain words before anything is recorded.
+pub fn prepare_job(store: &Store, request: &JobRequest) -> Result<i64> {
+    let destination = crate::destination::normalize(&request.destination)?;
+    request.selection.search()?;
+    let source = crate::fetch::parse_location(&request.source)?.to_string();
+    let selection = serde_json::to_value(&request.selection)
+        .map_err(|e| Error::invalid_input(e.to_string()))?;
+    let (concurrency, per_host) = (request.concurrency.max(1), request.per_host.max(1));
+    let existing = store.jobs()?.into_iter().find(|j| {
+        j.source_url == source && j.destination == destination && j.selection == selection
+    });
+    match existing {
+        Some(job) => {
+            store.set_job_limit_rate(job.id, request.limit_rate)?;
+            store.set_job_concurrency(job.id, concurrency, per_host)?;
+            Ok(job.id)
+        }
+        None => store.create_job(&NewJob {
+            source_url: source,
+            destination,
+            selection,
+            limit_rate: request.limit_rate,
+            concurrency,
+            per_host,
+        }),
+    }
+}
+
+/// What a job will copy, told before it starts.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Estimate {
+    /// The job, planned and ready to start.
+    pub job: i64,
+    /// Items, assets and bytes it holds, and what is already mirrored.
+    pub counts: Counts,
+    /// Bytes still to copy (for the assets whose size the catalog gives).
+    pub bytes_to_copy: u64,
+    /// Bytes free at a folder destination (`None`: a bucket, or not known).
+    pub free_bytes: Option<u64>,
+    /// Problems found in the source while planning (the plan went past them).
+    pub problems: Vec<crate::catalog::walk::Problem>,
+}
+
+/// A job and how far it is.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobStatus {
+    /// The job.
+    pub job: Job,
+    /// Its counts now.
+    pub counts: Counts,
+    /// Whether this process is copying it now.
+    pub running: bool,
 }
 
 /// Runs mirror jobs in the background.
@@ -102,6 +180,59 @@ impl Runner {
         };
         self.with_store(|s| s.set_job_state(job_id, state))?;
         self.report(job_id, state)
+    }
+
+    /// Records the job `request` asks for (see [`prepare_job`]) and plans
+    /// it without copying: what it holds, and whether the disk has room.
+    pub async fn estimate(&self, request: &JobRequest) -> Result<Estimate> {
+        let job_id = self.with_store(|s| prepare_job(s, request))?;
+        let mut events = self.subscribe();
+        let report = self.plan_only(job_id).await?;
+        let mut problems = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let Event::Problem { job, href, reason } = event
+                && job == job_id
+            {
+                problems.push(crate::catalog::walk::Problem { href, reason });
+            }
+        }
+        let destination = self.job(job_id)?.destination;
+        Ok(Estimate {
+            job: job_id,
+            bytes_to_copy: report
+                .counts
+                .bytes_expected
+                .saturating_sub(report.counts.bytes_done),
+            counts: report.counts,
+            free_bytes: crate::destination::free_space(&destination),
+            problems,
+        })
+    }
+
+    /// Every job, newest first, with its counts.
+    pub fn jobs(&self) -> Result<Vec<JobStatus>> {
+        let jobs = self.with_store(|s| s.jobs())?;
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.into_iter()
+            .map(|job| {
+                let counts = self.with_store(|s| s.job_counts(job.id))?;
+                let running = running
+                    .get(&job.id)
+                    .is_some_and(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()));
+                Ok(JobStatus {
+                    job,
+                    counts,
+                    running,
+                })
+            })
+            .collect()
+    }
+
+    /// Continues a paused or interrupted job, and gives its failed assets a
+    /// fresh set of attempts (the server may be back).
+    pub fn resume(&self, job_id: i64) -> Result<()> {
+        self.with_store(|s| s.retry_failed(job_id))?;
+        self.start(job_id)
     }
 
     /// Starts job `job_id` in the background (or does nothing if it runs).
@@ -200,6 +331,16 @@ impl Runner {
             running.limit.set(bytes_per_second);
         }
         Ok(())
+    }
+
+    /// How many jobs are copying now.
+    pub fn running_jobs(&self) -> usize {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()))
+            .count()
     }
 
     /// Starts every job that was running when the process last stopped (a

@@ -6,7 +6,9 @@
 //! queried through [`api::Api`].
 
 pub mod api;
+pub mod browse;
 mod check;
+pub mod search;
 pub mod walk;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,7 @@ use crate::fetch::{Fetcher, parse_location};
 use crate::{Error, Result};
 
 /// What a STAC document is.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {

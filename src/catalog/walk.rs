@@ -64,6 +64,7 @@ pub struct Node {
 }
 
 /// Something wrong found on the way; the walk goes on.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// The document the problem is about.

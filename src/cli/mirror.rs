@@ -11,8 +11,8 @@ use cairn::events::{Event, Snapshot};
 use cairn::fetch::Fetcher;
 use cairn::limit::parse_rate;
 use cairn::plan::Selection;
-use cairn::runner::{Report, Runner};
-use cairn::store::{JobState, NewJob, Store};
+use cairn::runner::{JobRequest, Report, Runner, prepare_job};
+use cairn::store::{JobState, Store};
 use cairn::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -72,40 +72,24 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         .map(parse_rate)
         .transpose()?
         .flatten();
-    let destination = cairn::destination::normalize(&args.destination)?;
-    let selection = Selection {
-        collections: args.filter.collections.clone(),
-        bbox: args.filter.bbox.clone(),
-        datetime: args.filter.datetime.clone(),
-        assets: args.assets.clone(),
-        max_items: args.filter.max_items,
-    };
-    selection.search()?;
-    let source = cairn::fetch::parse_location(&args.source)?.to_string();
     let store = open_store(state)?;
-    let selection_json =
-        serde_json::to_value(&selection).map_err(|e| Error::invalid_input(e.to_string()))?;
-    // The same selection into the same place continues its job: only what is new
-    // or unfinished is copied.
-    let existing = store.jobs()?.into_iter().find(|j| {
-        j.source_url == source && j.destination == destination && j.selection == selection_json
-    });
-    let (concurrency, per_host) = (args.concurrency.max(1), args.per_host.max(1));
-    let job_id = match existing {
-        Some(job) => {
-            store.set_job_limit_rate(job.id, limit_rate)?;
-            store.set_job_concurrency(job.id, concurrency, per_host)?;
-            job.id
-        }
-        None => store.create_job(&NewJob {
-            source_url: source.clone(),
-            destination,
-            selection: selection_json,
+    let job_id = prepare_job(
+        &store,
+        &JobRequest {
+            source: args.source,
+            destination: args.destination,
+            selection: Selection {
+                collections: args.filter.collections,
+                bbox: args.filter.bbox,
+                datetime: args.filter.datetime,
+                assets: args.assets,
+                max_items: args.filter.max_items,
+            },
             limit_rate,
-            concurrency,
-            per_host,
-        })?,
-    };
+            concurrency: args.concurrency,
+            per_host: args.per_host,
+        },
+    )?;
     execute(store, job_id, args.dry_run, args.json).await
 }
 

@@ -53,6 +53,7 @@ pub struct AssetRow {
 }
 
 /// How far a job is.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Items planned.
@@ -89,6 +90,7 @@ pub struct VerifiedAsset {
 }
 
 /// A failed asset and why.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// The asset's source.

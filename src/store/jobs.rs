@@ -8,6 +8,7 @@ use super::Store;
 use crate::{Error, Result};
 
 /// Where a job is in its life.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
@@ -78,6 +79,7 @@ pub struct NewJob {
 }
 
 /// A job as stored.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Job {
     /// Row id: the JOB_ID of `cairn resume`.

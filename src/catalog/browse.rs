@@ -1,0 +1,342 @@
+//! One document of a source at a time, for a person browsing it: what it is,
+//! what it says about itself, and what it links to. The desktop app's catalog
+//! tree opens each branch with [`look`] when it is unfolded.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::api::{Api, items_link};
+use super::{Kind, check, open};
+use crate::Result;
+use crate::fetch::Fetcher;
+
+/// A catalog, collection, API or item, as a browser shows it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// Where it was read from.
+    pub url: String,
+    /// What it is.
+    pub kind: Kind,
+    /// Its id (or the file's name when it has none).
+    pub id: String,
+    /// Its title, when it has one.
+    pub title: Option<String>,
+    /// Its description, as written (often Markdown).
+    pub description: Option<String>,
+    /// Its license, for collections.
+    pub license: Option<String>,
+    /// Who made, holds or serves the data.
+    pub providers: Vec<String>,
+    /// West, south, east, north of everything in it, when it says.
+    pub bbox: Option<[f64; 4]>,
+    /// First and last moment of its data (`None`: open-ended or not said).
+    pub interval: Option<[Option<String>; 2]>,
+    /// Sub-catalogs and collections it links to (the collections of an API).
+    pub children: Vec<Child>,
+    /// Items it links to directly.
+    pub item_links: u64,
+    /// Whether its items can be listed (it links items, has an `items`
+    /// endpoint, or is an API with item search).
+    pub has_items: bool,
+    /// How many items it holds, when that is known without a search.
+    pub item_count: Option<u64>,
+    /// What is wrong with it, in plain words (browsing goes on).
+    pub problems: Vec<String>,
+}
+
+/// A link to a sub-catalog or collection.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Child {
+    /// Its address.
+    pub url: String,
+    /// The link's title, or the collection's, when given.
+    pub title: Option<String>,
+    /// Its id, when known without reading it (the collections of an API).
+    pub id: Option<String>,
+}
+
+/// Reads the document at `source` and describes it. An API is described with
+/// its collections as children.
+pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
+    let opened = open(fetcher, source).await?;
+    let checked = check(opened.kind, &opened.value, &opened.url);
+    let value = &opened.value;
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    let mut entry = Entry {
+        url: opened.url.to_string(),
+        kind: opened.kind,
+        id: checked.id.clone().unwrap_or_else(|| {
+            opened
+                .url
+                .path_segments()
+                .and_then(|mut s| s.next_back())
+                .unwrap_or("catalog")
+                .to_string()
+        }),
+        title: checked.title.clone(),
+        description: text("description"),
+        license: text("license"),
+        providers: providers(value),
+        bbox: bbox(value),
+        interval: interval(value),
+        children: Vec::new(),
+        item_links: 0,
+        has_items: false,
+        item_count: None,
+        problems: checked.problems.clone(),
+    };
+    match opened.kind {
+        Kind::Api => {
+            let api = Api::new(opened.url.clone(), opened.value.clone());
+            entry.title = Some(api.title());
+            entry.has_items = api.can_search();
+            for collection in api.collections(fetcher).await? {
+                let Some(id) = collection.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let url = api
+                    .root()
+                    .join(&format!("collections/{id}"))
+                    .map_or_else(|_| api.root().to_string(), |u| u.to_string());
+                entry.children.push(Child {
+                    url,
+                    title: collection
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    id: Some(id.to_string()),
+                });
+            }
+        }
+        Kind::ItemCollection => {
+            let count = value
+                .get("features")
+                .and_then(Value::as_array)
+                .map_or(0, |f| f.len() as u64);
+            entry.item_count = Some(count);
+            entry.item_links = count;
+            entry.has_items = count > 0;
+        }
+        _ => {
+            for link in value
+                .get("links")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let rel = link.get("rel").and_then(Value::as_str).unwrap_or("");
+                let Some(href) = link.get("href").and_then(Value::as_str) else {
+                    continue;
+                };
+                match rel {
+                    "child" => {
+                        if let Ok(url) = super::resolve(&opened.url, href) {
+                            entry.children.push(Child {
+                                url: url.to_string(),
+                                title: link
+                                    .get("title")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string),
+                                id: None,
+                            });
+                        }
+                    }
+                    "item" => entry.item_links += 1,
+                    _ => {}
+                }
+            }
+            entry.has_items =
+                entry.item_links > 0 || items_link(&opened.value, &opened.url).is_some();
+            entry.item_count = (entry.item_links > 0).then_some(entry.item_links);
+        }
+    }
+    Ok(entry)
+}
+
+/// An item, as a map and a table show it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemSummary {
+    /// Its id.
+    pub id: String,
+    /// Its collection, when it says.
+    pub collection: Option<String>,
+    /// Its own address (`self` link), when it gives one.
+    pub href: Option<String>,
+    /// West, south, east, north.
+    pub bbox: Option<[f64; 4]>,
+    /// Its footprint (GeoJSON geometry).
+    pub geometry: Option<Value>,
+    /// Its date and time, or the start of its range.
+    pub datetime: Option<String>,
+    /// Its assets, in the order the item lists them.
+    pub assets: Vec<AssetSummary>,
+    /// A small picture of it, when it has one (`thumbnail` role or key).
+    pub thumbnail: Option<String>,
+}
+
+/// One asset of an item.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssetSummary {
+    /// Its key in the item.
+    pub key: String,
+    /// Where it is (resolved against the item's address).
+    pub href: String,
+    /// Its title, when given.
+    pub title: Option<String>,
+    /// Its media type, when given.
+    pub media_type: Option<String>,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Its size in bytes (`file:size`), when given.
+    pub size: Option<u64>,
+}
+
+impl ItemSummary {
+    /// Describes an item document; `None` when it has no id.
+    pub fn of(item: &Value) -> Option<ItemSummary> {
+        let id = item.get("id")?.as_str()?.to_string();
+        let text = |pointer: &str| {
+            item.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let href = item
+            .get("links")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|l| l.get("rel").and_then(Value::as_str) == Some("self"))
+            .and_then(|l| l.get("href").and_then(Value::as_str))
+            .map(str::to_string);
+        let base = href.as_deref().and_then(|h| url::Url::parse(h).ok());
+        let resolve = |h: &str| match &base {
+            Some(base) => base
+                .join(h)
+                .map_or_else(|_| h.to_string(), |u| u.to_string()),
+            None => h.to_string(),
+        };
+        let assets: Vec<AssetSummary> = item
+            .get("assets")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, asset)| {
+                let field = |k: &str| asset.get(k).and_then(Value::as_str).map(str::to_string);
+                Some(AssetSummary {
+                    key: key.clone(),
+                    href: resolve(asset.get("href")?.as_str()?),
+                    title: field("title"),
+                    media_type: field("type"),
+                    roles: asset
+                        .get("roles")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect(),
+                    size: asset.get("file:size").and_then(Value::as_u64),
+                })
+            })
+            .collect();
+        let thumbnail = assets
+            .iter()
+            .find(|a| a.roles.iter().any(|r| r == "thumbnail") || a.key == "thumbnail")
+            .map(|a| a.href.clone());
+        let bbox = item.get("bbox").and_then(Value::as_array).and_then(|b| {
+            let n: Vec<f64> = b.iter().filter_map(Value::as_f64).collect();
+            match n.as_slice() {
+                [w, s, e, n] | [w, s, _, e, n, _] => Some([*w, *s, *e, *n]),
+                _ => None,
+            }
+        });
+        Some(ItemSummary {
+            id,
+            collection: text("/collection"),
+            href,
+            bbox,
+            geometry: item.get("geometry").filter(|g| !g.is_null()).cloned(),
+            datetime: text("/properties/datetime").or_else(|| text("/properties/start_datetime")),
+            assets,
+            thumbnail,
+        })
+    }
+}
+
+fn providers(value: &Value) -> Vec<String> {
+    value
+        .get("providers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+fn bbox(value: &Value) -> Option<[f64; 4]> {
+    let first = value.pointer("/extent/spatial/bbox/0")?.as_array()?;
+    let numbers: Vec<f64> = first.iter().filter_map(Value::as_f64).collect();
+    match numbers.as_slice() {
+        [w, s, e, n] => Some([*w, *s, *e, *n]),
+        // 3D: west, south, bottom, east, north, top.
+        [w, s, _, e, n, _] => Some([*w, *s, *e, *n]),
+        _ => None,
+    }
+}
+
+fn interval(value: &Value) -> Option<[Option<String>; 2]> {
+    let first = value.pointer("/extent/temporal/interval/0")?.as_array()?;
+    let at = |i: usize| first.get(i).and_then(Value::as_str).map(str::to_string);
+    Some([at(0), at(1)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_item_is_summarised_with_resolved_asset_addresses() {
+        let item = json!({
+            "id": "scene-1", "collection": "landsat",
+            "bbox": [1.0, 2.0, 3.0, 4.0],
+            "geometry": {"type": "Point", "coordinates": [2.0, 3.0]},
+            "properties": {"start_datetime": "2024-01-01T00:00:00Z", "datetime": null},
+            "links": [{"rel": "self", "href": "https://example.org/items/scene-1.json"}],
+            "assets": {
+                "red": {"href": "red.tif", "type": "image/tiff", "roles": ["data"], "file:size": 42},
+                "preview": {"href": "https://cdn.example.org/p.png", "roles": ["thumbnail"]}
+            }
+        });
+        let summary = ItemSummary::of(&item).unwrap();
+        assert_eq!(summary.datetime.as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(summary.assets[0].href, "https://example.org/items/red.tif");
+        assert_eq!(summary.assets[0].size, Some(42));
+        assert_eq!(
+            summary.thumbnail.as_deref(),
+            Some("https://cdn.example.org/p.png")
+        );
+        assert_eq!(summary.bbox, Some([1.0, 2.0, 3.0, 4.0]));
+        assert!(ItemSummary::of(&json!({"type": "Feature"})).is_none());
+    }
+
+    #[test]
+    fn extents_and_providers_are_read_from_a_collection() {
+        let collection = json!({
+            "providers": [{"name": "USGS"}, {"name": "Element 84"}, {"roles": ["host"]}],
+            "extent": {
+                "spatial": {"bbox": [[-180.0, -90.0, 0.0, 180.0, 90.0, 100.0]]},
+                "temporal": {"interval": [["2020-01-01T00:00:00Z", null]]}
+            }
+        });
+        assert_eq!(providers(&collection), ["USGS", "Element 84"]);
+        assert_eq!(bbox(&collection), Some([-180.0, -90.0, 180.0, 90.0]));
+        assert_eq!(
+            interval(&collection),
+            Some([Some("2020-01-01T00:00:00Z".into()), None])
+        );
+    }
+}
