@@ -65,6 +65,54 @@ ensure_node_tools() {
     fi
 }
 
+# What the desktop app builds against (Tauri on Linux: WebKitGTK and friends).
+APP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev pkg-config)
+
+ensure_app_deps() {
+    [ "$(uname -s)" = Linux ] || return 0
+    local missing=()
+    for package in "${APP_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+        say "The app needs these Debian packages: ${missing[*]}"
+        exit 2
+    fi
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    say "Installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The window's code: its npm packages (exact versions from package-lock.json),
+# then a build into ui/dist, which the app binary embeds.
+ensure_ui() {
+    if ! command -v npm >/dev/null 2>&1; then
+        ensure_apt npm npm
+    fi
+    if [ ! -d "$REPO/ui/node_modules" ] || [ "$REPO/ui/package-lock.json" -nt "$REPO/ui/node_modules/.package-lock.json" ]; then
+        say "Installing the UI's npm packages"
+        (cd "$REPO/ui" && npm ci --silent --no-audit --no-fund >/dev/null)
+    fi
+    say "Building the UI"
+    (cd "$REPO/ui" && npm run --silent build >/dev/null)
+}
+
+# What the app's end-to-end tests drive it with: a virtual display, WebKit's
+# WebDriver and tauri-driver.
+ensure_e2e_tools() {
+    ensure_apt Xvfb xvfb
+    ensure_apt xvfb-run xvfb
+    ensure_apt xauth xauth
+    ensure_apt WebKitWebDriver webkit2gtk-driver
+    if ! command -v tauri-driver >/dev/null 2>&1; then
+        say "Installing tauri-driver 2.1.0"
+        cargo install --quiet --locked tauri-driver --version 2.1.0
+    fi
+}
+
 ensure_apt() {
     # ensure_apt COMMAND PACKAGE: installs PACKAGE when COMMAND is missing.
     command -v "$1" >/dev/null 2>&1 && return 0

@@ -1,0 +1,216 @@
+//! Cairn's desktop app: a thin Tauri shell over the engine.
+//!
+//! Each command is one call into the engine ([`commands`]); the engine's job
+//! events go to the window as they come ([`JobEvent`]). Jobs run in this
+//! process: closing the window hides it to the tray while they copy, and
+//! jobs left running by a crash or a restart continue at start-up.
+
+pub mod commands;
+pub mod sources;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cairn::events::Event;
+use cairn::fetch::Fetcher;
+use cairn::runner::Runner;
+use cairn::store::Store;
+use serde::Serialize;
+use specta::Type;
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{Manager, RunEvent, WindowEvent};
+use tauri_specta::{Builder, Event as _, collect_commands, collect_events};
+
+/// What the commands share: the engine's runner (state store, jobs) and a
+/// fetcher for browsing.
+pub struct App {
+    runner: Arc<Runner>,
+    fetcher: Fetcher,
+    demo: Option<PathBuf>,
+}
+
+/// An engine event about a job, as the window receives it.
+#[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
+pub struct JobEvent(pub Event);
+
+/// The commands and events of the app, for Tauri and for the bindings.
+pub fn specta_builder() -> Builder<tauri::Wry> {
+    Builder::<tauri::Wry>::new()
+        .commands(collect_commands![
+            commands::sources,
+            commands::set_bookmark,
+            commands::look,
+            commands::search_items,
+            commands::estimate,
+            commands::start_job,
+            commands::jobs,
+            commands::failures,
+            commands::pause_job,
+            commands::resume_job,
+            commands::cancel_job,
+            commands::set_job_limit,
+        ])
+        .events(collect_events![JobEvent])
+        .dangerously_cast_bigints_to_number()
+        .disable_serde_phases()
+}
+
+/// Where the TypeScript bindings live, from this crate's folder.
+pub const BINDINGS: &str = "../ui/src/lib/bindings.ts";
+
+/// Writes the TypeScript bindings to `path`.
+pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
+    specta_builder()
+        .export(
+            specta_typescript::Typescript::default()
+                .header("// Written by `cargo run -p cairn-app --bin bindings`; do not edit.\n"),
+            path,
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// Starts the app.
+pub fn run() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stac=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let builder = specta_builder();
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(builder.invoke_handler())
+        .setup(move |app| {
+            builder.mount_events(app);
+            let state = open(app)?;
+            let runner = state.runner.clone();
+            app.manage(state);
+            forward_events(app.handle().clone(), &runner);
+            tray(app)?;
+            // Jobs that were copying when the app last stopped go on.
+            let resumed = tauri::async_runtime::block_on(async { runner.resume_unfinished() })?;
+            if !resumed.is_empty() {
+                tracing::info!(jobs = ?resumed, "jobs continue where they stopped");
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // While jobs copy, closing the window hides it: the tray brings it back.
+            if let WindowEvent::CloseRequested { api, .. } = event
+                && window.state::<App>().runner.running_jobs() > 0
+            {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+        .build(tauri::generate_context!())
+        .expect("the window could not be opened");
+    app.run(|_, event| {
+        if let RunEvent::ExitRequested { .. } = event {
+            tracing::info!("closing");
+        }
+    });
+}
+
+/// Opens the state store (shared with the `cairn` command line) and finds the
+/// demo catalog that ships with the app.
+fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
+    let path = Store::default_path(None)?;
+    let store = Store::open(&path)?;
+    let fetcher = Fetcher::new()?;
+    let demo = app
+        .path()
+        .resolve("demo/catalog.json", tauri::path::BaseDirectory::Resource)
+        .ok()
+        .filter(|p| p.is_file())
+        .or_else(|| {
+            // A build run from the source tree.
+            let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demo/catalog.json");
+            here.is_file().then_some(here)
+        });
+    Ok(App {
+        runner: Arc::new(Runner::new(store, fetcher.clone())),
+        fetcher,
+        demo,
+    })
+}
+
+/// Sends every job event to the window, and a desktop notification when a
+/// job ends.
+fn forward_events(handle: tauri::AppHandle, runner: &Runner) {
+    let mut events = runner.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            if let Event::Finished {
+                job,
+                counts,
+                interrupted: false,
+            } = &event
+            {
+                notify_finished(&handle, *job, counts);
+            }
+            let _ = JobEvent(event).emit(&handle);
+        }
+    });
+}
+
+fn notify_finished(handle: &tauri::AppHandle, job: i64, counts: &cairn::store::Counts) {
+    use tauri_plugin_notification::NotificationExt;
+    let body = if counts.failed > 0 {
+        format!(
+            "Job {job} finished: {} assets could not be copied. Open Cairn to see why and try again.",
+            counts.failed
+        )
+    } else {
+        format!(
+            "Job {job} finished: {} assets copied and verified.",
+            counts.done + counts.skipped
+        )
+    };
+    let _ = handle
+        .notification()
+        .builder()
+        .title("Cairn")
+        .body(body)
+        .show();
+}
+
+/// The tray icon: show the window, or quit (jobs continue at the next start).
+fn tray(app: &tauri::App) -> tauri::Result<()> {
+    let show = MenuItem::with_id(app, "show", "Show Cairn", true, None::<&str>)?;
+    let quit = MenuItem::with_id(
+        app,
+        "quit",
+        "Quit (jobs continue next time)",
+        true,
+        None::<&str>,
+    )?;
+    let menu = Menu::with_items(app, &[&show, &quit])?;
+    let mut tray = TrayIconBuilder::new()
+        .tooltip("Cairn")
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id.as_ref() {
+            "show" => {
+                if let Some(window) = app.get_webview_window("main") {
+                    let _ = window.show();
+                    let _ = window.set_focus();
+                }
+            }
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    Ok(())
+}

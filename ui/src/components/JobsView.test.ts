@@ -1,0 +1,88 @@
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { flushSync } from "svelte";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { JobStatus } from "../lib/bindings";
+import { ipc } from "../lib/ipc";
+import { jobs } from "../lib/jobs.svelte";
+import JobsView from "./JobsView.svelte";
+
+vi.mock("../lib/ipc", () => ({
+  ipc: {
+    pauseJob: vi.fn(async () => null),
+    resumeJob: vi.fn(async () => null),
+    cancelJob: vi.fn(async () => null),
+    setJobLimit: vi.fn(async () => null),
+    failures: vi.fn(async () => [
+      { href: "http://127.0.0.1/a.bin", path: "c/i/a.bin", attempts: 5, reason: "the server kept answering 503" },
+    ]),
+    openFolder: vi.fn(async () => undefined),
+  },
+  explain: (e: unknown) => String(e),
+}));
+
+function running(): JobStatus {
+  return {
+    job: {
+      id: 4,
+      source_url: "http://127.0.0.1/catalog.json",
+      destination: "/tmp/mirror",
+      selection: {},
+      state: "running",
+      limit_rate: null,
+      concurrency: 8,
+      per_host: 6,
+      created_at: "2026-01-01T00:00:00Z",
+    },
+    counts: { items: 1, assets: 10, done: 0, skipped: 0, failed: 0, pending: 10, bytes_expected: 1000, bytes_done: 0 },
+    running: true,
+  };
+}
+
+describe("the jobs screen", () => {
+  beforeEach(() => {
+    jobs.set([running()]);
+    jobs.progress = {};
+    vi.clearAllMocks();
+  });
+
+  it("moves the bar with progress events", () => {
+    render(JobsView, { onchange: () => {} });
+    const bar = screen.getByTestId("progress");
+    expect(bar.getAttribute("aria-valuenow")).toBe("0");
+    jobs.apply({ type: "progress", job: 4, bytes_done: 250, bytes_total: 1000, files_done: 2, files_total: 10, files_failed: 1, rate: 2_000_000, eta_seconds: 90 });
+    flushSync();
+    expect(bar.getAttribute("aria-valuenow")).toBe("25");
+    const figures = screen.getByTestId("figures").textContent ?? "";
+    expect(figures).toContain("2 of 10 files");
+    expect(figures).toContain("2.0 MB/s");
+    expect(figures).toContain("1 min 30 s left");
+  });
+
+  it("pauses, sets a limit and shows failures with their reasons", async () => {
+    const onchange = vi.fn();
+    render(JobsView, { onchange });
+    await fireEvent.click(screen.getByTestId("pause"));
+    expect(ipc.pauseJob).toHaveBeenCalledWith(4);
+    expect(onchange).toHaveBeenCalled();
+
+    await fireEvent.input(screen.getByTestId("limit"), { target: { value: "5M" } });
+    await fireEvent.click(screen.getByTestId("set-limit"));
+    expect(ipc.setJobLimit).toHaveBeenCalledWith(4, "5M");
+
+    jobs.apply({ type: "progress", job: 4, bytes_done: 10, bytes_total: 1000, files_done: 0, files_total: 10, files_failed: 1, rate: 0, eta_seconds: null });
+    flushSync();
+    await fireEvent.click(screen.getByTestId("failures"));
+    expect(await screen.findByText("the server kept answering 503")).toBeTruthy();
+  });
+
+  it("offers Resume for a paused job", async () => {
+    const paused = running();
+    paused.running = false;
+    paused.job.state = "paused";
+    jobs.set([paused]);
+    render(JobsView, { onchange: () => {} });
+    expect(screen.queryByTestId("pause")).toBeNull();
+    await fireEvent.click(screen.getByTestId("resume"));
+    expect(ipc.resumeJob).toHaveBeenCalledWith(4);
+  });
+});

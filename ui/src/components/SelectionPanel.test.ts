@@ -1,0 +1,66 @@
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { ipc } from "../lib/ipc";
+import { selection } from "../lib/selection.svelte";
+import SelectionPanel from "./SelectionPanel.svelte";
+
+vi.mock("../lib/ipc", () => ({
+  ipc: {
+    estimate: vi.fn(async () => ({
+      job: 9,
+      counts: { items: 2, assets: 2, done: 0, skipped: 0, failed: 0, pending: 2, bytes_expected: 8e9, bytes_done: 0 },
+      bytes_to_copy: 8e9,
+      free_bytes: 2e9,
+      problems: [],
+    })),
+    startJob: vi.fn(async () => null),
+    chooseFolder: vi.fn(async () => "/media/disk/mirror"),
+  },
+  explain: (e: unknown) => String(e),
+}));
+
+const items = [
+  {
+    id: "a", collection: "c", href: null, bbox: null, geometry: null, datetime: null, thumbnail: null,
+    assets: [{ key: "red", href: "http://x/red.tif", title: null, media_type: "image/tiff", roles: ["data"], size: 4e9 }],
+  },
+];
+
+describe("the mirror panel", () => {
+  beforeEach(() => {
+    selection.setSource("http://127.0.0.1/catalog.json");
+    selection.destination = "";
+    selection.bbox = null;
+    vi.clearAllMocks();
+  });
+
+  it("takes a typed area, a folder from the dialog, and warns when the disk is too small", async () => {
+    const onstarted = vi.fn();
+    render(SelectionPanel, { items, onstarted });
+    await fireEvent.input(screen.getByTestId("bbox"), { target: { value: "-10,35,5,45" } });
+    await fireEvent.change(screen.getByTestId("bbox"));
+    expect(selection.bbox).toEqual([-10, 35, 5, 45]);
+
+    await fireEvent.click(screen.getByText("Choose…"));
+    await vi.waitFor(() => expect(selection.destination).toBe("/media/disk/mirror"));
+
+    await fireEvent.click(screen.getByTestId("estimate"));
+    const warning = await screen.findByTestId("room-warning");
+    expect(warning.textContent).toContain("2.0 GB free");
+    expect(ipc.estimate).toHaveBeenCalledWith(
+      expect.objectContaining({ destination: "/media/disk/mirror", selection: expect.objectContaining({ bbox: "-10,35,5,45" }) }),
+    );
+
+    await fireEvent.click(screen.getByTestId("start"));
+    expect(ipc.startJob).toHaveBeenCalledWith(9);
+    expect(onstarted).toHaveBeenCalled();
+  });
+
+  it("says what is wrong with a typed area", async () => {
+    render(SelectionPanel, { items, onstarted: () => {} });
+    await fireEvent.input(screen.getByTestId("bbox"), { target: { value: "1,2,3" } });
+    await fireEvent.change(screen.getByTestId("bbox"));
+    expect(screen.getByText(/four numbers/)).toBeTruthy();
+    expect(selection.bbox).toBeNull();
+  });
+});

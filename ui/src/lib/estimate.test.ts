@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import type { Estimate } from "./bindings";
+import { assetChoices, describe as lines, roomWarning } from "./estimate";
+
+function estimate(over: Partial<Estimate> = {}, counts: Partial<Estimate["counts"]> = {}): Estimate {
+  return {
+    job: 1,
+    counts: { items: 3, assets: 6, done: 0, skipped: 0, failed: 0, pending: 6, bytes_expected: 6e9, bytes_done: 0, ...counts },
+    bytes_to_copy: 6e9,
+    free_bytes: 100e9,
+    problems: [],
+    ...over,
+  };
+}
+
+describe("the estimate", () => {
+  it("says what will be copied and what is already there", () => {
+    expect(lines(estimate({ bytes_to_copy: 4e9 }, { done: 2, bytes_done: 2e9 }))).toEqual([
+      "3 items, 6 assets",
+      "4.0 GB to copy",
+      "2 assets (2.0 GB) already mirrored",
+    ]);
+  });
+
+  it("says so when nothing matches", () => {
+    expect(lines(estimate({ bytes_to_copy: 0 }, { items: 0, assets: 0 })).at(-1)).toMatch(/Nothing matches/);
+  });
+
+  it("warns when the disk has not got the room", () => {
+    expect(roomWarning(estimate())).toBeNull();
+    expect(roomWarning(estimate({ free_bytes: null }))).toBeNull();
+    const warning = roomWarning(estimate({ free_bytes: 1e9 }));
+    expect(warning).toMatch(/1.0 GB free/);
+    expect(warning).toMatch(/needs 6.0 GB/);
+  });
+});
+
+describe("the asset filter's choices", () => {
+  it("are keys and roles, most common first", () => {
+    const items = [
+      { assets: [{ key: "red", roles: ["data"] }, { key: "thumbnail", roles: ["thumbnail"] }] },
+      { assets: [{ key: "red", roles: ["data"] }] },
+    ];
+    expect(assetChoices(items)).toEqual(["data", "red", "thumbnail"]);
+  });
+});

@@ -1,0 +1,58 @@
+// Every call to the backend goes through here: tests mock this one module.
+// Commands answer with data or throw an IpcError that carries the engine's
+// code and its message in plain words.
+import { open as openDialog } from "@tauri-apps/plugin-dialog";
+import { openPath } from "@tauri-apps/plugin-opener";
+import type { AppError, Event, JobRequest, Selection } from "./bindings";
+import { commands, events } from "./bindings";
+
+export class IpcError extends Error {
+  code: string;
+  constructor(error: AppError) {
+    super(error.message);
+    this.code = error.code;
+  }
+}
+
+type Answer<T> = { status: "ok"; data: T } | { status: "error"; error: AppError };
+
+async function unwrap<T>(answer: Promise<Answer<T>>): Promise<T> {
+  const result = await answer;
+  if (result.status === "error") throw new IpcError(result.error);
+  return result.data;
+}
+
+export const ipc = {
+  sources: () => unwrap(commands.sources()),
+  setBookmark: (url: string, on: boolean) => unwrap(commands.setBookmark(url, on)),
+  look: (url: string) => unwrap(commands.look(url)),
+  searchItems: (source: string, selection: Selection, maxItems: number) =>
+    unwrap(commands.searchItems(source, selection, maxItems)),
+  estimate: (request: JobRequest) => unwrap(commands.estimate(request)),
+  startJob: (job: number) => unwrap(commands.startJob(job)),
+  jobs: () => unwrap(commands.jobs()),
+  failures: (job: number) => unwrap(commands.failures(job)),
+  pauseJob: (job: number) => unwrap(commands.pauseJob(job)),
+  resumeJob: (job: number) => unwrap(commands.resumeJob(job)),
+  cancelJob: (job: number) => unwrap(commands.cancelJob(job)),
+  setJobLimit: (job: number, rate: string) => unwrap(commands.setJobLimit(job, rate)),
+
+  /** Calls `handler` for every job event; returns a function that stops. */
+  onJobEvent: (handler: (event: Event) => void) => events.jobEvent.listen((e) => handler(e.payload)),
+
+  /** The native folder dialog; null when the person closes it. */
+  chooseFolder: async (): Promise<string | null> => {
+    const picked = await openDialog({ directory: true, multiple: false, title: "Where should the copy go?" });
+    return typeof picked === "string" ? picked : null;
+  },
+
+  /** Opens a folder in the system's file manager. */
+  openFolder: (path: string) => openPath(path),
+};
+
+/** A sentence for any error a call may throw. */
+export function explain(error: unknown): string {
+  if (error instanceof IpcError) return error.message;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

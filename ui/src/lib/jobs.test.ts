@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import type { JobStatus } from "./bindings";
+import { JobsState, barOf } from "./jobs.svelte";
+
+function status(id: number, running = true): JobStatus {
+  return {
+    job: {
+      id,
+      source_url: "http://127.0.0.1/catalog.json",
+      destination: "/tmp/m",
+      selection: {},
+      state: running ? "running" : "paused",
+      limit_rate: null,
+      concurrency: 8,
+      per_host: 6,
+      created_at: "2026-01-01T00:00:00Z",
+    },
+    counts: { items: 2, assets: 4, done: 1, skipped: 0, failed: 0, pending: 3, bytes_expected: 400, bytes_done: 100 },
+    running,
+  };
+}
+
+describe("the job list", () => {
+  it("follows progress events, job by job", () => {
+    const jobs = new JobsState();
+    jobs.set([status(1), status(2)]);
+    const refresh = jobs.apply({
+      type: "progress", job: 2, bytes_done: 300, bytes_total: 400, files_done: 3, files_total: 4, files_failed: 0, rate: 50, eta_seconds: 2,
+    });
+    expect(refresh).toBe(false);
+    expect(barOf(jobs.job(2)!, jobs.progress[2])).toMatchObject({ bytesDone: 300, filesDone: 3, eta: 2 });
+    expect(barOf(jobs.job(1)!, jobs.progress[1])).toMatchObject({ bytesDone: 100, filesDone: 1, rate: 0 });
+  });
+
+  it("takes the final counts when a job finishes, and logs it", () => {
+    const jobs = new JobsState();
+    jobs.set([status(1)]);
+    const counts = { items: 2, assets: 4, done: 3, skipped: 0, failed: 1, pending: 0, bytes_expected: 400, bytes_done: 300 };
+    expect(jobs.apply({ type: "finished", job: 1, counts, interrupted: false })).toBe(true);
+    expect(jobs.job(1)!.running).toBe(false);
+    expect(jobs.job(1)!.counts).toEqual(counts);
+    expect(jobs.running).toBe(0);
+    expect(jobs.logs[1].at(-1)).toMatchObject({ kind: "failed", text: "Finished: 3 assets verified, 1 failed." });
+  });
+
+  it("logs failures and problems with their reasons", () => {
+    const jobs = new JobsState();
+    jobs.apply({ type: "asset_failed", job: 7, href: "http://x/a.tif", reason: "the server answered 404" });
+    jobs.apply({ type: "problem", job: 7, href: "http://x/item.json", reason: "it is not valid JSON" });
+    expect(jobs.logs[7].map((l) => l.kind)).toEqual(["failed", "problem"]);
+    expect(jobs.logs[7][0].text).toContain("the server answered 404");
+  });
+
+  it("keeps the log bounded", () => {
+    const jobs = new JobsState();
+    for (let i = 0; i < 600; i++) jobs.log(1, `line ${i}`);
+    expect(jobs.logs[1]).toHaveLength(500);
+    expect(jobs.logs[1][0].text).toBe("line 100");
+  });
+});

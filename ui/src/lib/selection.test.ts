@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { SelectionState, dateRange, formatBbox, parseBbox } from "./selection.svelte";
+
+describe("the area typed as W,S,E,N", () => {
+  it("reads four numbers", () => {
+    expect(parseBbox(" -10, 35.5 ,5,45")).toEqual([-10, 35.5, 5, 45]);
+  });
+
+  it("says what is wrong in words", () => {
+    expect(parseBbox("1,2,3")).toMatch(/four numbers/);
+    expect(parseBbox("a,2,3,4")).toMatch(/must be a number/);
+    expect(parseBbox("0,50,10,40")).toMatch(/South must be below north/);
+    expect(parseBbox("-200,0,10,10")).toMatch(/between -180 and 180/);
+    expect(parseBbox("0,-95,10,10")).toMatch(/between -90 and 90/);
+  });
+
+  it("is written back without noise", () => {
+    expect(formatBbox([1.234567, 2, 3.1, 4])).toBe("1.2346,2,3.1,4");
+  });
+});
+
+describe("the time range", () => {
+  it("is open on the side left empty", () => {
+    expect(dateRange("2024-01-01", "")).toBe("2024-01-01/..");
+    expect(dateRange("", "2024-02-01")).toBe("../2024-02-01");
+    expect(dateRange("", "")).toBeNull();
+  });
+
+  it("refuses an end before its start", () => {
+    expect(dateRange("2024-03-01", "2024-02-01")).toEqual({ error: "The start date is after the end date." });
+  });
+});
+
+describe("a selection", () => {
+  it("becomes the job request the engine takes", () => {
+    const s = new SelectionState();
+    s.setSource("http://127.0.0.1:8000/catalog.json");
+    s.bbox = [0, 40, 10, 50];
+    s.from = "2024-01-01";
+    s.assets = ["data"];
+    s.destination = "  /tmp/mirror ";
+    expect(s.problems).toEqual([]);
+    expect(s.request()).toEqual({
+      source: "http://127.0.0.1:8000/catalog.json",
+      destination: "/tmp/mirror",
+      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null },
+      limit_rate: null,
+      concurrency: 8,
+      per_host: 6,
+    });
+  });
+
+  it("names what is missing before anything is asked", () => {
+    const s = new SelectionState();
+    s.from = "2024-05-01";
+    s.to = "2024-01-01";
+    expect(s.problems).toEqual([
+      "Pick a catalog first.",
+      "The start date is after the end date.",
+      "Choose where the copy goes: a folder, or a bucket address.",
+    ]);
+  });
+
+  it("forgets the asset filter when the source changes", () => {
+    const s = new SelectionState();
+    s.setSource("a");
+    s.assets = ["red"];
+    s.setSource("b");
+    expect(s.assets).toEqual([]);
+  });
+});
