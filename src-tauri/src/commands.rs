@@ -10,7 +10,7 @@ use cairn::catalog::walk::Problem;
 use cairn::limit::parse_rate;
 use cairn::plan::Selection;
 use cairn::runner::{Estimate, JobRequest, JobStatus};
-use cairn::store::Failure;
+use cairn::store::{Failure, ItemMark};
 use serde::Serialize;
 use specta::Type;
 use tauri::State;
@@ -174,4 +174,27 @@ pub async fn set_job_limit(app: State<'_, App>, job: i64, rate: String) -> Reply
         parse_rate(&rate)?
     };
     Ok(app.runner.set_limit(job, rate)?)
+}
+
+/// Where each item of `source` stands in the mirrors made from it (done,
+/// pending, failed), for the map's colours.
+#[tauri::command]
+#[specta::specta]
+pub async fn item_marks(app: State<'_, App>, source: String) -> Reply<Vec<ItemMark>> {
+    Ok(app.runner.with_store(|s| s.item_marks(&source))?)
+}
+
+/// The window says it is ready to use: logged with the time since start-up.
+/// With `CAIRN_EXIT_WHEN_READY` set (the startup benchmark), the app prints
+/// that time and quits.
+#[tauri::command]
+#[specta::specta]
+pub async fn window_ready(app: tauri::AppHandle) -> Reply<()> {
+    let elapsed = crate::STARTED.get().map(|t| t.elapsed());
+    tracing::info!(?elapsed, "the window is ready");
+    if std::env::var_os("CAIRN_EXIT_WHEN_READY").is_some() {
+        println!("ready_ms={}", elapsed.map_or(0, |e| e.as_millis()));
+        app.exit(0);
+    }
+    Ok(())
 }

@@ -22,6 +22,9 @@ use tauri::tray::TrayIconBuilder;
 use tauri::{Manager, RunEvent, WindowEvent};
 use tauri_specta::{Builder, Event as _, collect_commands, collect_events};
 
+/// When the process started, for the startup time the window reports.
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// What the commands share: the engine's runner (state store, jobs) and a
 /// fetcher for browsing.
 pub struct App {
@@ -50,6 +53,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::resume_job,
             commands::cancel_job,
             commands::set_job_limit,
+            commands::item_marks,
+            commands::window_ready,
         ])
         .events(collect_events![JobEvent])
         .dangerously_cast_bigints_to_number()
@@ -72,6 +77,7 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 
 /// Starts the app.
 pub fn run() {
+    STARTED.get_or_init(std::time::Instant::now);
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stac=error"));
     tracing_subscriber::fmt()

@@ -1,6 +1,7 @@
 //! The `items` table: every item a job's plan selected.
 
 use rusqlite::params;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::Store;
@@ -57,6 +58,31 @@ pub struct ItemRow {
     pub dir: String,
     /// The source document.
     pub document: Value,
+}
+
+/// Where an item stands in the mirrors made from one source.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mirrored {
+    /// Every selected asset is copied and verified.
+    Done,
+    /// Planned; some assets are still to copy.
+    Pending,
+    /// Some asset could not be copied.
+    Failed,
+}
+
+/// An item of a source and where it stands, for a map.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemMark {
+    /// Its collection.
+    pub collection: Option<String>,
+    /// Its id.
+    pub id: String,
+    /// Where it stands.
+    pub state: Mirrored,
 }
 
 /// An asset planned again keeps its state when its source and promises are
@@ -159,6 +185,36 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Where each item planned from `source` stands, over all its jobs: failed
+    /// when an asset failed, done when every asset is, pending otherwise.
+    pub fn item_marks(&self, source: &str) -> Result<Vec<ItemMark>> {
+        let mut statement = self.conn().prepare(
+            "SELECT i.collection, i.item_id,
+                    coalesce(max(a.state = 'failed'), 0),
+                    coalesce(min(a.state IN ('done', 'skipped')), 0)
+             FROM items i JOIN jobs j ON j.id = i.job_id
+             LEFT JOIN assets a ON a.item_row = i.id
+             WHERE j.source_url = ?1
+             GROUP BY i.collection, i.item_id
+             ORDER BY i.collection, i.item_id",
+        )?;
+        let rows = statement.query_map([source], |row| {
+            let (failed, done): (bool, bool) = (row.get(2)?, row.get(3)?);
+            Ok(ItemMark {
+                collection: row.get(0)?,
+                id: row.get(1)?,
+                state: if failed {
+                    Mirrored::Failed
+                } else if done {
+                    Mirrored::Done
+                } else {
+                    Mirrored::Pending
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Marks an item as written to the destination.
     pub fn mark_item_written(&self, row: i64) -> Result<()> {
         self.conn()
@@ -181,5 +237,86 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AssetState, NewJob};
+    use serde_json::json;
+
+    fn item(job_id: i64, id: &str, keys: &[&str]) -> NewItem {
+        NewItem {
+            job_id,
+            collection: Some("tiles".into()),
+            item_id: id.into(),
+            href: format!("http://127.0.0.1/{id}.json"),
+            dir: format!("tiles/{id}"),
+            renamed: None,
+            document: json!({"id": id}),
+            assets: keys
+                .iter()
+                .map(|k| NewAsset {
+                    key: k.to_string(),
+                    href: format!("http://127.0.0.1/{id}/{k}"),
+                    path: format!("tiles/{id}/{k}"),
+                    expected_size: None,
+                    expected_checksum: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn items_are_marked_done_pending_or_failed_for_their_source() {
+        let store = Store::open_in_memory().unwrap();
+        let new_job = |source: &str| NewJob {
+            source_url: source.into(),
+            destination: "/tmp/m".into(),
+            selection: json!({}),
+            limit_rate: None,
+            concurrency: 8,
+            per_host: 6,
+        };
+        let job = store
+            .create_job(&new_job("http://127.0.0.1/c.json"))
+            .unwrap();
+        let other = store
+            .create_job(&new_job("http://127.0.0.1/other.json"))
+            .unwrap();
+        for (id, keys) in [("a", &["x", "y"][..]), ("b", &["x"]), ("c", &["x", "y"])] {
+            store.plan_item(&item(job, id, keys)).unwrap();
+        }
+        store.plan_item(&item(other, "z", &["x"])).unwrap();
+        let claimed = store.claim_assets(job, 10).unwrap();
+        let asset = |item: &str, key: &str| {
+            claimed
+                .iter()
+                .find(|a| a.href.ends_with(&format!("/{item}/{key}")))
+                .unwrap()
+                .id
+        };
+        store
+            .finish_asset(asset("a", "x"), AssetState::Done, 1, "1220")
+            .unwrap();
+        store
+            .finish_asset(asset("a", "y"), AssetState::Skipped, 1, "1220")
+            .unwrap();
+        store
+            .finish_asset(asset("c", "x"), AssetState::Done, 1, "1220")
+            .unwrap();
+        store.fail_attempt(asset("c", "y"), "gone", true).unwrap();
+        let marks = store.item_marks("http://127.0.0.1/c.json").unwrap();
+        let states: Vec<(&str, Mirrored)> =
+            marks.iter().map(|m| (m.id.as_str(), m.state)).collect();
+        assert_eq!(
+            states,
+            [
+                ("a", Mirrored::Done),
+                ("b", Mirrored::Pending),
+                ("c", Mirrored::Failed)
+            ]
+        );
     }
 }

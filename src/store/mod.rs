@@ -22,7 +22,7 @@ use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
 pub use assets::{AssetRow, AssetState, Counts, Failure, VerifiedAsset};
 pub use collections::CollectionRow;
-pub use items::{ItemRow, NewAsset, NewItem};
+pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem};
 pub use jobs::{Job, JobState, NewJob};
 pub use sources::Source;
 

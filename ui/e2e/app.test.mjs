@@ -100,6 +100,17 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     assert.ok((await progress(browser)) >= pausedAt);
     assert.equal(await progress(browser), 100);
     await shot(browser, "6-job-finished");
+
+    // Back on the map, the mirrored tiles are green.
+    await (await $(browser, "tab-catalogs")).click();
+    const again = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
+    await again.waitForDisplayed({ timeout: LONG });
+    await again.click();
+    await browser.waitUntil(async () => (await browser.$$('path[stroke="#2e7d4f"]').length) === expected.length, {
+      timeout: LONG,
+      timeoutMsg: "the mirrored tiles are not shown as mirrored on the map",
+    });
+    await shot(browser, "7-map-mirrored");
   } finally {
     await browser.deleteSession().catch(() => {});
     killApp();
@@ -139,7 +150,7 @@ test("a job continues after the app is killed and started again", async () => {
     await (await $(browser, "tab-jobs")).click();
     await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
     await browser.waitUntil(async () => (await jobState(browser)) === "running", { timeout: LONG, timeoutMsg: "the job did not continue by itself" });
-    await shot(browser, "7-job-after-restart");
+    await shot(browser, "8-job-after-restart");
     await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
       timeout: LONG,
       interval: 500,

@@ -37,6 +37,17 @@ export const commands = {
 	cancelJob: (job: number) => typedError<null, AppError>(__TAURI_INVOKE("cancel_job", { job })),
 	/**  Sets a job's bandwidth limit ("10M", "500K"; empty: none), at once. */
 	setJobLimit: (job: number, rate: string) => typedError<null, AppError>(__TAURI_INVOKE("set_job_limit", { job, rate })),
+	/**
+	 *  Where each item of `source` stands in the mirrors made from it (done,
+	 *  pending, failed), for the map's colours.
+	 */
+	itemMarks: (source: string) => typedError<ItemMark[], AppError>(__TAURI_INVOKE("item_marks", { source })),
+	/**
+	 *  The window says it is ready to use: logged with the time since start-up.
+	 *  With `CAIRN_EXIT_WHEN_READY` set (the startup benchmark), the app prints
+	 *  that time and quits.
+	 */
+	windowReady: () => typedError<null, AppError>(__TAURI_INVOKE("window_ready")),
 };
 
 /** Events */
@@ -215,6 +226,16 @@ export type Failure = {
 	reason: string,
 };
 
+/**  An item of a source and where it stands, for a map. */
+export type ItemMark = {
+	/**  Its collection. */
+	collection: string | null,
+	/**  Its id. */
+	id: string,
+	/**  Where it stands. */
+	state: Mirrored,
+};
+
 /**  Items found by a search, for the map and the table. */
 export type ItemPage = {
 	/**  The items, in the order found. */
@@ -328,6 +349,15 @@ export type Kind =
 "item-collection" | 
 /**  The landing page of a STAC API. */
 "api";
+
+/**  Where an item stands in the mirrors made from one source. */
+export type Mirrored = 
+/**  Every selected asset is copied and verified. */
+"done" | 
+/**  Planned; some assets are still to copy. */
+"pending" | 
+/**  Some asset could not be copied. */
+"failed";
 
 /**  Where a source in the list comes from. */
 export type Origin = 

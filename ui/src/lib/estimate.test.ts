@@ -36,11 +36,11 @@ describe("the estimate", () => {
 });
 
 describe("the asset filter's choices", () => {
-  it("are keys and roles, most common first", () => {
+  it("are keys, roles and media types, most common first", () => {
     const items = [
-      { assets: [{ key: "red", roles: ["data"] }, { key: "thumbnail", roles: ["thumbnail"] }] },
-      { assets: [{ key: "red", roles: ["data"] }] },
+      { assets: [{ key: "red", roles: ["data"], media_type: "image/tiff" }, { key: "thumbnail", roles: ["thumbnail"] }] },
+      { assets: [{ key: "red", roles: ["data"], media_type: null }] },
     ];
-    expect(assetChoices(items)).toEqual(["data", "red", "thumbnail"]);
+    expect(assetChoices(items)).toEqual(["data", "red", "thumbnail", "image/tiff"]);
   });
 });

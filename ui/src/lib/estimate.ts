@@ -26,13 +26,17 @@ export function roomWarning(estimate: Estimate): string | null {
   );
 }
 
-/** Asset keys and roles seen in the items, most common first: the filter's choices. */
-export function assetChoices(items: { assets: { key: string; roles: string[] }[] }[], most = 24): string[] {
+type AssetLike = { key: string; roles: string[]; media_type?: string | null };
+
+/** Asset keys, roles and media types seen in the items, most common first: the filter's choices. */
+export function assetChoices(items: { assets: AssetLike[] }[], most = 24): string[] {
   const seen = new Map<string, number>();
+  const count = (name: string) => seen.set(name, (seen.get(name) ?? 0) + 1);
   for (const item of items) {
     for (const asset of item.assets) {
-      seen.set(asset.key, (seen.get(asset.key) ?? 0) + 1);
-      for (const role of asset.roles) seen.set(role, (seen.get(role) ?? 0) + 1);
+      count(asset.key);
+      asset.roles.forEach(count);
+      if (asset.media_type) count(asset.media_type);
     }
   }
   return [...seen.entries()]

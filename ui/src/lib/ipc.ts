@@ -36,6 +36,8 @@ export const ipc = {
   resumeJob: (job: number) => unwrap(commands.resumeJob(job)),
   cancelJob: (job: number) => unwrap(commands.cancelJob(job)),
   setJobLimit: (job: number, rate: string) => unwrap(commands.setJobLimit(job, rate)),
+  itemMarks: (source: string) => unwrap(commands.itemMarks(source)),
+  windowReady: () => unwrap(commands.windowReady()),
 
   /** Calls `handler` for every job event; returns a function that stops. */
   onJobEvent: (handler: (event: Event) => void) => events.jobEvent.listen((e) => handler(e.payload)),
