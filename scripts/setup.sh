@@ -74,16 +74,7 @@ ensure_app_deps() {
     for package in "${APP_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
-        say "The app needs these Debian packages: ${missing[*]}"
-        exit 2
-    fi
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    say "Installing ${missing[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
 # The window's code: its npm packages (exact versions from package-lock.json),
@@ -115,16 +106,20 @@ ensure_e2e_tools() {
 
 ensure_apt() {
     # ensure_apt COMMAND PACKAGE: installs PACKAGE when COMMAND is missing.
-    command -v "$1" >/dev/null 2>&1 && return 0
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2"
+}
+
+apt_install() {
+    # apt_install PACKAGE...: as root, or through sudo.
     if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
-        say "$1 is missing; install the Debian package $2"
+        say "Cairn needs these Debian packages: $*; install them, then run this again"
         exit 2
     fi
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    say "Installing $2"
+    say "Installing $*"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

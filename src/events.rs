@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::store::LogKind;
+use crate::words::{human_bytes, plural};
+
 /// Counters shared by the transfers of one job.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -73,6 +76,14 @@ pub enum Event {
         /// Why, in plain words.
         reason: String,
     },
+    /// The run stopped on an error that no retry fixes (the source cannot be
+    /// read, the disk is full...): it says what to do, then resume.
+    Stopped {
+        /// The job.
+        job: i64,
+        /// What happened, in plain words.
+        reason: String,
+    },
     /// The run ended: everything was tried, or it was interrupted.
     Finished {
         /// The job.
@@ -82,6 +93,75 @@ pub enum Event {
         /// Whether it stopped early (and can be resumed).
         interrupted: bool,
     },
+}
+
+impl Event {
+    /// The job the event is about.
+    pub fn job(&self) -> i64 {
+        match self {
+            Event::Problem { job, .. }
+            | Event::Planned { job, .. }
+            | Event::Started { job, .. }
+            | Event::AssetFailed { job, .. }
+            | Event::Stopped { job, .. }
+            | Event::Finished { job, .. } => *job,
+            Event::Progress(snapshot) => snapshot.job,
+        }
+    }
+
+    /// The sentence the job's log keeps for this event (progress samples
+    /// are not kept).
+    pub fn log_line(&self) -> Option<(LogKind, String)> {
+        Some(match self {
+            Event::Problem { href, reason, .. } => (LogKind::Problem, format!("{href}: {reason}")),
+            Event::Planned {
+                items,
+                assets,
+                bytes,
+                already_done,
+                ..
+            } => (
+                LogKind::Info,
+                format!(
+                    "Planned {}, {}, {}; {} already there.",
+                    plural(*items, "item"),
+                    plural(*assets, "asset"),
+                    human_bytes(*bytes),
+                    already_done
+                ),
+            ),
+            // Copying starts while the plan is still read: its totals come later.
+            Event::Started { .. } => (LogKind::Info, "Copying started.".to_string()),
+            Event::AssetFailed { href, reason, .. } => {
+                (LogKind::Failed, format!("Could not copy {href}: {reason}"))
+            }
+            Event::Stopped { reason, .. } => (LogKind::Failed, format!("Stopped: {reason}")),
+            Event::Finished {
+                counts,
+                interrupted: true,
+                ..
+            } => (
+                LogKind::Info,
+                format!(
+                    "Copying stopped with {} verified; Resume continues from there.",
+                    plural(counts.done + counts.skipped, "asset")
+                ),
+            ),
+            Event::Finished { counts, .. } => (
+                if counts.failed > 0 {
+                    LogKind::Failed
+                } else {
+                    LogKind::Info
+                },
+                format!(
+                    "Finished: {} verified, {} failed.",
+                    plural(counts.done + counts.skipped, "asset"),
+                    counts.failed
+                ),
+            ),
+            Event::Progress(_) => return None,
+        })
+    }
 }
 
 /// One sample of a job's progress.

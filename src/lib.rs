@@ -54,5 +54,17 @@ pub mod rewrite;
 pub mod runner;
 pub mod store;
 pub mod transfer;
+pub mod words;
 
 pub use error::{Error, Result};
+
+/// Logs go to stderr; `CAIRN_LOG` sets the filter (e.g. `CAIRN_LOG=debug`).
+/// The command line and the desktop app both start with this.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stac=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

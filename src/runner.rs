@@ -171,7 +171,14 @@ impl Runner {
         let destination = self.destination(&job)?;
         let ledger = pool::open_ledger(self.store.clone(), job_id, &destination).await?;
         let cancel = CancellationToken::new();
-        let planned = plan_and_report(&ledger, &self.fetcher, &job, &self.events, &cancel).await;
+        let planned = plan_and_report(
+            &ledger,
+            &self.fetcher,
+            &job,
+            (&self.store, &self.events),
+            &cancel,
+        )
+        .await;
         drop(ledger);
         let state = match planned {
             Ok(()) => JobState::Ready,
@@ -236,20 +243,24 @@ impl Runner {
     }
 
     /// Starts job `job_id` in the background (or does nothing if it runs).
+    /// A job still winding down from a pause starts again once it has.
     pub fn start(&self, job_id: i64) -> Result<()> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running
-            .get(&job_id)
-            .is_some_and(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()))
+        let mut stopping = None;
+        if let Some(run) = running.get_mut(&job_id)
+            && run.handle.as_ref().is_some_and(|h| !h.is_finished())
         {
-            return Ok(());
+            if !run.cancel.is_cancelled() {
+                return Ok(());
+            }
+            stopping = run.handle.take();
         }
         let job = self.job(job_id)?;
         let destination = self.destination(&job)?;
         self.with_store(|s| s.set_job_state(job_id, JobState::Running))?;
         let cancel = CancellationToken::new();
         let limit = Bandwidth::new(job.limit_rate);
-        let handle = tokio::spawn(run_job(
+        let run = run_job(
             self.store.clone(),
             self.fetcher.clone(),
             job,
@@ -260,7 +271,32 @@ impl Runner {
             },
             cancel.clone(),
             self.events.clone(),
-        ));
+        );
+        let (store, events) = (self.store.clone(), self.events.clone());
+        let handle = tokio::spawn(async move {
+            if let Some(stopping) = stopping {
+                // The stopping run marks the job paused as it ends: running again.
+                let _ = stopping.await;
+                let db = store.lock().unwrap_or_else(|e| e.into_inner());
+                db.set_job_state(job_id, JobState::Running)?;
+            }
+            let report = run.await;
+            // Whoever watches (the app, a log) learns why the job stopped.
+            if let Err(error) = &report
+                && !matches!(error, Error::Cancelled)
+            {
+                let reason = error.to_string();
+                announce(
+                    &store,
+                    &events,
+                    Event::Stopped {
+                        job: job_id,
+                        reason,
+                    },
+                );
+            }
+            report
+        });
         running.insert(
             job_id,
             Running {
@@ -413,17 +449,17 @@ async fn run_job(
 
     let (planned_tx, planned_rx) = watch::channel(false);
     let planning = async {
-        let planned = plan_and_report(&ledger, &fetcher, &job, &events, &cancel).await;
+        let planned = plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await;
         let _ = planned_tx.send(true);
         planned
     };
     // The pool's events go to the broadcast channel.
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let forward = {
-        let events = events.clone();
+        let (store, events) = (store.clone(), events.clone());
         tokio::spawn(async move {
             while let Some(event) = receiver.recv().await {
-                let _ = events.send(event);
+                announce(&store, &events, event);
             }
         })
     };
@@ -489,13 +525,28 @@ async fn run_job(
     })
 }
 
+/// Sends an event to whoever listens, and keeps its sentence in the job's log.
+fn announce(store: &Mutex<Store>, events: &broadcast::Sender<Event>, event: Event) {
+    if let Some((kind, text)) = event.log_line() {
+        let logged =
+            store
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .log_job(event.job(), kind, &text);
+        if let Err(error) = logged {
+            tracing::warn!(%error, "a line of the job's log could not be kept");
+        }
+    }
+    let _ = events.send(event);
+}
+
 /// Plans `job` through `ledger`, then tells what the plan holds (and what in
 /// the source could not be used). An error stops the job's transfers.
 async fn plan_and_report(
     ledger: &crate::transfer::ledger::Ledger,
     fetcher: &Fetcher,
     job: &Job,
-    events: &broadcast::Sender<Event>,
+    (store, events): (&Mutex<Store>, &broadcast::Sender<Event>),
     cancel: &CancellationToken,
 ) -> Result<()> {
     let job_id = job.id;
@@ -509,14 +560,15 @@ async fn plan_and_report(
         }
     };
     for problem in summary.problems {
-        let _ = events.send(Event::Problem {
+        let event = Event::Problem {
             job: job_id,
             href: problem.href,
             reason: problem.reason,
-        });
+        };
+        announce(store, events, event);
     }
     let counts = ledger.call(move |s| s.job_counts(job_id)).await?;
-    let _ = events.send(Event::Planned {
+    let planned = Event::Planned {
         job: job_id,
         items: counts.items,
         assets: counts.assets,
@@ -524,7 +576,8 @@ async fn plan_and_report(
         unknown_sizes: summary.unknown_sizes,
         already_done: counts.done + counts.skipped,
         destination: job.destination.clone(),
-    });
+    };
+    announce(store, events, planned);
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use cairn::catalog::walk::Problem;
 use cairn::limit::parse_rate;
 use cairn::plan::Selection;
 use cairn::runner::{Estimate, JobRequest, JobStatus};
-use cairn::store::{Failure, ItemMark};
+use cairn::store::{Failure, ItemMark, LogLine};
 use serde::Serialize;
 use specta::Type;
 use tauri::State;
@@ -141,6 +141,13 @@ pub async fn jobs(app: State<'_, App>) -> Reply<Vec<JobStatus>> {
 #[specta::specta]
 pub async fn failures(app: State<'_, App>, job: i64) -> Reply<Vec<Failure>> {
     Ok(app.runner.with_store(|s| s.failures(job))?)
+}
+
+/// The last lines of a job's log (its plan, problems, failures, stops).
+#[tauri::command]
+#[specta::specta]
+pub async fn job_log(app: State<'_, App>, job: i64) -> Reply<Vec<LogLine>> {
+    Ok(app.runner.with_store(|s| s.job_log(job, 500))?)
 }
 
 /// Pauses a job; everything copied so far stays.

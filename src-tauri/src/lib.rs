@@ -49,6 +49,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::start_job,
             commands::jobs,
             commands::failures,
+            commands::job_log,
             commands::pause_job,
             commands::resume_job,
             commands::cancel_job,
@@ -78,12 +79,7 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 /// Starts the app.
 pub fn run() {
     STARTED.get_or_init(std::time::Instant::now);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stac=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    cairn::init_logging();
     let builder = specta_builder();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())

@@ -245,7 +245,7 @@ async fn print_events(
                 Err(_) => break,
             },
         };
-        if event_job(&event) != job_id {
+        if event.job() != job_id {
             continue;
         }
         if json {
@@ -325,22 +325,12 @@ async fn print_events(
                     None => println!("{text}"),
                 }
             }
-            Event::Started { .. } => {}
+            // The error itself is printed when the run returns.
+            Event::Started { .. } | Event::Stopped { .. } => {}
         }
     }
     if let Some(bar) = bar {
         bar.abandon();
-    }
-}
-
-fn event_job(event: &Event) -> i64 {
-    match event {
-        Event::Problem { job, .. }
-        | Event::Planned { job, .. }
-        | Event::Started { job, .. }
-        | Event::AssetFailed { job, .. }
-        | Event::Finished { job, .. } => *job,
-        Event::Progress(snapshot) => snapshot.job,
     }
 }
 
@@ -385,18 +375,4 @@ fn progress_line(snapshot: &Snapshot) -> String {
     )
 }
 
-/// Bytes in a person's units: 1.5 GiB.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub use cairn::words::human_bytes;

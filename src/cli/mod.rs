@@ -56,15 +56,7 @@ pub fn exit_code(error: &Error) -> u8 {
     }
 }
 
-/// Logs go to stderr; `CAIRN_LOG` sets the filter (e.g. `CAIRN_LOG=debug`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stac=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
+pub use cairn::init_logging;
 
 /// A token cancelled by Ctrl-C, so that a long walk or search stops cleanly.
 pub fn interrupt_token() -> CancellationToken {
@@ -90,13 +82,4 @@ pub fn json_line(out: &mut impl Write, value: &impl Serialize) {
     }
 }
 
-/// Counts in a person's words: "1 item", "3 items".
-pub fn plural(count: u64, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else if let Some(stem) = noun.strip_suffix('y') {
-        format!("{count} {stem}ies")
-    } else {
-        format!("{count} {noun}s")
-    }
-}
+pub use cairn::words::plural;

@@ -11,6 +11,7 @@ mod collections;
 mod cursors;
 mod items;
 mod jobs;
+mod log;
 mod sources;
 
 use std::path::{Path, PathBuf};
@@ -24,12 +25,13 @@ pub use assets::{AssetRow, AssetState, Counts, Failure, VerifiedAsset};
 pub use collections::CollectionRow;
 pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem};
 pub use jobs::{Job, JobState, NewJob};
+pub use log::{LogKind, LogLine};
 pub use sources::Source;
 
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 10] = [
+const SCHEMA: [&str; 11] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -40,6 +42,7 @@ const SCHEMA: [&str; 10] = [
     include_str!("migrations/0008_collections.sql"),
     include_str!("migrations/0009_jobs_flushed.sql"),
     include_str!("migrations/0010_jobs_per_host.sql"),
+    include_str!("migrations/0011_job_log.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -10,7 +10,7 @@ use cairn::runner::Runner;
 use cairn::store::{JobState, NewJob, Store};
 use serde_json::json;
 
-use crate::support::farm::{CatalogChecksum, Farm, FileSpec};
+use crate::support::farm::{CatalogChecksum, Farm, Fault, FileSpec};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -126,4 +126,103 @@ async fn a_job_left_running_by_a_crash_continues_at_start_up() {
             "no {kind} event: {kinds:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_keeps_its_story_and_says_why_it_stopped() {
+    let files = (0..3)
+        .map(|i| FileSpec::new(&format!("tile-{i}.bin"), 20_000))
+        .collect();
+    let farm = Farm::start(files, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let store = Store::open(&state).unwrap();
+    let good = new_job(&store, &farm, &dir.path().join("mirror"), &[]);
+    // A source that is not there: the run stops, and says so.
+    let gone = store
+        .create_job(&NewJob {
+            source_url: farm
+                .catalog_url()
+                .replace("catalog.json", "nothing-here.json"),
+            destination: dir.path().join("other").display().to_string(),
+            selection: json!({}),
+            limit_rate: None,
+            concurrency: 2,
+            per_host: 2,
+        })
+        .unwrap();
+    let runner = Runner::new(store, Fetcher::new().unwrap());
+    let mut events = runner.subscribe();
+    runner.start(good).unwrap();
+    runner.start(gone).unwrap();
+    assert_eq!(runner.wait(good).await.unwrap().state, JobState::Finished);
+    assert!(runner.wait(gone).await.is_err());
+
+    let mut stopped = None;
+    while let Ok(event) = events.try_recv() {
+        if let cairn::events::Event::Stopped { job, reason } = event {
+            stopped = Some((job, reason));
+        }
+    }
+    let (job, reason) = stopped.expect("no stopped event");
+    assert_eq!(job, gone);
+    assert!(reason.contains("was not found"), "{reason}");
+
+    // Both stories outlive the runner: they are in the state file.
+    drop(runner);
+    let store = Store::open(&state).unwrap();
+    let story: Vec<String> = store
+        .job_log(good, 100)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert!(story.contains(&"Copying started.".to_string()), "{story:?}");
+    assert!(
+        story
+            .iter()
+            .any(|l| l.starts_with("Planned 1 item, 3 assets")),
+        "{story:?}"
+    );
+    assert_eq!(
+        story.last().unwrap(),
+        "Finished: 3 assets verified, 0 failed."
+    );
+    // The failed one: copying started, stopped, and the reason in words.
+    let gone_story = store.job_log(gone, 100).unwrap();
+    let last = gone_story.last().unwrap();
+    assert_eq!(last.kind, cairn::store::LogKind::Failed);
+    assert!(
+        last.text.starts_with("Stopped: ") && last.text.contains("nothing-here.json was not found"),
+        "{gone_story:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_resumed_while_its_pause_winds_down_still_finishes() {
+    let files = (0..4)
+        .map(|i| {
+            FileSpec::new(&format!("slow-{i}.bin"), 400_000).fault(Fault::Trickle {
+                bytes_per_second: 400_000,
+            })
+        })
+        .collect();
+    let farm = Farm::start(files, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+    let job = new_job(&store, &farm, &dir.path().join("mirror"), &[]);
+    let runner = Runner::new(store, Fetcher::new().unwrap());
+    runner.start(job).unwrap();
+    let served = farm.total_counter();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "nothing started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Pause, and resume at once, as a quick double click does.
+    runner.pause(job).unwrap();
+    runner.resume(job).unwrap();
+    let report = runner.wait(job).await.unwrap();
+    assert_eq!(report.state, JobState::Finished);
+    assert_eq!(report.counts.done, 4);
 }

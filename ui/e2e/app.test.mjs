@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { intersects, serveCatalog, tiles } from "./catalog.mjs";
-import { killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
+import { closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
 
 const LONG = 90000;
 let catalog;
@@ -55,6 +55,14 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     await shot(browser, "1-catalogs");
     await openCollection(browser);
     await shot(browser, "2-collection");
+    // An item's page: its assets, with sizes.
+    await (await browser.$$('[data-testid="item-row"]'))[0].click();
+    const page = await $(browser, "item-page");
+    await page.waitForDisplayed({ timeout: LONG });
+    assert.match(await page.getText(), /data\s*application\/octet-stream\s*data\s*3\.1 MB/);
+    await page.scrollIntoView();
+    await shot(browser, "3-item");
+    await (await page.$("button=Close")).click();
 
     // Draw an area over the middle of the map.
     await (await $(browser, "draw-area")).click();
@@ -79,17 +87,17 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     await estimate.waitForDisplayed({ timeout: LONG });
     const text = await estimate.getText();
     assert.match(text, new RegExp(`${expected.length} items?, ${expected.length} assets?`), text);
-    await shot(browser, "3-estimate");
+    await shot(browser, "4-estimate");
 
     await (await $(browser, "start")).click();
     await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
     await browser.waitUntil(async () => (await progress(browser)) > 0, { timeout: LONG, timeoutMsg: "the bar did not move" });
-    await shot(browser, "4-job-running");
+    await shot(browser, "5-job-running");
 
     await (await $(browser, "pause")).click();
     await browser.waitUntil(async () => (await jobState(browser)) === "paused", { timeout: LONG, timeoutMsg: "the job did not pause" });
     const pausedAt = await progress(browser);
-    await shot(browser, "5-job-paused");
+    await shot(browser, "6-job-paused");
 
     await (await $(browser, "resume")).click();
     await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
@@ -99,7 +107,7 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     });
     assert.ok((await progress(browser)) >= pausedAt);
     assert.equal(await progress(browser), 100);
-    await shot(browser, "6-job-finished");
+    await shot(browser, "7-job-finished");
 
     // Back on the map, the mirrored tiles are green.
     await (await $(browser, "tab-catalogs")).click();
@@ -110,11 +118,9 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
       timeout: LONG,
       timeoutMsg: "the mirrored tiles are not shown as mirrored on the map",
     });
-    await shot(browser, "7-map-mirrored");
+    await shot(browser, "8-map-mirrored");
   } finally {
-    await browser.deleteSession().catch(() => {});
-    killApp();
-    driver.stop();
+    await closeApp(browser, driver);
   }
   const checked = verify(dest);
   assert.equal(checked.code, 0, checked.output);
@@ -150,16 +156,14 @@ test("a job continues after the app is killed and started again", async () => {
     await (await $(browser, "tab-jobs")).click();
     await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
     await browser.waitUntil(async () => (await jobState(browser)) === "running", { timeout: LONG, timeoutMsg: "the job did not continue by itself" });
-    await shot(browser, "8-job-after-restart");
+    await shot(browser, "9-job-after-restart");
     await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
       timeout: LONG,
       interval: 500,
       timeoutMsg: "the job did not finish after the restart",
     });
   } finally {
-    await browser.deleteSession().catch(() => {});
-    killApp();
-    driver.stop();
+    await closeApp(browser, driver);
   }
   const checked = verify(dest);
   assert.equal(checked.code, 0, checked.output);

@@ -62,6 +62,13 @@ export async function shot(browser, name) {
   await browser.saveScreenshot(join(SHOTS, `${name}.png`));
 }
 
+/** Ends the session, kills the app and stops tauri-driver. */
+export async function closeApp(browser, driver) {
+  await browser.deleteSession().catch(() => {});
+  killApp();
+  driver.stop();
+}
+
 /** Kills every running copy of the app at once, as a crash would. */
 export function killApp() {
   try {

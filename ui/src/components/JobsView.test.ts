@@ -16,6 +16,10 @@ vi.mock("../lib/ipc", () => ({
       { href: "http://127.0.0.1/a.bin", path: "c/i/a.bin", attempts: 5, reason: "the server kept answering 503" },
     ]),
     openFolder: vi.fn(async () => undefined),
+    jobLog: vi.fn(async () => [
+      { at: "2026-01-01T10:00:00Z", kind: "info", text: "Planned 1 item, 10 assets, 1000 B; 0 already there." },
+      { at: "2026-01-01T10:05:00Z", kind: "failed", text: "Stopped: the disk at /tmp/mirror is full" },
+    ]),
   },
   explain: (e: unknown) => String(e),
 }));
@@ -84,5 +88,19 @@ describe("the jobs screen", () => {
     expect(screen.queryByTestId("pause")).toBeNull();
     await fireEvent.click(screen.getByTestId("resume"));
     expect(ipc.resumeJob).toHaveBeenCalledWith(4);
+  });
+
+  it("shows the job's kept log, and why it stopped", async () => {
+    const paused = running();
+    paused.running = false;
+    paused.job.state = "paused";
+    jobs.set([paused]);
+    jobs.apply({ type: "stopped", job: 4, reason: "the disk at /tmp/mirror is full; free some space" });
+    render(JobsView, { onchange: () => {} });
+    expect(screen.getByTestId("stopped").textContent).toContain("the disk at /tmp/mirror is full");
+    await fireEvent.click(screen.getByText("Show the log"));
+    expect(ipc.jobLog).toHaveBeenCalledWith(4);
+    const log = await screen.findByTestId("log");
+    await vi.waitFor(() => expect(log.textContent).toContain("Stopped: the disk at /tmp/mirror is full"));
   });
 });

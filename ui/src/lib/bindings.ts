@@ -29,6 +29,8 @@ export const commands = {
 	jobs: () => typedError<JobStatus[], AppError>(__TAURI_INVOKE("jobs")),
 	/**  The failed assets of a job, with the reasons. */
 	failures: (job: number) => typedError<Failure[], AppError>(__TAURI_INVOKE("failures", { job })),
+	/**  The last lines of a job's log (its plan, problems, failures, stops). */
+	jobLog: (job: number) => typedError<LogLine[], AppError>(__TAURI_INVOKE("job_log", { job })),
 	/**  Pauses a job; everything copied so far stays. */
 	pauseJob: (job: number) => typedError<null, AppError>(__TAURI_INVOKE("pause_job", { job })),
 	/**  Continues a job and tries its failed assets again. */
@@ -205,6 +207,15 @@ job: number;
 href: string; 
 /**  Why, in plain words. */
 reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; unknown_sizes?: never } | 
+/**
+ *  The run stopped on an error that no retry fixes (the source cannot be
+ *  read, the disk is full...): it says what to do, then resume.
+ */
+({ type: "stopped"; 
+/**  The job. */
+job: number; 
+/**  What happened, in plain words. */
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; unknown_sizes?: never } | 
 /**  The run ended: everything was tried, or it was interrupted. */
 ({ type: "finished"; 
 /**  The job. */
@@ -349,6 +360,25 @@ export type Kind =
 "item-collection" | 
 /**  The landing page of a STAC API. */
 "api";
+
+/**  How a log line reads. */
+export type LogKind = 
+/**  A step of the job. */
+"info" | 
+/**  Something in the source that could not be used. */
+"problem" | 
+/**  An asset, or the job, that failed. */
+"failed";
+
+/**  One line of a job's log. */
+export type LogLine = {
+	/**  When (RFC 3339, UTC). */
+	at: string,
+	/**  How it reads. */
+	kind: LogKind,
+	/**  What happened. */
+	text: string,
+};
 
 /**  Where an item stands in the mirrors made from one source. */
 export type Mirrored = 

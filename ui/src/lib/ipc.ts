@@ -32,6 +32,7 @@ export const ipc = {
   startJob: (job: number) => unwrap(commands.startJob(job)),
   jobs: () => unwrap(commands.jobs()),
   failures: (job: number) => unwrap(commands.failures(job)),
+  jobLog: (job: number) => unwrap(commands.jobLog(job)),
   pauseJob: (job: number) => unwrap(commands.pauseJob(job)),
   resumeJob: (job: number) => unwrap(commands.resumeJob(job)),
   cancelJob: (job: number) => unwrap(commands.cancelJob(job)),

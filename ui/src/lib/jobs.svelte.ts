@@ -15,6 +15,8 @@ export class JobsState {
   list = $state<JobStatus[]>([]);
   progress = $state<Record<number, Snapshot>>({});
   logs = $state<Record<number, LogLine[]>>({});
+  /** Why a job stopped on an error, until it runs again. */
+  stopped = $state<Record<number, string>>({});
 
   running = $derived(this.list.filter((j) => j.running).length);
 
@@ -44,7 +46,8 @@ export class JobsState {
         return false;
       }
       case "started":
-        this.log(event.job, `Started: ${plural(event.files_total, "asset")}, ${bytes(event.bytes_total)}.`);
+        delete this.stopped[event.job];
+        this.log(event.job, "Copying started.");
         return true;
       case "plan":
         this.log(
@@ -59,6 +62,10 @@ export class JobsState {
       case "asset_failed":
         this.log(event.job, `Could not copy ${event.href}: ${event.reason}`, "failed");
         return false;
+      case "stopped":
+        this.log(event.job, `Stopped: ${event.reason}`, "failed");
+        this.stopped[event.job] = event.reason;
+        return true;
       case "finished": {
         const c = event.counts;
         this.log(
