@@ -246,13 +246,7 @@ impl ItemSummary {
             .iter()
             .find(|a| a.roles.iter().any(|r| r == "thumbnail") || a.key == "thumbnail")
             .map(|a| a.href.clone());
-        let bbox = item.get("bbox").and_then(Value::as_array).and_then(|b| {
-            let n: Vec<f64> = b.iter().filter_map(Value::as_f64).collect();
-            match n.as_slice() {
-                [w, s, e, n] | [w, s, _, e, n, _] => Some([*w, *s, *e, *n]),
-                _ => None,
-            }
-        });
+        let bbox = item.get("bbox").and_then(corners);
         Some(ItemSummary {
             id,
             collection: text("/collection"),
@@ -277,12 +271,15 @@ fn providers(value: &Value) -> Vec<String> {
 }
 
 fn bbox(value: &Value) -> Option<[f64; 4]> {
-    let first = value.pointer("/extent/spatial/bbox/0")?.as_array()?;
-    let numbers: Vec<f64> = first.iter().filter_map(Value::as_f64).collect();
+    corners(value.pointer("/extent/spatial/bbox/0")?)
+}
+
+/// West, south, east, north of a STAC bbox, 2D or 3D (west, south, bottom,
+/// east, north, top).
+fn corners(bbox: &Value) -> Option<[f64; 4]> {
+    let numbers: Vec<f64> = bbox.as_array()?.iter().filter_map(Value::as_f64).collect();
     match numbers.as_slice() {
-        [w, s, e, n] => Some([*w, *s, *e, *n]),
-        // 3D: west, south, bottom, east, north, top.
-        [w, s, _, e, n, _] => Some([*w, *s, *e, *n]),
+        [w, s, e, n] | [w, s, _, e, n, _] => Some([*w, *s, *e, *n]),
         _ => None,
     }
 }

@@ -194,16 +194,7 @@ async fn a_search_saved_mid_way_continues_from_the_state_file() {
     let mut ids = BTreeSet::new();
     {
         let store = Store::open(&state).unwrap();
-        let job = store
-            .create_job(&NewJob {
-                source_url: server.url.to_string(),
-                destination: dir.path().join("out").display().to_string(),
-                selection: json!({"collections": ["joplin"]}),
-                limit_rate: None,
-                concurrency: 2,
-                per_host: 2,
-            })
-            .unwrap();
+        let job = joplin_job(&store, &server.url, dir.path());
         let mut cursor = Cursor::start(api.search_request(&search).unwrap(), None);
         for _ in 0..2 {
             for item in cursor
@@ -398,16 +389,7 @@ async fn a_plan_stopped_half_way_continues_from_its_saved_page() {
     let (server, _) = server(dir.path());
     let state = dir.path().join("cairn.db");
     let store = Store::open(&state).unwrap();
-    let job = store
-        .create_job(&NewJob {
-            source_url: server.url.to_string(),
-            destination: dir.path().join("out").display().to_string(),
-            selection: json!({"collections": ["joplin"]}),
-            limit_rate: None,
-            concurrency: 2,
-            per_host: 2,
-        })
-        .unwrap();
+    let job = joplin_job(&store, &server.url, dir.path());
     // As a run stopped after its first page of 4 leaves it: the position
     // after that page saved, the page's items not (they were lost).
     let opened = open(&fetcher(), server.url.as_str()).await.unwrap();
@@ -431,4 +413,18 @@ async fn a_plan_stopped_half_way_continues_from_its_saved_page() {
     // Finished, the next plan reads the whole search again.
     let report = runner.plan_only(job).await.unwrap();
     assert_eq!(report.counts.items, 30);
+}
+
+/// A job of the joplin collection from the served API into `dir`/out.
+fn joplin_job(store: &Store, api: &url::Url, dir: &std::path::Path) -> i64 {
+    store
+        .create_job(&NewJob {
+            source_url: api.to_string(),
+            destination: dir.join("out").display().to_string(),
+            selection: json!({"collections": ["joplin"]}),
+            limit_rate: None,
+            concurrency: 2,
+            per_host: 2,
+        })
+        .unwrap()
 }

@@ -15,9 +15,13 @@ use crate::support::farm::{CatalogChecksum, Farm, Fault, FileSpec};
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn new_job(store: &Store, farm: &Farm, dest: &Path, collections: &[&str]) -> i64 {
+    job_from(store, &farm.catalog_url(), dest, collections)
+}
+
+fn job_from(store: &Store, source: &str, dest: &Path, collections: &[&str]) -> i64 {
     store
         .create_job(&NewJob {
-            source_url: farm.catalog_url(),
+            source_url: source.to_string(),
             destination: dest.display().to_string(),
             selection: json!({"collections": collections}),
             limit_rate: None,
@@ -139,18 +143,14 @@ async fn a_job_keeps_its_story_and_says_why_it_stopped() {
     let store = Store::open(&state).unwrap();
     let good = new_job(&store, &farm, &dir.path().join("mirror"), &[]);
     // A source that is not there: the run stops, and says so.
-    let gone = store
-        .create_job(&NewJob {
-            source_url: farm
-                .catalog_url()
-                .replace("catalog.json", "nothing-here.json"),
-            destination: dir.path().join("other").display().to_string(),
-            selection: json!({}),
-            limit_rate: None,
-            concurrency: 2,
-            per_host: 2,
-        })
-        .unwrap();
+    let gone = job_from(
+        &store,
+        &farm
+            .catalog_url()
+            .replace("catalog.json", "nothing-here.json"),
+        &dir.path().join("other"),
+        &[],
+    );
     let runner = Runner::new(store, Fetcher::new().unwrap());
     let mut events = runner.subscribe();
     runner.start(good).unwrap();

@@ -1,20 +1,13 @@
 // The jobs list, kept up to date from the engine's events: progress four
-// times a second, failures as they happen, a line in the log for each step.
+// times a second, and each step (the engine keeps its sentence in the log).
 import type { Event, JobStatus, Snapshot } from "./bindings";
-import { bytes, plural } from "./format";
-
-export interface LogLine {
-  at: Date;
-  text: string;
-  kind: "info" | "problem" | "failed";
-}
-
-const LOG_LINES = 500;
 
 export class JobsState {
   list = $state<JobStatus[]>([]);
   progress = $state<Record<number, Snapshot>>({});
-  logs = $state<Record<number, LogLine[]>>({});
+  /** How many steps (not progress samples) each job has taken in this session:
+   * its kept log is read again when this moves. */
+  steps = $state<Record<number, number>>({});
   /** Why a job stopped on an error, until it runs again. */
   stopped = $state<Record<number, string>>({});
 
@@ -29,57 +22,28 @@ export class JobsState {
     return this.list.find((j) => j.job.id === id);
   }
 
-  log(id: number, text: string, kind: LogLine["kind"] = "info") {
-    const lines = this.logs[id] ?? [];
-    lines.push({ at: new Date(), text, kind });
-    if (lines.length > LOG_LINES) lines.splice(0, lines.length - LOG_LINES);
-    this.logs[id] = lines;
-  }
-
   /** Applies one engine event; returns true when the list should be read again. */
   apply(event: Event): boolean {
+    if (event.type === "progress") {
+      this.progress[event.job] = event;
+      const job = this.job(event.job);
+      if (job) job.running = true;
+      return false;
+    }
+    // Every other event is a step the engine keeps in the job's log.
+    this.steps[event.job] = (this.steps[event.job] ?? 0) + 1;
     switch (event.type) {
-      case "progress": {
-        this.progress[event.job] = event;
-        const job = this.job(event.job);
-        if (job) job.running = true;
-        return false;
-      }
       case "started":
         delete this.stopped[event.job];
-        this.log(event.job, "Copying started.");
         return true;
-      case "plan":
-        this.log(
-          event.job,
-          `Planned: ${plural(event.items, "item")}, ${plural(event.assets, "asset")}, ${bytes(event.bytes)}` +
-            (event.already_done > 0 ? `, ${event.already_done} already there.` : "."),
-        );
-        return false;
-      case "problem":
-        this.log(event.job, `${event.href}: ${event.reason}`, "problem");
-        return false;
-      case "asset_failed":
-        this.log(event.job, `Could not copy ${event.href}: ${event.reason}`, "failed");
-        return false;
       case "stopped":
-        this.log(event.job, `Stopped: ${event.reason}`, "failed");
         this.stopped[event.job] = event.reason;
         return true;
       case "finished": {
-        const c = event.counts;
-        this.log(
-          event.job,
-          event.interrupted
-            ? "Stopped. Everything copied so far is kept; Resume continues."
-            : `Finished: ${plural(c.done + c.skipped, "asset")} verified` +
-                (c.failed > 0 ? `, ${c.failed} failed.` : "."),
-          c.failed > 0 ? "failed" : "info",
-        );
         const job = this.job(event.job);
         if (job) {
           job.running = false;
-          job.counts = c;
+          job.counts = event.counts;
         }
         return true;
       }

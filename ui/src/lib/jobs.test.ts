@@ -32,7 +32,7 @@ describe("the job list", () => {
     expect(barOf(jobs.job(1)!, jobs.progress[1])).toMatchObject({ bytesDone: 100, filesDone: 1, rate: 0 });
   });
 
-  it("takes the final counts when a job finishes, and logs it", () => {
+  it("takes the final counts when a job finishes", () => {
     const jobs = new JobsState();
     jobs.set([status(1)]);
     const counts = { items: 2, assets: 4, done: 3, skipped: 0, failed: 1, pending: 0, bytes_expected: 400, bytes_done: 300 };
@@ -40,21 +40,22 @@ describe("the job list", () => {
     expect(jobs.job(1)!.running).toBe(false);
     expect(jobs.job(1)!.counts).toEqual(counts);
     expect(jobs.running).toBe(0);
-    expect(jobs.logs[1].at(-1)).toMatchObject({ kind: "failed", text: "Finished: 3 assets verified, 1 failed." });
   });
 
-  it("logs failures and problems with their reasons", () => {
+  it("counts each step of a job, not its progress samples, so its log is read again", () => {
     const jobs = new JobsState();
     jobs.apply({ type: "asset_failed", job: 7, href: "http://x/a.tif", reason: "the server answered 404" });
     jobs.apply({ type: "problem", job: 7, href: "http://x/item.json", reason: "it is not valid JSON" });
-    expect(jobs.logs[7].map((l) => l.kind)).toEqual(["failed", "problem"]);
-    expect(jobs.logs[7][0].text).toContain("the server answered 404");
+    jobs.apply({ type: "progress", job: 7, bytes_done: 1, bytes_total: 2, files_done: 0, files_total: 1, files_failed: 1, rate: 1, eta_seconds: 1 });
+    expect(jobs.steps[7]).toBe(2);
+    expect(jobs.steps[8]).toBeUndefined();
   });
 
-  it("keeps the log bounded", () => {
+  it("remembers why a job stopped until it starts again", () => {
     const jobs = new JobsState();
-    for (let i = 0; i < 600; i++) jobs.log(1, `line ${i}`);
-    expect(jobs.logs[1]).toHaveLength(500);
-    expect(jobs.logs[1][0].text).toBe("line 100");
+    expect(jobs.apply({ type: "stopped", job: 3, reason: "the disk is full" })).toBe(true);
+    expect(jobs.stopped[3]).toBe("the disk is full");
+    jobs.apply({ type: "started", job: 3, files_total: 1, bytes_total: 1 });
+    expect(jobs.stopped[3]).toBeUndefined();
   });
 });
