@@ -223,9 +223,12 @@ impl Runner {
         jobs.into_iter()
             .map(|job| {
                 let counts = self.with_store(|s| s.job_counts(job.id))?;
-                let running = running
-                    .get(&job.id)
-                    .is_some_and(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()));
+                // A run winding down after a pause, a cancel or its end is
+                // no longer copying, as far as anyone asking is concerned.
+                let running = job.state == JobState::Running
+                    && running
+                        .get(&job.id)
+                        .is_some_and(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()));
                 Ok(JobStatus {
                     job,
                     counts,
@@ -518,6 +521,17 @@ async fn run_job(
         JobState::Finished
     };
     db(&|s| s.set_job_state(job_id, state))?;
+    // Announced once the state is written: whoever reads the job on hearing
+    // it finds it ended.
+    announce(
+        &store,
+        &events,
+        Event::Finished {
+            job: job_id,
+            counts: outcome.counts.clone(),
+            interrupted: outcome.interrupted,
+        },
+    );
     Ok(Report {
         job: job_id,
         state,

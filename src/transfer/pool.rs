@@ -164,7 +164,8 @@ fn destination_error(root: &std::path::Path, source: std::io::Error) -> Error {
 }
 
 /// Runs job `job_id`'s pending assets into `destination`, then writes the STAC
-/// catalog. Progress goes to `events` about four times a second. While
+/// catalog. Progress goes to `events` about four times a second; the end is
+/// announced by the runner once it has written the job's state. While
 /// `planned` says the plan is not complete, workers wait for more rows
 /// instead of stopping.
 #[allow(clippy::too_many_arguments)]
@@ -319,11 +320,6 @@ pub async fn run(
     shared.ledger.take_error()?;
     let counts = shared.ledger.call(move |s| s.job_counts(job_id)).await?;
     let interrupted = cancel.is_cancelled();
-    shared.emit(Event::Finished {
-        job: job_id,
-        counts: counts.clone(),
-        interrupted,
-    });
     Ok(Outcome {
         counts,
         interrupted,

@@ -226,3 +226,60 @@ async fn a_job_resumed_while_its_pause_winds_down_still_finishes() {
     assert_eq!(report.state, JobState::Finished);
     assert_eq!(report.counts.done, 4);
 }
+
+/// What the window does: it reads the job list again when it hears that a
+/// job paused or ended, and must then see it paused or ended, not copying.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_job_list_agrees_with_the_events() {
+    let files = (0..3)
+        .map(|i| {
+            FileSpec::new(&format!("slow-{i}.bin"), 300_000).fault(Fault::Trickle {
+                bytes_per_second: 600_000,
+            })
+        })
+        .collect();
+    let farm = Farm::start(files, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+    let job = new_job(&store, &farm, &dir.path().join("mirror"), &[]);
+    let runner = Runner::new(store, Fetcher::new().unwrap());
+    let status = |runner: &Runner| {
+        let status = runner
+            .jobs()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.job.id == job)
+            .unwrap();
+        (status.job.state, status.running)
+    };
+    let mut events = runner.subscribe();
+    runner.start(job).unwrap();
+    assert_eq!(status(&runner), (JobState::Running, true));
+    let served = farm.total_counter();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "nothing started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Paused at once, though the run takes a moment to wind down.
+    runner.pause(job).unwrap();
+    assert_eq!(status(&runner), (JobState::Paused, false));
+    runner.resume(job).unwrap();
+    assert_eq!(status(&runner), (JobState::Running, true));
+    // The moment the end is heard, the list says so.
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("the job never finished");
+        if let Ok(cairn::events::Event::Finished {
+            job: id,
+            interrupted: false,
+            ..
+        }) = event
+            && id == job
+        {
+            break;
+        }
+    }
+    assert_eq!(status(&runner), (JobState::Finished, false));
+}

@@ -18,6 +18,17 @@ export class JobsState {
     this.list = list;
   }
 
+  #asked = 0;
+
+  /** Reads the list with `read` and keeps it, unless a later read was asked
+   * for meanwhile: answers can come back out of order, and an older one
+   * would show a finished job as still copying. */
+  async refresh(read: () => Promise<JobStatus[]>) {
+    const ticket = ++this.#asked;
+    const list = await read();
+    if (ticket === this.#asked) this.set(list);
+  }
+
   job(id: number): JobStatus | undefined {
     return this.list.find((j) => j.job.id === id);
   }
@@ -26,8 +37,10 @@ export class JobsState {
   apply(event: Event): boolean {
     if (event.type === "progress") {
       this.progress[event.job] = event;
+      // A job the engine runs that the list has not caught up with yet; not
+      // one that is winding down after a pause or a cancel.
       const job = this.job(event.job);
-      if (job) job.running = true;
+      if (job && job.job.state === "running") job.running = true;
       return false;
     }
     // Every other event is a step the engine keeps in the job's log.

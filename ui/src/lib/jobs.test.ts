@@ -32,6 +32,25 @@ describe("the job list", () => {
     expect(barOf(jobs.job(1)!, jobs.progress[1])).toMatchObject({ bytesDone: 100, filesDone: 1, rate: 0 });
   });
 
+  it("keeps the newest read of the list when answers come back out of order", async () => {
+    const jobs = new JobsState();
+    let answerOld: (list: JobStatus[]) => void = () => {};
+    const old = jobs.refresh(() => new Promise((done) => (answerOld = done)));
+    await jobs.refresh(async () => [status(1, false)]);
+    answerOld([status(1, true)]);
+    await old;
+    expect(jobs.job(1)!.running).toBe(false);
+    expect(jobs.job(1)!.job.state).toBe("paused");
+  });
+
+  it("does not take a job winding down after a pause for a running one", () => {
+    const jobs = new JobsState();
+    jobs.set([status(1, false)]);
+    jobs.apply({ type: "progress", job: 1, bytes_done: 1, bytes_total: 2, files_done: 0, files_total: 1, files_failed: 0, rate: 1, eta_seconds: 1 });
+    expect(jobs.job(1)!.running).toBe(false);
+    expect(jobs.running).toBe(0);
+  });
+
   it("takes the final counts when a job finishes", () => {
     const jobs = new JobsState();
     jobs.set([status(1)]);
