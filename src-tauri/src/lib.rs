@@ -6,6 +6,7 @@
 //! jobs left running by a crash or a restart continue at start-up.
 
 pub mod commands;
+pub mod rendering;
 pub mod sources;
 
 use std::path::PathBuf;
@@ -76,10 +77,20 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Starts the app.
+/// Starts the app. Call it first thing in `main`: it may set WebKit's
+/// environment (see [`rendering`]).
 pub fn run() {
     STARTED.get_or_init(std::time::Instant::now);
+    let drawing = rendering::choice();
+    if let Some((name, value)) = drawing {
+        // SAFETY: `run` is the first thing `main` does, so no other thread
+        // exists yet to read the environment while it changes.
+        unsafe { std::env::set_var(name, value) };
+    }
     cairn::init_logging();
+    if let Some((name, value)) = drawing {
+        tracing::info!("no GPU render node: the window is painted on the CPU ({name}={value})");
+    }
     let builder = specta_builder();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())

@@ -53,13 +53,38 @@ export async function openApp(port) {
   return browser;
 }
 
-/** Saves a screenshot once the page has painted (two animation frames). */
+/**
+ * Saves a screenshot once the page has painted (two animation frames).
+ *
+ * WebKitGTK takes a WebDriver screenshot after the page's next paint. Without
+ * a GPU the app paints only what changes (src-tauri/src/rendering.rs), so a
+ * page at rest would never paint again and the screenshot would wait
+ * forever: while it is taken, one pixel in the corner flickers between 1% and
+ * 2% grey, which no one can see.
+ */
 export async function shot(browser, name) {
   mkdirSync(SHOTS, { recursive: true });
   // Let bars finish their short transitions.
   await browser.pause(400);
   await browser.executeAsync((done) => requestAnimationFrame(() => requestAnimationFrame(() => done())));
-  await browser.saveScreenshot(join(SHOTS, `${name}.png`));
+  await browser.execute(() => {
+    const dot = document.createElement("div");
+    dot.id = "screenshot-tick";
+    dot.style.cssText =
+      "position:fixed;right:0;bottom:0;width:1px;height:1px;background:#000;opacity:0.01;pointer-events:none;z-index:2147483647";
+    document.body.append(dot);
+    const tick = () => {
+      if (!dot.isConnected) return;
+      dot.style.opacity = dot.style.opacity === "0.01" ? "0.02" : "0.01";
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  try {
+    await browser.saveScreenshot(join(SHOTS, `${name}.png`));
+  } finally {
+    await browser.execute(() => document.getElementById("screenshot-tick")?.remove());
+  }
 }
 
 /** Ends the session, kills the app and stops tauri-driver. */
