@@ -55,6 +55,12 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     await shot(browser, "1-catalogs");
     await openCollection(browser);
     await shot(browser, "2-collection");
+    // Sorted by id at a click on its header.
+    await (await $(browser, "sort-id")).click();
+    const firstIds = await browser.execute(() =>
+      [...document.querySelectorAll('[data-testid="item-row"]')].slice(0, 3).map((row) => row.firstElementChild.textContent),
+    );
+    assert.deepEqual(firstIds, ["tile-0-0", "tile-0-1", "tile-0-2"]);
     // An item's page: its assets, with sizes.
     await (await browser.$$('[data-testid="item-row"]'))[0].click();
     const page = await $(browser, "item-page");
