@@ -31,6 +31,29 @@ fn job_from(store: &Store, source: &str, dest: &Path, collections: &[&str]) -> i
         .unwrap()
 }
 
+/// One item of `count` files of `size` bytes, each sent at `rate` bytes a
+/// second.
+fn slow_farm(count: usize, size: u64, rate: u64) -> Farm {
+    let files = (0..count)
+        .map(|i| {
+            FileSpec::new(&format!("slow-{i}.bin"), size).fault(Fault::Trickle {
+                bytes_per_second: rate,
+            })
+        })
+        .collect();
+    Farm::start(files, count)
+}
+
+/// Waits until the farm has sent its first bytes: a job is copying.
+async fn first_bytes(farm: &Farm) {
+    let served = farm.total_counter();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "nothing started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_jobs_share_the_global_limit() {
     let files = (0..4)
@@ -47,12 +70,8 @@ async fn two_jobs_share_the_global_limit() {
     runner.start(first).unwrap();
     runner.start(second).unwrap();
 
+    first_bytes(&farm).await;
     let served = farm.total_counter();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while served.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        assert!(Instant::now() < deadline, "nothing started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (t0, b0) = (
         Instant::now(),
@@ -200,25 +219,13 @@ async fn a_job_keeps_its_story_and_says_why_it_stopped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_resumed_while_its_pause_winds_down_still_finishes() {
-    let files = (0..4)
-        .map(|i| {
-            FileSpec::new(&format!("slow-{i}.bin"), 400_000).fault(Fault::Trickle {
-                bytes_per_second: 400_000,
-            })
-        })
-        .collect();
-    let farm = Farm::start(files, 4);
+    let farm = slow_farm(4, 400_000, 400_000);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("cairn.db")).unwrap();
     let job = new_job(&store, &farm, &dir.path().join("mirror"), &[]);
     let runner = Runner::new(store, Fetcher::new().unwrap());
     runner.start(job).unwrap();
-    let served = farm.total_counter();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while served.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        assert!(Instant::now() < deadline, "nothing started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    first_bytes(&farm).await;
     // Pause, and resume at once, as a quick double click does.
     runner.pause(job).unwrap();
     runner.resume(job).unwrap();
@@ -231,14 +238,7 @@ async fn a_job_resumed_while_its_pause_winds_down_still_finishes() {
 /// job paused or ended, and must then see it paused or ended, not copying.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_job_list_agrees_with_the_events() {
-    let files = (0..3)
-        .map(|i| {
-            FileSpec::new(&format!("slow-{i}.bin"), 300_000).fault(Fault::Trickle {
-                bytes_per_second: 600_000,
-            })
-        })
-        .collect();
-    let farm = Farm::start(files, 3);
+    let farm = slow_farm(3, 300_000, 600_000);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("cairn.db")).unwrap();
     let job = new_job(&store, &farm, &dir.path().join("mirror"), &[]);
@@ -255,12 +255,7 @@ async fn the_job_list_agrees_with_the_events() {
     let mut events = runner.subscribe();
     runner.start(job).unwrap();
     assert_eq!(status(&runner), (JobState::Running, true));
-    let served = farm.total_counter();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while served.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        assert!(Instant::now() < deadline, "nothing started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    first_bytes(&farm).await;
     // Paused at once, though the run takes a moment to wind down.
     runner.pause(job).unwrap();
     assert_eq!(status(&runner), (JobState::Paused, false));
