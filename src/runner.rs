@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::walk::Problem;
 use crate::destination::Destination;
 use crate::events::Event;
 use crate::fetch::Fetcher;
@@ -105,7 +106,7 @@ pub struct Estimate {
     /// Bytes free at a folder destination (`None`: a bucket, or not known).
     pub free_bytes: Option<u64>,
     /// Problems found in the source while planning (the plan went past them).
-    pub problems: Vec<crate::catalog::walk::Problem>,
+    pub problems: Vec<Problem>,
 }
 
 /// A job and how far it is.
@@ -166,6 +167,12 @@ impl Runner {
     /// Plans job `job_id` without copying anything: its rows are in the store
     /// when this returns, and a `plan` event says what it holds.
     pub async fn plan_only(&self, job_id: i64) -> Result<Report> {
+        Ok(self.plan_job(job_id).await?.0)
+    }
+
+    /// Plans job `job_id` without copying: how it stands, and every problem
+    /// met in the source on the way.
+    async fn plan_job(&self, job_id: i64) -> Result<(Report, Vec<Problem>)> {
         let job = self.job(job_id)?;
         self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
         let destination = self.destination(&job)?;
@@ -180,29 +187,20 @@ impl Runner {
         )
         .await;
         drop(ledger);
-        let state = match planned {
-            Ok(()) => JobState::Ready,
-            Err(Error::Cancelled) => JobState::Paused,
+        let (state, problems) = match planned {
+            Ok(problems) => (JobState::Ready, problems),
+            Err(Error::Cancelled) => (JobState::Paused, Vec::new()),
             Err(error) => return Err(error),
         };
         self.with_store(|s| s.set_job_state(job_id, state))?;
-        self.report(job_id, state)
+        Ok((self.report(job_id, state)?, problems))
     }
 
     /// Records the job `request` asks for (see [`prepare_job`]) and plans
     /// it without copying: what it holds, and whether the disk has room.
     pub async fn estimate(&self, request: &JobRequest) -> Result<Estimate> {
         let job_id = self.with_store(|s| prepare_job(s, request))?;
-        let mut events = self.subscribe();
-        let report = self.plan_only(job_id).await?;
-        let mut problems = Vec::new();
-        while let Ok(event) = events.try_recv() {
-            if let Event::Problem { job, href, reason } = event
-                && job == job_id
-            {
-                problems.push(crate::catalog::walk::Problem { href, reason });
-            }
-        }
+        let (report, problems) = self.plan_job(job_id).await?;
         let destination = self.job(job_id)?.destination;
         Ok(Estimate {
             job: job_id,
@@ -506,7 +504,7 @@ async fn run_job(
         }
     };
     match planned {
-        Ok(()) | Err(Error::Cancelled) => {}
+        Ok(_) | Err(Error::Cancelled) => {}
         // The source could not be read: that is what to report.
         Err(error) => {
             db(&|s| s.set_job_state(job_id, stop_as))?;
@@ -562,7 +560,7 @@ async fn plan_and_report(
     job: &Job,
     (store, events): (&Mutex<Store>, &broadcast::Sender<Event>),
     cancel: &CancellationToken,
-) -> Result<()> {
+) -> Result<Vec<Problem>> {
     let job_id = job.id;
     let selection: Selection = serde_json::from_value(job.selection.clone())
         .map_err(|e| Error::invalid_input(format!("job {job_id} has a damaged selection: {e}")))?;
@@ -573,11 +571,11 @@ async fn plan_and_report(
             return Err(error);
         }
     };
-    for problem in summary.problems {
+    for problem in &summary.problems {
         let event = Event::Problem {
             job: job_id,
-            href: problem.href,
-            reason: problem.reason,
+            href: problem.href.clone(),
+            reason: problem.reason.clone(),
         };
         announce(store, events, event);
     }
@@ -592,7 +590,7 @@ async fn plan_and_report(
         destination: job.destination.clone(),
     };
     announce(store, events, planned);
-    Ok(())
+    Ok(summary.problems)
 }
 
 /// Follows the job's row in the state file (written by another process): a

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cairn::fetch::Fetcher;
-use cairn::runner::Runner;
+use cairn::plan::Selection;
+use cairn::runner::{JobRequest, Runner};
 use cairn::store::{JobState, NewJob, Store};
 use serde_json::json;
 
@@ -277,4 +278,68 @@ async fn the_job_list_agrees_with_the_events() {
         }
     }
     assert_eq!(status(&runner), (JobState::Finished, false));
+}
+
+/// The app's Estimate: what a job holds, what is left to copy, the room at
+/// the destination, and every problem in the source, however many (more
+/// than the event channel holds, while another job keeps it busy).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_estimate_counts_and_lists_every_problem() {
+    const MISSING: usize = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    std::fs::create_dir_all(source.join("good")).unwrap();
+    let mut links = vec![json!({"rel": "item", "href": "./good/good.json"})];
+    links.extend((0..MISSING).map(|i| json!({"rel": "item", "href": format!("./gone/{i}.json")})));
+    std::fs::write(
+        source.join("catalog.json"),
+        json!({"type": "Catalog", "stac_version": "1.1.0", "id": "c", "description": "d", "links": links})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        source.join("good/good.json"),
+        json!({
+            "type": "Feature", "stac_version": "1.1.0", "id": "good",
+            "geometry": null, "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [],
+            "assets": {"data": {"href": "./data.bin", "file:size": 123_456}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+
+    // Another job copies meanwhile, filling the event channel with progress.
+    let farm = slow_farm(2, 300_000, 300_000);
+    let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+    let busy = new_job(&store, &farm, &dir.path().join("busy"), &[]);
+    let runner = Runner::new(store, Fetcher::new().unwrap());
+    runner.start(busy).unwrap();
+    first_bytes(&farm).await;
+
+    let request = JobRequest {
+        source: source.join("catalog.json").display().to_string(),
+        destination: dir.path().join("mirror").display().to_string(),
+        selection: Selection::default(),
+        limit_rate: None,
+        concurrency: 4,
+        per_host: 4,
+    };
+    let estimate = runner.estimate(&request).await.unwrap();
+    assert_eq!((estimate.counts.items, estimate.counts.assets), (1, 1));
+    assert_eq!(estimate.bytes_to_copy, 123_456);
+    assert!(estimate.free_bytes.is_some_and(|free| free > 0));
+    assert_eq!(estimate.problems.len(), MISSING);
+    assert!(
+        estimate
+            .problems
+            .iter()
+            .all(|p| p.href.contains("/gone/") && !p.reason.is_empty()),
+        "{:?}",
+        &estimate.problems[..3]
+    );
+    // Asked again, the same job is found and planned again: the same answer.
+    let again = runner.estimate(&request).await.unwrap();
+    assert_eq!(again.job, estimate.job);
+    assert_eq!(again.problems.len(), MISSING);
+    runner.cancel(busy).unwrap();
 }
