@@ -56,6 +56,27 @@ describe("the mirror panel", () => {
     expect(onstarted).toHaveBeenCalled();
   });
 
+  it("lists the problems an estimate met, the first fifty of them", async () => {
+    const problems = Array.from({ length: 60 }, (_, i) => ({ href: `http://x/items/${i}.json`, reason: "it is not valid JSON" }));
+    vi.mocked(ipc.estimate).mockResolvedValueOnce({
+      job: 9,
+      counts: { items: 1, assets: 1, done: 0, skipped: 0, failed: 0, pending: 1, bytes_expected: 10, bytes_done: 0 },
+      bytes_to_copy: 10,
+      free_bytes: 1e12,
+      problems,
+    });
+    selection.destination = "/media/disk/mirror";
+    render(SelectionPanel, { items, onstarted: () => {} });
+    await fireEvent.click(screen.getByTestId("estimate"));
+    const list = await screen.findByTestId("estimate-problems");
+    expect(list.querySelector("summary")?.textContent).toContain("60 problems in the catalog");
+    const shown = list.querySelectorAll("li");
+    expect(shown.length).toBe(50);
+    expect(shown[0].textContent).toContain("http://x/items/0.json");
+    expect(shown[0].textContent).toContain("it is not valid JSON");
+    expect(list.textContent).toContain("and 10 more.");
+  });
+
   it("says what is wrong with a typed area", async () => {
     render(SelectionPanel, { items, onstarted: () => {} });
     await fireEvent.input(screen.getByTestId("bbox"), { target: { value: "1,2,3" } });
