@@ -118,18 +118,25 @@ impl Event {
                 items,
                 assets,
                 bytes,
+                unknown_sizes,
                 already_done,
                 ..
-            } => (
-                LogKind::Info,
-                format!(
-                    "Planned {}, {}, {}; {} already there.",
-                    plural(*items, "item"),
-                    plural(*assets, "asset"),
-                    human_bytes(*bytes),
-                    already_done
-                ),
-            ),
+            } => {
+                let unknown = if *unknown_sizes > 0 {
+                    format!(" (and {} of unknown size)", plural(*unknown_sizes, "asset"))
+                } else {
+                    String::new()
+                };
+                (
+                    LogKind::Info,
+                    format!(
+                        "Planned {}, {}, {}{unknown}; {already_done} already there.",
+                        plural(*items, "item"),
+                        plural(*assets, "asset"),
+                        human_bytes(*bytes),
+                    ),
+                )
+            }
             // Copying starts while the plan is still read: its totals come later.
             Event::Started { .. } => (LogKind::Info, "Copying started.".to_string()),
             Event::AssetFailed { href, reason, .. } => {

@@ -300,26 +300,10 @@ async fn print_events(
                     None => eprintln!("{text}"),
                 }
             }
-            Event::Planned {
-                job,
-                items,
-                assets,
-                bytes,
-                unknown_sizes,
-                already_done,
-                ..
-            } => {
-                let unknown = if *unknown_sizes > 0 {
-                    format!(" (and {} of unknown size)", plural(*unknown_sizes, "asset"))
-                } else {
-                    String::new()
-                };
-                let text = format!(
-                    "Job {job}: {}, {}, {}{unknown}; {already_done} already done.",
-                    plural(*items, "item"),
-                    plural(*assets, "asset"),
-                    human_bytes(*bytes),
-                );
+            Event::Planned { job, .. } => {
+                // The sentence the job's log keeps.
+                let sentence = event.log_line().map(|(_, text)| text).unwrap_or_default();
+                let text = format!("Job {job}: {sentence}");
                 match &bar {
                     Some(bar) => bar.println(text),
                     None => println!("{text}"),

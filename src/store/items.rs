@@ -273,11 +273,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let new_job = |source: &str| NewJob {
             source_url: source.into(),
-            destination: "/tmp/m".into(),
-            selection: json!({}),
-            limit_rate: None,
-            concurrency: 8,
-            per_host: 6,
+            ..crate::store::jobs::tests::new_job()
         };
         let job = store
             .create_job(&new_job("http://127.0.0.1/c.json"))

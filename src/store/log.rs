@@ -76,21 +76,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewJob;
+    use crate::store::jobs::tests::new_job;
 
     #[test]
     fn a_job_log_keeps_its_last_lines_in_order() {
         let store = Store::open_in_memory().unwrap();
-        let job = store
-            .create_job(&NewJob {
-                source_url: "http://127.0.0.1/c.json".into(),
-                destination: "/tmp/m".into(),
-                selection: serde_json::json!({}),
-                limit_rate: None,
-                concurrency: 8,
-                per_host: 6,
-            })
-            .unwrap();
+        let job = store.create_job(&new_job()).unwrap();
         for i in 0..5 {
             store
                 .log_job(job, LogKind::Info, &format!("line {i}"))
