@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use url::Url;
 
+use crate::folder::Folder;
 use crate::{Error, Result};
 
 /// Parts of a multipart upload (S3's smallest); files smaller than one part
@@ -147,12 +148,19 @@ impl Destination {
         })))
     }
 
-    /// The local file a transfer writes for `relative` (its `.part` sits beside it).
-    pub fn local_file(&self, relative: &str) -> PathBuf {
-        match self {
-            Destination::Folder(root) => root.join(relative),
-            Destination::Bucket(bucket) => bucket.staging.join(relative),
-        }
+    /// The local folder transfers write into (made if needed): the mirror
+    /// folder itself, or a bucket's staging folder.
+    pub fn local_folder(&self) -> Result<Arc<Folder>> {
+        let root = match self {
+            Destination::Folder(root) => root,
+            Destination::Bucket(bucket) => &bucket.staging,
+        };
+        Folder::open(root)
+            .map(Arc::new)
+            .map_err(|source| Error::Io {
+                path: root.display().to_string(),
+                source,
+            })
     }
 
     /// Whether verified files are published by uploading them.
@@ -162,11 +170,11 @@ impl Destination {
 
     /// Makes the verified local file for `relative` part of the mirror: nothing
     /// to do for a folder; for a bucket, an upload (streamed, in parts).
-    pub async fn publish(&self, relative: &str) -> Result<()> {
+    pub async fn publish(&self, staged: &Folder, relative: &str) -> Result<()> {
         let Destination::Bucket(bucket) = self else {
             return Ok(());
         };
-        let local = bucket.staging.join(relative);
+        let local = staged.display(relative);
         let location = bucket.object_path(relative);
         let href = format!("{}/{relative}", bucket.url);
         let wrap = |source| Error::ObjectStore {
@@ -177,7 +185,7 @@ impl Destination {
             path: local.display().to_string(),
             source,
         };
-        let mut file = tokio::fs::File::open(&local).await.map_err(io)?;
+        let mut file = tokio::fs::File::from_std(staged.read_file(relative).map_err(io)?);
         let size = file.metadata().await.map_err(io)?.len();
         if size <= PART_SIZE as u64 {
             let mut bytes = Vec::with_capacity(size as usize);
@@ -219,19 +227,27 @@ impl Destination {
     }
 
     /// Removes the staged copy of a published file (a folder keeps its files).
-    pub async fn discard_staged(&self, relative: &str) {
-        if let Destination::Bucket(bucket) = self {
-            let _ = tokio::fs::remove_file(bucket.staging.join(relative)).await;
+    pub fn discard_staged(&self, staged: &Folder, relative: &str) {
+        if self.is_bucket() {
+            let _ = staged.remove(relative);
         }
     }
 
     /// Writes a JSON document of the catalog at `relative`, replacing it whole.
-    pub async fn write_json(&self, relative: &str, value: &Value) -> Result<()> {
+    /// `local` is the folder of [`Destination::local_folder`].
+    pub async fn write_json(&self, local: &Folder, relative: &str, value: &Value) -> Result<()> {
+        let text =
+            serde_json::to_vec_pretty(value).map_err(|e| Error::invalid_input(e.to_string()))?;
         match self {
-            Destination::Folder(root) => crate::rewrite::write_json(&root.join(relative), value),
+            Destination::Folder(_) => {
+                local
+                    .write_atomic(relative, &text)
+                    .map_err(|source| Error::Io {
+                        path: local.display(relative).display().to_string(),
+                        source,
+                    })
+            }
             Destination::Bucket(bucket) => {
-                let text = serde_json::to_vec_pretty(value)
-                    .map_err(|e| Error::invalid_input(e.to_string()))?;
                 bucket
                     .store
                     .put(&bucket.object_path(relative), PutPayload::from(text))
@@ -245,10 +261,89 @@ impl Destination {
         }
     }
 
+    /// Refuses a destination that already holds a mirror of another source,
+    /// or a STAC catalog that Cairn did not make: their ids could collide
+    /// with this source's, and files verified for them be replaced.
+    pub async fn check_source(&self, source: &str) -> Result<()> {
+        let where_ = match self {
+            Destination::Folder(root) => root.display().to_string(),
+            Destination::Bucket(bucket) => bucket.url.to_string(),
+        };
+        let local = self.local_folder()?;
+        let existing = match self {
+            Destination::Folder(_) => match local.read("catalog.json") {
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: local.display("catalog.json").display().to_string(),
+                        source,
+                    });
+                }
+            },
+            Destination::Bucket(bucket) => {
+                match bucket.store.get(&bucket.object_path("catalog.json")).await {
+                    Ok(result) => Some(
+                        result
+                            .bytes()
+                            .await
+                            .map_err(|source| Error::ObjectStore {
+                                href: format!("{where_}/catalog.json"),
+                                source,
+                            })?
+                            .to_vec(),
+                    ),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(source) => {
+                        return Err(Error::ObjectStore {
+                            href: format!("{where_}/catalog.json"),
+                            source,
+                        });
+                    }
+                }
+            }
+        };
+        let Some(bytes) = existing else {
+            return Ok(());
+        };
+        let choose =
+            "choose another destination (an empty folder, or a new folder inside this one)";
+        let root: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            Error::invalid_input(format!(
+                "{where_} already holds a catalog.json that is not a STAC catalog; Cairn does not write over it: {choose}"
+            ))
+        })?;
+        let id = root.get("id").and_then(Value::as_str).unwrap_or_default();
+        let recorded = root
+            .get(crate::rewrite::SOURCE_FIELD)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                // Mirrors made before the field: the source is in the description.
+                (id == "cairn-mirror").then(|| {
+                    root.get("description")
+                        .and_then(Value::as_str)
+                        .and_then(|d| d.strip_prefix("A copy made by Cairn of "))
+                        .and_then(|d| d.split(". ").next())
+                        .unwrap_or_default()
+                        .to_string()
+                })
+            });
+        match recorded {
+            Some(other) if other == source => Ok(()),
+            Some(other) => Err(Error::invalid_input(format!(
+                "{where_} already holds a mirror of {other}; a mirror of {source} there would mix two catalogs whose ids may collide, and could replace files verified for the other: {choose}"
+            ))),
+            None => Err(Error::invalid_input(format!(
+                "{where_} already holds a STAC catalog that Cairn did not make (its catalog.json has the id {id:?}); Cairn does not write into it: {choose}"
+            ))),
+        }
+    }
+
     /// A JSON document written earlier at `relative`, if there is one.
-    pub async fn read_json(&self, relative: &str) -> Option<Value> {
+    pub async fn read_json(&self, local: &Folder, relative: &str) -> Option<Value> {
         match self {
-            Destination::Folder(root) => crate::rewrite::read_existing(&root.join(relative)),
+            Destination::Folder(_) => serde_json::from_slice(&local.read(relative).ok()?).ok(),
             Destination::Bucket(bucket) => {
                 let result = bucket.store.get(&bucket.object_path(relative)).await.ok()?;
                 let bytes = result.bytes().await.ok()?;

@@ -85,6 +85,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The server answered with something that plainly is not the asset the
+    /// catalog describes (a web page for a GeoTIFF). Trying again will not help.
+    #[error("{href} {}", self.reason())]
+    WrongContent {
+        /// The asset's source address.
+        href: String,
+        /// What arrived instead, in plain words.
+        reason: String,
+    },
+
     /// A cloud object store (S3, Azure, GCS) failed.
     #[error("{href}: {}", self.reason())]
     ObjectStore {
@@ -121,6 +131,16 @@ pub enum Error {
     #[error("{0}")]
     DatabaseVersion(String),
 
+    /// The state file cannot be used: it is a folder, damaged, another
+    /// program's database, or cannot be written. It is left as it is.
+    #[error("the state file {path} {reason}")]
+    StateFile {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do, in plain words.
+        reason: String,
+    },
+
     /// The work was cancelled by the user.
     #[error("cancelled")]
     Cancelled,
@@ -152,6 +172,7 @@ impl Error {
                 format!("is not a STAC object Cairn can use: {reason}")
             }
             Error::Verification { reason, .. } => format!("failed verification: {reason}"),
+            Error::WrongContent { reason, .. } => reason.clone(),
             Error::ObjectStore { source, .. } => {
                 format!("the object store answered with an error: {source}")
             }
@@ -186,10 +207,12 @@ impl Error {
             Error::InvalidJson { .. } => "invalid_json",
             Error::NotStac { .. } => "not_stac",
             Error::Verification { .. } => "verification",
+            Error::WrongContent { .. } => "wrong_content",
             Error::ObjectStore { .. } => "object_store",
             Error::Io { .. } => "io",
             Error::Database(_) => "database",
             Error::DatabaseVersion(_) => "database_version",
+            Error::StateFile { .. } => "state_file",
             Error::Cancelled => "cancelled",
             Error::DiskFull { .. } => "disk_full",
         }

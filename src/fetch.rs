@@ -17,15 +17,221 @@ use object_store::ObjectStoreExt;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
-/// The largest JSON document Cairn reads. Real STAC documents are far smaller;
-/// this only protects memory from a server that streams without end.
-pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024 * 1024;
+/// The memory all the documents being read at once may take together, as
+/// estimated while their bytes arrive (their size, and [`VALUE_COST`] for
+/// each JSON value in them). A document that alone would take more is refused
+/// in words as soon as that is clear, however small it was on the wire (a
+/// compressed answer can unpack a thousandfold); others wait for their share.
+pub const DOCUMENT_BUDGET: usize = 256 * 1024 * 1024;
+
+/// The largest JSON document Cairn reads, in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = DOCUMENT_BUDGET;
+
+/// What one JSON value costs once parsed, about (serde_json's `Value`, with
+/// its share of the list or map that holds it).
+pub const VALUE_COST: usize = 80;
+
+/// Counts the JSON values of a document as its bytes arrive, without parsing.
+#[derive(Debug, Default)]
+struct Weigher {
+    in_string: bool,
+    escaped: bool,
+    values: usize,
+    bytes: usize,
+}
+
+impl Weigher {
+    fn feed(&mut self, chunk: &[u8]) {
+        self.bytes += chunk.len();
+        for &b in chunk {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+            } else {
+                match b {
+                    b'"' => self.in_string = true,
+                    b',' | b'[' | b'{' | b':' => self.values += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The estimated memory to hold the bytes and their parsed values.
+    fn cost(&self) -> usize {
+        self.bytes + VALUE_COST * (self.values + 1)
+    }
+}
+
+/// A document's share of the [`DOCUMENT_BUDGET`], held until it is parsed.
+struct Share {
+    budget: Arc<Semaphore>,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+/// The budget is counted in KiB (semaphore permits are `u32`).
+const KIB: usize = 1024;
+
+impl Share {
+    fn new(budget: &Arc<Semaphore>) -> Share {
+        Share {
+            budget: budget.clone(),
+            held: None,
+        }
+    }
+
+    /// Takes enough of the budget for what `weigher` has seen, waiting for
+    /// other documents to finish when it is in use; refuses a document that
+    /// would not fit even alone.
+    async fn grow(&mut self, href: &str, weigher: &Weigher) -> Result<()> {
+        let need = weigher.cost().div_ceil(KIB);
+        if need > DOCUMENT_BUDGET / KIB {
+            return Err(too_heavy(href, weigher));
+        }
+        let have = self.held.as_ref().map_or(0, |p| p.num_permits());
+        if need <= have {
+            return Ok(());
+        }
+        // Taken a MiB at a time, so that small documents ask once.
+        let want = need.next_multiple_of(KIB).min(DOCUMENT_BUDGET / KIB);
+        match self
+            .budget
+            .clone()
+            .try_acquire_many_owned((want - have) as u32)
+        {
+            Ok(more) => match &mut self.held {
+                Some(held) => held.merge(more),
+                None => self.held = Some(more),
+            },
+            Err(_) => {
+                // Wait holding nothing, so that two documents never wait
+                // for each other's share.
+                self.held = None;
+                let all = self
+                    .budget
+                    .clone()
+                    .acquire_many_owned(want as u32)
+                    .await
+                    .map_err(|_| Error::Cancelled)?;
+                self.held = Some(all);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn too_heavy(href: &str, weigher: &Weigher) -> Error {
+    let mib = |b: usize| b.div_ceil(1024 * 1024);
+    Error::not_stac(
+        href,
+        format!(
+            "the document would take at least {} MiB of memory to read ({} JSON values in {} MiB so far), more than the {} MiB Cairn gives the documents it reads at once; it is not read (a catalog this large is best split into several files)",
+            mib(weigher.cost()),
+            weigher.values,
+            mib(weigher.bytes),
+            mib(DOCUMENT_BUDGET)
+        ),
+    )
+}
+
+/// The slowest a transfer may be before it is stopped and tried again, as
+/// curl's `--speed-limit` and `--speed-time`: fewer than `bytes_per_second`
+/// on average over `window` of waiting for the server. Time Cairn spends
+/// holding back for a bandwidth limit does not count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinSpeed {
+    /// The slowest average rate accepted.
+    pub bytes_per_second: u64,
+    /// Over how long.
+    pub window: Duration,
+}
+
+impl Default for MinSpeed {
+    /// 512 bytes a second over a minute: far below any real link, far above
+    /// a server that trickles to keep a connection open for ever.
+    fn default() -> Self {
+        MinSpeed {
+            bytes_per_second: 512,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Watches a body's pace against a [`MinSpeed`].
+#[derive(Debug)]
+pub(crate) struct Pace {
+    min: MinSpeed,
+    waited: Duration,
+    bytes: u64,
+}
+
+impl Pace {
+    pub(crate) fn new(min: MinSpeed) -> Pace {
+        Pace {
+            min,
+            waited: Duration::ZERO,
+            bytes: 0,
+        }
+    }
+
+    /// Waits for `next` (the next piece of a body), but no longer than the
+    /// pace allows; counts the bytes it brings (`len`).
+    pub(crate) async fn wait<T, F>(
+        &mut self,
+        href: &str,
+        next: F,
+        len: impl Fn(&T) -> usize,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = T>,
+    {
+        if self.min.bytes_per_second == 0 || self.min.window.is_zero() {
+            return Ok(next.await);
+        }
+        let mut next = std::pin::pin!(next);
+        loop {
+            let left = self.min.window.saturating_sub(self.waited);
+            let started = tokio::time::Instant::now();
+            let outcome = tokio::time::timeout(left, next.as_mut()).await;
+            self.waited += started.elapsed();
+            if let Ok(value) = &outcome {
+                self.bytes += len(value) as u64;
+            }
+            if self.waited >= self.min.window {
+                let needed = self.min.bytes_per_second * self.min.window.as_secs().max(1);
+                if self.bytes < needed {
+                    return Err(Error::Unavailable {
+                        href: href.to_string(),
+                        reason: format!(
+                            "the server sent only {} bytes in {} seconds, slower than {} bytes a second; the transfer is stopped and will be tried again",
+                            self.bytes,
+                            self.min.window.as_secs(),
+                            self.min.bytes_per_second
+                        ),
+                        retry_after: None,
+                    });
+                }
+                self.waited = Duration::ZERO;
+                self.bytes = 0;
+            }
+            if let Ok(value) = outcome {
+                return Ok(value);
+            }
+        }
+    }
+}
 
 /// An HTTP method for a STAC API request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -137,7 +343,10 @@ fn local_path_url(path: &Path, input: &str) -> Result<Url> {
 #[derive(Clone)]
 pub struct Fetcher {
     http: reqwest::Client,
+    assets: reqwest::Client,
     retry: RetryPolicy,
+    min_speed: MinSpeed,
+    budget: Arc<Semaphore>,
     cancel: CancellationToken,
     stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
 }
@@ -158,24 +367,48 @@ impl Fetcher {
 
     /// A fetcher with a custom retry policy.
     pub fn with_retry(retry: RetryPolicy) -> Result<Fetcher> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(20))
-            .read_timeout(Duration::from_secs(60))
-            .redirect(redirect_policy())
-            .build()
-            .map_err(|e| Error::invalid_input(format!("the HTTP client could not start: {e}")))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(20))
+                .read_timeout(Duration::from_secs(60))
+                .redirect(redirect_policy())
+        };
+        let failed = |e| Error::invalid_input(format!("the HTTP client could not start: {e}"));
+        let http = builder().build().map_err(failed)?;
+        // Asset bytes are kept as the server holds them: never unpacked
+        // (a checksum is of the stored bytes, and a resumed range counts them).
+        let assets = builder().no_gzip().build().map_err(failed)?;
         Ok(Fetcher {
             http,
+            assets,
             retry,
+            min_speed: MinSpeed::default(),
+            budget: Arc::new(Semaphore::new(DOCUMENT_BUDGET / KIB)),
             cancel: CancellationToken::new(),
             stores: Arc::default(),
         })
     }
 
-    /// The HTTP client, for streaming downloads that share its connections.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client for asset bytes: it asks for them unencoded and never
+    /// unpacks what a server compresses anyway, so the file is byte for byte
+    /// what the server stores.
+    pub fn assets(&self) -> &reqwest::Client {
+        &self.assets
+    }
+
+    /// A fetcher that shares this one's clients but stops a transfer slower
+    /// than `min_speed`.
+    pub fn with_min_speed(&self, min_speed: MinSpeed) -> Fetcher {
+        Fetcher {
+            min_speed,
+            ..self.clone()
+        }
+    }
+
+    /// The slowest pace a document or an asset may arrive at.
+    pub fn min_speed(&self) -> MinSpeed {
+        self.min_speed
     }
 
     /// The token that cancels every request of this fetcher.
@@ -198,33 +431,61 @@ impl Fetcher {
 
     /// Sends `request` (with retries) and parses the answer as JSON.
     pub async fn json(&self, request: &Request) -> Result<Value> {
-        let bytes = self.bytes(request).await?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::InvalidJson {
+        self.json_at(request).await.map(|(value, _)| value)
+    }
+
+    /// GETs `url` and parses it as JSON; also says where the document was in
+    /// the end (after redirects), which is what its relative links mean.
+    pub async fn get_json_at(&self, url: &Url) -> Result<(Value, Url)> {
+        self.json_at(&Request::get(url.clone())).await
+    }
+
+    async fn json_at(&self, request: &Request) -> Result<(Value, Url)> {
+        let (bytes, at, share) = self.fetched(request).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|source| Error::InvalidJson {
             href: request.url.to_string(),
             source,
-        })
+        })?;
+        // The parsed document is the caller's now; its bytes are gone.
+        drop((bytes, share));
+        Ok((value, at))
     }
 
     /// Sends `request` (with retries) and returns the body.
     pub async fn bytes(&self, request: &Request) -> Result<Bytes> {
+        self.fetched(request).await.map(|(bytes, _, _)| bytes)
+    }
+
+    async fn fetched(&self, request: &Request) -> Result<(Bytes, Url, Share)> {
         self.retry
             .run(&self.cancel, || self.bytes_once(request))
             .await
     }
 
-    async fn bytes_once(&self, request: &Request) -> Result<Bytes> {
+    async fn bytes_once(&self, request: &Request) -> Result<(Bytes, Url, Share)> {
         let url = &request.url;
-        match url.scheme() {
-            "http" | "https" => self.http_once(request).await,
-            "file" => read_file(url).await,
-            "s3" | "az" | "gs" => self.object_once(url).await,
-            other => Err(Error::invalid_input(format!(
-                "{url} uses {other}://, which Cairn cannot read"
-            ))),
-        }
+        let (bytes, at, share) = match url.scheme() {
+            "http" | "https" => return self.http_once(request).await,
+            "file" => (read_file(url).await?, url.clone(), Share::new(&self.budget)),
+            "s3" | "az" | "gs" => (
+                self.object_once(url).await?,
+                url.clone(),
+                Share::new(&self.budget),
+            ),
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "{url} uses {other}://, which Cairn cannot read"
+                )));
+            }
+        };
+        let mut share = share;
+        let mut weigher = Weigher::default();
+        weigher.feed(&bytes);
+        share.grow(url.as_str(), &weigher).await?;
+        Ok((bytes, at, share))
     }
 
-    async fn http_once(&self, request: &Request) -> Result<Bytes> {
+    async fn http_once(&self, request: &Request) -> Result<(Bytes, Url, Share)> {
         let href = request.url.as_str();
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
@@ -245,6 +506,7 @@ impl Fetcher {
             .await
             .map_err(|e| transport_error(href, &e))?;
         let status = response.status();
+        let at = response.url().clone();
         if !status.is_success() {
             let retry_after = response
                 .headers()
@@ -260,17 +522,27 @@ impl Fetcher {
             return Err(too_large(href));
         }
         let mut body = BytesMut::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
+        let mut pace = Pace::new(self.min_speed);
+        let (mut weigher, mut share) = (Weigher::default(), Share::new(&self.budget));
+        let size = |c: &reqwest::Result<Option<Bytes>>| {
+            c.as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map_or(0, Bytes::len)
+        };
+        while let Some(chunk) = pace
+            .wait(href, response.chunk(), size)
+            .await?
             .map_err(|e| transport_error(href, &e))?
         {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
                 return Err(too_large(href));
             }
+            weigher.feed(&chunk);
+            share.grow(href, &weigher).await?;
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        Ok((body.freeze(), at, share))
     }
 
     async fn object_once(&self, url: &Url) -> Result<Bytes> {
@@ -481,6 +753,18 @@ fn summarize(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_are_weighed_by_their_values_not_their_strings() {
+        let mut weigher = Weigher::default();
+        weigher.feed(br#"{"a": [1, 2, 3], "s": "x, y: [z] {\"q\": 1}""#);
+        weigher.feed(b"}");
+        // {  :  [  ,  ,  ,  :  -- and nothing inside the string.
+        assert_eq!(weigher.values, 7);
+        let mut dense = Weigher::default();
+        dense.feed(&b"[0,".repeat(1000));
+        assert!(dense.cost() > 80 * 2000);
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_dates() {

@@ -1,4 +1,5 @@
-//! Where things go at the destination, and why nothing escapes it.
+//! Where things go at the destination, and why nothing escapes it or lands
+//! on another thing's place.
 //!
 //! ```text
 //! DEST/catalog.json
@@ -14,8 +15,22 @@
 //! Windows reserves get a suffix, and long names are shortened with a hash so
 //! they stay unique. A segment that is empty or only dots after all that is
 //! refused. Every change is reported so the user can see which item it was.
+//!
+//! Two names that a file system could take for one are one name: [`Names`]
+//! hands out segments unique after case folding and Unicode normalisation
+//! (exFAT, NTFS and APFS ignore case; APFS and HFS+ ignore normalisation), so
+//! `B04.TIF` and `b04.tif` never share a file, and the files Cairn writes
+//! beside them (`.part`, `.tmp`, `collection.json`) are never anyone's name.
+//!
+//! Segments are bounded per level so that a whole relative path stays under
+//! about 200 characters, leaving room for the destination folder within the
+//! 260 characters that Windows allows by default.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
 
 /// A name made safe to use as one path segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +55,41 @@ pub struct Refused {
 
 /// The longest segment Cairn writes, in bytes (file systems allow 255).
 pub const MAX_SEGMENT: usize = 200;
+/// The longest collection folder name, in characters (UTF-16 units).
+pub const COLLECTION_CHARS: usize = 48;
+/// The longest item folder name, in characters.
+pub const ITEM_CHARS: usize = 72;
+/// The longest asset file name, in characters.
+pub const FILE_CHARS: usize = 72;
+/// The longest relative path Cairn writes, in characters, with its `.part`
+/// or `.tmp` suffix: the three levels above, their separators and a suffix.
+pub const MAX_RELATIVE: usize = COLLECTION_CHARS + ITEM_CHARS + FILE_CHARS + 2 + 10;
 
-const WINDOWS_RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
-];
+/// What Cairn writes beside its named files, so no name may end up as one.
+const SUFFIXES: [&str; 2] = [".part", ".tmp"];
+
+/// Device names Windows reserves, with or without an extension.
+fn windows_reserved(stem: &str) -> bool {
+    const PLAIN: [&str; 6] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    if PLAIN.contains(&stem) {
+        return true;
+    }
+    let Some(rest) = stem
+        .strip_prefix("COM")
+        .or_else(|| stem.strip_prefix("LPT"))
+    else {
+        return false;
+    };
+    let mut digits = rest.chars();
+    matches!(
+        (digits.next(), digits.next()),
+        (Some('0'..='9' | '¹' | '²' | '³'), None)
+    )
+}
 
 /// Makes `original` (an id or a file name; `what` names it in messages) safe as
-/// one path segment.
-pub fn segment(what: &str, original: &str) -> Result<Segment, Refused> {
+/// one path segment of at most `max_chars` characters.
+pub fn segment(what: &str, original: &str, max_chars: usize) -> Result<Segment, Refused> {
     let refuse = |reason: &str| Refused {
         what: what.to_string(),
         original: original.to_string(),
@@ -96,13 +137,15 @@ pub fn segment(what: &str, original: &str) -> Result<Segment, Refused> {
         .split('.')
         .next()
         .unwrap_or_default()
-        .to_ascii_uppercase();
-    if WINDOWS_RESERVED.contains(&stem.as_str()) {
-        name.insert(stem.len(), '_');
+        .trim_end()
+        .to_uppercase();
+    if windows_reserved(&stem) {
+        let at = name.find('.').unwrap_or(name.len());
+        name.insert(at, '_');
         reasons.push("a name Windows reserves was suffixed");
     }
-    if name.len() > MAX_SEGMENT {
-        name = shorten(&name, original);
+    if too_long(&name, max_chars) {
+        name = shorten(&name, original, max_chars);
         reasons.push("shortened");
     }
     reasons.dedup();
@@ -115,24 +158,43 @@ pub fn segment(what: &str, original: &str) -> Result<Segment, Refused> {
     Ok(Segment { name, changed })
 }
 
+fn chars(name: &str) -> usize {
+    name.encode_utf16().count()
+}
+
+fn too_long(name: &str, max_chars: usize) -> bool {
+    name.len() > MAX_SEGMENT || chars(name) > max_chars
+}
+
 /// Keeps the start and the extension, and adds a short hash of the original so
-/// two long names that share a start stay apart.
-fn shorten(name: &str, original: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    original.hash(&mut hasher);
-    let tag = format!("-{:016x}", hasher.finish());
-    let extension = name
-        .rsplit_once('.')
-        .map(|(_, e)| e)
-        .filter(|e| e.len() <= 16 && !e.is_empty())
-        .map(|e| format!(".{e}"))
-        .unwrap_or_default();
-    let mut keep = MAX_SEGMENT - tag.len() - extension.len();
-    while !name.is_char_boundary(keep) {
-        keep -= 1;
+/// two long names that share a start stay apart. The hash is SHA-256, so a
+/// name is the same with every build of Cairn.
+fn shorten(name: &str, original: &str, max_chars: usize) -> String {
+    let digest = Sha256::digest(original.as_bytes());
+    let tag = format!("-{}", hex::encode(&digest[..8]));
+    let (stem, extension) = split_extension(name);
+    let extension = if chars(extension) <= 16 {
+        extension
+    } else {
+        ""
+    };
+    let mut keep = stem.to_string();
+    while !keep.is_empty()
+        && (keep.len() + tag.len() + extension.len() > MAX_SEGMENT
+            || chars(&keep) + tag.len() + chars(extension) > max_chars)
+    {
+        keep.pop();
     }
-    format!("{}{tag}{extension}", &name[..keep])
+    format!("{keep}{tag}{extension}")
+}
+
+/// `("name", ".ext")`; a name without a dot (or only a leading one) has no
+/// extension.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(at) if at > 0 => name.split_at(at),
+        _ => (name, ""),
+    }
 }
 
 fn percent_decode(text: &str) -> Cow<'_, str> {
@@ -162,9 +224,89 @@ pub fn asset_file_name(key: &str, href: &str) -> Result<Segment, Refused> {
         .trim_matches(|c: char| c == '.' || c == ' ')
         .is_empty()
     {
-        return segment("the asset key", key);
+        return segment("the asset key", key, FILE_CHARS);
     }
-    segment("the asset file name", last)
+    segment("the asset file name", last, FILE_CHARS)
+}
+
+/// The form under which two names are one on a file system that ignores
+/// case or Unicode normalisation.
+pub fn fold(name: &str) -> String {
+    name.nfc().flat_map(char::to_lowercase).collect()
+}
+
+/// The names given out in one folder: each unique after [`fold`], none equal
+/// to a name Cairn writes itself (with its `.part` and `.tmp` beside it).
+#[derive(Debug, Clone)]
+pub struct Names {
+    taken: HashSet<String>,
+    max_chars: usize,
+}
+
+impl Names {
+    /// An empty folder whose names are at most `max_chars` long.
+    pub fn new(max_chars: usize) -> Names {
+        Names {
+            taken: HashSet::new(),
+            max_chars,
+        }
+    }
+
+    /// The root of a mirror: its own files are taken.
+    pub fn root() -> Names {
+        let mut names = Names::new(COLLECTION_CHARS);
+        for own in ["catalog.json", "items.parquet", "provenance.jsonl"] {
+            names.take(own);
+        }
+        names
+    }
+
+    /// A collection folder: its `collection.json` is taken.
+    pub fn collection() -> Names {
+        let mut names = Names::new(ITEM_CHARS);
+        names.take("collection.json");
+        names
+    }
+
+    /// Marks `name` (and what Cairn writes beside it) as used.
+    pub fn take(&mut self, name: &str) {
+        let key = fold(name);
+        for suffix in SUFFIXES {
+            self.taken.insert(format!("{key}{suffix}"));
+        }
+        self.taken.insert(key);
+    }
+
+    /// Whether `name` or what Cairn writes beside it is in use.
+    pub fn is_taken(&self, name: &str) -> bool {
+        let key = fold(name);
+        self.taken.contains(&key)
+            || SUFFIXES
+                .iter()
+                .any(|suffix| self.taken.contains(&format!("{key}{suffix}")))
+    }
+
+    /// `wanted` if it is free, else the first free `stem-2.ext`, `stem-3.ext`...
+    /// (shortened to fit); the name given is marked as used.
+    pub fn claim(&mut self, wanted: &str) -> String {
+        let mut name = wanted.to_string();
+        let mut n = 2u64;
+        while self.is_taken(&name) {
+            let (stem, extension) = split_extension(wanted);
+            let suffix = format!("-{n}{extension}");
+            let mut keep = stem.to_string();
+            while !keep.is_empty()
+                && (keep.len() + suffix.len() > MAX_SEGMENT
+                    || chars(&keep) + chars(&suffix) > self.max_chars)
+            {
+                keep.pop();
+            }
+            name = format!("{keep}{suffix}");
+            n += 1;
+        }
+        self.take(&name);
+        name
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +314,7 @@ mod tests {
     use super::*;
 
     fn name(original: &str) -> String {
-        segment("the id", original).unwrap().name
+        segment("the id", original, ITEM_CHARS).unwrap().name
     }
 
     #[test]
@@ -183,7 +325,7 @@ mod tests {
             "a b-c.d",
             "日本語",
         ] {
-            let s = segment("the id", id).unwrap();
+            let s = segment("the id", id, ITEM_CHARS).unwrap();
             assert_eq!((s.name.as_str(), s.changed), (id, None));
         }
     }
@@ -198,10 +340,8 @@ mod tests {
         assert_eq!(name("%252e%252e%252fsecret"), "_secret");
         assert_eq!(name("a\0b\nc"), "a_b_c");
         assert_eq!(name("file.json:stream"), "file.json_stream");
-        assert_eq!(name("CON"), "CON_");
-        assert_eq!(name("aux.txt"), "aux_.txt");
         for unusable in ["..", ".", "", " ", "%2e%2e", "/", "\\\\", "%00"] {
-            let refused = segment("the id", unusable).unwrap_err();
+            let refused = segment("the id", unusable, ITEM_CHARS).unwrap_err();
             assert!(
                 refused.to_string().contains("cannot be used"),
                 "{unusable:?}"
@@ -210,21 +350,47 @@ mod tests {
     }
 
     #[test]
+    fn every_name_windows_reserves_is_suffixed() {
+        for (reserved, written) in [
+            ("CON", "CON_"),
+            ("aux.txt", "aux_.txt"),
+            ("COM0", "COM0_"),
+            ("lpt0.tif", "lpt0_.tif"),
+            ("COM¹", "COM¹_"),
+            ("LPT³.json", "LPT³_.json"),
+            ("CONIN$", "CONIN$_"),
+            ("conout$.log", "conout$_.log"),
+            ("NUL .txt", "NUL _.txt"),
+            ("nul.tar.gz", "nul_.tar.gz"),
+        ] {
+            assert_eq!(name(reserved), written, "{reserved}");
+        }
+        for fine in ["COM10", "LPT", "CONSOLE", "nullable", "COMA"] {
+            assert_eq!(name(fine), fine);
+        }
+    }
+
+    #[test]
     fn every_change_is_reported_with_the_original() {
-        let s = segment("the id", "../x").unwrap();
+        let s = segment("the id", "../x", ITEM_CHARS).unwrap();
         let message = s.changed.unwrap();
         assert!(message.contains("\"../x\""), "{message}");
         assert!(message.contains("path separators replaced"), "{message}");
     }
 
     #[test]
-    fn long_names_are_shortened_and_stay_distinct() {
+    fn long_names_are_shortened_stably_and_stay_distinct() {
         let a = format!("{}a.tif", "x".repeat(300));
         let b = format!("{}b.tif", "x".repeat(300));
         let (a, b) = (name(&a), name(&b));
-        assert!(a.len() <= MAX_SEGMENT && b.len() <= MAX_SEGMENT);
+        assert!(chars(&a) <= ITEM_CHARS && chars(&b) <= ITEM_CHARS);
         assert!(a.ends_with(".tif"));
         assert_ne!(a, b);
+        // The same with every build: the tag is SHA-256, not a seeded hash.
+        assert_eq!(a, format!("{}-479e836549c44d62.tif", "x".repeat(51)));
+        let wide = "語".repeat(100);
+        let short = name(&wide);
+        assert!(short.len() <= MAX_SEGMENT && chars(&short) <= ITEM_CHARS);
     }
 
     #[test]
@@ -238,5 +404,151 @@ mod tests {
             "_.._evil.sh"
         );
         assert_eq!(n("data", "s3://bucket/dir/..."), "data");
+    }
+
+    #[test]
+    fn names_are_unique_after_folding_and_beside_cairns_own_files() {
+        let mut names = Names::new(FILE_CHARS);
+        names.take("item.json");
+        assert_eq!(names.claim("data.tif"), "data.tif");
+        assert_eq!(names.claim("DATA.TIF"), "DATA-2.TIF");
+        assert_eq!(names.claim("data-2.tif"), "data-2-2.tif");
+        assert_eq!(names.claim("Item.JSON"), "Item-2.JSON");
+        assert_eq!(names.claim("item.json.tmp"), "item.json-2.tmp");
+        assert_eq!(names.claim("data.tif.part"), "data.tif-2.part");
+        // "é" composed and decomposed are one name on APFS.
+        assert_eq!(names.claim("caf\u{e9}.tif"), "caf\u{e9}.tif");
+        assert_eq!(names.claim("cafe\u{301}.tif"), "cafe\u{301}-2.tif");
+        let mut root = Names::root();
+        assert_eq!(root.claim("Catalog.json"), "Catalog-2.json");
+        let mut collection = Names::collection();
+        assert_eq!(collection.claim("collection.json"), "collection-2.json");
+    }
+
+    /// Whether `name` can be one segment on Linux, macOS and Windows alike.
+    fn portable(name: &str, max_chars: usize) -> Result<(), String> {
+        let bad = |why: &str| Err(format!("{name:?}: {why}"));
+        if name.is_empty() || name == "." || name == ".." {
+            return bad("empty or dots");
+        }
+        if name
+            .chars()
+            .any(|c| c.is_control() || "/\\:*?\"<>|".contains(c))
+        {
+            return bad("a forbidden character");
+        }
+        if name.starts_with(['.', ' ']) || name.ends_with(['.', ' ']) {
+            return bad("a leading or trailing dot or space");
+        }
+        if chars(name) > max_chars || name.len() > MAX_SEGMENT {
+            return bad("too long");
+        }
+        let stem = name.split('.').next().unwrap_or_default().trim_end();
+        if windows_reserved(&stem.to_uppercase()) {
+            return bad("a name Windows reserves");
+        }
+        let mut components = std::path::Path::new("/mirror")
+            .join(name)
+            .components()
+            .count();
+        components -= 2; // the root and "mirror"
+        if components != 1 {
+            return bad("not exactly one path segment");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_million_hostile_names_stay_one_portable_unique_segment() {
+        const PIECES: [&str; 40] = [
+            "..",
+            ".",
+            "/",
+            "\\",
+            "%2e",
+            "%2F",
+            "%25",
+            "%",
+            ":",
+            "\0",
+            "\n",
+            "\r",
+            "CON",
+            "com1",
+            "LPT\u{b9}",
+            "conin$",
+            "Aux",
+            " ",
+            "a",
+            "B",
+            "\u{e9}",
+            "e\u{301}",
+            "\u{df}",
+            "SS",
+            "\u{130}",
+            "\u{65e5}\u{672c}",
+            "\u{1f642}",
+            "x.tif",
+            ".part",
+            ".tmp",
+            "*",
+            "?",
+            "<",
+            "|",
+            "~",
+            "-2",
+            "\u{202e}",
+            "\u{200b}",
+            "+",
+            "collection.json",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut cases, mut refused) = (0u32, 0u32);
+        let mut folder = Names::collection();
+        let mut given: Vec<String> = Vec::new();
+        while cases < 1_000_000 {
+            let pieces = 1 + next() % 9;
+            let mut name = String::new();
+            for _ in 0..pieces {
+                let piece = PIECES[(next() % PIECES.len() as u64) as usize];
+                // Now and then a long run, to reach the shortening.
+                let times = if next() % 50 == 0 { 40 } else { 1 };
+                name.push_str(&piece.repeat(times));
+            }
+            cases += 1;
+            let segment = match segment("the id", &name, ITEM_CHARS) {
+                Ok(segment) => segment,
+                Err(_) => {
+                    refused += 1;
+                    continue;
+                }
+            };
+            portable(&segment.name, ITEM_CHARS).unwrap();
+            assert_eq!(segment.changed.is_none(), segment.name == name, "{name:?}");
+            // Every name given in one folder is unique where case and
+            // normalisation are ignored, and as portable as the rest.
+            let claimed = folder.claim(&segment.name);
+            portable(&claimed, ITEM_CHARS).unwrap();
+            given.push(claimed);
+            if given.len() == 64 {
+                let folded: std::collections::HashSet<String> =
+                    given.iter().map(|n| fold(n)).collect();
+                assert_eq!(folded.len(), given.len(), "{given:?}");
+                assert!(!folded.contains("collection.json"));
+                folder = Names::collection();
+                given.clear();
+            }
+        }
+        // The generator reaches both outcomes.
+        assert!(
+            refused > 1000 && refused < cases / 2,
+            "{refused} of {cases} refused"
+        );
     }
 }

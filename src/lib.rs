@@ -46,6 +46,7 @@ pub mod destination;
 mod error;
 pub mod events;
 pub mod fetch;
+pub mod folder;
 pub mod layout;
 pub mod limit;
 pub mod plan;

@@ -9,7 +9,7 @@
 //! Rows go to the state store through the job's [`Ledger`], in batches, so a
 //! job's transfers can run while it is still being planned.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use crate::catalog::walk::{Problem, WalkEvent, WalkOptions, walk};
 use crate::catalog::{Kind, open, resolve};
 use crate::checksum::Checksum;
 use crate::fetch::Fetcher;
-use crate::layout;
+use crate::layout::{self, Names};
 use crate::store::{CollectionRow, NewAsset, NewItem};
 use crate::transfer::ledger::Ledger;
 use crate::{Error, Result};
@@ -105,13 +105,13 @@ pub async fn plan(
 ) -> Result<PlanSummary> {
     let search = selection.search()?;
     let opened = open(fetcher, source).await?;
+    let places = ledger.call(move |s| s.planned_places(job_id)).await?;
     let mut planner = Planner {
         ledger,
         job_id,
         selection,
         summary: PlanSummary::default(),
-        collections_seen: HashSet::new(),
-        item_dirs: HashSet::new(),
+        places: Places::new(places),
     };
     let result = planner.read(fetcher, opened, &search).await;
     // What was read before a stop or an error is kept (planning again is
@@ -171,9 +171,75 @@ struct Planner<'a> {
     job_id: i64,
     selection: &'a Selection,
     summary: PlanSummary,
-    collections_seen: HashSet<String>,
-    /// Item folders given out, so two items never share one.
-    item_dirs: HashSet<String>,
+    places: Places,
+}
+
+/// The folders given out at the destination: one per collection and one per
+/// item, each unique where a file system could take two names for one, and
+/// the same when the job is planned again (they start from what the store
+/// holds).
+struct Places {
+    root: Names,
+    /// Collection id (`None`: items without one) to its folder.
+    collections: HashMap<Option<String>, String>,
+    /// The item folder names used in each collection folder.
+    items_in: HashMap<String, Names>,
+    /// (collection, item id) to the item's folder, as planned before.
+    items: HashMap<(Option<String>, String), String>,
+    /// The items of this plan, with where each was read: a second item with
+    /// the same id in the same collection is reported, never mixed with the
+    /// first.
+    read: HashMap<(Option<String>, String), String>,
+}
+
+impl Places {
+    fn new(planned: crate::store::PlannedPlaces) -> Places {
+        let mut places = Places {
+            root: Names::root(),
+            collections: HashMap::new(),
+            items_in: HashMap::new(),
+            items: HashMap::new(),
+            read: HashMap::new(),
+        };
+        places.root.take("items");
+        for (id, dir) in planned.collections {
+            places.root.take(&dir);
+            places.collections.insert(Some(id), dir);
+        }
+        for (collection, item_id, dir) in planned.items {
+            if let Some((collection_dir, name)) = dir.split_once('/') {
+                places.root.take(collection_dir);
+                places
+                    .collections
+                    .entry(collection.clone())
+                    .or_insert_with(|| collection_dir.to_string());
+                places
+                    .items_in
+                    .entry(collection_dir.to_string())
+                    .or_insert_with(Names::collection)
+                    .take(name);
+            }
+            places.items.insert((collection, item_id), dir);
+        }
+        places
+    }
+
+    /// The folder of collection `id`: the one it had, else a new one.
+    fn collection(&mut self, id: Option<&str>) -> Result<String, layout::Refused> {
+        let key = id.map(str::to_string);
+        if let Some(dir) = self.collections.get(&key) {
+            return Ok(dir.clone());
+        }
+        let dir = match id {
+            Some(id) => {
+                let segment = layout::segment("the collection id", id, layout::COLLECTION_CHARS)?;
+                self.root.claim(&segment.name)
+            }
+            None => "items".to_string(),
+        };
+        self.collections.insert(key, dir.clone());
+        Ok(dir)
+    }
 }
 
 impl Planner<'_> {
@@ -214,10 +280,13 @@ impl Planner<'_> {
                 .map(|r| r.url.to_string())
                 .unwrap_or_default();
             let Some(page) = cursor.next_page(fetcher, "features").await? else {
+                if let Some(reason) = cursor.ended_early.clone() {
+                    self.problem(&page_url, reason);
+                }
                 break;
             };
             for item in page {
-                let href = item_self_href(&item).unwrap_or_else(|| page_url.clone());
+                let href = item_self_href(&item, &page_url).unwrap_or_else(|| page_url.clone());
                 let collection = item
                     .get("collection")
                     .and_then(Value::as_str)
@@ -305,19 +374,21 @@ impl Planner<'_> {
     }
 
     fn collection(&mut self, id: &str, href: &Url, document: &Value) -> Result<()> {
-        let dir = match layout::segment("the collection id", id) {
-            Ok(segment) => {
-                if let Some(note) = segment.changed {
-                    self.problem(href.as_str(), note);
+        let dir = match self.places.collection(Some(id)) {
+            Ok(dir) => {
+                if dir != id {
+                    self.problem(
+                        href.as_str(),
+                        format!("the collection id {id:?} is written as the folder {dir:?}"),
+                    );
                 }
-                segment.name
+                dir
             }
             Err(refused) => {
                 self.problem(href.as_str(), refused.to_string());
                 return Ok(());
             }
         };
-        self.collections_seen.insert(id.to_string());
         let job_id = self.job_id;
         let row = CollectionRow {
             collection_id: id.to_string(),
@@ -339,32 +410,62 @@ impl Planner<'_> {
         };
         let base = Url::parse(href)
             .map_err(|e| Error::invalid_input(format!("{href} is not an address: {e}")))?;
-        let collection_dir = match &collection {
-            Some(c) => match layout::segment("the collection id", c) {
-                Ok(s) => s.name,
-                Err(refused) => {
-                    self.problem(href, format!("{refused}; the item is skipped"));
-                    return Ok(());
-                }
-            },
-            None => "items".to_string(),
-        };
-        let item_segment = match layout::segment("the item id", &id) {
-            Ok(s) => s,
+        let key = (collection.clone(), id.clone());
+        if let Some(first) = self.places.read.get(&key) {
+            if first != href {
+                let within = collection
+                    .as_deref()
+                    .map_or_else(String::new, |c| format!(" in the collection {c:?}"));
+                let first = first.clone();
+                self.problem(
+                    href,
+                    format!(
+                        "another item with the id {id:?}{within} was read first, from {first}; this one is left out, so that the two are never mixed"
+                    ),
+                );
+            }
+            return Ok(());
+        }
+        self.places.read.insert(key.clone(), href.to_string());
+        let collection_dir = match self.places.collection(collection.as_deref()) {
+            Ok(dir) => dir,
             Err(refused) => {
                 self.problem(href, format!("{refused}; the item is skipped"));
                 return Ok(());
             }
         };
-        let mut notes: Vec<String> = item_segment.changed.into_iter().collect();
-        let mut dir = format!("{collection_dir}/{}", item_segment.name);
-        let mut n = 2;
-        while !self.item_dirs.insert(dir.clone()) {
-            dir = format!("{collection_dir}/{}-{n}", item_segment.name);
-            n += 1;
-        }
+        let mut notes: Vec<String> = Vec::new();
+        let dir = match self.places.items.get(&key) {
+            Some(dir) => dir.clone(),
+            None => {
+                let segment = match layout::segment("the item id", &id, layout::ITEM_CHARS) {
+                    Ok(s) => s,
+                    Err(refused) => {
+                        self.problem(href, format!("{refused}; the item is skipped"));
+                        return Ok(());
+                    }
+                };
+                notes.extend(segment.changed);
+                let name = self
+                    .places
+                    .items_in
+                    .entry(collection_dir.clone())
+                    .or_insert_with(Names::collection)
+                    .claim(&segment.name);
+                if name != segment.name {
+                    notes.push(format!(
+                        "another item already has the folder {:?}; this one is written in {name:?}",
+                        segment.name
+                    ));
+                }
+                let dir = format!("{collection_dir}/{name}");
+                self.places.items.insert(key, dir.clone());
+                dir
+            }
+        };
         let item_json_name = format!("{}.json", dir.rsplit('/').next().unwrap_or_default());
-        let mut names: HashSet<String> = HashSet::from([item_json_name]);
+        let mut names = Names::new(layout::FILE_CHARS);
+        names.take(&item_json_name);
         let mut assets = Vec::new();
         if let Some(map) = item.get("assets").and_then(Value::as_object) {
             for (key, asset) in map {
@@ -382,7 +483,7 @@ impl Planner<'_> {
                         continue;
                     }
                 };
-                let mut name = match layout::asset_file_name(key, asset_href) {
+                let wanted = match layout::asset_file_name(key, asset_href) {
                     Ok(segment) => {
                         notes.extend(segment.changed);
                         segment.name
@@ -392,12 +493,23 @@ impl Planner<'_> {
                         continue;
                     }
                 };
-                if !names.insert(name.clone()) {
-                    name = layout::segment("the asset file name", &format!("{key}-{name}"))
-                        .map(|s| s.name)
-                        .unwrap_or_else(|_| format!("asset-{}", names.len()));
-                    names.insert(name.clone());
-                }
+                // Two assets with one file name: the second is named after
+                // its key too, then numbered until no other name is like it.
+                let name = if names.is_taken(&wanted) {
+                    let keyed = layout::segment(
+                        "the asset file name",
+                        &format!("{key}-{wanted}"),
+                        layout::FILE_CHARS,
+                    )
+                    .map_or_else(|_| wanted.clone(), |s| s.name);
+                    let name = names.claim(&keyed);
+                    notes.push(format!(
+                        "the asset {key:?} shares the file name {wanted:?} with another; it is written as {name:?}"
+                    ));
+                    name
+                } else {
+                    names.claim(&wanted)
+                };
                 let expected_size = asset.get("file:size").and_then(Value::as_u64);
                 let expected_checksum = match asset.get("file:checksum").and_then(Value::as_str) {
                     Some(text) => match Checksum::parse(text) {
@@ -421,6 +533,10 @@ impl Planner<'_> {
                     path: format!("{dir}/{name}"),
                     expected_size,
                     expected_checksum,
+                    media_type: asset
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                 });
             }
         }
@@ -444,12 +560,16 @@ impl Planner<'_> {
     }
 }
 
-fn item_self_href(item: &Value) -> Option<String> {
+/// An item's own address, from its `self` link, when it is an absolute
+/// address that the page it came on may point at.
+fn item_self_href(item: &Value, page: &str) -> Option<String> {
+    let page = Url::parse(page).ok()?;
     item.get("links")?
         .as_array()?
         .iter()
         .find(|l| l.get("rel").and_then(Value::as_str) == Some("self"))
         .and_then(|l| l.get("href").and_then(Value::as_str))
         .filter(|h| Url::parse(h).is_ok())
-        .map(str::to_string)
+        .and_then(|h| resolve(&page, h).ok())
+        .map(|url| url.to_string())
 }

@@ -6,11 +6,8 @@
 //! into the same destination adds to the catalog instead of replacing it.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_json::{Map, Value, json};
-
-use crate::{Error, Result};
 
 const FILE_EXTENSION: &str = "https://stac-extensions.github.io/file/v2.1.0/schema.json";
 const ALTERNATE_EXTENSION: &str =
@@ -30,10 +27,14 @@ pub struct Mirrored {
     pub size: u64,
     /// The checksum to record: the catalog's own (verified), else sha2-256.
     pub checksum: String,
+    /// The absolute address it was copied from.
+    pub source: String,
 }
 
-/// The item document to write at `<collection>/<item>/<item>.json`.
-pub fn item(source: &Value, mirrored: &[Mirrored]) -> Value {
+/// The item document to write at `<collection>/<item>/<item>.json`, for the
+/// item read from `base`. Assets not mirrored keep an absolute href (a
+/// relative one would point into the mirror, at nothing).
+pub fn item(source: &Value, base: Option<&url::Url>, mirrored: &[Mirrored]) -> Value {
     let mut item = source.clone();
     let Some(object) = item.as_object_mut() else {
         return item;
@@ -43,7 +44,6 @@ pub fn item(source: &Value, mirrored: &[Mirrored]) -> Value {
             let Some(Value::Object(asset)) = assets.get_mut(&done.key) else {
                 continue;
             };
-            let original = asset.get("href").cloned().unwrap_or(Value::Null);
             asset.insert("href".into(), json!(format!("./{}", done.file_name)));
             asset.insert("file:size".into(), json!(done.size));
             asset.insert("file:checksum".into(), json!(done.checksum));
@@ -51,8 +51,18 @@ pub fn item(source: &Value, mirrored: &[Mirrored]) -> Value {
             if let Value::Object(alternate) = alternate {
                 alternate.insert(
                     "source".into(),
-                    json!({"href": original, "title": "Where Cairn copied it from"}),
+                    json!({"href": done.source, "title": "Where Cairn copied it from"}),
                 );
+            }
+        }
+        for (key, asset) in assets.iter_mut() {
+            if mirrored.iter().any(|done| &done.key == key) {
+                continue;
+            }
+            if let (Some(base), Some(Value::String(href))) = (base, asset.get_mut("href"))
+                && let Ok(absolute) = base.join(href)
+            {
+                *href = absolute.to_string();
             }
         }
     }
@@ -135,32 +145,17 @@ pub fn root(
     });
     if let Some(object) = catalog.as_object_mut() {
         object.insert("links".into(), Value::Array(links));
+        // Which source this mirror is of: a job from another source is
+        // refused here rather than mixed in (see `Destination::check_source`).
+        object
+            .entry(SOURCE_FIELD)
+            .or_insert_with(|| json!(source_url));
     }
     catalog
 }
 
-/// Reads a JSON document written earlier, if there is one.
-pub fn read_existing(path: &Path) -> Option<Value> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Writes `value` to `path` atomically: a temporary file, then a rename.
-pub fn write_json(path: &Path, value: &Value) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = std::path::PathBuf::from(temporary);
-    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::invalid_input(e.to_string()))?;
-    std::fs::write(&temporary, text).map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)
-}
+/// The root catalog's field naming the source a mirror was made from.
+pub const SOURCE_FIELD: &str = "cairn:source";
 
 fn other_links(object: &Map<String, Value>) -> Vec<Value> {
     object
@@ -216,15 +211,21 @@ mod tests {
                 {"rel": "license", "href": "https://x.test/license"}],
             "assets": {"data": {"href": "https://x.test/d.tif", "roles": ["data"]},
                        "other": {"href": "https://x.test/o.tif"}}});
+        let base = url::Url::parse("https://x.test/c/i.json").unwrap();
+        let mut source = source;
+        source["assets"]["thumb"] = json!({"href": "./t.png"});
         let out = item(
             &source,
+            Some(&base),
             &[Mirrored {
                 key: "data".into(),
                 file_name: "d.tif".into(),
                 size: 3,
                 checksum: "1220ab".into(),
+                source: "https://x.test/d.tif".into(),
             }],
         );
+        assert_eq!(out["assets"]["thumb"]["href"], "https://x.test/c/t.png");
         let data = &out["assets"]["data"];
         assert_eq!(data["href"], "./d.tif");
         assert_eq!(data["file:size"], 3);

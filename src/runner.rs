@@ -24,7 +24,7 @@ use crate::events::Event;
 use crate::fetch::Fetcher;
 use crate::limit::{Bandwidth, Limits};
 use crate::plan::{Selection, plan};
-use crate::store::{Counts, Job, JobState, NewJob, Store};
+use crate::store::{Counts, Holder, Job, JobState, LEASE, NewJob, Store};
 use crate::transfer::pool::{self, PoolOptions};
 use crate::{Error, Result};
 
@@ -73,9 +73,35 @@ pub fn prepare_job(store: &Store, request: &JobRequest) -> Result<i64> {
     let selection = serde_json::to_value(&request.selection)
         .map_err(|e| Error::invalid_input(e.to_string()))?;
     let (concurrency, per_host) = (request.concurrency.max(1), request.per_host.max(1));
-    let existing = store.jobs()?.into_iter().find(|j| {
-        j.source_url == source && j.destination == destination && j.selection == selection
-    });
+    // Found or made under the write lock: two identical requests at once
+    // (the app and a script) are one job.
+    store.begin()?;
+    let prepared = (|| {
+        let existing = store.jobs()?.into_iter().find(|j| {
+            j.source_url == source && j.destination == destination && j.selection == selection
+        });
+        find_or_create(
+            store,
+            existing,
+            request,
+            (source, destination, selection),
+            (concurrency, per_host),
+        )
+    })();
+    match &prepared {
+        Ok(_) => store.commit()?,
+        Err(_) => store.rollback()?,
+    }
+    prepared
+}
+
+fn find_or_create(
+    store: &Store,
+    existing: Option<Job>,
+    request: &JobRequest,
+    (source, destination, selection): (String, String, serde_json::Value),
+    (concurrency, per_host): (u32, u32),
+) -> Result<i64> {
     match existing {
         Some(job) => {
             store.set_job_limit_rate(job.id, request.limit_rate)?;
@@ -128,6 +154,8 @@ pub struct Runner {
     global: Bandwidth,
     events: broadcast::Sender<Event>,
     running: Mutex<HashMap<i64, Running>>,
+    /// This runner's name in job leases: one copier per job.
+    holder: Holder,
 }
 
 struct Running {
@@ -146,6 +174,7 @@ impl Runner {
             global: Bandwidth::new(None),
             events,
             running: Mutex::new(HashMap::new()),
+            holder: Holder::this_process(),
         }
     }
 
@@ -176,7 +205,8 @@ impl Runner {
         let job = self.job(job_id)?;
         self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
         let destination = self.destination(&job)?;
-        let ledger = pool::open_ledger(self.store.clone(), job_id, &destination).await?;
+        let ledger =
+            pool::open_ledger(self.store.clone(), job_id, &destination, &job.source_url).await?;
         let cancel = CancellationToken::new();
         let planned = plan_and_report(
             &ledger,
@@ -258,6 +288,12 @@ impl Runner {
         }
         let job = self.job(job_id)?;
         let destination = self.destination(&job)?;
+        // One copier per job: another process copying it keeps it.
+        if let Err(other) = self.with_store(|s| s.take_job(job_id, &self.holder))? {
+            return Err(Error::invalid_input(format!(
+                "job {job_id} is being copied by another Cairn ({other}); one job is copied by one process at a time. Wait for it to finish, or pause it there (`cairn pause {job_id}`) and run this again"
+            )));
+        }
         self.with_store(|s| s.set_job_state(job_id, JobState::Running))?;
         let cancel = CancellationToken::new();
         let limit = Bandwidth::new(job.limit_rate);
@@ -270,10 +306,11 @@ impl Runner {
                 job: limit.clone(),
                 global: self.global.clone(),
             },
-            cancel.clone(),
+            (cancel.clone(), self.holder.clone()),
             self.events.clone(),
         );
         let (store, events) = (self.store.clone(), self.events.clone());
+        let holder = self.holder.clone();
         let handle = tokio::spawn(async move {
             if let Some(stopping) = stopping {
                 // The stopping run marks the job paused as it ends: running again.
@@ -282,6 +319,12 @@ impl Runner {
                 db.set_job_state(job_id, JobState::Running)?;
             }
             let report = run.await;
+            {
+                let db = store.lock().unwrap_or_else(|e| e.into_inner());
+                if let Err(error) = db.release_job(job_id, &holder) {
+                    tracing::warn!(%error, "the job's lease could not be let go; it runs out by itself");
+                }
+            }
             // Whoever watches (the app, a log) learns why the job stopped.
             if let Err(error) = &report
                 && !matches!(error, Error::Cancelled)
@@ -431,12 +474,13 @@ async fn run_job(
     job: Job,
     destination: Destination,
     limits: Limits,
-    cancel: CancellationToken,
+    (cancel, holder): (CancellationToken, Holder),
     events: broadcast::Sender<Event>,
 ) -> Result<Report> {
     let job_id = job.id;
     let db = |f: &dyn Fn(&Store) -> Result<()>| f(&store.lock().unwrap_or_else(|e| e.into_inner()));
-    let ledger = match pool::open_ledger(store.clone(), job_id, &destination).await {
+    let ledger = match pool::open_ledger(store.clone(), job_id, &destination, &job.source_url).await
+    {
         Ok(ledger) => ledger,
         Err(error) => {
             // The destination cannot be prepared (no permission, no room):
@@ -445,7 +489,12 @@ async fn run_job(
             return Err(error);
         }
     };
-    let watcher = watch_row(store.clone(), job_id, limits.job.clone(), cancel.clone());
+    let watcher = watch_row(
+        store.clone(),
+        (job_id, holder),
+        limits.job.clone(),
+        cancel.clone(),
+    );
     let fetcher = fetcher.with_cancellation(cancel.clone());
 
     let (planned_tx, planned_rx) = watch::channel(false);
@@ -594,21 +643,35 @@ async fn plan_and_report(
 }
 
 /// Follows the job's row in the state file (written by another process): a
-/// new limit applies at once; a pause or cancel stops the run.
+/// new limit applies at once; a pause or cancel stops the run. Renews the
+/// run's lease on the job; a run whose lease was taken over stops.
 fn watch_row(
     store: Arc<Mutex<Store>>,
-    job_id: i64,
+    (job_id, holder): (i64, Holder),
     bandwidth: Bandwidth,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_millis(500));
+        let tick = Duration::from_millis(500);
+        let renew_every = (LEASE.as_millis() / 3 / tick.as_millis()).max(1) as u32;
+        let mut interval = tokio::time::interval(tick);
+        let mut ticks = 0u32;
         loop {
             interval.tick().await;
-            let job = {
+            ticks += 1;
+            let (job, kept) = {
                 let store = store.lock().unwrap_or_else(|e| e.into_inner());
-                store.job(job_id).ok().flatten()
+                let kept = if ticks.is_multiple_of(renew_every) {
+                    store.renew_job(job_id, &holder).unwrap_or(true)
+                } else {
+                    true
+                };
+                (store.job(job_id).ok().flatten(), kept)
             };
+            if !kept {
+                tracing::warn!(job_id, "another process took this job over; this run stops");
+                cancel.cancel();
+            }
             let Some(job) = job else { continue };
             if job.limit_rate != bandwidth.get() {
                 bandwidth.set(job.limit_rate);

@@ -33,6 +33,50 @@ pub struct Cursor {
     /// Stop after this many items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
+    /// Fingerprints of the last requests sent and pages read, to notice a
+    /// server whose `next` links go round in a circle, or that hands out the
+    /// same items under ever new tokens. Bounded: [`RECENT`] of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<String>,
+    /// Why the read stopped before the server said it was over, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_early: Option<String>,
+}
+
+/// How many recent requests and pages a cursor remembers.
+pub const RECENT: usize = 64;
+
+/// A short fingerprint of `what` under `kind` (stable across runs).
+fn fingerprint(kind: &str, what: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(kind.as_bytes())
+        .chain_update(what)
+        .finalize();
+    format!("{kind}:{}", hex::encode(&digest[..8]))
+}
+
+/// What identifies a page's entries: their ids (with collections), or the
+/// entries themselves when they have none.
+fn page_fingerprint(entries: &[Value]) -> String {
+    let mut text = String::new();
+    for entry in entries {
+        match entry.get("id").and_then(Value::as_str) {
+            Some(id) => {
+                text.push_str(
+                    entry
+                        .get("collection")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
+                text.push('\u{1f}');
+                text.push_str(id);
+            }
+            None => text.push_str(&entry.to_string()),
+        }
+        text.push('\u{1e}');
+    }
+    fingerprint("page", text.as_bytes())
 }
 
 impl Cursor {
@@ -43,6 +87,8 @@ impl Cursor {
             pages: 0,
             delivered: 0,
             max_items,
+            recent: Vec::new(),
+            ended_early: None,
         }
     }
 
@@ -58,6 +104,18 @@ impl Cursor {
         let Some(request) = self.next.take() else {
             return Ok(None);
         };
+        let asked = fingerprint(
+            "request",
+            serde_json::to_string(&request)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        if self.pages > 0 && self.recent.contains(&asked) {
+            return Ok(self.end_early(format!(
+                "the server's next link leads back to a page already read ({}); the read stops there, with every item read so far kept",
+                request.url
+            )));
+        }
         let page = fetcher.json(&request).await;
         let page = match page {
             Ok(page) => page,
@@ -75,6 +133,17 @@ impl Cursor {
             ));
         };
         self.pages += 1;
+        if !entries.is_empty() {
+            let seen = page_fingerprint(&entries);
+            if self.recent.contains(&seen) {
+                return Ok(self.end_early(format!(
+                    "the server sent the same items again under a new page address ({}); the read stops there, with every item read so far kept",
+                    request.url
+                )));
+            }
+            self.remember(seen);
+        }
+        self.remember(asked);
         if let Some(max) = self.max_items {
             let room = max.saturating_sub(self.delivered) as usize;
             entries.truncate(room);
@@ -91,6 +160,21 @@ impl Cursor {
             self.next = None;
         }
         Ok(Some(entries))
+    }
+
+    fn remember(&mut self, fingerprint: String) {
+        self.recent.push(fingerprint);
+        if self.recent.len() > 2 * RECENT {
+            self.recent.remove(0);
+        }
+    }
+
+    /// Ends the read for `reason`, which stays on the cursor to be reported.
+    fn end_early(&mut self, reason: String) -> Option<Vec<Value>> {
+        tracing::warn!("{reason}");
+        self.next = None;
+        self.ended_early = Some(reason);
+        None
     }
 }
 

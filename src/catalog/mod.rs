@@ -105,11 +105,21 @@ pub async fn open(fetcher: &Fetcher, source: &str) -> Result<Opened> {
 }
 
 /// Resolves a link's `href` against the document it was found in.
+///
+/// Only a document on this computer may point at this computer's files: a
+/// remote catalog (web server or bucket) whose links or assets say `file://`
+/// is refused, so that no stranger's catalog makes Cairn read, and copy away,
+/// the user's own files.
 pub fn resolve(base: &Url, href: &str) -> std::result::Result<Url, String> {
     let mut url = base
         .join(href)
         .map_err(|e| format!("the link {href:?} is not a valid address ({e})"))?;
     url.set_fragment(None);
+    if url.scheme() == "file" && base.scheme() != "file" {
+        return Err(format!(
+            "{href:?} points at a file on this computer, but it was found in a document that is not ({base}); Cairn reads local files only for a catalog that is itself on this computer"
+        ));
+    }
     Ok(url)
 }
 
@@ -171,5 +181,29 @@ mod tests {
             resolve(&base, "https://o/x.json").unwrap().as_str(),
             "https://o/x.json"
         );
+    }
+
+    #[test]
+    fn only_a_local_document_may_point_at_local_files() {
+        let local = Url::parse("file:///data/catalog.json").unwrap();
+        assert_eq!(
+            resolve(&local, "file:///data/b.tif").unwrap().as_str(),
+            "file:///data/b.tif"
+        );
+        assert_eq!(
+            resolve(&local, "./a/b.tif").unwrap().as_str(),
+            "file:///data/a/b.tif"
+        );
+        for base in ["http://h/catalog.json", "s3://bucket/catalog.json"] {
+            let base = Url::parse(base).unwrap();
+            for href in [
+                "file:///etc/passwd",
+                "FILE:///home/me/.ssh/id_rsa",
+                "file:x",
+            ] {
+                let error = resolve(&base, href).unwrap_err();
+                assert!(error.contains("a file on this computer"), "{error}");
+            }
+        }
     }
 }

@@ -110,7 +110,7 @@ struct Task {
 /// What reading and checking one document gave.
 struct Read {
     task: Task,
-    outcome: Result<(Kind, Value, check::Checked)>,
+    outcome: Result<(Kind, Value, check::Checked, Url)>,
 }
 
 /// Walks the static catalog at `root`, calling `on_event` for every node and
@@ -123,25 +123,25 @@ pub async fn walk(
     options: &WalkOptions,
     mut on_event: impl FnMut(WalkEvent) -> ControlFlow<()>,
 ) -> Result<WalkSummary> {
-    let value = fetcher.get_json(root).await?;
+    let (value, at) = fetcher.get_json_at(root).await?;
     let kind = detect(&value).map_err(|reason| Error::not_stac(root, reason))?;
     if kind == Kind::Api {
         return Err(Error::invalid_input(format!(
             "{root} is a STAC API, not a static catalog; search it instead"
         )));
     }
-    let checked = check(kind, &value, root);
+    let checked = check(kind, &value, &at);
     let mut walker = Walker {
         options: options.clone(),
         summary: WalkSummary::default(),
-        visited: HashSet::from([root.to_string()]),
+        visited: HashSet::from([root.to_string(), at.to_string()]),
         ids: HashMap::new(),
         stack: Vec::new(),
         stopped: false,
     };
     let root_task = Task {
-        url: root.clone(),
-        parent: Arc::new(root.clone()),
+        url: at.clone(),
+        parent: Arc::new(at),
         depth: 0,
         collection: None,
     };
@@ -169,7 +169,14 @@ pub async fn walk(
             Err(_) => return Err(Error::Cancelled),
         };
         match outcome {
-            Ok((kind, value, checked)) => {
+            Ok((kind, value, checked, at)) => {
+                // A document reached through a redirect is where it ended
+                // up: its relative links and assets resolve against that.
+                let mut task = task;
+                if at != task.url {
+                    walker.visited.insert(at.to_string());
+                    task.url = at;
+                }
                 walker.accept(task, kind, value, checked, false, &mut on_event)
             }
             Err(Error::Cancelled) => return Err(Error::Cancelled),
@@ -188,11 +195,11 @@ pub async fn walk(
     Ok(walker.summary)
 }
 
-async fn read(fetcher: &Fetcher, url: &Url) -> Result<(Kind, Value, check::Checked)> {
-    let value = fetcher.get_json(url).await?;
+async fn read(fetcher: &Fetcher, url: &Url) -> Result<(Kind, Value, check::Checked, Url)> {
+    let (value, at) = fetcher.get_json_at(url).await?;
     let kind = detect(&value).map_err(|reason| Error::not_stac(url, reason))?;
-    let checked = check(kind, &value, url);
-    Ok((kind, value, checked))
+    let checked = check(kind, &value, &at);
+    Ok((kind, value, checked, at))
 }
 
 struct Walker {

@@ -9,7 +9,7 @@ use cairn::store::{JobState, Store};
 use cairn::{Error, Result};
 use serde_json::json;
 
-use super::{EXIT_OK, json_line, open_store};
+use super::{EXIT_OK, json_line, open_store, open_store_for_reading};
 
 /// Arguments of `cairn jobs`.
 #[derive(Debug, clap::Args)]
@@ -21,7 +21,7 @@ pub struct Args {
 
 /// Lists jobs, newest first.
 pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
-    let store = open_store(state)?;
+    let store = open_store_for_reading(state)?;
     let jobs = store.jobs()?;
     let mut out = std::io::stdout().lock();
     if args.json {

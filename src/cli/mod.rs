@@ -51,28 +51,64 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::InvalidJson { .. }
         | Error::AccessDenied { .. }
         | Error::Http { .. }
-        | Error::DatabaseVersion(_) => EXIT_BAD_INPUT,
+        | Error::DatabaseVersion(_)
+        | Error::StateFile { .. } => EXIT_BAD_INPUT,
         _ => EXIT_FAILED,
     }
 }
 
 pub use cairn::init_logging;
 
-/// A token cancelled by Ctrl-C, so that a long walk or search stops cleanly.
+/// A token cancelled by Ctrl-C, and on Unix by SIGTERM (a service manager or
+/// `kill`) and SIGHUP (the terminal closed), so that a job stops cleanly and
+/// stays resumable whichever way it is asked to stop.
 pub fn interrupt_token() -> CancellationToken {
     let token = CancellationToken::new();
     let trigger = token.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            trigger.cancel();
-        }
+        stop_signal().await;
+        trigger.cancel();
     });
     token
+}
+
+#[cfg(unix)]
+async fn stop_signal() {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn received(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = received(signal(SignalKind::terminate()).ok()) => {}
+        _ = received(signal(SignalKind::hangup()).ok()) => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Opens the state file the user chose (or the default one).
 pub fn open_store(state: Option<PathBuf>) -> Result<Store> {
     Store::open(&Store::default_path(state.as_deref())?)
+}
+
+/// Opens the state file for a command that only reads it (read-only if it
+/// cannot be written).
+pub fn open_store_for_reading(state: Option<PathBuf>) -> Result<Store> {
+    Store::open_for_reading(&Store::default_path(state.as_deref())?)
 }
 
 /// Writes one JSON line to stdout. A closed pipe (`| head`) is not an error.

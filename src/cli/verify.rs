@@ -3,6 +3,12 @@
 //! `file:checksum`. The mirror may be a folder or a bucket. With `--repair`,
 //! what is missing or damaged in a folder is fetched again from the address
 //! the mirror recorded (`alternate.source.href`), verified, and put back.
+//!
+//! A mirror may have been made, or changed, by someone else: its hrefs are
+//! untrusted. An asset whose href leads outside the mirror folder is reported
+//! and never read or written; files are read and repaired through the
+//! mirror's [`Folder`], which follows no link; and a repair fetches only from
+//! http(s) addresses, never from a file on this computer.
 
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -14,6 +20,7 @@ use cairn::catalog::walk::{WalkEvent, WalkOptions, walk};
 use cairn::checksum::{Checksum, Fixity};
 use cairn::destination::{catalog_location, is_bucket_address, object_store_for};
 use cairn::fetch::{Fetcher, parse_location};
+use cairn::folder::Folder;
 use cairn::limit::Limits;
 use cairn::transfer::copy::{AssetCopy, verify_existing};
 use cairn::{Error, Result};
@@ -46,6 +53,9 @@ pub struct Args {
 struct Check {
     href: String,
     url: Url,
+    /// The file's path inside a mirror folder (`None` for a bucket).
+    relative: Option<String>,
+    media_type: Option<String>,
     size: Option<u64>,
     checksum: Option<String>,
     source: Option<String>,
@@ -75,6 +85,24 @@ pub async fn run(args: Args) -> Result<u8> {
         ));
     }
     let fetcher = Fetcher::new()?;
+    // The folder (or bucket prefix) that holds the root catalog: every asset
+    // must be inside it.
+    let inside = root
+        .join(".")
+        .map_err(|e| Error::invalid_input(format!("{root}: {e}")))?;
+    let folder = if local {
+        let path = inside
+            .to_file_path()
+            .map_err(|()| Error::invalid_input(format!("{inside} is not a folder")))?;
+        Some(Arc::new(Folder::open(&path).map_err(|source| {
+            Error::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })?))
+    } else {
+        None
+    };
     let mut checks = Vec::new();
     let mut problems: Vec<(String, String)> = Vec::new();
     let summary = walk(&fetcher, &root, &WalkOptions::default(), |event| {
@@ -97,9 +125,24 @@ pub async fn run(args: Args) -> Result<u8> {
                     let Ok(url) = node.href.join(href) else {
                         continue;
                     };
+                    let name = format!("{} asset {key:?}", node.href);
+                    let Some(relative) = inside_mirror(&inside, &url) else {
+                        problems.push((
+                            name,
+                            format!(
+                                "its href {href:?} leads outside the mirror; Cairn does not read or write there"
+                            ),
+                        ));
+                        continue;
+                    };
                     checks.push(Check {
-                        href: format!("{} asset {key:?}", node.href),
+                        href: name,
                         url,
+                        relative: local.then_some(relative),
+                        media_type: asset
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                         size: asset.get("file:size").and_then(Value::as_u64),
                         checksum: asset
                             .get("file:checksum")
@@ -117,11 +160,17 @@ pub async fn run(args: Args) -> Result<u8> {
         ControlFlow::Continue(())
     })
     .await?;
-    let repair = args.repair.then(|| fetcher.http().clone());
+    let repair = args.repair.then(|| fetcher.assets().clone());
     let verdicts: Vec<(String, Verdict)> = futures::stream::iter(&checks)
         .map(|check| {
             let repair = repair.clone();
-            async move { (check.href.clone(), check_one(check, repair).await) }
+            let folder = folder.clone();
+            async move {
+                (
+                    check.href.clone(),
+                    check_one(check, folder.as_ref(), repair).await,
+                )
+            }
         })
         .buffer_unordered(AT_ONCE)
         .collect()
@@ -181,9 +230,38 @@ pub async fn run(args: Args) -> Result<u8> {
     })
 }
 
+/// The path of `url` inside the mirror whose root folder (or prefix) is
+/// `inside`, or `None` when it leads elsewhere.
+fn inside_mirror(inside: &Url, url: &Url) -> Option<String> {
+    if url.scheme() != inside.scheme() || url.host_str() != inside.host_str() {
+        return None;
+    }
+    let relative = url.path().strip_prefix(inside.path())?;
+    let decoded: Vec<String> = relative
+        .split('/')
+        .map(|s| {
+            url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    if decoded
+        .iter()
+        .any(|s| s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']))
+    {
+        return None;
+    }
+    Some(decoded.join("/"))
+}
+
 /// Checks one asset; with `repair`, fetches a missing or damaged local file
 /// again from its recorded source.
-async fn check_one(check: &Check, repair: Option<reqwest::Client>) -> Verdict {
+async fn check_one(
+    check: &Check,
+    folder: Option<&Arc<Folder>>,
+    repair: Option<reqwest::Client>,
+) -> Verdict {
     let expected = match check.checksum.as_deref().map(Checksum::parse) {
         Some(Ok(checksum)) => checksum,
         Some(Err(error)) => return Verdict::Problem(error.to_string()),
@@ -191,22 +269,26 @@ async fn check_one(check: &Check, repair: Option<reqwest::Client>) -> Verdict {
             return Verdict::Problem("it has no file:checksum to verify against".into());
         }
     };
-    let problem = if check.url.scheme() == "file" {
-        let Ok(path) = check.url.to_file_path() else {
-            return Verdict::Problem(format!("{} is not a local file", check.url));
-        };
-        if !path.exists() {
-            format!("{} is missing", path.display())
-        } else if verify_existing(&path, check.size, Some(expected.clone()))
-            .await
-            .is_some()
-        {
-            return Verdict::Verified;
-        } else {
-            format!(
-                "{} does not match its file:size or file:checksum",
-                path.display()
-            )
+    let local = folder.zip(check.relative.as_deref());
+    let problem = if let Some((folder, relative)) = local {
+        let path = folder.display(relative);
+        match folder.file_len(relative) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                format!("{} is missing", path.display())
+            }
+            Err(error) => format!("{} cannot be read: {error}", path.display()),
+            Ok(_) => {
+                if verify_existing(folder, relative, check.size, Some(expected.clone()))
+                    .await
+                    .is_some()
+                {
+                    return Verdict::Verified;
+                }
+                format!(
+                    "{} does not match its file:size or file:checksum",
+                    path.display()
+                )
+            }
         }
     } else {
         match verify_object(&check.url, check.size, expected.clone()).await {
@@ -214,7 +296,7 @@ async fn check_one(check: &Check, repair: Option<reqwest::Client>) -> Verdict {
             Err(reason) => reason,
         }
     };
-    let (Some(http), Ok(path)) = (repair, check.url.to_file_path()) else {
+    let (Some(http), Some((folder, relative))) = (repair, local) else {
         return Verdict::Problem(problem);
     };
     let Some(source) = check.source.as_deref().and_then(|s| Url::parse(s).ok()) else {
@@ -222,13 +304,21 @@ async fn check_one(check: &Check, repair: Option<reqwest::Client>) -> Verdict {
             "{problem}; it cannot be repaired: the mirror does not record where it came from"
         ));
     };
+    if !matches!(source.scheme(), "http" | "https") {
+        return Verdict::Problem(format!(
+            "{problem}; it is not repaired: the mirror says it came from {source}, and Cairn repairs only from http(s) addresses"
+        ));
+    }
     let copy = AssetCopy {
         url: source.clone(),
-        target: path,
+        folder: folder.clone(),
+        path: relative.to_string(),
         expected_size: check.size,
         expected_checksum: Some(expected),
         validator: None,
         flush: true,
+        media_type: check.media_type.clone(),
+        min_speed: cairn::fetch::MinSpeed::default(),
     };
     let fetched = copy
         .run(

@@ -43,6 +43,8 @@ pub struct AssetRow {
     pub expected_size: Option<u64>,
     /// `file:checksum`, when given.
     pub expected_checksum: Option<String>,
+    /// The media type the catalog gives.
+    pub media_type: Option<String>,
     /// Attempts so far.
     pub attempts: u32,
     /// The validator a partial file was fetched under.
@@ -87,6 +89,8 @@ pub struct VerifiedAsset {
     pub size: u64,
     /// Its checksum (hex multihash).
     pub checksum: String,
+    /// Where its bytes came from.
+    pub href: String,
 }
 
 /// A failed asset and why.
@@ -117,7 +121,7 @@ impl Store {
              WHERE id IN (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
                           WHERE i.job_id = ?1 AND a.state = 'pending' ORDER BY a.id LIMIT ?2)
              RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
-                       attempts, validator, size, checksum",
+                       attempts, validator, size, checksum, media_type",
         )?;
         let rows = statement.query_map(params![job_id, limit as i64], |row| {
             Ok(AssetRow {
@@ -128,6 +132,7 @@ impl Store {
                 path: row.get(4)?,
                 expected_size: row.get::<_, Option<i64>>(5)?.map(|s| s as u64),
                 expected_checksum: row.get(6)?,
+                media_type: row.get(11)?,
                 attempts: row.get(7)?,
                 validator: row.get(8)?,
                 verified: match (row.get::<_, Option<i64>>(9)?, row.get(10)?) {
@@ -249,6 +254,23 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the file at `path` (of asset `id`'s mirror) was put there by a
+    /// job of this state file: asset `id` itself in an earlier attempt, or
+    /// another job into the same destination.
+    pub fn placed_by_a_job(&self, id: i64, path: &str) -> Result<bool> {
+        let found: i64 = self.conn().query_row(
+            "SELECT EXISTS (
+                 SELECT 1 FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs j ON j.id = i.job_id
+                 WHERE a.path = ?2 AND (a.id != ?1 OR a.attempts > 0)
+                   AND j.destination = (SELECT j2.destination FROM assets a2
+                       JOIN items i2 ON i2.id = a2.item_row JOIN jobs j2 ON j2.id = i2.job_id
+                       WHERE a2.id = ?1))",
+            params![id, path],
+            |r| r.get(0),
+        )?;
+        Ok(found == 1)
+    }
+
     /// Failed assets go back to pending with fresh attempts (the "retry" button).
     pub fn retry_failed(&self, job_id: i64) -> Result<usize> {
         Ok(self
@@ -317,7 +339,7 @@ impl Store {
 
     fn verified_assets(&self, filter: &str, id: i64) -> Result<Vec<VerifiedAsset>> {
         let mut statement = self.conn().prepare_cached(&format!(
-            "SELECT a.id, a.key, a.path, a.size, a.checksum FROM assets a {filter} ORDER BY a.id"
+            "SELECT a.id, a.key, a.path, a.size, a.checksum, a.href FROM assets a {filter} ORDER BY a.id"
         ))?;
         let rows = statement.query_map([id], |row| {
             Ok(VerifiedAsset {
@@ -326,6 +348,7 @@ impl Store {
                 path: row.get(2)?,
                 size: row.get::<_, i64>(3)? as u64,
                 checksum: row.get(4)?,
+                href: row.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -354,6 +377,7 @@ mod tests {
                     path: "c/i/data.tif".into(),
                     expected_size: Some(10),
                     expected_checksum: checksum.map(str::to_string),
+                    media_type: None,
                 }],
             })
             .unwrap()
@@ -458,7 +482,8 @@ mod tests {
                 key: "data".into(),
                 path: "c/i/data.tif".into(),
                 size: 10,
-                checksum: "1220ab".into()
+                checksum: "1220ab".into(),
+                href: asset.href.clone(),
             }]
         );
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -20,6 +20,8 @@ pub struct NewAsset {
     pub expected_size: Option<u64>,
     /// `file:checksum` (hex multihash), when given.
     pub expected_checksum: Option<String>,
+    /// The media type the catalog gives (`type`), when it does.
+    pub media_type: Option<String>,
 }
 
 /// An item to record in a job's plan, with the assets to copy.
@@ -41,6 +43,15 @@ pub struct NewItem {
     pub document: Value,
     /// The selected assets.
     pub assets: Vec<NewAsset>,
+}
+
+/// The folders earlier plans of a job gave out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlannedPlaces {
+    /// (collection id, folder).
+    pub collections: Vec<(String, String)>,
+    /// (collection id, item id, folder).
+    pub items: Vec<(Option<String>, String, String)>,
 }
 
 /// A planned item as stored.
@@ -132,15 +143,16 @@ impl Store {
                 |r| r.get(0),
             )?;
         let mut insert_asset = conn.prepare_cached(&format!(
-            "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum, media_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (item_row, key) DO UPDATE SET
                      state = CASE WHEN {SAME_ASSET} THEN assets.state ELSE 'pending' END,
                      size = CASE WHEN {SAME_ASSET} THEN assets.size END,
                      checksum = CASE WHEN {SAME_ASSET} THEN assets.checksum END,
                      href = excluded.href, path = excluded.path,
                      expected_size = excluded.expected_size,
-                     expected_checksum = excluded.expected_checksum"
+                     expected_checksum = excluded.expected_checksum,
+                     media_type = excluded.media_type"
         ))?;
         for asset in &item.assets {
             insert_asset.execute(params![
@@ -149,10 +161,28 @@ impl Store {
                 asset.href,
                 asset.path,
                 asset.expected_size.map(|s| s as i64),
-                asset.expected_checksum
+                asset.expected_checksum,
+                asset.media_type
             ])?;
         }
         Ok(row)
+    }
+
+    /// Where a job's collections and items were placed by earlier plans, so
+    /// that planning again gives each the same folder.
+    pub fn planned_places(&self, job_id: i64) -> Result<PlannedPlaces> {
+        let conn = self.conn();
+        let mut statement =
+            conn.prepare("SELECT collection_id, dir FROM collections WHERE job_id = ?1")?;
+        let collections = statement
+            .query_map([job_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut statement =
+            conn.prepare("SELECT collection, item_id, dir FROM items WHERE job_id = ?1")?;
+        let items = statement
+            .query_map([job_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(PlannedPlaces { collections, items })
     }
 
     /// Up to `limit` items of a job whose every asset is done or skipped and
@@ -263,6 +293,7 @@ mod tests {
                     path: format!("tiles/{id}/{k}"),
                     expected_size: None,
                     expected_checksum: None,
+                    media_type: None,
                 })
                 .collect(),
         }

@@ -11,6 +11,7 @@ mod collections;
 mod cursors;
 mod items;
 mod jobs;
+mod lease;
 mod log;
 mod sources;
 
@@ -18,20 +19,21 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
 pub use assets::{AssetRow, AssetState, Counts, Failure, VerifiedAsset};
 pub use collections::CollectionRow;
-pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem};
+pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces};
 pub use jobs::{Job, JobState, NewJob};
+pub use lease::{Holder, LEASE};
 pub use log::{LogKind, LogLine};
 pub use sources::Source;
 
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 11] = [
+const SCHEMA: [&str; 13] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -43,10 +45,20 @@ const SCHEMA: [&str; 11] = [
     include_str!("migrations/0009_jobs_flushed.sql"),
     include_str!("migrations/0010_jobs_per_host.sql"),
     include_str!("migrations/0011_job_log.sql"),
+    include_str!("migrations/0012_assets_media_type.sql"),
+    include_str!("migrations/0013_jobs_holder.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
     LazyLock::new(|| Migrations::new(SCHEMA.iter().map(|sql| M::up(sql)).collect()));
+
+/// Cairn's mark in the header of its state files (`PRAGMA application_id`,
+/// "Crn1"): a file without it that holds tables is another program's, and
+/// Cairn never writes into it.
+pub const APPLICATION_ID: i32 = 0x4372_6e31;
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {
@@ -64,16 +76,63 @@ impl Store {
     /// Opens (creating if needed) the state file at `path` and brings its schema up
     /// to date.
     pub fn open(path: &Path) -> Result<Store> {
+        let name = path.display().to_string();
+        check_file(path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| Error::Io {
                 path: parent.display().to_string(),
                 source,
             })?;
         }
-        let conn = Connection::open(path)?;
-        let mut store = Store::setup(conn, &path.display().to_string())?;
+        let conn = Connection::open(path).map_err(|e| state_error(&name, e))?;
+        let mut store = Store::setup(conn, &name).map_err(|e| match e {
+            Error::Database(e) => state_error(&name, e),
+            other => other,
+        })?;
         store.path = Some(path.to_path_buf());
         Ok(store)
+    }
+
+    /// Opens the state file at `path` for commands that only read; a file
+    /// (or folder) that cannot be written is opened read-only. Nothing is
+    /// created or brought up to date then.
+    pub fn open_for_reading(path: &Path) -> Result<Store> {
+        let writable =
+            !path.exists() || std::fs::OpenOptions::new().append(true).open(path).is_ok();
+        if writable {
+            return Store::open(path);
+        }
+        let name = path.display().to_string();
+        check_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| state_error(&name, e))?;
+        let read = || -> Result<()> {
+            conn.busy_timeout(Duration::from_secs(10))?;
+            check_identity(&conn, &name)?;
+            let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            if found != schema_version() as i64 {
+                return Err(Error::StateFile {
+                    path: name.clone(),
+                    reason: format!(
+                        "can only be read (it is read-only) and has schema {found} where this Cairn uses {}; make it writable so it can be brought up to date",
+                        schema_version()
+                    ),
+                });
+            }
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(())
+        };
+        read().map_err(|e| match e {
+            Error::Database(e) => state_error(&name, e),
+            other => other,
+        })?;
+        Ok(Store {
+            conn,
+            path: Some(path.to_path_buf()),
+        })
     }
 
     /// A private in-memory store (for tests and dry runs).
@@ -83,13 +142,26 @@ impl Store {
 
     fn setup(mut conn: Connection, name: &str) -> Result<Store> {
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Before anything is written: is this file Cairn's?
+        check_identity(&conn, name)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Fewer, larger checkpoints: each one waits for the disk twice.
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        MIGRATIONS.to_latest(&mut conn).map_err(|error| match error {
+        // Several processes opening a new file at once: each reads the
+        // version, then migrates in a transaction. The one that loses the
+        // race fails; it then finds the file up to date and goes on.
+        let mut migrated = MIGRATIONS.to_latest(&mut conn);
+        for _ in 0..5 {
+            let now: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            if migrated.is_ok() || now == found {
+                break;
+            }
+            migrated = MIGRATIONS.to_latest(&mut conn);
+        }
+        migrated.map_err(|error| match error {
             rusqlite_migration::Error::MigrationDefinition(
                 MigrationDefinitionError::DatabaseTooFarAhead,
             ) => Error::DatabaseVersion(format!(
@@ -101,6 +173,10 @@ impl Store {
                 "the state file {name} could not be brought up to date: {other}"
             )),
         })?;
+        let mark: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+        if mark != APPLICATION_ID {
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        }
         Ok(Store { conn, path: None })
     }
 
@@ -185,6 +261,98 @@ impl Store {
 
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// Refuses a state path that is a folder, or a file that is not an SQLite
+/// database at all, before SQLite touches it.
+fn check_file(path: &Path) -> Result<()> {
+    let name = path.display().to_string();
+    let refuse = |reason: &str| Error::StateFile {
+        path: name.clone(),
+        reason: reason.to_string(),
+    };
+    if path.is_dir() {
+        return Err(refuse(
+            "is a folder; give the path of a file (it is made if missing) with --state",
+        ));
+    }
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match std::io::Read::read(&mut file, &mut header[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(_) => return Ok(()),
+        }
+    }
+    if read > 0 && (read < header.len() || &header != SQLITE_HEADER) {
+        return Err(refuse(
+            "is not a Cairn state file (it is not an SQLite database at all); it was left as it is. Choose another file with --state, or move this one aside",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a database that is not Cairn's: one with tables but without
+/// Cairn's mark (and not an early Cairn file, recognised by its tables).
+fn check_identity(conn: &Connection, name: &str) -> Result<()> {
+    let mark: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    if mark == APPLICATION_ID {
+        return Ok(());
+    }
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let early_cairn = ["sources", "jobs", "items", "assets"]
+        .iter()
+        .all(|t| tables.iter().any(|have| have == t));
+    if mark == 0 && (tables.is_empty() || early_cairn) {
+        return Ok(());
+    }
+    let whose = if mark == 0 {
+        format!("it holds other tables ({})", tables.join(", "))
+    } else {
+        format!("its application id is {mark:#x}")
+    };
+    Err(Error::StateFile {
+        path: name.to_string(),
+        reason: format!(
+            "is another program's database ({whose}); Cairn never writes into it. Choose a new file with --state"
+        ),
+    })
+}
+
+/// An SQLite failure on opening the state file, in words.
+fn state_error(name: &str, error: rusqlite::Error) -> Error {
+    let code = error.sqlite_error_code();
+    let reason = match code {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => format!(
+            "is damaged ({error}); it was left as it is. Keep it aside (it may be recoverable with `sqlite3 .recover`) and choose another file with --state, or move it away to start afresh"
+        ),
+        Some(ErrorCode::ReadOnly) => {
+            "cannot be written (the file or its folder is read-only); commands that only read, such as `cairn jobs`, still work".to_string()
+        }
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => format!(
+            "cannot be opened ({error}); check that its folder exists and that you may write there"
+        ),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            "is busy: another program holds it locked; try again once it is done".to_string()
+        }
+        Some(ErrorCode::DiskFull) => {
+            "cannot grow: its disk is full; free some space there".to_string()
+        }
+        _ => return Error::Database(error),
+    };
+    Error::StateFile {
+        path: name.to_string(),
+        reason,
     }
 }
 

@@ -1,25 +1,29 @@
 //! Copying one asset over HTTP to a local file: check the partial, fetch,
 //! verify, commit.
 //!
-//! Bytes go to `<target>.part`. A later attempt continues it with a `Range`
+//! Bytes go to `<path>.part`, inside the mirror's [`Folder`] (which never
+//! follows a link). A later attempt continues it with a `Range`
 //! request guarded by `If-Range`, so a file that changed on the server is
 //! fetched again from the start instead of being stitched together. An attempt
 //! ends with the partial verified (size and checksum) or removed; only then may
 //! [`AssetCopy::commit`] rename it into place: a target file is never anything
 //! but complete, verified bytes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use reqwest::header::{ACCEPT_ENCODING, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::checksum::{Checksum, Fixity, Verified};
+use crate::fetch::{MinSpeed, Pace};
+use crate::folder::Folder;
 use crate::limit::Limits;
+use crate::transfer::sniff::wrong_content;
 use crate::{Error, Result};
 
 /// One asset to copy.
@@ -27,8 +31,10 @@ use crate::{Error, Result};
 pub struct AssetCopy {
     /// Where the bytes come from.
     pub url: Url,
-    /// Where they go.
-    pub target: PathBuf,
+    /// The mirror folder (or a bucket's staging folder) they go into.
+    pub folder: Arc<Folder>,
+    /// Where they go in it, relative.
+    pub path: String,
     /// `file:size`, when the catalog gives it.
     pub expected_size: Option<u64>,
     /// `file:checksum`, when the catalog gives it.
@@ -38,6 +44,11 @@ pub struct AssetCopy {
     /// Flush the file to disk before reporting it (for callers that do not
     /// flush the whole file system themselves).
     pub flush: bool,
+    /// The media type the catalog gives: an answer that plainly is something
+    /// else (a web page) is refused.
+    pub media_type: Option<String>,
+    /// The slowest the server may send before the attempt is stopped.
+    pub min_speed: MinSpeed,
 }
 
 /// What a finished copy was.
@@ -143,14 +154,27 @@ fn write_all_vectored(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std:
 /// Bodies up to this size are gathered in memory and written in one go.
 const SMALL_BODY: u64 = 256 * 1024;
 
-/// The path of the partial file for `target`.
-pub fn part_path(target: &Path) -> PathBuf {
-    let mut name = target.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
-    target.with_file_name(name)
+/// The path of the partial file for `path`.
+pub fn part_path(path: &str) -> String {
+    format!("{path}.part")
 }
 
 impl AssetCopy {
+    /// Why an answer is plainly not this asset, if it is not.
+    fn wrong(&self, content_type: Option<&str>, first: Option<&[u8]>) -> Option<String> {
+        wrong_content(
+            self.media_type.as_deref(),
+            self.url.path(),
+            content_type,
+            first,
+        )
+    }
+
+    /// The error for a failed file operation on `relative`.
+    fn io(&self, relative: &str, source: std::io::Error) -> Error {
+        io_error(&self.folder.display(relative), source)
+    }
+
     /// Runs one attempt. `progress` counts bytes as they arrive; `limits` throttles
     /// them; `cancel` stops the attempt and keeps the partial file for later.
     pub async fn run(
@@ -162,14 +186,9 @@ impl AssetCopy {
         on_start: impl FnOnce(&Started),
     ) -> Result<Copied> {
         let href = self.url.to_string();
-        let part = part_path(&self.target);
+        let part = part_path(&self.path);
         // Small metadata calls run in place: a hop to the blocking pool would
         // cost more than they do.
-        if let Some(parent) = part.parent()
-            && !parent.is_dir()
-        {
-            std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
-        }
         match self.url.scheme() {
             "http" | "https" => {}
             "file" => return self.run_local(limits, cancel, progress, on_start).await,
@@ -183,8 +202,8 @@ impl AssetCopy {
         // process stopped between the last byte and the rename) is verified as
         // it is, without asking the server again, when the catalog's checksum
         // can prove it; otherwise the server's answer to the range says.
-        let existing = match std::fs::metadata(&part) {
-            Ok(meta) if self.validator.is_some() => meta.len(),
+        let existing = match self.folder.file_len(&part) {
+            Ok(len) if self.validator.is_some() => len,
             _ => 0,
         };
         if existing > 0 && self.expected_size == Some(existing) && self.expected_checksum.is_some()
@@ -195,7 +214,9 @@ impl AssetCopy {
         }
 
         // Phase 2: ask for the rest.
-        let mut request = http.get(self.url.clone());
+        let mut request = http
+            .get(self.url.clone())
+            .header(ACCEPT_ENCODING, "identity");
         if existing > 0
             && let Some(validator) = &self.validator
         {
@@ -216,7 +237,7 @@ impl AssetCopy {
                     .verify_whole_part(&href, &part, existing, on_start)
                     .await;
             }
-            let _ = tokio::fs::remove_file(&part).await;
+            let _ = self.folder.remove(&part);
             return Err(Error::Unavailable {
                 href,
                 reason: "the partial download no longer fits the file on the server; it will start again".into(),
@@ -225,6 +246,14 @@ impl AssetCopy {
         }
         if !status.is_success() {
             return Err(crate::fetch::status_error_of(&href, &mut response).await);
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(reason) = self.wrong(content_type.as_deref(), None) {
+            return Err(Error::WrongContent { href, reason });
         }
         let offset = if status == StatusCode::PARTIAL_CONTENT {
             match content_range_start(&response) {
@@ -257,36 +286,45 @@ impl AssetCopy {
         let mut intake = Intake::new(self, limits, progress);
         let file = if offset > 0 {
             // The bytes already on disk are part of the checksum.
-            rehash(&part, offset, &mut intake.fixity).await?;
-            std::fs::OpenOptions::new().append(true).open(&part)
+            rehash(&self.folder, &part, offset, &mut intake.fixity).await?;
+            self.folder.append(&part)
         } else {
-            std::fs::File::create(&part)
+            self.folder.create(&part)
         }
-        .map_err(|e| io_error(&part, e))?;
+        .map_err(|e| self.io(&part, e))?;
         let mut writer = ChunkWriter::start(file);
 
         // Phase 3: stream the body to the partial file.
+        let mut first = offset == 0;
         loop {
-            let chunk = match next_chunk(&mut response, cancel, &href).await {
+            let chunk = match next_chunk(&mut response, &mut intake.pace, cancel, &href).await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(error) => {
                     // Keep what arrived: the next attempt resumes from it.
-                    writer.finish(false).await.map_err(|e| io_error(&part, e))?;
+                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
                     return Err(error);
                 }
             };
+            if first {
+                first = false;
+                if let Some(reason) = self.wrong(content_type.as_deref(), Some(&chunk)) {
+                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                    let _ = self.folder.remove(&part);
+                    return Err(Error::WrongContent { href, reason });
+                }
+            }
             intake.take(&chunk).await;
             if writer.write(chunk).await.is_err() {
                 // The writer stopped: its error says why.
-                writer.finish(false).await.map_err(|e| io_error(&part, e))?;
-                return Err(io_error(&part, std::io::Error::other("the write stopped")));
+                writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                return Err(self.io(&part, std::io::Error::other("the write stopped")));
             }
         }
         writer
             .finish(self.flush)
             .await
-            .map_err(|e| io_error(&part, e))?;
+            .map_err(|e| self.io(&part, e))?;
 
         // Phase 4: verify. A server that announced more bytes than it sent, or a
         // file that is not what the catalog promised, is never committed.
@@ -294,11 +332,11 @@ impl AssetCopy {
         if let Some(declared) = declared
             && declared != fetched
         {
-            let _ = tokio::fs::remove_file(&part).await;
+            let _ = self.folder.remove(&part);
             return Err(short_body(&href, declared, fetched));
         }
         let expected_size = self.expected_size.or(started.total);
-        let verified = verify_part(&href, &part, intake.fixity, expected_size).await?;
+        let verified = verify_part(&href, &self.folder, &part, intake.fixity, expected_size)?;
         Ok(Copied {
             verified,
             resumed_from: offset,
@@ -319,15 +357,26 @@ impl AssetCopy {
         progress: &Arc<AtomicU64>,
     ) -> Result<Copied> {
         let declared = response.content_length().unwrap_or(0);
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut body = Vec::with_capacity(declared as usize);
         let mut intake = Intake::new(self, limits, progress);
-        while let Some(chunk) = next_chunk(&mut response, cancel, href).await? {
+        while let Some(chunk) = next_chunk(&mut response, &mut intake.pace, cancel, href).await? {
             intake.take(&chunk).await;
             body.extend_from_slice(&chunk);
         }
         let fetched = intake.fetched;
         if fetched != declared {
             return Err(short_body(href, declared, fetched));
+        }
+        if let Some(reason) = self.wrong(content_type.as_deref(), Some(&body)) {
+            return Err(Error::WrongContent {
+                href: href.to_string(),
+                reason,
+            });
         }
         let verified = intake
             .fixity
@@ -336,16 +385,16 @@ impl AssetCopy {
                 href: href.to_string(),
                 reason: mismatch.to_string(),
             })?;
-        let part = part_path(&self.target);
+        let part = part_path(&self.path);
         let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&part)?;
+            let mut file = self.folder.create(&part)?;
             std::io::Write::write_all(&mut file, &body)?;
             if self.flush {
                 file.sync_all()?;
             }
             Ok(())
         };
-        write().map_err(|e| io_error(&part, e))?;
+        write().map_err(|e| self.io(&part, e))?;
         Ok(Copied {
             verified,
             resumed_from: 0,
@@ -356,13 +405,12 @@ impl AssetCopy {
     /// Moves the verified partial into place (phase 5). Call it only after
     /// [`AssetCopy::run`] succeeded, once the verified checksum is recorded.
     pub async fn commit(&self) -> Result<()> {
-        let part = part_path(&self.target);
-        std::fs::rename(&part, &self.target).map_err(|e| io_error(&self.target, e))?;
-        if self.flush
-            && let Some(parent) = self.target.parent()
-            && let Ok(dir) = tokio::fs::File::open(parent).await
-        {
-            let _ = dir.sync_all().await;
+        let part = part_path(&self.path);
+        self.folder
+            .rename(&part, &self.path)
+            .map_err(|e| self.io(&self.path, e))?;
+        if self.flush {
+            let _ = self.folder.sync_parent(&self.path);
         }
         Ok(())
     }
@@ -371,7 +419,7 @@ impl AssetCopy {
     async fn verify_whole_part(
         &self,
         href: &str,
-        part: &Path,
+        part: &str,
         length: u64,
         on_start: impl FnOnce(&Started),
     ) -> Result<Copied> {
@@ -381,8 +429,8 @@ impl AssetCopy {
             validator: self.validator.clone(),
         });
         let mut fixity = Fixity::new(self.expected_checksum.clone());
-        rehash(part, length, &mut fixity).await?;
-        let verified = verify_part(href, part, fixity, Some(length)).await?;
+        rehash(&self.folder, part, length, &mut fixity).await?;
+        let verified = verify_part(href, &self.folder, part, fixity, Some(length))?;
         Ok(Copied {
             verified,
             resumed_from: length,
@@ -415,18 +463,16 @@ impl AssetCopy {
             total,
             validator: None,
         });
-        let part = part_path(&self.target);
+        let part = part_path(&self.path);
         let mut file = BufWriter::with_capacity(
             256 * 1024,
-            tokio::fs::File::create(&part)
-                .await
-                .map_err(|e| io_error(&part, e))?,
+            tokio::fs::File::from_std(self.folder.create(&part).map_err(|e| self.io(&part, e))?),
         );
         let mut intake = Intake::new(self, limits, progress);
         let mut buffer = vec![0u8; 256 * 1024];
         loop {
             if cancel.is_cancelled() {
-                file.flush().await.map_err(|e| io_error(&part, e))?;
+                file.flush().await.map_err(|e| self.io(&part, e))?;
                 return Err(Error::Cancelled);
             }
             let read = reader
@@ -439,16 +485,22 @@ impl AssetCopy {
             intake.take(&buffer[..read]).await;
             file.write_all(&buffer[..read])
                 .await
-                .map_err(|e| io_error(&part, e))?;
+                .map_err(|e| self.io(&part, e))?;
         }
-        file.flush().await.map_err(|e| io_error(&part, e))?;
+        file.flush().await.map_err(|e| self.io(&part, e))?;
         if self.flush {
             file.into_inner()
                 .sync_all()
                 .await
-                .map_err(|e| io_error(&part, e))?;
+                .map_err(|e| self.io(&part, e))?;
         }
-        let verified = verify_part(&href, &part, intake.fixity, self.expected_size).await?;
+        let verified = verify_part(
+            &href,
+            &self.folder,
+            &part,
+            intake.fixity,
+            self.expected_size,
+        )?;
         Ok(Copied {
             verified,
             resumed_from: 0,
@@ -459,16 +511,17 @@ impl AssetCopy {
 
 /// Phase 4: checks what was written against `expected_size` and the expected
 /// checksum; removes the partial if it does not match.
-async fn verify_part(
+fn verify_part(
     href: &str,
-    part: &Path,
+    folder: &Folder,
+    part: &str,
     fixity: Fixity,
     expected_size: Option<u64>,
 ) -> Result<Verified> {
     match fixity.finish(expected_size) {
         Ok(verified) => Ok(verified),
         Err(mismatch) => {
-            let _ = tokio::fs::remove_file(part).await;
+            let _ = folder.remove(part);
             Err(Error::Verification {
                 href: href.to_string(),
                 reason: mismatch.to_string(),
@@ -483,6 +536,7 @@ struct Intake<'a> {
     progress: &'a AtomicU64,
     fixity: Fixity,
     fetched: u64,
+    pace: Pace,
 }
 
 impl<'a> Intake<'a> {
@@ -492,6 +546,7 @@ impl<'a> Intake<'a> {
             progress,
             fixity: Fixity::new(copy.expected_checksum.clone()),
             fetched: 0,
+            pace: Pace::new(copy.min_speed),
         }
     }
 
@@ -507,13 +562,22 @@ impl<'a> Intake<'a> {
 /// The next piece of a body (`None` at its end); stops on `cancel`.
 async fn next_chunk(
     response: &mut reqwest::Response,
+    pace: &mut Pace,
     cancel: &CancellationToken,
     href: &str,
 ) -> Result<Option<bytes::Bytes>> {
+    let size = |c: &reqwest::Result<Option<bytes::Bytes>>| {
+        c.as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map_or(0, bytes::Bytes::len)
+    };
     tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(Error::Cancelled),
-        chunk = response.chunk() => chunk.map_err(|e| crate::fetch::transport_error(href, &e)),
+        chunk = pace.wait(href, response.chunk(), size) => {
+            chunk?.map_err(|e| crate::fetch::transport_error(href, &e))
+        }
     }
 }
 
@@ -529,21 +593,19 @@ fn short_body(href: &str, declared: u64, fetched: u64) -> Error {
 /// Hashes a file that is already in place and checks it against what the
 /// catalog promises: `Some` when it is complete and verified.
 pub async fn verify_existing(
-    path: &Path,
+    folder: &Folder,
+    path: &str,
     expected_size: Option<u64>,
     expected_checksum: Option<Checksum>,
 ) -> Option<Verified> {
-    let meta = tokio::fs::metadata(path).await.ok()?;
-    if expected_size.is_some_and(|size| size != meta.len()) {
+    let len = folder.file_len(path).ok()?;
+    if expected_size.is_some_and(|size| size != len) {
         return None;
     }
     let mut fixity = Fixity::new(expected_checksum);
-    rehash_only(path, &mut fixity).await.ok()?;
+    let file = tokio::fs::File::from_std(folder.read_file(path).ok()?);
+    hash_from(file, &mut fixity).await.ok()?;
     fixity.finish(expected_size).ok()
-}
-
-async fn rehash_only(path: &Path, fixity: &mut Fixity) -> std::io::Result<()> {
-    hash_from(tokio::fs::File::open(path).await?, fixity).await
 }
 
 /// Feeds everything `reader` holds to `fixity`.
@@ -561,12 +623,11 @@ async fn hash_from(
     }
 }
 
-/// Feeds the first `length` bytes of `path` to `fixity`.
-async fn rehash(path: &Path, length: u64, fixity: &mut Fixity) -> Result<()> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| io_error(path, e))?;
-    hash_from(file.take(length), fixity)
+/// Feeds the first `length` bytes of `relative` to `fixity`.
+async fn rehash(folder: &Folder, relative: &str, length: u64, fixity: &mut Fixity) -> Result<()> {
+    let path = &folder.display(relative);
+    let file = folder.read_file(relative).map_err(|e| io_error(path, e))?;
+    hash_from(tokio::fs::File::from_std(file).take(length), fixity)
         .await
         .map_err(|e| io_error(path, e))?;
     if fixity.size() != length {
@@ -579,12 +640,8 @@ async fn rehash(path: &Path, length: u64, fixity: &mut Fixity) -> Result<()> {
         ));
     }
     // Truncate anything past `length` (a write that was cut off mid-buffer).
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .await
-        .map_err(|e| io_error(path, e))?;
-    file.set_len(length).await.map_err(|e| io_error(path, e))?;
+    let file = folder.modify(relative).map_err(|e| io_error(path, e))?;
+    file.set_len(length).map_err(|e| io_error(path, e))?;
     Ok(())
 }
 

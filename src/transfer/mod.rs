@@ -4,3 +4,4 @@
 pub mod copy;
 pub mod ledger;
 pub mod pool;
+pub mod sniff;

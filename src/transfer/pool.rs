@@ -28,7 +28,8 @@ use super::ledger::Ledger;
 use crate::checksum::{Algorithm, Checksum};
 use crate::destination::Destination;
 use crate::events::{Counters, Event, Sampler};
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, MinSpeed};
+use crate::folder::Folder;
 use crate::limit::Limits;
 use crate::rewrite::{self, Mirrored};
 use crate::store::{AssetRow, AssetState, Counts, Store};
@@ -80,7 +81,10 @@ struct Shared {
     planned: Option<watch::Receiver<bool>>,
     job_id: i64,
     destination: Destination,
+    /// The mirror folder, or a bucket's staging folder: where files are written.
+    local: Arc<Folder>,
     http: reqwest::Client,
+    min_speed: MinSpeed,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Why the run stopped early on its own (a full disk), if it did.
     stopped: Mutex<Option<Error>>,
@@ -128,6 +132,7 @@ pub async fn open_ledger(
     store: Arc<Mutex<Store>>,
     job_id: i64,
     destination: &Destination,
+    source: &str,
 ) -> Result<Arc<Ledger>> {
     let flush = match destination {
         Destination::Folder(root) => {
@@ -138,6 +143,7 @@ pub async fn open_ledger(
         }
         Destination::Bucket(_) => None,
     };
+    destination.check_source(source).await?;
     Ok(Arc::new(Ledger::start(store, job_id, flush)?))
 }
 
@@ -180,12 +186,15 @@ pub async fn run(
     events: Option<mpsc::UnboundedSender<Event>>,
     planned: Option<watch::Receiver<bool>>,
 ) -> Result<Outcome> {
+    let local = destination.local_folder()?;
     let shared = Arc::new(Shared {
         ledger,
         planned,
         job_id,
         destination,
-        http: fetcher.http().clone(),
+        local,
+        http: fetcher.assets().clone(),
+        min_speed: fetcher.min_speed(),
         hosts: Mutex::new(HashMap::new()),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         stopped: Mutex::new(None),
@@ -330,9 +339,10 @@ pub async fn run(
 /// it (the machine stopped): each is checked against what was verified, and
 /// fetched again if it does not match.
 async fn recheck_unflushed(shared: &Shared) -> Result<()> {
-    let Destination::Folder(root) = &shared.destination else {
+    if shared.destination.is_bucket() {
         return Ok(());
-    };
+    }
+    let local = &shared.local;
     let job_id = shared.job_id;
     let suspects = shared
         .ledger
@@ -342,7 +352,7 @@ async fn recheck_unflushed(shared: &Shared) -> Result<()> {
         .map(|asset| async move {
             let proof = Checksum::parse(&asset.checksum).ok();
             let intact = proof.is_some()
-                && verify_existing(&root.join(&asset.path), Some(asset.size), proof)
+                && verify_existing(local, &asset.path, Some(asset.size), proof)
                     .await
                     .is_some();
             (!intact).then_some(asset.id)
@@ -399,7 +409,6 @@ async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
 /// failures of the state store itself.
 async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
-    let local = shared.destination.local_file(&asset.path);
     let expected_checksum = asset
         .expected_checksum
         .as_deref()
@@ -413,9 +422,10 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         .clone()
         .or_else(|| recorded.and_then(|(_, c)| Checksum::parse(c).ok()));
     if let Some(proof) = proof
-        && local.exists()
+        && shared.local.has_file(&asset.path)
         && let Some(verified) = verify_existing(
-            &local,
+            &shared.local,
+            &asset.path,
             asset.expected_size.or(recorded.map(|(size, _)| *size)),
             Some(proof),
         )
@@ -429,6 +439,23 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         let checksum = recorded_checksum(&asset, &verified.sha256);
         return publish(shared, &asset, state, verified.size, &checksum).await;
     }
+    // A file already in the asset's place that nothing proves is this asset
+    // is replaced only if a job of this mirror put it there: someone else's
+    // file is never overwritten.
+    if recorded.is_none() && shared.local.has_file(&asset.path) {
+        let (id, path) = (asset.id, asset.path.clone());
+        let ours = shared
+            .ledger
+            .call(move |s| s.placed_by_a_job(id, &path))
+            .await?;
+        if !ours {
+            let reason = format!(
+                "a file Cairn did not copy is already at {}; it is left as it is. Move it away (or choose an empty folder), then run `cairn resume`",
+                shared.local.display(&asset.path).display()
+            );
+            return give_up(shared, &asset, &reason).await;
+        }
+    }
     let url = match Url::parse(&asset.href) {
         Ok(url) => url,
         Err(e) => {
@@ -438,7 +465,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     let gate = shared.host_gate(&url);
     let mut copy = AssetCopy {
         url,
-        target: local,
+        folder: shared.local.clone(),
+        path: asset.path.clone(),
         expected_size: asset.expected_size,
         expected_checksum,
         validator: asset.validator.clone(),
@@ -446,6 +474,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         // done (Linux); elsewhere each copy flushes its own file. A staged file
         // counts only once uploaded.
         flush: !cfg!(target_os = "linux") && !shared.destination.is_bucket(),
+        media_type: asset.media_type.clone(),
+        min_speed: shared.min_speed,
     };
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(shared.options.min_delay)
@@ -549,7 +579,7 @@ async fn publish(
     // be recorded even when the job is stopping; an upload can be cut short.
     let published = tokio::select! {
         biased;
-        published = shared.destination.publish(&asset.path) => published,
+        published = shared.destination.publish(&shared.local, &asset.path) => published,
         _ = shared.cancel.cancelled() => return release(shared, asset).await,
     };
     if let Err(error) = published {
@@ -560,7 +590,9 @@ async fn publish(
     if shared.destination.is_bucket() {
         // The staged copy is the proof until the upload is recorded.
         shared.ledger.call_finished(finish).await?;
-        shared.destination.discard_staged(&asset.path).await;
+        shared
+            .destination
+            .discard_staged(&shared.local, &asset.path);
     } else {
         // The file in place is its own proof (by the catalog's checksum or the
         // one recorded before the rename): no need to wait for the record.
@@ -646,16 +678,18 @@ async fn write_out(shared: &Shared) -> Result<()> {
             .map(|c| c.document.clone())
             .unwrap_or_else(|| rewrite::stand_in_collection(dir));
         let path = format!("{dir}/collection.json");
-        let existing = dest.read_json(&path).await;
+        let existing = dest.read_json(&shared.local, &path).await;
         dest.write_json(
+            &shared.local,
             &path,
             &rewrite::collection(&source, existing.as_ref(), &links),
         )
         .await?;
     }
-    let existing = dest.read_json("catalog.json").await;
+    let existing = dest.read_json(&shared.local, "catalog.json").await;
     let root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
-    dest.write_json("catalog.json", &root).await?;
+    dest.write_json(&shared.local, "catalog.json", &root)
+        .await?;
     Ok(())
 }
 
@@ -692,12 +726,18 @@ async fn write_items(shared: &Shared) -> Result<()> {
                         .to_string(),
                     size: asset.size,
                     checksum: asset.checksum.clone(),
+                    source: asset.href.clone(),
                 })
                 .collect();
             let name = item.dir.rsplit('/').next().unwrap_or_default();
-            let document = rewrite::item(&item.document, &mirrored);
-            dest.write_json(&format!("{}/{name}.json", item.dir), &document)
-                .await?;
+            let base = url::Url::parse(&item.href).ok();
+            let document = rewrite::item(&item.document, base.as_ref(), &mirrored);
+            dest.write_json(
+                &shared.local,
+                &format!("{}/{name}.json", item.dir),
+                &document,
+            )
+            .await?;
             written.push(item.id);
         }
         shared

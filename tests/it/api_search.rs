@@ -316,7 +316,8 @@ fn a_mirror_from_the_api_holds_exactly_the_matching_items() {
         for (key, asset) in item["assets"].as_object_mut().unwrap() {
             let name = format!("{id}/{key}.bin");
             std::fs::create_dir_all(files.join(&id)).unwrap();
-            std::fs::write(files.join(&name), format!("{id} {key}")).unwrap();
+            // A TIFF's first bytes: the fixture's assets say they are COGs.
+            std::fs::write(files.join(&name), format!("II*\0{id} {key}")).unwrap();
             asset["href"] = json!(file_server.url(&name).to_string());
         }
     }
@@ -375,7 +376,7 @@ fn a_mirror_from_the_api_holds_exactly_the_matching_items() {
         for (key, asset) in item["assets"].as_object().unwrap() {
             let href = asset["href"].as_str().unwrap();
             let bytes = std::fs::read(dest.join(format!("joplin/{id}")).join(href)).unwrap();
-            assert_eq!(bytes, format!("{id} {key}").into_bytes());
+            assert_eq!(bytes, format!("II*\0{id} {key}").into_bytes());
         }
     }
     assert!(!dest.join("sentinel-2").exists());

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use cairn::checksum::{Algorithm, Checksum};
+use cairn::folder::Folder;
 use cairn::limit::Limits;
 use cairn::transfer::copy::{AssetCopy, Started, part_path};
 use tokio_util::sync::CancellationToken;
@@ -117,11 +118,14 @@ fn blob_copy(
 ) -> AssetCopy {
     AssetCopy {
         url: server.url("blob"),
-        target: target.to_path_buf(),
+        folder: Arc::new(Folder::open(target.parent().unwrap()).unwrap()),
+        path: target.file_name().unwrap().to_str().unwrap().to_string(),
         expected_size,
         expected_checksum,
         validator: None,
         flush: true,
+        media_type: None,
+        min_speed: cairn::fetch::MinSpeed::default(),
     }
 }
 
@@ -150,7 +154,7 @@ async fn attempt(
     if let Ok(copied) = &result {
         assert_eq!(progress.load(Ordering::Relaxed), copied.fetched);
         assert!(
-            !copy.target.exists(),
+            !copy.folder.has_file(&copy.path),
             "nothing is in place before the commit"
         );
         copy.commit().await.unwrap();
@@ -178,7 +182,7 @@ async fn a_copy_is_verified_then_committed() {
         Checksum::of(Algorithm::Sha2_256, &data)
     );
     assert_eq!(std::fs::read(&target).unwrap(), data);
-    assert!(!part_path(&target).exists());
+    assert!(!std::path::Path::new(&part_path(&target.display().to_string())).exists());
     assert_eq!(started.unwrap().validator.as_deref(), Some("\"v1\""));
 }
 
@@ -199,7 +203,9 @@ async fn a_cut_transfer_resumes_with_range_and_fetches_only_the_rest() {
     let error = result.unwrap_err();
     assert!(error.is_retryable(), "{error}");
     assert!(!target.exists());
-    let kept = std::fs::metadata(part_path(&target)).unwrap().len();
+    let kept = std::fs::metadata(part_path(&target.display().to_string()))
+        .unwrap()
+        .len();
     assert!(kept > 0 && kept <= 700_000, "{kept}");
 
     copy.validator = started.unwrap().validator;
@@ -226,7 +232,7 @@ async fn a_partial_that_is_already_whole_is_verified_without_fetching_again() {
     for expected_size in [Some(data.len() as u64), None] {
         let target = dir.path().join("B04.tif");
         let _ = std::fs::remove_file(&target);
-        std::fs::write(part_path(&target), &data).unwrap();
+        std::fs::write(part_path(&target.display().to_string()), &data).unwrap();
         let copy = AssetCopy {
             validator: Some("\"v1\"".into()),
             ..blob_copy(
@@ -294,7 +300,7 @@ async fn wrong_bytes_are_never_committed() {
         assert_eq!(error.code(), "verification");
         assert!(error.to_string().contains(words), "{error}");
         assert!(!target.exists());
-        assert!(!part_path(&target).exists());
+        assert!(!std::path::Path::new(&part_path(&target.display().to_string())).exists());
     }
 }
 
@@ -320,7 +326,9 @@ async fn a_cancelled_copy_keeps_its_partial_file() {
         .unwrap_err();
     assert_eq!(error.code(), "cancelled");
     assert!(!target.exists());
-    let kept = std::fs::metadata(part_path(&target)).unwrap().len();
+    let kept = std::fs::metadata(part_path(&target.display().to_string()))
+        .unwrap()
+        .len();
     assert_eq!(kept, progress.load(Ordering::Relaxed));
     assert!(kept > 0 && kept < 4_000_000, "{kept}");
 }

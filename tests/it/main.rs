@@ -17,3 +17,4 @@ mod retry;
 mod runner;
 mod static_walk;
 mod support;
+mod trust;

@@ -6,6 +6,8 @@ pub mod generate;
 pub mod moto;
 pub mod replay;
 pub mod rustac;
+pub mod site;
+pub mod sound;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,1006 @@
+//! Hostile and unlucky catalogs, servers and folders: each test asserts one of
+//! Cairn's promises (nothing outside DEST, nothing from the user's machine,
+//! nothing lost, nothing falsely verified, clean stops) by comparing the files
+//! in and around DEST, the bytes the server sent, the exit code and the words.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::site::{Reply, Site};
+use crate::support::sound::{sha256, sound_mirror, tree};
+use crate::support::{Run, cairn};
+
+/// An asset to publish: key, its file's path on the site, bytes, media type.
+pub struct Asset<'a> {
+    pub key: &'a str,
+    pub file: &'a str,
+    pub bytes: Vec<u8>,
+    pub media_type: &'a str,
+}
+
+impl<'a> Asset<'a> {
+    pub fn new(key: &'a str, file: &'a str, bytes: Vec<u8>) -> Asset<'a> {
+        Asset {
+            key,
+            file,
+            bytes,
+            media_type: "application/octet-stream",
+        }
+    }
+}
+
+/// Some bytes that say which asset they are.
+pub fn bytes_of(name: &str, size: usize) -> Vec<u8> {
+    let seed = name
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    (0..size)
+        .map(|i| (seed.wrapping_add(i as u32).wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+/// An item document whose assets are served by `site` (with size and checksum).
+pub fn item(site: &Site, id: &str, collection: &str, assets: &[Asset<'_>]) -> Value {
+    let mut map = serde_json::Map::new();
+    for asset in assets {
+        site.put(
+            asset.file,
+            Reply::bytes(asset.bytes.clone(), asset.media_type),
+        );
+        map.insert(
+            asset.key.to_string(),
+            json!({"href": site.url(asset.file), "type": asset.media_type,
+                   "file:size": asset.bytes.len(), "file:checksum": sha256(&asset.bytes)}),
+        );
+    }
+    json!({
+        "type": "Feature", "stac_version": "1.1.0", "id": id, "collection": collection,
+        "bbox": [0.0, 0.0, 1.0, 1.0],
+        "geometry": {"type": "Point", "coordinates": [0.5, 0.5]},
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "links": [], "assets": map
+    })
+}
+
+/// Serves a root catalog at `catalog.json` linking one collection per entry,
+/// each linking its items; returns the root's address.
+pub fn publish(site: &Site, collections: &[(&str, Vec<Value>)]) -> String {
+    let mut children = Vec::new();
+    for (n, (id, items)) in collections.iter().enumerate() {
+        let mut links = vec![json!({"rel": "root", "href": "../catalog.json"})];
+        for (m, item) in items.iter().enumerate() {
+            site.put(&format!("c{n}/i{m}.json"), Reply::json(item));
+            links.push(json!({"rel": "item", "href": format!("./i{m}.json")}));
+        }
+        site.put(
+            &format!("c{n}/collection.json"),
+            Reply::json(&json!({
+                "type": "Collection", "stac_version": "1.1.0", "id": id,
+                "description": "test", "license": "CC0-1.0",
+                "extent": {"spatial": {"bbox": [[0.0, 0.0, 1.0, 1.0]]},
+                           "temporal": {"interval": [["2024-01-01T00:00:00Z", null]]}},
+                "links": links
+            })),
+        );
+        children.push(json!({"rel": "child", "href": format!("./c{n}/collection.json")}));
+    }
+    children.push(json!({"rel": "root", "href": "./catalog.json"}));
+    site.put(
+        "catalog.json",
+        Reply::json(
+            &json!({"type": "Catalog", "stac_version": "1.1.0", "id": "root",
+                            "description": "test", "links": children}),
+        ),
+    );
+    site.url("catalog.json")
+}
+
+fn mirror(state: &Path, source: &str, dest: &Path) -> Run {
+    cairn(state, &["mirror", source, dest.to_str().unwrap(), "--json"])
+}
+
+/// The `problem` lines of a `--json` run.
+fn problems(run: &Run) -> Vec<String> {
+    run.lines()
+        .into_iter()
+        .filter(|l| l["type"] == "problem")
+        .map(|l| {
+            format!(
+                "{}: {}",
+                l["href"].as_str().unwrap_or_default(),
+                l["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+fn failures(run: &Run) -> Vec<String> {
+    run.lines()
+        .into_iter()
+        .filter(|l| l["type"] == "failed")
+        .map(|l| l["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Checks the mirror with `cairn verify` and with the files alone; both
+/// must find exactly `assets` verified assets.
+fn verified(state: &Path, dest: &Path, assets: usize) -> Vec<crate::support::sound::Mirrored> {
+    let run = cairn(state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["verified"], assets, "{}", run.stdout);
+    let mirrored = sound_mirror(dest);
+    assert_eq!(mirrored.len(), assets);
+    mirrored
+}
+
+#[test]
+fn names_that_collide_never_share_a_file() {
+    let site = Site::start();
+    let a = |key, file| Asset::new(key, file, bytes_of(file, 3000));
+    let scene = item(
+        &site,
+        "Scene",
+        "col",
+        &[
+            a("a", "files/a/data.tif"),
+            a("b", "files/b/data.tif"),
+            a("b-data", "files/x/b-data.tif"),
+            a("c", "files/c/DATA.TIF"),
+            a("self", "files/y/Scene.json"),
+            a("part", "files/z/data.tif.part"),
+            a("tmp", "files/z/Scene.json.tmp"),
+        ],
+    );
+    // Items whose ids differ only by case, and one named like the
+    // collection's own file; collections whose ids differ only by case.
+    let lower = item(&site, "scene", "col", &[a("d", "files/d/data.tif")]);
+    let named = item(&site, "collection.json", "col", &[a("e", "files/e/e.tif")]);
+    let other = item(&site, "Scene", "COL", &[a("f", "files/f/data.tif")]);
+    let source = publish(
+        &site,
+        &[("col", vec![scene, lower, named]), ("COL", vec![other])],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let mirrored = verified(&state, &dest, 10);
+    // Each file holds the bytes of the asset that names it as its source.
+    for asset in &mirrored {
+        let file = asset.source.rsplit_once("/files/").unwrap().1;
+        assert_eq!(
+            asset.bytes,
+            bytes_of(&format!("files/{file}"), 3000),
+            "{}",
+            asset.path
+        );
+    }
+    let notes = problems(&run).join("\n");
+    assert!(notes.contains("shares the file name"), "{notes}");
+}
+
+#[test]
+fn two_items_with_one_id_are_never_mixed() {
+    let site = Site::start();
+    let first = item(
+        &site,
+        "dup",
+        "col",
+        &[Asset::new("data", "one/data.tif", bytes_of("one", 5000))],
+    );
+    let second = item(
+        &site,
+        "dup",
+        "col",
+        &[Asset::new("data", "two/data.tif", bytes_of("two", 7000))],
+    );
+    let source = publish(&site, &[("col", vec![first, second])]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    // One item kept whole: its document describes exactly the bytes beside it.
+    let mirrored = verified(&state, &dest, 1);
+    let kept = &mirrored[0];
+    let which = if kept.source.contains("/one/") {
+        "one"
+    } else {
+        "two"
+    };
+    assert_eq!(
+        kept.bytes,
+        bytes_of(which, if which == "one" { 5000 } else { 7000 })
+    );
+    let notes = problems(&run).join("\n");
+    assert!(
+        notes.contains("another item with the id \"dup\""),
+        "{notes}"
+    );
+    assert!(notes.contains("never mixed"), "{notes}");
+}
+
+#[test]
+fn a_remote_catalog_cannot_make_cairn_read_local_files() {
+    let private = tempfile::tempdir().unwrap();
+    let secret = private.path().join("secret.txt");
+    std::fs::write(&secret, b"the user's own words").unwrap();
+    let secret_url = url::Url::from_file_path(&secret).unwrap().to_string();
+    // A local collection the remote catalog links to, pointing at the secret.
+    let local_collection = private.path().join("collection.json");
+    std::fs::write(
+        &local_collection,
+        serde_json::to_vec(&json!({"type": "Collection", "stac_version": "1.1.0", "id": "local",
+            "description": "x", "license": "CC0-1.0",
+            "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [[null, null]]}},
+            "links": []})).unwrap(),
+    )
+    .unwrap();
+    let site = Site::start();
+    let mut hostile = item(
+        &site,
+        "hostile",
+        "col",
+        &[Asset::new("good", "good.tif", bytes_of("good", 100))],
+    );
+    hostile["assets"]["stolen"] = json!({"href": secret_url, "type": "text/plain"});
+    let source = publish(&site, &[("col", vec![hostile])]);
+    let root: Value = json!({"type": "Catalog", "stac_version": "1.1.0", "id": "root",
+        "description": "test", "links": [
+            {"rel": "child", "href": "./c0/collection.json"},
+            {"rel": "child", "href": url::Url::from_file_path(&local_collection).unwrap().to_string()}]});
+    site.put("catalog.json", Reply::json(&root));
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    for (path, bytes) in tree(&dest) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("the user's own words"),
+            "{path} holds the user's file"
+        );
+    }
+    let notes = problems(&run).join("\n");
+    assert!(
+        notes.matches("a file on this computer").count() >= 2,
+        "{notes}"
+    );
+    assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("good", 100));
+}
+
+#[cfg(unix)]
+#[test]
+fn links_planted_in_the_destination_are_never_written_through() {
+    use std::os::unix::fs::symlink;
+    let site = Site::start();
+    let items = vec![
+        item(
+            &site,
+            "one",
+            "col",
+            &[Asset::new("data", "one.tif", bytes_of("one", 4000))],
+        ),
+        item(
+            &site,
+            "two",
+            "col",
+            &[Asset::new("data", "two.tif", bytes_of("two", 4000))],
+        ),
+        item(
+            &site,
+            "three",
+            "col",
+            &[Asset::new("data", "three.tif", bytes_of("three", 4000))],
+        ),
+    ];
+    let source = publish(
+        &site,
+        &[
+            ("col", items),
+            (
+                "other",
+                vec![item(
+                    &site,
+                    "four",
+                    "other",
+                    &[Asset::new("data", "four.tif", bytes_of("four", 10))],
+                )],
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("sub")).unwrap();
+    std::fs::write(outside.join("victim.tif"), b"precious").unwrap();
+    std::fs::write(outside.join("sub/keep"), b"also precious").unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    // A `.part` leading out, a file leading out, and a whole collection
+    // folder leading out.
+    std::fs::create_dir_all(dest.join("col/one")).unwrap();
+    std::fs::create_dir_all(dest.join("col/two")).unwrap();
+    symlink(
+        outside.join("victim.tif"),
+        dest.join("col/one/one.tif.part"),
+    )
+    .unwrap();
+    symlink(outside.join("victim.tif"), dest.join("col/two/two.tif")).unwrap();
+    symlink(outside.join("sub"), dest.join("other")).unwrap();
+    let before = tree(&outside);
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(tree(&outside), before, "files outside the mirror changed");
+    assert_ne!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("never follows links"), "{said}");
+    // The link at a file's own place is replaced by the verified file, not
+    // written through; the others stay and their assets fail in words.
+    assert_eq!(
+        std::fs::read(dest.join("col/two/two.tif")).unwrap(),
+        bytes_of("two", 4000)
+    );
+    assert!(
+        std::fs::symlink_metadata(dest.join("col/two/two.tif"))
+            .unwrap()
+            .is_file()
+    );
+    assert!(
+        failures(&run)
+            .iter()
+            .any(|f| f.contains("never follows links")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn verify_repair_reads_and_writes_only_inside_the_mirror() {
+    let site = Site::start();
+    let good = bytes_of("good", 2000);
+    let source = publish(
+        &site,
+        &[(
+            "col",
+            vec![item(
+                &site,
+                "it",
+                "col",
+                &[Asset::new("data", "data.tif", good.clone())],
+            )],
+        )],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    assert_eq!(mirror(&state, &source, &dest).code, Some(0));
+    // Someone edits the mirror: hrefs that climb out or are absolute, with
+    // sources on this computer, beside a damaged file.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim.tif"), b"precious").unwrap();
+    let victim_url = url::Url::from_file_path(outside.join("victim.tif"))
+        .unwrap()
+        .to_string();
+    let item_path = dest.join("col/it/it.json");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&item_path).unwrap()).unwrap();
+    let template = doc["assets"]["data"].clone();
+    for (key, href) in [
+        ("climb", "../../../outside/victim.tif".to_string()),
+        ("absolute", outside.join("victim.tif").display().to_string()),
+        ("encoded", "..%2F..%2F..%2Foutside%2Fvictim.tif".to_string()),
+    ] {
+        let mut asset = template.clone();
+        asset["href"] = href.into();
+        asset["alternate"]["source"]["href"] = victim_url.clone().into();
+        doc["assets"][key] = asset;
+    }
+    // A missing file whose recorded source is a file on this computer.
+    let mut local = template.clone();
+    local["href"] = "./local.tif".into();
+    local["alternate"]["source"]["href"] = victim_url.clone().into();
+    doc["assets"]["local"] = local;
+    std::fs::write(&item_path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    std::fs::write(dest.join("col/it/data.tif"), b"damaged").unwrap();
+    let before = tree(&outside);
+    let run = cairn(
+        &state,
+        &["verify", dest.to_str().unwrap(), "--repair", "--json"],
+    );
+    assert_eq!(tree(&outside), before, "files outside the mirror changed");
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let said = run.stdout.clone();
+    assert_eq!(
+        said.matches("leads outside the mirror").count(),
+        3,
+        "{said}"
+    );
+    assert!(
+        said.contains("repairs only from http(s) addresses"),
+        "{said}"
+    );
+    assert!(!dest.join("col/it/local.tif").exists());
+    // The damaged file came back from its web address.
+    assert_eq!(std::fs::read(dest.join("col/it/data.tif")).unwrap(), good);
+    assert_eq!(run.summary()["repaired"], 1, "{said}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sighup_stop_a_job_as_ctrl_c_does() {
+    for signal in ["-TERM", "-HUP"] {
+        let site = Site::start();
+        let slow = bytes_of("slow", 400);
+        let mut doc = item(
+            &site,
+            "slow",
+            "col",
+            &[Asset::new("data", "slow.tif", slow.clone())],
+        );
+        doc["assets"]["data"]["file:size"] = json!(slow.len());
+        site.put(
+            "slow.tif",
+            Reply::bytes(slow, "image/tiff").trickle(Duration::from_millis(20)),
+        );
+        let source = publish(&site, &[("col", vec![doc])]);
+        let dir = tempfile::tempdir().unwrap();
+        let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args([
+                "--state",
+                state.to_str().unwrap(),
+                "mirror",
+                &source,
+                dest.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while site.hits("slow.tif") == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the copy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(3), "{signal}: {status}");
+        let jobs = cairn(&state, &["jobs", "--json"]);
+        assert_eq!(jobs.lines()[0]["state"], "paused", "{signal}");
+    }
+}
+
+#[test]
+fn a_compressed_answer_is_stored_as_the_server_holds_it() {
+    use std::io::Write;
+    let site = Site::start();
+    // A file stored compressed, served with `Content-Encoding: gzip` (as
+    // misconfigured servers do for .gz files): its checksum is of the
+    // compressed bytes.
+    let plain = bytes_of("plain", 50_000)
+        .iter()
+        .map(|b| b % 4)
+        .collect::<Vec<u8>>();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&plain).unwrap();
+    let stored = encoder.finish().unwrap();
+    let doc = item(
+        &site,
+        "gz",
+        "col",
+        &[Asset::new("data", "data.nc.gz", stored.clone())],
+    );
+    site.put(
+        "data.nc.gz",
+        Reply::bytes(stored.clone(), "application/gzip").header("content-encoding", "gzip"),
+    );
+    let source = publish(&site, &[("col", vec![doc])]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(verified(&state, &dest, 1)[0].bytes, stored);
+}
+
+#[test]
+fn relative_links_reached_through_a_redirect_resolve_where_the_document_is() {
+    let site = Site::start();
+    let bytes = bytes_of("moved", 3000);
+    let mut doc = item(
+        &site,
+        "moved",
+        "col",
+        &[Asset::new("data", "new/c/data.tif", bytes.clone())],
+    );
+    doc["assets"]["data"]["href"] = "./data.tif".into();
+    site.put("new/c/item.json", Reply::json(&doc));
+    site.put(
+        "new/c/collection.json",
+        Reply::json(&json!({
+            "type": "Collection", "stac_version": "1.1.0", "id": "col",
+            "description": "test", "license": "CC0-1.0",
+            "extent": {"spatial": {"bbox": [[0.0, 0.0, 1.0, 1.0]]},
+                       "temporal": {"interval": [["2024-01-01T00:00:00Z", null]]}},
+            "links": [{"rel": "item", "href": "./item.json"}]
+        })),
+    );
+    site.put(
+        "new/catalog.json",
+        Reply::json(
+            &json!({"type": "Catalog", "stac_version": "1.1.0", "id": "root",
+            "description": "test", "links": [{"rel": "child", "href": "./c/collection.json"}]}),
+        ),
+    );
+    // The old addresses answer with redirects to the new ones.
+    site.put("old/catalog.json", Reply::redirect("/new/catalog.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &site.url("old/catalog.json"), &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(problems(&run).is_empty(), "{:?}", problems(&run));
+    let mirrored = verified(&state, &dest, 1);
+    assert_eq!(mirrored[0].bytes, bytes);
+    assert_eq!(mirrored[0].source, site.url("new/c/data.tif"));
+    assert_eq!(site.hits("old/c/collection.json"), 0);
+}
+
+/// An item whose assets promise only a media type (no size, no checksum):
+/// the shape in which a wrong answer would pass unnoticed.
+fn item_without_promises(site: &Site, id: &str, assets: &[Asset<'_>]) -> Value {
+    let mut doc = item(site, id, "col", assets);
+    for asset in doc["assets"].as_object_mut().unwrap().values_mut() {
+        let asset = asset.as_object_mut().unwrap();
+        asset.remove("file:size");
+        asset.remove("file:checksum");
+    }
+    doc
+}
+
+#[test]
+fn a_web_page_is_never_saved_as_the_asset() {
+    let site = Site::start();
+    let login = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Log in to continue</body></html>".to_vec();
+    let tiff = {
+        let mut t = b"II*\0\x08\0\0\0".to_vec();
+        t.extend(bytes_of("tiff", 4000));
+        t
+    };
+    let geotiff = "image/tiff; application=geotiff; profile=cloud-optimized";
+    let doc = item_without_promises(
+        &site,
+        "scene",
+        &[
+            Asset {
+                media_type: geotiff,
+                ..Asset::new("good", "good.tif", tiff.clone())
+            },
+            Asset {
+                media_type: geotiff,
+                ..Asset::new("portal", "portal.tif", Vec::new())
+            },
+            Asset {
+                media_type: "image/jp2",
+                ..Asset::new("moved", "moved.jp2", Vec::new())
+            },
+            Asset {
+                media_type: "application/x-hdf5",
+                ..Asset::new("big", "big.h5", Vec::new())
+            },
+        ],
+    );
+    // A captive portal answering with its page; a redirect to a login page
+    // that calls itself binary; a large page streamed in pieces.
+    site.put(
+        "portal.tif",
+        Reply::bytes(login.clone(), "text/html; charset=utf-8"),
+    );
+    site.put("moved.jp2", Reply::redirect("/login"));
+    site.put(
+        "login",
+        Reply::bytes(login.clone(), "application/octet-stream"),
+    );
+    let mut big = login.clone();
+    big.extend(std::iter::repeat_n(b' ', 600_000));
+    site.put("big.h5", Reply::bytes(big, "application/octet-stream"));
+    let source = publish(&site, &[("col", vec![doc])]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let failed = failures(&run);
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    for reason in &failed {
+        assert!(reason.contains("web page instead of the"), "{reason}");
+    }
+    // Only the real file is in the mirror; no page, whole or partial.
+    let files = tree(&dest);
+    let names: Vec<&String> = files.keys().collect();
+    assert_eq!(names, ["catalog.json", "col/scene/good.tif"], "{names:?}");
+    // A web page is not tried again and again.
+    assert_eq!(site.hits("portal.tif"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_trickles_is_stopped_with_a_reason() {
+    use cairn::fetch::MinSpeed;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    let site = Site::start();
+    let pause = Duration::from_millis(250);
+    site.put(
+        "slow.tif",
+        Reply::bytes(bytes_of("slow", 400), "image/tiff").trickle(pause),
+    );
+    site.put(
+        "slow.json",
+        Reply::json(&json!({"type": "Catalog", "id": "x", "description": "a document sent slowly", "links": []}))
+            .trickle(pause),
+    );
+    let min_speed = MinSpeed {
+        bytes_per_second: 100,
+        window: Duration::from_secs(1),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = cairn::transfer::copy::AssetCopy {
+        url: url::Url::parse(&site.url("slow.tif")).unwrap(),
+        folder: Arc::new(cairn::folder::Folder::open(dir.path()).unwrap()),
+        path: "slow.tif".into(),
+        expected_size: None,
+        expected_checksum: None,
+        validator: None,
+        flush: false,
+        media_type: Some("image/tiff".into()),
+        min_speed,
+    };
+    let started = Instant::now();
+    let error = copy
+        .run(
+            &reqwest::Client::new(),
+            &cairn::limit::Limits::unlimited(),
+            &tokio_util::sync::CancellationToken::new(),
+            &Arc::new(AtomicU64::new(0)),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("slower than 100 bytes a second"),
+        "{error}"
+    );
+    // Documents too.
+    let fetcher = crate::support::fetcher().with_min_speed(min_speed);
+    let started = Instant::now();
+    let error = fetcher
+        .get_json(&url::Url::parse(&site.url("slow.json")).unwrap())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("slower than"), "{error}");
+    // Three tries (two retries), each stopped after its window.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_search_whose_pages_go_round_stops_and_says_so() {
+    for cycle in [true, false] {
+        let site = Site::start();
+        site.put(
+            "api",
+            Reply::json(&json!({"type": "Catalog", "id": "api", "description": "an API",
+                "stac_version": "1.1.0",
+                "conformsTo": ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search"],
+                "links": [{"rel": "search", "href": "./search", "type": "application/geo+json", "method": "GET"}]})),
+        );
+        site.put(
+            "api/collections",
+            Reply::json(&json!({"collections": [], "links": []})),
+        );
+        let a = item(
+            &site,
+            "a",
+            "col",
+            &[Asset::new("data", "a.tif", bytes_of("a", 100))],
+        );
+        let b = item(
+            &site,
+            "b",
+            "col",
+            &[Asset::new("data", "b.tif", bytes_of("b", 100))],
+        );
+        // Either a -> b -> c -> b -> ..., or the same items under ever new
+        // addresses.
+        let page = |items: Vec<Value>, next: &str| {
+            Reply::json(&json!({"type": "FeatureCollection", "features": items,
+                "links": [{"rel": "next", "href": site.url(next), "method": "GET"}]}))
+        };
+        site.put("search", page(vec![a.clone()], "page-b"));
+        if cycle {
+            let c = item(
+                &site,
+                "c",
+                "col",
+                &[Asset::new("data", "c.tif", bytes_of("c", 100))],
+            );
+            site.put("page-b", page(vec![b.clone()], "page-c"));
+            site.put("page-c", page(vec![c], "page-b"));
+        } else {
+            for n in 0..50 {
+                site.put(
+                    &format!("page-{}", if n == 0 { "b".into() } else { n.to_string() }),
+                    page(vec![a.clone()], &format!("page-{}", n + 1)),
+                );
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+        let run = mirror(&state, &site.url("api"), &dest);
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        let notes = problems(&run).join("\n");
+        let expected = if cycle {
+            "leads back to a page already read"
+        } else {
+            "the same items again"
+        };
+        assert!(notes.contains(expected), "{notes}");
+        assert!(site.hits("search") <= 2, "{}", site.hits("search"));
+        verified(&state, &dest, if cycle { 3 } else { 1 });
+    }
+}
+
+#[test]
+fn a_state_file_that_is_not_cairns_is_refused_in_words_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let garbage = dir.path().join("notes.db");
+    std::fs::write(&garbage, b"these are my notes, not a database").unwrap();
+    let foreign = dir.path().join("photos.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO photos (name) VALUES ('x');")
+            .unwrap();
+    }
+    // A Cairn state file cut short (a copy that did not finish).
+    let truncated = dir.path().join("cut.db");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let run = cairn(
+        &truncated,
+        &[
+            "mirror",
+            demo.to_str().unwrap(),
+            dir.path().join("m").to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let whole = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &whole[..whole.len() / 3]).unwrap();
+    for (state, words) in [
+        (&folder, "is a folder"),
+        (&garbage, "not an SQLite database"),
+        (&foreign, "another program's database"),
+        (&truncated, "is damaged"),
+    ] {
+        let before = tree(dir.path());
+        for args in [
+            &["jobs"][..],
+            &[
+                "mirror",
+                demo.to_str().unwrap(),
+                dir.path().join("m2").to_str().unwrap(),
+            ],
+        ] {
+            let run = cairn(state, args);
+            assert_eq!(run.code, Some(2), "{}: {}", state.display(), run.stderr);
+            assert!(
+                run.stderr.contains(words),
+                "{}: {}",
+                state.display(),
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains(&state.display().to_string()),
+                "{}",
+                run.stderr
+            );
+            assert!(!run.stderr.contains("SQLITE"), "{}", run.stderr);
+        }
+        assert_eq!(tree(dir.path()), before, "{} was changed", state.display());
+    }
+}
+
+#[test]
+fn processes_opening_a_new_state_file_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+                .args(["--state", state.to_str().unwrap(), "jobs", "--json"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn one_job_is_copied_by_one_process_and_a_dead_one_is_taken_over() {
+    let site = Site::start();
+    let slow = bytes_of("slow", 300);
+    let doc = item(
+        &site,
+        "slow",
+        "col",
+        &[Asset::new("data", "slow.tif", slow.clone())],
+    );
+    site.put(
+        "slow.tif",
+        Reply::bytes(slow.clone(), "image/tiff").trickle(Duration::from_millis(10)),
+    );
+    let source = publish(&site, &[("col", vec![doc])]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args([
+                "--state",
+                state.to_str().unwrap(),
+                "mirror",
+                &source,
+                dest.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = start();
+    let started = Instant::now();
+    while site.hits("slow.tif") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the copy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The same mirror again, and a resume, while the first copies.
+    let again = mirror(&state, &source, &dest);
+    assert_eq!(again.code, Some(2), "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("is being copied by another Cairn (process"),
+        "{}",
+        again.stderr
+    );
+    let resume = cairn(&state, &["resume", "1"]);
+    assert_eq!(resume.code, Some(2), "{}", resume.stderr);
+    assert_eq!(site.hits("slow.tif"), 1, "a second process copied too");
+    let jobs = cairn(&state, &["jobs", "--json"]);
+    assert_eq!(jobs.lines().len(), 2, "{}", jobs.stdout); // one job and the summary
+    // Killed, the first stops renewing: a resume takes over at once.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let resume = cairn(&state, &["resume", "1", "--json"]);
+    assert_eq!(resume.code, Some(0), "{}\n{}", resume.stdout, resume.stderr);
+    assert_eq!(verified(&state, &dest, 1)[0].bytes, slow);
+}
+
+#[test]
+fn two_sources_never_share_one_mirror() {
+    // Two catalogs with the same collection and item ids, other bytes.
+    let (first, second) = (Site::start(), Site::start());
+    let one = item(
+        &first,
+        "scene",
+        "col",
+        &[Asset::new("data", "data.tif", bytes_of("first", 2000))],
+    );
+    let two = item(
+        &second,
+        "scene",
+        "col",
+        &[Asset::new("data", "data.tif", bytes_of("second", 2000))],
+    );
+    let (source_one, source_two) = (
+        publish(&first, &[("col", vec![one])]),
+        publish(&second, &[("col", vec![two])]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("mirror");
+    // The second source is refused before it starts, also from another
+    // state file (another computer's Cairn, the app's own state).
+    for state in [dir.path().join("cairn.db"), dir.path().join("other.db")] {
+        let run = mirror(&dir.path().join("cairn.db"), &source_one, &dest);
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        let before = tree(&dest);
+        let run = mirror(&state, &source_two, &dest);
+        assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("already holds a mirror of"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(second.hits("data.tif"), 0);
+        assert_eq!(tree(&dest), before, "the first mirror changed");
+        assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("first", 2000));
+    }
+    // A folder holding someone else's STAC catalog is not written into.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::write(theirs.join("catalog.json"), br#"{"type": "Catalog", "id": "their-own", "stac_version": "1.0.0", "description": "x", "links": []}"#).unwrap();
+    let before = tree(&theirs);
+    let run = mirror(&dir.path().join("cairn.db"), &source_one, &theirs);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("that Cairn did not make"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(tree(&theirs), before);
+}
+
+#[test]
+fn a_file_cairn_did_not_copy_is_never_overwritten() {
+    let site = Site::start();
+    let mut doc = item(
+        &site,
+        "scene",
+        "col",
+        &[Asset::new("data", "data.tif", bytes_of("data", 2000))],
+    );
+    // No checksum in the catalog: nothing proves the file in place.
+    doc["assets"]["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("file:checksum");
+    let source = publish(&site, &[("col", vec![doc])]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("mirror");
+    std::fs::create_dir_all(dest.join("col/scene")).unwrap();
+    std::fs::write(dest.join("col/scene/data.tif"), bytes_of("mine", 2000)).unwrap();
+    let state = dir.path().join("cairn.db");
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        failures(&run)
+            .iter()
+            .any(|f| f.contains("a file Cairn did not copy is already at")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read(dest.join("col/scene/data.tif")).unwrap(),
+        bytes_of("mine", 2000)
+    );
+    // Moved away, the job finishes.
+    std::fs::remove_file(dest.join("col/scene/data.tif")).unwrap();
+    let run = cairn(&state, &["resume", "1", "--json"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("data", 2000));
+}
