@@ -604,20 +604,38 @@ async fn read_file(url: &Url) -> Result<Bytes> {
         Ok(meta) if meta.len() as usize > MAX_DOCUMENT_BYTES => {
             return Err(too_large(url.as_str()));
         }
+        // A device or a pipe never ends (`/dev/zero`), or never answers.
+        Ok(meta) if !meta.is_file() => {
+            return Err(Error::not_stac(
+                url,
+                "it is not a regular file (a folder, a device or a pipe); Cairn reads documents only from files",
+            ));
+        }
         _ => {}
     }
-    tokio::fs::read(&path)
-        .await
-        .map(Bytes::from)
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
-                href: url.to_string(),
-            },
-            _ => Error::Io {
-                path: path.display().to_string(),
-                source,
-            },
-        })
+    let read = async {
+        use tokio::io::AsyncReadExt;
+        let mut bytes = Vec::new();
+        tokio::fs::File::open(&path)
+            .await?
+            .take(MAX_DOCUMENT_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .await?;
+        Ok::<_, std::io::Error>(bytes)
+    };
+    let bytes = read.await.map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            href: url.to_string(),
+        },
+        _ => Error::Io {
+            path: path.display().to_string(),
+            source,
+        },
+    })?;
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(too_large(url.as_str()));
+    }
+    Ok(Bytes::from(bytes))
 }
 
 fn too_large(href: &str) -> Error {

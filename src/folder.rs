@@ -9,11 +9,17 @@
 //! pointing at someone's document) is refused in words, never written
 //! through, and a `..` cannot climb out: by construction, not by checking a
 //! path string and hoping it still holds when the file is opened.
+//!
+//! Two more things planted in a mirror are met before a file is opened: a
+//! pipe or a device (which would block an open, or never end) is refused in
+//! words; a file with other names (a hard link to a file elsewhere) is never
+//! written in place: its name is removed and a new file made, so the other
+//! names keep their bytes.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::{DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, OpenOptions};
 
 /// A destination folder, opened once.
@@ -23,8 +29,37 @@ pub struct Folder {
     dir: Dir,
 }
 
-/// What a link inside a mirror is told.
-const LINK: &str = "it is a link, and Cairn never follows links inside a mirror (they could lead outside it); remove the link, then run the job again";
+/// The error for a link found at `at` (a path inside the mirror).
+fn link(at: &str) -> io::Error {
+    io::Error::other(format!(
+        "{at:?} in the mirror is a link, and Cairn never follows links inside a mirror (they could lead outside it); remove the link, then run the job again"
+    ))
+}
+
+/// What stands at a name before it is opened.
+#[derive(Debug, PartialEq, Eq)]
+enum Existing {
+    Nothing,
+    /// A regular file with no other name.
+    File,
+    /// A regular file with other names too (a hard link).
+    Shared,
+}
+
+/// What stands at `name` in `dir` (`at` in the mirror): a link, or anything
+/// but a regular file, is refused in words.
+fn existing(dir: &Dir, name: &str, at: &str) -> io::Result<Existing> {
+    match dir.symlink_metadata(name) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Existing::Nothing),
+        Err(e) => Err(e),
+        Ok(meta) if meta.file_type().is_symlink() => Err(link(at)),
+        Ok(meta) if !meta.is_file() => Err(io::Error::other(format!(
+            "{at:?} in the mirror is not a regular file (a folder, a pipe or a device); Cairn does not open it. Remove it, then run the job again"
+        ))),
+        Ok(meta) if meta.nlink() > 1 => Ok(Existing::Shared),
+        Ok(_) => Ok(Existing::File),
+    }
+}
 
 impl Folder {
     /// Opens `root`, making it (and its parents) first if needed. The path to
@@ -57,7 +92,7 @@ impl Folder {
             .split_last()
             .ok_or_else(|| invalid(relative, "it is empty"))?;
         let mut current = self.dir.try_clone()?;
-        for segment in folders {
+        for (n, segment) in folders.iter().enumerate() {
             let next = match current.open_dir_nofollow(segment) {
                 Err(error) if create && error.kind() == io::ErrorKind::NotFound => {
                     match current.create_dir(segment) {
@@ -67,7 +102,8 @@ impl Folder {
                 }
                 other => other,
             };
-            current = next.map_err(|error| explain(&current, segment, error))?;
+            current =
+                next.map_err(|error| explain(&current, segment, &folders[..=n].join("/"), error))?;
         }
         Ok((current, (*name).to_string()))
     }
@@ -76,13 +112,28 @@ impl Folder {
         &self,
         relative: &str,
         options: &mut OpenOptions,
-        create: bool,
+        mode: Mode,
     ) -> io::Result<std::fs::File> {
+        let create = mode == Mode::Create;
         let (dir, name) = self.parent(relative, create)?;
+        match existing(&dir, &name, relative)? {
+            // Written in place, a file with other names would change them
+            // too: a new file takes its name instead.
+            Existing::Shared if create => dir.remove_file(&name)?,
+            Existing::Shared if mode == Mode::Write => {
+                return Err(io::Error::other(format!(
+                    "{relative:?} in the mirror has other names (a hard link); Cairn does not write into it"
+                )));
+            }
+            Existing::Nothing if !create => {
+                return Err(io::Error::from(io::ErrorKind::NotFound));
+            }
+            _ => {}
+        }
         options.follow(FollowSymlinks::No);
         dir.open_with(&name, options)
             .map(cap_std::fs::File::into_std)
-            .map_err(|error| explain(&dir, &name, error))
+            .map_err(|error| explain(&dir, &name, relative, error))
     }
 
     /// Creates (or empties) the file at `relative` for writing.
@@ -90,36 +141,36 @@ impl Folder {
         self.open_with(
             relative,
             OpenOptions::new().write(true).create(true).truncate(true),
-            true,
+            Mode::Create,
         )
     }
 
     /// Opens the existing file at `relative` to add to its end.
     pub fn append(&self, relative: &str) -> io::Result<std::fs::File> {
-        self.open_with(relative, OpenOptions::new().append(true), false)
+        self.open_with(relative, OpenOptions::new().append(true), Mode::Write)
     }
 
     /// Opens the existing file at `relative` for writing in place.
     pub fn modify(&self, relative: &str) -> io::Result<std::fs::File> {
-        self.open_with(relative, OpenOptions::new().write(true), false)
+        self.open_with(relative, OpenOptions::new().write(true), Mode::Write)
     }
 
     /// Opens the file at `relative` for reading.
     pub fn read_file(&self, relative: &str) -> io::Result<std::fs::File> {
-        self.open_with(relative, OpenOptions::new().read(true), false)
+        self.open_with(relative, OpenOptions::new().read(true), Mode::Read)
     }
 
-    /// The size of the file at `relative`; a link or a folder there is an error.
+    /// The size of the file at `relative`: a regular file with no other
+    /// name; a link, a folder, a pipe or a hard link there is an error.
     pub fn file_len(&self, relative: &str) -> io::Result<u64> {
         let (dir, name) = self.parent(relative, false)?;
-        let meta = dir.symlink_metadata(&name)?;
-        if meta.file_type().is_symlink() {
-            return Err(io::Error::other(LINK));
+        match existing(&dir, &name, relative)? {
+            Existing::Nothing => Err(io::Error::from(io::ErrorKind::NotFound)),
+            Existing::Shared => Err(io::Error::other(format!(
+                "{relative:?} in the mirror has other names (a hard link); it is not taken as the mirror's"
+            ))),
+            Existing::File => Ok(dir.symlink_metadata(&name)?.len()),
         }
-        if !meta.is_file() {
-            return Err(invalid(relative, "it is not a file"));
-        }
-        Ok(meta.len())
     }
 
     /// Whether a file (not a link, not a folder) is at `relative`.
@@ -200,14 +251,25 @@ fn invalid(relative: &str, why: &str) -> io::Error {
     )
 }
 
-/// A plain sentence for an error at `name` in `dir`: a link found where a
-/// folder or a file should be is said as such.
-fn explain(dir: &Dir, name: &str, error: io::Error) -> io::Error {
+/// How a file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Made or emptied, with its folders.
+    Create,
+    /// Written in place (it must exist).
+    Write,
+    /// Read (it must exist).
+    Read,
+}
+
+/// A plain sentence for an error at `name` in `dir` (`at` in the mirror):
+/// a link found where a folder or a file should be is said as such.
+fn explain(dir: &Dir, name: &str, at: &str, error: io::Error) -> io::Error {
     if error.kind() == io::ErrorKind::NotFound {
         return error;
     }
     match dir.symlink_metadata(name) {
-        Ok(meta) if meta.file_type().is_symlink() => io::Error::other(LINK),
+        Ok(meta) if meta.file_type().is_symlink() => link(at),
         Ok(meta) if !meta.is_dir() && error.kind() == io::ErrorKind::NotADirectory => {
             io::Error::other("a file stands where a folder of the mirror should be")
         }
@@ -266,5 +328,41 @@ mod tests {
         assert_eq!(std::fs::read(outside.join("precious")).unwrap(), b"mine");
         assert_eq!(folder.read("d/b.tif").unwrap(), b"new");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn hard_links_and_pipes_inside_the_folder_are_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("precious");
+        std::fs::write(&outside, b"mine").unwrap();
+        let root = dir.path().join("mirror");
+        let folder = Folder::open(&root).unwrap();
+        std::fs::hard_link(&outside, root.join("a.tif.part")).unwrap();
+        // Not taken as the mirror's, not resumed, and replaced when made anew.
+        assert!(folder.file_len("a.tif.part").is_err());
+        assert!(folder.append("a.tif.part").is_err());
+        assert!(folder.modify("a.tif.part").is_err());
+        std::io::Write::write_all(&mut folder.create("a.tif.part").unwrap(), b"new").unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"mine");
+        assert_eq!(folder.read("a.tif.part").unwrap(), b"new");
+        std::fs::hard_link(&outside, root.join("c.json.tmp")).unwrap();
+        folder.write_atomic("c.json", b"{}").unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"mine");
+        // A pipe would block the open: refused at once.
+        let fifo = root.join("b.tif.part");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for error in [
+            folder.create("b.tif.part").unwrap_err(),
+            folder.read_file("b.tif.part").unwrap_err(),
+            folder.file_len("b.tif.part").unwrap_err(),
+        ] {
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
     }
 }

@@ -226,13 +226,25 @@ pub fn asset_file_name(key: &str, href: &str) -> Result<Segment, Refused> {
     {
         return segment("the asset key", key, FILE_CHARS);
     }
-    segment("the asset file name", last, FILE_CHARS)
+    // A name with nothing usable in it: the asset is named after its key
+    // rather than left out.
+    segment("the asset file name", last, FILE_CHARS).or_else(|refused| {
+        segment("the asset key", key, FILE_CHARS).map(|by_key| Segment {
+            changed: Some(format!("{refused}; it is written as {:?}", by_key.name)),
+            name: by_key.name,
+        })
+    })
 }
 
 /// The form under which two names are one on a file system that ignores
-/// case or Unicode normalisation.
+/// case or Unicode normalisation: NFC, then upper case then lower case, which
+/// joins what full case folding joins (`µ` and `μ`, `ſ` and `s`, `ϑ` and `θ`,
+/// the Kelvin sign and `k`, `ß` and `ss`).
 pub fn fold(name: &str) -> String {
-    name.nfc().flat_map(char::to_lowercase).collect()
+    name.nfc()
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The names given out in one folder: each unique after [`fold`], none equal
@@ -404,6 +416,8 @@ mod tests {
             "_.._evil.sh"
         );
         assert_eq!(n("data", "s3://bucket/dir/..."), "data");
+        assert_eq!(n("data", "https://x.test/a/%2F"), "data");
+        assert_eq!(n("b04", "https://x.test/a/%00%3A"), "b04");
     }
 
     #[test]
@@ -419,6 +433,15 @@ mod tests {
         // "é" composed and decomposed are one name on APFS.
         assert_eq!(names.claim("caf\u{e9}.tif"), "caf\u{e9}.tif");
         assert_eq!(names.claim("cafe\u{301}.tif"), "cafe\u{301}-2.tif");
+        // Letters that only full case folding joins.
+        assert_eq!(names.claim("\u{b5}m.bin"), "\u{b5}m.bin");
+        assert_eq!(names.claim("\u{3bc}m.bin"), "\u{3bc}m-2.bin");
+        assert_eq!(names.claim("\u{17f}.bin"), "\u{17f}.bin");
+        assert_eq!(names.claim("s.bin"), "s-2.bin");
+        assert_eq!(names.claim("\u{3d1}.bin"), "\u{3d1}.bin");
+        assert_eq!(names.claim("\u{3b8}.bin"), "\u{3b8}-2.bin");
+        assert_eq!(names.claim("stra\u{df}e"), "stra\u{df}e");
+        assert_eq!(names.claim("STRASSE"), "STRASSE-2");
         let mut root = Names::root();
         assert_eq!(root.claim("Catalog.json"), "Catalog-2.json");
         let mut collection = Names::collection();

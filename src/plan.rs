@@ -483,6 +483,16 @@ impl Planner<'_> {
                         continue;
                     }
                 };
+                if !matches!(
+                    source.scheme(),
+                    "http" | "https" | "file" | "s3" | "az" | "gs"
+                ) {
+                    notes.push(format!(
+                        "the asset {key:?} has no address Cairn can copy from ({}:); it is left out",
+                        source.scheme()
+                    ));
+                    continue;
+                }
                 let wanted = match layout::asset_file_name(key, asset_href) {
                     Ok(segment) => {
                         notes.extend(segment.changed);

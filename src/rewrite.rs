@@ -34,7 +34,15 @@ pub struct Mirrored {
 /// The item document to write at `<collection>/<item>/<item>.json`, for the
 /// item read from `base`. Assets not mirrored keep an absolute href (a
 /// relative one would point into the mirror, at nothing).
-pub fn item(source: &Value, base: Option<&url::Url>, mirrored: &[Mirrored]) -> Value {
+///
+/// `missing` are the assets that could not be copied, with why: each keeps
+/// its original address and says so in `cairn:missing`.
+pub fn item(
+    source: &Value,
+    base: Option<&url::Url>,
+    mirrored: &[Mirrored],
+    missing: &[(String, String)],
+) -> Value {
     let mut item = source.clone();
     let Some(object) = item.as_object_mut() else {
         return item;
@@ -59,10 +67,29 @@ pub fn item(source: &Value, base: Option<&url::Url>, mirrored: &[Mirrored]) -> V
             if mirrored.iter().any(|done| &done.key == key) {
                 continue;
             }
-            if let (Some(base), Some(Value::String(href))) = (base, asset.get_mut("href"))
-                && let Ok(absolute) = base.join(href)
+            let mut refused = None;
+            if let (Some(base), Some(Value::String(href))) = (base, asset.get_mut("href")) {
+                match crate::catalog::resolve(base, href) {
+                    Ok(absolute) => *href = absolute.to_string(),
+                    // An address the source may not point at (a file on
+                    // this computer, from a remote catalog) is not kept as
+                    // one: a later mirror of this mirror would follow it.
+                    Err(why) => {
+                        refused = Some(format!("not in the mirror: {why}"));
+                        *href = "data:,".to_string();
+                    }
+                }
+            }
+            if let (Some(why), Value::Object(asset)) = (refused, &mut *asset) {
+                asset.insert("cairn:missing".into(), json!(why));
+            }
+            if let (Some((_, why)), Value::Object(asset)) =
+                (missing.iter().find(|(k, _)| k == key), asset)
             {
-                *href = absolute.to_string();
+                asset.insert(
+                    "cairn:missing".into(),
+                    json!(format!("not in the mirror: {why}")),
+                );
             }
         }
     }
@@ -214,6 +241,7 @@ mod tests {
         let base = url::Url::parse("https://x.test/c/i.json").unwrap();
         let mut source = source;
         source["assets"]["thumb"] = json!({"href": "./t.png"});
+        source["assets"]["local"] = json!({"href": "file:///etc/passwd"});
         let out = item(
             &source,
             Some(&base),
@@ -224,8 +252,20 @@ mod tests {
                 checksum: "1220ab".into(),
                 source: "https://x.test/d.tif".into(),
             }],
+            &[("thumb".to_string(), "was not found".to_string())],
         );
         assert_eq!(out["assets"]["thumb"]["href"], "https://x.test/c/t.png");
+        assert_eq!(out["assets"]["local"]["href"], "data:,");
+        assert!(
+            out["assets"]["local"]["cairn:missing"]
+                .as_str()
+                .unwrap()
+                .contains("a file on this computer")
+        );
+        assert_eq!(
+            out["assets"]["thumb"]["cairn:missing"],
+            "not in the mirror: was not found"
+        );
         let data = &out["assets"]["data"];
         assert_eq!(data["href"], "./d.tif");
         assert_eq!(data["file:size"], 3);

@@ -119,8 +119,8 @@ pub async fn run(args: Args) -> Result<u8> {
                     let Some(href) = asset.get("href").and_then(Value::as_str) else {
                         continue;
                     };
-                    if href.contains("://") {
-                        continue; // not mirrored (left out by the selection)
+                    if href.contains("://") || Url::parse(href).is_ok() {
+                        continue; // not mirrored (an address, not a file of the mirror)
                     }
                     let Ok(url) = node.href.join(href) else {
                         continue;

@@ -273,6 +273,13 @@ impl Store {
 
     /// Failed assets go back to pending with fresh attempts (the "retry" button).
     pub fn retry_failed(&self, job_id: i64) -> Result<usize> {
+        // Their items are written again once the assets are in.
+        self.conn()
+            .prepare_cached(
+                "UPDATE items SET state = 'pending' WHERE job_id = ?1 AND state = 'written'
+                 AND id IN (SELECT item_row FROM assets WHERE state = 'failed')",
+            )?
+            .execute([job_id])?;
         Ok(self
             .conn()
             .prepare_cached(
@@ -326,6 +333,15 @@ impl Store {
                 reason: row.get(3)?,
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The failed assets of an item, with why, for writing it out.
+    pub fn missing_assets(&self, item_row: i64) -> Result<Vec<(String, String)>> {
+        let mut statement = self.conn().prepare_cached(
+            "SELECT key, coalesce(failure, '') FROM assets WHERE item_row = ?1 AND state = 'failed' ORDER BY id",
+        )?;
+        let rows = statement.query_map([item_row], |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

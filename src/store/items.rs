@@ -185,13 +185,15 @@ impl Store {
         Ok(PlannedPlaces { collections, items })
     }
 
-    /// Up to `limit` items of a job whose every asset is done or skipped and
-    /// that are not yet written to the destination.
+    /// Up to `limit` items of a job whose every asset is finished (done,
+    /// skipped, or failed for good) and that are not yet written to the
+    /// destination. An item is written also when some assets failed: those
+    /// keep their original address and say why they are missing.
     pub fn items_to_write(&self, job_id: i64, limit: usize) -> Result<Vec<ItemRow>> {
         self.select_items(
             &format!(
                 "WHERE i.job_id = ?1 AND i.state = 'pending' AND NOT EXISTS (
-                     SELECT 1 FROM assets a WHERE a.item_row = i.id AND a.state NOT IN ('done', 'skipped'))
+                     SELECT 1 FROM assets a WHERE a.item_row = i.id AND a.state NOT IN ('done', 'skipped', 'failed'))
                  ORDER BY i.id LIMIT {limit}"
             ),
             job_id,

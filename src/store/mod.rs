@@ -277,6 +277,12 @@ fn check_file(path: &Path) -> Result<()> {
             "is a folder; give the path of a file (it is made if missing) with --state",
         ));
     }
+    // A pipe or a device would block the open, or never end.
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+        return Err(refuse(
+            "is not a regular file (a pipe or a device); give the path of a file with --state",
+        ));
+    }
     let Ok(mut file) = std::fs::File::open(path) else {
         return Ok(());
     };

@@ -705,7 +705,12 @@ async fn write_items(shared: &Shared) -> Result<()> {
             .call(move |s| {
                 s.items_to_write(job_id, WRITE_SLICE)?
                     .into_iter()
-                    .map(|item| Ok((s.finished_assets(item.id)?, item)))
+                    .map(|item| {
+                        Ok((
+                            (s.finished_assets(item.id)?, s.missing_assets(item.id)?),
+                            item,
+                        ))
+                    })
                     .collect::<Result<Vec<_>>>()
             })
             .await?;
@@ -713,7 +718,7 @@ async fn write_items(shared: &Shared) -> Result<()> {
             break;
         }
         let mut written = Vec::with_capacity(items.len());
-        for (finished, item) in &items {
+        for ((finished, missing), item) in &items {
             let mirrored: Vec<Mirrored> = finished
                 .iter()
                 .map(|asset| Mirrored {
@@ -731,7 +736,7 @@ async fn write_items(shared: &Shared) -> Result<()> {
                 .collect();
             let name = item.dir.rsplit('/').next().unwrap_or_default();
             let base = url::Url::parse(&item.href).ok();
-            let document = rewrite::item(&item.document, base.as_ref(), &mirrored);
+            let document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
             dest.write_json(
                 &shared.local,
                 &format!("{}/{name}.json", item.dir),

@@ -12,6 +12,7 @@ mod faults;
 mod large;
 mod mirror;
 mod object_store;
+mod random_catalogs;
 mod replay;
 mod retry;
 mod runner;

@@ -266,6 +266,35 @@ fn a_remote_catalog_cannot_make_cairn_read_local_files() {
         notes.matches("a file on this computer").count() >= 2,
         "{notes}"
     );
+    // The refused address is not kept as one in the mirror: a mirror of this
+    // mirror must not read the file either.
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("col/hostile/hostile.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["assets"]["stolen"]["href"], "data:,");
+    assert!(
+        written["assets"]["stolen"]["cairn:missing"]
+            .as_str()
+            .unwrap()
+            .contains("a file on this computer")
+    );
+    let again = dir.path().join("again");
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            dest.to_str().unwrap(),
+            again.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    for (path, bytes) in tree(&again) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("the user's own words"),
+            "{path}"
+        );
+    }
     assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("good", 100));
 }
 
@@ -326,6 +355,21 @@ fn links_planted_in_the_destination_are_never_written_through() {
     .unwrap();
     symlink(outside.join("victim.tif"), dest.join("col/two/two.tif")).unwrap();
     symlink(outside.join("sub"), dest.join("other")).unwrap();
+    // A hard link to an outside file where a partial file and a temporary
+    // item file go.
+    std::fs::create_dir_all(dest.join("col/three")).unwrap();
+    std::fs::write(outside.join("hard.tif"), b"hard-linked").unwrap();
+    std::fs::hard_link(
+        outside.join("hard.tif"),
+        dest.join("col/three/three.tif.part"),
+    )
+    .unwrap();
+    std::fs::write(outside.join("hard.json"), b"hard-linked too").unwrap();
+    std::fs::hard_link(
+        outside.join("hard.json"),
+        dest.join("col/three/three.json.tmp"),
+    )
+    .unwrap();
     let before = tree(&outside);
     let run = mirror(&state, &source, &dest);
     assert_eq!(tree(&outside), before, "files outside the mirror changed");
@@ -338,15 +382,25 @@ fn links_planted_in_the_destination_are_never_written_through() {
         std::fs::read(dest.join("col/two/two.tif")).unwrap(),
         bytes_of("two", 4000)
     );
+    assert_eq!(
+        std::fs::read(dest.join("col/three/three.tif")).unwrap(),
+        bytes_of("three", 4000)
+    );
     assert!(
         std::fs::symlink_metadata(dest.join("col/two/two.tif"))
             .unwrap()
             .is_file()
     );
+    let asset_failed: Vec<String> = run
+        .lines()
+        .into_iter()
+        .filter(|l| l["type"] == "asset_failed")
+        .map(|l| l["reason"].to_string())
+        .collect();
     assert!(
-        failures(&run)
+        asset_failed
             .iter()
-            .any(|f| f.contains("never follows links")),
+            .any(|f| f.contains("in the mirror is a link")),
         "{}",
         run.stdout
     );
@@ -618,9 +672,29 @@ fn a_web_page_is_never_saved_as_the_asset() {
         assert!(reason.contains("web page instead of the"), "{reason}");
     }
     // Only the real file is in the mirror; no page, whole or partial.
+    // The item is written: its missing assets keep their addresses and
+    // say why.
+    assert_eq!(verified(&state, &dest, 1)[0].bytes, tiff);
     let files = tree(&dest);
     let names: Vec<&String> = files.keys().collect();
-    assert_eq!(names, ["catalog.json", "col/scene/good.tif"], "{names:?}");
+    assert_eq!(
+        names,
+        [
+            "catalog.json",
+            "col/collection.json",
+            "col/scene/good.tif",
+            "col/scene/scene.json"
+        ],
+        "{names:?}"
+    );
+    let written: Value = serde_json::from_slice(&files["col/scene/scene.json"]).unwrap();
+    assert!(
+        written["assets"]["portal"]["cairn:missing"]
+            .as_str()
+            .unwrap()
+            .contains("web page")
+    );
+    assert_eq!(written["assets"]["portal"]["href"], site.url("portal.tif"));
     // A web page is not tried again and again.
     assert_eq!(site.hits("portal.tif"), 1);
 }
@@ -1003,4 +1077,58 @@ fn a_file_cairn_did_not_copy_is_never_overwritten() {
     let run = cairn(&state, &["resume", "1", "--json"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("data", 2000));
+}
+
+#[test]
+fn a_small_answer_that_unpacks_to_a_huge_document_is_refused_early() {
+    use std::io::Write;
+    let site = Site::start();
+    // 62 KB on the wire, 64 MiB of JSON once unpacked: 33 million values.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder
+        .write_all(br#"{"type": "Collection", "stac_version": "1.1.0", "id": "bomb", "description": "x", "license": "CC0-1.0", "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [[null, null]]}}, "links": [], "summaries": {"zeros": ["#)
+        .unwrap();
+    let zeros = b"0,".repeat(1024 * 1024);
+    for _ in 0..32 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    encoder.write_all(b"0]}}").unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    site.put(
+        "bomb/collection.json",
+        Reply::bytes(bomb, "application/json").header("content-encoding", "gzip"),
+    );
+    let good = item(
+        &site,
+        "fine",
+        "good",
+        &[Asset::new("data", "data.tif", bytes_of("fine", 500))],
+    );
+    publish(&site, &[("good", vec![good])]);
+    site.put(
+        "catalog.json",
+        Reply::json(
+            &json!({"type": "Catalog", "stac_version": "1.1.0", "id": "root",
+            "description": "test", "links": [
+                {"rel": "child", "href": "./bomb/collection.json"},
+                {"rel": "child", "href": "./c0/collection.json"}]}),
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    // As the root: refused in words, exit 2.
+    let run = cairn(&state, &["browse", &site.url("bomb/collection.json")]);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("would take at least"), "{}", run.stderr);
+    // As a child: a problem, and the rest is mirrored.
+    let dest = dir.path().join("mirror");
+    let run = mirror(&state, &site.url("catalog.json"), &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let notes = problems(&run).join("\n");
+    assert!(
+        notes.contains("more than the 256 MiB Cairn gives the documents"),
+        "{notes}"
+    );
+    assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("fine", 500));
 }

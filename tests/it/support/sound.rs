@@ -121,7 +121,7 @@ pub fn sound_mirror(root: &Path) -> Vec<Mirrored> {
         }
         for (key, asset) in value["assets"].as_object().unwrap() {
             let href = asset["href"].as_str().unwrap();
-            if href.contains("://") {
+            if href.contains("://") || href.starts_with("data:") {
                 // Not mirrored: it must say so, or be outside the selection.
                 continue;
             }
