@@ -47,6 +47,16 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
+    /// The server sent Cairn elsewhere, and Cairn does not follow (to
+    /// another scheme than http(s), from https to http, or round in circles).
+    #[error("{href} {}", self.reason())]
+    Redirect {
+        /// The location that was asked for.
+        href: String,
+        /// Where it was sent and why that is not followed, in plain words.
+        reason: String,
+    },
+
     /// The server answered with an error that retrying will not fix.
     #[error("{href} {}", self.reason())]
     Http {
@@ -173,6 +183,7 @@ impl Error {
             }
             Error::Verification { reason, .. } => format!("failed verification: {reason}"),
             Error::WrongContent { reason, .. } => reason.clone(),
+            Error::Redirect { reason, .. } => format!("was redirected, and {reason}"),
             Error::ObjectStore { source, .. } => {
                 format!("the object store answered with an error: {source}")
             }
@@ -208,6 +219,7 @@ impl Error {
             Error::NotStac { .. } => "not_stac",
             Error::Verification { .. } => "verification",
             Error::WrongContent { .. } => "wrong_content",
+            Error::Redirect { .. } => "redirect",
             Error::ObjectStore { .. } => "object_store",
             Error::Io { .. } => "io",
             Error::Database(_) => "database",

@@ -507,6 +507,9 @@ impl Fetcher {
             .map_err(|e| transport_error(href, &e))?;
         let status = response.status();
         let at = response.url().clone();
+        if let Some(error) = redirect_error(href, &response) {
+            return Err(error);
+        }
         if !status.is_success() {
             let retry_after = response
                 .headers()
@@ -651,6 +654,9 @@ fn too_large(href: &str) -> Error {
 /// The error for a response that is not a success, with the server's
 /// `Retry-After` and the start of its explanation.
 pub(crate) async fn status_error_of(href: &str, response: &mut reqwest::Response) -> Error {
+    if let Some(error) = redirect_error(href, response) {
+        return error;
+    }
     let retry_after = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -675,13 +681,11 @@ pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
     } else if error.is_connect() {
         "could not connect (the server may be down, or you may be offline)".to_string()
     } else if error.is_redirect() {
-        return Error::Http {
+        let why = std::error::Error::source(error)
+            .map_or_else(|| "a redirect was refused".to_string(), |s| s.to_string());
+        return Error::Redirect {
             href: href.to_string(),
-            status: 310,
-            detail: Some(
-                std::error::Error::source(error)
-                    .map_or_else(|| "a redirect was refused".to_string(), |s| s.to_string()),
-            ),
+            reason: format!("Cairn does not follow it: {why}"),
         };
     } else if error.is_body() || error.is_decode() {
         "the connection dropped while reading the answer".to_string()
@@ -693,6 +697,25 @@ pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
         reason,
         retry_after: None,
     }
+}
+
+/// A redirect reqwest did not follow (to a scheme other than http(s)): the
+/// error that says where it led.
+fn redirect_error(href: &str, response: &reqwest::Response) -> Option<Error> {
+    if !response.status().is_redirection() {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("nowhere");
+    Some(Error::Redirect {
+        href: href.to_string(),
+        reason: format!(
+            "it leads to {location:?}, which Cairn does not follow: it follows redirects only to http and https addresses"
+        ),
+    })
 }
 
 fn status_error(

@@ -93,7 +93,19 @@ pub fn item(
             }
         }
     }
-    let mut links = other_links(object);
+    // Other links (license, via, derived_from...) keep pointing where they
+    // did: made absolute, and left out when the source may not point there
+    // (a file on this computer, from a remote catalog).
+    let mut links: Vec<Value> = other_links(object)
+        .into_iter()
+        .filter_map(|mut link| {
+            let (Some(base), Some(Value::String(href))) = (base, link.get_mut("href")) else {
+                return Some(link);
+            };
+            *href = crate::catalog::resolve(base, href).ok()?.to_string();
+            Some(link)
+        })
+        .collect();
     links.push(json!({"rel": "root", "href": "../../catalog.json", "type": "application/json"}));
     links.push(json!({"rel": "parent", "href": "../collection.json", "type": "application/json"}));
     links.push(
@@ -235,7 +247,9 @@ mod tests {
     fn an_item_points_at_its_local_files_and_keeps_its_sources() {
         let source = json!({"type": "Feature", "id": "i", "links": [
                 {"rel": "self", "href": "https://x.test/i.json"},
-                {"rel": "license", "href": "https://x.test/license"}],
+                {"rel": "license", "href": "https://x.test/license"},
+                {"rel": "via", "href": "file:///home/someone/notes.txt"},
+                {"rel": "derived_from", "href": "../raw/i.json"}],
             "assets": {"data": {"href": "https://x.test/d.tif", "roles": ["data"]},
                        "other": {"href": "https://x.test/o.tif"}}});
         let base = url::Url::parse("https://x.test/c/i.json").unwrap();
@@ -277,7 +291,11 @@ mod tests {
             .iter()
             .map(|l| l["rel"].as_str().unwrap())
             .collect();
-        assert_eq!(rels, ["license", "root", "parent", "collection"]);
+        assert_eq!(
+            rels,
+            ["license", "derived_from", "root", "parent", "collection"]
+        );
+        assert_eq!(out["links"][1]["href"], "https://x.test/raw/i.json");
         assert!(
             out["stac_extensions"]
                 .as_array()

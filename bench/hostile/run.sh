@@ -35,7 +35,7 @@ measure() {
     shift
     local code=0
     /usr/bin/time -f "%e %M" -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || code=$?
-    read -r seconds kib <"$WORK/$name.time"
+    read -r seconds kib < <(tail -n 1 "$WORK/$name.time")
     local mb=$((kib / 1024))
     local verdict="met"
     [ "$mb" -lt "$TARGET_MB" ] || verdict="NOT met"

@@ -1132,3 +1132,31 @@ fn a_small_answer_that_unpacks_to_a_huge_document_is_refused_early() {
     );
     assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("fine", 500));
 }
+
+#[test]
+fn a_redirect_to_this_computer_is_refused_in_words() {
+    let site = Site::start();
+    let doc = item(
+        &site,
+        "moved",
+        "col",
+        &[Asset::new("data", "data.tif", bytes_of("moved", 300))],
+    );
+    site.put("data.tif", Reply::redirect("file:///etc/passwd"));
+    let source = publish(&site, &[("col", vec![doc])]);
+    site.put("loop.json", Reply::redirect("/loop.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let failed = failures(&run).join("\n");
+    assert!(failed.contains("which Cairn does not follow"), "{failed}");
+    assert!(!failed.contains("HTTP 302"), "{failed}");
+    for (path, bytes) in tree(&dest) {
+        assert!(!String::from_utf8_lossy(&bytes).contains("root:"), "{path}");
+    }
+    let run = cairn(&state, &["browse", &site.url("loop.json")]);
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("was redirected"), "{}", run.stderr);
+    assert!(!run.stderr.contains("310"), "{}", run.stderr);
+}
