@@ -264,7 +264,7 @@ impl Destination {
     /// Refuses a destination that already holds a mirror of another source,
     /// or a STAC catalog that Cairn did not make: their ids could collide
     /// with this source's, and files verified for them be replaced.
-    pub async fn check_source(&self, source: &str) -> Result<()> {
+    pub async fn check_source(&self, source: &str) -> Result<bool> {
         let where_ = match self {
             Destination::Folder(root) => root.display().to_string(),
             Destination::Bucket(bucket) => bucket.url.to_string(),
@@ -304,7 +304,7 @@ impl Destination {
             }
         };
         let Some(bytes) = existing else {
-            return Ok(());
+            return Ok(false);
         };
         let choose =
             "choose another destination (an empty folder, or a new folder inside this one)";
@@ -330,7 +330,7 @@ impl Destination {
                 })
             });
         match recorded {
-            Some(other) if other == source => Ok(()),
+            Some(other) if other == source => Ok(true),
             Some(other) => Err(Error::invalid_input(format!(
                 "{where_} already holds a mirror of {other}; a mirror of {source} there would mix two catalogs whose ids may collide, and could replace files verified for the other: {choose}"
             ))),

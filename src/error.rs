@@ -47,6 +47,15 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
+    /// A document too large to read within Cairn's memory for documents.
+    #[error("{href} {reason}")]
+    TooLarge {
+        /// The document.
+        href: String,
+        /// How large, and the limit, in plain words.
+        reason: String,
+    },
+
     /// The server sent Cairn elsewhere, and Cairn does not follow (to
     /// another scheme than http(s), from https to http, or round in circles).
     #[error("{href} {}", self.reason())]
@@ -184,6 +193,7 @@ impl Error {
             Error::Verification { reason, .. } => format!("failed verification: {reason}"),
             Error::WrongContent { reason, .. } => reason.clone(),
             Error::Redirect { reason, .. } => format!("was redirected, and {reason}"),
+            Error::TooLarge { reason, .. } => reason.clone(),
             Error::ObjectStore { source, .. } => {
                 format!("the object store answered with an error: {source}")
             }
@@ -220,6 +230,7 @@ impl Error {
             Error::Verification { .. } => "verification",
             Error::WrongContent { .. } => "wrong_content",
             Error::Redirect { .. } => "redirect",
+            Error::TooLarge { .. } => "too_large",
             Error::ObjectStore { .. } => "object_store",
             Error::Io { .. } => "io",
             Error::Database(_) => "database",

@@ -36,7 +36,7 @@ pub const MAX_DOCUMENT_BYTES: usize = DOCUMENT_BUDGET;
 
 /// What one JSON value costs once parsed, about (serde_json's `Value`, with
 /// its share of the list or map that holds it).
-pub const VALUE_COST: usize = 80;
+pub const VALUE_COST: usize = 48;
 
 /// Counts the JSON values of a document as its bytes arrive, without parsing.
 #[derive(Debug, Default)]
@@ -134,16 +134,16 @@ impl Share {
 
 fn too_heavy(href: &str, weigher: &Weigher) -> Error {
     let mib = |b: usize| b.div_ceil(1024 * 1024);
-    Error::not_stac(
-        href,
-        format!(
-            "the document would take at least {} MiB of memory to read ({} JSON values in {} MiB so far), more than the {} MiB Cairn gives the documents it reads at once; it is not read (a catalog this large is best split into several files)",
+    Error::TooLarge {
+        href: href.to_string(),
+        reason: format!(
+            "is too large to read: it would take at least {} MiB of memory to read ({} JSON values in {} MiB so far), more than the {} MiB Cairn gives the documents it reads at once; it is not read (a catalog this large is best split into several files)",
             mib(weigher.cost()),
             weigher.values,
             mib(weigher.bytes),
             mib(DOCUMENT_BUDGET)
         ),
-    )
+    }
 }
 
 /// The slowest a transfer may be before it is stopped and tried again, as
@@ -642,13 +642,13 @@ async fn read_file(url: &Url) -> Result<Bytes> {
 }
 
 fn too_large(href: &str) -> Error {
-    Error::not_stac(
-        href,
-        format!(
-            "the document is larger than {} MiB",
+    Error::TooLarge {
+        href: href.to_string(),
+        reason: format!(
+            "is too large to read: it is larger than {} MiB",
             MAX_DOCUMENT_BYTES / 1024 / 1024
         ),
-    )
+    }
 }
 
 /// The error for a response that is not a success, with the server's
@@ -804,7 +804,7 @@ mod tests {
         assert_eq!(weigher.values, 7);
         let mut dense = Weigher::default();
         dense.feed(&b"[0,".repeat(1000));
-        assert!(dense.cost() > 80 * 2000);
+        assert!(dense.cost() > VALUE_COST * 2000);
     }
 
     #[test]

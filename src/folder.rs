@@ -91,21 +91,27 @@ impl Folder {
         let (name, folders) = segments
             .split_last()
             .ok_or_else(|| invalid(relative, "it is empty"))?;
-        let mut current = self.dir.try_clone()?;
+        let mut current: Option<Dir> = None;
         for (n, segment) in folders.iter().enumerate() {
-            let next = match current.open_dir_nofollow(segment) {
+            let here = current.as_ref().unwrap_or(&self.dir);
+            let next = match here.open_dir_nofollow(segment) {
                 Err(error) if create && error.kind() == io::ErrorKind::NotFound => {
-                    match current.create_dir(segment) {
+                    match here.create_dir(segment) {
                         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                        _ => current.open_dir_nofollow(segment),
+                        _ => here.open_dir_nofollow(segment),
                     }
                 }
                 other => other,
             };
-            current =
-                next.map_err(|error| explain(&current, segment, &folders[..=n].join("/"), error))?;
+            let next =
+                next.map_err(|error| explain(here, segment, &folders[..=n].join("/"), error))?;
+            current = Some(next);
         }
-        Ok((current, (*name).to_string()))
+        let dir = match current {
+            Some(dir) => dir,
+            None => self.dir.try_clone()?,
+        };
+        Ok((dir, (*name).to_string()))
     }
 
     fn open_with(
@@ -160,14 +166,25 @@ impl Folder {
         self.open_with(relative, OpenOptions::new().read(true), Mode::Read)
     }
 
-    /// The size of the file at `relative`: a regular file with no other
-    /// name; a link, a folder, a pipe or a hard link there is an error.
+    /// The size of the regular file at `relative` (one with other names too,
+    /// as backups that share files by hard links have, can be read); a link,
+    /// a folder or a pipe there is an error.
     pub fn file_len(&self, relative: &str) -> io::Result<u64> {
         let (dir, name) = self.parent(relative, false)?;
         match existing(&dir, &name, relative)? {
             Existing::Nothing => Err(io::Error::from(io::ErrorKind::NotFound)),
+            Existing::Shared | Existing::File => Ok(dir.symlink_metadata(&name)?.len()),
+        }
+    }
+
+    /// The size of the file at `relative` when it can be written in place:
+    /// one with other names (a hard link) cannot, and is an error.
+    pub fn own_len(&self, relative: &str) -> io::Result<u64> {
+        let (dir, name) = self.parent(relative, false)?;
+        match existing(&dir, &name, relative)? {
+            Existing::Nothing => Err(io::Error::from(io::ErrorKind::NotFound)),
             Existing::Shared => Err(io::Error::other(format!(
-                "{relative:?} in the mirror has other names (a hard link); it is not taken as the mirror's"
+                "{relative:?} in the mirror has other names (a hard link); Cairn does not write into it"
             ))),
             Existing::File => Ok(dir.symlink_metadata(&name)?.len()),
         }
@@ -339,7 +356,8 @@ mod tests {
         let folder = Folder::open(&root).unwrap();
         std::fs::hard_link(&outside, root.join("a.tif.part")).unwrap();
         // Not taken as the mirror's, not resumed, and replaced when made anew.
-        assert!(folder.file_len("a.tif.part").is_err());
+        assert!(folder.own_len("a.tif.part").is_err());
+        assert_eq!(folder.file_len("a.tif.part").unwrap(), 4);
         assert!(folder.append("a.tif.part").is_err());
         assert!(folder.modify("a.tif.part").is_err());
         std::io::Write::write_all(&mut folder.create("a.tif.part").unwrap(), b"new").unwrap();

@@ -282,6 +282,11 @@ impl Planner<'_> {
             let Some(page) = cursor.next_page(fetcher, "features").await? else {
                 if let Some(reason) = cursor.ended_early.clone() {
                     self.problem(&page_url, reason);
+                    // Saved as finished: the next plan starts the search
+                    // afresh instead of at the page that went round.
+                    let (job_id, cursor_now) = (self.job_id, cursor.clone());
+                    self.ledger
+                        .send(move |s| s.save_cursor(job_id, "search", &cursor_now));
                 }
                 break;
             };

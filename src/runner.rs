@@ -154,8 +154,13 @@ pub struct Runner {
     global: Bandwidth,
     events: broadcast::Sender<Event>,
     running: Mutex<HashMap<i64, Running>>,
-    /// This runner's name in job leases: one copier per job.
-    holder: Holder,
+}
+
+/// The error for a job another process copies (its lease holds).
+pub fn held_elsewhere(job_id: i64, other: &str) -> Error {
+    Error::invalid_input(format!(
+        "job {job_id} is being copied by another Cairn ({other}); one job is copied by one process at a time. Wait for it to finish, or pause it there (`cairn pause {job_id}`) and run this again"
+    ))
 }
 
 struct Running {
@@ -174,7 +179,6 @@ impl Runner {
             global: Bandwidth::new(None),
             events,
             running: Mutex::new(HashMap::new()),
-            holder: Holder::this_process(),
         }
     }
 
@@ -203,15 +207,28 @@ impl Runner {
     /// met in the source on the way.
     async fn plan_job(&self, job_id: i64) -> Result<(Report, Vec<Problem>)> {
         let job = self.job(job_id)?;
+        // Not while another process copies the job: two planners would give
+        // out folders each on their own.
+        let holder = Holder::this_process();
+        if let Err(other) = self.with_store(|s| s.take_job(job_id, &holder))? {
+            return Err(held_elsewhere(job_id, &other));
+        }
+        let planned = self.plan_held(&job).await;
+        self.with_store(|s| s.release_job(job_id, &holder))?;
+        planned
+    }
+
+    async fn plan_held(&self, job: &Job) -> Result<(Report, Vec<Problem>)> {
+        let job_id = job.id;
         self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
-        let destination = self.destination(&job)?;
+        let destination = self.destination(job)?;
         let ledger =
             pool::open_ledger(self.store.clone(), job_id, &destination, &job.source_url).await?;
         let cancel = CancellationToken::new();
         let planned = plan_and_report(
             &ledger,
             &self.fetcher,
-            &job,
+            job,
             (&self.store, &self.events),
             &cancel,
         )
@@ -269,6 +286,9 @@ impl Runner {
     /// Continues a paused or interrupted job, and gives its failed assets a
     /// fresh set of attempts (the server may be back).
     pub fn resume(&self, job_id: i64) -> Result<()> {
+        if let Some(other) = self.with_store(|s| s.job_holder(job_id))? {
+            return Err(held_elsewhere(job_id, &other));
+        }
         self.with_store(|s| s.retry_failed(job_id))?;
         self.start(job_id)
     }
@@ -288,11 +308,12 @@ impl Runner {
         }
         let job = self.job(job_id)?;
         let destination = self.destination(&job)?;
-        // One copier per job: another process copying it keeps it.
-        if let Err(other) = self.with_store(|s| s.take_job(job_id, &self.holder))? {
-            return Err(Error::invalid_input(format!(
-                "job {job_id} is being copied by another Cairn ({other}); one job is copied by one process at a time. Wait for it to finish, or pause it there (`cairn pause {job_id}`) and run this again"
-            )));
+        // One copier per job: another process copying it keeps it. Each run
+        // holds its own lease, so a run still winding down lets go of its
+        // own, never of the one that follows it.
+        let holder = Holder::this_process();
+        if let Err(other) = self.with_store(|s| s.take_job(job_id, &holder))? {
+            return Err(held_elsewhere(job_id, &other));
         }
         self.with_store(|s| s.set_job_state(job_id, JobState::Running))?;
         let cancel = CancellationToken::new();
@@ -306,19 +327,21 @@ impl Runner {
                 job: limit.clone(),
                 global: self.global.clone(),
             },
-            (cancel.clone(), self.holder.clone()),
+            (cancel.clone(), holder.clone()),
             self.events.clone(),
         );
         let (store, events) = (self.store.clone(), self.events.clone());
-        let holder = self.holder.clone();
         let handle = tokio::spawn(async move {
-            if let Some(stopping) = stopping {
-                // The stopping run marks the job paused as it ends: running again.
-                let _ = stopping.await;
-                let db = store.lock().unwrap_or_else(|e| e.into_inner());
-                db.set_job_state(job_id, JobState::Running)?;
+            let report = async {
+                if let Some(stopping) = stopping {
+                    // The stopping run marks the job paused as it ends: running again.
+                    let _ = stopping.await;
+                    let db = store.lock().unwrap_or_else(|e| e.into_inner());
+                    db.set_job_state(job_id, JobState::Running)?;
+                }
+                run.await
             }
-            let report = run.await;
+            .await;
             {
                 let db = store.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(error) = db.release_job(job_id, &holder) {
@@ -433,10 +456,15 @@ impl Runner {
             .filter(|j| j.state == JobState::Running)
             .map(|j| j.id)
             .collect();
-        for id in &unfinished {
-            self.start(*id)?;
+        let mut started = Vec::new();
+        for id in unfinished {
+            // A job another process copies stays with it.
+            match self.start(id) {
+                Ok(()) => started.push(id),
+                Err(error) => tracing::warn!(job = id, %error, "a running job was not resumed"),
+            }
         }
-        Ok(unfinished)
+        Ok(started)
     }
 
     fn stop(&self, job_id: i64, state: JobState) -> Result<()> {

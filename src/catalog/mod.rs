@@ -98,8 +98,9 @@ pub struct Opened {
 
 /// Reads the document that `source` (a URL or a path) points at and detects its kind.
 pub async fn open(fetcher: &Fetcher, source: &str) -> Result<Opened> {
-    let url = parse_location(source)?;
-    let value = fetcher.get_json(&url).await?;
+    let asked = parse_location(source)?;
+    // Where the document ended up (after redirects) is what its links mean.
+    let (value, url) = fetcher.get_json_at(&asked).await?;
     let kind = detect(&value).map_err(|reason| Error::not_stac(&url, reason))?;
     Ok(Opened { url, kind, value })
 }

@@ -103,6 +103,9 @@ pub async fn resume(args: ResumeArgs, state: Option<PathBuf>) -> Result<u8> {
             args.job_id
         ))
     })?;
+    if let Some(other) = store.job_holder(job.id)? {
+        return Err(cairn::runner::held_elsewhere(job.id, &other));
+    }
     // Failed assets get a fresh set of attempts: the server may be back.
     store.retry_failed(job.id)?;
     execute(store, job.id, false, args.json).await

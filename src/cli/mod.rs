@@ -52,7 +52,8 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::AccessDenied { .. }
         | Error::Http { .. }
         | Error::DatabaseVersion(_)
-        | Error::StateFile { .. } => EXIT_BAD_INPUT,
+        | Error::StateFile { .. }
+        | Error::TooLarge { .. } => EXIT_BAD_INPUT,
         _ => EXIT_FAILED,
     }
 }

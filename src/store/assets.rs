@@ -261,7 +261,7 @@ impl Store {
         let found: i64 = self.conn().query_row(
             "SELECT EXISTS (
                  SELECT 1 FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs j ON j.id = i.job_id
-                 WHERE a.path = ?2 AND (a.id != ?1 OR a.attempts > 0)
+                 WHERE a.path = ?2 AND (a.attempts > 0 OR (a.id != ?1 AND a.state IN ('done', 'skipped')))
                    AND j.destination = (SELECT j2.destination FROM assets a2
                        JOIN items i2 ON i2.id = a2.item_row JOIN jobs j2 ON j2.id = i2.job_id
                        WHERE a2.id = ?1))",

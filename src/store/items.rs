@@ -165,20 +165,34 @@ impl Store {
                 asset.media_type
             ])?;
         }
+        // An item written before is written again once an asset of it is to
+        // be copied anew (its source changed, or it failed before).
+        conn.prepare_cached(
+            "UPDATE items SET state = 'pending' WHERE id = ?1 AND state = 'written'
+             AND EXISTS (SELECT 1 FROM assets WHERE item_row = ?1 AND state = 'pending')",
+        )?
+        .execute([row])?;
         Ok(row)
     }
 
-    /// Where a job's collections and items were placed by earlier plans, so
-    /// that planning again gives each the same folder.
+    /// Where a job's collections and items were placed by earlier plans (of
+    /// this job last, so that its own places win), and those of the other
+    /// jobs into the same destination: planning again gives each the same
+    /// folder, and no two jobs give one folder to two items.
     pub fn planned_places(&self, job_id: i64) -> Result<PlannedPlaces> {
         let conn = self.conn();
-        let mut statement =
-            conn.prepare("SELECT collection_id, dir FROM collections WHERE job_id = ?1")?;
+        // Every job into the same destination: their folders are taken too.
+        let same =
+            "SELECT id FROM jobs WHERE destination = (SELECT destination FROM jobs WHERE id = ?1)";
+        let mut statement = conn.prepare(&format!(
+            "SELECT collection_id, dir FROM collections WHERE job_id IN ({same}) ORDER BY job_id = ?1"
+        ))?;
         let collections = statement
             .query_map([job_id], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        let mut statement =
-            conn.prepare("SELECT collection, item_id, dir FROM items WHERE job_id = ?1")?;
+        let mut statement = conn.prepare(&format!(
+            "SELECT collection, item_id, dir FROM items WHERE job_id IN ({same}) ORDER BY job_id = ?1"
+        ))?;
         let items = statement
             .query_map([job_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<Result<_, _>>()?;

@@ -151,7 +151,7 @@ impl Store {
             &format!(
                 "UPDATE jobs SET holder = ?2,
                      held_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+{seconds} seconds')
-                 WHERE id = ?1 AND (holder IS NULL OR holder = ?2)"
+                 WHERE id = ?1 AND holder = ?2"
             ),
             params![job_id, holder.0],
         )?;
@@ -208,6 +208,8 @@ mod tests {
         );
         assert!(!store.renew_job(job, &me).unwrap());
         store.release_job(job, &other).unwrap();
+        // A lease let go is not renewed by whoever asks: it is taken again.
+        assert!(!store.renew_job(job, &me).unwrap());
         assert_eq!(store.take_job(job, &me).unwrap(), Ok(()));
         assert!(store.renew_job(job, &me).unwrap());
         // A holder whose process is gone is taken over at once.

@@ -97,6 +97,7 @@ impl Store {
     /// (or folder) that cannot be written is opened read-only. Nothing is
     /// created or brought up to date then.
     pub fn open_for_reading(path: &Path) -> Result<Store> {
+        check_file(path)?;
         let writable =
             !path.exists() || std::fs::OpenOptions::new().append(true).open(path).is_ok();
         if writable {

@@ -160,8 +160,13 @@ pub fn part_path(path: &str) -> String {
 }
 
 impl AssetCopy {
-    /// Why an answer is plainly not this asset, if it is not.
+    /// Why an answer is plainly not this asset, if it is not. With a
+    /// checksum from the catalog the bytes speak for themselves: a catalog
+    /// with a wrong media type and right bytes is not refused.
     fn wrong(&self, content_type: Option<&str>, first: Option<&[u8]>) -> Option<String> {
+        if self.expected_checksum.is_some() {
+            return None;
+        }
         wrong_content(
             self.media_type.as_deref(),
             self.url.path(),
@@ -202,9 +207,9 @@ impl AssetCopy {
         // process stopped between the last byte and the rename) is verified as
         // it is, without asking the server again, when the catalog's checksum
         // can prove it; otherwise the server's answer to the range says.
-        let existing = match self.folder.file_len(&part) {
-            Ok(len) if self.validator.is_some() => len,
-            _ => 0,
+        let existing = match self.validator {
+            Some(_) => self.folder.own_len(&part).unwrap_or(0),
+            None => 0,
         };
         if existing > 0 && self.expected_size == Some(existing) && self.expected_checksum.is_some()
         {
@@ -451,13 +456,19 @@ impl AssetCopy {
             .url
             .to_file_path()
             .map_err(|()| Error::invalid_input(format!("{href} is not a valid file address")))?;
-        let mut reader = tokio::fs::File::open(&source)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::NotFound { href: href.clone() },
-                _ => io_error(&source, e),
-            })?;
-        let total = reader.metadata().await.ok().map(|m| m.len());
+        let missing = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound { href: href.clone() },
+            _ => io_error(&source, e),
+        };
+        // Looked at before it is opened: a pipe would block the open.
+        let meta = tokio::fs::metadata(&source).await.map_err(missing)?;
+        if !meta.is_file() {
+            return Err(Error::invalid_input(format!(
+                "{href} is not a regular file (a folder, a device or a pipe); Cairn copies only files"
+            )));
+        }
+        let mut reader = tokio::fs::File::open(&source).await.map_err(missing)?;
+        let total = Some(meta.len());
         on_start(&Started {
             offset: 0,
             total,

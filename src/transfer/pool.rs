@@ -143,7 +143,15 @@ pub async fn open_ledger(
         }
         Destination::Bucket(_) => None,
     };
-    destination.check_source(source).await?;
+    // The root catalog is written first, naming its source, so that a job
+    // from another source started meanwhile is refused too.
+    if !destination.check_source(source).await? {
+        let local = destination.local_folder()?;
+        let root = rewrite::root(None, source, None, &[]);
+        destination
+            .write_json(&local, "catalog.json", &root)
+            .await?;
+    }
     Ok(Arc::new(Ledger::start(store, job_id, flush)?))
 }
 
@@ -421,8 +429,9 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     let proof = expected_checksum
         .clone()
         .or_else(|| recorded.and_then(|(_, c)| Checksum::parse(c).ok()));
+    let present = shared.local.has_file(&asset.path);
     if let Some(proof) = proof
-        && shared.local.has_file(&asset.path)
+        && present
         && let Some(verified) = verify_existing(
             &shared.local,
             &asset.path,
@@ -442,13 +451,13 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     // A file already in the asset's place that nothing proves is this asset
     // is replaced only if a job of this mirror put it there: someone else's
     // file is never overwritten.
-    if recorded.is_none() && shared.local.has_file(&asset.path) {
+    if recorded.is_none() && present {
         let (id, path) = (asset.id, asset.path.clone());
         let ours = shared
             .ledger
             .call(move |s| s.placed_by_a_job(id, &path))
             .await?;
-        if !ours {
+        if !ours && !mirror_vouches(shared, &asset).await {
             let reason = format!(
                 "a file Cairn did not copy is already at {}; it is left as it is. Move it away (or choose an empty folder), then run `cairn resume`",
                 shared.local.display(&asset.path).display()
@@ -600,6 +609,44 @@ async fn publish(
     }
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+/// Whether the mirror's own item document (written by an earlier run of this
+/// source, perhaps with another state file) vouches for the file in place:
+/// it names the file for this asset, and the file matches its checksum.
+async fn mirror_vouches(shared: &Shared, asset: &AssetRow) -> bool {
+    if shared.destination.is_bucket() {
+        return false;
+    }
+    let Some((dir, file)) = asset.path.rsplit_once('/') else {
+        return false;
+    };
+    let name = dir.rsplit('/').next().unwrap_or(dir);
+    let Ok(bytes) = shared.local.read(&format!("{dir}/{name}.json")) else {
+        return false;
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
+    let Some(entry) = doc.get("assets").and_then(|a| a.get(&asset.key)) else {
+        return false;
+    };
+    let names_it = entry.get("href").and_then(|h| h.as_str()) == Some(&format!("./{file}"));
+    let checksum = entry
+        .get("file:checksum")
+        .and_then(|c| c.as_str())
+        .and_then(|c| Checksum::parse(c).ok());
+    match checksum {
+        Some(checksum) if names_it => verify_existing(
+            &shared.local,
+            &asset.path,
+            entry.get("file:size").and_then(|s| s.as_u64()),
+            Some(checksum),
+        )
+        .await
+        .is_some(),
+        _ => false,
+    }
 }
 
 /// Puts an interrupted asset back in the queue; its partial file stays.

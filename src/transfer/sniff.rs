@@ -27,6 +27,8 @@ fn binary_kind(media_type: Option<&str>, path: &str) -> Option<&'static str> {
             "application/gzip" | "application/x-gzip" => "gzip",
             "application/vnd.apache.parquet" | "application/x-parquet" => "Parquet",
             "application/x-zarr" | "application/vnd+zarr" => return None,
+            // Text formats in image clothing (SVG is XML).
+            m if m.ends_with("+xml") || m.ends_with("+json") => return None,
             m if m.starts_with("image/") => "image",
             m if m.starts_with("video/") || m.starts_with("audio/") => "media",
             _ => return None,

@@ -1077,6 +1077,11 @@ fn a_file_cairn_did_not_copy_is_never_overwritten() {
     let run = cairn(&state, &["resume", "1", "--json"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("data", 2000));
+    // The same mirror from another state file (the app's, another
+    // computer's): the mirror's own item document vouches for its file.
+    let run = mirror(&dir.path().join("other.db"), &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(verified(&state, &dest, 1)[0].bytes, bytes_of("data", 2000));
 }
 
 #[test]
