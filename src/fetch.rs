@@ -186,14 +186,27 @@ impl Pace {
         }
     }
 
-    /// Waits for `next` (the next piece of a body), but no longer than the
-    /// pace allows; counts the bytes it brings (`len`).
-    pub(crate) async fn wait<T, F>(
+    /// The next piece of `response`'s body (`None` at its end), waited for
+    /// no longer than the pace allows.
+    pub(crate) async fn chunk(
         &mut self,
         href: &str,
-        next: F,
-        len: impl Fn(&T) -> usize,
-    ) -> Result<T>
+        response: &mut reqwest::Response,
+    ) -> Result<Option<Bytes>> {
+        let size = |c: &reqwest::Result<Option<Bytes>>| {
+            c.as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map_or(0, Bytes::len)
+        };
+        self.wait(href, response.chunk(), size)
+            .await?
+            .map_err(|e| transport_error(href, &e))
+    }
+
+    /// Waits for `next` (the next piece of a body), but no longer than the
+    /// pace allows; counts the bytes it brings (`len`).
+    async fn wait<T, F>(&mut self, href: &str, next: F, len: impl Fn(&T) -> usize) -> Result<T>
     where
         F: std::future::Future<Output = T>,
     {
@@ -527,17 +540,7 @@ impl Fetcher {
         let mut body = BytesMut::new();
         let mut pace = Pace::new(self.min_speed);
         let (mut weigher, mut share) = (Weigher::default(), Share::new(&self.budget));
-        let size = |c: &reqwest::Result<Option<Bytes>>| {
-            c.as_ref()
-                .ok()
-                .and_then(Option::as_ref)
-                .map_or(0, Bytes::len)
-        };
-        while let Some(chunk) = pace
-            .wait(href, response.chunk(), size)
-            .await?
-            .map_err(|e| transport_error(href, &e))?
-        {
+        while let Some(chunk) = pace.chunk(href, &mut response).await? {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
                 return Err(too_large(href));
             }

@@ -201,17 +201,19 @@ fn percent_decode(text: &str) -> Cow<'_, str> {
     // Decode repeatedly: `%252e` is `%2e` after one pass and `.` after two.
     let mut current: Cow<'_, str> = Cow::Borrowed(text);
     for _ in 0..4 {
-        let decoded: String =
-            url::form_urlencoded::parse(format!("x={}", current.replace('+', "%2B")).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
+        let decoded = unescape(&current);
         if decoded == current {
             break;
         }
-        current = Cow::Owned(decoded);
+        current = Cow::Owned(decoded.into_owned());
     }
     current
+}
+
+/// `text` with its percent-escapes decoded once (bytes that are not UTF-8
+/// become U+FFFD).
+pub fn unescape(text: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy()
 }
 
 /// The file name to give an asset: the last segment of its href, made safe;

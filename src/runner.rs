@@ -75,8 +75,7 @@ pub fn prepare_job(store: &Store, request: &JobRequest) -> Result<i64> {
     let (concurrency, per_host) = (request.concurrency.max(1), request.per_host.max(1));
     // Found or made under the write lock: two identical requests at once
     // (the app and a script) are one job.
-    store.begin()?;
-    let prepared = (|| {
+    store.transaction(|| {
         let existing = store.jobs()?.into_iter().find(|j| {
             j.source_url == source && j.destination == destination && j.selection == selection
         });
@@ -87,12 +86,7 @@ pub fn prepare_job(store: &Store, request: &JobRequest) -> Result<i64> {
             (source, destination, selection),
             (concurrency, per_host),
         )
-    })();
-    match &prepared {
-        Ok(_) => store.commit()?,
-        Err(_) => store.rollback()?,
-    }
-    prepared
+    })
 }
 
 fn find_or_create(

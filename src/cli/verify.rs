@@ -239,12 +239,7 @@ fn inside_mirror(inside: &Url, url: &Url) -> Option<String> {
     let relative = url.path().strip_prefix(inside.path())?;
     let decoded: Vec<String> = relative
         .split('/')
-        .map(|s| {
-            url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        })
+        .map(|s| cairn::layout::unescape(s).into_owned())
         .collect();
     if decoded
         .iter()

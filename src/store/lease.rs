@@ -107,23 +107,11 @@ impl Store {
         job_id: i64,
         holder: &Holder,
     ) -> Result<std::result::Result<(), String>> {
-        self.begin()?;
-        let taken = (|| {
-            let current: Option<(Option<String>, bool)> = self
-                .conn()
-                .query_row(
-                    &format!(
-                        "SELECT holder, coalesce(held_until > {NOW}, 0) FROM jobs WHERE id = ?1"
-                    ),
-                    [job_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((Some(other), true)) = &current
-                && other != &holder.0
-                && !Holder::is_gone(other)
+        self.transaction(|| {
+            if let Some(other) = self.live_holder(job_id)?
+                && other != holder.0
             {
-                return Ok(Err(Holder::describe(other)));
+                return Ok(Err(Holder::describe(&other)));
             }
             self.conn().execute(
                 &format!(
@@ -135,12 +123,7 @@ impl Store {
                 params![job_id, holder.0],
             )?;
             Ok(Ok(()))
-        })();
-        match &taken {
-            Ok(_) => self.commit()?,
-            Err(_) => self.rollback()?,
-        }
-        taken
+        })
     }
 
     /// Extends `holder`'s lease on job `job_id`; false when it holds none
@@ -169,6 +152,12 @@ impl Store {
 
     /// Who holds job `job_id`'s lease now, if a live process does.
     pub fn job_holder(&self, job_id: i64) -> Result<Option<String>> {
+        Ok(self.live_holder(job_id)?.map(|h| Holder::describe(&h)))
+    }
+
+    /// The holder of job `job_id`'s lease as written, if the lease holds
+    /// and its process is not known to be gone.
+    fn live_holder(&self, job_id: i64) -> Result<Option<String>> {
         let current: Option<String> = self
             .conn()
             .query_row(
@@ -178,9 +167,7 @@ impl Store {
             )
             .optional()?
             .flatten();
-        Ok(current
-            .filter(|h| !Holder::is_gone(h))
-            .map(|h| Holder::describe(&h)))
+        Ok(current.filter(|h| !Holder::is_gone(h)))
     }
 }
 

@@ -218,6 +218,18 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `work` in one write transaction: committed when it returns `Ok`,
+    /// abandoned when it fails.
+    pub fn transaction<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.begin()?;
+        let done = work();
+        match &done {
+            Ok(_) => self.commit()?,
+            Err(_) => self.rollback()?,
+        }
+        done
+    }
+
     /// Abandons the transaction [`Store::begin`] started.
     pub fn rollback(&self) -> Result<()> {
         self.conn.execute_batch("ROLLBACK")?;

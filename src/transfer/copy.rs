@@ -284,7 +284,12 @@ impl AssetCopy {
         on_start(&started);
         if offset == 0 && declared.is_some_and(|d| d <= SMALL_BODY) {
             return self
-                .fetch_small(&href, response, &started, limits, cancel, progress)
+                .fetch_small(
+                    &href,
+                    (response, content_type.as_deref()),
+                    &started,
+                    (limits, cancel, progress),
+                )
                 .await;
         }
 
@@ -355,18 +360,11 @@ impl AssetCopy {
     async fn fetch_small(
         &self,
         href: &str,
-        mut response: reqwest::Response,
+        (mut response, content_type): (reqwest::Response, Option<&str>),
         started: &Started,
-        limits: &Limits,
-        cancel: &CancellationToken,
-        progress: &Arc<AtomicU64>,
+        (limits, cancel, progress): (&Limits, &CancellationToken, &Arc<AtomicU64>),
     ) -> Result<Copied> {
         let declared = response.content_length().unwrap_or(0);
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
         let mut body = Vec::with_capacity(declared as usize);
         let mut intake = Intake::new(self, limits, progress);
         while let Some(chunk) = next_chunk(&mut response, &mut intake.pace, cancel, href).await? {
@@ -377,7 +375,7 @@ impl AssetCopy {
         if fetched != declared {
             return Err(short_body(href, declared, fetched));
         }
-        if let Some(reason) = self.wrong(content_type.as_deref(), Some(&body)) {
+        if let Some(reason) = self.wrong(content_type, Some(&body)) {
             return Err(Error::WrongContent {
                 href: href.to_string(),
                 reason,
@@ -577,18 +575,10 @@ async fn next_chunk(
     cancel: &CancellationToken,
     href: &str,
 ) -> Result<Option<bytes::Bytes>> {
-    let size = |c: &reqwest::Result<Option<bytes::Bytes>>| {
-        c.as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map_or(0, bytes::Bytes::len)
-    };
     tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(Error::Cancelled),
-        chunk = pace.wait(href, response.chunk(), size) => {
-            chunk?.map_err(|e| crate::fetch::transport_error(href, &e))
-        }
+        chunk = pace.chunk(href, response) => chunk,
     }
 }
 

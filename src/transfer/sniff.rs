@@ -106,21 +106,21 @@ pub fn wrong_content(
     first: Option<&[u8]>,
 ) -> Option<String> {
     let kind = binary_kind(media_type, path)?;
+    let web_page = || {
+        format!(
+            "the server sent a web page instead of the {kind} file the catalog describes (perhaps a login page, or a notice that the file moved); nothing was saved"
+        )
+    };
     let html = content_type.is_some_and(|t| {
         let t = t.to_ascii_lowercase();
         t.starts_with("text/html") || t.starts_with("application/xhtml")
     });
     if html {
-        return Some(format!(
-            "the server sent a web page instead of the {kind} file the catalog describes (perhaps a login page, or a notice that the file moved); nothing was saved"
-        ));
+        return Some(web_page());
     }
     let start = text_start(first?)?;
-    let web_page = start.to_ascii_lowercase().contains("html");
-    Some(if web_page {
-        format!(
-            "the server sent a web page instead of the {kind} file the catalog describes (perhaps a login page, or a notice that the file moved); nothing was saved"
-        )
+    Some(if start.to_ascii_lowercase().contains("html") {
+        web_page()
     } else {
         format!(
             "the server sent text instead of the {kind} file the catalog describes (it begins {start:?}); nothing was saved"

@@ -64,6 +64,11 @@ pub fn item(site: &Site, id: &str, collection: &str, assets: &[Asset<'_>]) -> Va
     })
 }
 
+/// An item `id` in `collection` with one asset, `data`, at `file`.
+pub fn one_asset(site: &Site, id: &str, collection: &str, file: &str, bytes: Vec<u8>) -> Value {
+    item(site, id, collection, &[Asset::new("data", file, bytes)])
+}
+
 /// Serves a root catalog at `catalog.json` linking one collection per entry,
 /// each linking its items; returns the root's address.
 pub fn publish(site: &Site, collections: &[(&str, Vec<Value>)]) -> String {
@@ -184,18 +189,8 @@ fn names_that_collide_never_share_a_file() {
 #[test]
 fn two_items_with_one_id_are_never_mixed() {
     let site = Site::start();
-    let first = item(
-        &site,
-        "dup",
-        "col",
-        &[Asset::new("data", "one/data.tif", bytes_of("one", 5000))],
-    );
-    let second = item(
-        &site,
-        "dup",
-        "col",
-        &[Asset::new("data", "two/data.tif", bytes_of("two", 7000))],
-    );
+    let first = one_asset(&site, "dup", "col", "one/data.tif", bytes_of("one", 5000));
+    let second = one_asset(&site, "dup", "col", "two/data.tif", bytes_of("two", 7000));
     let source = publish(&site, &[("col", vec![first, second])]);
     let dir = tempfile::tempdir().unwrap();
     let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
@@ -304,24 +299,9 @@ fn links_planted_in_the_destination_are_never_written_through() {
     use std::os::unix::fs::symlink;
     let site = Site::start();
     let items = vec![
-        item(
-            &site,
-            "one",
-            "col",
-            &[Asset::new("data", "one.tif", bytes_of("one", 4000))],
-        ),
-        item(
-            &site,
-            "two",
-            "col",
-            &[Asset::new("data", "two.tif", bytes_of("two", 4000))],
-        ),
-        item(
-            &site,
-            "three",
-            "col",
-            &[Asset::new("data", "three.tif", bytes_of("three", 4000))],
-        ),
+        one_asset(&site, "one", "col", "one.tif", bytes_of("one", 4000)),
+        one_asset(&site, "two", "col", "two.tif", bytes_of("two", 4000)),
+        one_asset(&site, "three", "col", "three.tif", bytes_of("three", 4000)),
     ];
     let source = publish(
         &site,
@@ -329,11 +309,12 @@ fn links_planted_in_the_destination_are_never_written_through() {
             ("col", items),
             (
                 "other",
-                vec![item(
+                vec![one_asset(
                     &site,
                     "four",
                     "other",
-                    &[Asset::new("data", "four.tif", bytes_of("four", 10))],
+                    "four.tif",
+                    bytes_of("four", 10),
                 )],
             ),
         ],
@@ -414,12 +395,7 @@ fn verify_repair_reads_and_writes_only_inside_the_mirror() {
         &site,
         &[(
             "col",
-            vec![item(
-                &site,
-                "it",
-                "col",
-                &[Asset::new("data", "data.tif", good.clone())],
-            )],
+            vec![one_asset(&site, "it", "col", "data.tif", good.clone())],
         )],
     );
     let dir = tempfile::tempdir().unwrap();
@@ -482,12 +458,7 @@ fn sigterm_and_sighup_stop_a_job_as_ctrl_c_does() {
     for signal in ["-TERM", "-HUP"] {
         let site = Site::start();
         let slow = bytes_of("slow", 400);
-        let mut doc = item(
-            &site,
-            "slow",
-            "col",
-            &[Asset::new("data", "slow.tif", slow.clone())],
-        );
+        let mut doc = one_asset(&site, "slow", "col", "slow.tif", slow.clone());
         doc["assets"]["data"]["file:size"] = json!(slow.len());
         site.put(
             "slow.tif",
@@ -543,12 +514,7 @@ fn a_compressed_answer_is_stored_as_the_server_holds_it() {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(&plain).unwrap();
     let stored = encoder.finish().unwrap();
-    let doc = item(
-        &site,
-        "gz",
-        "col",
-        &[Asset::new("data", "data.nc.gz", stored.clone())],
-    );
+    let doc = one_asset(&site, "gz", "col", "data.nc.gz", stored.clone());
     site.put(
         "data.nc.gz",
         Reply::bytes(stored.clone(), "application/gzip").header("content-encoding", "gzip"),
@@ -565,12 +531,7 @@ fn a_compressed_answer_is_stored_as_the_server_holds_it() {
 fn relative_links_reached_through_a_redirect_resolve_where_the_document_is() {
     let site = Site::start();
     let bytes = bytes_of("moved", 3000);
-    let mut doc = item(
-        &site,
-        "moved",
-        "col",
-        &[Asset::new("data", "new/c/data.tif", bytes.clone())],
-    );
+    let mut doc = one_asset(&site, "moved", "col", "new/c/data.tif", bytes.clone());
     doc["assets"]["data"]["href"] = "./data.tif".into();
     site.put("new/c/item.json", Reply::json(&doc));
     site.put(
@@ -783,18 +744,8 @@ fn a_search_whose_pages_go_round_stops_and_says_so() {
             "api/collections",
             Reply::json(&json!({"collections": [], "links": []})),
         );
-        let a = item(
-            &site,
-            "a",
-            "col",
-            &[Asset::new("data", "a.tif", bytes_of("a", 100))],
-        );
-        let b = item(
-            &site,
-            "b",
-            "col",
-            &[Asset::new("data", "b.tif", bytes_of("b", 100))],
-        );
+        let a = one_asset(&site, "a", "col", "a.tif", bytes_of("a", 100));
+        let b = one_asset(&site, "b", "col", "b.tif", bytes_of("b", 100));
         // Either a -> b -> c -> b -> ..., or the same items under ever new
         // addresses.
         let page = |items: Vec<Value>, next: &str| {
@@ -803,12 +754,7 @@ fn a_search_whose_pages_go_round_stops_and_says_so() {
         };
         site.put("search", page(vec![a.clone()], "page-b"));
         if cycle {
-            let c = item(
-                &site,
-                "c",
-                "col",
-                &[Asset::new("data", "c.tif", bytes_of("c", 100))],
-            );
+            let c = one_asset(&site, "c", "col", "c.tif", bytes_of("c", 100));
             site.put("page-b", page(vec![b.clone()], "page-c"));
             site.put("page-c", page(vec![c], "page-b"));
         } else {
@@ -926,12 +872,7 @@ fn processes_opening_a_new_state_file_at_once_all_succeed() {
 fn one_job_is_copied_by_one_process_and_a_dead_one_is_taken_over() {
     let site = Site::start();
     let slow = bytes_of("slow", 300);
-    let doc = item(
-        &site,
-        "slow",
-        "col",
-        &[Asset::new("data", "slow.tif", slow.clone())],
-    );
+    let doc = one_asset(&site, "slow", "col", "slow.tif", slow.clone());
     site.put(
         "slow.tif",
         Reply::bytes(slow.clone(), "image/tiff").trickle(Duration::from_millis(10)),
@@ -1042,12 +983,7 @@ fn two_sources_never_share_one_mirror() {
 #[test]
 fn a_file_cairn_did_not_copy_is_never_overwritten() {
     let site = Site::start();
-    let mut doc = item(
-        &site,
-        "scene",
-        "col",
-        &[Asset::new("data", "data.tif", bytes_of("data", 2000))],
-    );
+    let mut doc = one_asset(&site, "scene", "col", "data.tif", bytes_of("data", 2000));
     // No checksum in the catalog: nothing proves the file in place.
     doc["assets"]["data"]
         .as_object_mut()
@@ -1104,12 +1040,7 @@ fn a_small_answer_that_unpacks_to_a_huge_document_is_refused_early() {
         "bomb/collection.json",
         Reply::bytes(bomb, "application/json").header("content-encoding", "gzip"),
     );
-    let good = item(
-        &site,
-        "fine",
-        "good",
-        &[Asset::new("data", "data.tif", bytes_of("fine", 500))],
-    );
+    let good = one_asset(&site, "fine", "good", "data.tif", bytes_of("fine", 500));
     publish(&site, &[("good", vec![good])]);
     site.put(
         "catalog.json",
@@ -1141,12 +1072,7 @@ fn a_small_answer_that_unpacks_to_a_huge_document_is_refused_early() {
 #[test]
 fn a_redirect_to_this_computer_is_refused_in_words() {
     let site = Site::start();
-    let doc = item(
-        &site,
-        "moved",
-        "col",
-        &[Asset::new("data", "data.tif", bytes_of("moved", 300))],
-    );
+    let doc = one_asset(&site, "moved", "col", "data.tif", bytes_of("moved", 300));
     site.put("data.tif", Reply::redirect("file:///etc/passwd"));
     let source = publish(&site, &[("col", vec![doc])]);
     site.put("loop.json", Reply::redirect("/loop.json"));

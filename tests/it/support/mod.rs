@@ -158,7 +158,8 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         };
         for entry in entries {
             let path = entry.unwrap().path();
-            if path.is_dir() {
+            // Links are listed, never followed.
+            if std::fs::symlink_metadata(&path).unwrap().is_dir() {
                 stack.push(path);
             } else {
                 out.push(path);

@@ -21,31 +21,21 @@ pub struct Mirrored {
 /// Every file under `dir`, relative, without following links; links are
 /// listed too (they are files of the tree).
 pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
+    super::files_under(dir)
+        .into_iter()
+        .map(|path| {
             let relative = path
                 .strip_prefix(dir)
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&path).unwrap();
-                out.insert(relative, format!("-> {}", target.display()).into_bytes());
-            } else if meta.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(relative, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
+            let bytes = match std::fs::read_link(&path) {
+                Ok(target) => format!("-> {}", target.display()).into_bytes(),
+                Err(_) => std::fs::read(&path).unwrap(),
+            };
+            (relative, bytes)
+        })
+        .collect()
 }
 
 fn read_json(path: &Path) -> Value {
