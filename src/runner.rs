@@ -201,6 +201,12 @@ impl Runner {
     /// met in the source on the way.
     async fn plan_job(&self, job_id: i64) -> Result<(Report, Vec<Problem>)> {
         let job = self.job(job_id)?;
+        // This process copies the job now: its run planned it and keeps the
+        // rows current, so how it stands is the estimate. Planning again
+        // would take the lease from under the run.
+        if self.copies(job_id) {
+            return Ok((self.report(job_id, JobState::Running)?, Vec::new()));
+        }
         // Not while another process copies the job: two planners would give
         // out folders each on their own.
         let holder = Holder::this_process();
@@ -428,6 +434,18 @@ impl Runner {
             running.limit.set(bytes_per_second);
         }
         Ok(())
+    }
+
+    /// Whether a run of this process copies job `job_id` now (and is not
+    /// winding down after a pause or a cancel).
+    fn copies(&self, job_id: i64) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job_id)
+            .is_some_and(|r| {
+                !r.cancel.is_cancelled() && r.handle.as_ref().is_some_and(|h| !h.is_finished())
+            })
     }
 
     /// How many jobs are copying now.

@@ -343,3 +343,33 @@ async fn an_estimate_counts_and_lists_every_problem() {
     assert_eq!(again.problems.len(), MISSING);
     runner.cancel(busy).unwrap();
 }
+
+/// The app's Estimate pressed again for a job that is copying: it says how
+/// the job stands and leaves the run alone. The run lasts past the first
+/// renewal of its lease (every 10 s), which an estimate that took the lease
+/// from under it would make fail.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_estimate_of_a_running_job_leaves_it_running() {
+    let farm = slow_farm(2, 1_200_000, 100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+    let request = JobRequest {
+        source: farm.catalog_url(),
+        destination: dir.path().join("mirror").display().to_string(),
+        selection: Selection::default(),
+        limit_rate: None,
+        concurrency: 4,
+        per_host: 4,
+    };
+    let job = cairn::runner::prepare_job(&store, &request).unwrap();
+    let runner = Runner::new(store, Fetcher::new().unwrap());
+    runner.start(job).unwrap();
+    first_bytes(&farm).await;
+    let estimate = runner.estimate(&request).await.unwrap();
+    assert_eq!(estimate.job, job);
+    assert_eq!((estimate.counts.items, estimate.counts.assets), (1, 2));
+    assert_eq!(estimate.counts.bytes_expected, 2_400_000);
+    let report = runner.wait(job).await.unwrap();
+    assert_eq!(report.state, JobState::Finished);
+    assert_eq!(report.counts.done, 2);
+}
