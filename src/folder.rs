@@ -10,16 +10,19 @@
 //! through, and a `..` cannot climb out: by construction, not by checking a
 //! path string and hoping it still holds when the file is opened.
 //!
-//! Two more things planted in a mirror are met before a file is opened: a
-//! pipe or a device (which would block an open, or never end) is refused in
-//! words; a file with other names (a hard link to a file elsewhere) is never
-//! written in place: its name is removed and a new file made, so the other
-//! names keep their bytes.
+//! Two more things planted in a mirror are refused: a pipe or a device
+//! (which would block, or never end) is opened without waiting and then
+//! refused in words; a file with other names (a hard link to a file
+//! elsewhere) is never written in place. Both are judged by the handle once
+//! it is open, not by a look before, so nothing can be swapped in between.
+//! A file made anew never opens what was at its name: the name is removed
+//! and the file made with `O_EXCL`, so the other names of whatever was
+//! there keep their bytes.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use cap_fs_ext::{DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt};
+use cap_fs_ext::{DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, OpenOptions};
 
 /// A destination folder, opened once.
@@ -36,29 +39,18 @@ fn link(at: &str) -> io::Error {
     ))
 }
 
-/// What stands at a name before it is opened.
-#[derive(Debug, PartialEq, Eq)]
-enum Existing {
-    Nothing,
-    /// A regular file with no other name.
-    File,
-    /// A regular file with other names too (a hard link).
-    Shared,
+/// The error for something other than a regular file at `at`.
+fn not_regular(at: &str) -> io::Error {
+    io::Error::other(format!(
+        "{at:?} in the mirror is not a regular file (a folder, a pipe or a device); Cairn does not open it. Remove it, then run the job again"
+    ))
 }
 
-/// What stands at `name` in `dir` (`at` in the mirror): a link, or anything
-/// but a regular file, is refused in words.
-fn existing(dir: &Dir, name: &str, at: &str) -> io::Result<Existing> {
-    match dir.symlink_metadata(name) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Existing::Nothing),
-        Err(e) => Err(e),
-        Ok(meta) if meta.file_type().is_symlink() => Err(link(at)),
-        Ok(meta) if !meta.is_file() => Err(io::Error::other(format!(
-            "{at:?} in the mirror is not a regular file (a folder, a pipe or a device); Cairn does not open it. Remove it, then run the job again"
-        ))),
-        Ok(meta) if meta.nlink() > 1 => Ok(Existing::Shared),
-        Ok(_) => Ok(Existing::File),
-    }
+/// The error for a file at `at` that has other names.
+fn shared(at: &str) -> io::Error {
+    io::Error::other(format!(
+        "{at:?} in the mirror has other names (a hard link); Cairn does not write into it"
+    ))
 }
 
 impl Folder {
@@ -84,9 +76,9 @@ impl Folder {
         self.root.join(relative)
     }
 
-    /// The folder that holds `relative` (made when `create`), and the name of
-    /// `relative` in it. Each segment is opened without following links.
-    fn parent(&self, relative: &str, create: bool) -> io::Result<(Dir, String)> {
+    /// The place of the file at `relative`: the folder that holds it (made
+    /// when `create`), opened once, each segment without following links.
+    pub fn place(&self, relative: &str, create: bool) -> io::Result<Place> {
         let segments = segments(relative)?;
         let (name, folders) = segments
             .split_last()
@@ -111,83 +103,49 @@ impl Folder {
             Some(dir) => dir,
             None => self.dir.try_clone()?,
         };
-        Ok((dir, (*name).to_string()))
+        Ok(Place {
+            dir,
+            folder: relative[..relative.len() - name.len()].to_string(),
+            name: (*name).to_string(),
+            root: self.root.clone(),
+        })
     }
 
-    fn open_with(
-        &self,
-        relative: &str,
-        options: &mut OpenOptions,
-        mode: Mode,
-    ) -> io::Result<std::fs::File> {
-        let create = mode == Mode::Create;
-        let (dir, name) = self.parent(relative, create)?;
-        match existing(&dir, &name, relative)? {
-            // Written in place, a file with other names would change them
-            // too: a new file takes its name instead.
-            Existing::Shared if create => dir.remove_file(&name)?,
-            Existing::Shared if mode == Mode::Write => {
-                return Err(io::Error::other(format!(
-                    "{relative:?} in the mirror has other names (a hard link); Cairn does not write into it"
-                )));
-            }
-            Existing::Nothing if !create => {
-                return Err(io::Error::from(io::ErrorKind::NotFound));
-            }
-            _ => {}
-        }
-        options.follow(FollowSymlinks::No);
-        dir.open_with(&name, options)
-            .map(cap_std::fs::File::into_std)
-            .map_err(|error| explain(&dir, &name, relative, error))
-    }
-
-    /// Creates (or empties) the file at `relative` for writing.
+    /// Makes the file at `relative` anew (empty) for writing, with its folders.
     pub fn create(&self, relative: &str) -> io::Result<std::fs::File> {
-        self.open_with(
-            relative,
-            OpenOptions::new().write(true).create(true).truncate(true),
-            Mode::Create,
-        )
+        let place = self.place(relative, true)?;
+        place.create(&place.name)
     }
 
     /// Opens the existing file at `relative` to add to its end.
     pub fn append(&self, relative: &str) -> io::Result<std::fs::File> {
-        self.open_with(relative, OpenOptions::new().append(true), Mode::Write)
+        let place = self.place(relative, false)?;
+        place.append(&place.name)
     }
 
     /// Opens the existing file at `relative` for writing in place.
     pub fn modify(&self, relative: &str) -> io::Result<std::fs::File> {
-        self.open_with(relative, OpenOptions::new().write(true), Mode::Write)
+        let place = self.place(relative, false)?;
+        place.modify(&place.name)
     }
 
     /// Opens the file at `relative` for reading.
     pub fn read_file(&self, relative: &str) -> io::Result<std::fs::File> {
-        self.open_with(relative, OpenOptions::new().read(true), Mode::Read)
+        let place = self.place(relative, false)?;
+        place.read_file(&place.name)
     }
 
-    /// The size of the regular file at `relative` (one with other names too,
-    /// as backups that share files by hard links have, can be read); a link,
-    /// a folder or a pipe there is an error.
+    /// The size of the regular file at `relative`: see [`Place::file_len`].
     pub fn file_len(&self, relative: &str) -> io::Result<u64> {
-        let (dir, name) = self.parent(relative, false)?;
-        match existing(&dir, &name, relative)? {
-            Existing::Nothing => Err(io::Error::from(io::ErrorKind::NotFound)),
-            Existing::Shared | Existing::File => Ok(dir.symlink_metadata(&name)?.len()),
-        }
+        let place = self.place(relative, false)?;
+        place.file_len(&place.name)
     }
 
     /// The size of the file at `relative` when it can be written in place:
-    /// one with other names (a hard link) cannot, and is an error.
+    /// see [`Place::own_len`].
     pub fn own_len(&self, relative: &str) -> io::Result<u64> {
-        let (dir, name) = self.parent(relative, false)?;
-        match existing(&dir, &name, relative)? {
-            Existing::Nothing => Err(io::Error::from(io::ErrorKind::NotFound)),
-            Existing::Shared => Err(io::Error::other(format!(
-                "{relative:?} in the mirror has other names (a hard link); Cairn does not write into it"
-            ))),
-            Existing::File => Ok(dir.symlink_metadata(&name)?.len()),
-        }
+        let place = self.place(relative, false)?;
+        place.own_len(&place.name)
     }
 
     /// Whether a file (not a link, not a folder) is at `relative`.
@@ -198,22 +156,19 @@ impl Folder {
     /// Renames `from` to `to`; both must be in one folder. A link at `to` is
     /// replaced, not followed.
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        let (dir, from_name) = self.parent(from, false)?;
+        let place = self.place(from, false)?;
         let (to_dir_name, to_name) = to.rsplit_once('/').unwrap_or(("", to));
         let from_dir_name = from.rsplit_once('/').map_or("", |(d, _)| d);
         if from_dir_name != to_dir_name {
             return Err(invalid(to, "a rename must stay in its folder"));
         }
-        dir.rename(&from_name, &dir, to_name)
+        place.rename(&place.name, to_name)
     }
 
     /// Removes the file (or link) at `relative`, if there is one.
     pub fn remove(&self, relative: &str) -> io::Result<()> {
-        let (dir, name) = self.parent(relative, false)?;
-        match dir.remove_file(&name) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        let place = self.place(relative, false)?;
+        place.remove(&place.name)
     }
 
     /// Reads the whole file at `relative`.
@@ -225,38 +180,197 @@ impl Folder {
 
     /// Writes `bytes` at `relative` atomically: `relative.tmp`, then a rename.
     pub fn write_atomic(&self, relative: &str, bytes: &[u8]) -> io::Result<()> {
-        let temporary = format!("{relative}.tmp");
-        let mut file = self.create(&temporary)?;
+        let place = self.place(relative, true)?;
+        let temporary = format!("{}.tmp", place.name);
+        let mut file = place.create(&temporary)?;
         file.write_all(bytes)?;
         drop(file);
-        self.rename(&temporary, relative)
+        place.rename(&temporary, &place.name)
     }
 
     /// Flushes the folder that holds `relative` to disk (its entries: names
     /// added by a rename).
     pub fn sync_parent(&self, relative: &str) -> io::Result<()> {
-        let (dir, _) = self.parent(relative, false)?;
-        dir.into_std_file().sync_all()
+        self.place(relative, false)?.sync()
     }
 }
 
-/// The segments of a relative path, refusing anything that is not a plain
-/// name: Cairn's own paths never hold such segments, so one that does came
-/// from a damaged or hostile record.
+/// Where one file is in a mirror: the folder that holds it, opened once
+/// beneath the mirror without following links, and the file's name in it.
+///
+/// Everything done to the file and to the files beside it (its partial,
+/// its temporary) goes through that one handle: a copy resolves its path
+/// once, not once for each look, open and rename. The names given to its
+/// methods are names in that folder.
+#[derive(Debug)]
+pub struct Place {
+    dir: Dir,
+    /// The folder's path in the mirror, with its trailing `/` (empty at the
+    /// root).
+    folder: String,
+    name: String,
+    root: PathBuf,
+}
+
+impl Place {
+    /// The file's name in its folder.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The path in the mirror of `name` in this folder.
+    pub fn relative(&self, name: &str) -> String {
+        format!("{}{name}", self.folder)
+    }
+
+    /// The full path of `name` in this folder, for messages.
+    pub fn display(&self, name: &str) -> PathBuf {
+        self.root.join(self.relative(name))
+    }
+
+    fn open_with(
+        &self,
+        name: &str,
+        options: &mut OpenOptions,
+        mode: Mode,
+    ) -> io::Result<std::fs::File> {
+        plain(name)?;
+        let at = self.relative(name);
+        let failed = |error: io::Error| match error.kind() {
+            io::ErrorKind::IsADirectory => not_regular(&at),
+            _ => explain(&self.dir, name, &at, error),
+        };
+        // A link is not followed; a pipe does not block the open.
+        options.follow(FollowSymlinks::No).nonblock(true);
+        if mode == Mode::Create {
+            // Made anew, never opened in place: whatever had the name (a
+            // file with other names, a link, a pipe) loses only the name.
+            // A file made with `O_EXCL` is a new regular file of one name.
+            options.create_new(true);
+            let made = match self.dir.open_with(name, options) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    self.dir.remove_file(name).map_err(failed)?;
+                    self.dir.open_with(name, options)
+                }
+                other => other,
+            };
+            return made.map(cap_std::fs::File::into_std).map_err(failed);
+        }
+        let file = self.dir.open_with(name, options).map_err(failed)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(not_regular(&at));
+        }
+        if mode == Mode::Write && meta.nlink() > 1 {
+            return Err(shared(&at));
+        }
+        Ok(file.into_std())
+    }
+
+    /// Makes the file `name` anew (empty) for writing.
+    pub fn create(&self, name: &str) -> io::Result<std::fs::File> {
+        self.open_with(name, OpenOptions::new().write(true), Mode::Create)
+    }
+
+    /// Opens the existing file `name` to add to its end.
+    pub fn append(&self, name: &str) -> io::Result<std::fs::File> {
+        self.open_with(name, OpenOptions::new().append(true), Mode::Write)
+    }
+
+    /// Opens the existing file `name` for writing in place.
+    pub fn modify(&self, name: &str) -> io::Result<std::fs::File> {
+        self.open_with(name, OpenOptions::new().write(true), Mode::Write)
+    }
+
+    /// Opens the file `name` for reading.
+    pub fn read_file(&self, name: &str) -> io::Result<std::fs::File> {
+        self.open_with(name, OpenOptions::new().read(true), Mode::Read)
+    }
+
+    /// The size of the regular file `name` (one with other names too, as
+    /// backups that share files by hard links have, can be read); a link,
+    /// a folder or a pipe there is an error.
+    pub fn file_len(&self, name: &str) -> io::Result<u64> {
+        self.len(name, false)
+    }
+
+    /// The size of the file `name` when it can be written in place: one with
+    /// other names (a hard link) cannot, and is an error.
+    pub fn own_len(&self, name: &str) -> io::Result<u64> {
+        self.len(name, true)
+    }
+
+    fn len(&self, name: &str, own: bool) -> io::Result<u64> {
+        plain(name)?;
+        let at = self.relative(name);
+        let meta = self.dir.symlink_metadata(name)?;
+        if meta.file_type().is_symlink() {
+            Err(link(&at))
+        } else if !meta.is_file() {
+            Err(not_regular(&at))
+        } else if own && meta.nlink() > 1 {
+            Err(shared(&at))
+        } else {
+            Ok(meta.len())
+        }
+    }
+
+    /// Whether a file (not a link, not a folder) is at `name`.
+    pub fn has_file(&self, name: &str) -> bool {
+        self.file_len(name).is_ok()
+    }
+
+    /// Renames `from` to `to` in this folder. A link at `to` is replaced,
+    /// not followed.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        plain(from)?;
+        plain(to)?;
+        self.dir.rename(from, &self.dir, to)
+    }
+
+    /// Removes the file (or link) `name`, if there is one.
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        plain(name)?;
+        match self.dir.remove_file(name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Flushes the folder to disk (its entries: names added by a rename).
+    pub fn sync(&self) -> io::Result<()> {
+        self.dir.try_clone()?.into_std_file().sync_all()
+    }
+}
+
+/// `name` when it is one plain segment (see [`segments`]).
+fn plain(name: &str) -> io::Result<()> {
+    if is_plain(name) {
+        Ok(())
+    } else {
+        Err(invalid(name, "it is not a plain name in one folder"))
+    }
+}
+
+/// Whether `segment` is a plain name: not empty, not `.` or `..`, with no
+/// separator. Cairn's own paths never hold other segments, so one that does
+/// came from a damaged or hostile record.
+fn is_plain(segment: &str) -> bool {
+    !(segment.is_empty()
+        || segment == "."
+        || segment == ".."
+        || segment.contains(['/', '\\', '\0'])
+        || (cfg!(windows) && segment.contains(':')))
+}
+
+/// The segments of a relative path, refusing any that is not a plain name.
 fn segments(relative: &str) -> io::Result<Vec<&str>> {
     let segments: Vec<&str> = relative.split('/').collect();
-    for segment in &segments {
-        if segment.is_empty()
-            || *segment == "."
-            || *segment == ".."
-            || segment.contains(['\\', '\0'])
-            || (cfg!(windows) && segment.contains(':'))
-        {
-            return Err(invalid(
-                relative,
-                "it is not a plain path inside the mirror (empty, `.` or `..` segments, or separators)",
-            ));
-        }
+    if !segments.iter().all(|s| is_plain(s)) {
+        return Err(invalid(
+            relative,
+            "it is not a plain path inside the mirror (empty, `.` or `..` segments, or separators)",
+        ));
     }
     Ok(segments)
 }
@@ -271,7 +385,7 @@ fn invalid(relative: &str, why: &str) -> io::Error {
 /// How a file is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// Made or emptied, with its folders.
+    /// Made anew, with its folders.
     Create,
     /// Written in place (it must exist).
     Write,
@@ -290,6 +404,7 @@ fn explain(dir: &Dir, name: &str, at: &str, error: io::Error) -> io::Error {
         Ok(meta) if !meta.is_dir() && error.kind() == io::ErrorKind::NotADirectory => {
             io::Error::other("a file stands where a folder of the mirror should be")
         }
+        Ok(meta) if !meta.is_dir() && !meta.is_file() => not_regular(at),
         _ => error,
     }
 }
@@ -335,10 +450,18 @@ mod tests {
         symlink(outside.join("precious"), root.join("d/a.tif.part")).unwrap();
         let error = folder.create("c/i/a.tif").unwrap_err();
         assert!(error.to_string().contains("never follows links"), "{error}");
-        let error = folder.create("d/a.tif.part").unwrap_err();
-        assert!(error.to_string().contains("never follows links"), "{error}");
-        assert!(folder.read("d/a.tif.part").is_err());
+        for error in [
+            folder.read("d/a.tif.part").unwrap_err(),
+            folder.append("d/a.tif.part").unwrap_err(),
+            folder.file_len("d/a.tif.part").unwrap_err(),
+        ] {
+            assert!(error.to_string().contains("never follows links"), "{error}");
+        }
         assert!(!folder.has_file("d/a.tif.part"));
+        // Made anew, a file takes the link's name; what it led to is untouched.
+        std::io::Write::write_all(&mut folder.create("d/a.tif.part").unwrap(), b"ours").unwrap();
+        assert_eq!(std::fs::read(outside.join("precious")).unwrap(), b"mine");
+        assert_eq!(folder.read("d/a.tif.part").unwrap(), b"ours");
         // A rename replaces a link at the target; it does not write through it.
         symlink(outside.join("precious"), root.join("d/b.tif")).unwrap();
         folder.write_atomic("d/b.tif", b"new").unwrap();
@@ -376,9 +499,22 @@ mod tests {
                 .success()
         );
         for error in [
-            folder.create("b.tif.part").unwrap_err(),
             folder.read_file("b.tif.part").unwrap_err(),
+            folder.append("b.tif.part").unwrap_err(),
+            folder.modify("b.tif.part").unwrap_err(),
             folder.file_len("b.tif.part").unwrap_err(),
+        ] {
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
+        // Made anew, a file takes the pipe's name: the pipe is not opened.
+        folder.create("b.tif.part").unwrap();
+        assert_eq!(folder.own_len("b.tif.part").unwrap(), 0);
+        // A folder is never opened as a file.
+        std::fs::create_dir(root.join("d.tif")).unwrap();
+        for error in [
+            folder.read_file("d.tif").unwrap_err(),
+            folder.modify("d.tif").unwrap_err(),
+            folder.create("d.tif").unwrap_err(),
         ] {
             assert!(error.to_string().contains("not a regular file"), "{error}");
         }

@@ -273,9 +273,11 @@ async fn check_one(
             }
             Err(error) => format!("{} cannot be read: {error}", path.display()),
             Ok(_) => {
-                if verify_existing(folder, relative, check.size, Some(expected.clone()))
-                    .await
-                    .is_some()
+                let place = folder.place(relative, false);
+                if let Ok(place) = place
+                    && verify_existing(&place, check.size, Some(expected.clone()))
+                        .await
+                        .is_some()
                 {
                     return Verdict::Verified;
                 }
@@ -304,10 +306,15 @@ async fn check_one(
             "{problem}; it is not repaired: the mirror says it came from {source}, and Cairn repairs only from http(s) addresses"
         ));
     }
+    let place = match folder.place(relative, true) {
+        Ok(place) => Arc::new(place),
+        Err(error) => {
+            return Verdict::Problem(format!("{problem}; the repair failed: {error}"));
+        }
+    };
     let copy = AssetCopy {
         url: source.clone(),
-        folder: folder.clone(),
-        path: relative.to_string(),
+        place,
         expected_size: check.size,
         expected_checksum: Some(expected),
         validator: None,

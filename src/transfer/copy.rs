@@ -1,8 +1,8 @@
 //! Copying one asset over HTTP to a local file: check the partial, fetch,
 //! verify, commit.
 //!
-//! Bytes go to `<path>.part`, inside the mirror's [`Folder`] (which never
-//! follows a link). A later attempt continues it with a `Range`
+//! Bytes go to `<path>.part`, beside the file in its [`Place`] in the mirror
+//! (opened once, never through a link). A later attempt continues it with a `Range`
 //! request guarded by `If-Range`, so a file that changed on the server is
 //! fetched again from the start instead of being stitched together. An attempt
 //! ends with the partial verified (size and checksum) or removed; only then may
@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::checksum::{Checksum, Fixity, Verified};
 use crate::fetch::{MinSpeed, Pace};
-use crate::folder::Folder;
+use crate::folder::Place;
 use crate::limit::Limits;
 use crate::transfer::sniff::wrong_content;
 use crate::{Error, Result};
@@ -31,10 +31,9 @@ use crate::{Error, Result};
 pub struct AssetCopy {
     /// Where the bytes come from.
     pub url: Url,
-    /// The mirror folder (or a bucket's staging folder) they go into.
-    pub folder: Arc<Folder>,
-    /// Where they go in it, relative.
-    pub path: String,
+    /// Where they go: the file's place in the mirror folder (or in a
+    /// bucket's staging folder), opened once for the whole copy.
+    pub place: Arc<Place>,
     /// `file:size`, when the catalog gives it.
     pub expected_size: Option<u64>,
     /// `file:checksum`, when the catalog gives it.
@@ -175,9 +174,9 @@ impl AssetCopy {
         )
     }
 
-    /// The error for a failed file operation on `relative`.
-    fn io(&self, relative: &str, source: std::io::Error) -> Error {
-        io_error(&self.folder.display(relative), source)
+    /// The error for a failed file operation on `name` (beside the file).
+    fn io(&self, name: &str, source: std::io::Error) -> Error {
+        io_error(&self.place.display(name), source)
     }
 
     /// Runs one attempt. `progress` counts bytes as they arrive; `limits` throttles
@@ -191,7 +190,7 @@ impl AssetCopy {
         on_start: impl FnOnce(&Started),
     ) -> Result<Copied> {
         let href = self.url.to_string();
-        let part = part_path(&self.path);
+        let part = part_path(self.place.name());
         // Small metadata calls run in place: a hop to the blocking pool would
         // cost more than they do.
         match self.url.scheme() {
@@ -208,7 +207,7 @@ impl AssetCopy {
         // it is, without asking the server again, when the catalog's checksum
         // can prove it; otherwise the server's answer to the range says.
         let existing = match self.validator {
-            Some(_) => self.folder.own_len(&part).unwrap_or(0),
+            Some(_) => self.place.own_len(&part).unwrap_or(0),
             None => 0,
         };
         if existing > 0 && self.expected_size == Some(existing) && self.expected_checksum.is_some()
@@ -242,7 +241,7 @@ impl AssetCopy {
                     .verify_whole_part(&href, &part, existing, on_start)
                     .await;
             }
-            let _ = self.folder.remove(&part);
+            let _ = self.place.remove(&part);
             return Err(Error::Unavailable {
                 href,
                 reason: "the partial download no longer fits the file on the server; it will start again".into(),
@@ -296,10 +295,10 @@ impl AssetCopy {
         let mut intake = Intake::new(self, limits, progress);
         let file = if offset > 0 {
             // The bytes already on disk are part of the checksum.
-            rehash(&self.folder, &part, offset, &mut intake.fixity).await?;
-            self.folder.append(&part)
+            rehash(&self.place, &part, offset, &mut intake.fixity).await?;
+            self.place.append(&part)
         } else {
-            self.folder.create(&part)
+            self.place.create(&part)
         }
         .map_err(|e| self.io(&part, e))?;
         let mut writer = ChunkWriter::start(file);
@@ -320,7 +319,7 @@ impl AssetCopy {
                 first = false;
                 if let Some(reason) = self.wrong(content_type.as_deref(), Some(&chunk)) {
                     writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                    let _ = self.folder.remove(&part);
+                    let _ = self.place.remove(&part);
                     return Err(Error::WrongContent { href, reason });
                 }
             }
@@ -342,11 +341,11 @@ impl AssetCopy {
         if let Some(declared) = declared
             && declared != fetched
         {
-            let _ = self.folder.remove(&part);
+            let _ = self.place.remove(&part);
             return Err(short_body(&href, declared, fetched));
         }
         let expected_size = self.expected_size.or(started.total);
-        let verified = verify_part(&href, &self.folder, &part, intake.fixity, expected_size)?;
+        let verified = verify_part(&href, &self.place, &part, intake.fixity, expected_size)?;
         Ok(Copied {
             verified,
             resumed_from: offset,
@@ -388,9 +387,9 @@ impl AssetCopy {
                 href: href.to_string(),
                 reason: mismatch.to_string(),
             })?;
-        let part = part_path(&self.path);
+        let part = part_path(self.place.name());
         let write = || -> std::io::Result<()> {
-            let mut file = self.folder.create(&part)?;
+            let mut file = self.place.create(&part)?;
             std::io::Write::write_all(&mut file, &body)?;
             if self.flush {
                 file.sync_all()?;
@@ -408,12 +407,13 @@ impl AssetCopy {
     /// Moves the verified partial into place (phase 5). Call it only after
     /// [`AssetCopy::run`] succeeded, once the verified checksum is recorded.
     pub async fn commit(&self) -> Result<()> {
-        let part = part_path(&self.path);
-        self.folder
-            .rename(&part, &self.path)
-            .map_err(|e| self.io(&self.path, e))?;
+        let part = part_path(self.place.name());
+        let name = self.place.name();
+        self.place
+            .rename(&part, name)
+            .map_err(|e| self.io(name, e))?;
         if self.flush {
-            let _ = self.folder.sync_parent(&self.path);
+            let _ = self.place.sync();
         }
         Ok(())
     }
@@ -432,8 +432,8 @@ impl AssetCopy {
             validator: self.validator.clone(),
         });
         let mut fixity = Fixity::new(self.expected_checksum.clone());
-        rehash(&self.folder, part, length, &mut fixity).await?;
-        let verified = verify_part(href, &self.folder, part, fixity, Some(length))?;
+        rehash(&self.place, part, length, &mut fixity).await?;
+        let verified = verify_part(href, &self.place, part, fixity, Some(length))?;
         Ok(Copied {
             verified,
             resumed_from: length,
@@ -472,10 +472,10 @@ impl AssetCopy {
             total,
             validator: None,
         });
-        let part = part_path(&self.path);
+        let part = part_path(self.place.name());
         let mut file = BufWriter::with_capacity(
             256 * 1024,
-            tokio::fs::File::from_std(self.folder.create(&part).map_err(|e| self.io(&part, e))?),
+            tokio::fs::File::from_std(self.place.create(&part).map_err(|e| self.io(&part, e))?),
         );
         let mut intake = Intake::new(self, limits, progress);
         let mut buffer = vec![0u8; 256 * 1024];
@@ -503,13 +503,7 @@ impl AssetCopy {
                 .await
                 .map_err(|e| self.io(&part, e))?;
         }
-        let verified = verify_part(
-            &href,
-            &self.folder,
-            &part,
-            intake.fixity,
-            self.expected_size,
-        )?;
+        let verified = verify_part(&href, &self.place, &part, intake.fixity, self.expected_size)?;
         Ok(Copied {
             verified,
             resumed_from: 0,
@@ -522,7 +516,7 @@ impl AssetCopy {
 /// checksum; removes the partial if it does not match.
 fn verify_part(
     href: &str,
-    folder: &Folder,
+    place: &Place,
     part: &str,
     fixity: Fixity,
     expected_size: Option<u64>,
@@ -530,7 +524,7 @@ fn verify_part(
     match fixity.finish(expected_size) {
         Ok(verified) => Ok(verified),
         Err(mismatch) => {
-            let _ = folder.remove(part);
+            let _ = place.remove(part);
             Err(Error::Verification {
                 href: href.to_string(),
                 reason: mismatch.to_string(),
@@ -594,17 +588,16 @@ fn short_body(href: &str, declared: u64, fetched: u64) -> Error {
 /// Hashes a file that is already in place and checks it against what the
 /// catalog promises: `Some` when it is complete and verified.
 pub async fn verify_existing(
-    folder: &Folder,
-    path: &str,
+    place: &Place,
     expected_size: Option<u64>,
     expected_checksum: Option<Checksum>,
 ) -> Option<Verified> {
-    let len = folder.file_len(path).ok()?;
+    let len = place.file_len(place.name()).ok()?;
     if expected_size.is_some_and(|size| size != len) {
         return None;
     }
     let mut fixity = Fixity::new(expected_checksum);
-    let file = tokio::fs::File::from_std(folder.read_file(path).ok()?);
+    let file = tokio::fs::File::from_std(place.read_file(place.name()).ok()?);
     hash_from(file, &mut fixity).await.ok()?;
     fixity.finish(expected_size).ok()
 }
@@ -624,10 +617,10 @@ async fn hash_from(
     }
 }
 
-/// Feeds the first `length` bytes of `relative` to `fixity`.
-async fn rehash(folder: &Folder, relative: &str, length: u64, fixity: &mut Fixity) -> Result<()> {
-    let path = &folder.display(relative);
-    let file = folder.read_file(relative).map_err(|e| io_error(path, e))?;
+/// Feeds the first `length` bytes of `name` (beside the file) to `fixity`.
+async fn rehash(place: &Place, name: &str, length: u64, fixity: &mut Fixity) -> Result<()> {
+    let path = &place.display(name);
+    let file = place.read_file(name).map_err(|e| io_error(path, e))?;
     hash_from(tokio::fs::File::from_std(file).take(length), fixity)
         .await
         .map_err(|e| io_error(path, e))?;
@@ -641,7 +634,7 @@ async fn rehash(folder: &Folder, relative: &str, length: u64, fixity: &mut Fixit
         ));
     }
     // Truncate anything past `length` (a write that was cut off mid-buffer).
-    let file = folder.modify(relative).map_err(|e| io_error(path, e))?;
+    let file = place.modify(name).map_err(|e| io_error(path, e))?;
     file.set_len(length).map_err(|e| io_error(path, e))?;
     Ok(())
 }
@@ -680,7 +673,8 @@ fn content_range_total(response: &reqwest::Response) -> Option<u64> {
     content_range(response).and_then(|(_, total)| total)
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> Error {
+/// The error for a failed file operation at `path` (a full disk is said as such).
+pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
     let path = path.display().to_string();
     if source.kind() == std::io::ErrorKind::StorageFull {
         return Error::DiskFull { path };

@@ -23,13 +23,13 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::copy::{AssetCopy, verify_existing};
+use super::copy::{AssetCopy, io_error, verify_existing};
 use super::ledger::Ledger;
 use crate::checksum::{Algorithm, Checksum};
 use crate::destination::Destination;
 use crate::events::{Counters, Event, Sampler};
 use crate::fetch::{Fetcher, MinSpeed};
-use crate::folder::Folder;
+use crate::folder::{Folder, Place};
 use crate::limit::Limits;
 use crate::rewrite::{self, Mirrored};
 use crate::store::{AssetRow, AssetState, Counts, Store};
@@ -359,10 +359,12 @@ async fn recheck_unflushed(shared: &Shared) -> Result<()> {
     let damaged: Vec<i64> = futures::stream::iter(suspects)
         .map(|asset| async move {
             let proof = Checksum::parse(&asset.checksum).ok();
-            let intact = proof.is_some()
-                && verify_existing(local, &asset.path, Some(asset.size), proof)
+            let intact = match (proof, local.place(&asset.path, false)) {
+                (Some(proof), Ok(place)) => verify_existing(&place, Some(asset.size), Some(proof))
                     .await
-                    .is_some();
+                    .is_some(),
+                _ => false,
+            };
             (!intact).then_some(asset.id)
         })
         .buffer_unordered(4)
@@ -429,12 +431,21 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     let proof = expected_checksum
         .clone()
         .or_else(|| recorded.and_then(|(_, c)| Checksum::parse(c).ok()));
-    let present = shared.local.has_file(&asset.path);
+    // The file's folder, opened once for everything below.
+    let place = match shared.local.place(&asset.path, true) {
+        Ok(place) => Arc::new(place),
+        Err(error) => {
+            return match io_error(&shared.local.display(&asset.path), error) {
+                error @ Error::DiskFull { .. } => stop_job(shared, &asset, error).await,
+                error => give_up(shared, &asset, &error.reason()).await,
+            };
+        }
+    };
+    let present = place.has_file(place.name());
     if let Some(proof) = proof
         && present
         && let Some(verified) = verify_existing(
-            &shared.local,
-            &asset.path,
+            &place,
             asset.expected_size.or(recorded.map(|(size, _)| *size)),
             Some(proof),
         )
@@ -457,7 +468,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             .ledger
             .call(move |s| s.placed_by_a_job(id, &path))
             .await?;
-        if !ours && !mirror_vouches(shared, &asset).await {
+        if !ours && !mirror_vouches(shared, &asset, &place).await {
             let reason = format!(
                 "a file Cairn did not copy is already at {}; it is left as it is. Move it away (or choose an empty folder), then run `cairn resume`",
                 shared.local.display(&asset.path).display()
@@ -474,8 +485,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     let gate = shared.host_gate(&url);
     let mut copy = AssetCopy {
         url,
-        folder: shared.local.clone(),
-        path: asset.path.clone(),
+        place,
         expected_size: asset.expected_size,
         expected_checksum,
         validator: asset.validator.clone(),
@@ -543,16 +553,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 return publish(shared, &asset, AssetState::Done, size, &checksum).await;
             }
             Err(Error::Cancelled) => return release(shared, &asset).await,
-            // No other file would fit either: the whole job stops, resumable.
-            Err(error @ Error::DiskFull { .. }) => {
-                shared
-                    .stopped
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(error);
-                shared.cancel.cancel();
-                return release(shared, &asset).await;
-            }
+            Err(error @ Error::DiskFull { .. }) => return stop_job(shared, &asset, error).await,
             Err(error) => error,
         };
         // A verification failure may be a passing corruption: it counts as an
@@ -614,7 +615,7 @@ async fn publish(
 /// Whether the mirror's own item document (written by an earlier run of this
 /// source, perhaps with another state file) vouches for the file in place:
 /// it names the file for this asset, and the file matches its checksum.
-async fn mirror_vouches(shared: &Shared, asset: &AssetRow) -> bool {
+async fn mirror_vouches(shared: &Shared, asset: &AssetRow, place: &Place) -> bool {
     if shared.destination.is_bucket() {
         return false;
     }
@@ -638,8 +639,7 @@ async fn mirror_vouches(shared: &Shared, asset: &AssetRow) -> bool {
         .and_then(|c| Checksum::parse(c).ok());
     match checksum {
         Some(checksum) if names_it => verify_existing(
-            &shared.local,
-            &asset.path,
+            place,
             entry.get("file:size").and_then(|s| s.as_u64()),
             Some(checksum),
         )
@@ -647,6 +647,18 @@ async fn mirror_vouches(shared: &Shared, asset: &AssetRow) -> bool {
         .is_some(),
         _ => false,
     }
+}
+
+/// No other file would fit either: the whole job stops, resumable, and
+/// `asset` goes back in the queue.
+async fn stop_job(shared: &Shared, asset: &AssetRow, error: Error) -> Result<()> {
+    shared
+        .stopped
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert(error);
+    shared.cancel.cancel();
+    release(shared, asset).await
 }
 
 /// Puts an interrupted asset back in the queue; its partial file stays.

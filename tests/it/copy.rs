@@ -118,8 +118,12 @@ fn blob_copy(
 ) -> AssetCopy {
     AssetCopy {
         url: server.url("blob"),
-        folder: Arc::new(Folder::open(target.parent().unwrap()).unwrap()),
-        path: target.file_name().unwrap().to_str().unwrap().to_string(),
+        place: Arc::new(
+            Folder::open(target.parent().unwrap())
+                .unwrap()
+                .place(target.file_name().unwrap().to_str().unwrap(), true)
+                .unwrap(),
+        ),
         expected_size,
         expected_checksum,
         validator: None,
@@ -154,7 +158,7 @@ async fn attempt(
     if let Ok(copied) = &result {
         assert_eq!(progress.load(Ordering::Relaxed), copied.fetched);
         assert!(
-            !copy.folder.has_file(&copy.path),
+            !copy.place.has_file(copy.place.name()),
             "nothing is in place before the commit"
         );
         copy.commit().await.unwrap();

@@ -683,8 +683,12 @@ async fn a_server_that_trickles_is_stopped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let copy = cairn::transfer::copy::AssetCopy {
         url: url::Url::parse(&site.url("slow.tif")).unwrap(),
-        folder: Arc::new(cairn::folder::Folder::open(dir.path()).unwrap()),
-        path: "slow.tif".into(),
+        place: Arc::new(
+            cairn::folder::Folder::open(dir.path())
+                .unwrap()
+                .place("slow.tif", true)
+                .unwrap(),
+        ),
         expected_size: None,
         expected_checksum: None,
         validator: None,
