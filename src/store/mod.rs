@@ -105,13 +105,19 @@ impl Store {
             return Store::open(path);
         }
         let name = path.display().to_string();
-        check_file(path)?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| state_error(&name, e))?;
-        let read = || -> Result<()> {
+        let read = |immutable: bool| -> Result<Connection> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = if immutable {
+                let unusable = || Error::invalid_input(format!("{name} is not a usable path"));
+                let absolute = std::path::absolute(path).map_err(|_| unusable())?;
+                let url = url::Url::from_file_path(absolute).map_err(|()| unusable())?;
+                Connection::open_with_flags(
+                    format!("{url}?immutable=1"),
+                    flags | OpenFlags::SQLITE_OPEN_URI,
+                )?
+            } else {
+                Connection::open_with_flags(path, flags)?
+            };
             conn.busy_timeout(Duration::from_secs(10))?;
             check_identity(&conn, &name)?;
             let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -125,9 +131,23 @@ impl Store {
                 });
             }
             conn.pragma_update(None, "foreign_keys", "ON")?;
-            Ok(())
+            Ok(conn)
         };
-        read().map_err(|e| match e {
+        // A file in write-ahead mode needs its shared-memory file beside it,
+        // which a read-only folder cannot hold: it is then read as it stands
+        // (`immutable`), as a copy on a read-only disk is.
+        let conn = match read(false) {
+            Err(Error::Database(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+                ) =>
+            {
+                read(true)
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
             Error::Database(e) => state_error(&name, e),
             other => other,
         })?;

@@ -1095,3 +1095,82 @@ fn a_redirect_to_this_computer_is_refused_in_words() {
     assert!(run.stderr.contains("was redirected"), "{}", run.stderr);
     assert!(!run.stderr.contains("310"), "{}", run.stderr);
 }
+
+/// `cairn jobs` on a state file that cannot be written (another user's, a
+/// copy on a read-only disk) still lists the jobs; `cairn mirror` says in
+/// words that it cannot record anything there. Run as another user when
+/// the tests run as root (root may write any file).
+#[cfg(unix)]
+#[test]
+fn a_read_only_state_file_can_still_be_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let state = home.join("cairn.db");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            demo.to_str().unwrap(),
+            dir.path().join("m").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // Copied next to the state, so that another user may run it.
+    let program = dir.path().join("cairn");
+    std::fs::copy(env!("CARGO_BIN_EXE_cairn"), &program).unwrap();
+    for (path, mode) in [
+        (dir.path(), 0o755),
+        (home.as_path(), 0o555),
+        (state.as_path(), 0o444),
+        (program.as_path(), 0o755),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let as_root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let run_as_reader = |args: &[&str]| {
+        let mut command = if as_root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&program);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        let output = command
+            .env("HOME", dir.path())
+            .arg("--state")
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    let before = std::fs::read(&state).unwrap();
+    let jobs = run_as_reader(&["jobs", "--json"]);
+    assert_eq!(jobs.code, Some(0), "{}", jobs.stderr);
+    assert_eq!(jobs.summary()["jobs"], 1, "{}", jobs.stdout);
+    assert_eq!(jobs.lines()[0]["state"], "finished", "{}", jobs.stdout);
+    let mirror = run_as_reader(&[
+        "mirror",
+        demo.to_str().unwrap(),
+        dir.path().join("m2").to_str().unwrap(),
+    ]);
+    assert_eq!(mirror.code, Some(2), "{}", mirror.stderr);
+    assert!(
+        mirror.stderr.contains(&state.display().to_string()) && !mirror.stderr.contains("SQLITE"),
+        "{}",
+        mirror.stderr
+    );
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
