@@ -3,14 +3,25 @@
 # from the same loopback nginx, with 8 transfers at once for every tool.
 # Prints wall time, throughput and peak memory (RSS) of each.
 #
-#   bench/transfer/run.sh [big|small|both]      (default both)
+#   bench/transfer/run.sh [SCENARIO...|both|all]      (default both)
 #
-#   big:   20 files of 200 MB     targets: at least the best peer's throughput
-#   small: 20,000 files of 20 KB  targets: at least 2x stac-asset, at least rclone
-#   peak memory under 200 MB for Cairn in both.
+#   big:    20 files of 200 MB, one asset per item
+#           target: at least the best peer's throughput
+#   small:  20,000 files of 20 KB, ten assets per item, sizes and checksums
+#           targets: at least 2x stac-asset, at least rclone
+#   one:    the same files, one asset per item, sizes given, one item collection
+#           target: within 1.1x rclone's time
+#   nosize: the same, without file:size or checksums
+#   static: the same, a static collection linking 20,000 item files (twice
+#           the requests), no sizes                target: within 1.4x rclone's
+#   static-disk: static into a folder on disk (CAIRN_BENCH_DISK, default
+#           bench/out/transfer) instead of RAM
+#           target: within 1.3x of static into RAM
+#   peak memory under 200 MB for Cairn in every one.
+#   both: big and small; all: every scenario.
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/setup.sh"
-WHICH=${1:-both}
+WHICH=("${@:-both}")
 WORK=${CAIRN_BENCH_DIR:-$REPO/bench/out/transfer}
 PORT=${CAIRN_BENCH_PORT:-18472}
 AT_ONCE=8
@@ -26,6 +37,9 @@ if [ -z "${CAIRN_BENCH_DEST:-}" ] && [ -d /dev/shm ] \
 else
     DEST=${CAIRN_BENCH_DEST:-$WORK/dest}
 fi
+RAM_DEST=$DEST
+# Where static-disk writes: a folder of its own inside CAIRN_BENCH_DISK.
+DISK_DEST=${CAIRN_BENCH_DISK:-$WORK}/cairn-bench-disk
 
 ensure_cargo
 ensure_venv
@@ -49,7 +63,7 @@ BASE="http://127.0.0.1:$PORT"
 
 source "$REPO/bench/nginx.sh"
 start_nginx "$WORK" "$WORK/data" "$PORT"
-trap 'kill $NGINX 2>/dev/null || true; rm -rf "$DEST"' EXIT
+trap 'kill $NGINX 2>/dev/null || true; rm -rf "$RAM_DEST" "$DISK_DEST"' EXIT
 
 # measure NAME COMMAND...: runs COMMAND under /usr/bin/time; prints "seconds peak_kb".
 measure() {
@@ -71,11 +85,20 @@ files_in() {
 
 run_scenario() {
     local scenario=$1
-    local data="$WORK/data/$scenario"
-    if [ ! -f "$data/items.json" ]; then
-        say "Generating the $scenario files"
+    # Every shape of small files is the same 20,000 files, described anew.
+    local files=$scenario catalog=items.json peers=(rclone aria2c stac-asset)
+    DEST=$RAM_DEST
+    case "$scenario" in
+        one) files=small catalog=one.json peers=(rclone) ;;
+        nosize) files=small catalog=nosize.json peers=(rclone) ;;
+        static) files=small catalog=static/collection.json peers=(rclone) ;;
+        static-disk) files=small catalog=static/collection.json peers=(rclone) DEST=$DISK_DEST ;;
+    esac
+    local data="$WORK/data/$files"
+    if [ ! -f "$data/items.json" ] || { [ "$files" = small ] && [ ! -f "$data/static/collection.json" ]; }; then
+        say "Generating the $files files"
         rm -rf "$data"
-        "$PY" "$REPO/bench/transfer/generate.py" "$data" "$BASE/$scenario" "$scenario"
+        "$PY" "$REPO/bench/transfer/generate.py" "$data" "$BASE/$files" "$files"
     fi
     read -r expect_n expect_bytes < <(files_in "$data/files")
     local results="$WORK/$scenario.results"
@@ -106,20 +129,25 @@ run_scenario() {
     # Rounds in turn, so that a slow spell of the machine hits every tool.
     local round
     for round in $(seq "$ROUNDS"); do
-        tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$scenario/items.json" "$DEST/cairn" \
+        tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$files/$catalog" "$DEST/cairn" \
             --concurrency "$AT_ONCE" --per-host "$AT_ONCE" --json
-        tool rclone rclone copy --http-url "$BASE/$scenario/files/" :http: "$DEST/rclone" \
+        tool rclone rclone copy --http-url "$BASE/$files/files/" :http: "$DEST/rclone" \
             --transfers "$AT_ONCE" --checkers "$AT_ONCE"
-        tool aria2c aria2c --input-file "$data/urls.txt" --dir "$DEST/aria2c" --max-concurrent-downloads "$AT_ONCE" \
-            --allow-overwrite=true --auto-file-renaming=false --console-log-level=warn \
-            --summary-interval=0 --file-allocation=none
-        tool stac-asset "$BENCH_VENV/bin/stac-asset" download --quiet \
-            --max-concurrent-downloads "$AT_ONCE" "$data/items.json" "$DEST/stac-asset"
+        if [[ " ${peers[*]} " == *" aria2c "* ]]; then
+            tool aria2c aria2c --input-file "$data/urls.txt" --dir "$DEST/aria2c" --max-concurrent-downloads "$AT_ONCE" \
+                --allow-overwrite=true --auto-file-renaming=false --console-log-level=warn \
+                --summary-interval=0 --file-allocation=none
+        fi
+        if [[ " ${peers[*]} " == *" stac-asset "* ]]; then
+            tool stac-asset "$BENCH_VENV/bin/stac-asset" download --quiet \
+                --max-concurrent-downloads "$AT_ONCE" "$data/items.json" "$DEST/stac-asset"
+        fi
     done
 
-    "$PY" - "$scenario" "$expect_n" "$expect_bytes" "$results" "$DEST" <<'PY'
+    "$PY" - "$scenario" "$expect_n" "$expect_bytes" "$results" "$DEST" "$WORK/static.results" <<'PY'
 import sys
 scenario, n, size, path, dest = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+ram_results = sys.argv[6]
 runs = {}
 for line in open(path):
     name, seconds, kb = line.split()
@@ -131,7 +159,15 @@ def median(values):
 
 rows = [(name, median([s for s, _ in r]), max(kb for _, kb in r)) for name, r in runs.items()]
 rounds = max(len(r) for r in runs.values())
-print(f"\n{scenario}: {n:,} files, {size / 1e6:,.0f} MB, over loopback HTTP (nginx), 8 at once, into {dest}")
+shapes = {
+    "big": "one asset per item, sizes and checksums, one item collection",
+    "small": "ten assets per item, sizes and checksums, one item collection",
+    "one": "one asset per item, sizes given, one item collection",
+    "nosize": "one asset per item, no sizes, one item collection",
+    "static": "one asset per item, no sizes, a static collection of item files",
+    "static-disk": "one asset per item, no sizes, a static collection of item files, into a folder on disk",
+}
+print(f"\n{scenario}: {n:,} files, {size / 1e6:,.0f} MB ({shapes[scenario]}), over loopback HTTP (nginx), 8 at once, into {dest}")
 print(f"median of {rounds} runs each (all runs: {path}); peak memory is the highest of the runs\n")
 print(f"{'tool':<12} {'seconds':>9} {'MB/s':>9} {'files/s':>9} {'peak MiB':>9}")
 for name, s, kb in rows:
@@ -149,12 +185,33 @@ if scenario == "small":
     for peer, factor in (("stac-asset", 2), ("rclone", 1)):
         if peer in peers:
             print(f"cairn {cairn / peers[peer]:.2f}x {peer}; target: at least {factor}x")
+seconds = {name: s for name, s, _ in rows}
+def verdict(ratio, limit):
+    return "met" if ratio <= limit else "not met"
+limits = {"one": 1.1, "nosize": 1.1, "static": 1.4, "static-disk": 1.4}
+if scenario in limits and "rclone" in seconds:
+    ratio = seconds["cairn"] / seconds["rclone"]
+    print(f"cairn takes {ratio:.2f}x rclone's time; target: at most {limits[scenario]}x ({verdict(ratio, limits[scenario])})")
+if scenario == "static-disk":
+    try:
+        ram = median([float(line.split()[1]) for line in open(ram_results) if line.startswith("cairn ")])
+        ratio = seconds["cairn"] / ram
+        print(f"cairn into a folder on disk takes {ratio:.2f}x its time into RAM; target: at most 1.3x ({verdict(ratio, 1.3)})")
+    except (OSError, ValueError, IndexError):
+        print("run the static scenario first to compare the disk with RAM")
 print(f"cairn peak memory {cairn_mib:.1f} MiB; target: under 200 MiB")
 PY
 }
 
-case "$WHICH" in
-    big|small) run_scenario "$WHICH" ;;
-    both) run_scenario big; run_scenario small ;;
-    *) echo "usage: $0 [big|small|both]" >&2; exit 2 ;;
-esac
+SCENARIOS=()
+for which in "${WHICH[@]}"; do
+    case "$which" in
+        big|small|one|nosize|static|static-disk) SCENARIOS+=("$which") ;;
+        both) SCENARIOS+=(big small) ;;
+        all) SCENARIOS+=(big small one nosize static static-disk) ;;
+        *) echo "usage: $0 [big|small|one|nosize|static|static-disk|both|all]..." >&2; exit 2 ;;
+    esac
+done
+for scenario in "${SCENARIOS[@]}"; do
+    run_scenario "$scenario"
+done
