@@ -239,14 +239,9 @@ impl Destination {
         let text =
             serde_json::to_vec_pretty(value).map_err(|e| Error::invalid_input(e.to_string()))?;
         match self {
-            Destination::Folder(_) => {
-                local
-                    .write_atomic(relative, &text)
-                    .map_err(|source| Error::Io {
-                        path: local.display(relative).display().to_string(),
-                        source,
-                    })
-            }
+            Destination::Folder(_) => local
+                .write_atomic(relative, &text)
+                .map_err(|source| Error::io(&local.display(relative), source)),
             Destination::Bucket(bucket) => {
                 bucket
                     .store

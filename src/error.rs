@@ -256,6 +256,16 @@ impl Error {
         }
     }
 
+    /// The error for a failed file operation at `path` (a full disk is said
+    /// as such: no other file would fit either).
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
+        let path = path.display().to_string();
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            return Error::DiskFull { path };
+        }
+        Error::Io { path, source }
+    }
+
     pub(crate) fn not_stac(href: impl ToString, reason: impl Into<String>) -> Error {
         Error::NotStac {
             href: href.to_string(),

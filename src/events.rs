@@ -155,15 +155,19 @@ impl Event {
                 ),
             ),
             Event::Finished { counts, .. } => (
-                if counts.failed > 0 {
+                if counts.failed > 0 || counts.items_failed > 0 {
                     LogKind::Failed
                 } else {
                     LogKind::Info
                 },
                 format!(
-                    "Finished: {} verified, {} failed.",
+                    "Finished: {} verified, {} failed{}.",
                     plural(counts.done + counts.skipped, "asset"),
-                    counts.failed
+                    counts.failed,
+                    match counts.items_failed {
+                        0 => String::new(),
+                        n => format!(", {} not written", plural(n, "item description")),
+                    }
                 ),
             ),
             Event::Progress(_) => return None,

@@ -182,10 +182,14 @@ impl Folder {
     pub fn write_atomic(&self, relative: &str, bytes: &[u8]) -> io::Result<()> {
         let place = self.place(relative, true)?;
         let temporary = format!("{}.tmp", place.name);
-        let mut file = place.create(&temporary)?;
-        file.write_all(bytes)?;
-        drop(file);
-        place.rename(&temporary, &place.name)
+        let written = place.create(&temporary).and_then(|mut file| {
+            file.write_all(bytes)?;
+            place.rename(&temporary, &place.name)
+        });
+        if written.is_err() {
+            let _ = place.remove(&temporary);
+        }
+        written
     }
 
     /// Flushes the folder that holds `relative` to disk (its entries: names
@@ -325,7 +329,16 @@ impl Place {
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         plain(from)?;
         plain(to)?;
-        self.dir.rename(from, &self.dir, to)
+        self.dir.rename(from, &self.dir, to).map_err(|error| {
+            let at = self.relative(to);
+            match error.kind() {
+                // A folder (empty or not) at the name a file is renamed to.
+                io::ErrorKind::IsADirectory
+                | io::ErrorKind::DirectoryNotEmpty
+                | io::ErrorKind::AlreadyExists => not_regular(&at),
+                _ => explain(&self.dir, to, &at, error),
+            }
+        })
     }
 
     /// Removes the file (or link) `name`, if there is one.
@@ -518,5 +531,15 @@ mod tests {
         ] {
             assert!(error.to_string().contains("not a regular file"), "{error}");
         }
+        // Nor is a file renamed onto a folder: that is said in words too,
+        // and the folder and what it holds are left alone.
+        std::fs::write(root.join("d.tif/inside"), b"theirs").unwrap();
+        std::fs::create_dir(root.join("e.tif")).unwrap();
+        for name in ["d.tif", "e.tif"] {
+            let error = folder.write_atomic(name, b"new").unwrap_err();
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+            assert!(error.to_string().contains(name), "{error}");
+        }
+        assert_eq!(std::fs::read(root.join("d.tif/inside")).unwrap(), b"theirs");
     }
 }

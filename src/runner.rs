@@ -602,7 +602,7 @@ async fn run_job(
     }
     let state = if outcome.interrupted {
         stop_as
-    } else if outcome.counts.failed > 0 {
+    } else if outcome.counts.failed > 0 || outcome.counts.items_failed > 0 {
         JobState::Failed
     } else {
         JobState::Finished

@@ -196,8 +196,23 @@ fn finish(
             counts.pending,
             human_bytes(counts.bytes_done)
         );
+        if counts.items_failed > 0 {
+            let _ = writeln!(
+                out,
+                "{} could not be written into the mirror.",
+                plural(counts.items_failed, "item description")
+            );
+        }
         if !failures.is_empty() {
-            let _ = writeln!(out, "\nThese assets could not be copied:");
+            let _ = writeln!(
+                out,
+                "\nThese {} could not be copied:",
+                if counts.items_failed > 0 {
+                    "files"
+                } else {
+                    "assets"
+                }
+            );
             for failure in &failures {
                 let _ = writeln!(
                     out,

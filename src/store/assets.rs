@@ -74,6 +74,8 @@ pub struct Counts {
     pub bytes_expected: u64,
     /// Bytes verified (done and skipped).
     pub bytes_done: u64,
+    /// Items whose own document (item JSON) could not be written.
+    pub items_failed: u64,
 }
 
 /// An asset whose bytes were verified: where it is and what it is.
@@ -273,7 +275,13 @@ impl Store {
 
     /// Failed assets go back to pending with fresh attempts (the "retry" button).
     pub fn retry_failed(&self, job_id: i64) -> Result<usize> {
-        // Their items are written again once the assets are in.
+        // Their items are written again once the assets are in, and items
+        // whose documents could not be written are tried again.
+        self.conn()
+            .prepare_cached(
+                "UPDATE items SET failure = NULL WHERE job_id = ?1 AND failure IS NOT NULL",
+            )?
+            .execute([job_id])?;
         self.conn()
             .prepare_cached(
                 "UPDATE items SET state = 'pending' WHERE job_id = ?1 AND state = 'written'
@@ -299,7 +307,8 @@ impl Store {
                     count(*) FILTER (WHERE a.state = 'failed'),
                     count(*) FILTER (WHERE a.state IN ('pending', 'active', 'verifying')),
                     coalesce(sum(a.expected_size), 0),
-                    coalesce(sum(a.size) FILTER (WHERE a.state IN ('done', 'skipped')), 0)
+                    coalesce(sum(a.size) FILTER (WHERE a.state IN ('done', 'skipped')), 0),
+                    (SELECT count(*) FROM items WHERE job_id = ?1 AND failure IS NOT NULL)
              FROM assets a JOIN items i ON i.id = a.item_row WHERE i.job_id = ?1",
             [job_id],
             |row| {
@@ -313,12 +322,14 @@ impl Store {
                     pending: n(5)?,
                     bytes_expected: n(6)?,
                     bytes_done: n(7)?,
+                    items_failed: n(8)?,
                 })
             },
         )?)
     }
 
-    /// The failed assets of a job, with their reasons.
+    /// The failed assets of a job, with their reasons, then the items whose
+    /// documents could not be written.
     pub fn failures(&self, job_id: i64) -> Result<Vec<Failure>> {
         let mut statement = self.conn().prepare(
             "SELECT a.href, a.path, a.attempts, coalesce(a.failure, '')
@@ -333,7 +344,9 @@ impl Store {
                 reason: row.get(3)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut failures = rows.collect::<Result<Vec<_>, _>>()?;
+        failures.extend(self.item_failures(job_id)?);
+        Ok(failures)
     }
 
     /// The failed assets of an item, with why, for writing it out.

@@ -4,7 +4,7 @@ use rusqlite::params;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::Store;
+use super::{Failure, Store};
 use crate::Result;
 
 /// An asset of a planned item.
@@ -206,7 +206,7 @@ impl Store {
     pub fn items_to_write(&self, job_id: i64, limit: usize) -> Result<Vec<ItemRow>> {
         self.select_items(
             &format!(
-                "WHERE i.job_id = ?1 AND i.state = 'pending' AND NOT EXISTS (
+                "WHERE i.job_id = ?1 AND i.state = 'pending' AND i.failure IS NULL AND NOT EXISTS (
                      SELECT 1 FROM assets a WHERE a.item_row = i.id AND a.state NOT IN ('done', 'skipped', 'failed'))
                  ORDER BY i.id LIMIT {limit}"
             ),
@@ -266,6 +266,36 @@ impl Store {
         self.conn()
             .execute("UPDATE items SET state = 'written' WHERE id = ?1", [row])?;
         Ok(())
+    }
+
+    /// Records why an item's document could not be written: it is not tried
+    /// again until the job's failures are retried.
+    pub fn fail_item(&self, row: i64, reason: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE items SET failure = ?2 WHERE id = ?1",
+            params![row, reason],
+        )?;
+        Ok(())
+    }
+
+    /// The items of a job whose documents could not be written, as failures:
+    /// the item's source, the path its document would have had, and why.
+    pub fn item_failures(&self, job_id: i64) -> Result<Vec<Failure>> {
+        let mut statement = self.conn().prepare(
+            "SELECT href, dir, failure FROM items
+             WHERE job_id = ?1 AND failure IS NOT NULL ORDER BY id",
+        )?;
+        let rows = statement.query_map([job_id], |row| {
+            let dir: String = row.get(1)?;
+            let name = dir.rsplit('/').next().unwrap_or_default().to_string();
+            Ok(Failure {
+                href: row.get(0)?,
+                path: format!("{dir}/{name}.json"),
+                attempts: 1,
+                reason: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn select_items(&self, filter: &str, job_id: i64) -> Result<Vec<ItemRow>> {

@@ -33,7 +33,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 14] = [
+const SCHEMA: [&str; 15] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -48,6 +48,7 @@ const SCHEMA: [&str; 14] = [
     include_str!("migrations/0012_assets_media_type.sql"),
     include_str!("migrations/0013_jobs_holder.sql"),
     include_str!("migrations/0014_assets_path.sql"),
+    include_str!("migrations/0015_items_failure.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

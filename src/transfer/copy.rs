@@ -9,7 +9,6 @@
 //! [`AssetCopy::commit`] rename it into place: a target file is never anything
 //! but complete, verified bytes.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -176,7 +175,7 @@ impl AssetCopy {
 
     /// The error for a failed file operation on `name` (beside the file).
     fn io(&self, name: &str, source: std::io::Error) -> Error {
-        io_error(&self.place.display(name), source)
+        Error::io(&self.place.display(name), source)
     }
 
     /// Runs one attempt. `progress` counts bytes as they arrive; `limits` throttles
@@ -456,7 +455,7 @@ impl AssetCopy {
             .map_err(|()| Error::invalid_input(format!("{href} is not a valid file address")))?;
         let missing = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound { href: href.clone() },
-            _ => io_error(&source, e),
+            _ => Error::io(&source, e),
         };
         // Looked at before it is opened: a pipe would block the open.
         let meta = tokio::fs::metadata(&source).await.map_err(missing)?;
@@ -487,7 +486,7 @@ impl AssetCopy {
             let read = reader
                 .read(&mut buffer)
                 .await
-                .map_err(|e| io_error(&source, e))?;
+                .map_err(|e| Error::io(&source, e))?;
             if read == 0 {
                 break;
             }
@@ -620,12 +619,12 @@ async fn hash_from(
 /// Feeds the first `length` bytes of `name` (beside the file) to `fixity`.
 async fn rehash(place: &Place, name: &str, length: u64, fixity: &mut Fixity) -> Result<()> {
     let path = &place.display(name);
-    let file = place.read_file(name).map_err(|e| io_error(path, e))?;
+    let file = place.read_file(name).map_err(|e| Error::io(path, e))?;
     hash_from(tokio::fs::File::from_std(file).take(length), fixity)
         .await
-        .map_err(|e| io_error(path, e))?;
+        .map_err(|e| Error::io(path, e))?;
     if fixity.size() != length {
-        return Err(io_error(
+        return Err(Error::io(
             path,
             std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -634,8 +633,8 @@ async fn rehash(place: &Place, name: &str, length: u64, fixity: &mut Fixity) -> 
         ));
     }
     // Truncate anything past `length` (a write that was cut off mid-buffer).
-    let file = place.modify(name).map_err(|e| io_error(path, e))?;
-    file.set_len(length).map_err(|e| io_error(path, e))?;
+    let file = place.modify(name).map_err(|e| Error::io(path, e))?;
+    file.set_len(length).map_err(|e| Error::io(path, e))?;
     Ok(())
 }
 
@@ -671,13 +670,4 @@ fn content_range_start(response: &reqwest::Response) -> Option<u64> {
 
 fn content_range_total(response: &reqwest::Response) -> Option<u64> {
     content_range(response).and_then(|(_, total)| total)
-}
-
-/// The error for a failed file operation at `path` (a full disk is said as such).
-pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
-    let path = path.display().to_string();
-    if source.kind() == std::io::ErrorKind::StorageFull {
-        return Error::DiskFull { path };
-    }
-    Error::Io { path, source }
 }

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::copy::{AssetCopy, io_error, verify_existing};
+use super::copy::{AssetCopy, verify_existing};
 use super::ledger::Ledger;
 use crate::checksum::{Algorithm, Checksum};
 use crate::destination::Destination;
@@ -435,7 +435,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     let place = match shared.local.place(&asset.path, true) {
         Ok(place) => Arc::new(place),
         Err(error) => {
-            return match io_error(&shared.local.display(&asset.path), error) {
+            return match Error::io(&shared.local.display(&asset.path), error) {
                 error @ Error::DiskFull { .. } => stop_job(shared, &asset, error).await,
                 error => give_up(shared, &asset, &error.reason()).await,
             };
@@ -796,20 +796,36 @@ async fn write_items(shared: &Shared) -> Result<()> {
             let name = item.dir.rsplit('/').next().unwrap_or_default();
             let base = url::Url::parse(&item.href).ok();
             let document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
-            dest.write_json(
-                &shared.local,
-                &format!("{}/{name}.json", item.dir),
-                &document,
-            )
-            .await?;
-            written.push(item.id);
+            let path = format!("{}/{name}.json", item.dir);
+            match dest.write_json(&shared.local, &path, &document).await {
+                Ok(()) => written.push((item.id, None)),
+                // No other document would fit either: the job stops, resumable.
+                Err(error @ Error::DiskFull { .. }) => return Err(error),
+                // This item's place is unusable (a folder or a link planted at
+                // its name...): said for this item, and the others go on.
+                Err(error) => {
+                    let reason = format!(
+                        "the item's description could not be written into the mirror: {}",
+                        error.reason()
+                    );
+                    shared.emit(Event::AssetFailed {
+                        job: job_id,
+                        href: item.href.clone(),
+                        reason: reason.clone(),
+                    });
+                    written.push((item.id, Some(reason)));
+                }
+            }
         }
         shared
             .ledger
             .call(move |s| {
                 written
                     .into_iter()
-                    .try_for_each(|id| s.mark_item_written(id))
+                    .try_for_each(|(id, failure)| match failure {
+                        None => s.mark_item_written(id),
+                        Some(reason) => s.fail_item(id, &reason),
+                    })
             })
             .await?;
     }

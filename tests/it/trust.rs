@@ -387,6 +387,72 @@ fn links_planted_in_the_destination_are_never_written_through() {
     );
 }
 
+/// A folder where a file of the mirror goes (an asset's file, an item's
+/// document), or a link where an item's folder goes, fails that one file in
+/// words; the other items and the catalogs are written, and once the
+/// obstacles are gone a resume finishes the copy.
+#[cfg(unix)]
+#[test]
+fn something_planted_at_a_files_name_fails_that_file_alone() {
+    let site = Site::start();
+    let items = ["one", "two", "three", "four"]
+        .map(|id| one_asset(&site, id, "col", &format!("{id}.tif"), bytes_of(id, 3000)));
+    let source = publish(&site, &[("col", items.to_vec())]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    // A folder at one's asset file, a folder (not empty) at two's document,
+    // and three's whole folder a link leading out.
+    std::fs::create_dir_all(dest.join("col/one/one.tif")).unwrap();
+    std::fs::create_dir_all(dest.join("col/two/two.json/inside")).unwrap();
+    std::os::unix::fs::symlink(&outside, dest.join("col/three")).unwrap();
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let summary = run.summary();
+    assert_eq!(summary["state"], "failed", "{}", run.stdout);
+    assert_eq!(summary["items_failed"], 2, "{}", run.stdout);
+    assert!(!run.stderr.contains("os error"), "{}", run.stderr);
+    let said = failures(&run).join("\n");
+    assert!(!said.contains("os error"), "{said}");
+    assert!(
+        said.contains("\"col/one/one.tif\" in the mirror is not a regular file"),
+        "{said}"
+    );
+    assert!(
+        said.contains("\"col/two/two.json\" in the mirror is not a regular file"),
+        "{said}"
+    );
+    assert!(
+        said.contains("\"col/three\" in the mirror is a link"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    // The item whose files could be written is in the catalog; the others
+    // are not, and nothing stands half-written.
+    let collection: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dest.join("col/collection.json")).unwrap()).unwrap();
+    let mut links: Vec<&str> = collection["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["rel"] == "item")
+        .map(|l| l["href"].as_str().unwrap())
+        .collect();
+    links.sort();
+    assert_eq!(links, ["./four/four.json", "./one/one.json"]);
+    assert!(dest.join("catalog.json").is_file());
+    assert!(!dest.join("col/two/two.json.tmp").exists());
+    // Cleared, the job is resumed and ends with everything verified.
+    std::fs::remove_dir(dest.join("col/one/one.tif")).unwrap();
+    std::fs::remove_dir_all(dest.join("col/two/two.json")).unwrap();
+    std::fs::remove_file(dest.join("col/three")).unwrap();
+    let run = cairn(&state, &["resume", "1", "--json"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["items_failed"], 0, "{}", run.stdout);
+    verified(&state, &dest, 4);
+}
+
 #[test]
 fn verify_repair_reads_and_writes_only_inside_the_mirror() {
     let site = Site::start();
@@ -1149,11 +1215,7 @@ fn a_read_only_state_file_can_still_be_read() {
             .args(args)
             .output()
             .unwrap();
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::from(output)
     };
     let before = std::fs::read(&state).unwrap();
     let jobs = run_as_reader(&["jobs", "--json"]);

@@ -220,6 +220,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     /// Every line of stdout as JSON: the `--json` contract is one object a line.
     pub fn lines(&self) -> Vec<serde_json::Value> {
@@ -253,9 +263,5 @@ pub fn cairn_with_env(state: &Path, args: &[&str], env: Vec<(&'static str, Strin
         .args(args)
         .output()
         .unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }

@@ -37,7 +37,7 @@ function running(): JobStatus {
       per_host: 6,
       created_at: "2026-01-01T00:00:00Z",
     },
-    counts: { items: 1, assets: 10, done: 0, skipped: 0, failed: 0, pending: 10, bytes_expected: 1000, bytes_done: 0 },
+    counts: { items: 1, assets: 10, done: 0, skipped: 0, failed: 0, pending: 10, bytes_expected: 1000, bytes_done: 0, items_failed: 0 },
     running: true,
   };
 }

@@ -110,6 +110,8 @@ export type Counts = {
 	bytes_expected: number,
 	/**  Bytes verified (done and skipped). */
 	bytes_done: number,
+	/**  Items whose own document (item JSON) could not be written. */
+	items_failed: number,
 };
 
 /**  A catalog, collection, API or item, as a browser shows it. */

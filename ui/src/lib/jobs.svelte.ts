@@ -84,7 +84,7 @@ export function barOf(job: JobStatus, live: Snapshot | undefined) {
     bytesTotal: c.bytes_expected,
     filesDone: c.done + c.skipped,
     filesTotal: c.assets,
-    failed: c.failed,
+    failed: c.failed + c.items_failed,
     rate: 0,
     eta: null,
   };

@@ -15,7 +15,7 @@ function status(id: number, running = true): JobStatus {
       per_host: 6,
       created_at: "2026-01-01T00:00:00Z",
     },
-    counts: { items: 2, assets: 4, done: 1, skipped: 0, failed: 0, pending: 3, bytes_expected: 400, bytes_done: 100 },
+    counts: { items: 2, assets: 4, done: 1, skipped: 0, failed: 0, pending: 3, bytes_expected: 400, bytes_done: 100, items_failed: 0 },
     running,
   };
 }
@@ -54,7 +54,7 @@ describe("the job list", () => {
   it("takes the final counts when a job finishes", () => {
     const jobs = new JobsState();
     jobs.set([status(1)]);
-    const counts = { items: 2, assets: 4, done: 3, skipped: 0, failed: 1, pending: 0, bytes_expected: 400, bytes_done: 300 };
+    const counts = { items: 2, assets: 4, done: 3, skipped: 0, failed: 1, pending: 0, bytes_expected: 400, bytes_done: 300, items_failed: 0 };
     expect(jobs.apply({ type: "finished", job: 1, counts, interrupted: false })).toBe(true);
     expect(jobs.job(1)!.running).toBe(false);
     expect(jobs.job(1)!.counts).toEqual(counts);
