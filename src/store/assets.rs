@@ -441,7 +441,8 @@ mod tests {
         assert_eq!(store.reconcile_job(job).unwrap(), 1);
         let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.validator.as_deref(), Some("\"v1\""));
-        assert!(store.items_to_write(job, 10).unwrap().is_empty());
+        assert!(store.items_to_write(job, 0, 10).unwrap().is_empty());
+        assert!(store.items_ready(job, &[item]).unwrap().is_empty());
         store
             .finish_asset(again.id, AssetState::Done, 10, "1220ab")
             .unwrap();
@@ -451,9 +452,24 @@ mod tests {
             (1, 1, 1, 0)
         );
         assert_eq!((counts.bytes_expected, counts.bytes_done), (10, 10));
-        assert_eq!(store.items_to_write(job, 10).unwrap().len(), 1);
+        assert_eq!(store.items_to_write(job, 0, 10).unwrap().len(), 1);
+        assert!(store.items_to_write(job, item, 10).unwrap().is_empty());
+        assert_eq!(store.items_ready(job, &[item, item + 1]).unwrap().len(), 1);
+        assert!(store.items_ready(job + 1, &[item]).unwrap().is_empty());
+        // An item whose document could not be written waits for a retry.
+        store
+            .fail_item(item, "a folder stands at its name")
+            .unwrap();
+        assert!(store.items_to_write(job, 0, 10).unwrap().is_empty());
+        assert_eq!(store.job_counts(job).unwrap().items_failed, 1);
+        assert_eq!(
+            store.failures(job).unwrap()[0].reason,
+            "a folder stands at its name"
+        );
+        store.retry_failed(job).unwrap();
+        assert_eq!(store.items_ready(job, &[item]).unwrap().len(), 1);
         store.mark_item_written(item).unwrap();
-        assert!(store.items_to_write(job, 10).unwrap().is_empty());
+        assert!(store.items_to_write(job, 0, 10).unwrap().is_empty());
         assert_eq!(store.written_items(job).unwrap().len(), 1);
     }
 

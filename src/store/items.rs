@@ -203,15 +203,39 @@ impl Store {
     /// skipped, or failed for good) and that are not yet written to the
     /// destination. An item is written also when some assets failed: those
     /// keep their original address and say why they are missing.
-    pub fn items_to_write(&self, job_id: i64, limit: usize) -> Result<Vec<ItemRow>> {
+    ///
+    /// Only items after row `after` are looked at: a caller going through
+    /// them all passes the last row it was given, and so reads each waiting
+    /// item once, not once per slice.
+    pub fn items_to_write(&self, job_id: i64, after: i64, limit: usize) -> Result<Vec<ItemRow>> {
         self.select_items(
             &format!(
-                "WHERE i.job_id = ?1 AND i.state = 'pending' AND i.failure IS NULL AND NOT EXISTS (
-                     SELECT 1 FROM assets a WHERE a.item_row = i.id AND a.state NOT IN ('done', 'skipped', 'failed'))
+                "WHERE i.job_id = ?1 AND i.state = 'pending' AND i.id > {after} AND i.failure IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.item_row = i.id
+                                   AND a.state NOT IN ('done', 'skipped', 'failed'))
                  ORDER BY i.id LIMIT {limit}"
             ),
             job_id,
         )
+    }
+
+    /// Those of the items `rows` of job `job_id` that are ready to write (as
+    /// [`Store::items_to_write`]), in order.
+    pub fn items_ready(&self, job_id: i64, rows: &[i64]) -> Result<Vec<ItemRow>> {
+        let mut ready = Vec::with_capacity(rows.len());
+        let mut statement = self.conn().prepare_cached(
+            "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i
+             WHERE i.id = ?1 AND i.job_id = ?2 AND i.state = 'pending' AND i.failure IS NULL
+               AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.item_row = i.id
+                               AND a.state NOT IN ('done', 'skipped', 'failed'))",
+        )?;
+        for &row in rows {
+            let mut found = statement.query_map(params![row, job_id], item_row)?;
+            if let Some(item) = found.next() {
+                ready.push(item?);
+            }
+        }
+        Ok(ready)
     }
 
     /// Items of a job already written to the destination.
@@ -302,18 +326,21 @@ impl Store {
         let mut statement = self.conn().prepare(&format!(
             "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i {filter}"
         ))?;
-        let rows = statement.query_map([job_id], |row| {
-            Ok(ItemRow {
-                id: row.get(0)?,
-                collection: row.get(1)?,
-                item_id: row.get(2)?,
-                href: row.get(3)?,
-                dir: row.get(4)?,
-                document: super::json_column(row, 5)?,
-            })
-        })?;
+        let rows = statement.query_map([job_id], item_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// An [`ItemRow`] from `id, collection, item_id, href, dir, document`.
+fn item_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
+    Ok(ItemRow {
+        id: row.get(0)?,
+        collection: row.get(1)?,
+        item_id: row.get(2)?,
+        href: row.get(3)?,
+        dir: row.get(4)?,
+        document: super::json_column(row, 5)?,
+    })
 }
 
 #[cfg(test)]

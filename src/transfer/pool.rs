@@ -32,7 +32,7 @@ use crate::fetch::{Fetcher, MinSpeed};
 use crate::folder::{Folder, Place};
 use crate::limit::Limits;
 use crate::rewrite::{self, Mirrored};
-use crate::store::{AssetRow, AssetState, Counts, Store};
+use crate::store::{AssetRow, AssetState, Counts, ItemRow, Store, VerifiedAsset};
 use crate::{Error, Result};
 
 /// How a job's transfers run.
@@ -90,6 +90,11 @@ struct Shared {
     stopped: Mutex<Option<Error>>,
     /// Assets claimed from the store and not yet taken by a worker.
     claimed: tokio::sync::Mutex<VecDeque<AssetRow>>,
+    /// Items one of whose assets came to an end (verified, or failed for
+    /// good) since the item writer last looked: the only ones that can have
+    /// become ready to write. Looking at these alone, not at every item still
+    /// waiting, keeps the writer's cost to the items that finish.
+    ended: Mutex<Vec<i64>>,
     limits: Limits,
     cancel: CancellationToken,
     counters: Arc<Counters>,
@@ -117,6 +122,15 @@ impl Shared {
             .entry(host)
             .or_insert_with(|| Arc::new(Semaphore::new(self.options.per_host.max(1))))
             .clone()
+    }
+
+    /// Notes that `asset` came to an end, after its record was sent: its item
+    /// may now be ready to write (the writer's look is applied after it).
+    fn ended(&self, asset: &AssetRow) {
+        self.ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(asset.item_row);
     }
 
     fn emit(&self, event: Event) {
@@ -205,6 +219,7 @@ pub async fn run(
         min_speed: fetcher.min_speed(),
         hosts: Mutex::new(HashMap::new()),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
+        ended: Mutex::new(Vec::new()),
         stopped: Mutex::new(None),
         limits,
         cancel: cancel.clone(),
@@ -265,12 +280,20 @@ pub async fn run(
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let handle = tokio::spawn(async move {
+            // Items an earlier run finished and did not write are all looked
+            // for once; from then on, the items whose assets end.
+            let mut every = true;
             loop {
                 tokio::select! {
                     _ = stopped.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
-                if let Err(error) = write_items(&shared).await {
+                let written = if std::mem::take(&mut every) {
+                    write_items(&shared).await
+                } else {
+                    write_ended_items(&shared).await
+                };
+                if let Err(error) = written {
                     tracing::warn!(%error, "finished items could not be written yet");
                 }
             }
@@ -608,6 +631,7 @@ async fn publish(
         // one recorded before the rename): no need to wait for the record.
         shared.ledger.send_finished(finish);
     }
+    shared.ended(asset);
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -673,6 +697,7 @@ async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> 
         .ledger
         .call(move |s| s.fail_attempt(id, &recorded, true))
         .await?;
+    shared.ended(asset);
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     shared.emit(Event::AssetFailed {
         job: shared.job_id,
@@ -752,82 +777,119 @@ async fn write_out(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
-/// Writes the items whose assets are all verified and that are not written
-/// yet, in slices (memory does not grow with the number of items). Runs
-/// every second while the job runs, and once more at the end.
+/// Writes every item whose assets are all verified (or failed for good) and
+/// that is not written yet, in slices (memory does not grow with the number of
+/// items). Looks at every item still waiting: once at the start of a run and
+/// once at its end.
 async fn write_items(shared: &Shared) -> Result<()> {
     let job_id = shared.job_id;
-    let dest = &shared.destination;
+    let mut after = 0;
     loop {
         let items = shared
             .ledger
-            .call(move |s| {
-                s.items_to_write(job_id, WRITE_SLICE)?
-                    .into_iter()
-                    .map(|item| {
-                        Ok((
-                            (s.finished_assets(item.id)?, s.missing_assets(item.id)?),
-                            item,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
+            .call(move |s| with_assets(s, s.items_to_write(job_id, after, WRITE_SLICE)?))
             .await?;
-        if items.is_empty() {
+        // A short slice means the pass reached the last waiting item: items
+        // that become ready behind it from now on are written as they end.
+        let (Some((_, last)), full) = (items.last(), items.len() == WRITE_SLICE) else {
+            break;
+        };
+        after = last.id;
+        write_these(shared, items).await?;
+        if !full {
             break;
         }
-        let mut written = Vec::with_capacity(items.len());
-        for ((finished, missing), item) in &items {
-            let mirrored: Vec<Mirrored> = finished
-                .iter()
-                .map(|asset| Mirrored {
-                    key: asset.key.clone(),
-                    file_name: asset
-                        .path
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                    size: asset.size,
-                    checksum: asset.checksum.clone(),
-                    source: asset.href.clone(),
-                })
-                .collect();
-            let name = item.dir.rsplit('/').next().unwrap_or_default();
-            let base = url::Url::parse(&item.href).ok();
-            let document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
-            let path = format!("{}/{name}.json", item.dir);
-            match dest.write_json(&shared.local, &path, &document).await {
-                Ok(()) => written.push((item.id, None)),
-                // No other document would fit either: the job stops, resumable.
-                Err(error @ Error::DiskFull { .. }) => return Err(error),
-                // This item's place is unusable (a folder or a link planted at
-                // its name...): said for this item, and the others go on.
-                Err(error) => {
-                    let reason = format!(
-                        "the item's description could not be written into the mirror: {}",
-                        error.reason()
-                    );
-                    shared.emit(Event::AssetFailed {
-                        job: job_id,
-                        href: item.href.clone(),
-                        reason: reason.clone(),
-                    });
-                    written.push((item.id, Some(reason)));
-                }
+    }
+    Ok(())
+}
+
+/// Writes the items among those whose assets ended lately that are ready.
+async fn write_ended_items(shared: &Shared) -> Result<()> {
+    let mut ended = std::mem::take(&mut *shared.ended.lock().unwrap_or_else(|e| e.into_inner()));
+    ended.sort_unstable();
+    ended.dedup();
+    for rows in ended.chunks(WRITE_SLICE) {
+        let (job_id, rows) = (shared.job_id, rows.to_vec());
+        let items = shared
+            .ledger
+            .call(move |s| with_assets(s, s.items_ready(job_id, &rows)?))
+            .await?;
+        write_these(shared, items).await?;
+    }
+    Ok(())
+}
+
+/// An item to write, with its verified assets and the failed ones.
+type ToWrite = ((Vec<VerifiedAsset>, Vec<(String, String)>), ItemRow);
+
+fn with_assets(s: &Store, items: Vec<ItemRow>) -> Result<Vec<ToWrite>> {
+    items
+        .into_iter()
+        .map(|item| {
+            Ok((
+                (s.finished_assets(item.id)?, s.missing_assets(item.id)?),
+                item,
+            ))
+        })
+        .collect()
+}
+
+/// Writes `items` into the mirror and records each as written, or as failed
+/// with why.
+async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
+    let job_id = shared.job_id;
+    let dest = &shared.destination;
+    let mut written = Vec::with_capacity(items.len());
+    for ((finished, missing), item) in &items {
+        let mirrored: Vec<Mirrored> = finished
+            .iter()
+            .map(|asset| Mirrored {
+                key: asset.key.clone(),
+                file_name: asset
+                    .path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                size: asset.size,
+                checksum: asset.checksum.clone(),
+                source: asset.href.clone(),
+            })
+            .collect();
+        let name = item.dir.rsplit('/').next().unwrap_or_default();
+        let base = url::Url::parse(&item.href).ok();
+        let document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
+        let path = format!("{}/{name}.json", item.dir);
+        match dest.write_json(&shared.local, &path, &document).await {
+            Ok(()) => written.push((item.id, None)),
+            // No other document would fit either: the job stops, resumable.
+            Err(error @ Error::DiskFull { .. }) => return Err(error),
+            // This item's place is unusable (a folder or a link planted at
+            // its name...): said for this item, and the others go on.
+            Err(error) => {
+                let reason = format!(
+                    "the item's description could not be written into the mirror: {}",
+                    error.reason()
+                );
+                shared.emit(Event::AssetFailed {
+                    job: job_id,
+                    href: item.href.clone(),
+                    reason: reason.clone(),
+                });
+                written.push((item.id, Some(reason)));
             }
         }
-        shared
-            .ledger
-            .call(move |s| {
-                written
-                    .into_iter()
-                    .try_for_each(|(id, failure)| match failure {
-                        None => s.mark_item_written(id),
-                        Some(reason) => s.fail_item(id, &reason),
-                    })
-            })
-            .await?;
     }
+    shared
+        .ledger
+        .call(move |s| {
+            written
+                .into_iter()
+                .try_for_each(|(id, failure)| match failure {
+                    None => s.mark_item_written(id),
+                    Some(reason) => s.fail_item(id, &reason),
+                })
+        })
+        .await?;
     Ok(())
 }
