@@ -218,6 +218,13 @@ pub fn unescape(text: &str) -> Cow<'_, str> {
 
 /// The file name to give an asset: the last segment of its href, made safe;
 /// when the href ends in a folder or query only, the asset key is used.
+/// The path in the mirror of the document of the item whose folder is `dir`
+/// (`<collection>/<item>`): `<collection>/<item>/<item>.json`.
+pub fn item_document(dir: &str) -> String {
+    let name = dir.rsplit('/').next().unwrap_or(dir);
+    format!("{dir}/{name}.json")
+}
+
 pub fn asset_file_name(key: &str, href: &str) -> Result<Segment, Refused> {
     let path = href.split(['?', '#']).next().unwrap_or_default();
     let last = path.rsplit(['/', '\\']).next().unwrap_or_default();

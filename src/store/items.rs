@@ -208,29 +208,22 @@ impl Store {
     /// them all passes the last row it was given, and so reads each waiting
     /// item once, not once per slice.
     pub fn items_to_write(&self, job_id: i64, after: i64, limit: usize) -> Result<Vec<ItemRow>> {
-        self.select_items(
-            &format!(
-                "WHERE i.job_id = ?1 AND i.state = 'pending' AND i.id > {after} AND i.failure IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.item_row = i.id
-                                   AND a.state NOT IN ('done', 'skipped', 'failed'))
-                 ORDER BY i.id LIMIT {limit}"
-            ),
-            job_id,
-        )
+        let mut statement = self.conn().prepare_cached(&format!(
+            "{SELECT_ITEMS} WHERE {READY} AND i.id > ?2 ORDER BY i.id LIMIT ?3"
+        ))?;
+        let rows = statement.query_map(params![job_id, after, limit as i64], item_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Those of the items `rows` of job `job_id` that are ready to write (as
     /// [`Store::items_to_write`]), in order.
     pub fn items_ready(&self, job_id: i64, rows: &[i64]) -> Result<Vec<ItemRow>> {
         let mut ready = Vec::with_capacity(rows.len());
-        let mut statement = self.conn().prepare_cached(
-            "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i
-             WHERE i.id = ?1 AND i.job_id = ?2 AND i.state = 'pending' AND i.failure IS NULL
-               AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.item_row = i.id
-                               AND a.state NOT IN ('done', 'skipped', 'failed'))",
-        )?;
+        let mut statement = self
+            .conn()
+            .prepare_cached(&format!("{SELECT_ITEMS} WHERE {READY} AND i.id = ?2"))?;
         for &row in rows {
-            let mut found = statement.query_map(params![row, job_id], item_row)?;
+            let mut found = statement.query_map(params![job_id, row], item_row)?;
             if let Some(item) = found.next() {
                 ready.push(item?);
             }
@@ -310,11 +303,9 @@ impl Store {
              WHERE job_id = ?1 AND failure IS NOT NULL ORDER BY id",
         )?;
         let rows = statement.query_map([job_id], |row| {
-            let dir: String = row.get(1)?;
-            let name = dir.rsplit('/').next().unwrap_or_default().to_string();
             Ok(Failure {
                 href: row.get(0)?,
-                path: format!("{dir}/{name}.json"),
+                path: crate::layout::item_document(&row.get::<_, String>(1)?),
                 attempts: 1,
                 reason: row.get(2)?,
             })
@@ -323,15 +314,23 @@ impl Store {
     }
 
     fn select_items(&self, filter: &str, job_id: i64) -> Result<Vec<ItemRow>> {
-        let mut statement = self.conn().prepare(&format!(
-            "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i {filter}"
-        ))?;
+        let mut statement = self.conn().prepare(&format!("{SELECT_ITEMS} {filter}"))?;
         let rows = statement.query_map([job_id], item_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
-/// An [`ItemRow`] from `id, collection, item_id, href, dir, document`.
+/// The columns of an [`ItemRow`], of the items `i`.
+const SELECT_ITEMS: &str =
+    "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i";
+
+/// Item `i` of job `?1` is ready to write: not written yet, its document not
+/// failed, and every asset finished (done, skipped, or failed for good).
+const READY: &str = "i.job_id = ?1 AND i.state = 'pending' AND i.failure IS NULL
+    AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.item_row = i.id
+                    AND a.state NOT IN ('done', 'skipped', 'failed'))";
+
+/// An [`ItemRow`] from [`SELECT_ITEMS`].
 fn item_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     Ok(ItemRow {
         id: row.get(0)?,

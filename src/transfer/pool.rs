@@ -30,6 +30,7 @@ use crate::destination::Destination;
 use crate::events::{Counters, Event, Sampler};
 use crate::fetch::{Fetcher, MinSpeed};
 use crate::folder::{Folder, Place};
+use crate::layout;
 use crate::limit::Limits;
 use crate::rewrite::{self, Mirrored};
 use crate::store::{AssetRow, AssetState, Counts, ItemRow, Store, VerifiedAsset};
@@ -646,8 +647,7 @@ async fn mirror_vouches(shared: &Shared, asset: &AssetRow, place: &Place) -> boo
     let Some((dir, file)) = asset.path.rsplit_once('/') else {
         return false;
     };
-    let name = dir.rsplit('/').next().unwrap_or(dir);
-    let Ok(bytes) = shared.local.read(&format!("{dir}/{name}.json")) else {
+    let Ok(bytes) = shared.local.read(&layout::item_document(dir)) else {
         return false;
     };
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -856,10 +856,9 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
                 source: asset.href.clone(),
             })
             .collect();
-        let name = item.dir.rsplit('/').next().unwrap_or_default();
         let base = url::Url::parse(&item.href).ok();
         let document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
-        let path = format!("{}/{name}.json", item.dir);
+        let path = layout::item_document(&item.dir);
         match dest.write_json(&shared.local, &path, &document).await {
             Ok(()) => written.push((item.id, None)),
             // No other document would fit either: the job stops, resumable.

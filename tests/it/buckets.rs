@@ -57,18 +57,9 @@ async fn mirror_into_bucket(
     let root = read_json(store.as_ref(), &format!("{prefix}/catalog.json")).await;
     assert_eq!(root["links"][1]["href"], "./farm/collection.json");
     let collection = read_json(store.as_ref(), &format!("{prefix}/farm/collection.json")).await;
-    let items: Vec<String> = collection["links"]
-        .as_array()
-        .unwrap()
+    let items: Vec<String> = crate::support::item_links(&collection)
         .iter()
-        .filter(|l| l["rel"] == "item")
-        .map(|l| {
-            l["href"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("./")
-                .to_string()
-        })
+        .map(|href| href.trim_start_matches("./").to_string())
         .collect();
     assert_eq!(items.len(), 3);
     let mut checked = 0;

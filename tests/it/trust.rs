@@ -432,13 +432,7 @@ fn something_planted_at_a_files_name_fails_that_file_alone() {
     // are not, and nothing stands half-written.
     let collection: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dest.join("col/collection.json")).unwrap()).unwrap();
-    let mut links: Vec<&str> = collection["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["rel"] == "item")
-        .map(|l| l["href"].as_str().unwrap())
-        .collect();
+    let mut links = crate::support::item_links(&collection);
     links.sort();
     assert_eq!(links, ["./four/four.json", "./one/one.json"]);
     assert!(dest.join("catalog.json").is_file());

@@ -170,6 +170,17 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A loopback port that was free a moment ago.
+/// The hrefs of a catalog's or collection's `item` links, in order.
+pub fn item_links(document: &serde_json::Value) -> Vec<String> {
+    document["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["rel"] == "item")
+        .filter_map(|l| l["href"].as_str().map(str::to_string))
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
