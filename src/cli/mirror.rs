@@ -206,11 +206,11 @@ fn finish(
         if !failures.is_empty() {
             let _ = writeln!(
                 out,
-                "\nThese {} could not be copied:",
+                "\nThese {}:",
                 if counts.items_failed > 0 {
-                    "files"
+                    "files could not be put in the mirror"
                 } else {
-                    "assets"
+                    "assets could not be copied"
                 }
             );
             for failure in &failures {

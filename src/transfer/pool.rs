@@ -861,11 +861,11 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
         let path = layout::item_document(&item.dir);
         match dest.write_json(&shared.local, &path, &document).await {
             Ok(()) => written.push((item.id, None)),
-            // No other document would fit either: the job stops, resumable.
-            Err(error @ Error::DiskFull { .. }) => return Err(error),
-            // This item's place is unusable (a folder or a link planted at
-            // its name...): said for this item, and the others go on.
-            Err(error) => {
+            // This item's place in the folder is unusable (a folder or a link
+            // planted at its name...): said for this item, and the others go
+            // on. Anything else (a full disk, a bucket that cannot be reached)
+            // would stop every other document too: the job stops, resumable.
+            Err(error @ Error::Io { .. }) => {
                 let reason = format!(
                     "the item's description could not be written into the mirror: {}",
                     error.reason()
@@ -877,6 +877,7 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
                 });
                 written.push((item.id, Some(reason)));
             }
+            Err(error) => return Err(error),
         }
     }
     shared
