@@ -92,9 +92,10 @@ struct Shared {
     /// Assets claimed from the store and not yet taken by a worker.
     claimed: tokio::sync::Mutex<VecDeque<AssetRow>>,
     /// Items one of whose assets came to an end (verified, or failed for
-    /// good) since the item writer last looked: the only ones that can have
-    /// become ready to write. Looking at these alone, not at every item still
-    /// waiting, keeps the writer's cost to the items that finish.
+    /// good) since the item writer last looked: while the job runs, the
+    /// writer looks at these alone, not at every item still waiting, so its
+    /// cost follows the items that finish. (An item planned with no asset to
+    /// copy is found by the pass over every waiting item at the end.)
     ended: Mutex<Vec<i64>>,
     limits: Limits,
     cancel: CancellationToken,
