@@ -24,6 +24,9 @@ use url::Url;
 use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
+mod document;
+pub use document::{Document, Features};
+
 /// The memory all the documents being read at once may take together, as
 /// estimated while their bytes arrive (their size, and [`VALUE_COST`] for
 /// each JSON value in them). A document that alone would take more is refused
@@ -453,6 +456,19 @@ impl Fetcher {
         self.json_at(&Request::get(url.clone())).await
     }
 
+    /// GETs `url` and parses it as a [`Document`]: an item collection's
+    /// features are left to be parsed one at a time. Also says where the
+    /// document was in the end (after redirects).
+    pub async fn get_document_at(&self, url: &Url) -> Result<(Document, Url)> {
+        let (bytes, at, share) = self.fetched(&Request::get(url.clone())).await?;
+        let document =
+            Document::parse(bytes, Some(share)).map_err(|source| Error::InvalidJson {
+                href: url.to_string(),
+                source,
+            })?;
+        Ok((document, at))
+    }
+
     async fn json_at(&self, request: &Request) -> Result<(Value, Url)> {
         let (bytes, at, share) = self.fetched(request).await?;
         let value = serde_json::from_slice(&bytes).map_err(|source| Error::InvalidJson {
@@ -537,7 +553,9 @@ impl Fetcher {
         {
             return Err(too_large(href));
         }
-        let mut body = BytesMut::new();
+        // Sized once when the server says how much is coming: growing by
+        // doubling would briefly hold the old and the new copy.
+        let mut body = BytesMut::with_capacity(response.content_length().unwrap_or(0) as usize);
         let mut pace = Pace::new(self.min_speed);
         let (mut weigher, mut share) = (Weigher::default(), Share::new(&self.budget));
         while let Some(chunk) = pace.chunk(href, &mut response).await? {

@@ -18,7 +18,7 @@ use stac::api::Search;
 use url::Url;
 
 use crate::catalog::api::{Api, Cursor, build_search, items_link, items_request};
-use crate::catalog::walk::{Problem, WalkEvent, WalkOptions, walk};
+use crate::catalog::walk::{Problem, WalkEvent, WalkOptions, walk_opened};
 use crate::catalog::{Kind, open, resolve};
 use crate::checksum::Checksum;
 use crate::fetch::Fetcher;
@@ -160,7 +160,7 @@ impl Planner<'_> {
                 self.read_pages(fetcher, items_request(items, search)?, max)
                     .await?;
             }
-            _ => self.walk_static(fetcher, &opened.url, search).await?,
+            _ => self.walk_static(fetcher, opened, search).await?,
         }
         Ok(())
     }
@@ -306,7 +306,12 @@ impl Planner<'_> {
         Ok(())
     }
 
-    async fn walk_static(&mut self, fetcher: &Fetcher, root: &Url, search: &Search) -> Result<()> {
+    async fn walk_static(
+        &mut self,
+        fetcher: &Fetcher,
+        opened: crate::catalog::Opened,
+        search: &Search,
+    ) -> Result<()> {
         let options = WalkOptions::default();
         let mut failure: Option<Error> = None;
         let only_collections = search.items.bbox.is_none()
@@ -315,7 +320,7 @@ impl Planner<'_> {
             && search.items.query.is_none()
             && search.intersects.is_none()
             && search.ids.is_empty();
-        walk(fetcher, root, &options, |event| {
+        walk_opened(fetcher, opened, &options, |event| {
             let outcome = match event {
                 WalkEvent::Problem(problem) => {
                     self.summary.problems.push(problem);

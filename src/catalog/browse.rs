@@ -111,10 +111,7 @@ pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
             }
         }
         Kind::ItemCollection => {
-            let count = value
-                .get("features")
-                .and_then(Value::as_array)
-                .map_or(0, |f| f.len() as u64);
+            let count = opened.features.as_ref().map_or(0, |f| f.count() as u64);
             entry.item_count = Some(count);
             entry.item_links = count;
             entry.has_items = count > 0;

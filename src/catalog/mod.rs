@@ -17,7 +17,7 @@ use url::Url;
 
 pub use check::{Checked, check};
 
-use crate::fetch::{Fetcher, parse_location};
+use crate::fetch::{Features, Fetcher, parse_location};
 use crate::{Error, Result};
 
 /// What a STAC document is.
@@ -86,23 +86,30 @@ pub fn detect(value: &Value) -> std::result::Result<Kind, String> {
 }
 
 /// A document that was opened and recognised.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Opened {
     /// Where it was read from.
     pub url: Url,
     /// What it is.
     pub kind: Kind,
-    /// The document.
+    /// The document (for an item collection, without its features).
     pub value: Value,
+    /// An item collection's features, parsed as they are gone through.
+    pub features: Option<Features>,
 }
 
 /// Reads the document that `source` (a URL or a path) points at and detects its kind.
 pub async fn open(fetcher: &Fetcher, source: &str) -> Result<Opened> {
     let asked = parse_location(source)?;
     // Where the document ended up (after redirects) is what its links mean.
-    let (value, url) = fetcher.get_json_at(&asked).await?;
-    let kind = detect(&value).map_err(|reason| Error::not_stac(&url, reason))?;
-    Ok(Opened { url, kind, value })
+    let (document, url) = fetcher.get_document_at(&asked).await?;
+    let kind = detect(&document.value).map_err(|reason| Error::not_stac(&url, reason))?;
+    Ok(Opened {
+        url,
+        kind,
+        value: document.value,
+        features: document.features,
+    })
 }
 
 /// Resolves a link's `href` against the document it was found in.

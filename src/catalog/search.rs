@@ -10,11 +10,10 @@ use std::ops::ControlFlow;
 
 use serde_json::{Value, json};
 use stac::api::Search;
-use url::Url;
 
 use super::api::{Api, Cursor, items_link, items_request};
-use super::walk::{Problem, WalkEvent, WalkOptions, walk};
-use super::{Kind, open};
+use super::walk::{Problem, WalkEvent, WalkOptions, walk_opened};
+use super::{Kind, Opened, open};
 use crate::fetch::{Fetcher, Request};
 use crate::{Error, Result};
 
@@ -50,7 +49,7 @@ pub async fn search(
         let first = items_request(items, search)?;
         read_pages(fetcher, vec![first], max_items, on_found).await
     } else {
-        search_static(fetcher, &opened.url, search, max_items, &mut on_found).await
+        search_static(fetcher, opened, search, max_items, &mut on_found).await
     }
 }
 
@@ -103,15 +102,15 @@ async fn read_pages(
 /// Walks a static catalog and keeps the items that match.
 async fn search_static(
     fetcher: &Fetcher,
-    root: &Url,
+    opened: Opened,
     search: &Search,
     max_items: Option<u64>,
     on_found: &mut impl FnMut(Found) -> ControlFlow<()>,
 ) -> Result<u64> {
     let mut found = 0;
-    walk(
+    walk_opened(
         fetcher,
-        root,
+        opened,
         &WalkOptions::default(),
         |event| match event {
             WalkEvent::Problem(problem) => on_found(Found::Problem(problem)),

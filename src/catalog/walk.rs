@@ -16,8 +16,8 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use url::Url;
 
-use super::{Kind, check, detect};
-use crate::fetch::Fetcher;
+use super::{Kind, Opened, check, detect};
+use crate::fetch::{Document, Features, Fetcher};
 use crate::{Error, Result};
 
 /// How a walk behaves.
@@ -110,7 +110,7 @@ struct Task {
 /// What reading and checking one document gave.
 struct Read {
     task: Task,
-    outcome: Result<(Kind, Value, check::Checked, Url)>,
+    outcome: Result<(Kind, Document, check::Checked, Url)>,
 }
 
 /// Walks the static catalog at `root`, calling `on_event` for every node and
@@ -121,20 +121,54 @@ pub async fn walk(
     fetcher: &Fetcher,
     root: &Url,
     options: &WalkOptions,
+    on_event: impl FnMut(WalkEvent) -> ControlFlow<()>,
+) -> Result<WalkSummary> {
+    let (document, at) = fetcher.get_document_at(root).await?;
+    let kind = detect(&document.value).map_err(|reason| Error::not_stac(root, reason))?;
+    let opened = Opened {
+        url: at,
+        kind,
+        value: document.value,
+        features: document.features,
+    };
+    walk_from(fetcher, opened, root, options, on_event).await
+}
+
+/// Walks from a root already [`open`](super::open)ed, without reading it again.
+pub async fn walk_opened(
+    fetcher: &Fetcher,
+    opened: Opened,
+    options: &WalkOptions,
+    on_event: impl FnMut(WalkEvent) -> ControlFlow<()>,
+) -> Result<WalkSummary> {
+    let asked = opened.url.clone();
+    walk_from(fetcher, opened, &asked, options, on_event).await
+}
+
+/// Walks from `opened`, which was asked for as `asked`.
+async fn walk_from(
+    fetcher: &Fetcher,
+    opened: Opened,
+    asked: &Url,
+    options: &WalkOptions,
     mut on_event: impl FnMut(WalkEvent) -> ControlFlow<()>,
 ) -> Result<WalkSummary> {
-    let (value, at) = fetcher.get_json_at(root).await?;
-    let kind = detect(&value).map_err(|reason| Error::not_stac(root, reason))?;
+    let Opened {
+        url: at,
+        kind,
+        value,
+        features,
+    } = opened;
     if kind == Kind::Api {
         return Err(Error::invalid_input(format!(
-            "{root} is a STAC API, not a static catalog; search it instead"
+            "{asked} is a STAC API, not a static catalog; search it instead"
         )));
     }
     let checked = check(kind, &value, &at);
     let mut walker = Walker {
         options: options.clone(),
         summary: WalkSummary::default(),
-        visited: HashSet::from([root.to_string(), at.to_string()]),
+        visited: HashSet::from([asked.to_string(), at.to_string()]),
         ids: HashMap::new(),
         stack: Vec::new(),
         stopped: false,
@@ -145,7 +179,8 @@ pub async fn walk(
         depth: 0,
         collection: None,
     };
-    walker.accept(root_task, kind, value, checked, true, &mut on_event);
+    let document = Document { value, features };
+    walker.accept(root_task, kind, document, checked, true, &mut on_event);
 
     let mut reads: JoinSet<Read> = JoinSet::new();
     let concurrency = options.concurrency.max(1);
@@ -169,7 +204,7 @@ pub async fn walk(
             Err(_) => return Err(Error::Cancelled),
         };
         match outcome {
-            Ok((kind, value, checked, at)) => {
+            Ok((kind, document, checked, at)) => {
                 // A document reached through a redirect is where it ended
                 // up: its relative links and assets resolve against that.
                 let mut task = task;
@@ -177,7 +212,7 @@ pub async fn walk(
                     walker.visited.insert(at.to_string());
                     task.url = at;
                 }
-                walker.accept(task, kind, value, checked, false, &mut on_event)
+                walker.accept(task, kind, document, checked, false, &mut on_event)
             }
             Err(Error::Cancelled) => return Err(Error::Cancelled),
             Err(error) => {
@@ -195,11 +230,11 @@ pub async fn walk(
     Ok(walker.summary)
 }
 
-async fn read(fetcher: &Fetcher, url: &Url) -> Result<(Kind, Value, check::Checked, Url)> {
-    let (value, at) = fetcher.get_json_at(url).await?;
-    let kind = detect(&value).map_err(|reason| Error::not_stac(url, reason))?;
-    let checked = check(kind, &value, &at);
-    Ok((kind, value, checked, at))
+async fn read(fetcher: &Fetcher, url: &Url) -> Result<(Kind, Document, check::Checked, Url)> {
+    let (document, at) = fetcher.get_document_at(url).await?;
+    let kind = detect(&document.value).map_err(|reason| Error::not_stac(url, reason))?;
+    let checked = check(kind, &document.value, &at);
+    Ok((kind, document, checked, at))
 }
 
 struct Walker {
@@ -221,7 +256,7 @@ impl Walker {
         &mut self,
         task: Task,
         kind: Kind,
-        value: Value,
+        document: Document,
         checked: check::Checked,
         is_root: bool,
         on_event: &mut impl FnMut(WalkEvent) -> ControlFlow<()>,
@@ -237,8 +272,12 @@ impl Walker {
             );
             return;
         }
+        let Document { value, features } = document;
         if kind == Kind::ItemCollection {
-            self.accept_features(&task, value, on_event);
+            // Without a list of features, `check` has said so.
+            if let Some(features) = features {
+                self.accept_features(&task, &features, on_event);
+            }
             return;
         }
         if !checked.usable {
@@ -312,47 +351,63 @@ impl Walker {
         self.emit(node, on_event);
     }
 
-    /// Items inside a FeatureCollection: each is checked and reported on its own.
+    /// Items inside a FeatureCollection: each is parsed, checked and reported
+    /// on its own, so that only one is in memory at a time.
     fn accept_features(
         &mut self,
         task: &Task,
-        value: Value,
+        features: &Features,
         on_event: &mut impl FnMut(WalkEvent) -> ControlFlow<()>,
     ) {
-        let Value::Object(mut object) = value else {
-            return;
-        };
-        let Some(Value::Array(features)) = object.remove("features") else {
-            return;
-        };
-        for (index, feature) in features.into_iter().enumerate() {
+        let mut index = 0;
+        let parsed = features.each(|feature| {
             let href = format!("{}#/features/{index}", task.url);
-            let checked = check(Kind::Item, &feature, &task.url);
-            for reason in &checked.problems {
-                self.problem(&href, reason.clone(), on_event);
+            index += 1;
+            self.accept_feature(task, &href, feature, on_event);
+            if self.stopped {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-            let Some(id) = checked.id.filter(|_| checked.usable) else {
-                self.problem(&href, "this item is skipped".into(), on_event);
-                continue;
-            };
-            self.summary.items += 1;
-            let collection = feature
-                .get("collection")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| task.collection.as_deref().map(str::to_string));
-            let node = WalkEvent::Node(Box::new(Node {
-                kind: Kind::Item,
-                id,
-                title: checked.title,
-                href: task.url.clone(),
-                parent: Some(task.url.clone()),
-                depth: task.depth + 1,
-                collection,
-                value: feature,
-            }));
-            self.emit(node, on_event);
+        });
+        if let Err(e) = parsed {
+            let reason = format!("its features could not be read after the first {index}: {e}");
+            self.problem(task.url.as_str(), reason, on_event);
         }
+    }
+
+    fn accept_feature(
+        &mut self,
+        task: &Task,
+        href: &str,
+        feature: Value,
+        on_event: &mut impl FnMut(WalkEvent) -> ControlFlow<()>,
+    ) {
+        let checked = check(Kind::Item, &feature, &task.url);
+        for reason in &checked.problems {
+            self.problem(href, reason.clone(), on_event);
+        }
+        let Some(id) = checked.id.filter(|_| checked.usable) else {
+            self.problem(href, "this item is skipped".into(), on_event);
+            return;
+        };
+        self.summary.items += 1;
+        let collection = feature
+            .get("collection")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| task.collection.as_deref().map(str::to_string));
+        let node = WalkEvent::Node(Box::new(Node {
+            kind: Kind::Item,
+            id,
+            title: checked.title,
+            href: task.url.clone(),
+            parent: Some(task.url.clone()),
+            depth: task.depth + 1,
+            collection,
+            value: feature,
+        }));
+        self.emit(node, on_event);
     }
 
     fn problem(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use cairn::Result;
 use cairn::catalog::api::Api;
-use cairn::catalog::walk::{Problem, WalkEvent, WalkOptions, walk};
+use cairn::catalog::walk::{Problem, WalkEvent, WalkOptions, walk_opened};
 use cairn::catalog::{Kind, Opened, open};
 use cairn::fetch::Fetcher;
 use serde_json::{Value, json};
@@ -45,7 +45,8 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let mut tree = Tree::default();
     let mut problems = Vec::new();
     let mut out = std::io::stdout().lock();
-    let summary = walk(&fetcher, &opened.url, &options, |event| {
+    let root = opened.url.clone();
+    let summary = walk_opened(&fetcher, opened, &options, |event| {
         if args.json {
             match &event {
                 WalkEvent::Node(node) => {
@@ -79,7 +80,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         line["type"] = json!("summary");
         json_line(&mut out, &line);
     } else {
-        tree.print(&mut out, opened.url.as_str());
+        tree.print(&mut out, root.as_str());
         let _ = writeln!(
             out,
             "\n{}, {}, {}",
