@@ -100,12 +100,16 @@ pub struct Opened {
 
 /// Reads the document that `source` (a URL or a path) points at and detects its kind.
 pub async fn open(fetcher: &Fetcher, source: &str) -> Result<Opened> {
-    let asked = parse_location(source)?;
+    open_url(fetcher, &parse_location(source)?).await
+}
+
+/// Reads the document at `url` and detects its kind.
+pub(crate) async fn open_url(fetcher: &Fetcher, url: &Url) -> Result<Opened> {
     // Where the document ended up (after redirects) is what its links mean.
-    let (document, url) = fetcher.get_document_at(&asked).await?;
-    let kind = detect(&document.value).map_err(|reason| Error::not_stac(&url, reason))?;
+    let (document, at) = fetcher.get_document_at(url).await?;
+    let kind = detect(&document.value).map_err(|reason| Error::not_stac(&at, reason))?;
     Ok(Opened {
-        url,
+        url: at,
         kind,
         value: document.value,
         features: document.features,

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use url::Url;
 
-use super::{Kind, Opened, check, detect};
+use super::{Kind, Opened, check, detect, open_url};
 use crate::fetch::{Document, Features, Fetcher};
 use crate::{Error, Result};
 
@@ -123,14 +123,7 @@ pub async fn walk(
     options: &WalkOptions,
     on_event: impl FnMut(WalkEvent) -> ControlFlow<()>,
 ) -> Result<WalkSummary> {
-    let (document, at) = fetcher.get_document_at(root).await?;
-    let kind = detect(&document.value).map_err(|reason| Error::not_stac(root, reason))?;
-    let opened = Opened {
-        url: at,
-        kind,
-        value: document.value,
-        features: document.features,
-    };
+    let opened = open_url(fetcher, root).await?;
     walk_from(fetcher, opened, root, options, on_event).await
 }
 
