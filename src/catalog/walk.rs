@@ -364,7 +364,10 @@ impl Walker {
             }
         });
         if let Err(e) = parsed {
-            let reason = format!("its features could not be read after the first {index}: {e}");
+            let reason = format!(
+                "feature number {} could not be read ({e}); it and the features after it are skipped",
+                index + 1
+            );
             self.problem(task.url.as_str(), reason, on_event);
         }
     }
