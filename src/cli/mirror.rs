@@ -353,7 +353,7 @@ fn progress_bar(bytes_total: u64, files_total: u64) -> ProgressBar {
 
 fn bytes_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "{bar:30.cyan/blue} {percent:>3}% {binary_bytes}/{binary_total_bytes}, {msg}, {eta} left",
+        "{bar:30.cyan/blue} {percent:>3}% {decimal_bytes}/{decimal_total_bytes}, {msg}, {eta} left",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
