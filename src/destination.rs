@@ -235,14 +235,21 @@ impl Destination {
 
     /// Writes a JSON document of the catalog at `relative`, replacing it whole.
     /// `local` is the folder of [`Destination::local_folder`].
-    pub async fn write_json(&self, local: &Folder, relative: &str, value: &Value) -> Result<()> {
-        let text =
-            serde_json::to_vec_pretty(value).map_err(|e| Error::invalid_input(e.to_string()))?;
+    pub async fn write_json(
+        &self,
+        local: &Folder,
+        relative: &str,
+        value: &impl serde::Serialize,
+    ) -> Result<()> {
         match self {
             Destination::Folder(_) => local
-                .write_atomic(relative, &text)
+                .write_atomic_with(relative, |file| {
+                    serde_json::to_writer_pretty(file, value).map_err(std::io::Error::from)
+                })
                 .map_err(|source| Error::io(&local.display(relative), source)),
             Destination::Bucket(bucket) => {
+                let text = serde_json::to_vec_pretty(value)
+                    .map_err(|e| Error::invalid_input(e.to_string()))?;
                 bucket
                     .store
                     .put(&bucket.object_path(relative), PutPayload::from(text))
@@ -337,12 +344,16 @@ impl Destination {
 
     /// A JSON document written earlier at `relative`, if there is one.
     pub async fn read_json(&self, local: &Folder, relative: &str) -> Option<Value> {
+        serde_json::from_slice(&self.read(local, relative).await?).ok()
+    }
+
+    /// The bytes of the file at `relative`, if there is one and it can be read.
+    pub async fn read(&self, local: &Folder, relative: &str) -> Option<Vec<u8>> {
         match self {
-            Destination::Folder(_) => serde_json::from_slice(&local.read(relative).ok()?).ok(),
+            Destination::Folder(_) => local.read(relative).ok(),
             Destination::Bucket(bucket) => {
                 let result = bucket.store.get(&bucket.object_path(relative)).await.ok()?;
-                let bytes = result.bytes().await.ok()?;
-                serde_json::from_slice(&bytes).ok()
+                Some(result.bytes().await.ok()?.to_vec())
             }
         }
     }

@@ -180,10 +180,24 @@ impl Folder {
 
     /// Writes `bytes` at `relative` atomically: `relative.tmp`, then a rename.
     pub fn write_atomic(&self, relative: &str, bytes: &[u8]) -> io::Result<()> {
+        self.write_atomic_with(relative, |file| file.write_all(bytes))
+    }
+
+    /// As [`Folder::write_atomic`], the bytes written by `write` as they
+    /// come (through a buffer), never all in memory.
+    pub fn write_atomic_with(
+        &self,
+        relative: &str,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
         let place = self.place(relative, true)?;
         let temporary = format!("{}.tmp", place.name);
-        let written = place.create(&temporary).and_then(|mut file| {
-            file.write_all(bytes)?;
+        let written = place.create(&temporary).and_then(|file| {
+            let mut buffered = io::BufWriter::with_capacity(64 * 1024, file);
+            write(&mut buffered)?;
+            buffered
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)?;
             place.rename(&temporary, &place.name)
         });
         if written.is_err() {

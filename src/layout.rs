@@ -26,8 +26,8 @@
 //! about 200 characters, leaving room for the destination folder within the
 //! 260 characters that Windows allows by default.
 
+use crate::seen::Seen;
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
@@ -258,9 +258,13 @@ pub fn fold(name: &str) -> String {
 
 /// The names given out in one folder: each unique after [`fold`], none equal
 /// to a name Cairn writes itself (with its `.part` and `.tmp` beside it).
+///
+/// A name is remembered by its hash (see [`Seen`]), not by a copy: a
+/// collection folder may hold a million items. Two names sharing a hash would
+/// only make the second one be numbered, never two items share a folder.
 #[derive(Debug, Clone)]
 pub struct Names {
-    taken: HashSet<String>,
+    taken: Seen,
     max_chars: usize,
 }
 
@@ -268,7 +272,7 @@ impl Names {
     /// An empty folder whose names are at most `max_chars` long.
     pub fn new(max_chars: usize) -> Names {
         Names {
-            taken: HashSet::new(),
+            taken: Seen::new(),
             max_chars,
         }
     }
@@ -291,20 +295,20 @@ impl Names {
 
     /// Marks `name` (and what Cairn writes beside it) as used.
     pub fn take(&mut self, name: &str) {
-        let key = fold(name);
-        for suffix in SUFFIXES {
-            self.taken.insert(format!("{key}{suffix}"));
-        }
-        self.taken.insert(key);
+        self.taken.insert(&fold(name));
     }
 
-    /// Whether `name` or what Cairn writes beside it is in use.
+    /// Whether `name` or what Cairn writes beside it is in use: it is a name
+    /// given out, or one with `.part` or `.tmp` added, or adding one of them
+    /// to it gives a name given out.
     pub fn is_taken(&self, name: &str) -> bool {
         let key = fold(name);
         self.taken.contains(&key)
-            || SUFFIXES
-                .iter()
-                .any(|suffix| self.taken.contains(&format!("{key}{suffix}")))
+            || SUFFIXES.iter().any(|suffix| {
+                key.strip_suffix(suffix)
+                    .is_some_and(|stem| self.taken.contains(stem))
+                    || self.taken.contains(&format!("{key}{suffix}"))
+            })
     }
 
     /// `wanted` if it is free, else the first free `stem-2.ext`, `stem-3.ext`...

@@ -53,6 +53,7 @@ pub mod plan;
 pub mod retry;
 pub mod rewrite;
 pub mod runner;
+pub mod seen;
 pub mod store;
 pub mod transfer;
 pub mod words;

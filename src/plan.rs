@@ -23,6 +23,8 @@ use crate::catalog::{Kind, open, resolve};
 use crate::checksum::Checksum;
 use crate::fetch::Fetcher;
 use crate::layout::{self, Names};
+use crate::rewrite;
+use crate::seen::Seen;
 use crate::store::{CollectionRow, NewAsset, NewItem};
 use crate::transfer::ledger::Ledger;
 use crate::{Error, Result};
@@ -116,8 +118,22 @@ pub async fn plan(
     let result = planner.read(fetcher, opened, &search).await;
     // What was read before a stop or an error is kept (planning again is
     // idempotent); every row is in the store when this returns.
-    ledger.call(|_| Ok(())).await?;
+    let repeated = std::mem::take(&mut planner.places.repeated);
+    let firsts = ledger
+        .call(move |s| {
+            repeated
+                .into_iter()
+                .map(|r| {
+                    let first = s.item_href(job_id, r.collection.as_deref(), &r.id)?;
+                    Ok((r, first))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .await?;
     ledger.take_error()?;
+    for (repeat, first) in firsts {
+        planner.repeated(repeat, first);
+    }
     result.map(|()| planner.summary)
 }
 
@@ -186,10 +202,20 @@ struct Places {
     items_in: HashMap<String, Names>,
     /// (collection, item id) to the item's folder, as planned before.
     items: HashMap<(Option<String>, String), String>,
-    /// The items of this plan, with where each was read: a second item with
-    /// the same id in the same collection is reported, never mixed with the
-    /// first.
-    read: HashMap<(Option<String>, String), String>,
+    /// The items of this plan, by collection and id (hashed: a plan may hold
+    /// millions): a second item with the same id in the same collection is
+    /// never mixed with the first.
+    read: Seen,
+    /// Items read again under an id already read, reported once the plan
+    /// is read (with where the first one came from).
+    repeated: Vec<Repeated>,
+}
+
+/// An item whose collection and id were read before in the same plan.
+struct Repeated {
+    href: String,
+    collection: Option<String>,
+    id: String,
 }
 
 impl Places {
@@ -199,7 +225,8 @@ impl Places {
             collections: HashMap::new(),
             items_in: HashMap::new(),
             items: HashMap::new(),
-            read: HashMap::new(),
+            read: Seen::new(),
+            repeated: Vec::new(),
         };
         places.root.take("items");
         for (id, dir) in planned.collections {
@@ -248,6 +275,27 @@ impl Planner<'_> {
             href: href.to_string(),
             reason,
         });
+    }
+
+    /// Reports an item left out because another with its collection and id
+    /// was read first, from `first` (unless it is the same document read
+    /// twice, as a search whose pages overlap gives).
+    fn repeated(&mut self, repeat: Repeated, first: Option<String>) {
+        if first.as_deref() == Some(repeat.href.as_str()) {
+            return;
+        }
+        let within = repeat
+            .collection
+            .as_deref()
+            .map_or_else(String::new, |c| format!(" in the collection {c:?}"));
+        let from = first.map_or_else(String::new, |first| format!(", from {first}"));
+        self.problem(
+            &repeat.href,
+            format!(
+                "another item with the id {:?}{within} was read first{from}; this one is left out, so that the two are never mixed",
+                repeat.id
+            ),
+        );
     }
 
     fn full(&self) -> bool {
@@ -349,7 +397,7 @@ impl Planner<'_> {
                                 .and_then(Value::as_str)
                                 .is_some_and(|c| search.collections.iter().any(|w| w == c)))
                     } else {
-                        serde_json::from_value::<stac::Item>(value.clone())
+                        stac::Item::deserialize(&value)
                             .map_err(|e| e.to_string())
                             .and_then(|item| search.matches(&item).map_err(|e| e.to_string()))
                     };
@@ -404,7 +452,7 @@ impl Planner<'_> {
             collection_id: id.to_string(),
             href: href.to_string(),
             dir,
-            document: document.clone(),
+            document: rewrite::without_structure(document),
         };
         self.ledger.send(move |s| s.plan_collection(job_id, &row));
         Ok(())
@@ -420,23 +468,19 @@ impl Planner<'_> {
         };
         let base = Url::parse(href)
             .map_err(|e| Error::invalid_input(format!("{href} is not an address: {e}")))?;
-        let key = (collection.clone(), id.clone());
-        if let Some(first) = self.places.read.get(&key) {
-            if first != href {
-                let within = collection
-                    .as_deref()
-                    .map_or_else(String::new, |c| format!(" in the collection {c:?}"));
-                let first = first.clone();
-                self.problem(
-                    href,
-                    format!(
-                        "another item with the id {id:?}{within} was read first, from {first}; this one is left out, so that the two are never mixed"
-                    ),
-                );
-            }
+        if !self
+            .places
+            .read
+            .insert(&(collection.as_deref(), id.as_str()))
+        {
+            self.places.repeated.push(Repeated {
+                href: href.to_string(),
+                collection,
+                id,
+            });
             return Ok(());
         }
-        self.places.read.insert(key.clone(), href.to_string());
+        let key = (collection.clone(), id.clone());
         let collection_dir = match self.places.collection(collection.as_deref()) {
             Ok(dir) => dir,
             Err(refused) => {
@@ -468,9 +512,7 @@ impl Planner<'_> {
                         segment.name
                     ));
                 }
-                let dir = format!("{collection_dir}/{name}");
-                self.places.items.insert(key, dir.clone());
-                dir
+                format!("{collection_dir}/{name}")
             }
         };
         let item_json_name = format!("{}.json", dir.rsplit('/').next().unwrap_or_default());
@@ -572,10 +614,13 @@ impl Planner<'_> {
             href: href.to_string(),
             dir,
             renamed: (!notes.is_empty()).then(|| notes.join("; ")),
-            document: item,
+            document: item.to_string(),
             assets,
         };
-        self.ledger.send(move |s| s.plan_item(&row).map(drop));
+        drop(item);
+        // Paced: a plan reads faster than the store writes, and rows waiting
+        // would otherwise pile up in memory.
+        self.ledger.send_paced(move |s| s.plan_item(&row).map(drop));
         Ok(())
     }
 }
@@ -592,4 +637,130 @@ fn item_self_href(item: &Value, page: &str) -> Option<String> {
         .filter(|h| Url::parse(h).is_ok())
         .and_then(|h| resolve(&page, h).ok())
         .map(|url| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::sync::{Arc, Mutex};
+
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+
+    use super::*;
+    use crate::store::{NewJob, Store};
+
+    thread_local! {
+        /// Statements run on this thread (the trace hook counts them).
+        static STATEMENTS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn count(event: TraceEvent<'_>) {
+        if let TraceEvent::Stmt(..) = event {
+            STATEMENTS.with(|n| n.set(n.get() + 1));
+        }
+    }
+
+    /// The shape most big collections have: one asset per item, no size, a
+    /// few properties; `n` items in one item collection.
+    fn item_collection(n: usize) -> (Vec<u8>, usize) {
+        let mut bytes = br#"{"type":"FeatureCollection","features":["#.to_vec();
+        let mut documents = 0;
+        for i in 0..n {
+            if i > 0 {
+                bytes.push(b',');
+            }
+            let item = json!({
+                "type": "Feature", "stac_version": "1.1.0", "id": format!("chip-{i:07}"),
+                "collection": "chips",
+                "geometry": {"type": "Point", "coordinates": [i as f64 / 1e4, 1.5]},
+                "bbox": [i as f64 / 1e4, 1.5, i as f64 / 1e4, 1.5],
+                "properties": {"datetime": "2024-05-01T00:00:00Z", "label": i % 7},
+                "links": [],
+                "assets": {"data": {"href": format!("https://data.example/chips/{i:07}.tif"),
+                                    "type": "image/tiff; application=geotiff", "roles": ["data"]}},
+            });
+            let text = item.to_string();
+            documents += text.len();
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        bytes.extend_from_slice(b"]}");
+        (bytes, documents)
+    }
+
+    fn database_bytes(store: &Store) -> u64 {
+        let pages: i64 = store
+            .conn()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        let size: i64 = store
+            .conn()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (pages * size) as u64
+    }
+
+    /// The per-item work of a plan, counted rather than timed: a change that
+    /// adds a statement or a stored copy per item fails here.
+    ///
+    /// Bounds (written down in the README too): at most 4 SQL statements per
+    /// one-asset item (the item row, its asset row, and a savepoint around
+    /// them), and at most 512 bytes of state per item beyond the item's own
+    /// document (its row, its asset's row, and their indexes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn planning_a_hundred_thousand_items_costs_a_bounded_amount_per_item() {
+        const ITEMS: usize = 100_000;
+        let dir = tempfile::tempdir().unwrap();
+        let (collection, documents) = item_collection(ITEMS);
+        let source = dir.path().join("chips.json");
+        std::fs::write(&source, collection).unwrap();
+        let source = Url::from_file_path(&source).unwrap().to_string();
+
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let job_id = store
+            .create_job(&NewJob {
+                source_url: source.clone(),
+                destination: dir.path().join("mirror").display().to_string(),
+                selection: json!({}),
+                limit_rate: None,
+                concurrency: 8,
+                per_host: 6,
+            })
+            .unwrap();
+        let before = database_bytes(&store);
+        store
+            .conn()
+            .trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count));
+        let store = Arc::new(Mutex::new(store));
+        let ledger = Ledger::start(store.clone(), job_id, None).unwrap();
+        let fetcher = Fetcher::new().unwrap();
+        let summary = plan(&ledger, &fetcher, job_id, &source, &Selection::default())
+            .await
+            .unwrap();
+        let statements = ledger
+            .call(|_| Ok(STATEMENTS.with(Cell::get)))
+            .await
+            .unwrap();
+        drop(ledger);
+        assert_eq!(summary.items, ITEMS as u64);
+        assert_eq!(summary.assets, ITEMS as u64);
+        assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+
+        let store = store.lock().unwrap();
+        let counts = store.job_counts(job_id).unwrap();
+        assert_eq!(counts.items, ITEMS as u64);
+        let per_item_statements = statements as f64 / ITEMS as f64;
+        let per_item_bytes = (database_bytes(&store) - before) as f64 / ITEMS as f64;
+        let document = documents as f64 / ITEMS as f64;
+        eprintln!(
+            "planning {ITEMS} items: {per_item_statements:.2} statements and {per_item_bytes:.0} bytes of state per item (documents {document:.0} bytes)"
+        );
+        assert!(
+            per_item_statements <= 4.05,
+            "{per_item_statements:.2} statements per item; the bound is 4"
+        );
+        assert!(
+            per_item_bytes <= document + 512.0,
+            "{per_item_bytes:.0} bytes of state per item for documents of {document:.0}; the bound is the document and 512"
+        );
+    }
 }

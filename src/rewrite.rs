@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 const FILE_EXTENSION: &str = "https://stac-extensions.github.io/file/v2.1.0/schema.json";
@@ -116,31 +118,192 @@ pub fn item(
     item
 }
 
-/// The collection document at `<collection>/collection.json`, linking `items`
-/// (paths relative to the collection folder) and any already linked there.
-pub fn collection(source: &Value, existing: Option<&Value>, items: &[String]) -> Value {
+/// The collection document at `<collection>/collection.json`, linking the
+/// items in `items` (paths relative to the collection folder; add those the
+/// collection there links already with [`Hrefs::add_linked`]).
+///
+/// The item links are written out one at a time as the document is
+/// serialized, never held as JSON values: a collection may link a million.
+pub fn collection(source: &Value, mut items: Hrefs) -> Collection {
     let mut collection = source.clone();
-    let object = match collection.as_object_mut() {
-        Some(object) => object,
-        None => return collection,
-    };
-    let mut hrefs: BTreeSet<String> = linked(existing, "item");
-    hrefs.extend(items.iter().cloned());
-    let mut links = other_links(object);
-    links.push(json!({"rel": "root", "href": "../catalog.json", "type": "application/json"}));
-    links.push(json!({"rel": "parent", "href": "../catalog.json", "type": "application/json"}));
-    links.extend(
-        hrefs
-            .into_iter()
-            .map(|href| json!({"rel": "item", "href": href, "type": "application/geo+json"})),
-    );
-    object.insert("links".into(), Value::Array(links));
-    // Collection-level assets are not mirrored: drop them rather than leave
-    // links out of the mirror.
-    object.remove("assets");
-    object.insert("type".into(), json!("Collection"));
-    object.entry("stac_version").or_insert(json!("1.1.0"));
-    collection
+    if let Some(object) = collection.as_object_mut() {
+        let mut links = other_links(object);
+        links.push(json!({"rel": "root", "href": "../catalog.json", "type": "application/json"}));
+        links.push(json!({"rel": "parent", "href": "../catalog.json", "type": "application/json"}));
+        object.insert("links".into(), Value::Array(links));
+        // Collection-level assets are not mirrored: drop them rather than
+        // leave links out of the mirror.
+        object.remove("assets");
+        object.insert("type".into(), json!("Collection"));
+        object.entry("stac_version").or_insert(json!("1.1.0"));
+        items.sort();
+    } else {
+        items = Hrefs::default();
+    }
+    Collection {
+        document: collection,
+        items,
+    }
+}
+
+/// A collection document to write, with its item links apart (see
+/// [`collection`]); serializes as the whole document.
+#[derive(Debug)]
+pub struct Collection {
+    /// The document, its `links` without the item links.
+    document: Value,
+    /// The item links, sorted, each once.
+    items: Hrefs,
+}
+
+impl Collection {
+    /// The whole document as one value (for tests and small collections).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for Collection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Some(object) = self.document.as_object() else {
+            return self.document.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(object.len()))?;
+        for (key, value) in object {
+            if key == "links" {
+                map.serialize_entry(key, &Links(value, &self.items))?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A collection's `links`: its own, then one per item.
+struct Links<'a>(&'a Value, &'a Hrefs);
+
+impl Serialize for Links<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let own = self.0.as_array().map(Vec::as_slice).unwrap_or_default();
+        let mut seq = serializer.serialize_seq(Some(own.len() + self.1.len()))?;
+        for link in own {
+            seq.serialize_element(link)?;
+        }
+        for href in self.1.iter() {
+            seq.serialize_element(&ItemLink(href))?;
+        }
+        seq.end()
+    }
+}
+
+/// `{"rel": "item", "href": ..., "type": "application/geo+json"}`.
+struct ItemLink<'a>(&'a str);
+
+impl Serialize for ItemLink<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("rel", "item")?;
+        map.serialize_entry("href", self.0)?;
+        map.serialize_entry("type", "application/geo+json")?;
+        map.end()
+    }
+}
+
+/// Many hrefs in one string: a collection's item links, 16 bytes each beside
+/// their text (a `Vec<String>` takes 24, and a JSON link several hundred).
+#[derive(Debug, Default, Clone)]
+pub struct Hrefs {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Hrefs {
+    /// No hrefs.
+    pub fn new() -> Hrefs {
+        Hrefs::default()
+    }
+
+    /// Adds `href`.
+    pub fn push(&mut self, href: &str) {
+        let start = self.text.len();
+        self.text.push_str(href);
+        self.spans.push((start, self.text.len()));
+    }
+
+    /// Adds the hrefs of the `item` links of the collection document
+    /// `bytes` (one already at the destination); nothing if it is not one.
+    /// Only the hrefs are kept, never the links as values.
+    pub fn add_linked(&mut self, bytes: &[u8]) {
+        #[derive(Deserialize)]
+        struct Linked {
+            #[serde(default)]
+            links: Vec<MaybeLink>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum MaybeLink {
+            Link {
+                rel: String,
+                href: String,
+            },
+            #[allow(dead_code)]
+            Other(serde::de::IgnoredAny),
+        }
+        if let Ok(linked) = serde_json::from_slice::<Linked>(bytes) {
+            for link in linked.links {
+                if let MaybeLink::Link { rel, href } = link
+                    && rel == "item"
+                {
+                    self.push(&href);
+                }
+            }
+        }
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Each href, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.spans
+            .iter()
+            .map(|&(start, end)| &self.text[start..end])
+    }
+
+    /// Sorts them and keeps each once.
+    fn sort(&mut self) {
+        let text = &self.text;
+        self.spans
+            .sort_unstable_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
+        self.spans.dedup_by(|a, b| text[a.0..a.1] == text[b.0..b.1]);
+    }
+}
+
+/// `document` without its structural links (`self`, `root`, `parent`,
+/// `child`, `item`...), which the mirror's own replace: what is kept of a
+/// collection while it is mirrored. A collection linking a million items is
+/// kept without the million links.
+pub fn without_structure(document: &Value) -> Value {
+    match document.as_object() {
+        Some(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| match key.as_str() {
+                    "links" => (key.clone(), Value::Array(other_links(object))),
+                    _ => (key.clone(), value.clone()),
+                })
+                .collect(),
+        ),
+        None => document.clone(),
+    }
 }
 
 /// A collection for items the source gave none.
@@ -307,16 +470,14 @@ mod tests {
 
     #[test]
     fn collections_and_the_root_merge_what_is_already_there() {
-        let before = collection(
-            &json!({"id": "c", "links": []}),
-            None,
-            &["./a/a.json".into()],
-        );
-        let after = collection(
-            &json!({"id": "c", "links": []}),
-            Some(&before),
-            &["./b/b.json".into()],
-        );
+        let mut items = Hrefs::new();
+        items.push("./b/b.json");
+        let before = collection(&json!({"id": "c", "links": []}), items).to_value();
+        let mut items = Hrefs::new();
+        items.push("./a/a.json");
+        items.push("./b/b.json");
+        items.add_linked(&serde_json::to_vec(&before).unwrap());
+        let after = collection(&json!({"id": "c", "links": []}), items).to_value();
         let items: Vec<&str> = after["links"]
             .as_array()
             .unwrap()
@@ -325,6 +486,8 @@ mod tests {
             .map(|l| l["href"].as_str().unwrap())
             .collect();
         assert_eq!(items, ["./a/a.json", "./b/b.json"]);
+        assert_eq!(after["links"][0]["rel"], "root");
+        assert_eq!(after["links"][2]["type"], "application/geo+json");
         let first = root(
             None,
             "https://x.test/catalog.json",

@@ -117,7 +117,7 @@ impl Cursor {
             )));
         }
         let page = fetcher.json(&request).await;
-        let page = match page {
+        let mut page = match page {
             Ok(page) => page,
             Err(error) => {
                 // Keep the cursor where it was so the page can be asked for again.
@@ -125,7 +125,9 @@ impl Cursor {
                 return Err(error);
             }
         };
-        let Some(Value::Array(mut entries)) = page.get(key).cloned() else {
+        // Taken out of the page rather than copied: the rest of it (its
+        // links) is all that is looked at from here.
+        let Some(Value::Array(mut entries)) = page.get_mut(key).map(Value::take) else {
             self.next = Some(request.clone());
             return Err(Error::not_stac(
                 &request.url,

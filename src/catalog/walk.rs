@@ -2,12 +2,12 @@
 //!
 //! The walk keeps a bounded number of reads in flight (each read is parsed and
 //! checked on the runtime's worker threads), remembers every address it has read
-//! so that loops and duplicate links are followed once, and reports each node and
+//! (by a hash of it) so that loops and duplicate links are followed once, and reports each node and
 //! each problem to the caller as soon as it is known. Documents are dropped as soon
 //! as the caller has seen them, so memory does not grow with the catalog's bytes:
 //! only the set of visited addresses and the links still to follow are kept.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use url::Url;
 
 use super::{Kind, Opened, check, detect, open_url};
 use crate::fetch::{Document, Features, Fetcher};
+use crate::seen::Seen;
 use crate::{Error, Result};
 
 /// How a walk behaves.
@@ -161,11 +162,13 @@ async fn walk_from(
     let mut walker = Walker {
         options: options.clone(),
         summary: WalkSummary::default(),
-        visited: HashSet::from([asked.to_string(), at.to_string()]),
+        visited: Seen::new(),
         ids: HashMap::new(),
         stack: Vec::new(),
         stopped: false,
     };
+    walker.visited.insert(asked.as_str());
+    walker.visited.insert(at.as_str());
     let root_task = Task {
         url: at.clone(),
         parent: Arc::new(at),
@@ -202,7 +205,7 @@ async fn walk_from(
                 // up: its relative links and assets resolve against that.
                 let mut task = task;
                 if at != task.url {
-                    walker.visited.insert(at.to_string());
+                    walker.visited.insert(at.as_str());
                     task.url = at;
                 }
                 walker.accept(task, kind, document, checked, false, &mut on_event)
@@ -233,8 +236,9 @@ async fn read(fetcher: &Fetcher, url: &Url) -> Result<(Kind, Document, check::Ch
 struct Walker {
     options: WalkOptions,
     summary: WalkSummary,
-    /// Every address read or queued, so each is read once.
-    visited: HashSet<String>,
+    /// Every address read or queued, so each is read once (by its hash: a
+    /// walk may reach millions).
+    visited: Seen,
     /// Catalog and collection ids seen, with where, to report shared ids.
     ids: HashMap<String, Url>,
     /// Links still to read. A stack, so a walk goes deep first and the queue of
@@ -317,7 +321,7 @@ impl Walker {
                 self.summary.not_followed += 1;
                 continue;
             }
-            if !self.visited.insert(child.to_string()) {
+            if !self.visited.insert(child.as_str()) {
                 let reason = format!(
                     "it links to {child}, which was already reached; the link is not followed again"
                 );

@@ -399,7 +399,7 @@ mod tests {
                 href: "https://x.test/i.json".into(),
                 dir: "c/i".into(),
                 renamed: None,
-                document: json!({"id": "i"}),
+                document: json!({"id": "i"}).to_string(),
                 assets: vec![NewAsset {
                     key: "data".into(),
                     href: "https://x.test/data.tif".into(),

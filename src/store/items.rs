@@ -1,6 +1,6 @@
 //! The `items` table: every item a job's plan selected.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -39,8 +39,9 @@ pub struct NewItem {
     pub dir: String,
     /// What was changed to make its id or file names safe, if anything.
     pub renamed: Option<String>,
-    /// The source document.
-    pub document: Value,
+    /// The source document, as JSON text (made by the planner, so that the
+    /// state thread only stores it).
+    pub document: String,
     /// The selected assets.
     pub assets: Vec<NewAsset>,
 }
@@ -108,10 +109,13 @@ impl Store {
     /// again keeps what is done, unless its source or promised checksum changed.
     pub fn plan_item(&self, item: &NewItem) -> Result<i64> {
         // A savepoint: its own transaction, or a part of a caller's batch.
-        self.conn().execute_batch("SAVEPOINT plan_item")?;
+        let conn = self.conn();
+        conn.prepare_cached("SAVEPOINT plan_item")?.execute([])?;
         let result = self.plan_item_rows(item);
         match &result {
-            Ok(_) => self.conn().execute_batch("RELEASE plan_item")?,
+            Ok(_) => {
+                conn.prepare_cached("RELEASE plan_item")?.execute([])?;
+            }
             Err(_) => self
                 .conn()
                 .execute_batch("ROLLBACK TO plan_item; RELEASE plan_item")?,
@@ -121,27 +125,56 @@ impl Store {
 
     fn plan_item_rows(&self, item: &NewItem) -> Result<i64> {
         let conn = self.conn();
-        let row: i64 = conn
-            .prepare_cached(
-                "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
+        let document = &item.document;
+        // An item without a collection: the table's UNIQUE constraint takes
+        // no two NULLs as equal, so it is looked for by hand.
+        let loose: Option<(i64, String)> = match item.collection {
+            Some(_) => None,
+            None => conn
+                .prepare_cached(
+                    "UPDATE items SET href = ?3, dir = ?4, renamed = ?5, document = ?6
+                     WHERE id = (SELECT id FROM items
+                                 WHERE job_id = ?1 AND collection IS NULL AND item_id = ?2
+                                 ORDER BY id LIMIT 1)
+                     RETURNING id, state",
+                )?
+                .query_row(
+                    params![
+                        item.job_id,
+                        item.item_id,
+                        item.href,
+                        item.dir,
+                        item.renamed,
+                        document
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+        };
+        let (row, state): (i64, String) = match loose {
+            Some(found) => found,
+            None => conn
+                .prepare_cached(
+                    "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (job_id, collection, item_id) DO UPDATE SET
                  href = excluded.href, dir = excluded.dir, renamed = excluded.renamed,
                  document = excluded.document
-             RETURNING id",
-            )?
-            .query_row(
-                params![
-                    item.job_id,
-                    item.collection,
-                    item.item_id,
-                    item.href,
-                    item.dir,
-                    item.renamed,
-                    item.document.to_string()
-                ],
-                |r| r.get(0),
-            )?;
+             RETURNING id, state",
+                )?
+                .query_row(
+                    params![
+                        item.job_id,
+                        item.collection,
+                        item.item_id,
+                        item.href,
+                        item.dir,
+                        item.renamed,
+                        document
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?,
+        };
         let mut insert_asset = conn.prepare_cached(&format!(
             "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum, media_type)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -166,12 +199,15 @@ impl Store {
             ])?;
         }
         // An item written before is written again once an asset of it is to
-        // be copied anew (its source changed, or it failed before).
-        conn.prepare_cached(
-            "UPDATE items SET state = 'pending' WHERE id = ?1 AND state = 'written'
-             AND EXISTS (SELECT 1 FROM assets WHERE item_row = ?1 AND state = 'pending')",
-        )?
-        .execute([row])?;
+        // be copied anew (its source changed, or it failed before). A new
+        // item is pending already.
+        if state == "written" {
+            conn.prepare_cached(
+                "UPDATE items SET state = 'pending' WHERE id = ?1
+                 AND EXISTS (SELECT 1 FROM assets WHERE item_row = ?1 AND state = 'pending')",
+            )?
+            .execute([row])?;
+        }
         Ok(row)
     }
 
@@ -239,13 +275,34 @@ impl Store {
         )
     }
 
-    /// The folders of a job's items already written, in order.
-    pub fn written_dirs(&self, job_id: i64) -> Result<Vec<String>> {
+    /// Where job `job_id`'s item `item_id` of `collection` was read from.
+    pub fn item_href(
+        &self,
+        job_id: i64,
+        collection: Option<&str>,
+        item_id: &str,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT href FROM items WHERE job_id = ?1 AND collection IS ?2 AND item_id = ?3",
+            )?
+            .query_row(params![job_id, collection, item_id], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// Calls `each` with the folder of every item of job `job_id` already
+    /// written, in the order they were planned, one row at a time.
+    pub fn each_written_dir(&self, job_id: i64, mut each: impl FnMut(&str)) -> Result<()> {
         let mut statement = self
             .conn()
             .prepare("SELECT dir FROM items WHERE job_id = ?1 AND state = 'written' ORDER BY id")?;
-        let rows = statement.query_map([job_id], |row| row.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = statement.query([job_id])?;
+        while let Some(row) = rows.next()? {
+            let dir: String = row.get(0)?;
+            each(&dir);
+        }
+        Ok(())
     }
 
     /// Where each item planned from `source` stands, over all its jobs: failed
@@ -356,7 +413,7 @@ mod tests {
             href: format!("http://127.0.0.1/{id}.json"),
             dir: format!("tiles/{id}"),
             renamed: None,
-            document: json!({"id": id}),
+            document: json!({"id": id}).to_string(),
             assets: keys
                 .iter()
                 .map(|k| NewAsset {
@@ -416,6 +473,32 @@ mod tests {
                 ("b", Mirrored::Pending),
                 ("c", Mirrored::Failed)
             ]
+        );
+    }
+
+    #[test]
+    fn an_item_without_a_collection_planned_again_is_the_same_item() {
+        let store = Store::open_in_memory().unwrap();
+        let job = store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        let loose = |href: &str| NewItem {
+            collection: None,
+            href: href.into(),
+            ..item(job, "a", &["x"])
+        };
+        let first = store
+            .plan_item(&loose("http://127.0.0.1/one.json"))
+            .unwrap();
+        let again = store
+            .plan_item(&loose("http://127.0.0.1/two.json"))
+            .unwrap();
+        assert_eq!(first, again);
+        let counts = store.job_counts(job).unwrap();
+        assert_eq!((counts.items, counts.assets), (1, 1));
+        assert_eq!(
+            store.item_href(job, None, "a").unwrap().as_deref(),
+            Some("http://127.0.0.1/two.json")
         );
     }
 }

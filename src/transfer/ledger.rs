@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,10 @@ struct Flush {
     last: Instant,
 }
 
+/// Updates sent with [`Ledger::send_paced`] that may wait at most, not yet
+/// applied: a few batches.
+const PACED: usize = 4 * BATCH;
+
 /// A handle on the store thread; the thread stops when the last handle is
 /// dropped, after applying what was asked.
 pub struct Ledger {
@@ -60,6 +64,8 @@ pub struct Ledger {
     thread: Option<JoinHandle<()>>,
     /// The first failure of an update nobody waited for.
     failed: Arc<Mutex<Option<String>>>,
+    /// Paced updates sent and not yet applied, and the signal that one was.
+    paced: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl Ledger {
@@ -122,6 +128,7 @@ impl Ledger {
             sender: Some(sender),
             thread: Some(thread),
             failed: Arc::new(Mutex::new(None)),
+            paced: Arc::new((Mutex::new(0), Condvar::new())),
         })
     }
 
@@ -145,6 +152,46 @@ impl Ledger {
     /// Runs `f` in the next batch without waiting; a failure is logged.
     pub fn send(&self, f: impl FnOnce(&Store) -> Result<()> + Send + 'static) {
         self.enqueue(f, false);
+    }
+
+    /// As [`Ledger::send`], for updates that come faster than the store
+    /// takes them (the rows of a plan): when [`PACED`] of them wait, this
+    /// waits for room, so what waits in memory stays bounded.
+    pub fn send_paced(&self, f: impl FnOnce(&Store) -> Result<()> + Send + 'static) {
+        let (count, applied) = &*self.paced;
+        let full = || *count.lock().unwrap_or_else(|e| e.into_inner()) >= PACED;
+        if full() {
+            let wait = || {
+                let mut waiting = count.lock().unwrap_or_else(|e| e.into_inner());
+                // Checked every so often: a store thread that stopped never
+                // makes room.
+                while *waiting >= PACED && !self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+                {
+                    waiting = applied
+                        .wait_timeout(waiting, Duration::from_millis(100))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            };
+            // On a runtime that has other threads, its other tasks move
+            // there while this one waits.
+            match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+                _ => wait(),
+            }
+        }
+        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let paced = self.paced.clone();
+        self.enqueue(
+            move |store| {
+                let result = f(store);
+                let (count, applied) = &*paced;
+                *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+                applied.notify_all();
+                result
+            },
+            false,
+        );
     }
 
     /// As [`Ledger::send`], for an update that records files as done.

@@ -12,7 +12,7 @@
 //! whose assets are all verified is written out, then its collection and the
 //! root catalog.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -733,43 +733,38 @@ async fn write_out(shared: &Shared) -> Result<()> {
     write_items(shared).await?;
     let dest = &shared.destination;
     let source_url = job.source_url.clone();
-    let (all_written, collections, title) = shared
+    // Every collection folder holding written items of this job, with the
+    // links to them: gathered in one pass, kept as text.
+    let (written, collections, title) = shared
         .ledger
         .call(move |s| {
             let title = s.source(&source_url)?.and_then(|s| s.title);
-            Ok((s.written_dirs(job_id)?, s.job_collections(job_id)?, title))
+            let mut written: BTreeMap<String, rewrite::Hrefs> = BTreeMap::new();
+            s.each_written_dir(job_id, |item_dir| {
+                if let Some((dir, name)) = item_dir.split_once('/') {
+                    let hrefs = match written.get_mut(dir) {
+                        Some(hrefs) => hrefs,
+                        None => written.entry(dir.to_string()).or_default(),
+                    };
+                    hrefs.push(&format!("./{name}/{name}.json"));
+                }
+            })?;
+            Ok((written, s.job_collections(job_id)?, title))
         })
         .await?;
-    // Collections: every folder that holds written items of this job.
-    let mut dirs: Vec<String> = Vec::new();
-    for item_dir in &all_written {
-        let dir = item_dir.split('/').next().unwrap_or_default();
-        if !dirs.iter().any(|d| d == dir) {
-            dirs.push(dir.to_string());
-        }
-    }
-    for dir in &dirs {
-        let links: Vec<String> = all_written
-            .iter()
-            .filter(|i| i.split('/').next() == Some(dir.as_str()))
-            .map(|i| {
-                let name = i.rsplit('/').next().unwrap_or_default();
-                format!("./{name}/{name}.json")
-            })
-            .collect();
+    let dirs: Vec<String> = written.keys().cloned().collect();
+    for (dir, mut links) in written {
         let source = collections
             .iter()
-            .find(|c| &c.dir == dir)
+            .find(|c| c.dir == dir)
             .map(|c| c.document.clone())
-            .unwrap_or_else(|| rewrite::stand_in_collection(dir));
+            .unwrap_or_else(|| rewrite::stand_in_collection(&dir));
         let path = format!("{dir}/collection.json");
-        let existing = dest.read_json(&shared.local, &path).await;
-        dest.write_json(
-            &shared.local,
-            &path,
-            &rewrite::collection(&source, existing.as_ref(), &links),
-        )
-        .await?;
+        if let Some(existing) = dest.read(&shared.local, &path).await {
+            links.add_linked(&existing);
+        }
+        dest.write_json(&shared.local, &path, &rewrite::collection(&source, links))
+            .await?;
     }
     let existing = dest.read_json(&shared.local, "catalog.json").await;
     let root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
