@@ -1,10 +1,11 @@
 # Shared by the benchmarks: a loopback nginx serving a folder. Sourced.
 
-# start_nginx WORK ROOT PORT: serves ROOT on 127.0.0.1:PORT (with directory
-# listings), its files and logs under WORK/nginx, and stops it when the
-# script exits. Sets NGINX to its process id.
+# start_nginx WORK ROOT PORT [DIRECTIVES]: serves ROOT on 127.0.0.1:PORT
+# (with directory listings), its files and logs under WORK/nginx, and stops
+# it when the script exits. DIRECTIVES go into the server block. Sets NGINX
+# to its process id.
 start_nginx() {
-    local work=$1 root=$2 port=$3
+    local work=$1 root=$2 port=$3 directives=${4:-}
     mkdir -p "$work/nginx" "$root"
     cat > "$work/nginx/nginx.conf" <<CONF
 worker_processes 2;
@@ -23,7 +24,7 @@ http {
     fastcgi_temp_path $work/nginx;
     uwsgi_temp_path $work/nginx;
     scgi_temp_path $work/nginx;
-    server { listen 127.0.0.1:$port; root $root; autoindex on; }
+    server { listen 127.0.0.1:$port; root $root; autoindex on; $directives }
 }
 CONF
     nginx -c "$work/nginx/nginx.conf" &
