@@ -25,7 +25,7 @@ use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
 mod document;
-pub use document::{Document, Features};
+pub use document::{Document, Features, Structure};
 
 /// The memory all the documents being read at once may take together, as
 /// estimated while their bytes arrive (their size, and [`VALUE_COST`] for

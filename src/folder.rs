@@ -193,7 +193,7 @@ impl Folder {
         let place = self.place(relative, true)?;
         let temporary = format!("{}.tmp", place.name);
         let written = place.create(&temporary).and_then(|file| {
-            let mut buffered = io::BufWriter::with_capacity(64 * 1024, file);
+            let mut buffered = io::BufWriter::new(file);
             write(&mut buffered)?;
             buffered
                 .into_inner()

@@ -279,7 +279,8 @@ impl Planner<'_> {
 
     /// Reports an item left out because another with its collection and id
     /// was read first, from `first` (unless it is the same document read
-    /// twice, as a search whose pages overlap gives).
+    /// twice, as a search whose pages overlap gives). Every item counted as
+    /// read has a row, so `first` is known but for a failure of the store.
     fn repeated(&mut self, repeat: Repeated, first: Option<String>) {
         if first.as_deref() == Some(repeat.href.as_str()) {
             return;
@@ -468,6 +469,28 @@ impl Planner<'_> {
         };
         let base = Url::parse(href)
             .map_err(|e| Error::invalid_input(format!("{href} is not an address: {e}")))?;
+        // Refused before it counts as read: a second item with the id is
+        // refused in the same words, not reported as left out for a first
+        // one that is not there.
+        let key = (collection.clone(), id.clone());
+        let collection_dir = match self.places.collection(collection.as_deref()) {
+            Ok(dir) => dir,
+            Err(refused) => {
+                self.problem(href, format!("{refused}; the item is skipped"));
+                return Ok(());
+            }
+        };
+        // The folder it had in an earlier plan, else the name it asks for.
+        let folder = match self.places.items.get(&key) {
+            Some(dir) => Ok(dir.clone()),
+            None => match layout::segment("the item id", &id, layout::ITEM_CHARS) {
+                Ok(segment) => Err(segment),
+                Err(refused) => {
+                    self.problem(href, format!("{refused}; the item is skipped"));
+                    return Ok(());
+                }
+            },
+        };
         if !self
             .places
             .read
@@ -480,25 +503,10 @@ impl Planner<'_> {
             });
             return Ok(());
         }
-        let key = (collection.clone(), id.clone());
-        let collection_dir = match self.places.collection(collection.as_deref()) {
-            Ok(dir) => dir,
-            Err(refused) => {
-                self.problem(href, format!("{refused}; the item is skipped"));
-                return Ok(());
-            }
-        };
         let mut notes: Vec<String> = Vec::new();
-        let dir = match self.places.items.get(&key) {
-            Some(dir) => dir.clone(),
-            None => {
-                let segment = match layout::segment("the item id", &id, layout::ITEM_CHARS) {
-                    Ok(s) => s,
-                    Err(refused) => {
-                        self.problem(href, format!("{refused}; the item is skipped"));
-                        return Ok(());
-                    }
-                };
+        let dir = match folder {
+            Ok(dir) => dir,
+            Err(segment) => {
                 notes.extend(segment.changed);
                 let name = self
                     .places
@@ -702,10 +710,11 @@ mod tests {
     /// The per-item work of a plan, counted rather than timed: a change that
     /// adds a statement or a stored copy per item fails here.
     ///
-    /// Bounds (written down in the README too): at most 4 SQL statements per
+    /// Bounds (written down in the README too): 4 SQL statements per
     /// one-asset item (the item row, its asset row, and a savepoint around
-    /// them), and at most 512 bytes of state per item beyond the item's own
-    /// document (its row, its asset's row, and their indexes).
+    /// them) and a few per batch of rows (its BEGIN and COMMIT): at most 4.05
+    /// per item in all; and at most 512 bytes of state per item beyond the
+    /// item's own document (its row, its asset's row, and their indexes).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn planning_a_hundred_thousand_items_costs_a_bounded_amount_per_item() {
         const ITEMS: usize = 100_000;
@@ -756,7 +765,7 @@ mod tests {
         );
         assert!(
             per_item_statements <= 4.05,
-            "{per_item_statements:.2} statements per item; the bound is 4"
+            "{per_item_statements:.2} statements per item; the bound is 4.05"
         );
         assert!(
             per_item_bytes <= document + 512.0,

@@ -157,8 +157,9 @@ pub struct Collection {
 }
 
 impl Collection {
-    /// The whole document as one value (for tests and small collections).
-    pub fn to_value(&self) -> Value {
+    /// The whole document as one value.
+    #[cfg(test)]
+    fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
@@ -210,12 +211,14 @@ impl Serialize for ItemLink<'_> {
     }
 }
 
-/// Many hrefs in one string: a collection's item links, 16 bytes each beside
+/// Many hrefs in one string: a collection's item links, 8 bytes each beside
 /// their text (a `Vec<String>` takes 24, and a JSON link several hundred).
 #[derive(Debug, Default, Clone)]
 pub struct Hrefs {
     text: String,
-    spans: Vec<(usize, usize)>,
+    /// Where each href starts and ends in `text`; `u32`, as `text` stays far
+    /// below 4 GiB (a million links take about 40 MB).
+    spans: Vec<(u32, u32)>,
 }
 
 impl Hrefs {
@@ -224,11 +227,34 @@ impl Hrefs {
         Hrefs::default()
     }
 
+    /// Room for `count` hrefs of `bytes` in all.
+    pub fn with_capacity(count: usize, bytes: usize) -> Hrefs {
+        Hrefs {
+            text: String::with_capacity(bytes),
+            spans: Vec::with_capacity(count),
+        }
+    }
+
     /// Adds `href`.
     pub fn push(&mut self, href: &str) {
+        self.push_parts(&[href]);
+    }
+
+    /// Adds the href made of `parts`, one after the other. An href that
+    /// would take the text past 4 GiB is not added.
+    pub fn push_parts(&mut self, parts: &[&str]) {
         let start = self.text.len();
-        self.text.push_str(href);
-        self.spans.push((start, self.text.len()));
+        let length: usize = parts.iter().map(|p| p.len()).sum();
+        let (Ok(from), Ok(to)) = (u32::try_from(start), u32::try_from(start + length)) else {
+            tracing::warn!(
+                "a collection links more than 4 GiB of item addresses; the rest are not linked"
+            );
+            return;
+        };
+        for part in parts {
+            self.text.push_str(part);
+        }
+        self.spans.push((from, to));
     }
 
     /// Adds the hrefs of the `item` links of the collection document
@@ -275,15 +301,15 @@ impl Hrefs {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.spans
             .iter()
-            .map(|&(start, end)| &self.text[start..end])
+            .map(|&(start, end)| &self.text[start as usize..end as usize])
     }
 
     /// Sorts them and keeps each once.
     fn sort(&mut self) {
         let text = &self.text;
-        self.spans
-            .sort_unstable_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
-        self.spans.dedup_by(|a, b| text[a.0..a.1] == text[b.0..b.1]);
+        let of = |&(start, end): &(u32, u32)| &text[start as usize..end as usize];
+        self.spans.sort_unstable_by(|a, b| of(a).cmp(of(b)));
+        self.spans.dedup_by(|a, b| of(a) == of(b));
     }
 }
 
@@ -475,8 +501,14 @@ mod tests {
         let before = collection(&json!({"id": "c", "links": []}), items).to_value();
         let mut items = Hrefs::new();
         items.push("./a/a.json");
-        items.push("./b/b.json");
         items.add_linked(&serde_json::to_vec(&before).unwrap());
+        // Links that are not item links, or not links at all, are left out.
+        items.add_linked(
+            br#"{"links": [7, {"rel": 1, "href": "./x/x.json"}, {"rel": "item", "href": 2},
+                {"rel": "child", "href": "./y"}, {"rel": "item", "href": "./b/b.json"}]}"#,
+        );
+        items.add_linked(br#"{"links": null}"#);
+        items.add_linked(b"not json");
         let after = collection(&json!({"id": "c", "links": []}), items).to_value();
         let items: Vec<&str> = after["links"]
             .as_array()

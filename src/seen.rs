@@ -2,11 +2,11 @@
 //! copy of it: a walk or a plan of a million items remembers a million
 //! addresses and ids, and 16 bytes each is what keeps that in flat memory.
 //!
-//! The hash is SipHash with keys drawn at random for each set (the standard
-//! library's [`RandomState`]), twice with independent keys, so a catalog
-//! cannot be made to collide on purpose, and two different values share a
-//! hash with a probability of about n²/2¹²⁹ (for a billion values, under one
-//! in 10²⁰).
+//! The hash is SipHash with secret keys drawn at random (the standard
+//! library's [`RandomState`]), taken twice with two different keys into 128
+//! bits, so a catalog cannot be made to collide on purpose, and two
+//! different values share a hash with a probability of about n²/2¹²⁹ (for a
+//! billion values, under one in 10²⁰).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};

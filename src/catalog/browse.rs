@@ -2,11 +2,13 @@
 //! what it says about itself, and what it links to. The desktop app's catalog
 //! tree opens each branch with [`look`] when it is unfolded.
 
+use std::ops::ControlFlow;
+
 use serde::Serialize;
 use serde_json::Value;
 
 use super::api::{Api, items_link};
-use super::{Kind, check, open};
+use super::{Kind, check_document, open};
 use crate::Result;
 use crate::fetch::Fetcher;
 
@@ -61,7 +63,12 @@ pub struct Child {
 /// its collections as children.
 pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
     let opened = open(fetcher, source).await?;
-    let checked = check(opened.kind, &opened.value, &opened.url);
+    let checked = check_document(
+        opened.kind,
+        &opened.value,
+        opened.structure.as_ref(),
+        &opened.url,
+    );
     let value = &opened.value;
     let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
     let mut entry = Entry {
@@ -117,15 +124,10 @@ pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
             entry.has_items = count > 0;
         }
         _ => {
-            for link in value
-                .get("links")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            let mut each = |link: &Value| {
                 let rel = link.get("rel").and_then(Value::as_str).unwrap_or("");
                 let Some(href) = link.get("href").and_then(Value::as_str) else {
-                    continue;
+                    return;
                 };
                 match rel {
                     "child" => {
@@ -143,6 +145,21 @@ pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
                     "item" => entry.item_links += 1,
                     _ => {}
                 }
+            };
+            for link in value
+                .get("links")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                each(link);
+            }
+            // Broken links were reported by the check above.
+            if let Some(structure) = &opened.structure {
+                let _ = structure.each(|link| {
+                    each(&link);
+                    ControlFlow::Continue(())
+                });
             }
             entry.has_items =
                 entry.item_links > 0 || items_link(&opened.value, &opened.url).is_some();

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{Kind, json_kind, resolve};
+use crate::fetch::Structure;
 
 /// The outcome of checking one document.
 #[derive(Debug, Default)]
@@ -22,6 +23,29 @@ pub struct Checked {
     pub problems: Vec<String>,
     /// False when the document cannot be used at all (an item without an id).
     pub usable: bool,
+}
+
+/// Checks a document of `kind` read from `url`: its value, and the `child`
+/// and `item` links kept apart from it (see [`Document`](crate::fetch::Document)).
+pub fn check_document(
+    kind: Kind,
+    value: &Value,
+    structure: Option<&Structure>,
+    url: &Url,
+) -> Checked {
+    let mut out = check(kind, value, url);
+    if let Some(structure) = structure {
+        let follows = matches!(kind, Kind::Catalog | Kind::Collection);
+        let read = structure.each(|link| {
+            check_link(follows, &link, url, &mut out);
+            std::ops::ControlFlow::Continue(())
+        });
+        if let Err(e) = read {
+            out.problems
+                .push(format!("its links could not be read ({e})"));
+        }
+    }
+    out
 }
 
 /// Checks `value`, a document of `kind` read from `url`.
@@ -193,21 +217,27 @@ fn check_links(kind: Kind, object: &Map<String, Value>, url: &Url, out: &mut Che
     };
     let follows = matches!(kind, Kind::Catalog | Kind::Collection);
     for link in links {
-        let Some(href) = link.get("href").and_then(Value::as_str) else {
-            out.problems.push("one of its links has no href".into());
-            continue;
-        };
-        let rel = link.get("rel").and_then(Value::as_str).unwrap_or_default();
-        if let Some(reason) = malformed_href(href, url) {
-            out.problems
-                .push(format!("its {rel:?} link {href:?} {reason}"));
-            continue;
-        }
-        if follows && (rel == "child" || rel == "item") {
-            match resolve(url, href) {
-                Ok(target) => out.children.push(target),
-                Err(reason) => out.problems.push(reason),
-            }
+        check_link(follows, link, url, out);
+    }
+}
+
+/// Checks one link; a `child` or `item` link of a document that `follows`
+/// its links is added to the children.
+fn check_link(follows: bool, link: &Value, url: &Url, out: &mut Checked) {
+    let Some(href) = link.get("href").and_then(Value::as_str) else {
+        out.problems.push("one of its links has no href".into());
+        return;
+    };
+    let rel = link.get("rel").and_then(Value::as_str).unwrap_or_default();
+    if let Some(reason) = malformed_href(href, url) {
+        out.problems
+            .push(format!("its {rel:?} link {href:?} {reason}"));
+        return;
+    }
+    if follows && (rel == "child" || rel == "item") {
+        match resolve(url, href) {
+            Ok(target) => out.children.push(target),
+            Err(reason) => out.problems.push(reason),
         }
     }
 }

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-pub use check::{Checked, check};
+pub use check::{Checked, check, check_document};
 
-use crate::fetch::{Features, Fetcher, parse_location};
+use crate::fetch::{Features, Fetcher, Structure, parse_location};
 use crate::{Error, Result};
 
 /// What a STAC document is.
@@ -96,6 +96,9 @@ pub struct Opened {
     pub value: Value,
     /// An item collection's features, parsed as they are gone through.
     pub features: Option<Features>,
+    /// Its `child` and `item` links, parsed as they are gone through (they
+    /// are not in `value`).
+    pub structure: Option<Structure>,
 }
 
 /// Reads the document that `source` (a URL or a path) points at and detects its kind.
@@ -113,6 +116,7 @@ pub(crate) async fn open_url(fetcher: &Fetcher, url: &Url) -> Result<Opened> {
         kind,
         value: document.value,
         features: document.features,
+        structure: document.structure,
     })
 }
 

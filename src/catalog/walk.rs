@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use url::Url;
 
-use super::{Kind, Opened, check, detect, open_url};
+use super::{Kind, Opened, check, check_document, detect, open_url};
 use crate::fetch::{Document, Features, Fetcher};
 use crate::seen::Seen;
 use crate::{Error, Result};
@@ -152,13 +152,14 @@ async fn walk_from(
         kind,
         value,
         features,
+        structure,
     } = opened;
     if kind == Kind::Api {
         return Err(Error::invalid_input(format!(
             "{asked} is a STAC API, not a static catalog; search it instead"
         )));
     }
-    let checked = check(kind, &value, &at);
+    let checked = check_document(kind, &value, structure.as_ref(), &at);
     let mut walker = Walker {
         options: options.clone(),
         summary: WalkSummary::default(),
@@ -175,7 +176,11 @@ async fn walk_from(
         depth: 0,
         collection: None,
     };
-    let document = Document { value, features };
+    let document = Document {
+        value,
+        features,
+        structure,
+    };
     walker.accept(root_task, kind, document, checked, true, &mut on_event);
 
     let mut reads: JoinSet<Read> = JoinSet::new();
@@ -229,7 +234,7 @@ async fn walk_from(
 async fn read(fetcher: &Fetcher, url: &Url) -> Result<(Kind, Document, check::Checked, Url)> {
     let (document, at) = fetcher.get_document_at(url).await?;
     let kind = detect(&document.value).map_err(|reason| Error::not_stac(url, reason))?;
-    let checked = check(kind, &document.value, &at);
+    let checked = check_document(kind, &document.value, document.structure.as_ref(), &at);
     Ok((kind, document, checked, at))
 }
 
@@ -269,7 +274,11 @@ impl Walker {
             );
             return;
         }
-        let Document { value, features } = document;
+        // The links apart from the value were read by the check: its
+        // children are all that is kept of them.
+        let Document {
+            value, features, ..
+        } = document;
         if kind == Kind::ItemCollection {
             // Without a list of features, `check` has said so.
             if let Some(features) = features {

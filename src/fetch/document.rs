@@ -5,6 +5,11 @@
 //! collection is read as its head (everything but `features`) and its bytes;
 //! the features are parsed one at a time as the caller goes through them, so
 //! the document costs its size in memory and one item at a time.
+//!
+//! A catalog's or collection's `child` and `item` links are kept the same
+//! way (a collection may link a million items, and a link as a `Value` takes
+//! nearly a kilobyte): the other links stay in the value, these are parsed
+//! one at a time by [`Structure::each`].
 
 use std::fmt;
 use std::ops::{ControlFlow, Range};
@@ -25,6 +30,50 @@ pub struct Document {
     pub value: Value,
     /// An item collection's features, read one at a time.
     pub features: Option<Features>,
+    /// The document's `child` and `item` links, read one at a time (they
+    /// are not in [`Document::value`]); `None` when it has none or was
+    /// parsed whole.
+    pub structure: Option<Structure>,
+}
+
+/// The `child` and `item` links of a document, parsed as they are gone
+/// through.
+pub struct Structure {
+    bytes: Bytes,
+    range: Range<usize>,
+    _share: Option<Share>,
+}
+
+impl fmt::Debug for Structure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Structure")
+            .field("bytes", &self.range.len())
+            .finish()
+    }
+}
+
+impl Structure {
+    /// Calls `each` with every `child` and `item` link in order, until it
+    /// breaks.
+    pub fn each(&self, mut each: impl FnMut(Value) -> ControlFlow<()>) -> serde_json::Result<()> {
+        serde_json::Deserializer::from_slice(&self.bytes[self.range.clone()]).deserialize_seq(Each(
+            |link: Value| {
+                if is_structural(&link) {
+                    each(link)
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        ))
+    }
+}
+
+/// Whether `link` is a `child` or `item` link.
+fn is_structural(link: &Value) -> bool {
+    matches!(
+        link.get("rel").and_then(Value::as_str),
+        Some("child" | "item")
+    )
 }
 
 /// The `features` of an item collection, parsed as they are gone through.
@@ -56,25 +105,32 @@ impl Document {
             return whole(&bytes);
         }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let (value, range) = Head { base: &bytes }.deserialize(&mut deserializer)?;
+        let head = Head { base: &bytes }.deserialize(&mut deserializer)?;
         deserializer.end()?;
-        let collection = value.get("type").and_then(Value::as_str) == Some("FeatureCollection");
-        match range {
-            Some(range) if collection => Ok(Document {
-                value,
-                features: Some(Features {
-                    bytes,
+        let collection =
+            head.value.get("type").and_then(Value::as_str) == Some("FeatureCollection");
+        let (features, share) = match head.features {
+            Some(range) if collection => (
+                Some(Features {
+                    bytes: bytes.clone(),
                     range,
                     _share: share,
                 }),
-            }),
+                None,
+            ),
             // A list called `features` in something else is kept as it is.
-            Some(_) => whole(&bytes),
-            None => Ok(Document {
-                value,
-                features: None,
+            Some(_) => return whole(&bytes),
+            None => (None, share),
+        };
+        Ok(Document {
+            value: head.value,
+            features,
+            structure: head.links.map(|range| Structure {
+                bytes,
+                range,
+                _share: share,
             }),
-        }
+        })
     }
 }
 
@@ -82,6 +138,7 @@ fn whole(bytes: &[u8]) -> serde_json::Result<Document> {
     Ok(Document {
         value: serde_json::from_slice(bytes)?,
         features: None,
+        structure: None,
     })
 }
 
@@ -105,13 +162,21 @@ impl Features {
 }
 
 /// Reads the top-level object, keeping `features` as a range of the bytes
-/// when it is a list.
+/// when it is a list, and the `links` list too when it has `child` or `item`
+/// links (which are then left out of the value).
 struct Head<'a> {
     base: &'a [u8],
 }
 
+/// What [`Head`] read.
+struct Read {
+    value: Value,
+    features: Option<Range<usize>>,
+    links: Option<Range<usize>>,
+}
+
 impl<'de> DeserializeSeed<'de> for Head<'_> {
-    type Value = (Value, Option<Range<usize>>);
+    type Value = Read;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
@@ -119,7 +184,7 @@ impl<'de> DeserializeSeed<'de> for Head<'_> {
 }
 
 impl<'de> Visitor<'de> for Head<'_> {
-    type Value = (Value, Option<Range<usize>>);
+    type Value = Read;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -128,7 +193,34 @@ impl<'de> Visitor<'de> for Head<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut object = Map::new();
         let mut features = None;
+        let mut links = None;
         while let Some(key) = map.next_key::<String>()? {
+            if key == "links" {
+                let raw: &'de RawValue = map.next_value()?;
+                let text = raw.get();
+                let value = if text.starts_with('[') {
+                    let mut kept = Vec::new();
+                    let mut structural = false;
+                    serde_json::Deserializer::from_str(text)
+                        .deserialize_seq(Each(|link: Value| {
+                            if is_structural(&link) {
+                                structural = true;
+                            } else {
+                                kept.push(link);
+                            }
+                            ControlFlow::Continue(())
+                        }))
+                        .map_err(de::Error::custom)?;
+                    let start = text.as_ptr() as usize - self.base.as_ptr() as usize;
+                    links = structural.then_some(start..start + text.len());
+                    Value::Array(kept)
+                } else {
+                    links = None;
+                    serde_json::from_str(text).map_err(de::Error::custom)?
+                };
+                object.insert(key, value);
+                continue;
+            }
             if key != "features" {
                 let value = map.next_value()?;
                 object.insert(key, value);
@@ -146,7 +238,11 @@ impl<'de> Visitor<'de> for Head<'_> {
                 object.insert(key, value);
             }
         }
-        Ok((Value::Object(object), features))
+        Ok(Read {
+            value: Value::Object(object),
+            features,
+            links,
+        })
     }
 }
 
@@ -257,11 +353,43 @@ mod tests {
     }
 
     #[test]
+    fn child_and_item_links_are_kept_as_bytes() {
+        let doc = parse(
+            r#"{"type": "Collection", "links": [{"rel": "self", "href": "c.json"},
+                {"rel": "item", "href": "a.json"}, {"rel": "license", "href": "l"},
+                {"rel": "child", "href": "b/catalog.json", "title": "B"}, 7]}"#,
+        );
+        assert_eq!(
+            doc.value["links"],
+            json!([{"rel": "self", "href": "c.json"}, {"rel": "license", "href": "l"}, 7])
+        );
+        let mut structural = Vec::new();
+        doc.structure
+            .unwrap()
+            .each(|link| {
+                structural.push(link);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(
+            structural,
+            [
+                json!({"rel": "item", "href": "a.json"}),
+                json!({"rel": "child", "href": "b/catalog.json", "title": "B"})
+            ]
+        );
+        let plain = parse(r#"{"type": "Catalog", "links": [{"rel": "root", "href": "c.json"}]}"#);
+        assert!(plain.structure.is_none());
+        assert_eq!(plain.value["links"][0]["rel"], "root");
+    }
+
+    #[test]
     fn broken_json_is_refused_wherever_it_is() {
         for text in [
             r#"{"type": "FeatureCollection", "features": [{"id": 1}, {"id": ]}"#,
             r#"{"type": "FeatureCollection", "features": [] "#,
             r#"{"type": "FeatureCollection", "features": []} trailing"#,
+            r#"{"type": "Catalog", "links": [{"rel": "child", "href": ]}"#,
             "",
         ] {
             assert!(

@@ -54,7 +54,8 @@ struct Flush {
 }
 
 /// Updates sent with [`Ledger::send_paced`] that may wait at most, not yet
-/// applied: a few batches.
+/// applied: a few batches. A sender that finds them all waiting waits until
+/// a batch of them is applied.
 const PACED: usize = 4 * BATCH;
 
 /// A handle on the store thread; the thread stops when the last handle is
@@ -163,9 +164,11 @@ impl Ledger {
         if full() {
             let wait = || {
                 let mut waiting = count.lock().unwrap_or_else(|e| e.into_inner());
-                // Checked every so often: a store thread that stopped never
-                // makes room.
-                while *waiting >= PACED && !self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+                // Until a batch has room (not one row: that would wait once
+                // a row); checked every so often, as a store thread that
+                // stopped never makes room.
+                while *waiting > PACED - BATCH
+                    && !self.thread.as_ref().is_none_or(JoinHandle::is_finished)
                 {
                     waiting = applied
                         .wait_timeout(waiting, Duration::from_millis(100))
@@ -186,8 +189,11 @@ impl Ledger {
             move |store| {
                 let result = f(store);
                 let (count, applied) = &*paced;
-                *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-                applied.notify_all();
+                let mut waiting = count.lock().unwrap_or_else(|e| e.into_inner());
+                *waiting -= 1;
+                if *waiting == PACED - BATCH {
+                    applied.notify_all();
+                }
                 result
             },
             false,

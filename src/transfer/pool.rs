@@ -739,14 +739,27 @@ async fn write_out(shared: &Shared) -> Result<()> {
         .ledger
         .call(move |s| {
             let title = s.source(&source_url)?.and_then(|s| s.title);
-            let mut written: BTreeMap<String, rewrite::Hrefs> = BTreeMap::new();
+            // Counted first, so that each collection's links take the room
+            // they need and no more (a growing buffer may take twice).
+            let mut sizes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
             s.each_written_dir(job_id, |item_dir| {
                 if let Some((dir, name)) = item_dir.split_once('/') {
-                    let hrefs = match written.get_mut(dir) {
-                        Some(hrefs) => hrefs,
-                        None => written.entry(dir.to_string()).or_default(),
+                    let size = match sizes.get_mut(dir) {
+                        Some(size) => size,
+                        None => sizes.entry(dir.to_string()).or_default(),
                     };
-                    hrefs.push(&format!("./{name}/{name}.json"));
+                    *size = (size.0 + 1, size.1 + item_href_len(name));
+                }
+            })?;
+            let mut written: BTreeMap<String, rewrite::Hrefs> = sizes
+                .into_iter()
+                .map(|(dir, (count, bytes))| (dir, rewrite::Hrefs::with_capacity(count, bytes)))
+                .collect();
+            s.each_written_dir(job_id, |item_dir| {
+                if let Some((dir, name)) = item_dir.split_once('/')
+                    && let Some(hrefs) = written.get_mut(dir)
+                {
+                    hrefs.push_parts(&["./", name, "/", name, ".json"]);
                 }
             })?;
             Ok((written, s.job_collections(job_id)?, title))
@@ -771,6 +784,11 @@ async fn write_out(shared: &Shared) -> Result<()> {
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
     Ok(())
+}
+
+/// The length of `./{name}/{name}.json`, an item's link in its collection.
+fn item_href_len(name: &str) -> usize {
+    2 * name.len() + ".//.json".len()
 }
 
 /// Writes every item whose assets are all verified (or failed for good) and
