@@ -125,55 +125,42 @@ impl Store {
 
     fn plan_item_rows(&self, item: &NewItem) -> Result<i64> {
         let conn = self.conn();
-        let document = &item.document;
+        let values = params![
+            item.job_id,
+            item.collection,
+            item.item_id,
+            item.href,
+            item.dir,
+            item.renamed,
+            item.document
+        ];
+        let upsert = |sql: &str| {
+            conn.prepare_cached(sql)?
+                .query_row(values, |r| Ok((r.get(0)?, r.get(1)?)))
+        };
         // An item without a collection: the table's UNIQUE constraint takes
         // no two NULLs as equal, so it is looked for by hand.
         let loose: Option<(i64, String)> = match item.collection {
             Some(_) => None,
-            None => conn
-                .prepare_cached(
-                    "UPDATE items SET href = ?3, dir = ?4, renamed = ?5, document = ?6
-                     WHERE id = (SELECT id FROM items
-                                 WHERE job_id = ?1 AND collection IS NULL AND item_id = ?2
-                                 ORDER BY id LIMIT 1)
-                     RETURNING id, state",
-                )?
-                .query_row(
-                    params![
-                        item.job_id,
-                        item.item_id,
-                        item.href,
-                        item.dir,
-                        item.renamed,
-                        document
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?,
+            None => upsert(
+                "UPDATE items SET href = ?4, dir = ?5, renamed = ?6, document = ?7
+                 WHERE id = (SELECT id FROM items
+                             WHERE job_id = ?1 AND collection IS ?2 AND item_id = ?3
+                             ORDER BY id LIMIT 1)
+                 RETURNING id, state",
+            )
+            .optional()?,
         };
         let (row, state): (i64, String) = match loose {
             Some(found) => found,
-            None => conn
-                .prepare_cached(
-                    "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (job_id, collection, item_id) DO UPDATE SET
-                 href = excluded.href, dir = excluded.dir, renamed = excluded.renamed,
-                 document = excluded.document
-             RETURNING id, state",
-                )?
-                .query_row(
-                    params![
-                        item.job_id,
-                        item.collection,
-                        item.item_id,
-                        item.href,
-                        item.dir,
-                        item.renamed,
-                        document
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?,
+            None => upsert(
+                "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (job_id, collection, item_id) DO UPDATE SET
+                     href = excluded.href, dir = excluded.dir, renamed = excluded.renamed,
+                     document = excluded.document
+                 RETURNING id, state",
+            )?,
         };
         let mut insert_asset = conn.prepare_cached(&format!(
             "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum, media_type)
