@@ -1,11 +1,12 @@
 //! Walking a static catalog: every `child` and `item` link, many at once.
 //!
 //! The walk keeps a bounded number of reads in flight (each read is parsed and
-//! checked on the runtime's worker threads), remembers every address it has read
-//! (by a hash of it) so that loops and duplicate links are followed once, and reports each node and
-//! each problem to the caller as soon as it is known. Documents are dropped as soon
-//! as the caller has seen them, so memory does not grow with the catalog's bytes:
-//! only the set of visited addresses and the links still to follow are kept.
+//! checked on the runtime's worker threads), remembers every address it has
+//! read (by a hash of it) so that loops and duplicate links are followed once,
+//! and reports each node and each problem to the caller as soon as it is known.
+//! Documents are dropped as soon as the caller has seen them, so memory does
+//! not grow with the catalog's bytes: only the set of visited addresses and the
+//! links still to follow are kept.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;

@@ -15,6 +15,7 @@ use std::fmt;
 use std::ops::{ControlFlow, Range};
 
 use bytes::Bytes;
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -105,10 +106,26 @@ impl Document {
             return whole(&bytes);
         }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let head = Head { base: &bytes }.deserialize(&mut deserializer)?;
+        let mut head = Head { base: &bytes }.deserialize(&mut deserializer)?;
         deserializer.end()?;
-        let collection =
-            head.value.get("type").and_then(Value::as_str) == Some("FeatureCollection");
+        if head.whole {
+            return whole(&bytes);
+        }
+        let kind = head.value.get("type").and_then(Value::as_str);
+        let collection = kind == Some("FeatureCollection");
+        // Only a catalog's or a collection's child and item links are kept
+        // apart: anything else keeps its links as they were.
+        if !matches!(kind, Some("Catalog" | "Collection"))
+            && let Some(links) = head.links.take()
+        {
+            if !collection {
+                return whole(&bytes);
+            }
+            let structural: Vec<Value> = serde_json::from_slice(&links)?;
+            if let Some(Value::Array(kept)) = head.value.get_mut("links") {
+                kept.extend(structural);
+            }
+        }
         let (features, share) = match head.features {
             Some(range) if collection => (
                 Some(Features {
@@ -125,9 +142,9 @@ impl Document {
         Ok(Document {
             value: head.value,
             features,
-            structure: head.links.map(|range| Structure {
-                bytes,
-                range,
+            structure: head.links.map(|links| Structure {
+                range: 0..links.len(),
+                bytes: Bytes::from(links),
                 _share: share,
             }),
         })
@@ -172,7 +189,10 @@ struct Head<'a> {
 struct Read {
     value: Value,
     features: Option<Range<usize>>,
-    links: Option<Range<usize>>,
+    /// The `child` and `item` links, as the JSON text of a list.
+    links: Option<Vec<u8>>,
+    /// The document is to be parsed whole after all.
+    whole: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Head<'_> {
@@ -194,30 +214,13 @@ impl<'de> Visitor<'de> for Head<'_> {
         let mut object = Map::new();
         let mut features = None;
         let mut links = None;
+        let mut whole = false;
         while let Some(key) = map.next_key::<String>()? {
             if key == "links" {
-                let raw: &'de RawValue = map.next_value()?;
-                let text = raw.get();
-                let value = if text.starts_with('[') {
-                    let mut kept = Vec::new();
-                    let mut structural = false;
-                    serde_json::Deserializer::from_str(text)
-                        .deserialize_seq(Each(|link: Value| {
-                            if is_structural(&link) {
-                                structural = true;
-                            } else {
-                                kept.push(link);
-                            }
-                            ControlFlow::Continue(())
-                        }))
-                        .map_err(de::Error::custom)?;
-                    let start = text.as_ptr() as usize - self.base.as_ptr() as usize;
-                    links = structural.then_some(start..start + text.len());
-                    Value::Array(kept)
-                } else {
-                    links = None;
-                    serde_json::from_str(text).map_err(de::Error::custom)?
-                };
+                // Through this document's own parser: its depth and the
+                // places of its errors are the document's.
+                let (value, structural) = map.next_value_seed(Links)?;
+                links = structural;
                 object.insert(key, value);
                 continue;
             }
@@ -233,16 +236,87 @@ impl<'de> Visitor<'de> for Head<'_> {
                 features = Some(start..start + text.len());
                 object.insert(key, Value::Array(Vec::new()));
             } else {
-                let value = serde_json::from_str(text).map_err(de::Error::custom)?;
+                // Not a list: the document is parsed whole, as it is.
                 features = None;
-                object.insert(key, value);
+                whole = true;
             }
         }
         Ok(Read {
             value: Value::Object(object),
             features,
             links,
+            whole,
         })
+    }
+}
+
+/// A document's `links`: a list gives its `child` and `item` links apart,
+/// written as the compact JSON text of a list, and the others as the value;
+/// anything else is the value as it is.
+struct Links;
+
+type LinksRead = (Value, Option<Vec<u8>>);
+
+impl<'de> DeserializeSeed<'de> for Links {
+    type Value = LinksRead;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<LinksRead, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Links {
+    type Value = LinksRead;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of links")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LinksRead, A::Error> {
+        let mut kept = Vec::new();
+        let mut structural: Vec<u8> = Vec::new();
+        while let Some(link) = seq.next_element::<Value>()? {
+            if is_structural(&link) {
+                structural.push(if structural.is_empty() { b'[' } else { b',' });
+                serde_json::to_writer(&mut structural, &link).map_err(de::Error::custom)?;
+            } else {
+                kept.push(link);
+            }
+        }
+        let structural = (!structural.is_empty()).then(|| {
+            structural.push(b']');
+            structural
+        });
+        Ok((Value::Array(kept), structural))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LinksRead, A::Error> {
+        let value = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok((value, None))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<LinksRead, E> {
+        Ok((Value::Bool(v), None))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<LinksRead, E> {
+        Ok((Value::from(v), None))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<LinksRead, E> {
+        Ok((Value::from(v), None))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<LinksRead, E> {
+        Ok((Value::from(v), None))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<LinksRead, E> {
+        Ok((Value::String(v.to_string()), None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<LinksRead, E> {
+        Ok((Value::Null, None))
     }
 }
 
@@ -381,6 +455,49 @@ mod tests {
         let plain = parse(r#"{"type": "Catalog", "links": [{"rel": "root", "href": "c.json"}]}"#);
         assert!(plain.structure.is_none());
         assert_eq!(plain.value["links"][0]["rel"], "root");
+    }
+
+    #[test]
+    fn links_are_parsed_as_deep_and_refused_in_the_same_words_as_the_whole() {
+        let nested = |n: usize| format!("{}1{}", r#"{"k":"#.repeat(n), "}".repeat(n));
+        for depth in 122..130 {
+            for rel in ["item", "license"] {
+                let text = format!(
+                    r#"{{"type": "Collection", "links": [{{"rel": "{rel}", "href": "a.json", "x": {}}}]}}"#,
+                    nested(depth)
+                );
+                let whole = serde_json::from_str::<Value>(&text).map_err(|e| e.to_string());
+                let read =
+                    Document::parse(Bytes::from(text.clone()), None).map_err(|e| e.to_string());
+                assert_eq!(read.is_ok(), whole.is_ok(), "{rel} at depth {depth}");
+                if let (Err(read), Err(whole)) = (read, whole) {
+                    assert_eq!(read, whole);
+                }
+            }
+        }
+        let text =
+            "{\"type\": \"Catalog\",\n\n\"links\": [\n{\"rel\": \"item\", \"href\": 1e999}]}";
+        assert_eq!(
+            Document::parse(Bytes::from(text), None)
+                .unwrap_err()
+                .to_string(),
+            serde_json::from_str::<Value>(text).unwrap_err().to_string()
+        );
+    }
+
+    #[test]
+    fn an_item_and_an_item_collection_keep_all_their_links() {
+        let text = r#"{"type": "Feature", "id": "i", "links": [{"rel": "child", "href": "c.json"},
+            {"rel": "license", "href": "l"}, {"rel": "item", "href": "b.json"}]}"#;
+        let doc = parse(text);
+        assert!(doc.structure.is_none());
+        assert_eq!(doc.value, serde_json::from_str::<Value>(text).unwrap());
+        let doc = parse(
+            r#"{"type": "FeatureCollection", "features": [], "links": [{"rel": "item", "href": "b.json"},
+                {"rel": "next", "href": "p2"}]}"#,
+        );
+        assert!(doc.structure.is_none());
+        assert_eq!(doc.value["links"].as_array().unwrap().len(), 2);
     }
 
     #[test]
