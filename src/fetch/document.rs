@@ -6,10 +6,12 @@
 //! the features are parsed one at a time as the caller goes through them, so
 //! the document costs its size in memory and one item at a time.
 //!
-//! A catalog's or collection's `child` and `item` links are kept the same
-//! way (a collection may link a million items, and a link as a `Value` takes
-//! nearly a kilobyte): the other links stay in the value, these are parsed
-//! one at a time by [`Structure::each`].
+//! A catalog's or collection's `child` and `item` links are kept apart too (a
+//! collection may link a million items, and a link as a `Value` takes nearly
+//! a kilobyte): each is parsed with the document, then written as compact
+//! JSON text, and handed out again one at a time by [`Structure::each`]. The
+//! other links stay in the value, and an item or an item collection keeps all
+//! of its links.
 
 use std::fmt;
 use std::ops::{ControlFlow, Range};
@@ -37,8 +39,8 @@ pub struct Document {
     pub structure: Option<Structure>,
 }
 
-/// The `child` and `item` links of a document, parsed as they are gone
-/// through.
+/// The `child` and `item` links of a catalog or collection, as the compact
+/// JSON text of a list, parsed as they are gone through.
 pub struct Structure {
     bytes: Bytes,
     range: Range<usize>,
