@@ -65,7 +65,8 @@ pub struct Ledger {
     thread: Option<JoinHandle<()>>,
     /// The first failure of an update nobody waited for.
     failed: Arc<Mutex<Option<String>>>,
-    /// Paced updates sent and not yet applied, and the signal that one was.
+    /// Paced updates sent and not yet applied, and the signal that a batch
+    /// of room was made.
     paced: Arc<(Mutex<usize>, Condvar)>,
 }
 
