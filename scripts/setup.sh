@@ -4,7 +4,9 @@
 # The Python tools the tests and benchmarks start: rustac (a STAC API server),
 # moto (an S3 server) and pystac (the peer the walk benchmark compares
 # against). Pinned, in .venv.
-PYTHON_TOOLS=("rustac==0.9.18" "pystac==1.15.2" "moto[server]==5.2.1")
+# The judges of a mirror's index and bags: DuckDB, GeoPandas (with pyarrow for
+# GeoParquet) and the Library of Congress's bagit.
+PYTHON_TOOLS=("rustac==0.9.18" "pystac==1.15.2" "moto[server]==5.2.1" "duckdb==2.0.1" "geopandas==1.2.0" "pyarrow==26.0.1" "bagit==1.9.0")
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

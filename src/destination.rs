@@ -247,12 +247,25 @@ impl Destination {
                     serde_json::to_writer_pretty(file, value).map_err(std::io::Error::from)
                 })
                 .map_err(|source| Error::io(&local.display(relative), source)),
-            Destination::Bucket(bucket) => {
+            Destination::Bucket(_) => {
                 let text = serde_json::to_vec_pretty(value)
                     .map_err(|e| Error::invalid_input(e.to_string()))?;
+                self.write_bytes(local, relative, text).await
+            }
+        }
+    }
+
+    /// Writes `bytes` at `relative`, replacing what was there whole (a file
+    /// through a temporary and a rename).
+    pub async fn write_bytes(&self, local: &Folder, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Destination::Folder(_) => local
+                .write_atomic(relative, &bytes)
+                .map_err(|source| Error::io(&local.display(relative), source)),
+            Destination::Bucket(bucket) => {
                 bucket
                     .store
-                    .put(&bucket.object_path(relative), PutPayload::from(text))
+                    .put(&bucket.object_path(relative), PutPayload::from(bytes))
                     .await
                     .map_err(|source| Error::ObjectStore {
                         href: format!("{}/{relative}", bucket.url),

@@ -188,7 +188,7 @@ impl Folder {
     pub fn write_atomic_with(
         &self,
         relative: &str,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+        write: impl FnOnce(&mut io::BufWriter<std::fs::File>) -> io::Result<()>,
     ) -> io::Result<()> {
         let place = self.place(relative, true)?;
         let temporary = format!("{}.tmp", place.name);
@@ -211,6 +211,68 @@ impl Folder {
     pub fn sync_parent(&self, relative: &str) -> io::Result<()> {
         self.place(relative, false)?.sync()
     }
+
+    /// Calls `each` with the path of everything beneath the folder and what
+    /// it is, folder by folder in the order of their names, entering folders
+    /// but never a link.
+    pub fn each_entry(
+        &self,
+        mut each: impl FnMut(&str, Entry) -> io::Result<()>,
+    ) -> io::Result<()> {
+        fn walk(
+            dir: &Dir,
+            prefix: &str,
+            each: &mut dyn FnMut(&str, Entry) -> io::Result<()>,
+        ) -> io::Result<()> {
+            let mut entries = Vec::new();
+            for entry in dir.entries()? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                let kind = if kind.is_symlink() {
+                    Entry::Link
+                } else if kind.is_dir() {
+                    Entry::Folder
+                } else if kind.is_file() {
+                    Entry::File
+                } else {
+                    Entry::Other
+                };
+                match entry.file_name().into_string() {
+                    Ok(name) => entries.push((name, kind)),
+                    Err(name) => {
+                        entries.push((name.to_string_lossy().into_owned(), Entry::NotUnicode))
+                    }
+                }
+            }
+            entries.sort();
+            for (name, kind) in entries {
+                let path = format!("{prefix}{name}");
+                each(&path, kind)?;
+                if kind == Entry::Folder {
+                    let folder = dir.open_dir_nofollow(&name)?;
+                    walk(&folder, &format!("{path}/"), each)?;
+                }
+            }
+            Ok(())
+        }
+        walk(&self.dir, "", &mut each)
+    }
+}
+
+/// What stands at a name in a folder, as [`Folder::each_entry`] sees it
+/// (links are not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Entry {
+    /// A regular file.
+    File,
+    /// A folder.
+    Folder,
+    /// A symbolic link.
+    Link,
+    /// A pipe, a device or a socket.
+    Other,
+    /// A name that is not valid Unicode (shown with replacement characters).
+    NotUnicode,
 }
 
 /// Where one file is in a mirror: the folder that holds it, opened once
@@ -319,6 +381,10 @@ impl Place {
     }
 
     fn len(&self, name: &str, own: bool) -> io::Result<u64> {
+        Ok(self.metadata(name, own)?.len())
+    }
+
+    fn metadata(&self, name: &str, own: bool) -> io::Result<cap_std::fs::Metadata> {
         plain(name)?;
         let at = self.relative(name);
         let meta = self.dir.symlink_metadata(name)?;
@@ -329,8 +395,15 @@ impl Place {
         } else if own && meta.nlink() > 1 {
             Err(shared(&at))
         } else {
-            Ok(meta.len())
+            Ok(meta)
         }
+    }
+
+    /// The size and modification time (nanoseconds since 1970) of the
+    /// regular file `name`: what shows later that it has not changed.
+    pub fn stamp(&self, name: &str) -> io::Result<(u64, i64)> {
+        let meta = self.metadata(name, false)?;
+        Ok((meta.len(), nanos(meta.modified()?.into_std())))
     }
 
     /// Whether a file (not a link, not a folder) is at `name`.
@@ -367,6 +440,14 @@ impl Place {
     /// Flushes the folder to disk (its entries: names added by a rename).
     pub fn sync(&self) -> io::Result<()> {
         self.dir.try_clone()?.into_std_file().sync_all()
+    }
+}
+
+/// `at` in nanoseconds since 1970 (negative before).
+pub fn nanos(at: std::time::SystemTime) -> i64 {
+    match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_nanos()).unwrap_or(i64::MAX),
     }
 }
 

@@ -39,6 +39,8 @@ enum Command {
     Cancel(cli::jobs::JobArgs),
     /// Check every asset of a mirror against its file:size and file:checksum.
     Verify(cli::verify::Args),
+    /// Package a mirror folder for archives: a BagIt bag (RFC 8493).
+    Export(cli::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -78,7 +80,8 @@ fn main() -> ExitCode {
             Command::Cancel(args) => {
                 cli::jobs::stop(args, state, cairn::store::JobState::Cancelled)
             }
-            Command::Verify(args) => cli::verify::run(args).await,
+            Command::Verify(args) => cli::verify::run(args, state).await,
+            Command::Export(args) => cli::export::run(args, state),
         }
     });
     match result {

@@ -61,7 +61,7 @@ pub fn item(
             if let Value::Object(alternate) = alternate {
                 alternate.insert(
                     "source".into(),
-                    json!({"href": done.source, "title": "Where Cairn copied it from"}),
+                    json!({"href": crate::provenance::redact(&done.source), "title": "Where Cairn copied it from"}),
                 );
             }
         }
@@ -380,6 +380,48 @@ pub fn root(
             .or_insert_with(|| json!(source_url));
     }
     catalog
+}
+
+/// The stac-geoparquet index of every item of a mirror, at its root.
+pub const INDEX: &str = "items.parquet";
+/// Where every file of a mirror came from, one JSON object a line, at its root.
+pub const PROVENANCE: &str = "provenance.jsonl";
+
+/// Whether the root catalog `root` links the mirror's index and its
+/// provenance file.
+pub fn links_index(root: Option<&Value>) -> (bool, bool) {
+    let hrefs = linked(root, "alternate");
+    let described = linked(root, "describedby");
+    (
+        hrefs.contains(&format!("./{INDEX}")),
+        described.contains(&format!("./{PROVENANCE}")),
+    )
+}
+
+/// Links the root catalog to the mirror's index and to its provenance file,
+/// each when the mirror has it.
+pub fn link_index(root: &mut Value, (index, provenance): (bool, bool)) {
+    let Some(Value::Array(links)) = root.get_mut("links") else {
+        return;
+    };
+    links.retain(|link| {
+        let href = link.get("href").and_then(Value::as_str).unwrap_or_default();
+        href != format!("./{INDEX}") && href != format!("./{PROVENANCE}")
+    });
+    if index {
+        links.push(json!({
+            "rel": "alternate", "href": format!("./{INDEX}"),
+            "type": "application/vnd.apache.parquet",
+            "title": "Every item of this mirror in one table (stac-geoparquet)"
+        }));
+    }
+    if provenance {
+        links.push(json!({
+            "rel": "describedby", "href": format!("./{PROVENANCE}"),
+            "type": "application/x-ndjson",
+            "title": "Where every file of this mirror came from and what the server said (JSON Lines)"
+        }));
+    }
 }
 
 /// The root catalog's field naming the source a mirror was made from.

@@ -296,6 +296,20 @@ impl Runner {
     /// Starts job `job_id` in the background (or does nothing if it runs).
     /// A job still winding down from a pause starts again once it has.
     pub fn start(&self, job_id: i64) -> Result<()> {
+        self.start_run(job_id, true)
+    }
+
+    /// Runs job `job_id` over the rows it has, without reading its source
+    /// again: how a repair fetches again what was reopened (the same
+    /// transfers, retries, limits, staging and ledger as the job's own).
+    pub fn repair(&self, job_id: i64) -> Result<()> {
+        if let Some(other) = self.with_store(|s| s.job_holder(job_id))? {
+            return Err(held_elsewhere(job_id, &other));
+        }
+        self.start_run(job_id, false)
+    }
+
+    fn start_run(&self, job_id: i64, replan: bool) -> Result<()> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let mut stopping = None;
         if let Some(run) = running.get_mut(&job_id)
@@ -321,7 +335,7 @@ impl Runner {
         let run = run_job(
             self.store.clone(),
             self.fetcher.clone(),
-            job,
+            (job, replan),
             destination,
             Limits {
                 job: limit.clone(),
@@ -511,7 +525,7 @@ impl Runner {
 async fn run_job(
     store: Arc<Mutex<Store>>,
     fetcher: Fetcher,
-    job: Job,
+    (job, replan): (Job, bool),
     destination: Destination,
     limits: Limits,
     (cancel, holder): (CancellationToken, Holder),
@@ -539,7 +553,11 @@ async fn run_job(
 
     let (planned_tx, planned_rx) = watch::channel(false);
     let planning = async {
-        let planned = plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await;
+        let planned = if replan {
+            plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await
+        } else {
+            Ok(Vec::new())
+        };
         let _ = planned_tx.send(true);
         planned
     };

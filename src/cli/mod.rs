@@ -2,6 +2,7 @@
 //! parse arguments, call the engine, print.
 
 pub mod browse;
+pub mod export;
 pub mod jobs;
 pub mod mirror;
 pub mod search;

@@ -95,6 +95,68 @@ pub struct VerifiedAsset {
     pub href: String,
 }
 
+/// What is recorded with a verified file beside its size and checksum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Where the bytes came from and what the server said (JSON of
+    /// [`crate::provenance::Provenance`]), when they were fetched.
+    pub provenance: Option<String>,
+    /// The file's modification time (nanoseconds since 1970) when verified
+    /// in a folder.
+    pub mtime: Option<i64>,
+}
+
+/// A verified file of a mirror, as a job recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirroredFile {
+    /// The asset's row.
+    pub id: i64,
+    /// Where it is, relative to the destination.
+    pub path: String,
+    /// The asset's key in its item.
+    pub key: String,
+    /// The item's collection, if it has one.
+    pub collection: Option<String>,
+    /// The item's id.
+    pub item_id: String,
+    /// Where its bytes came from, as the catalog gave it.
+    pub href: String,
+    /// Its verified size.
+    pub size: u64,
+    /// Its checksum (hex multihash).
+    pub checksum: String,
+    /// Where the bytes came from and what the server said (JSON), if recorded.
+    pub provenance: Option<String>,
+    /// The file's modification time when verified (nanoseconds), if recorded.
+    pub mtime: Option<i64>,
+    /// When it was verified (RFC 3339).
+    pub verified_at: String,
+    /// The job that recorded it.
+    pub job_id: i64,
+}
+
+/// The columns of a [`MirroredFile`], read by [`mirrored_file_of`].
+const MIRRORED: &str = "SELECT a.path, a.key, i.collection, i.item_id, a.href, a.size, a.checksum,
+        a.provenance, a.verified_mtime, a.updated_at, j.id, a.id
+     FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs j ON j.id = i.job_id";
+
+fn mirrored_file_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<MirroredFile> {
+    Ok(MirroredFile {
+        path: row.get(0)?,
+        key: row.get(1)?,
+        collection: row.get(2)?,
+        item_id: row.get(3)?,
+        href: row.get(4)?,
+        size: row.get::<_, i64>(5)? as u64,
+        checksum: row.get(6)?,
+        provenance: row.get(7)?,
+        mtime: row.get(8)?,
+        verified_at: row.get(9)?,
+        job_id: row.get(10)?,
+        id: row.get(11)?,
+    })
+}
+
 /// A failed asset and why.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -177,16 +239,72 @@ impl Store {
         size: u64,
         checksum: &str,
     ) -> Result<()> {
+        self.finish_asset_with(id, state, size, checksum, &FileRecord::default())
+    }
+
+    /// [`Self::finish_asset`], recording where the bytes came from and the
+    /// file's modification time too. A file found already in place keeps the
+    /// provenance an earlier copy recorded.
+    pub fn finish_asset_with(
+        &self,
+        id: i64,
+        state: AssetState,
+        size: u64,
+        checksum: &str,
+        record: &FileRecord,
+    ) -> Result<()> {
         let state = match state {
             AssetState::Skipped => "skipped",
             _ => "done",
         };
         self.conn().prepare_cached("UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
                  validator = NULL, attempts = attempts + 1,
+                 provenance = coalesce(?5, provenance), verified_mtime = ?6,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?1")?.execute(params![id, state, size as i64, checksum],
+             WHERE id = ?1")?.execute(params![id, state, size as i64, checksum, record.provenance, record.mtime],
         )?;
         Ok(())
+    }
+
+    /// Calls `each` with every verified file of the mirror at `destination`
+    /// that some job of this state file recorded, in the order of their
+    /// paths, once per path (the latest record with a provenance, else the
+    /// latest).
+    pub fn each_mirrored_file(
+        &self,
+        destination: &str,
+        mut each: impl FnMut(&MirroredFile) -> Result<()>,
+    ) -> Result<()> {
+        let mut statement = self.conn().prepare(&format!(
+            "{MIRRORED} WHERE j.destination = ?1 AND a.state IN ('done', 'skipped')
+             ORDER BY a.path, a.provenance IS NULL, a.updated_at DESC"
+        ))?;
+        let mut rows = statement.query([destination])?;
+        let mut last: Option<String> = None;
+        while let Some(row) = rows.next()? {
+            let path: String = row.get(0)?;
+            if last.as_deref() == Some(path.as_str()) {
+                continue;
+            }
+            let file = mirrored_file_of(row)?;
+            each(&file)?;
+            last = Some(file.path);
+        }
+        Ok(())
+    }
+
+    /// What was recorded when the file at `path` of the mirror at
+    /// `destination` was last verified there, if a job of this state file did.
+    pub fn mirrored_file(&self, destination: &str, path: &str) -> Result<Option<MirroredFile>> {
+        let mut statement = self.conn().prepare_cached(&format!(
+            "{MIRRORED} WHERE a.path = ?2 AND j.destination = ?1 AND a.state IN ('done', 'skipped')
+             ORDER BY a.updated_at DESC LIMIT 1"
+        ))?;
+        let mut rows = statement.query(params![destination, path])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(mirrored_file_of(row)?))
     }
 
     /// Records a failed attempt: back to pending while attempts remain, else failed.

@@ -72,6 +72,17 @@ pub struct ItemRow {
     pub document: Value,
 }
 
+/// An item document a job wrote into a mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenDocument {
+    /// The item's row.
+    pub row: i64,
+    /// The job that wrote it.
+    pub job_id: i64,
+    /// The checksum of the document as written (hex multihash).
+    pub checksum: String,
+}
+
 /// Where an item stands in the mirrors made from one source.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -324,8 +335,53 @@ impl Store {
 
     /// Marks an item as written to the destination.
     pub fn mark_item_written(&self, row: i64) -> Result<()> {
+        self.mark_item_written_as(row, None)
+    }
+
+    /// Marks an item as written to the destination, with the checksum of
+    /// the document written (hex multihash), by which an edit is found later.
+    pub fn mark_item_written_as(&self, row: i64, checksum: Option<&str>) -> Result<()> {
         self.conn()
-            .execute("UPDATE items SET state = 'written' WHERE id = ?1", [row])?;
+            .prepare_cached("UPDATE items SET state = 'written', doc_checksum = ?2 WHERE id = ?1")?
+            .execute(params![row, checksum])?;
+        Ok(())
+    }
+
+    /// The checksum of every item document the jobs into `destination`
+    /// wrote, by its path in the mirror (the latest write of each path).
+    pub fn written_documents(
+        &self,
+        destination: &str,
+    ) -> Result<std::collections::HashMap<String, WrittenDocument>> {
+        let mut statement = self.conn().prepare(
+            "SELECT i.id, i.job_id, i.dir, i.doc_checksum FROM items i JOIN jobs j ON j.id = i.job_id
+             WHERE j.destination = ?1 AND i.state = 'written' AND i.doc_checksum IS NOT NULL
+             ORDER BY i.id",
+        )?;
+        let mut rows = statement.query([destination])?;
+        let mut documents = std::collections::HashMap::new();
+        while let Some(row) = rows.next()? {
+            let dir: String = row.get(2)?;
+            documents.insert(
+                crate::layout::item_document(&dir),
+                WrittenDocument {
+                    row: row.get(0)?,
+                    job_id: row.get(1)?,
+                    checksum: row.get(3)?,
+                },
+            );
+        }
+        Ok(documents)
+    }
+
+    /// An item whose document in the mirror was edited or lost: written
+    /// again by the next run of its job.
+    pub fn reopen_item(&self, row: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE items SET state = 'pending', doc_checksum = NULL WHERE id = ?1",
+            )?
+            .execute([row])?;
         Ok(())
     }
 

@@ -22,9 +22,9 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
-pub use assets::{AssetRow, AssetState, Counts, Failure, VerifiedAsset};
+pub use assets::{AssetRow, AssetState, Counts, Failure, FileRecord, MirroredFile, VerifiedAsset};
 pub use collections::CollectionRow;
-pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces};
+pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces, WrittenDocument};
 pub use jobs::{Job, JobState, NewJob};
 pub use lease::{Holder, LEASE};
 pub use log::{LogKind, LogLine};
@@ -33,7 +33,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 15] = [
+const SCHEMA: [&str; 16] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -49,6 +49,7 @@ const SCHEMA: [&str; 15] = [
     include_str!("migrations/0013_jobs_holder.sql"),
     include_str!("migrations/0014_assets_path.sql"),
     include_str!("migrations/0015_items_failure.sql"),
+    include_str!("migrations/0016_fixity.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

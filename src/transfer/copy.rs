@@ -22,6 +22,7 @@ use crate::checksum::{Checksum, Fixity, Verified};
 use crate::fetch::{MinSpeed, Pace};
 use crate::folder::Place;
 use crate::limit::Limits;
+use crate::provenance::Provenance;
 use crate::transfer::sniff::wrong_content;
 use crate::{Error, Result};
 
@@ -58,6 +59,9 @@ pub struct Copied {
     pub resumed_from: u64,
     /// Bytes fetched by this attempt.
     pub fetched: u64,
+    /// Where the bytes came from and what the server said (`None` when a
+    /// partial already held the whole file and no request was made).
+    pub provenance: Option<Provenance>,
 }
 
 /// Told when the server has answered, before the body is read: the caller stores
@@ -280,12 +284,13 @@ impl AssetCopy {
             validator: validator_of(&response),
         };
         on_start(&started);
+        let provenance = Provenance::of_response(&self.url, &response, offset);
         if offset == 0 && declared.is_some_and(|d| d <= SMALL_BODY) {
             return self
                 .fetch_small(
                     &href,
                     (response, content_type.as_deref()),
-                    &started,
+                    (&started, provenance),
                     (limits, cancel, progress),
                 )
                 .await;
@@ -349,6 +354,7 @@ impl AssetCopy {
             verified,
             resumed_from: offset,
             fetched,
+            provenance: Some(provenance),
         })
     }
 
@@ -359,7 +365,7 @@ impl AssetCopy {
         &self,
         href: &str,
         (mut response, content_type): (reqwest::Response, Option<&str>),
-        started: &Started,
+        (started, provenance): (&Started, Provenance),
         (limits, cancel, progress): (&Limits, &CancellationToken, &Arc<AtomicU64>),
     ) -> Result<Copied> {
         let declared = response.content_length().unwrap_or(0);
@@ -400,6 +406,7 @@ impl AssetCopy {
             verified,
             resumed_from: 0,
             fetched,
+            provenance: Some(provenance),
         })
     }
 
@@ -437,6 +444,7 @@ impl AssetCopy {
             verified,
             resumed_from: length,
             fetched: 0,
+            provenance: None,
         })
     }
 
@@ -507,6 +515,11 @@ impl AssetCopy {
             verified,
             resumed_from: 0,
             fetched: intake.fetched,
+            provenance: Some(Provenance::of_file(
+                &self.url,
+                meta.len(),
+                meta.modified().ok(),
+            )),
         })
     }
 }

@@ -13,6 +13,7 @@
 //! root catalog.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,8 +33,9 @@ use crate::fetch::{Fetcher, MinSpeed};
 use crate::folder::{Folder, Place};
 use crate::layout;
 use crate::limit::Limits;
+use crate::provenance::Provenance;
 use crate::rewrite::{self, Mirrored};
-use crate::store::{AssetRow, AssetState, Counts, ItemRow, Store, VerifiedAsset};
+use crate::store::{AssetRow, AssetState, Counts, FileRecord, ItemRow, Store, VerifiedAsset};
 use crate::{Error, Result};
 
 /// How a job's transfers run.
@@ -482,7 +484,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             AssetState::Skipped
         };
         let checksum = recorded_checksum(&asset, &verified.sha256);
-        return publish(shared, &asset, state, verified.size, &checksum).await;
+        let record = FileRecord {
+            provenance: None,
+            mtime: stamp(shared, &place),
+        };
+        return publish(shared, &asset, state, (verified.size, &checksum), record).await;
     }
     // A file already in the asset's place that nothing proves is this asset
     // is replaced only if a job of this mirror put it there: someone else's
@@ -575,7 +581,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 if let Err(error) = copy.commit().await {
                     return give_up(shared, &asset, &error.reason()).await;
                 }
-                return publish(shared, &asset, AssetState::Done, size, &checksum).await;
+                let record = FileRecord {
+                    provenance: copied.provenance.as_ref().map(Provenance::to_json),
+                    mtime: stamp(shared, &copy.place),
+                };
+                return publish(shared, &asset, AssetState::Done, (size, &checksum), record).await;
             }
             Err(Error::Cancelled) => return release(shared, &asset).await,
             Err(error @ Error::DiskFull { .. }) => return stop_job(shared, &asset, error).await,
@@ -607,8 +617,8 @@ async fn publish(
     shared: &Shared,
     asset: &AssetRow,
     state: AssetState,
-    size: u64,
-    checksum: &str,
+    (size, checksum): (u64, &str),
+    record: FileRecord,
 ) -> Result<()> {
     // Publishing into a folder is already done (the file is in place) and must
     // be recorded even when the job is stopping; an upload can be cut short.
@@ -621,7 +631,7 @@ async fn publish(
         return give_up(shared, asset, &error.reason()).await;
     }
     let (id, checksum) = (asset.id, checksum.to_string());
-    let finish = move |s: &Store| s.finish_asset(id, state, size, &checksum);
+    let finish = move |s: &Store| s.finish_asset_with(id, state, size, &checksum, &record);
     if shared.destination.is_bucket() {
         // The staged copy is the proof until the upload is recorded.
         shared.ledger.call_finished(finish).await?;
@@ -636,6 +646,16 @@ async fn publish(
     shared.ended(asset);
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+/// The size and modification time of a verified file in a mirror folder,
+/// recorded so that an export can tell later that it has not changed (a
+/// bucket's staged copy is not the mirror's file).
+fn stamp(shared: &Shared, place: &Place) -> Option<i64> {
+    if shared.destination.is_bucket() {
+        return None;
+    }
+    place.stamp(place.name()).ok().map(|(_, mtime)| mtime)
 }
 
 /// Whether the mirror's own item document (written by an earlier run of this
@@ -780,9 +800,79 @@ async fn write_out(shared: &Shared) -> Result<()> {
             .await?;
     }
     let existing = dest.read_json(&shared.local, "catalog.json").await;
-    let root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
+    let mut root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
+    if shared.cancel.is_cancelled() {
+        // Stopping: the index and the provenance wait for the end of a
+        // run (their links stay as they were).
+        rewrite::link_index(&mut root, rewrite::links_index(existing.as_ref()));
+        return dest.write_json(&shared.local, "catalog.json", &root).await;
+    }
+    // The root first, so that the index finds every collection.
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
+    write_provenance(shared, job.destination.clone()).await?;
+    let indexed = crate::index::write(dest, &shared.local).await?;
+    if indexed.left_out_count > 0 {
+        let named: Vec<String> = indexed
+            .left_out
+            .iter()
+            .map(|(path, why)| format!("{path} ({why})"))
+            .collect();
+        let text = format!(
+            "{} {} left out of {} (they are in the catalog): {}{}",
+            crate::words::plural(indexed.left_out_count, "item"),
+            if indexed.left_out_count == 1 {
+                "is"
+            } else {
+                "are"
+            },
+            rewrite::INDEX,
+            named.join("; "),
+            if indexed.left_out_count > named.len() as u64 {
+                "; ..."
+            } else {
+                ""
+            }
+        );
+        tracing::warn!("{text}");
+        shared
+            .ledger
+            .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
+    }
+    rewrite::link_index(&mut root, (indexed.items > 0, true));
+    dest.write_json(&shared.local, "catalog.json", &root)
+        .await?;
+    Ok(())
+}
+
+/// Writes `provenance.jsonl` at the mirror's root: one line for every
+/// verified file that a job of this state file put into the mirror at
+/// `destination`, in the order of their paths.
+async fn write_provenance(shared: &Shared, destination: String) -> Result<()> {
+    let local = shared.local.clone();
+    shared
+        .ledger
+        .call(move |s| {
+            local
+                .write_atomic_with(rewrite::PROVENANCE, |out| {
+                    s.each_mirrored_file(&destination, |file| {
+                        serde_json::to_writer(&mut *out, &crate::provenance::Line::of(file))
+                            .map_err(std::io::Error::from)
+                            .and_then(|()| out.write_all(b"\n"))
+                            .map_err(|e| Error::io(&local.display(rewrite::PROVENANCE), e))
+                    })
+                    .map_err(std::io::Error::other)
+                })
+                .map_err(|e| Error::io(&local.display(rewrite::PROVENANCE), e))
+        })
+        .await?;
+    shared
+        .destination
+        .publish(&shared.local, rewrite::PROVENANCE)
+        .await?;
+    shared
+        .destination
+        .discard_staged(&shared.local, rewrite::PROVENANCE);
     Ok(())
 }
 
@@ -873,8 +963,11 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
         let base = url::Url::parse(&item.href).ok();
         let document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
         let path = layout::item_document(&item.dir);
-        match dest.write_json(&shared.local, &path, &document).await {
-            Ok(()) => written.push((item.id, None)),
+        // Its checksum is recorded: `cairn verify` finds an edit later.
+        let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
+        let checksum = Checksum::of(Algorithm::Sha2_256, &bytes).to_hex();
+        match dest.write_bytes(&shared.local, &path, bytes).await {
+            Ok(()) => written.push((item.id, Ok(checksum))),
             // This item's place in the folder is unusable (a folder or a link
             // planted at its name...): said for this item, and the others go
             // on. Anything else (a full disk, a bucket that cannot be reached)
@@ -889,7 +982,7 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
                     href: item.href.clone(),
                     reason: reason.clone(),
                 });
-                written.push((item.id, Some(reason)));
+                written.push((item.id, Err(reason)));
             }
             Err(error) => return Err(error),
         }
@@ -899,9 +992,9 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
         .call(move |s| {
             written
                 .into_iter()
-                .try_for_each(|(id, failure)| match failure {
-                    None => s.mark_item_written(id),
-                    Some(reason) => s.fail_item(id, &reason),
+                .try_for_each(|(id, written)| match written {
+                    Ok(checksum) => s.mark_item_written_as(id, Some(&checksum)),
+                    Err(reason) => s.fail_item(id, &reason),
                 })
         })
         .await?;

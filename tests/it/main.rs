@@ -1,6 +1,7 @@
 //! Integration tests of the Cairn engine and CLI, against real servers on loopback.
 
 mod api_search;
+mod archive;
 mod bandwidth;
 mod broken;
 mod buckets;

@@ -7,7 +7,7 @@ use std::path::Path;
 use cairn::checksum::{Algorithm, Checksum};
 use serde_json::Value;
 
-use crate::support::{Server, cairn, files_under, fixtures, program};
+use crate::support::{Server, cairn, files_under, fixtures, pystac_report, validate_with_pystac};
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -85,13 +85,7 @@ fn a_stac_1_1_catalog_mirrored_validates_with_pystac() {
 
     // A third-party tool (pystac, offline) validates the whole mirror and
     // finds every asset.
-    let validated = validate_with_pystac(&dest.join("catalog.json"));
-    assert!(
-        validated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&validated.stderr)
-    );
-    let report: Value = serde_json::from_slice(&validated.stdout).unwrap();
+    let report = pystac_report(&dest.join("catalog.json"));
     println!("pystac: {report}");
     assert_eq!(report["items"], 8);
     assert_eq!(report["assets"], expected.len());
@@ -249,16 +243,6 @@ fn a_served_catalog_mirrors_to_a_verified_self_contained_folder() {
     assert_eq!(&std::fs::read(&damaged).unwrap(), b"not the bytes");
 }
 
-/// Runs pystac's `validate_all` on a mirror (tests/it/support/validate_mirror.py).
-fn validate_with_pystac(catalog: &Path) -> std::process::Output {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/validate_mirror.py");
-    std::process::Command::new(program("CAIRN_PYTHON", "python3"))
-        .arg(script)
-        .arg(catalog)
-        .output()
-        .expect("python3 with pystac is needed; run the README's test command")
-}
-
 /// Every file under `dir`, relative.
 fn all_files(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = files_under(dir)
@@ -386,7 +370,10 @@ fn hostile_ids_and_hrefs_never_leave_the_destination() {
         let depth = file.matches('/').count();
         assert!(depth == 1 || depth == 2 || depth == 3, "{file}");
     }
-    let payloads = written.iter().filter(|f| !f.ends_with(".json")).count();
+    let payloads = written
+        .iter()
+        .filter(|f| !f.ends_with(".json") && f.matches('/').count() > 1)
+        .count();
     assert_eq!(payloads, 9, "{written:#?}");
     assert_eq!(lines.last().unwrap()["done"], 9);
 }

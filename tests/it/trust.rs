@@ -490,8 +490,10 @@ fn verify_repair_reads_and_writes_only_inside_the_mirror() {
     std::fs::write(&item_path, serde_json::to_vec(&doc).unwrap()).unwrap();
     std::fs::write(dest.join("col/it/data.tif"), b"damaged").unwrap();
     let before = tree(&outside);
+    // Checked as someone else's mirror (no state file records it): its
+    // hrefs are all the check has.
     let run = cairn(
-        &state,
+        &dir.path().join("elsewhere.db"),
         &["verify", dest.to_str().unwrap(), "--repair", "--json"],
     );
     assert_eq!(tree(&outside), before, "files outside the mirror changed");
@@ -510,6 +512,18 @@ fn verify_repair_reads_and_writes_only_inside_the_mirror() {
     // The damaged file came back from its web address.
     assert_eq!(std::fs::read(dest.join("col/it/data.tif")).unwrap(), good);
     assert_eq!(run.summary()["repaired"], 1, "{said}");
+    // With the state file of the job that made it, the edited item is
+    // found and written again as Cairn wrote it: the hostile hrefs are gone.
+    let run = cairn(
+        &state,
+        &["verify", dest.to_str().unwrap(), "--repair", "--json"],
+    );
+    assert_eq!(tree(&outside), before, "files outside the mirror changed");
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&item_path).unwrap()).unwrap();
+    let keys: Vec<&String> = doc["assets"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["data"]);
+    assert!(!dest.join("col/it/local.tif").exists());
 }
 
 #[cfg(unix)]
@@ -704,7 +718,9 @@ fn a_web_page_is_never_saved_as_the_asset() {
             "catalog.json",
             "col/collection.json",
             "col/scene/good.tif",
-            "col/scene/scene.json"
+            "col/scene/scene.json",
+            "items.parquet",
+            "provenance.jsonl"
         ],
         "{names:?}"
     );

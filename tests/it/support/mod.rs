@@ -123,6 +123,35 @@ impl Drop for Server {
     }
 }
 
+/// Runs pystac's `validate_all` on a mirror (tests/it/support/validate_mirror.py).
+pub fn validate_with_pystac(catalog: &Path) -> std::process::Output {
+    python_script("validate_mirror.py", &[catalog.as_os_str()])
+}
+
+/// The report of [`validate_with_pystac`] on a mirror that must validate.
+pub fn pystac_report(catalog: &Path) -> serde_json::Value {
+    let validated = validate_with_pystac(catalog);
+    assert!(
+        validated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    serde_json::from_slice(&validated.stdout).unwrap()
+}
+
+/// Runs the Python script `name` of tests/it/support with `args`, in the
+/// test environment's Python (pystac, duckdb, geopandas, bagit...).
+pub fn python_script(name: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/support")
+        .join(name);
+    std::process::Command::new(program("CAIRN_PYTHON", "python3"))
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("the test environment's Python is needed; run the README's test command")
+}
+
 /// A fetcher that retries quickly, for tests.
 pub fn fetcher() -> cairn::fetch::Fetcher {
     cairn::fetch::Fetcher::with_retry(cairn::retry::RetryPolicy {

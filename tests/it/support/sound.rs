@@ -98,6 +98,14 @@ pub fn sound_mirror(root: &Path) -> Vec<Mirrored> {
             let href = link["href"].as_str().unwrap();
             if matches!(rel, "child" | "item") {
                 queue.push(inside(root, &doc, href));
+            } else if doc == "catalog.json" && matches!(rel, "alternate" | "describedby") {
+                // The mirror's index and provenance files.
+                let target = inside(root, &doc, href);
+                assert!(
+                    files.contains_key(&target),
+                    "{doc}: {rel} {href} is missing"
+                );
+                claim(&target, format!("the root's {rel} link"));
             } else if matches!(rel, "root" | "parent" | "collection" | "self") {
                 let target = inside(root, &doc, href);
                 assert!(

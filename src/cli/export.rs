@@ -1,0 +1,88 @@
+//! `cairn export DEST --bagit OUT_DIR`: a mirror folder as a BagIt bag for
+//! archives (RFC 8493), checked by the Library of Congress's `bagit.py`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use cairn::export::{BagOptions, bagit};
+use cairn::store::Store;
+use cairn::{Error, Result};
+use serde_json::json;
+
+use super::{EXIT_FAILED, EXIT_OK, json_line, plural};
+
+/// Arguments of `cairn export`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The mirror folder.
+    destination: String,
+    /// Write a BagIt bag (RFC 8493) of the whole mirror into this new folder.
+    #[arg(long, value_name = "OUT_DIR")]
+    bagit: PathBuf,
+    /// Add a sha512 manifest beside the sha256 one (every file is hashed).
+    #[arg(long)]
+    sha512: bool,
+    /// Print a JSON summary line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Writes the bag; exit code 1 when something of the mirror could not go in.
+pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
+    if cairn::destination::is_bucket_address(&args.destination) {
+        return Err(Error::invalid_input(
+            "`cairn export` makes bags of mirror folders; a mirror in a bucket cannot be exported yet",
+        ));
+    }
+    let mirror = PathBuf::from(cairn::destination::normalize(&args.destination)?);
+    if !mirror.is_dir() {
+        return Err(Error::invalid_input(format!(
+            "{} is not a folder; give the folder of a mirror",
+            mirror.display()
+        )));
+    }
+    // The checksums recorded when the files were verified, if this
+    // computer's state file has them.
+    let path = Store::default_path(state.as_deref())?;
+    let store = if path.is_file() {
+        Some(Store::open_for_reading(&path)?)
+    } else {
+        None
+    };
+    let options = BagOptions {
+        sha512: args.sha512,
+    };
+    let bagged = bagit(&mirror, &args.bagit, store.as_ref(), &options)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for (path, reason) in &bagged.left_out {
+            json_line(
+                &mut out,
+                &json!({"type": "left_out", "path": path, "reason": reason}),
+            );
+        }
+        json_line(
+            &mut out,
+            &json!({"type": "summary", "bag": bagged.path, "files": bagged.files, "bytes": bagged.bytes,
+                "reused": bagged.reused, "hashed": bagged.hashed, "left_out": bagged.left_out.len()}),
+        );
+    } else {
+        for (path, reason) in &bagged.left_out {
+            let _ = writeln!(out, "left out: {path}\n  {reason}");
+        }
+        let _ = writeln!(
+            out,
+            "The bag is at {}: {} ({}); {} hashed, {} by the checksum recorded when verified.",
+            bagged.path.display(),
+            plural(bagged.files, "file"),
+            cairn::words::human_bytes(bagged.bytes),
+            bagged.hashed,
+            bagged.reused,
+        );
+    }
+    Ok(if bagged.left_out.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}

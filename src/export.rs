@@ -1,0 +1,409 @@
+//! Packages for archives: a mirror folder as a BagIt bag (RFC 8493).
+//!
+//! The bag holds the whole mirror under `data/` (catalog, items, assets,
+//! `items.parquet`, `provenance.jsonl`), with `bagit.txt`, `bag-info.txt`
+//! (the source, the dates, Cairn's version, `Payload-Oxum`), a payload
+//! manifest for sha256 (and sha512 on request), a copy of the provenance
+//! file as a tag file, and a tag manifest over all of those. It validates
+//! with the Library of Congress's `bagit.py --validate`.
+//!
+//! A file whose checksum Cairn recorded when it verified it is not hashed
+//! again while its size and modification time still match the record (the
+//! copy itself is left to the kernel); any other file is hashed as it is
+//! copied. The mirror is read through its [`Folder`]: a link inside it is
+//! never followed (it is reported, and the bag is not made complete with
+//! whatever it points at). The bag is built under a temporary name beside
+//! its place and renamed there once whole, so an interrupted export leaves
+//! no half bag under the chosen name.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::checksum::{Algorithm, Checksum, Hasher};
+use crate::folder::{Entry, Folder};
+use crate::rewrite::{PROVENANCE, SOURCE_FIELD};
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// How to make a bag.
+#[derive(Debug, Clone, Default)]
+pub struct BagOptions {
+    /// Write a sha512 manifest beside the sha256 one.
+    pub sha512: bool,
+}
+
+/// What a bag holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bagged {
+    /// Where the bag is.
+    pub path: PathBuf,
+    /// Payload files.
+    pub files: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Files whose recorded sha256 was used (unchanged since verified).
+    pub reused: u64,
+    /// Files hashed while copied.
+    pub hashed: u64,
+    /// What was in the mirror and is not in the bag, with why.
+    pub left_out: Vec<(String, String)>,
+}
+
+/// Bytes read at a time when a file is hashed as it is copied.
+const CHUNK: usize = 1024 * 1024;
+
+/// Makes a BagIt bag at `out` of the mirror folder `mirror`. `store`, when
+/// given, holds the checksums Cairn recorded for the mirror (`destination`
+/// is its normalized path, as jobs record it).
+pub fn bagit(
+    mirror: &Path,
+    out: &Path,
+    store: Option<&Store>,
+    options: &BagOptions,
+) -> Result<Bagged> {
+    let source = mirror_source(mirror)?;
+    let out = check_out(mirror, out)?;
+    let folder = Folder::open(mirror).map_err(|e| Error::io(mirror, e))?;
+    let building = temporary_beside(&out);
+    if building.exists() {
+        std::fs::remove_dir_all(&building).map_err(|e| Error::io(&building, e))?;
+    }
+    let bag = Folder::open(&building).map_err(|e| Error::io(&building, e))?;
+    let destination = mirror.display().to_string();
+    let made = fill(&folder, &bag, store, &destination, options, &source);
+    let mut bagged = match made {
+        Ok(bagged) => bagged,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&building);
+            return Err(error);
+        }
+    };
+    if out.exists() {
+        // An empty folder (checked above) gives way to the bag.
+        std::fs::remove_dir(&out).map_err(|e| Error::io(&out, e))?;
+    }
+    std::fs::rename(&building, &out).map_err(|e| Error::io(&out, e))?;
+    bagged.path = out;
+    Ok(bagged)
+}
+
+/// The source a mirror was made of, from its root catalog; a folder without
+/// a Cairn catalog is refused.
+fn mirror_source(mirror: &Path) -> Result<String> {
+    let root = mirror.join("catalog.json");
+    let bytes = std::fs::read(&root).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::invalid_input(format!(
+            "{} holds no catalog.json; give the folder of a mirror Cairn made",
+            mirror.display()
+        )),
+        _ => Error::io(&root, e),
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+        Error::invalid_input(format!(
+            "{} is not a STAC catalog; give the folder of a mirror Cairn made",
+            root.display()
+        ))
+    })?;
+    value
+        .get(SOURCE_FIELD)
+        .and_then(serde_json::Value::as_str)
+        .map(crate::provenance::redact)
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{} is not the catalog of a mirror Cairn made (it names no source)",
+                root.display()
+            ))
+        })
+}
+
+/// Refuses a bag inside the mirror (it would take itself in) or a mirror
+/// inside the bag, and a place that is taken; the bag's absolute path.
+fn check_out(mirror: &Path, out: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
+    let mirror = std::fs::canonicalize(mirror).map_err(|e| Error::io(mirror, e))?;
+    // The nearest existing folder decides where the bag really is.
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        rest.push(existing.file_name().unwrap_or_default().to_owned());
+        existing = existing.parent().unwrap_or(Path::new("/"));
+    }
+    let mut real = std::fs::canonicalize(existing).map_err(|e| Error::io(existing, e))?;
+    for name in rest.iter().rev() {
+        real.push(name);
+    }
+    if real.starts_with(&mirror) || mirror.starts_with(&real) {
+        return Err(Error::invalid_input(format!(
+            "the bag {} and the mirror {} would hold each other; put the bag outside the mirror folder",
+            absolute.display(),
+            mirror.display()
+        )));
+    }
+    if real.exists() {
+        let empty = std::fs::read_dir(&real)
+            .map(|mut entries| entries.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(Error::invalid_input(format!(
+                "{} already exists and is not an empty folder; Cairn does not write a bag over it: choose a new folder",
+                absolute.display()
+            )));
+        }
+    }
+    Ok(real)
+}
+
+/// Where a bag for `out` is built: beside it, under a name of its own.
+fn temporary_beside(out: &Path) -> PathBuf {
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    out.with_file_name(format!(".{name}.cairn-bag"))
+}
+
+/// The manifests' lines, one list per algorithm.
+struct Manifests {
+    sha256: Vec<(String, String)>,
+    sha512: Option<Vec<(String, String)>>,
+}
+
+fn fill(
+    mirror: &Folder,
+    bag: &Folder,
+    store: Option<&Store>,
+    destination: &str,
+    options: &BagOptions,
+    source: &str,
+) -> Result<Bagged> {
+    let mut bagged = Bagged::default();
+    let mut manifests = Manifests {
+        sha256: Vec::new(),
+        sha512: options.sha512.then(Vec::new),
+    };
+    let mut failure = None;
+    let walked = mirror.each_entry(|path, kind| {
+        match kind {
+            Entry::Folder => {}
+            Entry::File if is_own_temporary(path) => {}
+            Entry::File => match copy_one(mirror, bag, path, store, destination, &mut manifests) {
+                Ok((size, reused)) => {
+                    bagged.files += 1;
+                    bagged.bytes += size;
+                    if reused {
+                        bagged.reused += 1;
+                    } else {
+                        bagged.hashed += 1;
+                    }
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    return Err(std::io::Error::other("stopped"));
+                }
+            },
+            Entry::Link => bagged.left_out.push((
+                path.to_string(),
+                "it is a link; Cairn never follows links inside a mirror".into(),
+            )),
+            Entry::Other => bagged.left_out.push((
+                path.to_string(),
+                "it is not a regular file (a pipe, a device or a socket)".into(),
+            )),
+            Entry::NotUnicode => bagged.left_out.push((
+                path.to_string(),
+                "its name is not valid Unicode, which a bag's manifest cannot name".into(),
+            )),
+        }
+        Ok(())
+    });
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    walked.map_err(|e| Error::io(mirror.root(), e))?;
+    write_tags(bag, &mut manifests, &bagged, source)?;
+    Ok(bagged)
+}
+
+/// Cairn's own unfinished files: not part of a mirror.
+fn is_own_temporary(path: &str) -> bool {
+    path.ends_with(".part") || path.ends_with(".tmp")
+}
+
+/// Copies one file of the mirror into the bag's `data/`; its size, and
+/// whether a recorded checksum was used rather than hashing it.
+fn copy_one(
+    mirror: &Folder,
+    bag: &Folder,
+    path: &str,
+    store: Option<&Store>,
+    destination: &str,
+    manifests: &mut Manifests,
+) -> Result<(u64, bool)> {
+    let io_mirror = |e| Error::io(&mirror.display(path), e);
+    let target = format!("data/{path}");
+    let io_bag = |e| Error::io(&bag.display(&target), e);
+    let mut from = mirror.read_file(path).map_err(io_mirror)?;
+    let meta = from.metadata().map_err(io_mirror)?;
+    let size = meta.len();
+    let mtime = meta.modified().ok().map(crate::folder::nanos);
+    let recorded = match (store, mtime) {
+        (Some(store), Some(mtime)) => store
+            .mirrored_file(destination, path)?
+            .filter(|file| file.size == size && file.mtime == Some(mtime))
+            .and_then(|file| Checksum::parse(&file.checksum).ok())
+            .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256),
+        _ => None,
+    };
+    let mut to = bag.create(&target).map_err(io_bag)?;
+    let reused = recorded.is_some() && manifests.sha512.is_none();
+    let sha256 = if let (Some(recorded), true) = (recorded, reused) {
+        // Unchanged since it was verified: the kernel copies the bytes.
+        let copied = std::io::copy(&mut from, &mut to).map_err(io_bag)?;
+        if copied != size {
+            return Err(io_mirror(std::io::Error::other(format!(
+                "it changed while it was copied ({size} bytes became {copied})"
+            ))));
+        }
+        recorded
+    } else {
+        let mut sha256 = Hasher::new(Algorithm::Sha2_256);
+        let mut sha512 = manifests
+            .sha512
+            .is_some()
+            .then(|| Hasher::new(Algorithm::Sha2_512));
+        let mut buffer = vec![0u8; CHUNK];
+        loop {
+            let read = from.read(&mut buffer).map_err(io_mirror)?;
+            if read == 0 {
+                break;
+            }
+            sha256.update(&buffer[..read]);
+            if let Some(sha512) = &mut sha512 {
+                sha512.update(&buffer[..read]);
+            }
+            to.write_all(&buffer[..read]).map_err(io_bag)?;
+        }
+        if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, sha512) {
+            lines.push((hex::encode(sha512.finish().digest), target.clone()));
+        }
+        sha256.finish()
+    };
+    to.sync_all().map_err(io_bag)?;
+    manifests
+        .sha256
+        .push((hex::encode(&sha256.digest), target.clone()));
+    Ok((size, reused))
+}
+
+/// `path` as a manifest names it: CR, LF and `%` percent-encoded (RFC 8493
+/// section 2.1.3).
+fn manifest_path(path: &str) -> String {
+    path.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn manifest_text(lines: &mut [(String, String)]) -> String {
+    lines.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut text = String::new();
+    for (digest, path) in lines.iter() {
+        text.push_str(digest);
+        text.push_str("  ");
+        text.push_str(&manifest_path(path));
+        text.push('\n');
+    }
+    text
+}
+
+/// Writes the tag files: bagit.txt, bag-info.txt, the payload manifests,
+/// the provenance, and the tag manifests over them.
+fn write_tags(
+    bag: &Folder,
+    manifests: &mut Manifests,
+    bagged: &Bagged,
+    source: &str,
+) -> Result<()> {
+    let write = |name: &str, text: &[u8]| -> Result<()> {
+        bag.write_atomic(name, text)
+            .map_err(|e| Error::io(&bag.display(name), e))
+    };
+    let mut tags: Vec<(String, Vec<u8>)> = Vec::new();
+    tags.push((
+        "bagit.txt".into(),
+        b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n".to_vec(),
+    ));
+    let today = crate::provenance::timestamp(std::time::SystemTime::now());
+    let info = format!(
+        "External-Description: A copy made by Cairn of the STAC catalog {source}. Every asset was verified against its file:size and file:checksum; data/provenance.jsonl says where each file came from.\n\
+         External-Identifier: {source}\n\
+         Bagging-Date: {}\n\
+         Bag-Software-Agent: Cairn {}\n\
+         Payload-Oxum: {}.{}\n\
+         Bag-Size: {}\n",
+        &today[..10],
+        env!("CARGO_PKG_VERSION"),
+        bagged.bytes,
+        bagged.files,
+        crate::words::human_bytes(bagged.bytes),
+    );
+    tags.push(("bag-info.txt".into(), info.into_bytes()));
+    tags.push((
+        "manifest-sha256.txt".into(),
+        manifest_text(&mut manifests.sha256).into_bytes(),
+    ));
+    if let Some(lines) = &mut manifests.sha512 {
+        tags.push((
+            "manifest-sha512.txt".into(),
+            manifest_text(lines).into_bytes(),
+        ));
+    }
+    // The provenance, as a tag file too: where the payload came from.
+    if let Ok(provenance) = bag.read(&format!("data/{PROVENANCE}")) {
+        tags.push((format!("cairn-{PROVENANCE}"), provenance));
+    }
+    for (name, text) in &tags {
+        write(name, text)?;
+    }
+    let mut algorithms = vec![Algorithm::Sha2_256];
+    if manifests.sha512.is_some() {
+        algorithms.push(Algorithm::Sha2_512);
+    }
+    for algorithm in algorithms {
+        let mut lines: Vec<(String, String)> = tags
+            .iter()
+            .map(|(name, text)| {
+                (
+                    hex::encode(Checksum::of(algorithm, text).digest),
+                    name.clone(),
+                )
+            })
+            .collect();
+        let name = match algorithm {
+            Algorithm::Sha2_512 => "tagmanifest-sha512.txt",
+            _ => "tagmanifest-sha256.txt",
+        };
+        write(name, manifest_text(&mut lines).as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_paths_escape_what_rfc_8493_asks() {
+        assert_eq!(manifest_path("data/a b%\n\r.tif"), "data/a b%25%0A%0D.tif");
+    }
+
+    #[test]
+    fn a_bag_is_refused_inside_its_mirror_and_over_a_full_folder() {
+        let mirror = tempfile::tempdir().unwrap();
+        let inner = mirror.path().join("bag");
+        assert!(check_out(mirror.path(), &inner).is_err());
+        assert!(check_out(&mirror.path().join("."), mirror.path()).is_err());
+        let taken = tempfile::tempdir().unwrap();
+        std::fs::write(taken.path().join("x"), b"x").unwrap();
+        assert!(check_out(mirror.path(), taken.path()).is_err());
+        let free = tempfile::tempdir().unwrap();
+        assert!(check_out(mirror.path(), &free.path().join("new")).is_ok());
+        assert!(check_out(mirror.path(), free.path()).is_ok());
+    }
+}

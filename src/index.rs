@@ -1,0 +1,454 @@
+//! `items.parquet`: every item of a mirror in one stac-geoparquet table, at
+//! the mirror's root and linked from its catalog, for DuckDB, GeoPandas,
+//! rustac and every tool that reads GeoParquet.
+//!
+//! The items are read from the mirror itself (the root catalog's
+//! collections, each collection's item links), so the index holds what the
+//! mirror holds, whichever job or state file wrote it. It is written with
+//! the `stac` crate's encoder (which adds the `geo` and `stac-geoparquet`
+//! metadata) in row groups, in two passes over the items so that memory
+//! does not follow the number of items:
+//!
+//! 1. Every item is looked at for the shape of its fields (each field's path
+//!    and the kind of its value). The few items that bring a shape not seen
+//!    before are kept: the schema inferred from them is the schema of all.
+//!    A field that holds values of different kinds in different items (a
+//!    number here, text there) is written as text in every row.
+//! 2. Every item is encoded against that schema, a slice at a time.
+//!
+//! An item the encoder cannot take (no geometry, not valid STAC) stays in
+//! the catalog and is left out of the index, and the summary says which.
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use serde_json::Value;
+use stac::geoparquet::{Compression, WriterOptions, WriterState, ZstdLevel};
+
+use crate::destination::Destination;
+use crate::folder::Folder;
+use crate::rewrite::{Hrefs, INDEX};
+use crate::{Error, Result};
+
+/// Items encoded at a time.
+const SLICE: usize = 1_000;
+/// Rows kept in memory before they are written as one row group.
+const ROW_GROUP: usize = 10_000;
+/// At most this many items set the schema; a field first seen after them is
+/// left out of the index (it stays in the item's own document).
+const MAX_PROBES: usize = 2_000;
+/// Items named in the summary among those left out.
+const NAMED: usize = 20;
+
+/// What was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Indexed {
+    /// Items in the index.
+    pub items: u64,
+    /// Items left out, with why (the first few).
+    pub left_out: Vec<(String, String)>,
+    /// How many were left out in all.
+    pub left_out_count: u64,
+}
+
+impl Indexed {
+    fn leave_out(&mut self, path: &str, why: impl Into<String>) {
+        self.left_out_count += 1;
+        if self.left_out.len() < NAMED {
+            self.left_out.push((path.to_string(), why.into()));
+        }
+    }
+}
+
+/// Writes `items.parquet` at the root of the mirror at `destination` from
+/// the items its catalog links (`local` as in [`Destination::local_folder`]).
+pub async fn write(destination: &Destination, local: &Folder) -> Result<Indexed> {
+    // Pass 1: the shapes of every item; the items that bring new ones.
+    let mut shapes = Shapes::default();
+    let mut probes: Vec<Value> = Vec::new();
+    each_item(destination, local, |_, item| {
+        let Some(item) = prepared(item, &HashSet::new()) else {
+            return;
+        };
+        if shapes.take(&item) && probes.len() < MAX_PROBES {
+            probes.push(item);
+        }
+    })
+    .await?;
+    let mixed = shapes.mixed();
+    let probes: Vec<stac::Item> = probes
+        .into_iter()
+        .filter_map(|item| prepared(item, &mixed))
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect();
+    let temporary = format!("{INDEX}.tmp");
+    let failed = |reason: String| {
+        let _ = local.remove(&temporary);
+        Error::io(
+            &local.display(INDEX),
+            std::io::Error::other(format!(
+                "the index of the items could not be written: {reason}"
+            )),
+        )
+    };
+    if probes.is_empty() {
+        // No item to index: no index (an empty table would have no schema).
+        let _ = local.remove(INDEX);
+        return Ok(Indexed::default());
+    }
+    let (mut state, first) = WriterState::new(stac::geoarrow::Options::default(), probes)
+        .map_err(|e| failed(e.to_string()))?;
+    let file = local
+        .create(&temporary)
+        .map_err(|e| Error::io(&local.display(&temporary), e))?;
+    let properties: WriterProperties = WriterOptions::new()
+        .with_compression(ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD))
+        .with_max_row_group_row_count(ROW_GROUP)
+        .into();
+    let mut writer = ArrowWriter::try_new(
+        std::io::BufWriter::new(file),
+        first.schema(),
+        Some(properties),
+    )
+    .map_err(|e| failed(e.to_string()))?;
+    drop(first);
+
+    // Pass 2: every item, against that schema.
+    let mut indexed = Indexed::default();
+    let mut slice: Vec<(String, stac::Item)> = Vec::with_capacity(SLICE);
+    let mut error = None;
+    let mut flush = |slice: &mut Vec<(String, stac::Item)>, indexed: &mut Indexed| {
+        if slice.is_empty() || error.is_some() {
+            return;
+        }
+        let taken: Vec<(String, stac::Item)> = std::mem::take(slice);
+        let count = taken.len() as u64;
+        let (paths, items): (Vec<String>, Vec<stac::Item>) = taken.into_iter().unzip();
+        match state.encode(items) {
+            Ok(batch) => match writer.write(&batch) {
+                Ok(()) => indexed.items += count,
+                Err(why) => error = Some(why.to_string()),
+            },
+            // One item the encoder refuses spoils its slice: the slice's
+            // items are left out and named, the index goes on.
+            Err(why) => {
+                for path in paths {
+                    indexed.leave_out(
+                        &path,
+                        format!("the encoder refused it or an item beside it: {why}"),
+                    );
+                }
+            }
+        }
+    };
+    each_item(destination, local, |path, item| {
+        let Some(item) = prepared(item, &mixed) else {
+            indexed.leave_out(path, "it has no geometry");
+            return;
+        };
+        match serde_json::from_value::<stac::Item>(item) {
+            Ok(item) => slice.push((path.to_string(), item)),
+            Err(e) => indexed.leave_out(path, format!("it is not a valid STAC item ({e})")),
+        }
+        if slice.len() >= SLICE {
+            flush(&mut slice, &mut indexed);
+        }
+    })
+    .await?;
+    flush(&mut slice, &mut indexed);
+    if let Some(why) = error {
+        return Err(failed(why));
+    }
+    for entry in state.into_metadata().map_err(|e| failed(e.to_string()))? {
+        writer.append_key_value_metadata(entry);
+    }
+    let mut out = writer.into_inner().map_err(|e| failed(e.to_string()))?;
+    out.flush().map_err(|e| failed(e.to_string()))?;
+    drop(out);
+    local
+        .rename(&temporary, INDEX)
+        .map_err(|e| failed(e.to_string()))?;
+    destination.publish(local, INDEX).await?;
+    destination.discard_staged(local, INDEX);
+    Ok(indexed)
+}
+
+/// `item` as it goes into the index, or `None` when it cannot: without a
+/// geometry, or not an object. `proj:geometry` is left out (the encoder
+/// takes it only when every item has one); fields at `mixed` paths are
+/// made text.
+fn prepared(mut item: Value, mixed: &HashSet<String>) -> Option<Value> {
+    let object = item.as_object_mut()?;
+    if object.get("geometry").is_none_or(Value::is_null) {
+        return None;
+    }
+    if let Some(Value::Object(properties)) = object.get_mut("properties") {
+        properties.remove("proj:geometry");
+    }
+    for path in mixed {
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        to_text(&mut item, &segments);
+    }
+    Some(item)
+}
+
+/// Makes the values at `path` (object keys, `[]` for every element of an
+/// array) JSON text.
+fn to_text(value: &mut Value, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        if !value.is_null() && !value.is_string() {
+            *value = Value::String(value.to_string());
+        }
+        return;
+    };
+    match (first.strip_suffix("[]"), value) {
+        (Some(key), Value::Object(object)) => {
+            if let Some(Value::Array(elements)) = object.get_mut(key) {
+                for element in elements {
+                    to_text(element, rest);
+                }
+            } else if let Some(v) = object.get_mut(key) {
+                // Not an array here: the whole value becomes text.
+                to_text(v, &[]);
+            }
+        }
+        (None, Value::Object(object)) => {
+            if let Some(v) = object.get_mut(*first) {
+                to_text(v, rest);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The shapes of the items seen so far: every field's path with the kind
+/// of its value.
+#[derive(Debug, Default)]
+struct Shapes {
+    seen: HashSet<String>,
+}
+
+impl Shapes {
+    /// Notes the shapes of `item`; whether any was new.
+    fn take(&mut self, item: &Value) -> bool {
+        let mut path = String::new();
+        let mut new = false;
+        if let Value::Object(object) = item {
+            for (key, value) in object {
+                // The geometry is encoded apart; a bbox by its length.
+                match key.as_str() {
+                    "geometry" => continue,
+                    "bbox" => {
+                        let len = value.as_array().map_or(0, Vec::len);
+                        new |= self.seen.insert(format!("/bbox#{len}"));
+                        continue;
+                    }
+                    _ => {}
+                }
+                path.clear();
+                path.push('/');
+                path.push_str(key);
+                new |= self.walk(&mut path, value);
+            }
+        }
+        new
+    }
+
+    fn walk(&mut self, path: &mut String, value: &Value) -> bool {
+        let kind = match value {
+            Value::Null => 'n',
+            Value::Bool(_) => 'b',
+            Value::Number(n) if n.is_f64() => 'f',
+            Value::Number(_) => 'i',
+            Value::String(_) => 's',
+            Value::Array(_) => 'a',
+            Value::Object(_) => 'o',
+        };
+        let mut new = self.seen.insert(format!("{path}#{kind}"));
+        let at = path.len();
+        match value {
+            Value::Array(elements) => {
+                path.push_str("[]");
+                for element in elements {
+                    new |= self.walk(path, element);
+                }
+            }
+            Value::Object(object) => {
+                for (key, element) in object {
+                    path.truncate(at);
+                    path.push('/');
+                    path.push_str(key);
+                    new |= self.walk(path, element);
+                }
+            }
+            _ => {}
+        }
+        path.truncate(at);
+        new
+    }
+
+    /// The paths whose values are of more than one kind (numbers of both
+    /// kinds and nulls aside), which the index writes as text. A path under
+    /// another such path is left to it.
+    fn mixed(&self) -> HashSet<String> {
+        let mut kinds: std::collections::BTreeMap<&str, HashSet<char>> = Default::default();
+        for shape in &self.seen {
+            let Some((path, kind)) = shape.rsplit_once('#') else {
+                continue;
+            };
+            let kind = match kind {
+                "n" => continue,
+                "f" | "i" => 'i',
+                other => other.chars().next().unwrap_or('?'),
+            };
+            if path.starts_with("/bbox") {
+                continue;
+            }
+            kinds.entry(path).or_default().insert(kind);
+        }
+        let mixed: Vec<&str> = kinds
+            .into_iter()
+            .filter(|(_, kinds)| kinds.len() > 1)
+            .map(|(path, _)| path)
+            .collect();
+        mixed
+            .iter()
+            .filter(|path| {
+                !mixed.iter().any(|other| {
+                    path.len() > other.len()
+                        && path.starts_with(*other)
+                        && matches!(path.as_bytes()[other.len()], b'/' | b'[')
+                })
+            })
+            .map(|path| path.to_string())
+            .collect()
+    }
+}
+
+/// Calls `each` with the path and document of every item of the mirror:
+/// the root catalog's child links to collections, then each collection's
+/// item links, as Cairn writes them (relative, inside the mirror). A link
+/// that leads anywhere else is not followed.
+async fn each_item(
+    destination: &Destination,
+    local: &Folder,
+    mut each: impl FnMut(&str, Value),
+) -> Result<()> {
+    let Some(root) = destination.read_json(local, "catalog.json").await else {
+        return Ok(());
+    };
+    let mut collections: Vec<String> = links(&root, "child")
+        .filter_map(|href| inside("", href))
+        .collect();
+    collections.sort();
+    collections.dedup();
+    for collection in collections {
+        let Some(bytes) = destination.read(local, &collection).await else {
+            continue;
+        };
+        let mut hrefs = Hrefs::new();
+        hrefs.add_linked(&bytes);
+        drop(bytes);
+        let dir = collection.rsplit_once('/').map_or("", |(dir, _)| dir);
+        for href in hrefs.iter() {
+            let Some(path) = inside(dir, href) else {
+                continue;
+            };
+            let Some(bytes) = destination.read(local, &path).await else {
+                continue;
+            };
+            if let Ok(item) = serde_json::from_slice::<Value>(&bytes) {
+                each(&path, item);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The hrefs of `document`'s links of relation `rel`.
+fn links<'a>(document: &'a Value, rel: &'a str) -> impl Iterator<Item = &'a str> {
+    document
+        .get("links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(move |link| link.get("rel").and_then(Value::as_str) == Some(rel))
+        .filter_map(|link| link.get("href").and_then(Value::as_str))
+}
+
+/// The path in the mirror of the relative `href` found in the folder
+/// `dir`, or `None` when it is not a plain path beneath it (an address, an
+/// absolute path, `..`).
+pub fn inside(dir: &str, href: &str) -> Option<String> {
+    let relative = href.strip_prefix("./").unwrap_or(href);
+    if relative.contains("://") || relative.starts_with('/') {
+        return None;
+    }
+    let segments: Vec<&str> = relative.split('/').collect();
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains(['\\', '\0']))
+    {
+        return None;
+    }
+    Some(if dir.is_empty() {
+        relative.to_string()
+    } else {
+        format!("{dir}/{relative}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_of_two_kinds_are_found_once() {
+        let mut shapes = Shapes::default();
+        assert!(shapes.take(&json!({"properties": {"a": 1, "b": "x", "c": {"d": 1}}})));
+        assert!(!shapes.take(&json!({"properties": {"a": 2, "b": "y", "c": {"d": 2}}})));
+        assert!(shapes.take(&json!({"properties": {"a": 2.5, "b": 3, "c": "flat"}})));
+        let mixed = shapes.mixed();
+        let expected: HashSet<String> = ["/properties/b", "/properties/c"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(mixed, expected);
+    }
+
+    #[test]
+    fn mixed_fields_become_text_and_items_without_geometry_stay_out() {
+        let mixed: HashSet<String> = ["/properties/b", "/properties/list[]"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let item = json!({"geometry": {"type": "Point", "coordinates": [0, 0]},
+            "properties": {"b": 3, "list": [1, "x"], "proj:geometry": {"type": "Point"}}});
+        let done = prepared(item, &mixed).unwrap();
+        assert_eq!(done["properties"]["b"], "3");
+        assert_eq!(done["properties"]["list"], json!(["1", "x"]));
+        assert!(done["properties"].get("proj:geometry").is_none());
+        assert!(prepared(json!({"geometry": null}), &mixed).is_none());
+    }
+
+    #[test]
+    fn links_lead_only_beneath_the_mirror() {
+        assert_eq!(inside("c", "./i/i.json").as_deref(), Some("c/i/i.json"));
+        assert_eq!(
+            inside("", "./c/collection.json").as_deref(),
+            Some("c/collection.json")
+        );
+        for bad in [
+            "../x.json",
+            "/etc/passwd",
+            "https://x.test/a.json",
+            "./a/../../b",
+            "a//b",
+        ] {
+            assert_eq!(inside("c", bad), None, "{bad}");
+        }
+    }
+}

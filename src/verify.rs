@@ -1,0 +1,658 @@
+//! Verifying a mirror, and repairing it: shared by `cairn verify`, the app
+//! and the watcher.
+//!
+//! A check reads the mirror on its own, from its root catalog: every asset
+//! with a relative href must be there with its `file:size` and
+//! `file:checksum`. With the state file of the jobs that made the mirror it
+//! also finds item documents edited since Cairn wrote them (their checksums
+//! were recorded), and in a folder, files that belong to no entry of the
+//! catalog (reported, never touched).
+//!
+//! A repair fetches what is missing or damaged again. When a job of the
+//! state file recorded the file, the repair goes through that job: its rows
+//! are reopened and the job runs over them without reading its source again,
+//! so the bytes come through the job's own transfers, with its retries,
+//! limits, staging and ledger, verified before they replace anything; an
+//! edited item document is written again by the same run. A mirror made
+//! with another state file is repaired from the address each asset records
+//! (`alternate.source.href`), http(s) only, verified first, in folders.
+//!
+//! A mirror may have been made, or changed, by someone else: its hrefs are
+//! untrusted. An asset whose href leads outside the mirror is reported and
+//! never read or written; files are read and repaired through the mirror's
+//! [`Folder`], which follows no link; and a repair fetches only from
+//! http(s) addresses, never from a file on this computer.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::catalog::Kind;
+use crate::catalog::walk::{WalkEvent, WalkOptions, walk};
+use crate::checksum::{Algorithm, Checksum, Fixity};
+use crate::destination::{catalog_location, is_bucket_address, normalize, object_store_for};
+use crate::fetch::{Fetcher, parse_location};
+use crate::folder::{Entry, Folder};
+use crate::limit::Limits;
+use crate::rewrite::{INDEX, PROVENANCE};
+use crate::runner::Runner;
+use crate::store::WrittenDocument;
+use crate::transfer::copy::{AssetCopy, verify_existing};
+use crate::{Error, Result};
+
+/// Files checked at once.
+const AT_ONCE: usize = 4;
+
+/// What was found wrong with one file of a mirror.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// An asset file, or an item document, is not there.
+    Missing,
+    /// An asset file does not match its `file:size` or `file:checksum`.
+    Changed,
+    /// An item document differs from what Cairn wrote.
+    Edited,
+    /// A file in the mirror folder that no entry of the catalog names
+    /// (reported, never touched; it does not make the check fail).
+    Extra,
+    /// An asset that cannot be checked (no checksum, unreadable, an href
+    /// that leads outside the mirror).
+    Unchecked,
+    /// A document of the catalog that could not be read.
+    Catalog,
+}
+
+/// One file found wrong, in words.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What is wrong.
+    pub kind: FindingKind,
+    /// The file, relative to the mirror's root (or the address, for a
+    /// document outside it).
+    pub path: String,
+    /// What is wrong, in plain words.
+    pub reason: String,
+    /// Whether a repair put it right.
+    pub repaired: bool,
+}
+
+/// What a check found.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Items in the catalog.
+    pub items: u64,
+    /// Assets mirrored (with a relative href).
+    pub assets: u64,
+    /// Assets that match their size and checksum (after any repair).
+    pub verified: u64,
+    /// Files a repair put right.
+    pub repaired: u64,
+    /// Item documents checked against the checksum recorded when written.
+    pub documents: u64,
+    /// What is wrong, or was, file by file.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Findings that make the mirror not whole: not repaired, and not
+    /// merely an extra file.
+    pub fn problems(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| !f.repaired && f.kind != FindingKind::Extra)
+            .count()
+    }
+}
+
+/// How to check.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Fetch again what is missing or damaged.
+    pub repair: bool,
+}
+
+/// A mirror to check: where its root is, and how to read it.
+struct Mirror {
+    /// The root catalog.
+    root: Url,
+    /// The folder (or bucket prefix) that holds it.
+    inside: Url,
+    /// A folder's handle (`None` for a bucket).
+    folder: Option<Arc<Folder>>,
+    /// The destination as jobs record it.
+    destination: String,
+}
+
+impl Mirror {
+    fn open(text: &str) -> Result<Mirror> {
+        // A bucket address stands for the catalog.json under it.
+        let text = text.trim_end_matches('/');
+        let root = if is_bucket_address(text) && !text.ends_with(".json") {
+            parse_location(&catalog_location(text))?
+        } else {
+            parse_location(text)?
+        };
+        let inside = root
+            .join(".")
+            .map_err(|e| Error::invalid_input(format!("{root}: {e}")))?;
+        let (folder, destination) = if root.scheme() == "file" {
+            let path = inside
+                .to_file_path()
+                .map_err(|()| Error::invalid_input(format!("{inside} is not a folder")))?;
+            let folder = Folder::open(&path).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            // As jobs record it: absolute, without a trailing separator.
+            let path: std::path::PathBuf = path.components().collect();
+            (
+                Some(Arc::new(folder)),
+                normalize(&path.display().to_string())?,
+            )
+        } else {
+            (None, inside.as_str().trim_end_matches('/').to_string())
+        };
+        Ok(Mirror {
+            root,
+            inside,
+            folder,
+            destination,
+        })
+    }
+
+    /// The path of `url` inside the mirror, or `None` when it leads elsewhere.
+    fn relative(&self, url: &Url) -> Option<String> {
+        inside_mirror(&self.inside, url)
+    }
+}
+
+/// One asset to check.
+struct Check {
+    /// Its file, relative to the mirror.
+    relative: String,
+    url: Url,
+    media_type: Option<String>,
+    size: Option<u64>,
+    checksum: Option<String>,
+    source: Option<String>,
+}
+
+/// Checks the mirror at `destination` (a folder, its catalog.json, or a
+/// bucket address); with `options.repair`, fetches again what is missing or
+/// damaged. `runner` holds the state file of the jobs that made it, if any:
+/// through it, edited item documents are found and repairs go through the
+/// jobs.
+pub async fn verify(
+    destination: &str,
+    runner: Option<&Runner>,
+    options: &VerifyOptions,
+) -> Result<Report> {
+    let mirror = Mirror::open(destination)?;
+    let fetcher = Fetcher::new()?;
+    let documents = match runner {
+        Some(runner) => {
+            let destination = mirror.destination.clone();
+            runner.with_store(move |s| s.written_documents(&destination))?
+        }
+        None => HashMap::new(),
+    };
+    let (first, checks) = inspect(&mirror, &fetcher, &documents).await?;
+    if !options.repair || first.problems() == 0 {
+        return Ok(first);
+    }
+    let wrong: Vec<&Finding> = first
+        .findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::Missing | FindingKind::Changed | FindingKind::Edited
+            )
+        })
+        .collect();
+    // Through the jobs that recorded them, where a job did.
+    let mut through_jobs: BTreeSet<i64> = BTreeSet::new();
+    let mut direct: Vec<&Check> = Vec::new();
+    for finding in &wrong {
+        if let Some(document) = documents.get(&finding.path) {
+            if let Some(runner) = runner {
+                let row = document.row;
+                runner.with_store(move |s| s.reopen_item(row))?;
+                through_jobs.insert(document.job_id);
+            }
+            continue;
+        }
+        let Some(check) = checks.iter().find(|c| c.relative == finding.path) else {
+            continue;
+        };
+        let recorded = match runner {
+            Some(runner) => {
+                let (destination, path) = (mirror.destination.clone(), check.relative.clone());
+                runner.with_store(move |s| s.mirrored_file(&destination, &path))?
+            }
+            None => None,
+        };
+        match (runner, recorded) {
+            (Some(runner), Some(file)) => {
+                runner.with_store(move |s| s.reopen_asset(file.id))?;
+                through_jobs.insert(file.job_id);
+            }
+            _ => direct.push(check),
+        }
+    }
+    let mut failed_repairs: HashMap<String, String> = HashMap::new();
+    if let Some(runner) = runner {
+        for job_id in through_jobs {
+            runner.repair(job_id)?;
+            runner.wait(job_id).await?;
+            // What the job could not fetch again, and why.
+            for failure in runner.with_store(move |s| s.failures(job_id))? {
+                failed_repairs.insert(
+                    failure.path,
+                    format!(
+                        "fetching it again from {} failed: {}",
+                        crate::provenance::redact(&failure.href),
+                        failure.reason
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(folder) = &mirror.folder {
+        let http = fetcher.assets().clone();
+        let results: Vec<(String, std::result::Result<(), String>)> = futures::stream::iter(direct)
+            .map(|check| {
+                let (folder, http) = (folder.clone(), http.clone());
+                async move {
+                    (
+                        check.relative.clone(),
+                        repair_directly(check, &folder, http).await,
+                    )
+                }
+            })
+            .buffer_unordered(AT_ONCE)
+            .collect()
+            .await;
+        for (path, result) in results {
+            if let Err(why) = result {
+                failed_repairs.insert(path, why);
+            }
+        }
+    } else {
+        for check in direct {
+            failed_repairs.insert(
+                check.relative.clone(),
+                "no job of this state file recorded it, and Cairn repairs a bucket only through the job that made it".into(),
+            );
+        }
+    }
+    // What is still wrong after the repair; what is no longer, repaired.
+    let documents = match runner {
+        Some(runner) => {
+            let destination = mirror.destination.clone();
+            runner.with_store(move |s| s.written_documents(&destination))?
+        }
+        None => documents,
+    };
+    let (mut after, _) = inspect(&mirror, &fetcher, &documents).await?;
+    let still: HashSet<(String, FindingKind)> = after
+        .findings
+        .iter()
+        .map(|f| (f.path.clone(), f.kind))
+        .collect();
+    for finding in &mut after.findings {
+        if let Some(why) = failed_repairs.get(&finding.path) {
+            finding.reason = format!("{}; the repair failed: {why}", finding.reason);
+        }
+    }
+    for finding in first.findings {
+        if !still.contains(&(finding.path.clone(), finding.kind))
+            && finding.kind != FindingKind::Extra
+        {
+            after.repaired += 1;
+            after.findings.push(Finding {
+                repaired: true,
+                ..finding
+            });
+        }
+    }
+    Ok(after)
+}
+
+/// One pass over the mirror: the report, and the assets it checked.
+async fn inspect(
+    mirror: &Mirror,
+    fetcher: &Fetcher,
+    documents: &HashMap<String, WrittenDocument>,
+) -> Result<(Report, Vec<Check>)> {
+    let mut report = Report::default();
+    let mut checks = Vec::new();
+    // Every file the catalog names, to find the ones it does not.
+    let mut named: HashSet<String> = [INDEX, PROVENANCE].iter().map(|s| s.to_string()).collect();
+    let mut items: Vec<String> = Vec::new();
+    let summary = walk(fetcher, &mirror.root, &WalkOptions::default(), |event| {
+        match event {
+            WalkEvent::Problem(problem) => {
+                let at = Url::parse(&problem.href)
+                    .ok()
+                    .and_then(|url| mirror.relative(&url));
+                let finding = match at {
+                    Some(path) if documents.contains_key(&path) => Finding {
+                        kind: FindingKind::Missing,
+                        reason: format!("the item's document {}", problem.reason),
+                        path,
+                        repaired: false,
+                    },
+                    at => Finding {
+                        kind: FindingKind::Catalog,
+                        path: at.unwrap_or(problem.href),
+                        reason: problem.reason,
+                        repaired: false,
+                    },
+                };
+                report.findings.push(finding);
+            }
+            WalkEvent::Node(node) => {
+                if let Some(path) = mirror.relative(&node.href) {
+                    named.insert(path.clone());
+                    if node.kind == Kind::Item {
+                        items.push(path);
+                    }
+                }
+                if node.kind == Kind::Item {
+                    gather_assets(mirror, &node.href, &node.value, &mut checks, &mut report);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    })
+    .await?;
+    report.items = summary.items;
+    report.assets = checks.len() as u64;
+    named.extend(checks.iter().map(|c| c.relative.clone()));
+
+    // The assets.
+    let folder = mirror.folder.clone();
+    let verdicts: Vec<(usize, Option<Finding>)> = futures::stream::iter(checks.iter().enumerate())
+        .map(|(n, check)| {
+            let folder = folder.clone();
+            async move { (n, check_one(check, folder.as_deref()).await) }
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
+    for (_, verdict) in verdicts {
+        match verdict {
+            None => report.verified += 1,
+            Some(finding) => report.findings.push(finding),
+        }
+    }
+
+    if let Some(folder) = &mirror.folder {
+        // The item documents Cairn wrote, against their recorded checksums.
+        for path in &items {
+            let Some(written) = documents.get(path) else {
+                continue;
+            };
+            report.documents += 1;
+            let Ok(bytes) = folder.read(path) else {
+                continue;
+            };
+            let found = Checksum::of(Algorithm::Sha2_256, &bytes).to_hex();
+            if found != written.checksum {
+                report.findings.push(Finding {
+                    kind: FindingKind::Edited,
+                    path: path.clone(),
+                    reason: "the item's document was changed since Cairn wrote it".into(),
+                    repaired: false,
+                });
+            }
+        }
+        // The files no entry names.
+        let mut extra = Vec::new();
+        folder
+            .each_entry(|path, kind| {
+                let own = path.ends_with(".part") || path.ends_with(".tmp");
+                match kind {
+                    Entry::Folder => {}
+                    _ if own || named.contains(path) => {}
+                    Entry::File => {
+                        extra.push((path.to_string(), "no entry of the catalog names this file"))
+                    }
+                    Entry::Link => extra.push((
+                        path.to_string(),
+                        "a link no entry of the catalog names (not followed)",
+                    )),
+                    Entry::Other | Entry::NotUnicode => extra.push((
+                        path.to_string(),
+                        "something no entry of the catalog names (not a regular file)",
+                    )),
+                }
+                Ok(())
+            })
+            .map_err(|e| Error::io(folder.root(), e))?;
+        report
+            .findings
+            .extend(extra.into_iter().map(|(path, why)| Finding {
+                kind: FindingKind::Extra,
+                path,
+                reason: format!("{why}; it is left as it is"),
+                repaired: false,
+            }));
+    }
+    report.findings.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((report, checks))
+}
+
+/// The mirrored assets of the item at `href` (those with a relative href).
+fn gather_assets(
+    mirror: &Mirror,
+    href: &Url,
+    item: &Value,
+    checks: &mut Vec<Check>,
+    report: &mut Report,
+) {
+    let Some(assets) = item.get("assets").and_then(Value::as_object) else {
+        return;
+    };
+    for (key, asset) in assets {
+        let Some(text) = asset.get("href").and_then(Value::as_str) else {
+            continue;
+        };
+        if text.contains("://") || Url::parse(text).is_ok() {
+            continue; // not mirrored (an address, not a file of the mirror)
+        }
+        let Ok(url) = href.join(text) else {
+            continue;
+        };
+        let Some(relative) = mirror.relative(&url) else {
+            report.findings.push(Finding {
+                kind: FindingKind::Unchecked,
+                path: format!(
+                    "{} asset {key:?}",
+                    mirror.relative(href).unwrap_or_else(|| href.to_string())
+                ),
+                reason: format!(
+                    "its href {text:?} leads outside the mirror; Cairn does not read or write there"
+                ),
+                repaired: false,
+            });
+            continue;
+        };
+        let field = |name: &str| asset.get(name).and_then(Value::as_str).map(str::to_string);
+        checks.push(Check {
+            relative,
+            url,
+            media_type: field("type"),
+            size: asset.get("file:size").and_then(Value::as_u64),
+            checksum: field("file:checksum"),
+            source: asset
+                .pointer("/alternate/source/href")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        });
+    }
+}
+
+/// The path of `url` inside the mirror whose root folder (or prefix) is
+/// `inside`, or `None` when it leads elsewhere.
+fn inside_mirror(inside: &Url, url: &Url) -> Option<String> {
+    if url.scheme() != inside.scheme() || url.host_str() != inside.host_str() {
+        return None;
+    }
+    let relative = url.path().strip_prefix(inside.path())?;
+    let decoded: Vec<String> = relative
+        .split('/')
+        .map(|s| crate::layout::unescape(s).into_owned())
+        .collect();
+    if decoded
+        .iter()
+        .any(|s| s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']))
+    {
+        return None;
+    }
+    Some(decoded.join("/"))
+}
+
+/// Checks one asset; a finding when it is not whole.
+async fn check_one(check: &Check, folder: Option<&Folder>) -> Option<Finding> {
+    let finding = |kind, reason: String| {
+        Some(Finding {
+            kind,
+            path: check.relative.clone(),
+            reason,
+            repaired: false,
+        })
+    };
+    let expected = match check.checksum.as_deref().map(Checksum::parse) {
+        Some(Ok(checksum)) => checksum,
+        Some(Err(error)) => return finding(FindingKind::Unchecked, error.to_string()),
+        None => {
+            return finding(
+                FindingKind::Unchecked,
+                "it has no file:checksum to verify against".into(),
+            );
+        }
+    };
+    let Some(folder) = folder else {
+        return match verify_object(&check.url, check.size, expected).await {
+            Ok(()) => None,
+            Err((kind, reason)) => finding(kind, reason),
+        };
+    };
+    let path = folder.display(&check.relative);
+    match folder.file_len(&check.relative) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => finding(
+            FindingKind::Missing,
+            format!("{} is missing", path.display()),
+        ),
+        Err(error) => finding(
+            FindingKind::Changed,
+            format!("{} cannot be read: {error}", path.display()),
+        ),
+        Ok(_) => {
+            if let Ok(place) = folder.place(&check.relative, false)
+                && verify_existing(&place, check.size, Some(expected))
+                    .await
+                    .is_some()
+            {
+                return None;
+            }
+            finding(
+                FindingKind::Changed,
+                format!(
+                    "{} does not match its file:size or file:checksum",
+                    path.display()
+                ),
+            )
+        }
+    }
+}
+
+/// Fetches a missing or damaged file of a folder again from the address the
+/// mirror records, verified before it replaces anything.
+async fn repair_directly(
+    check: &Check,
+    folder: &Folder,
+    http: reqwest::Client,
+) -> std::result::Result<(), String> {
+    let Some(source) = check.source.as_deref().and_then(|s| Url::parse(s).ok()) else {
+        return Err("the mirror does not record where it came from".into());
+    };
+    if !matches!(source.scheme(), "http" | "https") {
+        return Err(format!(
+            "the mirror says it came from {source}, and Cairn repairs only from http(s) addresses"
+        ));
+    }
+    let expected = check
+        .checksum
+        .as_deref()
+        .and_then(|c| Checksum::parse(c).ok());
+    let place = folder
+        .place(&check.relative, true)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())?;
+    let copy = AssetCopy {
+        url: source.clone(),
+        place,
+        expected_size: check.size,
+        expected_checksum: expected,
+        validator: None,
+        flush: true,
+        media_type: check.media_type.clone(),
+        min_speed: crate::fetch::MinSpeed::default(),
+    };
+    copy.run(
+        &http,
+        &Limits::unlimited(),
+        &CancellationToken::new(),
+        &Arc::new(AtomicU64::new(0)),
+        |_| {},
+    )
+    .await
+    .map_err(|e| format!("fetching it again from {source} failed: {}", e.reason()))?;
+    copy.commit().await.map_err(|e| e.reason())
+}
+
+/// Streams an object from its bucket through the checksum.
+async fn verify_object(
+    url: &Url,
+    size: Option<u64>,
+    expected: Checksum,
+) -> std::result::Result<(), (FindingKind, String)> {
+    let unreadable = |e: String| (FindingKind::Changed, e);
+    let store = object_store_for(url).map_err(|e| unreadable(e.to_string()))?;
+    let key = object_store::path::Path::from_url_path(url.path())
+        .map_err(|e| unreadable(format!("{url} is not a valid object address: {e}")))?;
+    let result = match store.get(&key).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err((FindingKind::Missing, format!("{url} is missing")));
+        }
+        Err(error) => return Err(unreadable(format!("{url} could not be read: {error}"))),
+    };
+    let mut fixity = Fixity::new(Some(expected));
+    let mut stream = result.into_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| unreadable(format!("{url} could not be read: {e}")))?;
+        fixity.update(&chunk);
+    }
+    fixity.finish(size).map(|_| ()).map_err(|mismatch| {
+        (
+            FindingKind::Changed,
+            format!("{url} does not match: {mismatch}"),
+        )
+    })
+}

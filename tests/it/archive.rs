@@ -1,0 +1,399 @@
+//! A mirror as an archive: its index (`items.parquet`) read by DuckDB,
+//! GeoPandas and rustac; its provenance file; a BagIt bag of it accepted by
+//! the Library of Congress's `bagit.py` and refused once a byte is flipped;
+//! and no signature or password in any of them.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::site::{Reply, Site};
+
+use crate::support::{Server, cairn, files_under, program, pystac_report, python_script};
+
+/// A signature and a password the catalog's asset addresses carry: they must
+/// not reach the mirror's catalog, its provenance or a bag.
+const SIGNATURE: &str = "SeCrEtSiGnAtUrE";
+const PASSWORD: &str = "hunter2hunter2";
+
+/// Writes a static collection of 12 items under `dir/catalog`, their assets
+/// under `dir/assets`: properties that differ from item to item (one field a
+/// number in some items and text in others, one only in later items), one
+/// item without a geometry, one asset that is not on the server. Returns the
+/// assets that exist: (item id, bytes).
+fn write_catalog(dir: &Path, server: &Server) -> Vec<(String, Vec<u8>)> {
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    let mut links = vec![json!({"rel": "root", "href": "./collection.json"})];
+    let mut served = Vec::new();
+    for i in 0..12 {
+        let id = format!("scene {i:02}");
+        let file = format!("item-{i}.json");
+        links.push(json!({"rel": "item", "href": format!("./{file}")}));
+        let bytes: Vec<u8> = (0..(2000 + i * 37)).map(|b| (b * 7 + i) as u8).collect();
+        std::fs::write(dir.join(format!("assets/a{i}.tif")), &bytes).unwrap();
+        // A signed address with a user and password: what a catalog of
+        // signed links looks like.
+        let mut href = server.url(&format!("assets/a{i}.tif"));
+        href.set_username("archivist").unwrap();
+        href.set_password(Some(PASSWORD)).unwrap();
+        href.set_query(Some(&format!("sv=2024-01-01&sp=r&sig={SIGNATURE}&band=1")));
+        served.push((id.clone(), bytes));
+        let mut properties = json!({"datetime": format!("2024-01-{:02}T00:00:00Z", i + 1),
+            "platform": "sat-1", "eo:cloud_cover": i * 5});
+        if i >= 6 {
+            properties["eo:cloud_cover"] = json!("unknown");
+            properties["sat:orbit_state"] = json!("ascending");
+            properties["extra:flag"] = json!(true);
+        }
+        let x = i as f64;
+        let geometry = if i == 10 {
+            Value::Null
+        } else {
+            json!({"type": "Polygon", "coordinates": [[[x, 0.0], [x + 1.0, 0.0], [x + 1.0, 1.0], [x, 1.0], [x, 0.0]]]})
+        };
+        let mut item = json!({
+            "type": "Feature", "stac_version": "1.1.0", "id": id, "collection": "scenes",
+            "geometry": geometry, "properties": properties, "links": [],
+            "assets": {"data": {"href": href.as_str(), "type": "image/tiff; application=geotiff", "roles": ["data"]}}
+        });
+        if i != 10 {
+            item["bbox"] = json!([x, 0.0, x + 1.0, 1.0]);
+        }
+        if i == 11 {
+            item["assets"]["gone"] =
+                json!({"href": server.url("assets/gone.tif").as_str(), "type": "image/tiff"});
+        }
+        std::fs::write(catalog.join(&file), item.to_string()).unwrap();
+    }
+    let collection = json!({"type": "Collection", "stac_version": "1.1.0", "id": "scenes",
+        "description": "Scenes", "license": "CC-BY-4.0",
+        "extent": {"spatial": {"bbox": [[0, 0, 12, 1]]}, "temporal": {"interval": [["2024-01-01T00:00:00Z", null]]}},
+        "links": links});
+    std::fs::write(catalog.join("collection.json"), collection.to_string()).unwrap();
+    served
+}
+
+/// Every file under `dir` holding `needle`, relative.
+fn holding(dir: &Path, needle: &str) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                .unwrap_or(false)
+        })
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// `cairn export DEST --bagit BAG --json`.
+fn export(state: &Path, dest: &Path, bag: &Path) -> crate::support::Run {
+    cairn(
+        state,
+        &[
+            "export",
+            dest.to_str().unwrap(),
+            "--bagit",
+            bag.to_str().unwrap(),
+            "--json",
+        ],
+    )
+}
+
+/// `bagit.py --validate BAG`: the Library of Congress's own check.
+fn bagit_validate(bag: &Path) -> std::process::Output {
+    std::process::Command::new(program("CAIRN_PYTHON", "python3"))
+        .args(["-m", "bagit", "--validate"])
+        .arg(bag)
+        .output()
+        .expect("python3 with bagit is needed; run the README's test command")
+}
+
+#[test]
+fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
+    let served = tempfile::tempdir().unwrap();
+    let server = Server::files(served.path());
+    let assets = write_catalog(served.path(), &server);
+    let out = tempfile::tempdir().unwrap();
+    let (state, dest) = (out.path().join("cairn.db"), out.path().join("mirror"));
+    let source = server.url("catalog/collection.json").to_string();
+    let run = cairn(
+        &state,
+        &["mirror", &source, dest.to_str().unwrap(), "--json"],
+    );
+    // One asset is not on the server: exit 1, the rest verified.
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["done"], 12);
+    assert_eq!(run.summary()["failed"], 1);
+
+    // The root links the index and the provenance.
+    let root: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("catalog.json")).unwrap()).unwrap();
+    let hrefs: Vec<&str> = root["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["href"].as_str().unwrap())
+        .collect();
+    assert!(hrefs.contains(&"./items.parquet"), "{hrefs:?}");
+    assert!(hrefs.contains(&"./provenance.jsonl"), "{hrefs:?}");
+
+    // The whole mirror validates, the item with a failed asset included.
+    let report = pystac_report(&dest.join("catalog.json"));
+    assert_eq!(report["items"], 12);
+    let partial: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("scenes/scene 11/scene 11.json")).unwrap())
+            .unwrap();
+    assert_eq!(partial["assets"]["data"]["href"], "./a11.tif");
+    assert!(partial["assets"]["gone"]["cairn:missing"].is_string());
+
+    // DuckDB, GeoPandas and rustac read the index: every item with a
+    // geometry (11 of 12), with the fields of the later items too.
+    let read = python_script("read_index.py", &[dest.join("items.parquet").as_os_str()]);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let index: Value = serde_json::from_slice(&read.stdout).unwrap();
+    println!("index: {index}");
+    for reader in ["duckdb", "duckdb_ids", "geopandas", "rustac"] {
+        assert_eq!(index[reader], 11, "{reader}: {index}");
+    }
+    assert_eq!(index["geometry_valid"], true);
+    let columns: Vec<&str> = index["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for column in ["eo:cloud_cover", "sat:orbit_state", "extra:flag", "assets"] {
+        assert!(columns.contains(&column), "{column} in {columns:?}");
+    }
+    let log = cairn(&state, &["jobs", "--json"]);
+    assert!(log.code == Some(0), "{}", log.stderr);
+
+    // One provenance line per verified file, with what the server said.
+    let provenance = std::fs::read_to_string(dest.join("provenance.jsonl")).unwrap();
+    let lines: Vec<Value> = provenance
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), assets.len());
+    for line in &lines {
+        assert_eq!(line["status"], 200, "{line}");
+        assert!(line["path"].as_str().unwrap().starts_with("scenes/scene "));
+        for header in ["content-length", "content-type", "last-modified"] {
+            assert!(line["headers"][header].is_string(), "{header}: {line}");
+        }
+        let requested = line["requested"].as_str().unwrap();
+        assert!(requested.ends_with("?band=1"), "{requested}");
+        assert!(line["file:checksum"].as_str().unwrap().starts_with("1220"));
+        assert!(line["fetched_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    // A bag of the mirror: valid for bagit.py; the verified files were not
+    // hashed again.
+    let bag = out.path().join("bag");
+    let run = export(&state, &dest, &bag);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let summary = run.summary();
+    assert_eq!(summary["reused"], assets.len(), "{summary}");
+    let validated = bagit_validate(&bag);
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    assert!(
+        info.contains(&format!("External-Identifier: {source}")),
+        "{info}"
+    );
+    assert!(info.contains("Payload-Oxum: "), "{info}");
+    assert!(bag.join("cairn-provenance.jsonl").is_file());
+    assert!(bag.join("data/items.parquet").is_file());
+
+    // No signature and no password anywhere in the mirror or the bag.
+    for secret in [SIGNATURE, PASSWORD] {
+        assert_eq!(holding(&dest, secret), Vec::<String>::new(), "{secret}");
+        assert_eq!(holding(&bag, secret), Vec::<String>::new(), "{secret}");
+    }
+
+    // A byte flipped in the bag: bagit.py refuses it.
+    let payload = bag.join("data/scenes/scene 03/a3.tif");
+    let mut bytes = std::fs::read(&payload).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&payload, bytes).unwrap();
+    let validated = bagit_validate(&bag);
+    assert!(!validated.status.success(), "a flipped byte passed");
+
+    // A file changed since it was verified is hashed again, not trusted.
+    let touched = dest.join("scenes/scene 04/a4.tif");
+    let file = std::fs::File::options()
+        .append(true)
+        .open(&touched)
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(file);
+    let again = out.path().join("bag-2");
+    let run = export(&state, &dest, &again);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.summary()["reused"], assets.len() - 1);
+    assert!(bagit_validate(&again).status.success());
+
+    // A bag over a folder that holds something, or inside the mirror, is
+    // refused in words and nothing is written.
+    for (place, words) in [
+        (bag.clone(), "not an empty folder"),
+        (dest.join("bag"), "outside the mirror"),
+    ] {
+        let run = cairn(
+            &state,
+            &[
+                "export",
+                dest.to_str().unwrap(),
+                "--bagit",
+                place.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert!(run.stderr.contains(words), "{}", run.stderr);
+    }
+    assert!(!dest.join("bag").exists());
+}
+
+/// A collection of `count` one-asset items on `site`; the assets' bytes.
+fn put_collection(site: &Site, count: usize) -> Vec<Vec<u8>> {
+    let mut links = vec![json!({"rel": "root", "href": "./collection.json"})];
+    let mut bytes = Vec::new();
+    for i in 0..count {
+        let body: Vec<u8> = (0..(3000 + i * 11)).map(|b| (b * 3 + i) as u8).collect();
+        site.put(
+            &format!("a{i}.bin"),
+            Reply::bytes(body.clone(), "application/octet-stream"),
+        );
+        bytes.push(body);
+        let x = i as f64;
+        let item = json!({"type": "Feature", "stac_version": "1.1.0", "id": format!("i{i}"),
+            "collection": "c", "bbox": [x, 0.0, x + 1.0, 1.0],
+            "geometry": {"type": "Point", "coordinates": [x, 0.0]},
+            "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [],
+            "assets": {"data": {"href": site.url(&format!("a{i}.bin")), "type": "application/octet-stream"}}});
+        site.put(&format!("i{i}.json"), Reply::json(&item));
+        links.push(json!({"rel": "item", "href": format!("./i{i}.json")}));
+    }
+    site.put(
+        "collection.json",
+        Reply::json(&json!({"type": "Collection", "stac_version": "1.1.0", "id": "c",
+            "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[0, 0, 9, 1]]}, "temporal": {"interval": [[null, null]]}},
+            "links": links})),
+    );
+    bytes
+}
+
+#[test]
+fn verify_finds_a_flipped_byte_a_lost_file_an_added_file_and_an_edited_item() {
+    let site = Site::start();
+    let bytes = put_collection(&site, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            &site.url("collection.json"),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    for i in 0..5 {
+        assert_eq!(site.hits(&format!("a{i}.bin")), 1);
+    }
+    // Four kinds of damage.
+    let flipped = dest.join("c/i0/a0.bin");
+    let mut damaged = bytes[0].clone();
+    damaged[10] ^= 0x40;
+    std::fs::write(&flipped, &damaged).unwrap();
+    std::fs::remove_file(dest.join("c/i1/a1.bin")).unwrap();
+    std::fs::write(dest.join("c/i2/notes.txt"), b"someone's notes").unwrap();
+    let edited = dest.join("c/i3/i3.json");
+    let mut item: Value = serde_json::from_slice(&std::fs::read(&edited).unwrap()).unwrap();
+    item["properties"]["datetime"] = json!("1999-01-01T00:00:00Z");
+    std::fs::write(&edited, serde_json::to_vec_pretty(&item).unwrap()).unwrap();
+
+    let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let lines = run.lines();
+    let found: Vec<(String, String)> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_string(),
+                l["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("changed".to_string(), "c/i0/a0.bin".to_string()),
+            ("missing".into(), "c/i1/a1.bin".into()),
+            ("extra".into(), "c/i2/notes.txt".into()),
+            ("edited".into(), "c/i3/i3.json".into()),
+        ],
+        "{lines:#?}"
+    );
+    let summary = run.summary();
+    assert_eq!(
+        (summary["problems"].as_u64(), summary["extra"].as_u64()),
+        (Some(3), Some(1))
+    );
+    // The words say what happened.
+    let run = cairn(&state, &["verify", dest.to_str().unwrap()]);
+    assert!(run.stdout.contains("is missing"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("changed since Cairn wrote it"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("it is left as it is"), "{}", run.stdout);
+
+    // The repair fetches the two damaged assets again, through their job,
+    // and writes the item again; the added file is left alone.
+    let run = cairn(
+        &state,
+        &["verify", dest.to_str().unwrap(), "--repair", "--json"],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let summary = run.summary();
+    assert_eq!(
+        (summary["repaired"].as_u64(), summary["problems"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(std::fs::read(&flipped).unwrap(), bytes[0]);
+    assert_eq!(std::fs::read(dest.join("c/i1/a1.bin")).unwrap(), bytes[1]);
+    let item: Value = serde_json::from_slice(&std::fs::read(&edited).unwrap()).unwrap();
+    assert_eq!(item["properties"]["datetime"], "2024-01-01T00:00:00Z");
+    assert_eq!(
+        std::fs::read(dest.join("c/i2/notes.txt")).unwrap(),
+        b"someone's notes"
+    );
+    let asked: Vec<u64> = (0..5).map(|i| site.hits(&format!("a{i}.bin"))).collect();
+    assert_eq!(
+        asked,
+        [2, 2, 1, 1, 1],
+        "only the damaged assets are asked for again"
+    );
+    // Now whole: the extra file is still said, and does not fail the check.
+    let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert_eq!(run.summary()["verified"], 5);
+    assert_eq!(run.summary()["extra"], 1);
+}
