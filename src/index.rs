@@ -24,6 +24,7 @@ use std::io::Write;
 
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
+use serde::Deserialize;
 use serde_json::Value;
 use stac::geoparquet::{Compression, WriterOptions, WriterState, ZstdLevel};
 
@@ -64,7 +65,68 @@ impl Indexed {
 
 /// Writes `items.parquet` at the root of the mirror at `destination` from
 /// the items its catalog links (`local` as in [`Destination::local_folder`]).
+/// A mirror without items gets none (an empty table would have no schema).
 pub async fn write(destination: &Destination, local: &Folder) -> Result<Indexed> {
+    let temporary = format!("{INDEX}.tmp");
+    let file = local
+        .create(&temporary)
+        .map_err(|e| Error::io(&local.display(&temporary), e))?;
+    let encoded = encode(destination, local, file).await;
+    let indexed = match encoded {
+        Ok(Some(indexed)) => indexed,
+        Ok(None) => {
+            let _ = local.remove(&temporary);
+            let _ = local.remove(INDEX);
+            return Ok(Indexed::default());
+        }
+        Err(why) => {
+            let _ = local.remove(&temporary);
+            return Err(Error::io(&local.display(INDEX), std::io::Error::other(why)));
+        }
+    };
+    local
+        .rename(&temporary, INDEX)
+        .map_err(|e| Error::io(&local.display(INDEX), e))?;
+    destination.publish(local, INDEX).await?;
+    destination.discard_staged(local, INDEX);
+    Ok(indexed)
+}
+
+/// Writes the index of the mirror at `destination` into the new file
+/// `path` (made through a temporary beside it); `None` when the mirror has
+/// no item to index.
+pub async fn write_file(
+    destination: &Destination,
+    local: &Folder,
+    path: &std::path::Path,
+) -> Result<Option<Indexed>> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.tmp"));
+    let file = std::fs::File::create(&temporary).map_err(|e| Error::io(&temporary, e))?;
+    match encode(destination, local, file).await {
+        Ok(Some(indexed)) => {
+            std::fs::rename(&temporary, path).map_err(|e| Error::io(path, e))?;
+            Ok(Some(indexed))
+        }
+        Ok(None) => {
+            let _ = std::fs::remove_file(&temporary);
+            Ok(None)
+        }
+        Err(why) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(Error::io(path, std::io::Error::other(why)))
+        }
+    }
+}
+
+/// Encodes every item of the mirror into `out`, in two passes; `None` when
+/// there is no item to index. The error is said in words.
+async fn encode(
+    destination: &Destination,
+    local: &Folder,
+    out: std::fs::File,
+) -> std::result::Result<Option<Indexed>, String> {
+    let failed = |reason: String| format!("the index of the items could not be written: {reason}");
     // Pass 1: the shapes of every item; the items that bring new ones.
     let mut shapes = Shapes::default();
     let mut probes: Vec<Value> = Vec::new();
@@ -76,39 +138,25 @@ pub async fn write(destination: &Destination, local: &Folder) -> Result<Indexed>
             probes.push(item);
         }
     })
-    .await?;
+    .await
+    .map_err(|e| failed(e.to_string()))?;
     let mixed = shapes.mixed();
     let probes: Vec<stac::Item> = probes
         .into_iter()
         .filter_map(|item| prepared(item, &mixed))
         .filter_map(|item| serde_json::from_value(item).ok())
         .collect();
-    let temporary = format!("{INDEX}.tmp");
-    let failed = |reason: String| {
-        let _ = local.remove(&temporary);
-        Error::io(
-            &local.display(INDEX),
-            std::io::Error::other(format!(
-                "the index of the items could not be written: {reason}"
-            )),
-        )
-    };
     if probes.is_empty() {
-        // No item to index: no index (an empty table would have no schema).
-        let _ = local.remove(INDEX);
-        return Ok(Indexed::default());
+        return Ok(None);
     }
     let (mut state, first) = WriterState::new(stac::geoarrow::Options::default(), probes)
         .map_err(|e| failed(e.to_string()))?;
-    let file = local
-        .create(&temporary)
-        .map_err(|e| Error::io(&local.display(&temporary), e))?;
     let properties: WriterProperties = WriterOptions::new()
         .with_compression(ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD))
         .with_max_row_group_row_count(ROW_GROUP)
         .into();
     let mut writer = ArrowWriter::try_new(
-        std::io::BufWriter::new(file),
+        std::io::BufWriter::new(out),
         first.schema(),
         Some(properties),
     )
@@ -117,28 +165,52 @@ pub async fn write(destination: &Destination, local: &Folder) -> Result<Indexed>
 
     // Pass 2: every item, against that schema.
     let mut indexed = Indexed::default();
-    let mut slice: Vec<(String, stac::Item)> = Vec::with_capacity(SLICE);
+    let mut slice: Vec<(String, Value)> = Vec::with_capacity(SLICE);
     let mut error = None;
-    let mut flush = |slice: &mut Vec<(String, stac::Item)>, indexed: &mut Indexed| {
+    let mut flush = |slice: &mut Vec<(String, Value)>, indexed: &mut Indexed| {
         if slice.is_empty() || error.is_some() {
+            slice.clear();
             return;
         }
-        let taken: Vec<(String, stac::Item)> = std::mem::take(slice);
-        let count = taken.len() as u64;
-        let (paths, items): (Vec<String>, Vec<stac::Item>) = taken.into_iter().unzip();
-        match state.encode(items) {
-            Ok(batch) => match writer.write(&batch) {
+        let taken = std::mem::take(slice);
+        // Encoded a slice at a time; a slice the encoder refuses is encoded
+        // again one item at a time, so that only the items it refuses are
+        // left out (and named).
+        let mut whole = Vec::with_capacity(taken.len());
+        let mut kept = Vec::with_capacity(taken.len());
+        for (path, item) in &taken {
+            match stac::Item::deserialize(item) {
+                Ok(parsed) => {
+                    whole.push(parsed);
+                    kept.push((path, item));
+                }
+                Err(e) => indexed.leave_out(path, format!("it is not a valid STAC item ({e})")),
+            }
+        }
+        let batches = match state.encode(whole) {
+            Ok(batch) => vec![(batch, kept.len() as u64)],
+            Err(_) => kept
+                .iter()
+                .filter_map(|(path, item)| {
+                    let encoded = stac::Item::deserialize(*item)
+                        .map_err(|e| e.to_string())
+                        .and_then(|item| state.encode(vec![item]).map_err(|e| e.to_string()));
+                    match encoded {
+                        Ok(batch) => Some((batch, 1)),
+                        Err(why) => {
+                            indexed.leave_out(path, format!("the index cannot take it: {why}"));
+                            None
+                        }
+                    }
+                })
+                .collect(),
+        };
+        for (batch, count) in batches {
+            match writer.write(&batch) {
                 Ok(()) => indexed.items += count,
-                Err(why) => error = Some(why.to_string()),
-            },
-            // One item the encoder refuses spoils its slice: the slice's
-            // items are left out and named, the index goes on.
-            Err(why) => {
-                for path in paths {
-                    indexed.leave_out(
-                        &path,
-                        format!("the encoder refused it or an item beside it: {why}"),
-                    );
+                Err(why) => {
+                    error = Some(why.to_string());
+                    return;
                 }
             }
         }
@@ -148,15 +220,13 @@ pub async fn write(destination: &Destination, local: &Folder) -> Result<Indexed>
             indexed.leave_out(path, "it has no geometry");
             return;
         };
-        match serde_json::from_value::<stac::Item>(item) {
-            Ok(item) => slice.push((path.to_string(), item)),
-            Err(e) => indexed.leave_out(path, format!("it is not a valid STAC item ({e})")),
-        }
+        slice.push((path.to_string(), item));
         if slice.len() >= SLICE {
             flush(&mut slice, &mut indexed);
         }
     })
-    .await?;
+    .await
+    .map_err(|e| failed(e.to_string()))?;
     flush(&mut slice, &mut indexed);
     if let Some(why) = error {
         return Err(failed(why));
@@ -166,13 +236,10 @@ pub async fn write(destination: &Destination, local: &Folder) -> Result<Indexed>
     }
     let mut out = writer.into_inner().map_err(|e| failed(e.to_string()))?;
     out.flush().map_err(|e| failed(e.to_string()))?;
-    drop(out);
-    local
-        .rename(&temporary, INDEX)
+    out.get_ref()
+        .sync_all()
         .map_err(|e| failed(e.to_string()))?;
-    destination.publish(local, INDEX).await?;
-    destination.discard_staged(local, INDEX);
-    Ok(indexed)
+    Ok(Some(indexed))
 }
 
 /// `item` as it goes into the index, or `None` when it cannot: without a

@@ -39,7 +39,7 @@ enum Command {
     Cancel(cli::jobs::JobArgs),
     /// Check every asset of a mirror against its file:size and file:checksum.
     Verify(cli::verify::Args),
-    /// Package a mirror folder for archives: a BagIt bag (RFC 8493).
+    /// Package a mirror for archives (a BagIt bag) or write its stac-geoparquet index.
     Export(cli::export::Args),
 }
 
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
                 cli::jobs::stop(args, state, cairn::store::JobState::Cancelled)
             }
             Command::Verify(args) => cli::verify::run(args, state).await,
-            Command::Export(args) => cli::export::run(args, state),
+            Command::Export(args) => cli::export::run(args, state).await,
         }
     });
     match result {

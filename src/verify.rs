@@ -222,6 +222,7 @@ pub async fn verify(
             )
         })
         .collect();
+    let by_path: HashMap<&str, &Check> = checks.iter().map(|c| (c.relative.as_str(), c)).collect();
     // Through the jobs that recorded them, where a job did.
     let mut through_jobs: BTreeSet<i64> = BTreeSet::new();
     let mut direct: Vec<&Check> = Vec::new();
@@ -234,7 +235,7 @@ pub async fn verify(
             }
             continue;
         }
-        let Some(check) = checks.iter().find(|c| c.relative == finding.path) else {
+        let Some(&check) = by_path.get(finding.path.as_str()) else {
             continue;
         };
         let recorded = match runner {

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use cairn::destination::Destination;
 use cairn::export::{BagOptions, bagit};
 use cairn::store::Store;
 use cairn::{Error, Result};
@@ -13,12 +14,18 @@ use super::{EXIT_FAILED, EXIT_OK, json_line, plural};
 
 /// Arguments of `cairn export`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["bagit", "geoparquet"])))]
 pub struct Args {
-    /// The mirror folder.
+    /// The mirror: a folder (for a bag), or a folder or bucket address (for
+    /// an index).
     destination: String,
     /// Write a BagIt bag (RFC 8493) of the whole mirror into this new folder.
     #[arg(long, value_name = "OUT_DIR")]
-    bagit: PathBuf,
+    bagit: Option<PathBuf>,
+    /// Write the stac-geoparquet index of every item of the mirror (what
+    /// its items.parquet holds) into this file.
+    #[arg(long, value_name = "FILE")]
+    geoparquet: Option<PathBuf>,
     /// Add a sha512 manifest beside the sha256 one (every file is hashed).
     #[arg(long)]
     sha512: bool,
@@ -27,8 +34,78 @@ pub struct Args {
     json: bool,
 }
 
-/// Writes the bag; exit code 1 when something of the mirror could not go in.
-pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
+/// Writes the bag or the index; exit code 1 when something of the mirror
+/// could not go in.
+pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
+    let code = match &args.geoparquet {
+        Some(file) => index(&args, file).await?,
+        None => EXIT_OK,
+    };
+    match &args.bagit {
+        Some(bag) => Ok(bag_of(&args, bag, state)?.max(code)),
+        None => Ok(code),
+    }
+}
+
+/// `--geoparquet FILE`.
+async fn index(args: &Args, file: &std::path::Path) -> Result<u8> {
+    let normalized = cairn::destination::normalize(&args.destination)?;
+    let staging = tempfile_dir()?;
+    let destination = Destination::open(&normalized, &staging)?;
+    let local = destination.local_folder()?;
+    let started = std::time::Instant::now();
+    let written = cairn::index::write_file(&destination, &local, file).await;
+    let _ = std::fs::remove_dir_all(&staging);
+    let Some(indexed) = written? else {
+        return Err(Error::invalid_input(format!(
+            "{} holds no item to index; give the folder or bucket address of a mirror",
+            args.destination
+        )));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for (path, reason) in &indexed.left_out {
+            json_line(
+                &mut out,
+                &json!({"type": "left_out", "path": path, "reason": reason}),
+            );
+        }
+        json_line(
+            &mut out,
+            &json!({"type": "summary", "index": file, "items": indexed.items,
+                "left_out": indexed.left_out_count, "seconds": seconds}),
+        );
+    } else {
+        for (path, reason) in &indexed.left_out {
+            let _ = writeln!(out, "left out: {path}\n  {reason}");
+        }
+        let _ = writeln!(
+            out,
+            "The index is at {}: {} in {seconds:.1} s.",
+            file.display(),
+            plural(indexed.items, "item"),
+        );
+    }
+    Ok(if indexed.left_out_count == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// A folder of its own for a bucket's staged files, removed afterwards.
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("cairn-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    Ok(dir)
+}
+
+/// `--bagit OUT_DIR`.
+fn bag_of(args: &Args, bag: &std::path::Path, state: Option<PathBuf>) -> Result<u8> {
     if cairn::destination::is_bucket_address(&args.destination) {
         return Err(Error::invalid_input(
             "`cairn export` makes bags of mirror folders; a mirror in a bucket cannot be exported yet",
@@ -52,7 +129,7 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let options = BagOptions {
         sha512: args.sha512,
     };
-    let bagged = bagit(&mirror, &args.bagit, store.as_ref(), &options)?;
+    let bagged = bagit(&mirror, bag, store.as_ref(), &options)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         for (path, reason) in &bagged.left_out {

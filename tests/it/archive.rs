@@ -172,8 +172,25 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     for column in ["eo:cloud_cover", "sat:orbit_state", "extra:flag", "assets"] {
         assert!(columns.contains(&column), "{column} in {columns:?}");
     }
-    let log = cairn(&state, &["jobs", "--json"]);
-    assert!(log.code == Some(0), "{}", log.stderr);
+    // The same index, written on demand into a file of the user's choice.
+    let file = out.path().join("index.parquet");
+    let run = cairn(
+        &state,
+        &[
+            "export",
+            dest.to_str().unwrap(),
+            "--geoparquet",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    // The item without a geometry is named as left out: exit 1.
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["items"], 11);
+    assert_eq!(run.summary()["left_out"], 1);
+    let read = python_script("read_index.py", &[file.as_os_str()]);
+    let again: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(again["duckdb"], 11, "{again}");
 
     // One provenance line per verified file, with what the server said.
     let provenance = std::fs::read_to_string(dest.join("provenance.jsonl")).unwrap();
