@@ -344,8 +344,12 @@ impl Destination {
                         .to_string()
                 })
             });
+        // Recorded without its credentials (see `provenance::redact`).
+        let source = crate::provenance::redact(source);
         match recorded {
-            Some(other) if other == source => Ok(true),
+            Some(other) if other == source || crate::provenance::redact(&other) == source => {
+                Ok(true)
+            }
             Some(other) => Err(Error::invalid_input(format!(
                 "{where_} already holds a mirror of {other}; a mirror of {source} there would mix two catalogs whose ids may collide, and could replace files verified for the other: {choose}"
             ))),

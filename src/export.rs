@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checksum::{Algorithm, Checksum, Hasher};
 use crate::folder::{Entry, Folder};
+use crate::layout::is_own_temporary;
 use crate::rewrite::{PROVENANCE, SOURCE_FIELD};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -182,7 +183,13 @@ fn fill(
     let walked = mirror.each_entry(|path, kind| {
         match kind {
             Entry::Folder => {}
-            Entry::File if is_own_temporary(path) => {}
+            Entry::File if is_own_temporary(path) && !recorded(store, destination, path) => {
+                bagged.left_out.push((
+                    path.to_string(),
+                    "an unfinished download or a temporary file of Cairn's, not part of the mirror"
+                        .into(),
+                ));
+            }
             Entry::File => match copy_one(mirror, bag, path, store, destination, &mut manifests) {
                 Ok((size, reused)) => {
                     bagged.files += 1;
@@ -210,6 +217,10 @@ fn fill(
                 path.to_string(),
                 "its name is not valid Unicode, which a bag's manifest cannot name".into(),
             )),
+            Entry::Unreadable => bagged.left_out.push((
+                path.to_string(),
+                "a folder that cannot be read; its files are not in the bag".into(),
+            )),
         }
         Ok(())
     });
@@ -221,9 +232,10 @@ fn fill(
     Ok(bagged)
 }
 
-/// Cairn's own unfinished files: not part of a mirror.
-fn is_own_temporary(path: &str) -> bool {
-    path.ends_with(".part") || path.ends_with(".tmp")
+/// Whether a job of `store` recorded the file at `path` of the mirror as
+/// verified (an asset may have a name that ends like a temporary).
+fn recorded(store: Option<&Store>, destination: &str, path: &str) -> bool {
+    store.is_some_and(|s| s.mirrored_file(destination, path).ok().flatten().is_some())
 }
 
 /// Copies one file of the mirror into the bag's `data/`; its size, and

@@ -225,7 +225,14 @@ impl Folder {
             each: &mut dyn FnMut(&str, Entry) -> io::Result<()>,
         ) -> io::Result<()> {
             let mut entries = Vec::new();
-            for entry in dir.entries()? {
+            let listed = match dir.entries() {
+                Ok(listed) => listed,
+                Err(_) if !prefix.is_empty() => {
+                    return each(prefix.trim_end_matches('/'), Entry::Unreadable);
+                }
+                Err(error) => return Err(error),
+            };
+            for entry in listed {
                 let entry = entry?;
                 let kind = entry.file_type()?;
                 let kind = if kind.is_symlink() {
@@ -249,8 +256,10 @@ impl Folder {
                 let path = format!("{prefix}{name}");
                 each(&path, kind)?;
                 if kind == Entry::Folder {
-                    let folder = dir.open_dir_nofollow(&name)?;
-                    walk(&folder, &format!("{path}/"), each)?;
+                    match dir.open_dir_nofollow(&name) {
+                        Ok(folder) => walk(&folder, &format!("{path}/"), each)?,
+                        Err(_) => each(&path, Entry::Unreadable)?,
+                    }
                 }
             }
             Ok(())
@@ -273,6 +282,8 @@ pub enum Entry {
     Other,
     /// A name that is not valid Unicode (shown with replacement characters).
     NotUnicode,
+    /// A folder that cannot be opened or listed (its contents are not seen).
+    Unreadable,
 }
 
 /// Where one file is in a mirror: the folder that holds it, opened once

@@ -32,6 +32,7 @@ use crate::destination::Destination;
 use crate::folder::Folder;
 use crate::rewrite::{Hrefs, INDEX};
 use crate::{Error, Result};
+use tokio_util::sync::CancellationToken;
 
 /// Items encoded at a time.
 const SLICE: usize = 1_000;
@@ -40,6 +41,9 @@ const ROW_GROUP: usize = 10_000;
 /// At most this many items set the schema; a field first seen after them is
 /// left out of the index (it stays in the item's own document).
 const MAX_PROBES: usize = 2_000;
+/// At most this many field shapes are told apart (items whose assets have
+/// keys of their own would otherwise bring new ones without end).
+const MAX_SHAPES: usize = 100_000;
 /// Items named in the summary among those left out.
 const NAMED: usize = 20;
 
@@ -66,12 +70,16 @@ impl Indexed {
 /// Writes `items.parquet` at the root of the mirror at `destination` from
 /// the items its catalog links (`local` as in [`Destination::local_folder`]).
 /// A mirror without items gets none (an empty table would have no schema).
-pub async fn write(destination: &Destination, local: &Folder) -> Result<Indexed> {
+pub async fn write(
+    destination: &Destination,
+    local: &Folder,
+    cancel: &CancellationToken,
+) -> Result<Indexed> {
     let temporary = format!("{INDEX}.tmp");
     let file = local
         .create(&temporary)
         .map_err(|e| Error::io(&local.display(&temporary), e))?;
-    let encoded = encode(destination, local, file).await;
+    let encoded = encode(destination, local, file, cancel).await;
     let indexed = match encoded {
         Ok(Some(indexed)) => indexed,
         Ok(None) => {
@@ -99,11 +107,12 @@ pub async fn write_file(
     destination: &Destination,
     local: &Folder,
     path: &std::path::Path,
+    cancel: &CancellationToken,
 ) -> Result<Option<Indexed>> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temporary = path.with_file_name(format!(".{name}.tmp"));
     let file = std::fs::File::create(&temporary).map_err(|e| Error::io(&temporary, e))?;
-    match encode(destination, local, file).await {
+    match encode(destination, local, file, cancel).await {
         Ok(Some(indexed)) => {
             std::fs::rename(&temporary, path).map_err(|e| Error::io(path, e))?;
             Ok(Some(indexed))
@@ -125,13 +134,14 @@ async fn encode(
     destination: &Destination,
     local: &Folder,
     out: std::fs::File,
+    cancel: &CancellationToken,
 ) -> std::result::Result<Option<Indexed>, String> {
     let failed = |reason: String| format!("the index of the items could not be written: {reason}");
     // Pass 1: the shapes of every item; the items that bring new ones.
     let mut shapes = Shapes::default();
     let mut probes: Vec<Value> = Vec::new();
-    each_item(destination, local, |_, item| {
-        let Some(item) = prepared(item, &HashSet::new()) else {
+    each_item(destination, local, cancel, |_, item| {
+        let Some(item) = item.and_then(|item| prepared(item, &HashSet::new())) else {
             return;
         };
         if shapes.take(&item) && probes.len() < MAX_PROBES {
@@ -215,7 +225,11 @@ async fn encode(
             }
         }
     };
-    each_item(destination, local, |path, item| {
+    each_item(destination, local, cancel, |path, item| {
+        let Some(item) = item else {
+            indexed.leave_out(path, "it could not be read, or is not JSON");
+            return;
+        };
         let Some(item) = prepared(item, &mixed) else {
             indexed.leave_out(path, "it has no geometry");
             return;
@@ -333,7 +347,7 @@ impl Shapes {
             Value::Array(_) => 'a',
             Value::Object(_) => 'o',
         };
-        let mut new = self.seen.insert(format!("{path}#{kind}"));
+        let mut new = self.seen.len() < MAX_SHAPES && self.seen.insert(format!("{path}#{kind}"));
         let at = path.len();
         match value {
             Value::Array(elements) => {
@@ -401,7 +415,8 @@ impl Shapes {
 async fn each_item(
     destination: &Destination,
     local: &Folder,
-    mut each: impl FnMut(&str, Value),
+    cancel: &CancellationToken,
+    mut each: impl FnMut(&str, Option<Value>),
 ) -> Result<()> {
     let Some(root) = destination.read_json(local, "catalog.json").await else {
         return Ok(());
@@ -420,15 +435,17 @@ async fn each_item(
         drop(bytes);
         let dir = collection.rsplit_once('/').map_or("", |(dir, _)| dir);
         for href in hrefs.iter() {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let Some(path) = inside(dir, href) else {
                 continue;
             };
-            let Some(bytes) = destination.read(local, &path).await else {
-                continue;
-            };
-            if let Ok(item) = serde_json::from_slice::<Value>(&bytes) {
-                each(&path, item);
-            }
+            let item = destination
+                .read(local, &path)
+                .await
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+            each(&path, item);
         }
     }
     Ok(())

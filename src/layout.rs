@@ -216,6 +216,13 @@ pub fn unescape(text: &str) -> Cow<'_, str> {
     percent_encoding::percent_decode_str(text).decode_utf8_lossy()
 }
 
+/// Whether `path` has the name of a file Cairn keeps beside another while
+/// it works on it (a partial download `.part`, a document being written
+/// `.tmp`): not part of a finished mirror unless the catalog names it.
+pub fn is_own_temporary(path: &str) -> bool {
+    SUFFIXES.iter().any(|suffix| path.ends_with(suffix))
+}
+
 /// The file name to give an asset: the last segment of its href, made safe;
 /// when the href ends in a folder or query only, the asset key is used.
 /// The path in the mirror of the document of the item whose folder is `dir`

@@ -68,47 +68,45 @@ fn identifying(name: &str) -> bool {
         || (name.starts_with("x-goog-") && name.contains("hash"))
 }
 
-/// Query parameters that sign or authorise a request (Azure SAS, S3 and GCS
-/// presigned addresses, CloudFront, OAuth tokens, API keys): never recorded.
-/// Compared without regard to case.
-const SECRET_PARAMETERS: [&str; 34] = [
-    // Azure shared access signatures.
-    "sig",
-    "se",
-    "st",
-    "sp",
-    "sv",
-    "sr",
-    "srt",
-    "ss",
-    "spr",
-    "sip",
-    "skoid",
-    "sktid",
-    "skt",
-    "ske",
-    "sks",
-    "skv",
-    "sdd",
-    // S3 and GCS signed addresses, CloudFront.
+/// Parameters of an Azure shared access signature: taken out with its
+/// `sig` (alone, names such as `sr` or `st` mean other things elsewhere).
+const SAS_PARAMETERS: [&str; 17] = [
+    "sig", "se", "st", "sp", "sv", "sr", "srt", "ss", "spr", "sip", "skoid", "sktid", "skt", "ske",
+    "sks", "skv", "sdd",
+];
+
+/// Query parameters that sign or authorise a request (S3 and GCS signed
+/// addresses, CloudFront, Akamai, OAuth tokens, API keys, passwords): never
+/// recorded. Compared without regard to case; see also [`secret_parameter`].
+const SECRET_PARAMETERS: [&str; 28] = [
     "signature",
     "awsaccesskeyid",
     "expires",
     "policy",
     "key-pair-id",
     "googleaccessid",
-    // Tokens and keys of every kind.
+    "hdnts",
+    "hdnea",
+    "__token__",
     "token",
+    "jwt",
     "access_token",
     "id_token",
     "refresh_token",
     "api_key",
+    "api-key",
     "apikey",
+    "x-api-key",
+    "subscription-key",
+    "access_key",
+    "accesskey",
+    "auth_key",
     "key",
-    "code",
     "password",
-    "auth",
-    "authorization",
+    "passwd",
+    "pwd",
+    "session",
+    "sessionid",
 ];
 
 fn secret_parameter(name: &str) -> bool {
@@ -120,32 +118,54 @@ fn secret_parameter(name: &str) -> bool {
         || name.contains("token")
         || name.contains("secret")
         || name.contains("credential")
+        || name.contains("password")
+        || name.contains("auth")
 }
 
-/// `address` without a user name, a password or any query parameter that
-/// signs or authorises a request; other parameters keep their order. Text
-/// that is not an absolute address is returned as it is.
+/// `address` without a user name, a password, any query parameter that
+/// signs or authorises a request, or a fragment that carries parameters
+/// (`#access_token=...`). What stays is kept as it was written (the query is
+/// rebuilt only when something is taken out, from its own text). Text that
+/// is not an absolute address is returned as it is.
 pub fn redact(address: &str) -> String {
     let Ok(mut url) = Url::parse(address) else {
         return address.to_string();
     };
+    let mut changed = false;
     if !url.username().is_empty() || url.password().is_some() {
         let _ = url.set_username("");
         let _ = url.set_password(None);
+        changed = true;
     }
-    if url.query().is_some() {
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(name, _)| !secret_parameter(name))
-            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+    if url.fragment().is_some_and(|f| f.contains('=')) {
+        url.set_fragment(None);
+        changed = true;
+    }
+    if let Some(query) = url.query().map(str::to_string) {
+        let name_of = |part: &str| {
+            let name = part.split('=').next().unwrap_or_default();
+            percent_encoding::percent_decode_str(name)
+                .decode_utf8_lossy()
+                .to_ascii_lowercase()
+        };
+        let signed = query.split('&').any(|part| name_of(part) == "sig");
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|part| {
+                let name = name_of(part);
+                !(secret_parameter(&name) || (signed && SAS_PARAMETERS.contains(&name.as_str())))
+            })
             .collect();
-        if kept.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
+        if kept.len() != query.split('&').count() {
+            url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
+            changed = true;
         }
     }
-    url.to_string()
+    if changed {
+        url.to_string()
+    } else {
+        address.to_string()
+    }
 }
 
 /// The time `at` in RFC 3339, UTC, to the millisecond.
@@ -251,6 +271,40 @@ impl Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_not_secret_is_kept_as_written() {
+        for plain in [
+            "https://example.org/a%20b.tif?band=1&band=2",
+            "https://example.org/x?flag&path=a/b&q=a%20b",
+            "https://example.org/wms?sr=4326&code=L2A&st=ok",
+        ] {
+            assert_eq!(redact(plain), plain);
+        }
+        assert_eq!(
+            redact("https://example.org/x?flag&sig=abc&path=a/b#frag"),
+            "https://example.org/x?flag&path=a/b#frag"
+        );
+        assert_eq!(
+            redact("https://example.org/x#access_token=abc"),
+            "https://example.org/x"
+        );
+        for secret in [
+            "api-key",
+            "X-Api-Key",
+            "subscription-key",
+            "pwd",
+            "hdnts",
+            "jwt",
+            "sessionid",
+        ] {
+            assert_eq!(
+                redact(&format!("https://example.org/x?{secret}=s3cr3t&page=2")),
+                "https://example.org/x?page=2",
+                "{secret}"
+            );
+        }
+    }
 
     #[test]
     fn signatures_credentials_and_tokens_are_taken_out() {

@@ -368,7 +368,7 @@ pub fn root(
         json!({
             "type": "Catalog", "stac_version": "1.1.0", "id": "cairn-mirror",
             "title": title.map_or_else(|| "A Cairn mirror".to_string(), |t| format!("Mirror of {t}")),
-            "description": format!("A copy made by Cairn of {source_url}. Every asset was verified (file:size, file:checksum); each keeps its original address as alternate.source.href."),
+            "description": format!("A copy made by Cairn of {}. Every asset was verified (file:size, file:checksum); each keeps its original address as alternate.source.href.", crate::provenance::redact(source_url)),
         })
     });
     if let Some(object) = catalog.as_object_mut() {
@@ -377,7 +377,7 @@ pub fn root(
         // refused here rather than mixed in (see `Destination::check_source`).
         object
             .entry(SOURCE_FIELD)
-            .or_insert_with(|| json!(source_url));
+            .or_insert_with(|| json!(crate::provenance::redact(source_url)));
     }
     catalog
 }

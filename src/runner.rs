@@ -296,20 +296,36 @@ impl Runner {
     /// Starts job `job_id` in the background (or does nothing if it runs).
     /// A job still winding down from a pause starts again once it has.
     pub fn start(&self, job_id: i64) -> Result<()> {
-        self.start_run(job_id, true)
+        self.start_run(job_id, RunKind::Plan)
     }
 
-    /// Runs job `job_id` over the rows it has, without reading its source
-    /// again: how a repair fetches again what was reopened (the same
-    /// transfers, retries, limits, staging and ledger as the job's own).
-    pub fn repair(&self, job_id: i64) -> Result<()> {
+    /// Repairs files of job `job_id`'s mirror: once the job is held, the
+    /// assets `assets` (missing or damaged) are fetched again and must match
+    /// the checksums they were verified with, and the items `items` (their
+    /// documents edited or lost) are written again, through the job's own
+    /// transfers, retries, limits, staging and ledger, without reading its
+    /// source again. Nothing else of the job is copied, and it keeps its
+    /// state (a paused job stays paused). Waits for the repair to end.
+    pub async fn repair(&self, job_id: i64, assets: Vec<i64>, items: Vec<i64>) -> Result<Report> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job_id)
+            .is_some_and(|run| run.handle.as_ref().is_some_and(|h| !h.is_finished()));
+        if running {
+            return Err(Error::invalid_input(format!(
+                "job {job_id} is copying now; check the copy again once it has stopped"
+            )));
+        }
         if let Some(other) = self.with_store(|s| s.job_holder(job_id))? {
             return Err(held_elsewhere(job_id, &other));
         }
-        self.start_run(job_id, false)
+        self.start_run(job_id, RunKind::Repair { assets, items })?;
+        self.wait(job_id).await
     }
 
-    fn start_run(&self, job_id: i64, replan: bool) -> Result<()> {
+    fn start_run(&self, job_id: i64, kind: RunKind) -> Result<()> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let mut stopping = None;
         if let Some(run) = running.get_mut(&job_id)
@@ -335,7 +351,7 @@ impl Runner {
         let run = run_job(
             self.store.clone(),
             self.fetcher.clone(),
-            (job, replan),
+            (job, kind),
             destination,
             Limits {
                 job: limit.clone(),
@@ -520,12 +536,26 @@ impl Runner {
     }
 }
 
+/// What a run of a job does.
+#[derive(Debug, Clone)]
+enum RunKind {
+    /// Read the source (plan) while the transfers copy what it found.
+    Plan,
+    /// Fetch again these assets and write again these items, nothing else.
+    Repair {
+        /// Asset rows.
+        assets: Vec<i64>,
+        /// Item rows.
+        items: Vec<i64>,
+    },
+}
+
 /// One run of a job: the plan is read while the transfers already copy what
 /// it found; then the job's state says how it ended.
 async fn run_job(
     store: Arc<Mutex<Store>>,
     fetcher: Fetcher,
-    (job, replan): (Job, bool),
+    (job, kind): (Job, RunKind),
     destination: Destination,
     limits: Limits,
     (cancel, holder): (CancellationToken, Holder),
@@ -552,11 +582,22 @@ async fn run_job(
     let fetcher = fetcher.with_cancellation(cancel.clone());
 
     let (planned_tx, planned_rx) = watch::channel(false);
+    let repair = matches!(kind, RunKind::Repair { .. });
+    if let RunKind::Repair { assets, items } = kind {
+        // Reopened once the job is held: no other copier runs over them.
+        ledger
+            .call(move |s| {
+                // One of the ledger's own transactions.
+                assets.iter().try_for_each(|&id| s.reopen_for_repair(id))?;
+                items.iter().try_for_each(|&row| s.reopen_item(row))
+            })
+            .await?;
+    }
     let planning = async {
-        let planned = if replan {
-            plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await
-        } else {
+        let planned = if repair {
             Ok(Vec::new())
+        } else {
+            plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await
         };
         let _ = planned_tx.send(true);
         planned
@@ -574,6 +615,7 @@ async fn run_job(
     let options = PoolOptions {
         concurrency: job.concurrency.max(1) as usize,
         per_host: job.per_host.max(1) as usize,
+        repair_only: repair,
         ..PoolOptions::default()
     };
     let transfers = pool::run(
@@ -618,12 +660,13 @@ async fn run_job(
             return Err(error);
         }
     }
-    let state = if outcome.interrupted {
-        stop_as
-    } else if outcome.counts.failed > 0 || outcome.counts.items_failed > 0 {
-        JobState::Failed
-    } else {
-        JobState::Finished
+    let ended = outcome.counts.failed > 0 || outcome.counts.items_failed > 0;
+    let state = match job.state {
+        // A repair leaves a job that had not ended as it was.
+        before if repair && !matches!(before, JobState::Finished | JobState::Failed) => before,
+        _ if outcome.interrupted => stop_as,
+        _ if ended => JobState::Failed,
+        _ => JobState::Finished,
     };
     db(&|s| s.set_job_state(job_id, state))?;
     // Announced once the state is written: whoever reads the job on hearing

@@ -23,7 +23,7 @@
 //! [`Folder`], which follows no link; and a repair fetches only from
 //! http(s) addresses, never from a file on this computer.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -201,38 +201,27 @@ pub async fn verify(
 ) -> Result<Report> {
     let mirror = Mirror::open(destination)?;
     let fetcher = Fetcher::new()?;
-    let documents = match runner {
-        Some(runner) => {
-            let destination = mirror.destination.clone();
-            runner.with_store(move |s| s.written_documents(&destination))?
-        }
-        None => HashMap::new(),
+    let documents = written_documents(&mirror, runner)?;
+    let (mut report, checks) = inspect(&mirror, &fetcher, &documents).await?;
+    let repairable = |f: &Finding| {
+        matches!(
+            f.kind,
+            FindingKind::Missing | FindingKind::Changed | FindingKind::Edited
+        )
     };
-    let (first, checks) = inspect(&mirror, &fetcher, &documents).await?;
-    if !options.repair || first.problems() == 0 {
-        return Ok(first);
+    if !options.repair || !report.findings.iter().any(repairable) {
+        return Ok(report);
     }
-    let wrong: Vec<&Finding> = first
-        .findings
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.kind,
-                FindingKind::Missing | FindingKind::Changed | FindingKind::Edited
-            )
-        })
-        .collect();
     let by_path: HashMap<&str, &Check> = checks.iter().map(|c| (c.relative.as_str(), c)).collect();
-    // Through the jobs that recorded them, where a job did.
-    let mut through_jobs: BTreeSet<i64> = BTreeSet::new();
+    // Through the jobs that recorded them, where a job did: (asset rows,
+    // item rows, and their paths) by job.
+    let mut jobs: BTreeMap<i64, Repairs> = BTreeMap::new();
     let mut direct: Vec<&Check> = Vec::new();
-    for finding in &wrong {
+    for finding in report.findings.iter().filter(|f| repairable(f)) {
         if let Some(document) = documents.get(&finding.path) {
-            if let Some(runner) = runner {
-                let row = document.row;
-                runner.with_store(move |s| s.reopen_item(row))?;
-                through_jobs.insert(document.job_id);
-            }
+            let job = jobs.entry(document.job_id).or_default();
+            job.1.push(document.row);
+            job.2.push(finding.path.clone());
             continue;
         }
         let Some(&check) = by_path.get(finding.path.as_str()) else {
@@ -245,22 +234,28 @@ pub async fn verify(
             }
             None => None,
         };
-        match (runner, recorded) {
-            (Some(runner), Some(file)) => {
-                runner.with_store(move |s| s.reopen_asset(file.id))?;
-                through_jobs.insert(file.job_id);
+        match recorded {
+            Some(file) => {
+                let job = jobs.entry(file.job_id).or_default();
+                job.0.push(file.id);
+                job.2.push(finding.path.clone());
             }
-            _ => direct.push(check),
+            None => direct.push(check),
         }
     }
-    let mut failed_repairs: HashMap<String, String> = HashMap::new();
+    // Why a repair failed, by path.
+    let mut failed: HashMap<String, String> = HashMap::new();
     if let Some(runner) = runner {
-        for job_id in through_jobs {
-            runner.repair(job_id)?;
-            runner.wait(job_id).await?;
+        for (job_id, (assets, items, paths)) in jobs {
+            if let Err(error) = runner.repair(job_id, assets, items).await {
+                for path in paths {
+                    failed.insert(path, error.to_string());
+                }
+                continue;
+            }
             // What the job could not fetch again, and why.
             for failure in runner.with_store(move |s| s.failures(job_id))? {
-                failed_repairs.insert(
+                failed.insert(
                     failure.path,
                     format!(
                         "fetching it again from {} failed: {}",
@@ -273,63 +268,132 @@ pub async fn verify(
     }
     if let Some(folder) = &mirror.folder {
         let http = fetcher.assets().clone();
-        let results: Vec<(String, std::result::Result<(), String>)> = futures::stream::iter(direct)
-            .map(|check| {
-                let (folder, http) = (folder.clone(), http.clone());
-                async move {
-                    (
-                        check.relative.clone(),
-                        repair_directly(check, &folder, http).await,
-                    )
-                }
-            })
-            .buffer_unordered(AT_ONCE)
-            .collect()
-            .await;
+        let results: Vec<(String, std::result::Result<(), String>)> =
+            futures::stream::iter(0..direct.len())
+                .map(|n| {
+                    let (check, folder, http) = (direct[n], folder.clone(), http.clone());
+                    async move {
+                        let result = repair_directly(check, &folder, http).await;
+                        (check.relative.clone(), result)
+                    }
+                })
+                .buffer_unordered(AT_ONCE)
+                .collect()
+                .await;
         for (path, result) in results {
             if let Err(why) = result {
-                failed_repairs.insert(path, why);
+                failed.insert(path, why);
             }
         }
     } else {
         for check in direct {
-            failed_repairs.insert(
+            failed.insert(
                 check.relative.clone(),
                 "no job of this state file recorded it, and Cairn repairs a bucket only through the job that made it".into(),
             );
         }
     }
-    // What is still wrong after the repair; what is no longer, repaired.
-    let documents = match runner {
+    // Each file that was wrong, checked again; after an item document was
+    // written again (its assets may be others now), the whole mirror.
+    let documents = written_documents(&mirror, runner)?;
+    let rewritten = report.findings.iter().any(|f| {
+        f.kind == FindingKind::Edited
+            || (f.kind == FindingKind::Missing && documents.contains_key(&f.path))
+    });
+    if rewritten {
+        let (mut after, _) = inspect(&mirror, &fetcher, &documents).await?;
+        let still: HashSet<&str> = after.findings.iter().map(|f| f.path.as_str()).collect();
+        let repaired: Vec<Finding> = report
+            .findings
+            .into_iter()
+            .filter(|f| repairable(f) && !still.contains(f.path.as_str()))
+            .map(|f| Finding {
+                repaired: true,
+                ..f
+            })
+            .collect();
+        for finding in &mut after.findings {
+            if let Some(why) = failed.get(&finding.path) {
+                finding.reason = format!("{}; the repair failed: {why}", finding.reason);
+            }
+        }
+        after.repaired = repaired.len() as u64;
+        after.findings.extend(repaired);
+        after.findings.sort_by(|a, b| a.path.cmp(&b.path));
+        return Ok(after);
+    }
+    for finding in report.findings.iter_mut().filter(|f| repairable(f)) {
+        let still = match by_path.get(finding.path.as_str()) {
+            Some(check) => check_one(check, mirror.folder.as_deref()).await,
+            None => check_document(&mirror, &finding.path, &documents),
+        };
+        match still {
+            None => {
+                finding.repaired = true;
+                report.repaired += 1;
+                if by_path.contains_key(finding.path.as_str()) {
+                    report.verified += 1;
+                }
+            }
+            Some(now) => {
+                finding.kind = now.kind;
+                finding.reason = match failed.get(&finding.path) {
+                    Some(why) => format!("{}; the repair failed: {why}", now.reason),
+                    None => now.reason,
+                };
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// What a repair asks of one job: asset rows, item rows, and their paths.
+type Repairs = (Vec<i64>, Vec<i64>, Vec<String>);
+
+/// The item documents the jobs of `runner`'s state file wrote into the
+/// mirror, with their checksums.
+fn written_documents(
+    mirror: &Mirror,
+    runner: Option<&Runner>,
+) -> Result<HashMap<String, WrittenDocument>> {
+    match runner {
         Some(runner) => {
             let destination = mirror.destination.clone();
-            runner.with_store(move |s| s.written_documents(&destination))?
+            runner.with_store(move |s| s.written_documents(&destination))
         }
-        None => documents,
+        None => Ok(HashMap::new()),
+    }
+}
+
+/// Checks the item document at `path` against the checksum recorded when
+/// Cairn wrote it; a finding when it is missing or differs.
+fn check_document(
+    mirror: &Mirror,
+    path: &str,
+    documents: &HashMap<String, WrittenDocument>,
+) -> Option<Finding> {
+    let (folder, written) = (mirror.folder.as_ref()?, documents.get(path)?);
+    let finding = |kind, reason: &str| {
+        Some(Finding {
+            kind,
+            path: path.to_string(),
+            reason: reason.to_string(),
+            repaired: false,
+        })
     };
-    let (mut after, _) = inspect(&mirror, &fetcher, &documents).await?;
-    let still: HashSet<(String, FindingKind)> = after
-        .findings
-        .iter()
-        .map(|f| (f.path.clone(), f.kind))
-        .collect();
-    for finding in &mut after.findings {
-        if let Some(why) = failed_repairs.get(&finding.path) {
-            finding.reason = format!("{}; the repair failed: {why}", finding.reason);
+    match folder.read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            finding(FindingKind::Missing, "the item's document is missing")
         }
-    }
-    for finding in first.findings {
-        if !still.contains(&(finding.path.clone(), finding.kind))
-            && finding.kind != FindingKind::Extra
-        {
-            after.repaired += 1;
-            after.findings.push(Finding {
-                repaired: true,
-                ..finding
-            });
+        Err(_) => finding(FindingKind::Unchecked, "the item's document cannot be read"),
+        Ok(bytes) if Checksum::of(Algorithm::Sha2_256, &bytes).to_hex() != written.checksum => {
+            finding(
+                FindingKind::Edited,
+                "the item's document was changed since Cairn wrote it",
+            )
         }
+        Ok(_) => None,
     }
-    Ok(after)
 }
 
 /// One pass over the mirror: the report, and the assets it checked.
@@ -386,15 +450,16 @@ async fn inspect(
 
     // The assets.
     let folder = mirror.folder.clone();
-    let verdicts: Vec<(usize, Option<Finding>)> = futures::stream::iter(checks.iter().enumerate())
-        .map(|(n, check)| {
+    let all = &checks;
+    let verdicts: Vec<Option<Finding>> = futures::stream::iter(0..all.len())
+        .map(|n| {
             let folder = folder.clone();
-            async move { (n, check_one(check, folder.as_deref()).await) }
+            async move { check_one(&all[n], folder.as_deref()).await }
         })
         .buffer_unordered(AT_ONCE)
         .collect()
         .await;
-    for (_, verdict) in verdicts {
+    for verdict in verdicts {
         match verdict {
             None => report.verified += 1,
             Some(finding) => report.findings.push(finding),
@@ -404,28 +469,18 @@ async fn inspect(
     if let Some(folder) = &mirror.folder {
         // The item documents Cairn wrote, against their recorded checksums.
         for path in &items {
-            let Some(written) = documents.get(path) else {
-                continue;
-            };
-            report.documents += 1;
-            let Ok(bytes) = folder.read(path) else {
-                continue;
-            };
-            let found = Checksum::of(Algorithm::Sha2_256, &bytes).to_hex();
-            if found != written.checksum {
-                report.findings.push(Finding {
-                    kind: FindingKind::Edited,
-                    path: path.clone(),
-                    reason: "the item's document was changed since Cairn wrote it".into(),
-                    repaired: false,
-                });
+            if documents.contains_key(path) {
+                report.documents += 1;
+                report
+                    .findings
+                    .extend(check_document(mirror, path, documents));
             }
         }
         // The files no entry names.
         let mut extra = Vec::new();
         folder
             .each_entry(|path, kind| {
-                let own = path.ends_with(".part") || path.ends_with(".tmp");
+                let own = crate::layout::is_own_temporary(path);
                 match kind {
                     Entry::Folder => {}
                     _ if own || named.contains(path) => {}
@@ -435,6 +490,10 @@ async fn inspect(
                     Entry::Link => extra.push((
                         path.to_string(),
                         "a link no entry of the catalog names (not followed)",
+                    )),
+                    Entry::Unreadable => extra.push((
+                        path.to_string(),
+                        "a folder that cannot be read (the files in it are not checked)",
                     )),
                     Entry::Other | Entry::NotUnicode => extra.push((
                         path.to_string(),
@@ -559,8 +618,9 @@ async fn check_one(check: &Check, folder: Option<&Folder>) -> Option<Finding> {
             FindingKind::Missing,
             format!("{} is missing", path.display()),
         ),
+        // Not read is not damaged: said, and never "repaired" over.
         Err(error) => finding(
-            FindingKind::Changed,
+            FindingKind::Unchecked,
             format!("{} cannot be read: {error}", path.display()),
         ),
         Ok(_) => {
@@ -633,7 +693,8 @@ async fn verify_object(
     size: Option<u64>,
     expected: Checksum,
 ) -> std::result::Result<(), (FindingKind, String)> {
-    let unreadable = |e: String| (FindingKind::Changed, e);
+    // Not read is not damaged (a busy store, no permission).
+    let unreadable = |e: String| (FindingKind::Unchecked, e);
     let store = object_store_for(url).map_err(|e| unreadable(e.to_string()))?;
     let key = object_store::path::Path::from_url_path(url.path())
         .map_err(|e| unreadable(format!("{url} is not a valid object address: {e}")))?;

@@ -54,7 +54,8 @@ async fn index(args: &Args, file: &std::path::Path) -> Result<u8> {
     let destination = Destination::open(&normalized, &staging)?;
     let local = destination.local_folder()?;
     let started = std::time::Instant::now();
-    let written = cairn::index::write_file(&destination, &local, file).await;
+    let written =
+        cairn::index::write_file(&destination, &local, file, &super::interrupt_token()).await;
     let _ = std::fs::remove_dir_all(&staging);
     let Some(indexed) = written? else {
         return Err(Error::invalid_input(format!(

@@ -52,6 +52,8 @@ pub struct AssetRow {
     /// Size and checksum recorded when this job verified the file, if the
     /// process stopped before the row was marked done.
     pub verified: Option<(u64, String)>,
+    /// The checksum a repair must match (what the file had when verified).
+    pub repair_checksum: Option<String>,
 }
 
 /// How far a job is.
@@ -180,13 +182,22 @@ impl Store {
     /// Takes up to `limit` pending assets of a job, in plan order, and marks
     /// them active.
     pub fn claim_assets(&self, job_id: i64, limit: usize) -> Result<Vec<AssetRow>> {
-        let mut statement = self.conn().prepare_cached(
+        self.claim_assets_where(job_id, limit, "")
+    }
+
+    /// As [`Store::claim_assets`], only the assets a repair reopened.
+    pub fn claim_repairs(&self, job_id: i64, limit: usize) -> Result<Vec<AssetRow>> {
+        self.claim_assets_where(job_id, limit, "AND a.repair_checksum IS NOT NULL")
+    }
+
+    fn claim_assets_where(&self, job_id: i64, limit: usize, only: &str) -> Result<Vec<AssetRow>> {
+        let mut statement = self.conn().prepare_cached(&format!(
             "UPDATE assets SET state = 'active', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id IN (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
-                          WHERE i.job_id = ?1 AND a.state = 'pending' ORDER BY a.id LIMIT ?2)
+                          WHERE i.job_id = ?1 AND a.state = 'pending' {only} ORDER BY a.id LIMIT ?2)
              RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
-                       attempts, validator, size, checksum, media_type",
-        )?;
+                       attempts, validator, size, checksum, media_type, repair_checksum"
+        ))?;
         let rows = statement.query_map(params![job_id, limit as i64], |row| {
             Ok(AssetRow {
                 id: row.get(0)?,
@@ -203,6 +214,7 @@ impl Store {
                     (Some(size), Some(checksum)) => Some((size as u64, checksum)),
                     _ => None,
                 },
+                repair_checksum: row.get(12)?,
             })
         })?;
         let mut claimed: Vec<AssetRow> = rows.collect::<Result<_, _>>()?;
@@ -259,7 +271,7 @@ impl Store {
         };
         self.conn().prepare_cached("UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
                  validator = NULL, attempts = attempts + 1,
-                 provenance = coalesce(?5, provenance), verified_mtime = ?6,
+                 provenance = coalesce(?5, provenance), verified_mtime = ?6, repair_checksum = NULL,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ?1")?.execute(params![id, state, size as i64, checksum, record.provenance, record.mtime],
         )?;
@@ -268,8 +280,7 @@ impl Store {
 
     /// Calls `each` with every verified file of the mirror at `destination`
     /// that some job of this state file recorded, in the order of their
-    /// paths, once per path (the latest record with a provenance, else the
-    /// latest).
+    /// paths, once per path (its latest record).
     pub fn each_mirrored_file(
         &self,
         destination: &str,
@@ -277,18 +288,30 @@ impl Store {
     ) -> Result<()> {
         let mut statement = self.conn().prepare(&format!(
             "{MIRRORED} WHERE j.destination = ?1 AND a.state IN ('done', 'skipped')
-             ORDER BY a.path, a.provenance IS NULL, a.updated_at DESC"
+             ORDER BY a.path, a.updated_at DESC"
         ))?;
         let mut rows = statement.query([destination])?;
-        let mut last: Option<String> = None;
+        // The latest record of each path; its provenance, or that of an
+        // earlier record of the same bytes (a file found already in place
+        // keeps where it first came from).
+        let mut current: Option<MirroredFile> = None;
         while let Some(row) = rows.next()? {
-            let path: String = row.get(0)?;
-            if last.as_deref() == Some(path.as_str()) {
-                continue;
-            }
             let file = mirrored_file_of(row)?;
-            each(&file)?;
-            last = Some(file.path);
+            match &mut current {
+                Some(latest) if latest.path == file.path => {
+                    if latest.provenance.is_none() && latest.checksum == file.checksum {
+                        latest.provenance = file.provenance;
+                    }
+                }
+                _ => {
+                    if let Some(done) = current.replace(file) {
+                        each(&done)?;
+                    }
+                }
+            }
+        }
+        if let Some(done) = current {
+            each(&done)?;
         }
         Ok(())
     }
@@ -369,6 +392,20 @@ impl Store {
             .prepare_cached(
                 "UPDATE assets SET state = 'pending', size = NULL, checksum = NULL,
                      bytes_done = 0, validator = NULL WHERE id = ?1",
+            )?
+            .execute([id])?;
+        Ok(())
+    }
+
+    /// A done asset whose file a check found missing or damaged goes back
+    /// to pending for a repair, which must bring back the bytes verified
+    /// before (their checksum is kept for it), with a fresh set of attempts.
+    pub fn reopen_for_repair(&self, id: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'pending', repair_checksum = coalesce(checksum, repair_checksum),
+                     size = NULL, checksum = NULL, bytes_done = 0, validator = NULL, attempts = 0
+                 WHERE id = ?1 AND state IN ('done', 'skipped', 'failed')",
             )?
             .execute([id])?;
         Ok(())

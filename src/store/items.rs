@@ -342,7 +342,10 @@ impl Store {
     /// the document written (hex multihash), by which an edit is found later.
     pub fn mark_item_written_as(&self, row: i64, checksum: Option<&str>) -> Result<()> {
         self.conn()
-            .prepare_cached("UPDATE items SET state = 'written', doc_checksum = ?2 WHERE id = ?1")?
+            .prepare_cached(
+                "UPDATE items SET state = 'written', doc_checksum = ?2,
+                     written_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            )?
             .execute(params![row, checksum])?;
         Ok(())
     }
@@ -356,7 +359,7 @@ impl Store {
         let mut statement = self.conn().prepare(
             "SELECT i.id, i.job_id, i.dir, i.doc_checksum FROM items i JOIN jobs j ON j.id = i.job_id
              WHERE j.destination = ?1 AND i.state = 'written' AND i.doc_checksum IS NOT NULL
-             ORDER BY i.id",
+             ORDER BY i.written_at, i.id",
         )?;
         let mut rows = statement.query([destination])?;
         let mut documents = std::collections::HashMap::new();

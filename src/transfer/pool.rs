@@ -51,6 +51,8 @@ pub struct PoolOptions {
     pub min_delay: Duration,
     /// The longest retry delay.
     pub max_delay: Duration,
+    /// Copy only the assets a repair reopened.
+    pub repair_only: bool,
 }
 
 impl Default for PoolOptions {
@@ -61,6 +63,7 @@ impl Default for PoolOptions {
             max_attempts: 5,
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
+            repair_only: false,
         }
     }
 }
@@ -99,6 +102,8 @@ struct Shared {
     /// cost follows the items that finish. (An item planned with no asset to
     /// copy is found by the pass over every waiting item at the end.)
     ended: Mutex<Vec<i64>>,
+    /// Whether this run put a file or an item document into the mirror.
+    changed: std::sync::atomic::AtomicBool,
     limits: Limits,
     cancel: CancellationToken,
     counters: Arc<Counters>,
@@ -224,6 +229,7 @@ pub async fn run(
         hosts: Mutex::new(HashMap::new()),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         ended: Mutex::new(Vec::new()),
+        changed: std::sync::atomic::AtomicBool::new(false),
         stopped: Mutex::new(None),
         limits,
         cancel: cancel.clone(),
@@ -433,10 +439,14 @@ async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
     let mut claimed = shared.claimed.lock().await;
     if claimed.is_empty() {
         let (job_id, count) = (shared.job_id, shared.options.concurrency.max(1) * 4);
+        let repairs = shared.options.repair_only;
         claimed.extend(
             shared
                 .ledger
-                .call(move |s| s.claim_assets(job_id, count))
+                .call(move |s| match repairs {
+                    true => s.claim_repairs(job_id, count),
+                    false => s.claim_assets(job_id, count),
+                })
                 .await?,
         );
     }
@@ -446,9 +456,11 @@ async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
 /// failures of the state store itself.
 async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
+    // A repair must bring back the bytes verified before.
     let expected_checksum = asset
         .expected_checksum
         .as_deref()
+        .or(asset.repair_checksum.as_deref())
         .and_then(|c| Checksum::parse(c).ok());
     // Already there and verified: nothing to fetch. The proof is the catalog's
     // checksum, or the one recorded when this job verified the file just before
@@ -493,7 +505,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
     // A file already in the asset's place that nothing proves is this asset
     // is replaced only if a job of this mirror put it there: someone else's
     // file is never overwritten.
-    if recorded.is_none() && present {
+    // (A file a repair fetches again was put there by this very asset.)
+    if recorded.is_none() && present && asset.repair_checksum.is_none() {
         let (id, path) = (asset.id, asset.path.clone());
         let ours = shared
             .ledger
@@ -644,6 +657,7 @@ async fn publish(
         shared.ledger.send_finished(finish);
     }
     shared.ended(asset);
+    shared.changed.store(true, Ordering::Relaxed);
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -801,17 +815,51 @@ async fn write_out(shared: &Shared) -> Result<()> {
     }
     let existing = dest.read_json(&shared.local, "catalog.json").await;
     let mut root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
-    if shared.cancel.is_cancelled() {
-        // Stopping: the index and the provenance wait for the end of a
-        // run (their links stay as they were).
-        rewrite::link_index(&mut root, rewrite::links_index(existing.as_ref()));
-        return dest.write_json(&shared.local, "catalog.json", &root).await;
-    }
+    // The index and the provenance keep their links until they are written
+    // again.
+    let (had_index, had_provenance) = rewrite::links_index(existing.as_ref());
+    rewrite::link_index(&mut root, (had_index, had_provenance));
     // The root first, so that the index finds every collection.
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
-    write_provenance(shared, job.destination.clone()).await?;
-    let indexed = crate::index::write(dest, &shared.local).await?;
+    // They wait for the end of a run, and are written again only when the
+    // run changed the mirror.
+    let changed = shared.changed.load(Ordering::Relaxed);
+    if shared.cancel.is_cancelled() || (!changed && had_index && had_provenance) {
+        return Ok(());
+    }
+    // They are extras: a failure is said in the job's log, and the copy
+    // stands.
+    let log_problem = |text: String| {
+        tracing::warn!("{text}");
+        shared
+            .ledger
+            .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
+    };
+    let provenance = match write_provenance(shared, job.destination.clone()).await {
+        Ok(()) => true,
+        Err(error) => {
+            log_problem(format!(
+                "{} could not be written: {}",
+                rewrite::PROVENANCE,
+                error.reason()
+            ));
+            had_provenance
+        }
+    };
+    let indexed = match crate::index::write(dest, &shared.local, &shared.cancel).await {
+        Ok(indexed) => indexed,
+        Err(Error::Cancelled) => return Ok(()),
+        Err(error) => {
+            log_problem(format!(
+                "{} could not be written: {}",
+                rewrite::INDEX,
+                error.reason()
+            ));
+            rewrite::link_index(&mut root, (had_index, provenance));
+            return dest.write_json(&shared.local, "catalog.json", &root).await;
+        }
+    };
     if indexed.left_out_count > 0 {
         let named: Vec<String> = indexed
             .left_out
@@ -834,12 +882,9 @@ async fn write_out(shared: &Shared) -> Result<()> {
                 ""
             }
         );
-        tracing::warn!("{text}");
-        shared
-            .ledger
-            .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
+        log_problem(text);
     }
-    rewrite::link_index(&mut root, (indexed.items > 0, true));
+    rewrite::link_index(&mut root, (indexed.items > 0, provenance));
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
     Ok(())
@@ -967,7 +1012,10 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
         let checksum = Checksum::of(Algorithm::Sha2_256, &bytes).to_hex();
         match dest.write_bytes(&shared.local, &path, bytes).await {
-            Ok(()) => written.push((item.id, Ok(checksum))),
+            Ok(()) => {
+                shared.changed.store(true, Ordering::Relaxed);
+                written.push((item.id, Ok(checksum)));
+            }
             // This item's place in the folder is unusable (a folder or a link
             // planted at its name...): said for this item, and the others go
             // on. Anything else (a full disk, a bucket that cannot be reached)

@@ -408,6 +408,27 @@ fn verify_finds_a_flipped_byte_a_lost_file_an_added_file_and_an_edited_item() {
         [2, 2, 1, 1, 1],
         "only the damaged assets are asked for again"
     );
+    // The server now holds other bytes for an asset: a repair never puts
+    // them in place of the verified ones.
+    let other: Vec<u8> = bytes[2].iter().map(|b| b ^ 0xff).collect();
+    site.put("a2.bin", Reply::bytes(other, "application/octet-stream"));
+    std::fs::remove_file(dest.join("c/i2/a2.bin")).unwrap();
+    let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--repair"]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("checksum does not match"),
+        "{}",
+        run.stdout
+    );
+    assert!(!dest.join("c/i2/a2.bin").exists());
+    site.put(
+        "a2.bin",
+        Reply::bytes(bytes[2].clone(), "application/octet-stream"),
+    );
+    let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--repair"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read(dest.join("c/i2/a2.bin")).unwrap(), bytes[2]);
+
     // Now whole: the extra file is still said, and does not fail the check.
     let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
     assert_eq!(run.code, Some(0), "{}", run.stdout);
