@@ -44,6 +44,8 @@ const MAX_PROBES: usize = 2_000;
 /// At most this many field shapes are told apart (items whose assets have
 /// keys of their own would otherwise bring new ones without end).
 const MAX_SHAPES: usize = 100_000;
+/// At most this many probes are tried in turn when they do not agree.
+const AGREE: usize = 200;
 /// Items named in the summary among those left out.
 const NAMED: usize = 20;
 
@@ -156,11 +158,31 @@ async fn encode(
         .filter_map(|item| prepared(item, &mixed))
         .filter_map(|item| serde_json::from_value(item).ok())
         .collect();
+    // A probe the encoder refuses on its own would spoil the schema of all:
+    // it is left to the second pass, which leaves it out by itself.
+    let probes: Vec<stac::Item> = probes
+        .into_iter()
+        .filter(|probe| new_state(vec![probe.clone()]).is_ok())
+        .collect();
     if probes.is_empty() {
         return Ok(None);
     }
-    let (mut state, first) = WriterState::new(stac::geoarrow::Options::default(), probes)
-        .map_err(|e| failed(e.to_string()))?;
+    let (mut state, first) = match new_state(probes.clone()) {
+        Ok(made) => made,
+        // Probes that the encoder takes one by one and not together: as many
+        // as agree, taken in turn.
+        Err(_) => {
+            let mut agreed: Vec<stac::Item> = Vec::new();
+            for probe in probes.into_iter().take(AGREE) {
+                let mut trial = agreed.clone();
+                trial.push(probe.clone());
+                if new_state(trial).is_ok() {
+                    agreed.push(probe);
+                }
+            }
+            new_state(agreed).map_err(failed)?
+        }
+    };
     let properties: WriterProperties = WriterOptions::new()
         .with_compression(ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD))
         .with_max_row_group_row_count(ROW_GROUP)
@@ -197,15 +219,15 @@ async fn encode(
                 Err(e) => indexed.leave_out(path, format!("it is not a valid STAC item ({e})")),
             }
         }
-        let batches = match state.encode(whole) {
+        let batches = match encoded(&mut state, whole) {
             Ok(batch) => vec![(batch, kept.len() as u64)],
             Err(_) => kept
                 .iter()
                 .filter_map(|(path, item)| {
-                    let encoded = stac::Item::deserialize(*item)
+                    let one = stac::Item::deserialize(*item)
                         .map_err(|e| e.to_string())
-                        .and_then(|item| state.encode(vec![item]).map_err(|e| e.to_string()));
-                    match encoded {
+                        .and_then(|item| encoded(&mut state, vec![item]));
+                    match one {
                         Ok(batch) => Some((batch, 1)),
                         Err(why) => {
                             indexed.leave_out(path, format!("the index cannot take it: {why}"));
@@ -256,51 +278,124 @@ async fn encode(
     Ok(Some(indexed))
 }
 
+/// Fields of an item that the encoder puts beside its properties: a
+/// property of one of these names would collide with them (and the encoder
+/// fails on it), so it stays in the item's document, out of the index.
+const TOP_LEVEL: [&str; 9] = [
+    "type",
+    "stac_version",
+    "stac_extensions",
+    "id",
+    "geometry",
+    "bbox",
+    "links",
+    "assets",
+    "collection",
+];
+
+/// A new encoder whose schema comes from `items`, with their batch. The
+/// encoder of the stac crate panics on some shapes it does not expect: that
+/// is an error here, never the end of the job.
+fn new_state(
+    items: Vec<stac::Item>,
+) -> std::result::Result<(WriterState, arrow_array::RecordBatch), String> {
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        WriterState::new(stac::geoarrow::Options::default(), items)
+    }));
+    match made {
+        Ok(made) => made.map_err(|e| e.to_string()),
+        Err(_) => Err("the encoder could not take it".into()),
+    }
+}
+
+/// `items` encoded by `state` (see [`new_state`] for the panics).
+fn encoded(
+    state: &mut WriterState,
+    items: Vec<stac::Item>,
+) -> std::result::Result<arrow_array::RecordBatch, String> {
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.encode(items)));
+    match made {
+        Ok(made) => made.map_err(|e| e.to_string()),
+        Err(_) => Err("the encoder could not take it".into()),
+    }
+}
+
 /// `item` as it goes into the index, or `None` when it cannot: without a
 /// geometry, or not an object. `proj:geometry` is left out (the encoder
-/// takes it only when every item has one); fields at `mixed` paths are
-/// made text.
+/// takes it only when every item has one), and so are properties named as
+/// the item's own fields; fields at `mixed` paths are made text.
 fn prepared(mut item: Value, mixed: &HashSet<String>) -> Option<Value> {
     let object = item.as_object_mut()?;
-    if object.get("geometry").is_none_or(Value::is_null) {
+    if !object.get("geometry").is_some_and(Value::is_object) {
         return None;
     }
     if let Some(Value::Object(properties)) = object.get_mut("properties") {
         properties.remove("proj:geometry");
+        for name in TOP_LEVEL {
+            properties.remove(name);
+        }
     }
     for path in mixed {
-        let segments: Vec<&str> = path.split('/').skip(1).collect();
-        to_text(&mut item, &segments);
+        to_text(&mut item, &steps(path));
     }
     Some(item)
 }
 
-/// Makes the values at `path` (object keys, `[]` for every element of an
-/// array) JSON text.
-fn to_text(value: &mut Value, path: &[&str]) {
+/// Marks an object's key in a path (the key follows, as JSON text, so that
+/// no key can contain the marks).
+const KEY: char = '\u{1f}';
+/// Marks every element of an array in a path.
+const EACH: char = '\u{1e}';
+/// Separates a path from the kind of its value.
+const KIND: char = '\u{1d}';
+
+/// One step of a path.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Key(String),
+    Each,
+}
+
+/// The steps of a path made by [`Shapes`].
+fn steps(path: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut rest = path;
+    while let Some(mark) = rest.chars().next() {
+        rest = &rest[mark.len_utf8()..];
+        if mark == EACH {
+            steps.push(Step::Each);
+            continue;
+        }
+        let end = rest.find([KEY, EACH]).unwrap_or(rest.len());
+        if let Ok(key) = serde_json::from_str::<String>(&rest[..end]) {
+            steps.push(Step::Key(key));
+        }
+        rest = &rest[end..];
+    }
+    steps
+}
+
+/// Makes the values at `path` JSON text.
+fn to_text(value: &mut Value, path: &[Step]) {
     let Some((first, rest)) = path.split_first() else {
         if !value.is_null() && !value.is_string() {
             *value = Value::String(value.to_string());
         }
         return;
     };
-    match (first.strip_suffix("[]"), value) {
-        (Some(key), Value::Object(object)) => {
-            if let Some(Value::Array(elements)) = object.get_mut(key) {
-                for element in elements {
-                    to_text(element, rest);
-                }
-            } else if let Some(v) = object.get_mut(key) {
-                // Not an array here: the whole value becomes text.
-                to_text(v, &[]);
+    match (first, value) {
+        (Step::Each, Value::Array(elements)) => {
+            for element in elements {
+                to_text(element, rest);
             }
         }
-        (None, Value::Object(object)) => {
-            if let Some(v) = object.get_mut(*first) {
+        (Step::Key(key), Value::Object(object)) => {
+            if let Some(v) = object.get_mut(key) {
                 to_text(v, rest);
             }
         }
-        _ => {}
+        // Not what the path expects here: the whole value becomes text.
+        (_, value) => to_text(value, &[]),
     }
 }
 
@@ -323,18 +418,21 @@ impl Shapes {
                     "geometry" => continue,
                     "bbox" => {
                         let len = value.as_array().map_or(0, Vec::len);
-                        new |= self.seen.insert(format!("/bbox#{len}"));
+                        new |= self.insert(format!("{KEY}\"bbox\"{KIND}{len}"));
                         continue;
                     }
                     _ => {}
                 }
                 path.clear();
-                path.push('/');
-                path.push_str(key);
+                push_key(&mut path, key);
                 new |= self.walk(&mut path, value);
             }
         }
         new
+    }
+
+    fn insert(&mut self, shape: String) -> bool {
+        self.seen.len() < MAX_SHAPES && self.seen.insert(shape)
     }
 
     fn walk(&mut self, path: &mut String, value: &Value) -> bool {
@@ -347,11 +445,11 @@ impl Shapes {
             Value::Array(_) => 'a',
             Value::Object(_) => 'o',
         };
-        let mut new = self.seen.len() < MAX_SHAPES && self.seen.insert(format!("{path}#{kind}"));
+        let mut new = self.insert(format!("{path}{KIND}{kind}"));
         let at = path.len();
         match value {
             Value::Array(elements) => {
-                path.push_str("[]");
+                path.push(EACH);
                 for element in elements {
                     new |= self.walk(path, element);
                 }
@@ -359,8 +457,7 @@ impl Shapes {
             Value::Object(object) => {
                 for (key, element) in object {
                     path.truncate(at);
-                    path.push('/');
-                    path.push_str(key);
+                    push_key(path, key);
                     new |= self.walk(path, element);
                 }
             }
@@ -376,7 +473,7 @@ impl Shapes {
     fn mixed(&self) -> HashSet<String> {
         let mut kinds: std::collections::BTreeMap<&str, HashSet<char>> = Default::default();
         for shape in &self.seen {
-            let Some((path, kind)) = shape.rsplit_once('#') else {
+            let Some((path, kind)) = shape.rsplit_once(KIND) else {
                 continue;
             };
             let kind = match kind {
@@ -384,7 +481,7 @@ impl Shapes {
                 "f" | "i" => 'i',
                 other => other.chars().next().unwrap_or('?'),
             };
-            if path.starts_with("/bbox") {
+            if path == format!("{KEY}\"bbox\"") {
                 continue;
             }
             kinds.entry(path).or_default().insert(kind);
@@ -400,12 +497,18 @@ impl Shapes {
                 !mixed.iter().any(|other| {
                     path.len() > other.len()
                         && path.starts_with(*other)
-                        && matches!(path.as_bytes()[other.len()], b'/' | b'[')
+                        && path[other.len()..].starts_with([KEY, EACH])
                 })
             })
             .map(|path| path.to_string())
             .collect()
     }
+}
+
+/// Adds `key` to a path.
+fn push_key(path: &mut String, key: &str) {
+    path.push(KEY);
+    path.push_str(&serde_json::to_string(key).unwrap_or_default());
 }
 
 /// Calls `each` with the path and document of every item of the mirror:
@@ -492,30 +595,40 @@ mod tests {
     #[test]
     fn fields_of_two_kinds_are_found_once() {
         let mut shapes = Shapes::default();
-        assert!(shapes.take(&json!({"properties": {"a": 1, "b": "x", "c": {"d": 1}}})));
-        assert!(!shapes.take(&json!({"properties": {"a": 2, "b": "y", "c": {"d": 2}}})));
-        assert!(shapes.take(&json!({"properties": {"a": 2.5, "b": 3, "c": "flat"}})));
-        let mixed = shapes.mixed();
-        let expected: HashSet<String> = ["/properties/b", "/properties/c"]
-            .into_iter()
-            .map(String::from)
-            .collect();
-        assert_eq!(mixed, expected);
+        assert!(shapes.take(&json!({"properties": {"a": 1, "b": "x", "c": {"d": 1}, "e/f[]": 1}})));
+        assert!(
+            !shapes.take(&json!({"properties": {"a": 2, "b": "y", "c": {"d": 2}, "e/f[]": 2}}))
+        );
+        assert!(shapes.take(&json!({"properties": {"a": 2.5, "b": 3, "c": "flat", "e/f[]": "x"}})));
+        let mut mixed: Vec<Vec<Step>> = shapes.mixed().iter().map(|p| steps(p)).collect();
+        mixed.sort_by_key(|p| format!("{p:?}"));
+        let key = |k: &str| Step::Key(k.to_string());
+        assert_eq!(
+            mixed,
+            [
+                vec![key("properties"), key("b")],
+                vec![key("properties"), key("c")],
+                vec![key("properties"), key("e/f[]")],
+            ]
+        );
     }
 
     #[test]
     fn mixed_fields_become_text_and_items_without_geometry_stay_out() {
-        let mixed: HashSet<String> = ["/properties/b", "/properties/list[]"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let mut shapes = Shapes::default();
+        shapes.take(&json!({"properties": {"b": 3, "list": [1, "x"], "n": [[1], ["x"]]}}));
+        let mixed = shapes.mixed();
         let item = json!({"geometry": {"type": "Point", "coordinates": [0, 0]},
-            "properties": {"b": 3, "list": [1, "x"], "proj:geometry": {"type": "Point"}}});
+            "properties": {"b": 3, "list": [1, "x"], "n": [[1], ["x"]], "proj:geometry": {"type": "Point"},
+                "bbox": "t", "id": 5}});
         let done = prepared(item, &mixed).unwrap();
-        assert_eq!(done["properties"]["b"], "3");
         assert_eq!(done["properties"]["list"], json!(["1", "x"]));
-        assert!(done["properties"].get("proj:geometry").is_none());
+        assert_eq!(done["properties"]["n"], json!([["1"], ["x"]]));
+        for gone in ["proj:geometry", "bbox", "id"] {
+            assert!(done["properties"].get(gone).is_none(), "{gone}");
+        }
         assert!(prepared(json!({"geometry": null}), &mixed).is_none());
+        assert!(prepared(json!({"geometry": "text"}), &mixed).is_none());
     }
 
     #[test]

@@ -435,3 +435,86 @@ fn verify_finds_a_flipped_byte_a_lost_file_an_added_file_and_an_edited_item() {
     assert_eq!(run.summary()["verified"], 5);
     assert_eq!(run.summary()["extra"], 1);
 }
+
+#[test]
+fn items_the_index_cannot_take_are_left_out_one_by_one() {
+    let site = Site::start();
+    put_collection(&site, 6);
+    // Items with properties that trouble a stac-geoparquet encoder.
+    let odd = [
+        json!({"bbox": "t"}),
+        json!({"created": "yesterday"}),
+        json!({"a/b": 1, "n": [[1], ["x"]]}),
+        json!({"a/b": "x", "n": [[2], [3]], "id": 5}),
+    ];
+    let mut links = vec![json!({"rel": "root", "href": "./collection.json"})];
+    for i in 0..6 {
+        links.push(json!({"rel": "item", "href": format!("./i{i}.json")}));
+    }
+    for (n, extra) in odd.iter().enumerate() {
+        let mut properties = json!({"datetime": "2024-01-01T00:00:00Z"});
+        for (key, value) in extra.as_object().unwrap() {
+            properties[key] = value.clone();
+        }
+        let item = json!({"type": "Feature", "stac_version": "1.1.0", "id": format!("odd{n}"),
+            "collection": "c", "geometry": {"type": "Point", "coordinates": [n, 1]},
+            "bbox": [n, 1, n, 1], "properties": properties, "links": [],
+            "assets": {"data": {"href": site.url("a0.bin")}}});
+        site.put(&format!("odd{n}.json"), Reply::json(&item));
+        links.push(json!({"rel": "item", "href": format!("./odd{n}.json")}));
+    }
+    // One whose geometry is not one.
+    let broken = json!({"type": "Feature", "stac_version": "1.1.0", "id": "broken", "collection": "c",
+        "geometry": "text", "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [], "assets": {}});
+    site.put("broken.json", Reply::json(&broken));
+    links.push(json!({"rel": "item", "href": "./broken.json"}));
+    site.put(
+        "collection.json",
+        Reply::json(&json!({"type": "Collection", "stac_version": "1.1.0", "id": "c",
+            "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[0, 0, 9, 1]]}, "temporal": {"interval": [[null, null]]}},
+            "links": links})),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            &site.url("collection.json"),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let read = python_script("read_index.py", &[dest.join("items.parquet").as_os_str()]);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let index: Value = serde_json::from_slice(&read.stdout).unwrap();
+    // The six plain items and at least the odd ones the encoder takes; the
+    // one without a geometry is never among them.
+    let rows = index["duckdb"].as_u64().unwrap();
+    assert!((6..=10).contains(&rows), "{index}");
+    let file = dir.path().join("again.parquet");
+    let run = cairn(
+        &state,
+        &[
+            "export",
+            dest.to_str().unwrap(),
+            "--geoparquet",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let summary = run.summary();
+    assert_eq!(
+        summary["items"].as_u64().unwrap() + summary["left_out"].as_u64().unwrap(),
+        11,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("broken"), "{}", run.stdout);
+}
