@@ -31,6 +31,9 @@ use crate::{Error, Result};
 pub struct BagOptions {
     /// Write a sha512 manifest beside the sha256 one.
     pub sha512: bool,
+    /// Hash every file, even one unchanged since it was verified (bit rot
+    /// that keeps a file's size and time is found only so).
+    pub rehash: bool,
 }
 
 /// What a bag holds.
@@ -62,14 +65,18 @@ pub fn bagit(
     store: Option<&Store>,
     options: &BagOptions,
 ) -> Result<Bagged> {
-    let source = mirror_source(mirror)?;
-    let out = check_out(mirror, out)?;
     let folder = Folder::open(mirror).map_err(|e| Error::io(mirror, e))?;
-    let building = temporary_beside(&out);
-    if building.exists() {
-        std::fs::remove_dir_all(&building).map_err(|e| Error::io(&building, e))?;
-    }
-    let bag = Folder::open(&building).map_err(|e| Error::io(&building, e))?;
+    let source = mirror_source(&folder)?;
+    let out = check_out(mirror, out)?;
+    // A folder of the bag's own, made anew (never one that was there).
+    let building = temporary_beside(&out)?;
+    let bag = match Folder::open(&building) {
+        Ok(bag) => bag,
+        Err(error) => {
+            let _ = std::fs::remove_dir(&building);
+            return Err(Error::io(&building, error));
+        }
+    };
     let destination = mirror.display().to_string();
     let made = fill(&folder, &bag, store, &destination, options, &source);
     let mut bagged = match made {
@@ -79,25 +86,41 @@ pub fn bagit(
             return Err(error);
         }
     };
-    if out.exists() {
-        // An empty folder (checked above) gives way to the bag.
-        std::fs::remove_dir(&out).map_err(|e| Error::io(&out, e))?;
+    // An empty folder (checked above) gives way to the bag: the rename
+    // replaces an empty folder, and nothing else.
+    if let Err(error) = std::fs::rename(&building, &out) {
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(Error::io(&out, error));
     }
-    std::fs::rename(&building, &out).map_err(|e| Error::io(&out, e))?;
     bagged.path = out;
     Ok(bagged)
 }
 
 /// The source a mirror was made of, from its root catalog; a folder without
 /// a Cairn catalog is refused.
-fn mirror_source(mirror: &Path) -> Result<String> {
-    let root = mirror.join("catalog.json");
-    let bytes = std::fs::read(&root).map_err(|e| match e.kind() {
+fn mirror_source(mirror: &Folder) -> Result<String> {
+    let root = mirror.display("catalog.json");
+    // Read as any file of the mirror: never through a link, never a pipe,
+    // and no bigger than a root catalog can be.
+    let too_big = mirror
+        .file_len("catalog.json")
+        .is_ok_and(|len| len > 64 * 1024 * 1024);
+    if too_big {
+        return Err(Error::invalid_input(format!(
+            "{} is too big to be the root catalog of a mirror",
+            root.display()
+        )));
+    }
+    let bytes = mirror.read("catalog.json").map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::invalid_input(format!(
             "{} holds no catalog.json; give the folder of a mirror Cairn made",
-            mirror.display()
+            mirror.root().display()
         )),
-        _ => Error::io(&root, e),
+        // A link, a pipe, a folder: not a mirror's root catalog.
+        _ => Error::invalid_input(format!(
+            "{} cannot be read as the root catalog of a mirror: {e}",
+            root.display()
+        )),
     })?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
         Error::invalid_input(format!(
@@ -121,6 +144,12 @@ fn mirror_source(mirror: &Path) -> Result<String> {
 /// inside the bag, and a place that is taken; the bag's absolute path.
 fn check_out(mirror: &Path, out: &Path) -> Result<PathBuf> {
     let absolute = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
+    if std::fs::symlink_metadata(&absolute).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::invalid_input(format!(
+            "{} is a link; give a new folder for the bag",
+            absolute.display()
+        )));
+    }
     let mirror = std::fs::canonicalize(mirror).map_err(|e| Error::io(mirror, e))?;
     // The nearest existing folder decides where the bag really is.
     let mut existing = absolute.as_path();
@@ -154,10 +183,22 @@ fn check_out(mirror: &Path, out: &Path) -> Result<PathBuf> {
     Ok(real)
 }
 
-/// Where a bag for `out` is built: beside it, under a name of its own.
-fn temporary_beside(out: &Path) -> PathBuf {
+/// Makes the folder where a bag for `out` is built: beside it, under a
+/// name of its own that nothing had (whatever is there is left alone).
+fn temporary_beside(out: &Path) -> Result<PathBuf> {
     let name = out.file_name().unwrap_or_default().to_string_lossy();
-    out.with_file_name(format!(".{name}.cairn-bag"))
+    for n in 0..1000 {
+        let candidate = out.with_file_name(format!(".{name}.cairn-bag-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&candidate, e)),
+        }
+    }
+    Err(Error::invalid_input(format!(
+        "no free name for a temporary folder beside {}",
+        out.display()
+    )))
 }
 
 /// The manifests' lines, one list per algorithm.
@@ -180,6 +221,8 @@ fn fill(
         sha512: options.sha512.then(Vec::new),
     };
     let mut failure = None;
+    // The checksums recorded when files were verified, unless asked not to.
+    let reuse = store.filter(|_| !options.rehash);
     let walked = mirror.each_entry(|path, kind| {
         match kind {
             Entry::Folder => {}
@@ -190,7 +233,7 @@ fn fill(
                         .into(),
                 ));
             }
-            Entry::File => match copy_one(mirror, bag, path, store, destination, &mut manifests) {
+            Entry::File => match copy_one(mirror, bag, path, reuse, destination, &mut manifests) {
                 Ok((size, reused)) => {
                     bagged.files += 1;
                     bagged.bytes += size;
@@ -199,6 +242,16 @@ fn fill(
                     } else {
                         bagged.hashed += 1;
                     }
+                }
+                // A name the bag's folder cannot hold (a backslash...): that
+                // file is left out, and said.
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::InvalidInput =>
+                {
+                    bagged.left_out.push((
+                        path.to_string(),
+                        format!("its name cannot be used in the bag: {source}"),
+                    ));
                 }
                 Err(error) => {
                     failure = Some(error);
@@ -343,7 +396,7 @@ fn write_tags(
     ));
     let today = crate::provenance::timestamp(std::time::SystemTime::now());
     let info = format!(
-        "External-Description: A copy made by Cairn of the STAC catalog {source}. Every asset was verified against its file:size and file:checksum; data/provenance.jsonl says where each file came from.\n\
+        "External-Description: A copy made by Cairn of the STAC catalog {source}. Cairn verified every asset it copied against its file:size and file:checksum as it copied it; data/provenance.jsonl says where each file came from, and an asset that could not be copied says why in its item (cairn:missing).\n\
          External-Identifier: {source}\n\
          Bagging-Date: {}\n\
          Bag-Software-Agent: Cairn {}\n\

@@ -29,6 +29,10 @@ pub struct Args {
     /// Add a sha512 manifest beside the sha256 one (every file is hashed).
     #[arg(long)]
     sha512: bool,
+    /// Hash every file again, even one whose size and time show it unchanged
+    /// since Cairn verified it (to catch decay that keeps both).
+    #[arg(long)]
+    rehash: bool,
     /// Print a JSON summary line.
     #[arg(long)]
     json: bool,
@@ -129,6 +133,7 @@ fn bag_of(args: &Args, bag: &std::path::Path, state: Option<PathBuf>) -> Result<
     };
     let options = BagOptions {
         sha512: args.sha512,
+        rehash: args.rehash,
     };
     let bagged = bagit(&mirror, bag, store.as_ref(), &options)?;
     let mut out = std::io::stdout().lock();

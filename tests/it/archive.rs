@@ -282,6 +282,26 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
         assert!(run.stderr.contains(words), "{}", run.stderr);
     }
     assert!(!dest.join("bag").exists());
+
+    // A mirror whose root catalog is a link to a file elsewhere is refused:
+    // nothing outside the mirror is read into a bag.
+    let elsewhere = out.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, br#"{"cairn:source": "LEAKED"}"#).unwrap();
+    let linked = out.path().join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, linked.join("catalog.json")).unwrap();
+    let run = cairn(
+        &state,
+        &[
+            "export",
+            linked.to_str().unwrap(),
+            "--bagit",
+            out.path().join("bag-3").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("link"), "{}", run.stderr);
+    assert!(!out.path().join("bag-3").exists());
 }
 
 /// A collection of `count` one-asset items on `site`; the assets' bytes.
