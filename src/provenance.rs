@@ -148,16 +148,27 @@ pub fn redact(address: &str) -> String {
                 .decode_utf8_lossy()
                 .to_ascii_lowercase()
         };
-        let signed = query.split('&').any(|part| name_of(part) == "sig");
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|part| {
-                let name = name_of(part);
-                !(secret_parameter(&name) || (signed && SAS_PARAMETERS.contains(&name.as_str())))
-            })
-            .collect();
-        if kept.len() != query.split('&').count() {
-            url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
+        // Parameters are separated by `&`, and by `;` for some servers.
+        let parts = || query.split(['&', ';']);
+        let signed = parts().any(|part| name_of(part) == "sig");
+        let secret = |part: &str| {
+            let name = name_of(part);
+            secret_parameter(&name) || (signed && SAS_PARAMETERS.contains(&name.as_str()))
+        };
+        if parts().any(secret) {
+            // The kept parts with the separators that followed them.
+            let mut kept = String::new();
+            let mut rest = query.as_str();
+            while !rest.is_empty() {
+                let end = rest.find(['&', ';']).map_or(rest.len(), |n| n + 1);
+                let (part, next) = rest.split_at(end);
+                if !secret(part.trim_end_matches(['&', ';'])) {
+                    kept.push_str(part);
+                }
+                rest = next;
+            }
+            let kept = kept.trim_end_matches(['&', ';']);
+            url.set_query((!kept.is_empty()).then_some(kept));
             changed = true;
         }
     }
@@ -284,6 +295,10 @@ mod tests {
         assert_eq!(
             redact("https://example.org/x?flag&sig=abc&path=a/b#frag"),
             "https://example.org/x?flag&path=a/b#frag"
+        );
+        assert_eq!(
+            redact("https://example.org/x?a=1;sig=SECRET;b=2"),
+            "https://example.org/x?a=1;b=2"
         );
         assert_eq!(
             redact("https://example.org/x#access_token=abc"),

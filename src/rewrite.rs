@@ -71,8 +71,10 @@ pub fn item(
             }
             let mut refused = None;
             if let (Some(base), Some(Value::String(href))) = (base, asset.get_mut("href")) {
+                // Kept without credentials or a signature: the output
+                // catalog never carries a signed address.
                 match crate::catalog::resolve(base, href) {
-                    Ok(absolute) => *href = absolute.to_string(),
+                    Ok(absolute) => *href = crate::provenance::redact(absolute.as_str()),
                     // An address the source may not point at (a file on
                     // this computer, from a remote catalog) is not kept as
                     // one: a later mirror of this mirror would follow it.
@@ -104,7 +106,7 @@ pub fn item(
             let (Some(base), Some(Value::String(href))) = (base, link.get_mut("href")) else {
                 return Some(link);
             };
-            *href = crate::catalog::resolve(base, href).ok()?.to_string();
+            *href = crate::provenance::redact(crate::catalog::resolve(base, href).ok()?.as_str());
             Some(link)
         })
         .collect();

@@ -70,6 +70,9 @@ pub enum FindingKind {
     Unchecked,
     /// A document of the catalog that could not be read.
     Catalog,
+    /// An asset the job could not copy: its item says why (`cairn:missing`);
+    /// `cairn resume` tries it again.
+    NotMirrored,
 }
 
 /// One file found wrong, in words.
@@ -407,7 +410,12 @@ async fn inspect(
     // Every file the catalog names, to find the ones it does not.
     let mut named: HashSet<String> = [INDEX, PROVENANCE].iter().map(|s| s.to_string()).collect();
     let mut items: Vec<String> = Vec::new();
-    let summary = walk(fetcher, &mirror.root, &WalkOptions::default(), |event| {
+    // Only documents inside the mirror are read: its links are untrusted.
+    let options = WalkOptions {
+        within: Some(mirror.inside.clone()),
+        ..WalkOptions::default()
+    };
+    let summary = walk(fetcher, &mirror.root, &options, |event| {
         match event {
             WalkEvent::Problem(problem) => {
                 let at = Url::parse(&problem.href)
@@ -446,6 +454,18 @@ async fn inspect(
     .await?;
     report.items = summary.items;
     report.assets = checks.len() as u64;
+    let not_mirrored = report
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::NotMirrored);
+    if summary.items > 0 && checks.is_empty() && !not_mirrored {
+        report.findings.push(Finding {
+            kind: FindingKind::Catalog,
+            path: "catalog.json".into(),
+            reason: "no asset of this catalog is in the folder (they all point elsewhere): there is nothing to verify; is this the folder of a mirror?".into(),
+            repaired: false,
+        });
+    }
     named.extend(checks.iter().map(|c| c.relative.clone()));
 
     // The assets.
@@ -528,6 +548,18 @@ fn gather_assets(
         return;
     };
     for (key, asset) in assets {
+        if let Some(why) = asset.get("cairn:missing").and_then(Value::as_str) {
+            report.findings.push(Finding {
+                kind: FindingKind::NotMirrored,
+                path: format!(
+                    "{} asset {key:?}",
+                    mirror.relative(href).unwrap_or_else(|| href.to_string())
+                ),
+                reason: format!("{why}; resuming its job tries it again"),
+                repaired: false,
+            });
+            continue;
+        }
         let Some(text) = asset.get("href").and_then(Value::as_str) else {
             continue;
         };

@@ -29,6 +29,10 @@ pub struct WalkOptions {
     pub concurrency: usize,
     /// How many links deep to go below the root (`None`: all the way).
     pub max_depth: Option<usize>,
+    /// Follow only links to documents beneath this folder (or prefix); the
+    /// others are reported and never read. For checking a mirror, whose
+    /// links are untrusted.
+    pub within: Option<Url>,
 }
 
 impl Default for WalkOptions {
@@ -36,6 +40,7 @@ impl Default for WalkOptions {
         WalkOptions {
             concurrency: 32,
             max_depth: None,
+            within: None,
         }
     }
 }
@@ -329,6 +334,18 @@ impl Walker {
             }
             if self.options.max_depth.is_some_and(|max| depth >= max) {
                 self.summary.not_followed += 1;
+                continue;
+            }
+            if let Some(within) = &self.options.within
+                && (child.scheme() != within.scheme()
+                    || child.host_str() != within.host_str()
+                    || child.port() != within.port()
+                    || !child.path().starts_with(within.path()))
+            {
+                let reason = format!(
+                    "it links to {child}, which is outside the mirror; Cairn does not read it"
+                );
+                self.problem(task.url.as_str(), reason, on_event);
                 continue;
             }
             if !self.visited.insert(child.as_str()) {

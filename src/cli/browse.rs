@@ -41,6 +41,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let options = WalkOptions {
         concurrency: args.concurrency,
         max_depth: args.depth,
+        within: None,
     };
     let mut tree = Tree::default();
     let mut problems = Vec::new();

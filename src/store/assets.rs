@@ -493,7 +493,8 @@ impl Store {
         )?;
         let rows = statement.query_map([job_id], |row| {
             Ok(Failure {
-                href: row.get(0)?,
+                // Said without credentials or a signature.
+                href: crate::provenance::redact(&row.get::<_, String>(0)?),
                 path: row.get(1)?,
                 attempts: row.get(2)?,
                 reason: row.get(3)?,

@@ -734,9 +734,10 @@ async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> 
         .await?;
     shared.ended(asset);
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+    // Said (and logged) without credentials or a signature.
     shared.emit(Event::AssetFailed {
         job: shared.job_id,
-        href: asset.href.clone(),
+        href: crate::provenance::redact(&asset.href),
         reason: reason.to_string(),
     });
     Ok(())
@@ -1027,7 +1028,7 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
                 );
                 shared.emit(Event::AssetFailed {
                     job: job_id,
-                    href: item.href.clone(),
+                    href: crate::provenance::redact(&item.href),
                     reason: reason.clone(),
                 });
                 written.push((item.id, Err(reason)));

@@ -62,8 +62,10 @@ fn write_catalog(dir: &Path, server: &Server) -> Vec<(String, Vec<u8>)> {
             item["bbox"] = json!([x, 0.0, x + 1.0, 1.0]);
         }
         if i == 11 {
-            item["assets"]["gone"] =
-                json!({"href": server.url("assets/gone.tif").as_str(), "type": "image/tiff"});
+            item["assets"]["gone"] = json!({
+                "href": format!("{}?sv=1&sig={SIGNATURE}", server.url("assets/gone.tif")),
+                "type": "image/tiff"
+            });
         }
         std::fs::write(catalog.join(&file), item.to_string()).unwrap();
     }
@@ -127,6 +129,12 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary()["done"], 12);
     assert_eq!(run.summary()["failed"], 1);
+    for secret in [SIGNATURE, PASSWORD] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{secret}"
+        );
+    }
 
     // The root links the index and the provenance.
     let root: Value =
@@ -537,4 +545,50 @@ fn items_the_index_cannot_take_are_left_out_one_by_one() {
         run.stdout
     );
     assert!(run.stdout.contains("broken"), "{}", run.stdout);
+}
+
+#[test]
+fn verify_reads_no_document_outside_the_mirror() {
+    let site = Site::start();
+    put_collection(&site, 2);
+    site.put("remote.json", Reply::json(&json!({"type": "Feature"})));
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            &site.url("collection.json"),
+            dest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    // Someone adds links that lead out of the mirror.
+    let outside = dir.path().join("outside.json");
+    std::fs::write(&outside, br#"{"type": "Feature", "id": "outside"}"#).unwrap();
+    let path = dest.join("c/collection.json");
+    let mut collection: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for href in [
+        "../../outside.json".to_string(),
+        url::Url::from_file_path(&outside).unwrap().to_string(),
+        site.url("remote.json"),
+    ] {
+        collection["links"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"rel": "item", "href": href}));
+    }
+    std::fs::write(&path, serde_json::to_vec(&collection).unwrap()).unwrap();
+    let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert_eq!(
+        run.stdout
+            .matches("outside the mirror; Cairn does not read it")
+            .count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.summary()["items"], 2);
+    assert_eq!(site.hits("remote.json"), 0);
 }

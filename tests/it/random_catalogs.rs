@@ -295,7 +295,21 @@ fn check(
         &dir.join("cairn.db"),
         &["verify", dest.to_str().unwrap(), "--json"],
     );
-    prop_assert_eq!(verify.code, Some(0), "{}", verify.stdout);
+    // Exit 1 exactly when assets could not be copied: verify lists each.
+    let failed = summary["failed"].as_u64().unwrap();
+    let expected_code = if failed > 0 { 1 } else { 0 };
+    prop_assert_eq!(verify.code, Some(expected_code), "{}", verify.stdout);
+    let not_mirrored = verify
+        .lines()
+        .iter()
+        .filter(|l| l["kind"] == "not_mirrored")
+        .count() as u64;
+    prop_assert!(
+        not_mirrored >= failed,
+        "{} assets failed, verify lists {not_mirrored}\n{}",
+        failed,
+        verify.stdout
+    );
     let done = summary["done"].as_u64().unwrap() + summary["skipped"].as_u64().unwrap();
     prop_assert_eq!(
         verify.summary()["verified"].as_u64(),
