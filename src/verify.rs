@@ -310,10 +310,7 @@ pub async fn verify(
             .findings
             .into_iter()
             .filter(|f| repairable(f) && !still.contains(f.path.as_str()))
-            .map(|f| Finding {
-                repaired: true,
-                ..f
-            })
+            .map(|f| put_right(f, &documents))
             .collect();
         for finding in &mut after.findings {
             if let Some(why) = failed.get(&finding.path) {
@@ -332,7 +329,7 @@ pub async fn verify(
         };
         match still {
             None => {
-                finding.repaired = true;
+                *finding = put_right(finding.clone(), &documents);
                 report.repaired += 1;
                 if by_path.contains_key(finding.path.as_str()) {
                     report.verified += 1;
@@ -348,6 +345,20 @@ pub async fn verify(
         }
     }
     Ok(report)
+}
+
+/// `finding`, repaired: what was wrong, and what was done.
+fn put_right(finding: Finding, documents: &HashMap<String, WrittenDocument>) -> Finding {
+    let done = if documents.contains_key(&finding.path) {
+        "written again as Cairn wrote it"
+    } else {
+        "fetched again and verified"
+    };
+    Finding {
+        reason: format!("{}; {done}", finding.reason),
+        repaired: true,
+        ..finding
+    }
 }
 
 /// What a repair asks of one job: asset rows, item rows, and their paths.

@@ -11,6 +11,7 @@ use cairn::limit::parse_rate;
 use cairn::plan::Selection;
 use cairn::runner::{Estimate, JobRequest, JobStatus};
 use cairn::store::{Failure, ItemMark, LogLine};
+use cairn::verify::{Report, VerifyOptions, verify};
 use serde::Serialize;
 use specta::Type;
 use tauri::State;
@@ -181,6 +182,22 @@ pub async fn set_job_limit(app: State<'_, App>, job: i64, rate: String) -> Reply
         parse_rate(&rate)?
     };
     Ok(app.runner.set_limit(job, rate)?)
+}
+
+/// Checks a job's mirror: every file against the size and checksum the
+/// mirror records, item documents against what Cairn wrote, and files no
+/// entry names. With `repair`, what is missing or damaged is fetched again
+/// through the job (and edited item documents written again).
+#[tauri::command]
+#[specta::specta]
+pub async fn check_copy(app: State<'_, App>, job: i64, repair: bool) -> Reply<Report> {
+    let destination = app
+        .runner
+        .with_store(|s| s.job(job))?
+        .ok_or_else(|| cairn::Error::invalid_input(format!("there is no job {job}")))?
+        .destination;
+    let options = VerifyOptions { repair };
+    Ok(verify(&destination, Some(&app.runner), &options).await?)
 }
 
 /// Where each item of `source` stands in the mirrors made from it (done,

@@ -56,6 +56,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::cancel_job,
             commands::set_job_limit,
             commands::item_marks,
+            commands::check_copy,
             commands::window_ready,
         ])
         .events(collect_events![JobEvent])

@@ -2,7 +2,7 @@
 // Xvfb, driven through tauri-driver and WebKitWebDriver, against a catalog
 // served on loopback. Screenshots of every screen go to target/screenshots.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -114,6 +114,28 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     assert.ok((await progress(browser)) >= pausedAt);
     assert.equal(await progress(browser), 100);
     await shot(browser, "7-job-finished");
+
+    // A mirrored file is lost: "Check the copy" says which, "Repair" brings
+    // it back.
+    const lost = join(dest, "europe-tiles", expected[0].id, "data.bin");
+    assert.ok(existsSync(lost), lost);
+    rmSync(lost);
+    await (await $(browser, "check-copy")).click();
+    const check = await $(browser, "check");
+    await check.waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(async () => (await check.getAttribute("data-problems")) === "1", {
+      timeout: LONG,
+      timeoutMsg: "the check did not find the lost file",
+    });
+    assert.match(await check.getText(), /Missing/);
+    await shot(browser, "10-check-damaged");
+    await (await $(browser, "repair")).click();
+    await browser.waitUntil(async () => (await $(browser, "check-headline")).getText().then((t) => /whole.*put right/.test(t)), {
+      timeout: LONG,
+      timeoutMsg: "the repair did not make the copy whole",
+    });
+    assert.ok(existsSync(lost), "the repair did not bring the file back");
+    await shot(browser, "11-check-repaired");
 
     // Back on the map, the mirrored tiles are green.
     await (await $(browser, "tab-catalogs")).click();

@@ -45,6 +45,13 @@ export const commands = {
 	 */
 	itemMarks: (source: string) => typedError<ItemMark[], AppError>(__TAURI_INVOKE("item_marks", { source })),
 	/**
+	 *  Checks a job's mirror: every file against the size and checksum the
+	 *  mirror records, item documents against what Cairn wrote, and files no
+	 *  entry names. With `repair`, what is missing or damaged is fetched again
+	 *  through the job (and edited item documents written again).
+	 */
+	checkCopy: (job: number, repair: boolean) => typedError<Report, AppError>(__TAURI_INVOKE("check_copy", { job, repair })),
+	/**
 	 *  The window says it is ready to use: logged with the time since start-up.
 	 *  With `CAIRN_EXIT_WHEN_READY` set (the startup benchmark), the app prints
 	 *  that time and quits.
@@ -239,6 +246,47 @@ export type Failure = {
 	reason: string,
 };
 
+/**  One file found wrong, in words. */
+export type Finding = {
+	/**  What is wrong. */
+	kind: FindingKind,
+	/**
+	 *  The file, relative to the mirror's root (or the address, for a
+	 *  document outside it).
+	 */
+	path: string,
+	/**  What is wrong, in plain words. */
+	reason: string,
+	/**  Whether a repair put it right. */
+	repaired: boolean,
+};
+
+/**  What was found wrong with one file of a mirror. */
+export type FindingKind = 
+/**  An asset file, or an item document, is not there. */
+"missing" | 
+/**  An asset file does not match its `file:size` or `file:checksum`. */
+"changed" | 
+/**  An item document differs from what Cairn wrote. */
+"edited" | 
+/**
+ *  A file in the mirror folder that no entry of the catalog names
+ *  (reported, never touched; it does not make the check fail).
+ */
+"extra" | 
+/**
+ *  An asset that cannot be checked (no checksum, unreadable, an href
+ *  that leads outside the mirror).
+ */
+"unchecked" | 
+/**  A document of the catalog that could not be read. */
+"catalog" | 
+/**
+ *  An asset the job could not copy: its item says why (`cairn:missing`);
+ *  `cairn resume` tries it again.
+ */
+"not_mirrored";
+
 /**  An item of a source and where it stands, for a map. */
 export type ItemMark = {
 	/**  Its collection. */
@@ -408,6 +456,22 @@ export type Problem = {
 	href: string,
 	/**  What is wrong, in plain words. */
 	reason: string,
+};
+
+/**  What a check found. */
+export type Report = {
+	/**  Items in the catalog. */
+	items: number,
+	/**  Assets mirrored (with a relative href). */
+	assets: number,
+	/**  Assets that match their size and checksum (after any repair). */
+	verified: number,
+	/**  Files a repair put right. */
+	repaired: number,
+	/**  Item documents checked against the checksum recorded when written. */
+	documents: number,
+	/**  What is wrong, or was, file by file. */
+	findings: Finding[],
 };
 
 /**  What to mirror: stored with the job, as JSON. */

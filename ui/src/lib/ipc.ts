@@ -38,6 +38,7 @@ export const ipc = {
   cancelJob: (job: number) => unwrap(commands.cancelJob(job)),
   setJobLimit: (job: number, rate: string) => unwrap(commands.setJobLimit(job, rate)),
   itemMarks: (source: string) => unwrap(commands.itemMarks(source)),
+  checkCopy: (job: number, repair: boolean) => unwrap(commands.checkCopy(job, repair)),
   windowReady: () => unwrap(commands.windowReady()),
 
   /** Calls `handler` for every job event; returns a function that stops. */
