@@ -86,6 +86,11 @@ pub fn bagit(
             return Err(error);
         }
     };
+    // Every file of the bag on disk before it takes its name.
+    if let Err(error) = crate::transfer::ledger::flush_file_system(&building) {
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(error);
+    }
     // An empty folder (checked above) gives way to the bag: the rename
     // replaces an empty folder, and nothing else.
     if let Err(error) = std::fs::rename(&building, &out) {
@@ -350,7 +355,11 @@ fn copy_one(
         }
         sha256.finish()
     };
-    to.sync_all().map_err(io_bag)?;
+    // Flushed to disk with the whole bag (one syncfs) on Linux; elsewhere
+    // file by file.
+    if !cfg!(target_os = "linux") {
+        to.sync_all().map_err(io_bag)?;
+    }
     manifests
         .sha256
         .push((hex::encode(&sha256.digest), target.clone()));

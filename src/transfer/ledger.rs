@@ -321,7 +321,7 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, now: bool) {
 
 /// Makes every file written under `folder` durable: `syncfs` on Linux (one
 /// call for the whole batch). Elsewhere copies flush their own files.
-fn flush_file_system(folder: &Path) -> Result<()> {
+pub(crate) fn flush_file_system(folder: &Path) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;

@@ -115,6 +115,39 @@ async fn mirror_into_bucket(
         "{problem}"
     );
 
+    // A repair goes through the job: the object holds the verified bytes
+    // again.
+    let run = cairn_with_env(&state, &["verify", url, "--repair", "--json"], env.clone());
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["repaired"], 1, "{}", run.stdout);
+    let bytes = store.get(&damaged).await.unwrap().bytes().await.unwrap();
+    let tile = specs.iter().find(|s| s.name == "tile-0.bin").unwrap();
+    assert_eq!(Checksum::of(Algorithm::Sha2_256, &bytes), tile.sha256());
+
+    // The index and the provenance are in the bucket too, and the index
+    // can be written from the bucket on demand.
+    for key in ["items.parquet", "provenance.jsonl"] {
+        let key = ObjectPath::from(format!("{prefix}/{key}"));
+        store
+            .head(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+    let index = dir.path().join("index.parquet");
+    let run = cairn_with_env(
+        &state,
+        &[
+            "export",
+            url,
+            "--geoparquet",
+            index.to_str().unwrap(),
+            "--json",
+        ],
+        env.clone(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["items"], 3);
+
     // The mirror in the bucket walks as a catalog of its own.
     let run = cairn_with_env(
         &state,
