@@ -69,22 +69,14 @@ async fn index(args: &Args, file: &std::path::Path) -> Result<u8> {
     };
     let seconds = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
+    left_out(&mut out, args.json, &indexed.left_out);
     if args.json {
-        for (path, reason) in &indexed.left_out {
-            json_line(
-                &mut out,
-                &json!({"type": "left_out", "path": path, "reason": reason}),
-            );
-        }
         json_line(
             &mut out,
             &json!({"type": "summary", "index": file, "items": indexed.items,
                 "left_out": indexed.left_out_count, "seconds": seconds}),
         );
     } else {
-        for (path, reason) in &indexed.left_out {
-            let _ = writeln!(out, "left out: {path}\n  {reason}");
-        }
         let _ = writeln!(
             out,
             "The index is at {}: {} in {seconds:.1} s.",
@@ -137,22 +129,14 @@ fn bag_of(args: &Args, bag: &std::path::Path, state: Option<PathBuf>) -> Result<
     };
     let bagged = bagit(&mirror, bag, store.as_ref(), &options)?;
     let mut out = std::io::stdout().lock();
+    left_out(&mut out, args.json, &bagged.left_out);
     if args.json {
-        for (path, reason) in &bagged.left_out {
-            json_line(
-                &mut out,
-                &json!({"type": "left_out", "path": path, "reason": reason}),
-            );
-        }
         json_line(
             &mut out,
             &json!({"type": "summary", "bag": bagged.path, "files": bagged.files, "bytes": bagged.bytes,
                 "reused": bagged.reused, "hashed": bagged.hashed, "left_out": bagged.left_out.len()}),
         );
     } else {
-        for (path, reason) in &bagged.left_out {
-            let _ = writeln!(out, "left out: {path}\n  {reason}");
-        }
         let _ = writeln!(
             out,
             "The bag is at {}: {} ({}); {} hashed, {} by the checksum recorded when verified.",
@@ -168,4 +152,19 @@ fn bag_of(args: &Args, bag: &std::path::Path, state: Option<PathBuf>) -> Result<
     } else {
         EXIT_FAILED
     })
+}
+
+/// Says what was left out, with why: one JSON line each, or two lines of
+/// words.
+fn left_out(out: &mut impl Write, json: bool, left_out: &[(String, String)]) {
+    for (path, reason) in left_out {
+        if json {
+            json_line(
+                out,
+                &json!({"type": "left_out", "path": path, "reason": reason}),
+            );
+        } else {
+            let _ = writeln!(out, "left out: {path}\n  {reason}");
+        }
+    }
 }

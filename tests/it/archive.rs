@@ -312,6 +312,35 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     assert!(!out.path().join("bag-3").exists());
 }
 
+/// Serves the collection `c` linking `links` at `collection.json`.
+fn put_collection_document(site: &Site, links: Vec<Value>) {
+    site.put(
+        "collection.json",
+        Reply::json(&json!({"type": "Collection", "stac_version": "1.1.0", "id": "c",
+            "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[0, 0, 9, 1]]}, "temporal": {"interval": [[null, null]]}},
+            "links": links})),
+    );
+}
+
+/// Mirrors the collection `site` serves into a new folder; the folder, the
+/// state file and the mirror.
+fn mirror_site(site: &Site) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            &site.url("collection.json"),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    (dir, state, dest)
+}
+
 /// A collection of `count` one-asset items on `site`; the assets' bytes.
 fn put_collection(site: &Site, count: usize) -> Vec<Vec<u8>> {
     let mut links = vec![json!({"rel": "root", "href": "./collection.json"})];
@@ -332,13 +361,7 @@ fn put_collection(site: &Site, count: usize) -> Vec<Vec<u8>> {
         site.put(&format!("i{i}.json"), Reply::json(&item));
         links.push(json!({"rel": "item", "href": format!("./i{i}.json")}));
     }
-    site.put(
-        "collection.json",
-        Reply::json(&json!({"type": "Collection", "stac_version": "1.1.0", "id": "c",
-            "description": "d", "license": "CC-BY-4.0",
-            "extent": {"spatial": {"bbox": [[0, 0, 9, 1]]}, "temporal": {"interval": [[null, null]]}},
-            "links": links})),
-    );
+    put_collection_document(site, links);
     bytes
 }
 
@@ -346,18 +369,7 @@ fn put_collection(site: &Site, count: usize) -> Vec<Vec<u8>> {
 fn verify_finds_a_flipped_byte_a_lost_file_an_added_file_and_an_edited_item() {
     let site = Site::start();
     let bytes = put_collection(&site, 5);
-    let dir = tempfile::tempdir().unwrap();
-    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
-    let run = cairn(
-        &state,
-        &[
-            "mirror",
-            &site.url("collection.json"),
-            dest.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let (_dir, state, dest) = mirror_site(&site);
     for i in 0..5 {
         assert_eq!(site.hits(&format!("a{i}.bin")), 1);
     }
@@ -496,25 +508,8 @@ fn items_the_index_cannot_take_are_left_out_one_by_one() {
         "geometry": "text", "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [], "assets": {}});
     site.put("broken.json", Reply::json(&broken));
     links.push(json!({"rel": "item", "href": "./broken.json"}));
-    site.put(
-        "collection.json",
-        Reply::json(&json!({"type": "Collection", "stac_version": "1.1.0", "id": "c",
-            "description": "d", "license": "CC-BY-4.0",
-            "extent": {"spatial": {"bbox": [[0, 0, 9, 1]]}, "temporal": {"interval": [[null, null]]}},
-            "links": links})),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
-    let run = cairn(
-        &state,
-        &[
-            "mirror",
-            &site.url("collection.json"),
-            dest.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    put_collection_document(&site, links);
+    let (dir, state, dest) = mirror_site(&site);
     let read = python_script("read_index.py", &[dest.join("items.parquet").as_os_str()]);
     assert!(
         read.status.success(),
@@ -552,17 +547,7 @@ fn verify_reads_no_document_outside_the_mirror() {
     let site = Site::start();
     put_collection(&site, 2);
     site.put("remote.json", Reply::json(&json!({"type": "Feature"})));
-    let dir = tempfile::tempdir().unwrap();
-    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
-    let run = cairn(
-        &state,
-        &[
-            "mirror",
-            &site.url("collection.json"),
-            dest.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let (dir, state, dest) = mirror_site(&site);
     // Someone adds links that lead out of the mirror.
     let outside = dir.path().join("outside.json");
     std::fs::write(&outside, br#"{"type": "Feature", "id": "outside"}"#).unwrap();
