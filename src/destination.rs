@@ -226,6 +226,203 @@ impl Destination {
         Ok(())
     }
 
+    /// Keeps the mirror's file at `relative` as `kept` (a sibling path), before
+    /// new bytes take its place: a rename in a folder, a copy in a bucket.
+    /// Returns false when there is no such file.
+    pub async fn set_aside(
+        &self,
+        local: &Folder,
+        relative: &str,
+        kept: &str,
+        size: u64,
+    ) -> Result<bool> {
+        match self {
+            Destination::Folder(_) => {
+                if !local.has_file(relative) {
+                    return Ok(false);
+                }
+                local
+                    .rename(relative, kept)
+                    .map_err(|source| Error::io(&local.display(relative), source))?;
+                Ok(true)
+            }
+            Destination::Bucket(bucket) => {
+                let from = bucket.object_path(relative);
+                let to = bucket.object_path(kept);
+                // Not the verified bytes (another size): not a version.
+                match bucket.store.head(&from).await {
+                    Ok(meta) if meta.size == size => {}
+                    _ => return Ok(false),
+                }
+                match bucket.store.copy_if_not_exists(&from, &to).await {
+                    Ok(()) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    // A store that cannot refuse to overwrite: the name was
+                    // looked for just before and is new.
+                    Err(object_store::Error::NotSupported { .. }) => {
+                        match bucket.store.copy(&from, &to).await {
+                            Ok(()) => Ok(true),
+                            Err(object_store::Error::NotFound { .. }) => Ok(false),
+                            Err(source) => Err(Error::ObjectStore {
+                                href: format!("{}/{relative}", bucket.url),
+                                source,
+                            }),
+                        }
+                    }
+                    Err(source) => Err(Error::ObjectStore {
+                        href: format!("{}/{relative}", bucket.url),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Every object of a bucket mirror, relative to its prefix, with its
+    /// size, by name (empty for a folder: it is walked as one).
+    pub async fn list_files(&self) -> Result<Vec<(String, u64)>> {
+        let Destination::Bucket(bucket) = self else {
+            return Ok(Vec::new());
+        };
+        let mut listed = bucket.store.list(Some(&bucket.prefix));
+        let mut files = Vec::new();
+        while let Some(meta) = futures::StreamExt::next(&mut listed).await {
+            let meta = meta.map_err(|source| Error::ObjectStore {
+                href: bucket.url.to_string(),
+                source,
+            })?;
+            let relative: Vec<String> = meta
+                .location
+                .prefix_match(&bucket.prefix)
+                .into_iter()
+                .flatten()
+                .map(|part| part.as_ref().to_string())
+                .collect();
+            if !relative.is_empty() {
+                files.push((relative.join("/"), meta.size));
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// The bytes of the bucket mirror's object at `relative`, as they come.
+    pub async fn stream(
+        &self,
+        relative: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes>>> {
+        let Destination::Bucket(bucket) = self else {
+            return Err(Error::invalid_input(
+                "a folder mirror is read as files, not streamed",
+            ));
+        };
+        let href = format!("{}/{relative}", bucket.url);
+        let wrap = {
+            let href = href.clone();
+            move |source| Error::ObjectStore {
+                href: href.clone(),
+                source,
+            }
+        };
+        let got = bucket
+            .store
+            .get(&bucket.object_path(relative))
+            .await
+            .map_err(&wrap)?;
+        Ok(Box::pin(futures::StreamExt::map(
+            got.into_stream(),
+            move |chunk| chunk.map_err(&wrap),
+        )))
+    }
+
+    /// Whether nothing is under the destination yet (a bucket prefix with
+    /// no object, a folder that does not exist or is empty).
+    pub async fn is_empty(&self) -> Result<bool> {
+        match self {
+            Destination::Folder(root) => Ok(std::fs::read_dir(root)
+                .map(|mut entries| entries.next().is_none())
+                .unwrap_or(true)),
+            Destination::Bucket(bucket) => {
+                let mut listed = bucket.store.list(Some(&bucket.prefix));
+                match futures::StreamExt::next(&mut listed).await {
+                    None => Ok(true),
+                    Some(Ok(_)) => Ok(false),
+                    Some(Err(source)) => Err(Error::ObjectStore {
+                        href: bucket.url.to_string(),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Checks, before anything is planned, that a bucket can be reached and
+    /// listed with the credentials at hand; says in words what is wrong
+    /// otherwise. A folder is checked when its job starts.
+    pub async fn check_access(&self) -> Result<()> {
+        const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+        let Destination::Bucket(bucket) = self else {
+            return Ok(());
+        };
+        let first = async {
+            let mut listed = bucket.store.list(Some(&bucket.prefix));
+            futures::StreamExt::next(&mut listed).await.transpose()
+        };
+        match tokio::time::timeout(WAIT, first).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(source)) => Err(Error::ObjectStore {
+                href: bucket.url.to_string(),
+                source,
+            }),
+            Err(_) => {
+                let url = bucket.url.to_string();
+                let hint = match credentials_in_environment(&url) {
+                    true => String::new(),
+                    false => format!(
+                        "; no credentials were found for it: {}",
+                        crate::error::credentials_hint(&url)
+                    ),
+                };
+                Err(Error::invalid_input(format!(
+                    "{url} did not answer within {} seconds{hint}",
+                    WAIT.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// Whether the mirror has a file at `relative`.
+    pub async fn has_file(&self, local: &Folder, relative: &str) -> bool {
+        match self {
+            Destination::Folder(_) => local.has_file(relative),
+            Destination::Bucket(bucket) => bucket
+                .store
+                .head(&bucket.object_path(relative))
+                .await
+                .is_ok(),
+        }
+    }
+
+    /// Removes the mirror's file at `relative` (an item a sync found gone
+    /// from the source, when the job mirrors deletions). No such file is
+    /// not an error.
+    pub async fn remove(&self, local: &Folder, relative: &str) -> Result<()> {
+        match self {
+            Destination::Folder(_) => local
+                .remove(relative)
+                .map_err(|source| Error::io(&local.display(relative), source)),
+            Destination::Bucket(bucket) => {
+                match bucket.store.delete(&bucket.object_path(relative)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(source) => Err(Error::ObjectStore {
+                        href: format!("{}/{relative}", bucket.url),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
     /// Removes the staged copy of a published file (a folder keeps its files).
     pub fn discard_staged(&self, staged: &Folder, relative: &str) {
         if self.is_bucket() {
@@ -377,16 +574,54 @@ impl Destination {
 }
 
 impl Bucket {
+    /// The object at `relative` under the prefix. Cairn's own names are
+    /// valid keys as they are and are written so, so that the catalog's
+    /// relative hrefs name the objects for any other tool; a name a key
+    /// cannot hold as it is (a control character) is percent-encoded.
     fn object_path(&self, relative: &str) -> ObjectPath {
-        let mut path = self.prefix.clone();
-        for segment in relative.split('/').filter(|s| !s.is_empty()) {
-            path = path.join(segment);
+        let segments: Vec<&str> = relative.split('/').filter(|s| !s.is_empty()).collect();
+        let mut raw = self.prefix.as_ref().to_string();
+        for segment in &segments {
+            if !raw.is_empty() {
+                raw.push('/');
+            }
+            raw.push_str(segment);
         }
-        path
+        ObjectPath::parse(&raw).unwrap_or_else(|_| {
+            let mut path = self.prefix.clone();
+            for segment in segments {
+                path = path.join(segment);
+            }
+            path
+        })
     }
 }
 
 /// An object store client for the bucket or container that `url` names.
+/// Whether the environment names credentials (or anonymous access) for
+/// the store of `url`.
+fn credentials_in_environment(url: &str) -> bool {
+    let set = |names: &[&str]| names.iter().any(|n| std::env::var_os(n).is_some());
+    match url.split("://").next().unwrap_or_default() {
+        "s3" => set(&[
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SKIP_SIGNATURE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ]),
+        "az" => set(&[
+            "AZURE_STORAGE_ACCOUNT_KEY",
+            "AZURE_STORAGE_SAS_KEY",
+            "AZURE_STORAGE_USE_EMULATOR",
+            "AZURE_CLIENT_SECRET",
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ]),
+        "gs" => set(&["GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT"]),
+        _ => true,
+    }
+}
+
 pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     let wrap = |source: object_store::Error| Error::ObjectStore {
         href: url.to_string(),

@@ -135,7 +135,7 @@ pub enum Error {
     /// The disk that receives the mirror is full. Nothing is lost: the job
     /// stops and continues once there is room.
     #[error(
-        "the disk that holds {path} is full; free some space there (or choose another destination), then continue the job with `cairn resume`"
+        "the disk that holds {path} is full; free some space there (or choose another destination), then resume the job"
     )]
     DiskFull {
         /// The file that could not be written.
@@ -181,12 +181,14 @@ impl Error {
             Error::AccessDenied { status, .. } => format!(
                 "refused access (HTTP {status}); check that the address is public or that your credentials are set"
             ),
-            Error::Unavailable { reason, .. } => format!("could not be reached: {reason}"),
+            Error::Unavailable { reason, .. } => format!("could not be read: {reason}"),
             Error::Http { status, detail, .. } => format!(
                 "answered with an error (HTTP {status}){}",
                 detail_suffix(detail)
             ),
-            Error::InvalidJson { source, .. } => format!("is not valid JSON ({source})"),
+            Error::InvalidJson { source, .. } => format!(
+                "is not a STAC document: it is not JSON (the first fault is {source}); check the address"
+            ),
             Error::NotStac { reason, .. } => {
                 format!("is not a STAC object Cairn can use: {reason}")
             }
@@ -194,9 +196,7 @@ impl Error {
             Error::WrongContent { reason, .. } => reason.clone(),
             Error::Redirect { reason, .. } => format!("was redirected, and {reason}"),
             Error::TooLarge { reason, .. } => reason.clone(),
-            Error::ObjectStore { source, .. } => {
-                format!("the object store answered with an error: {source}")
-            }
+            Error::ObjectStore { href, source } => object_store_words(href, source),
             other => other.to_string(),
         }
     }
@@ -271,5 +271,53 @@ impl Error {
             href: href.to_string(),
             reason: reason.into(),
         }
+    }
+}
+
+/// An object store's error in words: missing credentials, a missing
+/// bucket, refused access, and only then the store's own message (its
+/// first line, without the service's internals).
+fn object_store_words(href: &str, source: &object_store::Error) -> String {
+    let text = source.to_string();
+    let lower = text.to_ascii_lowercase();
+    // Without credentials, the clients ask the cloud's metadata service
+    // (169.254.169.254) for them, which is not there off the cloud.
+    if lower.contains("169.254.169.254")
+        || lower.contains("metadata.google.internal")
+        || lower.contains("credential")
+    {
+        return format!(
+            "no credentials were found for it: {}",
+            credentials_hint(href)
+        );
+    }
+    match source {
+        object_store::Error::NotFound { .. } => {
+            "is not there (the bucket, container or file does not exist, or these credentials cannot see it)".into()
+        }
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            "refused access with these credentials: check them, and that they may list, read and write under this address".into()
+        }
+        _ => {
+            let first = text.lines().next().unwrap_or_default();
+            let first: String = first.chars().take(300).collect();
+            format!("the storage service answered with an error ({first})")
+        }
+    }
+}
+
+/// Where credentials for the store of `href` come from, in words.
+pub fn credentials_hint(href: &str) -> &'static str {
+    match href.split("://").next().unwrap_or_default() {
+        "s3" => {
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_REGION) where Cairn starts, or AWS_SKIP_SIGNATURE=true for a public bucket"
+        }
+        "az" => {
+            "set AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY (or a SAS in AZURE_STORAGE_SAS_KEY) where Cairn starts"
+        }
+        "gs" => {
+            "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file where Cairn starts"
+        }
+        _ => "set the storage service's credentials where Cairn starts",
     }
 }

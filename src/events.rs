@@ -84,6 +84,18 @@ pub enum Event {
         /// What happened, in plain words.
         reason: String,
     },
+    /// The watcher saw a file of the job's mirror change since it was
+    /// copied, or put right again.
+    Flagged {
+        /// The job (the latest into that mirror).
+        job: i64,
+        /// The file, relative to the mirror.
+        path: String,
+        /// What happened to it (`None`: it is no longer flagged).
+        kind: Option<crate::store::FlagKind>,
+        /// How many other files of the mirror changed in the same look.
+        more: u64,
+    },
     /// The run ended: everything was tried, or it was interrupted.
     Finished {
         /// The job.
@@ -104,6 +116,7 @@ impl Event {
             | Event::Started { job, .. }
             | Event::AssetFailed { job, .. }
             | Event::Stopped { job, .. }
+            | Event::Flagged { job, .. }
             | Event::Finished { job, .. } => *job,
             Event::Progress(snapshot) => snapshot.job,
         }
@@ -143,6 +156,36 @@ impl Event {
                 (LogKind::Failed, format!("Could not copy {href}: {reason}"))
             }
             Event::Stopped { reason, .. } => (LogKind::Failed, format!("Stopped: {reason}")),
+            Event::Flagged {
+                path, kind, more, ..
+            } => {
+                use crate::store::FlagKind;
+                let what = match kind {
+                    Some(FlagKind::Missing) => "is gone from the mirror; Repair fetches it again",
+                    Some(FlagKind::Modified) => {
+                        "was changed since it was verified; Check the copy tells whether its bytes differ, and Repair fetches it again"
+                    }
+                    Some(FlagKind::Edited) => {
+                        "(an item's description) was edited since Cairn wrote it; Repair writes it again"
+                    }
+                    Some(FlagKind::Added) => {
+                        "appeared in the mirror; no job put it there, and it is left as it is"
+                    }
+                    None => "is no longer flagged",
+                };
+                let others = match more {
+                    0 => String::new(),
+                    n => format!(" ({} changed too)", crate::words::plural(*n, "other file")),
+                };
+                (
+                    if kind.is_some_and(FlagKind::repairable) {
+                        LogKind::Problem
+                    } else {
+                        LogKind::Info
+                    },
+                    format!("{path} {what}{others}."),
+                )
+            }
             Event::Finished {
                 counts,
                 interrupted: true,
@@ -150,8 +193,12 @@ impl Event {
             } => (
                 LogKind::Info,
                 format!(
-                    "Copying stopped with {} verified; Resume continues from there.",
-                    plural(counts.done + counts.skipped, "asset")
+                    "Copying stopped with {} verified{}; Resume continues from there.",
+                    plural(counts.done + counts.skipped, "asset"),
+                    match counts.bytes_kept {
+                        0 => String::new(),
+                        kept => format!(" and {} of unfinished downloads kept", human_bytes(kept)),
+                    }
                 ),
             ),
             Event::Finished { counts, .. } => (

@@ -15,6 +15,11 @@
 //! whatever it points at). The bag is built under a temporary name beside
 //! its place and renamed there once whole, so an interrupted export leaves
 //! no half bag under the chosen name.
+//!
+//! A mirror in a bucket is read object by object (each hashed as it is
+//! written into the bag). A bag for a bucket is built in a temporary folder
+//! and uploaded under a prefix that holds nothing yet, payload first and
+//! `bagit.txt` last, so that a bag cut short never looks whole.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -56,6 +61,275 @@ pub struct Bagged {
 /// Bytes read at a time when a file is hashed as it is copied.
 const CHUNK: usize = 1024 * 1024;
 
+/// Makes a BagIt bag of the mirror at `mirror` (a folder, or a bucket
+/// address) at `out` (a new folder, or a bucket address under which
+/// nothing is yet). `store`, when given, holds the checksums Cairn recorded
+/// for a folder mirror. The bag's `path` is `out` as given for a bucket.
+pub async fn bag(
+    mirror: &str,
+    out: &str,
+    store: Option<&Store>,
+    options: &BagOptions,
+) -> Result<Bagged> {
+    use crate::destination::{Destination, is_bucket_address, normalize};
+    let mirror = normalize(mirror)?;
+    let into_bucket = is_bucket_address(out);
+    let out = match into_bucket {
+        true => normalize(out)?,
+        false => out.to_string(),
+    };
+    if into_bucket && is_bucket_address(&mirror) && (within(&out, &mirror) || within(&mirror, &out))
+    {
+        return Err(Error::invalid_input(format!(
+            "the bag {out} and the mirror {mirror} would hold each other; put the bag under another prefix"
+        )));
+    }
+    // A bag for a bucket is built in a folder of its own (made for this
+    // export alone, readable by this user only, removed afterwards).
+    let staging = match into_bucket {
+        true => Some(
+            tempfile::Builder::new()
+                .prefix("cairn-bag-")
+                .tempdir()
+                .map_err(|e| Error::io(&std::env::temp_dir(), e))?,
+        ),
+        false => None,
+    };
+    let scratch = staging
+        .as_ref()
+        .map_or_else(std::env::temp_dir, |s| s.path().to_path_buf());
+    // A bucket mirror is listed once: for the room it needs, and for the bag.
+    let source = match is_bucket_address(&mirror) {
+        true => {
+            let source = Destination::open(&mirror, &scratch)?;
+            let files = source.list_files().await?;
+            Some((source, files))
+        }
+        false => None,
+    };
+    let target = match into_bucket {
+        true => {
+            let target = Destination::open(&out, &scratch)?;
+            refuse_taken(&target, &out).await?;
+            let needed = match &source {
+                Some((_, files)) => files.iter().map(|(_, size)| size).sum(),
+                None => folder_bytes(Path::new(&mirror))?,
+            };
+            let free = crate::destination::free_space(&scratch.display().to_string());
+            if let Some(free) = free.filter(|free| *free < needed + needed / 20 + (1 << 20)) {
+                return Err(Error::invalid_input(format!(
+                    "a bag for a bucket is built first in {}, which has {} free; the mirror holds {}. Set TMPDIR to a folder with room, or make the bag in a folder",
+                    scratch.display(),
+                    crate::words::human_bytes(free),
+                    crate::words::human_bytes(needed)
+                )));
+            }
+            Some(target)
+        }
+        false => None,
+    };
+    // Built in place for a folder, in the staging folder for a bucket.
+    let local_out = match &target {
+        Some(_) => scratch.join("bag"),
+        None => PathBuf::from(&out),
+    };
+    let mut bagged = match source {
+        Some((source, files)) => bagit_of_bucket(&source, files, &local_out, options).await?,
+        None => bagit(Path::new(&mirror), &local_out, store, options)?,
+    };
+    if let Some(target) = target {
+        // Another export may have written there meanwhile.
+        refuse_taken(&target, &out).await?;
+        upload(&local_out, &target, &out).await?;
+        bagged.path = PathBuf::from(&out);
+    }
+    drop(staging);
+    Ok(bagged)
+}
+
+/// Whether the address `inner` is `outer` or under it.
+fn within(inner: &str, outer: &str) -> bool {
+    let outer = outer.trim_end_matches('/');
+    inner == outer || inner.starts_with(&format!("{outer}/"))
+}
+
+/// Refuses a bucket prefix that holds anything.
+async fn refuse_taken(target: &crate::destination::Destination, out: &str) -> Result<()> {
+    if target.is_empty().await? {
+        return Ok(());
+    }
+    Err(Error::invalid_input(format!(
+        "{out} already holds objects; Cairn does not write a bag over them: choose a new prefix"
+    )))
+}
+
+/// The bytes of the files of a mirror folder (links are not followed).
+fn folder_bytes(mirror: &Path) -> Result<u64> {
+    let folder = Folder::open(mirror).map_err(|e| Error::io(mirror, e))?;
+    let mut bytes = 0;
+    folder
+        .each_entry(|path, kind| {
+            if matches!(kind, Entry::File) {
+                bytes += folder.file_len(path).unwrap_or(0);
+            }
+            Ok(())
+        })
+        .map_err(|e| Error::io(mirror, e))?;
+    Ok(bytes)
+}
+
+/// Makes a bag at `out` of the mirror in a bucket `mirror`, whose objects
+/// are `files` (path and size).
+async fn bagit_of_bucket(
+    mirror: &crate::destination::Destination,
+    files: Vec<(String, u64)>,
+    out: &Path,
+    options: &BagOptions,
+) -> Result<Bagged> {
+    let root = mirror
+        .stream("catalog.json")
+        .await
+        .map_err(|error| match error {
+            Error::ObjectStore {
+                source: object_store::Error::NotFound { .. },
+                ..
+            } => Error::invalid_input(
+                "the bucket holds no catalog.json there; give the address of a mirror Cairn made",
+            ),
+            other => other,
+        })?;
+    let root = collect(root, 64 * 1024 * 1024).await?;
+    let source = source_of(&root, "the bucket's catalog.json")?;
+    let out = check_out(None, out)?;
+    let building = temporary_beside(&out)?;
+    let filled = async {
+        let bag = Folder::open(&building).map_err(|e| Error::io(&building, e))?;
+        let mut bagged = Bagged::default();
+        let mut manifests = Manifests {
+            sha256: Vec::new(),
+            sha512: options.sha512.then(Vec::new),
+        };
+        for (path, size) in files {
+            match copy_object(mirror, &bag, &path, size, &mut manifests).await {
+                Ok(()) => {
+                    bagged.files += 1;
+                    bagged.bytes += size;
+                    bagged.hashed += 1;
+                }
+                // A key the bag's folder cannot hold as a file (a name it
+                // refuses, one that is also a folder's, twins by case):
+                // that object is left out, and said. A full disk is not.
+                Err(Error::Io { source, .. }) => {
+                    bagged.left_out.push((
+                        path,
+                        format!("it cannot be a file of the bag under this name: {source}"),
+                    ));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        write_tags(&bag, &mut manifests, &bagged, &source)?;
+        Ok(bagged)
+    }
+    .await;
+    put_in_place(&building, out, filled)
+}
+
+/// Gathers a stream of at most `limit` bytes.
+async fn collect(
+    mut stream: futures::stream::BoxStream<'static, Result<bytes::Bytes>>,
+    limit: usize,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        bytes.extend_from_slice(&chunk?);
+        if bytes.len() > limit {
+            return Err(Error::invalid_input(
+                "the root catalog is too big to be the catalog of a mirror",
+            ));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Writes the object `path` of a bucket mirror into the bag's `data/`,
+/// hashing it on the way; its size must be the listed one.
+async fn copy_object(
+    mirror: &crate::destination::Destination,
+    bag: &Folder,
+    path: &str,
+    size: u64,
+    manifests: &mut Manifests,
+) -> Result<()> {
+    let target = format!("data/{path}");
+    let io_bag = |e| Error::io(&bag.display(&target), e);
+    let mut to = bag.create(&target).map_err(io_bag)?;
+    let mut sha256 = Hasher::new(Algorithm::Sha2_256);
+    let mut sha512 = manifests
+        .sha512
+        .is_some()
+        .then(|| Hasher::new(Algorithm::Sha2_512));
+    let mut stream = mirror.stream(path).await?;
+    let mut written = 0u64;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        let chunk = chunk?;
+        sha256.update(&chunk);
+        if let Some(sha512) = &mut sha512 {
+            sha512.update(&chunk);
+        }
+        to.write_all(&chunk).map_err(io_bag)?;
+        written += chunk.len() as u64;
+    }
+    if written != size {
+        return Err(Error::invalid_input(format!(
+            "{path} in the bucket changed while it was read ({size} bytes became {written}); export again"
+        )));
+    }
+    if !cfg!(target_os = "linux") {
+        to.sync_all().map_err(io_bag)?;
+    }
+    if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, sha512) {
+        lines.push((hex::encode(sha512.finish().digest), target.clone()));
+    }
+    manifests
+        .sha256
+        .push((hex::encode(&sha256.finish().digest), target));
+    Ok(())
+}
+
+/// Uploads the bag in the folder `bag` under the bucket prefix `target`
+/// (`out`): the payload, then the tag files, `bagit.txt` last.
+async fn upload(bag: &Path, target: &crate::destination::Destination, out: &str) -> Result<()> {
+    let folder = Folder::open(bag).map_err(|e| Error::io(bag, e))?;
+    let mut files = Vec::new();
+    folder
+        .each_entry(|path, kind| {
+            if matches!(kind, Entry::File) {
+                files.push(path.to_string());
+            }
+            Ok(())
+        })
+        .map_err(|e| Error::io(bag, e))?;
+    // Payload first, then the other tag files, and the declaration last.
+    files.sort_by_key(|path| {
+        (
+            !path.starts_with("data/"),
+            path == "bagit.txt",
+            path.clone(),
+        )
+    });
+    let total = files.len();
+    for (done, path) in files.iter().enumerate() {
+        if let Err(error) = target.publish(&folder, path).await {
+            return Err(Error::invalid_input(format!(
+                "the upload of the bag stopped after {done} of {total} files ({}); the objects under {out} are an unfinished bag without bagit.txt: delete them, or choose a new prefix, and make the bag again",
+                error.reason()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Makes a BagIt bag at `out` of the mirror folder `mirror`. `store`, when
 /// given, holds the checksums Cairn recorded for the mirror (`destination`
 /// is its normalized path, as jobs record it).
@@ -67,7 +341,7 @@ pub fn bagit(
 ) -> Result<Bagged> {
     let folder = Folder::open(mirror).map_err(|e| Error::io(mirror, e))?;
     let source = mirror_source(&folder)?;
-    let out = check_out(mirror, out)?;
+    let out = check_out(Some(mirror), out)?;
     // A folder of the bag's own, made anew (never one that was there).
     let building = temporary_beside(&out)?;
     let bag = match Folder::open(&building) {
@@ -79,26 +353,23 @@ pub fn bagit(
     };
     let destination = mirror.display().to_string();
     let made = fill(&folder, &bag, store, &destination, options, &source);
-    let mut bagged = match made {
-        Ok(bagged) => bagged,
-        Err(error) => {
-            let _ = std::fs::remove_dir_all(&building);
-            return Err(error);
-        }
-    };
-    // Every file of the bag on disk before it takes its name.
-    if let Err(error) = crate::transfer::ledger::flush_file_system(&building) {
-        let _ = std::fs::remove_dir_all(&building);
-        return Err(error);
+    put_in_place(&building, out, made)
+}
+
+/// Puts the bag built in `building` at `out` (checked to be new or an empty
+/// folder, which the rename replaces, and nothing else) once every file of
+/// it is on disk; removes what was built if the bag could not be made.
+fn put_in_place(building: &Path, out: PathBuf, made: Result<Bagged>) -> Result<Bagged> {
+    let placed = made.and_then(|mut bagged| {
+        crate::transfer::ledger::flush_file_system(building)?;
+        std::fs::rename(building, &out).map_err(|e| Error::io(&out, e))?;
+        bagged.path = out;
+        Ok(bagged)
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_dir_all(building);
     }
-    // An empty folder (checked above) gives way to the bag: the rename
-    // replaces an empty folder, and nothing else.
-    if let Err(error) = std::fs::rename(&building, &out) {
-        let _ = std::fs::remove_dir_all(&building);
-        return Err(Error::io(&out, error));
-    }
-    bagged.path = out;
-    Ok(bagged)
+    placed
 }
 
 /// The source a mirror was made of, from its root catalog; a folder without
@@ -127,10 +398,14 @@ fn mirror_source(mirror: &Folder) -> Result<String> {
             root.display()
         )),
     })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+    source_of(&bytes, &root.display().to_string())
+}
+
+/// The source named by the root catalog `bytes` (read from `what`).
+fn source_of(bytes: &[u8], what: &str) -> Result<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| {
         Error::invalid_input(format!(
-            "{} is not a STAC catalog; give the folder of a mirror Cairn made",
-            root.display()
+            "{what} is not a STAC catalog; give a mirror Cairn made"
         ))
     })?;
     value
@@ -139,15 +414,14 @@ fn mirror_source(mirror: &Folder) -> Result<String> {
         .map(crate::provenance::redact)
         .ok_or_else(|| {
             Error::invalid_input(format!(
-                "{} is not the catalog of a mirror Cairn made (it names no source)",
-                root.display()
+                "{what} is not the catalog of a mirror Cairn made (it names no source)"
             ))
         })
 }
 
 /// Refuses a bag inside the mirror (it would take itself in) or a mirror
 /// inside the bag, and a place that is taken; the bag's absolute path.
-fn check_out(mirror: &Path, out: &Path) -> Result<PathBuf> {
+fn check_out(mirror: Option<&Path>, out: &Path) -> Result<PathBuf> {
     let absolute = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
     if std::fs::symlink_metadata(&absolute).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(Error::invalid_input(format!(
@@ -155,7 +429,10 @@ fn check_out(mirror: &Path, out: &Path) -> Result<PathBuf> {
             absolute.display()
         )));
     }
-    let mirror = std::fs::canonicalize(mirror).map_err(|e| Error::io(mirror, e))?;
+    let mirror = match mirror {
+        Some(mirror) => Some(std::fs::canonicalize(mirror).map_err(|e| Error::io(mirror, e))?),
+        None => None,
+    };
     // The nearest existing folder decides where the bag really is.
     let mut existing = absolute.as_path();
     let mut rest = Vec::new();
@@ -167,7 +444,9 @@ fn check_out(mirror: &Path, out: &Path) -> Result<PathBuf> {
     for name in rest.iter().rev() {
         real.push(name);
     }
-    if real.starts_with(&mirror) || mirror.starts_with(&real) {
+    if let Some(mirror) = mirror
+        && (real.starts_with(&mirror) || mirror.starts_with(&real))
+    {
         return Err(Error::invalid_input(format!(
             "the bag {} and the mirror {} would hold each other; put the bag outside the mirror folder",
             absolute.display(),
@@ -471,13 +750,20 @@ mod tests {
     fn a_bag_is_refused_inside_its_mirror_and_over_a_full_folder() {
         let mirror = tempfile::tempdir().unwrap();
         let inner = mirror.path().join("bag");
-        assert!(check_out(mirror.path(), &inner).is_err());
-        assert!(check_out(&mirror.path().join("."), mirror.path()).is_err());
+        assert!(check_out(Some(mirror.path()), &inner).is_err());
+        assert!(check_out(Some(&mirror.path().join(".")), mirror.path()).is_err());
         let taken = tempfile::tempdir().unwrap();
         std::fs::write(taken.path().join("x"), b"x").unwrap();
-        assert!(check_out(mirror.path(), taken.path()).is_err());
+        assert!(check_out(Some(mirror.path()), taken.path()).is_err());
         let free = tempfile::tempdir().unwrap();
-        assert!(check_out(mirror.path(), &free.path().join("new")).is_ok());
-        assert!(check_out(mirror.path(), free.path()).is_ok());
+        assert!(check_out(Some(mirror.path()), &free.path().join("new")).is_ok());
+        assert!(check_out(Some(mirror.path()), free.path()).is_ok());
+        // A bag of a bucket mirror into a bucket: never one in the other.
+        assert!(within("s3://b/m/bag", "s3://b/m"));
+        assert!(within("s3://b/m", "s3://b/m/"));
+        assert!(!within("s3://b/mirror-bag", "s3://b/m"));
+        // A bag of a bucket mirror: only the place is checked.
+        assert!(check_out(None, taken.path()).is_err());
+        assert!(check_out(None, &free.path().join("other")).is_ok());
     }
 }

@@ -326,8 +326,34 @@ pub fn parse_location(input: &str) -> Result<Url> {
     local_path_url(Path::new(input), input)
 }
 
+/// Whether `input` begins like a host name (`earth-search.aws.element84.com/v1`,
+/// `www.example.org`): a dotted first segment of letters, digits and dashes,
+/// ending in letters that are not a file's extension.
+fn looks_like_a_host(input: &str) -> bool {
+    let host = input.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.split(':').next().unwrap_or("");
+    let labels: Vec<&str> = host.split('.').collect();
+    labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && labels.last().is_some_and(|tld| {
+            tld.len() >= 2
+                && tld.chars().all(|c| c.is_ascii_alphabetic())
+                // A file name, not a host.
+                && !matches!(
+                    tld.to_ascii_lowercase().as_str(),
+                    "json" | "geojson" | "jsonl" | "ndjson" | "parquet" | "txt" | "xml" | "html" | "htm" | "csv" | "zip"
+                )
+        })
+}
+
 fn local_path_url(path: &Path, input: &str) -> Result<Url> {
     let path = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        // A web address typed without its scheme is not taken for a file.
+        std::io::ErrorKind::NotFound if looks_like_a_host(input) => Error::invalid_input(format!(
+            "{input:?} is neither a file on this computer nor a full web address; if it is a web address, write it with https:// in front: https://{input}"
+        )),
         std::io::ErrorKind::NotFound => Error::invalid_input(format!(
             "{input:?} does not exist; check the path or give a URL"
         )),
@@ -461,20 +487,16 @@ impl Fetcher {
     /// document was in the end (after redirects).
     pub async fn get_document_at(&self, url: &Url) -> Result<(Document, Url)> {
         let (bytes, at, share) = self.fetched(&Request::get(url.clone())).await?;
-        let document =
-            Document::parse(bytes, Some(share)).map_err(|source| Error::InvalidJson {
-                href: url.to_string(),
-                source,
-            })?;
+        let page = looks_like_a_page(&bytes);
+        let document = Document::parse(bytes, Some(share))
+            .map_err(|source| not_json(url.as_str(), page, source))?;
         Ok((document, at))
     }
 
     async fn json_at(&self, request: &Request) -> Result<(Value, Url)> {
         let (bytes, at, share) = self.fetched(request).await?;
-        let value = serde_json::from_slice(&bytes).map_err(|source| Error::InvalidJson {
-            href: request.url.to_string(),
-            source,
-        })?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|source| not_json(request.url.as_str(), looks_like_a_page(&bytes), source))?;
         // The parsed document is the caller's now; its bytes are gone.
         drop((bytes, share));
         Ok((value, at))
@@ -695,6 +717,30 @@ pub(crate) async fn status_error_of(href: &str, response: &mut reqwest::Response
     status_error(href, response.status(), retry_after, detail)
 }
 
+/// Whether `bytes` begin like a web page (HTML or XML) rather than JSON.
+fn looks_like_a_page(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF)
+        .unwrap_or(bytes.len());
+    bytes.get(start) == Some(&b'<')
+}
+
+/// The error for a document at `href` that is not JSON: a web page is said
+/// to be one, with where to look for the catalog.
+fn not_json(href: &str, page: bool, source: serde_json::Error) -> Error {
+    match page {
+        true => Error::NotStac {
+            href: href.to_string(),
+            reason: "it is a web page, not a STAC catalog. Open it in a browser and look for the address of the catalog itself (it often ends in catalog.json or collection.json), or of its STAC API".into(),
+        },
+        false => Error::InvalidJson {
+            href: href.to_string(),
+            source,
+        },
+    }
+}
+
 /// The error for a request that got no usable answer.
 pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
     let reason = if error.is_timeout() {
@@ -815,6 +861,23 @@ fn summarize(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_web_address_without_its_scheme_is_not_taken_for_a_missing_file() {
+        let error = parse_location("earth-search.aws.element84.com/v1").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("https://earth-search.aws.element84.com/v1"),
+            "{error}"
+        );
+        let error = parse_location("no/such/catalog.json").unwrap_err();
+        assert!(error.to_string().contains("does not exist"), "{error}");
+        assert!(!looks_like_a_host("catalog.json"));
+        assert!(!looks_like_a_host("./data/catalog.json"));
+        assert!(looks_like_a_host("www.example.org"));
+        assert!(looks_like_a_host("stac.example.com:8080/api"));
+    }
 
     #[test]
     fn documents_are_weighed_by_their_values_not_their_strings() {

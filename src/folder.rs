@@ -165,6 +165,15 @@ impl Folder {
         place.rename(&place.name, to_name)
     }
 
+    /// Removes the folder at `relative` if it is empty (else leaves it).
+    pub fn remove_empty_folder(&self, relative: &str) -> io::Result<()> {
+        let place = self.place(relative, false)?;
+        match place.dir.remove_dir(&place.name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
     /// Removes the file (or link) at `relative`, if there is one.
     pub fn remove(&self, relative: &str) -> io::Result<()> {
         let place = self.place(relative, false)?;
@@ -415,6 +424,20 @@ impl Place {
     pub fn stamp(&self, name: &str) -> io::Result<(u64, i64)> {
         let meta = self.metadata(name, false)?;
         Ok((meta.len(), nanos(meta.modified()?.into_std())))
+    }
+
+    /// Whether a folder (not a link to one) is at `name`.
+    pub fn is_folder(&self, name: &str) -> bool {
+        plain(name).is_ok()
+            && self
+                .dir
+                .symlink_metadata(name)
+                .is_ok_and(|meta| meta.is_dir())
+    }
+
+    /// Whether anything (a file, a folder, a link) is at `name`.
+    pub fn exists(&self, name: &str) -> bool {
+        plain(name).is_ok() && self.dir.symlink_metadata(name).is_ok()
     }
 
     /// Whether a file (not a link, not a folder) is at `name`.

@@ -31,6 +31,10 @@ enum Command {
     Jobs(cli::jobs::Args),
     /// Continue a mirror job after an interruption or a crash; failed assets are tried again.
     Resume(cli::mirror::ResumeArgs),
+    /// Bring a job's mirror up to date: plan its source again and copy only
+    /// what is new or changed. Items gone from the source stay, marked as
+    /// removed upstream; a changed file keeps its previous version beside it.
+    Sync(cli::mirror::SyncArgs),
     /// Change a job's bandwidth limit, also while it runs.
     Limit(cli::jobs::LimitArgs),
     /// Pause a running job; `cairn resume` continues it.
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
             Command::Mirror(args) => cli::mirror::run(args, state).await,
             Command::Jobs(args) => cli::jobs::run(args, state),
             Command::Resume(args) => cli::mirror::resume(args, state).await,
+            Command::Sync(args) => cli::mirror::sync(args, state).await,
             Command::Limit(args) => cli::jobs::limit(args, state),
             Command::Pause(args) => cli::jobs::stop(args, state, cairn::store::JobState::Paused),
             Command::Cancel(args) => {

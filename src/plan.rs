@@ -108,9 +108,12 @@ pub async fn plan(
     let search = selection.search()?;
     let opened = open(fetcher, source).await?;
     let places = ledger.call(move |s| s.planned_places(job_id)).await?;
+    let run = ledger.call(move |s| s.open_run(job_id)).await?;
     let mut planner = Planner {
         ledger,
         job_id,
+        run,
+        unread: 0,
         selection,
         summary: PlanSummary::default(),
         places: Places::new(places),
@@ -131,10 +134,31 @@ pub async fn plan(
         })
         .await?;
     ledger.take_error()?;
+    result?;
+    // Items not found again are gone from the source only if the whole
+    // source was read: a document that could not be read, or a limit on
+    // the count, hides items that are still there.
+    let unread = match (planner.unread, selection.max_items) {
+        (0, None) => None,
+        (0, Some(_)) => Some("the selection has a limit on the number of items".to_string()),
+        (1, _) => Some("a part of the source could not be read this time".to_string()),
+        (parts, _) => Some(format!(
+            "{parts} parts of the source could not be read this time"
+        )),
+    };
+    // What was found is kept with the run (its history says it).
+    match unread {
+        None => ledger.call(move |s| s.mark_removed(run).map(drop)).await?,
+        Some(why) => {
+            ledger
+                .call(move |s| s.note_removals_unchecked(run, &why))
+                .await?
+        }
+    }
     for (repeat, first) in firsts {
         planner.repeated(repeat, first);
     }
-    result.map(|()| planner.summary)
+    Ok(planner.summary)
 }
 
 impl Planner<'_> {
@@ -185,6 +209,10 @@ impl Planner<'_> {
 struct Planner<'a> {
     ledger: &'a Ledger,
     job_id: i64,
+    /// The run this plan is part of.
+    run: i64,
+    /// Problems met that may have hidden items from the plan.
+    unread: usize,
     selection: &'a Selection,
     summary: PlanSummary,
     places: Places,
@@ -270,7 +298,16 @@ impl Places {
 }
 
 impl Planner<'_> {
+    /// Something in the source that could not be read or used: the plan
+    /// went past it, and so may have missed items.
     fn problem(&mut self, href: &str, reason: String) {
+        self.unread += 1;
+        self.notice(href, reason);
+    }
+
+    /// Something said about the source that hides nothing from the plan
+    /// (a name changed to be safe on disk).
+    fn notice(&mut self, href: &str, reason: String) {
         self.summary.problems.push(Problem {
             href: href.to_string(),
             reason,
@@ -372,6 +409,7 @@ impl Planner<'_> {
         walk_opened(fetcher, opened, &options, |event| {
             let outcome = match event {
                 WalkEvent::Problem(problem) => {
+                    self.unread += 1;
                     self.summary.problems.push(problem);
                     Ok(())
                 }
@@ -436,7 +474,7 @@ impl Planner<'_> {
         let dir = match self.places.collection(Some(id)) {
             Ok(dir) => {
                 if dir != id {
-                    self.problem(
+                    self.notice(
                         href.as_str(),
                         format!("the collection id {id:?} is written as the folder {dir:?}"),
                     );
@@ -611,7 +649,7 @@ impl Planner<'_> {
             }
         }
         for note in &notes {
-            self.problem(href, note.clone());
+            self.notice(href, note.clone());
         }
         self.summary.items += 1;
         self.summary.assets += assets.len() as u64;
@@ -624,6 +662,7 @@ impl Planner<'_> {
             renamed: (!notes.is_empty()).then(|| notes.join("; ")),
             document: item.to_string(),
             assets,
+            run: Some(self.run),
         };
         drop(item);
         // Paced: a plan reads faster than the store writes, and rows waiting

@@ -11,6 +11,8 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
+use crate::store::Version;
+
 const FILE_EXTENSION: &str = "https://stac-extensions.github.io/file/v2.1.0/schema.json";
 const ALTERNATE_EXTENSION: &str =
     "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json";
@@ -119,6 +121,56 @@ pub fn item(
     add_extensions(object, &[FILE_EXTENSION, ALTERNATE_EXTENSION]);
     item
 }
+
+/// Adds what syncs found to an item document written by [`item`]: when the
+/// source stopped listing it (`cairn:removed_upstream`, in its properties),
+/// and, in each asset, the previous versions of its file kept beside it
+/// (`cairn:previous_versions`: href, `file:size`, `file:checksum` and when
+/// the new bytes replaced them, oldest first).
+///
+/// Both are this mirror's own: what the source said under these names
+/// (a mirror of a mirror) is dropped, never carried over.
+pub fn history(item: &mut Value, removed_at: Option<&str>, versions: &[(String, Version)]) {
+    if let Some(Value::Object(properties)) = item.get_mut("properties") {
+        properties.remove(REMOVED_FIELD);
+        if let Some(at) = removed_at {
+            properties.insert(REMOVED_FIELD.into(), json!(at));
+        }
+    }
+    let Some(Value::Object(assets)) = item.get_mut("assets") else {
+        return;
+    };
+    for asset in assets.values_mut() {
+        if let Value::Object(asset) = asset {
+            asset.remove(VERSIONS_FIELD);
+        }
+    }
+    for (key, version) in versions {
+        let Some(Value::Object(asset)) = assets.get_mut(key) else {
+            continue;
+        };
+        let name = version.path.rsplit('/').next().unwrap_or_default();
+        let entry = json!({
+            "href": format!("./{name}"),
+            "file:size": version.size,
+            "file:checksum": version.checksum,
+            "cairn:replaced_at": version.kept_at,
+        });
+        match asset
+            .entry(VERSIONS_FIELD)
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            Value::Array(list) => list.push(entry),
+            other => *other = Value::Array(vec![entry]),
+        }
+    }
+}
+
+/// The property of an item the source no longer lists: when a sync found it gone.
+pub const REMOVED_FIELD: &str = "cairn:removed_upstream";
+
+/// The list, in an asset, of the previous versions of its file kept in the mirror.
+pub const VERSIONS_FIELD: &str = "cairn:previous_versions";
 
 /// The collection document at `<collection>/collection.json`, linking the
 /// items in `items` (paths relative to the collection folder; add those the
@@ -263,6 +315,16 @@ impl Hrefs {
     /// `bytes` (one already at the destination); nothing if it is not one.
     /// Only the hrefs are kept, never the links as values.
     pub fn add_linked(&mut self, bytes: &[u8]) {
+        self.add_linked_except(bytes, &std::collections::HashSet::new());
+    }
+
+    /// [`Hrefs::add_linked`], leaving out the links in `left_out` (items
+    /// taken out of the mirror).
+    pub fn add_linked_except(
+        &mut self,
+        bytes: &[u8],
+        left_out: &std::collections::HashSet<String>,
+    ) {
         #[derive(Deserialize)]
         struct Linked {
             #[serde(default)]
@@ -282,6 +344,7 @@ impl Hrefs {
             for link in linked.links {
                 if let MaybeLink::Link { rel, href } = link
                     && rel == "item"
+                    && !left_out.contains(&href)
                 {
                     self.push(&href);
                 }

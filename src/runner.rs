@@ -113,6 +113,17 @@ fn find_or_create(
     }
 }
 
+/// Checks a destination as typed before a job is recorded for it: a bucket
+/// must answer with the credentials at hand.
+pub async fn check_destination(destination: &str) -> Result<()> {
+    let destination = crate::destination::normalize(destination)?;
+    // Said as bad input: nothing is recorded, and it is for the person to fix.
+    Destination::open(&destination, &std::env::temp_dir())?
+        .check_access()
+        .await
+        .map_err(|error| Error::invalid_input(error.to_string()))
+}
+
 /// What a job will copy, told before it starts.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -139,7 +150,15 @@ pub struct JobStatus {
     pub counts: Counts,
     /// Whether this process is copying it now.
     pub running: bool,
+    /// The files of its mirror the watcher saw change since they were
+    /// copied (the first [`FLAGS_SHOWN`] by path).
+    pub flags: Vec<crate::store::Flag>,
+    /// How many files of its mirror are flagged in all.
+    pub flag_count: u64,
 }
+
+/// Flagged files a job's status lists (the count says how many in all).
+pub const FLAGS_SHOWN: usize = 50;
 
 /// Runs mirror jobs in the background.
 pub struct Runner {
@@ -153,7 +172,7 @@ pub struct Runner {
 /// The error for a job another process copies (its lease holds).
 pub fn held_elsewhere(job_id: i64, other: &str) -> Error {
     Error::invalid_input(format!(
-        "job {job_id} is being copied by another Cairn ({other}); one job is copied by one process at a time. Wait for it to finish, or pause it there (`cairn pause {job_id}`) and run this again"
+        "job {job_id} is being copied by another Cairn ({other}); one job is copied by one process at a time. Wait for it to finish, or pause it there, then try again"
     ))
 }
 
@@ -161,6 +180,13 @@ struct Running {
     cancel: CancellationToken,
     limit: Bandwidth,
     handle: Option<JoinHandle<Result<Report>>>,
+}
+
+impl Running {
+    /// Whether the run has not ended (also while it winds down after a pause).
+    fn goes_on(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+    }
 }
 
 impl Runner {
@@ -246,6 +272,7 @@ impl Runner {
     /// Records the job `request` asks for (see [`prepare_job`]) and plans
     /// it without copying: what it holds, and whether the disk has room.
     pub async fn estimate(&self, request: &JobRequest) -> Result<Estimate> {
+        check_destination(&request.destination).await?;
         let job_id = self.with_store(|s| prepare_job(s, request))?;
         let (report, problems) = self.plan_job(job_id).await?;
         let destination = self.job(job_id)?.destination;
@@ -271,13 +298,20 @@ impl Runner {
                 // A run winding down after a pause, a cancel or its end is
                 // no longer copying, as far as anyone asking is concerned.
                 let running = job.state == JobState::Running
-                    && running
-                        .get(&job.id)
-                        .is_some_and(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()));
+                    && running.get(&job.id).is_some_and(Running::goes_on);
+                let (flags, flag_count) =
+                    match crate::destination::is_bucket_address(&job.destination) {
+                        true => (Vec::new(), 0),
+                        false => {
+                            self.with_store(|s| s.some_flags(&job.destination, FLAGS_SHOWN))?
+                        }
+                    };
                 Ok(JobStatus {
                     job,
                     counts,
                     running,
+                    flags,
+                    flag_count,
                 })
             })
             .collect()
@@ -296,7 +330,21 @@ impl Runner {
     /// Starts job `job_id` in the background (or does nothing if it runs).
     /// A job still winding down from a pause starts again once it has.
     pub fn start(&self, job_id: i64) -> Result<()> {
-        self.start_run(job_id, RunKind::Plan)
+        self.start_run(job_id, RunKind::Plan { sync: false })
+    }
+
+    /// Brings job `job_id`'s mirror up to date, in the background: its
+    /// source is planned again, and each file copied before whose checksum
+    /// the catalog does not give is asked about at its server (one HEAD
+    /// request) and fetched again only if it changed. New items are copied;
+    /// items gone from the source are marked (or taken out, if the job
+    /// mirrors deletions).
+    pub fn sync(&self, job_id: i64) -> Result<()> {
+        if let Some(other) = self.with_store(|s| s.job_holder(job_id))? {
+            return Err(held_elsewhere(job_id, &other));
+        }
+        self.with_store(|s| s.retry_failed(job_id))?;
+        self.start_run(job_id, RunKind::Plan { sync: true })
     }
 
     /// Repairs files of job `job_id`'s mirror: once the job is held, the
@@ -307,13 +355,7 @@ impl Runner {
     /// source again. Nothing else of the job is copied, and it keeps its
     /// state (a paused job stays paused). Waits for the repair to end.
     pub async fn repair(&self, job_id: i64, assets: Vec<i64>, items: Vec<i64>) -> Result<Report> {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&job_id)
-            .is_some_and(|run| run.handle.as_ref().is_some_and(|h| !h.is_finished()));
-        if running {
+        if self.run_goes_on(job_id) {
             return Err(Error::invalid_input(format!(
                 "job {job_id} is copying now; check the copy again once it has stopped"
             )));
@@ -329,7 +371,7 @@ impl Runner {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let mut stopping = None;
         if let Some(run) = running.get_mut(&job_id)
-            && run.handle.as_ref().is_some_and(|h| !h.is_finished())
+            && run.goes_on()
         {
             if !run.cancel.is_cancelled() {
                 return Ok(());
@@ -469,13 +511,54 @@ impl Runner {
     /// Whether a run of this process copies job `job_id` now (and is not
     /// winding down after a pause or a cancel).
     fn copies(&self, job_id: i64) -> bool {
+        self.run_of(job_id)
+            .is_some_and(|(goes_on, cancelled)| goes_on && !cancelled)
+    }
+
+    /// Whether a run of job `job_id` in this process has not ended yet
+    /// (also one winding down after a pause).
+    fn run_goes_on(&self, job_id: i64) -> bool {
+        self.run_of(job_id).is_some_and(|(goes_on, _)| goes_on)
+    }
+
+    /// This process's run of job `job_id`, if it has one: whether it goes
+    /// on, and whether it was told to stop.
+    fn run_of(&self, job_id: i64) -> Option<(bool, bool)> {
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&job_id)
-            .is_some_and(|r| {
-                !r.cancel.is_cancelled() && r.handle.as_ref().is_some_and(|h| !h.is_finished())
-            })
+            .map(|run| (run.goes_on(), run.cancel.is_cancelled()))
+    }
+
+    /// Removes job `job_id` from the list: its records go, and the mirror
+    /// it made stays as it is. A job that is copying (here or in another
+    /// process) is refused: pause it first.
+    pub fn remove(&self, job_id: i64) -> Result<()> {
+        if self.run_goes_on(job_id) {
+            return Err(Error::invalid_input(format!(
+                "job {job_id} is copying now; pause it, then remove it"
+            )));
+        }
+        if let Some(other) = self.with_store(|s| s.job_holder(job_id))? {
+            return Err(held_elsewhere(job_id, &other));
+        }
+        let staging = self.with_store(|s| Ok(s.staging_dir(job_id)))?;
+        if !self.with_store(|s| s.delete_job(job_id))? {
+            return Err(Error::invalid_input(format!("there is no job {job_id}")));
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job_id);
+        // A bucket job's files waiting for upload are Cairn's own.
+        let _ = std::fs::remove_dir_all(staging);
+        Ok(())
+    }
+
+    /// Tells whoever listens (and the job's log) about `event`.
+    pub fn announce(&self, event: Event) {
+        announce(&self.store, &self.events, event);
     }
 
     /// How many jobs are copying now.
@@ -484,7 +567,7 @@ impl Runner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .filter(|r| r.handle.as_ref().is_some_and(|h| !h.is_finished()))
+            .filter(|r| r.goes_on())
             .count()
     }
 
@@ -515,10 +598,10 @@ impl Runner {
         Ok(())
     }
 
-    fn job(&self, job_id: i64) -> Result<Job> {
-        self.with_store(|s| s.job(job_id))?.ok_or_else(|| {
-            Error::invalid_input(format!("there is no job {job_id}; `cairn jobs` lists them"))
-        })
+    /// Job `job_id`, or an error saying there is none.
+    pub fn job(&self, job_id: i64) -> Result<Job> {
+        self.with_store(|s| s.job(job_id))?
+            .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))
     }
 
     fn destination(&self, job: &Job) -> Result<Destination> {
@@ -539,8 +622,12 @@ impl Runner {
 /// What a run of a job does.
 #[derive(Debug, Clone)]
 enum RunKind {
-    /// Read the source (plan) while the transfers copy what it found.
-    Plan,
+    /// Read the source (plan) while the transfers copy what it found; in a
+    /// sync, ask the source about the files copied before too.
+    Plan {
+        /// Whether this is a sync.
+        sync: bool,
+    },
     /// Fetch again these assets and write again these items, nothing else.
     Repair {
         /// Asset rows.
@@ -583,6 +670,7 @@ async fn run_job(
 
     let (planned_tx, planned_rx) = watch::channel(false);
     let repair = matches!(kind, RunKind::Repair { .. });
+    let sync = matches!(kind, RunKind::Plan { sync: true });
     if let RunKind::Repair { assets, items } = kind {
         // Reopened once the job is held: no other copier runs over them.
         ledger
@@ -594,11 +682,33 @@ async fn run_job(
             .await?;
     }
     let planning = async {
-        let planned = if repair {
+        let mut planned = if repair {
             Ok(Vec::new())
         } else {
             plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await
         };
+        // A sync then asks the servers about the files it verified before,
+        // once per run (a run resumed after a stop goes on where it was):
+        // once the plan has brought every asset's source up to date.
+        if sync && planned.is_ok() {
+            let rechecks = ledger
+                .call(move |s| {
+                    let run = s.open_run(job_id)?;
+                    s.set_rechecks(run)
+                })
+                .await;
+            match rechecks {
+                Ok(count) if count > 0 => {
+                    tracing::info!(
+                        job_id,
+                        count,
+                        "asking the source whether copied files changed"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => planned = Err(error),
+            }
+        }
         let _ = planned_tx.send(true);
         planned
     };
@@ -616,6 +726,8 @@ async fn run_job(
         concurrency: job.concurrency.max(1) as usize,
         per_host: job.per_host.max(1) as usize,
         repair_only: repair,
+        keep_versions: job.keep_versions,
+        mirror_deletions: job.mirror_deletions,
         ..PoolOptions::default()
     };
     let transfers = pool::run(
@@ -669,6 +781,10 @@ async fn run_job(
         _ => JobState::Finished,
     };
     db(&|s| s.set_job_state(job_id, state))?;
+    if !repair && !outcome.interrupted {
+        let failures = outcome.counts.failed;
+        db(&|s| s.close_run(job_id, failures).map(drop))?;
+    }
     // Announced once the state is written: whoever reads the job on hearing
     // it finds it ended.
     announce(

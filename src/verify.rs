@@ -571,42 +571,62 @@ fn gather_assets(
             });
             continue;
         }
-        let Some(text) = asset.get("href").and_then(Value::as_str) else {
-            continue;
-        };
-        if text.contains("://") || Url::parse(text).is_ok() {
-            continue; // not mirrored (an address, not a file of the mirror)
+        let source = asset
+            .pointer("/alternate/source/href")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        gather_file(mirror, (href, key), asset, source, checks, report);
+        // The previous versions of its file a sync kept (they cannot be
+        // fetched again: the source has other bytes now).
+        let versions = asset.get(crate::rewrite::VERSIONS_FIELD);
+        for version in versions.and_then(Value::as_array).into_iter().flatten() {
+            gather_file(mirror, (href, key), version, None, checks, report);
         }
-        let Ok(url) = href.join(text) else {
-            continue;
-        };
-        let Some(relative) = mirror.relative(&url) else {
-            report.findings.push(Finding {
-                kind: FindingKind::Unchecked,
-                path: format!(
-                    "{} asset {key:?}",
-                    mirror.relative(href).unwrap_or_else(|| href.to_string())
-                ),
-                reason: format!(
-                    "its href {text:?} leads outside the mirror; Cairn does not read or write there"
-                ),
-                repaired: false,
-            });
-            continue;
-        };
-        let field = |name: &str| asset.get(name).and_then(Value::as_str).map(str::to_string);
-        checks.push(Check {
-            relative,
-            url,
-            media_type: field("type"),
-            size: asset.get("file:size").and_then(Value::as_u64),
-            checksum: field("file:checksum"),
-            source: asset
-                .pointer("/alternate/source/href")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        });
     }
+}
+
+/// The file `entry` (an asset, or a previous version of one) of the asset
+/// `key` of the item at `href`, when its href is a file of the mirror.
+fn gather_file(
+    mirror: &Mirror,
+    (href, key): (&Url, &str),
+    entry: &Value,
+    source: Option<String>,
+    checks: &mut Vec<Check>,
+    report: &mut Report,
+) {
+    let Some(text) = entry.get("href").and_then(Value::as_str) else {
+        return;
+    };
+    if text.contains("://") || Url::parse(text).is_ok() {
+        return; // not mirrored (an address, not a file of the mirror)
+    }
+    let Ok(url) = href.join(text) else {
+        return;
+    };
+    let Some(relative) = mirror.relative(&url) else {
+        report.findings.push(Finding {
+            kind: FindingKind::Unchecked,
+            path: format!(
+                "{} asset {key:?}",
+                mirror.relative(href).unwrap_or_else(|| href.to_string())
+            ),
+            reason: format!(
+                "its href {text:?} leads outside the mirror; Cairn does not read or write there"
+            ),
+            repaired: false,
+        });
+        return;
+    };
+    let field = |name: &str| entry.get(name).and_then(Value::as_str).map(str::to_string);
+    checks.push(Check {
+        relative,
+        url,
+        media_type: field("type"),
+        size: entry.get("file:size").and_then(Value::as_u64),
+        checksum: field("file:checksum"),
+        source,
+    });
 }
 
 /// The path of `url` inside the mirror whose root folder (or prefix) is

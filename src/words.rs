@@ -30,6 +30,53 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// What a run of a job found and did, in a sentence or two: the job's
+/// history says it this way on the command line and in the app.
+pub fn run_summary(run: &crate::store::Run) -> String {
+    let mut parts = Vec::new();
+    if run.new_items > 0 {
+        parts.push(plural(run.new_items, "new item"));
+    }
+    if run.changed_items > 0 {
+        parts.push(plural(run.changed_items, "changed item"));
+    }
+    if run.removed_items > 0 {
+        parts.push(format!(
+            "{} gone from the source (marked as removed upstream)",
+            plural(run.removed_items, "item")
+        ));
+    }
+    if run.changed_assets > 0 {
+        parts.push(format!(
+            "{} with new bytes",
+            plural(run.changed_assets, "file")
+        ));
+    }
+    let what = match (run.kind.as_str(), parts.is_empty()) {
+        ("sync", true) => "Sync: nothing new or changed in the source".to_string(),
+        ("sync", false) => format!("Sync: {}", parts.join(", ")),
+        (_, true) => "First copy".to_string(),
+        (_, false) => format!("First copy: {}", parts.join(", ")),
+    };
+    let mut text = match run.finished_at {
+        Some(_) => format!("{what}; {} fetched", human_bytes(run.bytes)),
+        None => format!("{what} (not finished yet)"),
+    };
+    if run.failures > 0 {
+        text.push_str(&format!(
+            "; {} could not be copied",
+            plural(run.failures, "file")
+        ));
+    }
+    text.push('.');
+    if let Some(why) = &run.removals_note {
+        text.push_str(&format!(
+            " Items gone from the source were not looked for: {why}."
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

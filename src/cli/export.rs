@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use cairn::destination::Destination;
-use cairn::export::{BagOptions, bagit};
+use cairn::export::BagOptions;
 use cairn::store::Store;
 use cairn::{Error, Result};
 use serde_json::json;
@@ -19,9 +19,10 @@ pub struct Args {
     /// The mirror: a folder (for a bag), or a folder or bucket address (for
     /// an index).
     destination: String,
-    /// Write a BagIt bag (RFC 8493) of the whole mirror into this new folder.
+    /// Write a BagIt bag (RFC 8493) of the whole mirror into this new folder,
+    /// or under this bucket address (s3://, az://, gs://) that holds nothing yet.
     #[arg(long, value_name = "OUT_DIR")]
-    bagit: Option<PathBuf>,
+    bagit: Option<String>,
     /// Write the stac-geoparquet index of every item of the mirror (what
     /// its items.parquet holds) into this file.
     #[arg(long, value_name = "FILE")]
@@ -46,7 +47,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         None => EXIT_OK,
     };
     match &args.bagit {
-        Some(bag) => Ok(bag_of(&args, bag, state)?.max(code)),
+        Some(bag) => Ok(bag_of(&args, bag, state).await?.max(code)),
         None => Ok(code),
     }
 }
@@ -102,17 +103,11 @@ fn tempfile_dir() -> Result<PathBuf> {
 }
 
 /// `--bagit OUT_DIR`.
-fn bag_of(args: &Args, bag: &std::path::Path, state: Option<PathBuf>) -> Result<u8> {
-    if cairn::destination::is_bucket_address(&args.destination) {
-        return Err(Error::invalid_input(
-            "`cairn export` makes bags of mirror folders; a mirror in a bucket cannot be exported yet",
-        ));
-    }
-    let mirror = PathBuf::from(cairn::destination::normalize(&args.destination)?);
-    if !mirror.is_dir() {
+async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
+    let mirror = cairn::destination::normalize(&args.destination)?;
+    if !cairn::destination::is_bucket_address(&mirror) && !std::path::Path::new(&mirror).is_dir() {
         return Err(Error::invalid_input(format!(
-            "{} is not a folder; give the folder of a mirror",
-            mirror.display()
+            "{mirror} is not a folder; give the folder or bucket address of a mirror"
         )));
     }
     // The checksums recorded when the files were verified, if this
@@ -127,7 +122,7 @@ fn bag_of(args: &Args, bag: &std::path::Path, state: Option<PathBuf>) -> Result<
         sha512: args.sha512,
         rehash: args.rehash,
     };
-    let bagged = bagit(&mirror, bag, store.as_ref(), &options)?;
+    let bagged = cairn::export::bag(&mirror, bag, store.as_ref(), &options).await?;
     let mut out = std::io::stdout().lock();
     left_out(&mut out, args.json, &bagged.left_out);
     if args.json {

@@ -64,6 +64,30 @@ pub struct ResumeArgs {
     json: bool,
 }
 
+/// Arguments of `cairn sync`.
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// The job to bring up to date (see `cairn jobs`).
+    job_id: i64,
+    /// Replace the files whose source changed instead of keeping the
+    /// previous version beside them (kept for this job from now on).
+    #[arg(long, conflicts_with = "keep_versions")]
+    overwrite_changed: bool,
+    /// Keep the previous version of each changed file again (the default).
+    #[arg(long)]
+    keep_versions: bool,
+    /// Remove from the mirror the items the source no longer has (their
+    /// files too), instead of keeping them marked as removed upstream.
+    #[arg(long, conflicts_with = "keep_removed")]
+    mirror_deletions: bool,
+    /// Keep the items the source no longer has, marked (the default).
+    #[arg(long)]
+    keep_removed: bool,
+    /// Print one JSON object per line, then a summary.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Plans and runs a new mirror job (or continues the same one).
 pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let limit_rate = args
@@ -72,6 +96,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         .map(parse_rate)
         .transpose()?
         .flatten();
+    cairn::runner::check_destination(&args.destination).await?;
     let store = open_store(state)?;
     let job_id = prepare_job(
         &store,
@@ -90,28 +115,68 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
             per_host: args.per_host,
         },
     )?;
-    execute(store, job_id, args.dry_run, args.json).await
+    // The same mirror again, once it has run to its end: a sync.
+    let ended = store.has_copied(job_id)?;
+    let run = match (args.dry_run, ended) {
+        (true, _) => Run::PlanOnly,
+        (false, true) => Run::Sync,
+        (false, false) => Run::Start,
+    };
+    execute(store, job_id, run, args.json).await
+}
+
+/// How `execute` runs a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Plan only.
+    PlanOnly,
+    /// Start or continue it.
+    Start,
+    /// Bring it up to date.
+    Sync,
+}
+
+/// The state store and job `job_id`, which no other process copies now.
+fn free_job(state: Option<PathBuf>, job_id: i64) -> Result<(Store, cairn::store::Job)> {
+    let store = open_store(state)?;
+    let job = store.job(job_id)?.ok_or_else(|| {
+        Error::invalid_input(format!("there is no job {job_id}; `cairn jobs` lists them"))
+    })?;
+    if let Some(other) = store.job_holder(job.id)? {
+        return Err(cairn::runner::held_elsewhere(job.id, &other));
+    }
+    Ok((store, job))
 }
 
 /// Continues a job after an interruption or a crash, and tries its failed
 /// assets again.
 pub async fn resume(args: ResumeArgs, state: Option<PathBuf>) -> Result<u8> {
-    let store = open_store(state)?;
-    let job = store.job(args.job_id)?.ok_or_else(|| {
-        Error::invalid_input(format!(
-            "there is no job {}; `cairn jobs` lists them",
-            args.job_id
-        ))
-    })?;
-    if let Some(other) = store.job_holder(job.id)? {
-        return Err(cairn::runner::held_elsewhere(job.id, &other));
-    }
+    let (store, job) = free_job(state, args.job_id)?;
     // Failed assets get a fresh set of attempts: the server may be back.
     store.retry_failed(job.id)?;
-    execute(store, job.id, false, args.json).await
+    execute(store, job.id, Run::Start, args.json).await
 }
 
-async fn execute(store: Store, job_id: i64, dry_run: bool, json: bool) -> Result<u8> {
+/// Plans a finished job's source again and copies only what is new or
+/// changed; marks (or, if asked, removes) the items gone from the source.
+pub async fn sync(args: SyncArgs, state: Option<PathBuf>) -> Result<u8> {
+    let (store, job) = free_job(state, args.job_id)?;
+    let keep_versions = match (args.overwrite_changed, args.keep_versions) {
+        (true, _) => false,
+        (_, true) => true,
+        _ => job.keep_versions,
+    };
+    let mirror_deletions = match (args.mirror_deletions, args.keep_removed) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => job.mirror_deletions,
+    };
+    store.set_job_sync_options(job.id, keep_versions, mirror_deletions)?;
+    execute(store, job.id, Run::Sync, args.json).await
+}
+
+async fn execute(store: Store, job_id: i64, run: Run, json: bool) -> Result<u8> {
+    let dry_run = run == Run::PlanOnly;
     let job = store
         .job(job_id)?
         .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
@@ -128,7 +193,10 @@ async fn execute(store: Store, job_id: i64, dry_run: bool, json: bool) -> Result
             }
         }
     } else {
-        runner.start(job_id)?;
+        match run {
+            Run::Sync => runner.sync(job_id)?,
+            _ => runner.start(job_id)?,
+        }
         // Ctrl-C stops the job cleanly; it is paused, and resumable.
         let stopper = {
             let runner = runner.clone();
@@ -143,6 +211,17 @@ async fn execute(store: Store, job_id: i64, dry_run: bool, json: bool) -> Result
     };
     done.cancel();
     let _ = printer.await;
+    // A job stopped by something the person fixes (a full disk) continues
+    // where it stopped: the command for that is said here, not in the
+    // message the app shows too.
+    if let Err(error) = &result
+        && super::exit_code(error) == EXIT_INTERRUPTED
+        && !matches!(error, Error::Cancelled)
+    {
+        eprintln!(
+            "Once that is fixed, `cairn resume {job_id}` continues the job where it stopped."
+        );
+    }
     let report = result?;
     if dry_run {
         return Ok(EXIT_OK);
@@ -173,6 +252,12 @@ fn finish(
         _ => EXIT_OK,
     };
     let failures = store.failures(job_id)?;
+    // What this run changed, when it was a sync that ended.
+    let run = store
+        .runs(job_id)?
+        .into_iter()
+        .next()
+        .filter(|r| r.kind == "sync" && r.finished_at.is_some());
     if json {
         for failure in &failures {
             json_line(
@@ -185,6 +270,9 @@ fn finish(
         summary["job"] = json!(job_id);
         summary["state"] = json!(format!("{state:?}").to_lowercase());
         summary["catalog"] = json!(catalog_location(destination));
+        if let Some(run) = &run {
+            summary["sync"] = serde_json::to_value(run).unwrap_or_default();
+        }
         json_line(out, &summary);
     } else {
         let _ = writeln!(
@@ -196,6 +284,9 @@ fn finish(
             counts.pending,
             human_bytes(counts.bytes_done)
         );
+        if let Some(run) = &run {
+            let _ = writeln!(out, "{}", cairn::words::run_summary(run));
+        }
         if counts.items_failed > 0 {
             let _ = writeln!(
                 out,
@@ -327,8 +418,9 @@ async fn print_events(
                     None => println!("{text}"),
                 }
             }
-            // The error itself is printed when the run returns.
-            Event::Started { .. } | Event::Stopped { .. } => {}
+            // The error itself is printed when the run returns; the watcher
+            // runs in the app only.
+            Event::Started { .. } | Event::Stopped { .. } | Event::Flagged { .. } => {}
         }
     }
     if let Some(bar) = bar {

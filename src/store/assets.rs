@@ -54,6 +54,25 @@ pub struct AssetRow {
     pub verified: Option<(u64, String)>,
     /// The checksum a repair must match (what the file had when verified).
     pub repair_checksum: Option<String>,
+    /// The verified bytes in place before the source changed, or before a
+    /// sync asks whether it changed.
+    pub prior: Option<Prior>,
+}
+
+/// Verified bytes of an asset that a new copy may replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prior {
+    /// Their size.
+    pub size: u64,
+    /// Their checksum (multihash, hex).
+    pub checksum: String,
+    /// Whether the source is only to be asked whether it changed (with
+    /// the validators it gave then).
+    pub recheck: bool,
+    /// The ETag the bytes were served with.
+    pub etag: Option<String>,
+    /// The Last-Modified they were served with.
+    pub last_modified: Option<String>,
 }
 
 /// How far a job is.
@@ -76,6 +95,9 @@ pub struct Counts {
     pub bytes_expected: u64,
     /// Bytes verified (done and skipped).
     pub bytes_done: u64,
+    /// Bytes of unfinished downloads kept for the next run to continue
+    /// from (as they stood when the transfers last stopped).
+    pub bytes_kept: u64,
     /// Items whose own document (item JSON) could not be written.
     pub items_failed: u64,
 }
@@ -196,7 +218,10 @@ impl Store {
              WHERE id IN (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
                           WHERE i.job_id = ?1 AND a.state = 'pending' {only} ORDER BY a.id LIMIT ?2)
              RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
-                       attempts, validator, size, checksum, media_type, repair_checksum"
+                       attempts, validator, size, checksum, media_type, repair_checksum,
+                       prior_size, prior_checksum, recheck,
+                       json_extract(provenance, '$.headers.etag'),
+                       json_extract(provenance, '$.headers.\"last-modified\"')"
         ))?;
         let rows = statement.query_map(params![job_id, limit as i64], |row| {
             Ok(AssetRow {
@@ -215,6 +240,16 @@ impl Store {
                     _ => None,
                 },
                 repair_checksum: row.get(12)?,
+                prior: match (row.get::<_, Option<i64>>(13)?, row.get(14)?) {
+                    (Some(size), Some(checksum)) => Some(Prior {
+                        size: size as u64,
+                        checksum,
+                        recheck: row.get(15)?,
+                        etag: row.get(16)?,
+                        last_modified: row.get(17)?,
+                    }),
+                    _ => None,
+                },
             })
         })?;
         let mut claimed: Vec<AssetRow> = rows.collect::<Result<_, _>>()?;
@@ -271,7 +306,9 @@ impl Store {
         };
         self.conn().prepare_cached("UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
                  validator = NULL, attempts = attempts + 1,
-                 provenance = coalesce(?5, provenance), verified_mtime = ?6, repair_checksum = NULL,
+                 provenance = coalesce(?5, provenance), verified_mtime = coalesce(?6, verified_mtime),
+                 repair_checksum = NULL,
+                 prior_size = NULL, prior_checksum = NULL, recheck = 0,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ?1")?.execute(params![id, state, size as i64, checksum, record.provenance, record.mtime],
         )?;
@@ -356,9 +393,13 @@ impl Store {
     }
 
     /// Puts an interrupted asset back in the queue without counting an attempt.
-    pub fn release_asset(&self, id: i64) -> Result<()> {
-        self.conn().prepare_cached("UPDATE assets SET state = 'pending' WHERE id = ?1 AND state IN ('active', 'verifying')")?.execute([id],
-        )?;
+    pub fn release_asset(&self, id: i64, kept: Option<u64>) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'pending', bytes_done = coalesce(?2, bytes_done)
+                 WHERE id = ?1 AND state IN ('active', 'verifying')",
+            )?
+            .execute(params![id, kept.map(|k| k as i64)])?;
         Ok(())
     }
 
@@ -463,7 +504,8 @@ impl Store {
                     count(*) FILTER (WHERE a.state IN ('pending', 'active', 'verifying')),
                     coalesce(sum(a.expected_size), 0),
                     coalesce(sum(a.size) FILTER (WHERE a.state IN ('done', 'skipped')), 0),
-                    (SELECT count(*) FROM items WHERE job_id = ?1 AND failure IS NOT NULL)
+                    (SELECT count(*) FROM items WHERE job_id = ?1 AND failure IS NOT NULL),
+                    coalesce(sum(a.bytes_done) FILTER (WHERE a.state IN ('pending', 'active', 'verifying')), 0)
              FROM assets a JOIN items i ON i.id = a.item_row WHERE i.job_id = ?1",
             [job_id],
             |row| {
@@ -478,6 +520,7 @@ impl Store {
                     bytes_expected: n(6)?,
                     bytes_done: n(7)?,
                     items_failed: n(8)?,
+                    bytes_kept: n(9)?,
                 })
             },
         )?)
@@ -564,6 +607,7 @@ mod tests {
                     expected_checksum: checksum.map(str::to_string),
                     media_type: None,
                 }],
+                run: None,
             })
             .unwrap()
     }
@@ -655,12 +699,12 @@ mod tests {
         assert_eq!(store.reconcile_job(job).unwrap(), 1);
         let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.verified, Some((10, "1220ab".to_string())));
-        store.release_asset(again.id).unwrap();
+        store.release_asset(again.id, None).unwrap();
         // Planned again unchanged: the record stays; changed: it goes.
         plan(&store, job, None);
         let again = store.claim_asset(job).unwrap().unwrap();
         assert!(again.verified.is_some());
-        store.release_asset(again.id).unwrap();
+        store.release_asset(again.id, None).unwrap();
         plan(&store, job, Some("1220cc"));
         let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.verified, None);

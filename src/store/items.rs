@@ -44,6 +44,8 @@ pub struct NewItem {
     pub document: String,
     /// The selected assets.
     pub assets: Vec<NewAsset>,
+    /// The run of the job whose plan read it (see [`Store::open_run`]).
+    pub run: Option<i64>,
 }
 
 /// The folders earlier plans of a job gave out.
@@ -70,6 +72,8 @@ pub struct ItemRow {
     pub dir: String,
     /// The source document.
     pub document: Value,
+    /// When a sync found it gone from the source (it stays in the mirror).
+    pub removed_at: Option<String>,
 }
 
 /// An item document a job wrote into a mirror.
@@ -94,6 +98,9 @@ pub enum Mirrored {
     Pending,
     /// Some asset could not be copied.
     Failed,
+    /// A file of it in the mirror is gone or changed since it was copied
+    /// (seen by the watcher).
+    Damaged,
 }
 
 /// An item of a source and where it stands, for a map.
@@ -143,7 +150,8 @@ impl Store {
             item.href,
             item.dir,
             item.renamed,
-            item.document
+            item.document,
+            item.run
         ];
         let upsert = |sql: &str| {
             conn.prepare_cached(sql)?
@@ -154,7 +162,11 @@ impl Store {
         let loose: Option<(i64, String)> = match item.collection {
             Some(_) => None,
             None => upsert(
-                "UPDATE items SET href = ?4, dir = ?5, renamed = ?6, document = ?7
+                "UPDATE items SET href = ?4, dir = ?5, renamed = ?6, document = ?7, seen_run = ?8,
+                     removed_at = NULL,
+                     changed_run = CASE WHEN document IS NOT ?7 THEN ?8 ELSE changed_run END,
+                     state = CASE WHEN document IS NOT ?7 OR removed_at IS NOT NULL
+                                  THEN 'pending' ELSE state END
                  WHERE id = (SELECT id FROM items
                              WHERE job_id = ?1 AND collection IS ?2 AND item_id = ?3
                              ORDER BY id LIMIT 1)
@@ -165,19 +177,36 @@ impl Store {
         let (row, state): (i64, String) = match loose {
             Some(found) => found,
             None => upsert(
-                "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO items (job_id, collection, item_id, href, dir, renamed, document,
+                                    first_run, seen_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
                  ON CONFLICT (job_id, collection, item_id) DO UPDATE SET
                      href = excluded.href, dir = excluded.dir, renamed = excluded.renamed,
-                     document = excluded.document
+                     document = excluded.document, seen_run = excluded.seen_run,
+                     removed_at = NULL,
+                     changed_run = CASE WHEN items.document IS NOT excluded.document
+                                        THEN excluded.seen_run ELSE items.changed_run END,
+                     state = CASE WHEN items.document IS NOT excluded.document
+                                       OR items.removed_at IS NOT NULL
+                                  THEN 'pending' ELSE items.state END
                  RETURNING id, state",
             )?,
         };
         let mut insert_asset = conn.prepare_cached(&format!(
-            "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum, media_type)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum, media_type, first_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (item_row, key) DO UPDATE SET
                      state = CASE WHEN {SAME_ASSET} THEN assets.state ELSE 'pending' END,
+                     -- Verified bytes whose source changed are what a new copy
+                     -- is compared with, and kept as a previous version.
+                     -- (Only bytes Cairn copied: a file found in place is not its own.)
+                     prior_size = CASE WHEN {SAME_ASSET} THEN assets.prior_size
+                         WHEN assets.state = 'done' THEN assets.size
+                         ELSE assets.prior_size END,
+                     prior_checksum = CASE WHEN {SAME_ASSET} THEN assets.prior_checksum
+                         WHEN assets.state = 'done' THEN assets.checksum
+                         ELSE assets.prior_checksum END,
+                     recheck = CASE WHEN {SAME_ASSET} THEN assets.recheck ELSE 0 END,
                      size = CASE WHEN {SAME_ASSET} THEN assets.size END,
                      checksum = CASE WHEN {SAME_ASSET} THEN assets.checksum END,
                      href = excluded.href, path = excluded.path,
@@ -193,7 +222,8 @@ impl Store {
                 asset.path,
                 asset.expected_size.map(|s| s as i64),
                 asset.expected_checksum,
-                asset.media_type
+                asset.media_type,
+                item.run
             ])?;
         }
         // An item written before is written again once an asset of it is to
@@ -202,7 +232,8 @@ impl Store {
         if state == "written" {
             conn.prepare_cached(
                 "UPDATE items SET state = 'pending' WHERE id = ?1
-                 AND EXISTS (SELECT 1 FROM assets WHERE item_row = ?1 AND state = 'pending')",
+                 AND EXISTS (SELECT 1 FROM assets WHERE item_row = ?1 AND state = 'pending'
+                             AND recheck = 0)",
             )?
             .execute([row])?;
         }
@@ -309,7 +340,10 @@ impl Store {
         let mut statement = self.conn().prepare(
             "SELECT i.collection, i.item_id,
                     coalesce(max(a.state = 'failed'), 0),
-                    coalesce(min(a.state IN ('done', 'skipped')), 0)
+                    coalesce(min(a.state IN ('done', 'skipped')), 0),
+                    max(EXISTS (SELECT 1 FROM flags f WHERE f.destination = j.destination
+                                AND f.kind != 'added'
+                                AND f.path > i.dir || '/' AND f.path < i.dir || '0'))
              FROM items i JOIN jobs j ON j.id = i.job_id
              LEFT JOIN assets a ON a.item_row = i.id
              WHERE j.source_url = ?1
@@ -317,11 +351,14 @@ impl Store {
              ORDER BY i.collection, i.item_id",
         )?;
         let rows = statement.query_map([source], |row| {
-            let (failed, done): (bool, bool) = (row.get(2)?, row.get(3)?);
+            let (failed, done, damaged): (bool, bool, bool) =
+                (row.get(2)?, row.get(3)?, row.get(4)?);
             Ok(ItemMark {
                 collection: row.get(0)?,
                 id: row.get(1)?,
-                state: if failed {
+                state: if damaged {
+                    Mirrored::Damaged
+                } else if failed {
                     Mirrored::Failed
                 } else if done {
                     Mirrored::Done
@@ -425,7 +462,7 @@ impl Store {
 
 /// The columns of an [`ItemRow`], of the items `i`.
 const SELECT_ITEMS: &str =
-    "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document FROM items i";
+    "SELECT i.id, i.collection, i.item_id, i.href, i.dir, i.document, i.removed_at FROM items i";
 
 /// Item `i` of job `?1` is ready to write: not written yet, its document not
 /// failed, and every asset finished (done, skipped, or failed for good).
@@ -442,6 +479,7 @@ fn item_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
         href: row.get(3)?,
         dir: row.get(4)?,
         document: super::json_column(row, 5)?,
+        removed_at: row.get(6)?,
     })
 }
 
@@ -471,6 +509,7 @@ mod tests {
                     media_type: None,
                 })
                 .collect(),
+            run: None,
         }
     }
 

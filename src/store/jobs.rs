@@ -100,6 +100,12 @@ pub struct Job {
     pub per_host: u32,
     /// When it was created (UTC, RFC 3339).
     pub created_at: String,
+    /// Whether a sync keeps the previous version of a file whose source
+    /// changed (else the new bytes replace it).
+    pub keep_versions: bool,
+    /// Whether a sync removes from the mirror the items removed upstream
+    /// (else they stay, marked as removed).
+    pub mirror_deletions: bool,
 }
 
 impl Store {
@@ -170,6 +176,37 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets job `id` and everything recorded of it (its plan, its runs,
+    /// its log); the files it copied stay where they are. Flags of a mirror
+    /// no job names any more go too. Returns whether there was such a job.
+    pub fn delete_job(&self, id: i64) -> Result<bool> {
+        self.savepoint(|| {
+            let deleted = self
+                .conn()
+                .execute("DELETE FROM jobs WHERE id = ?1", [id])?;
+            self.conn().execute(
+                "DELETE FROM flags WHERE destination NOT IN (SELECT destination FROM jobs)",
+                [],
+            )?;
+            Ok(deleted > 0)
+        })
+    }
+
+    /// What a sync of job `id` does with changed files and removed items.
+    pub fn set_job_sync_options(
+        &self,
+        id: i64,
+        keep_versions: bool,
+        mirror_deletions: bool,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE jobs SET keep_versions = ?2, mirror_deletions = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, keep_versions, mirror_deletions])?;
+        Ok(())
+    }
+
     /// Changes a job's bandwidth limit; a running job picks it up.
     pub fn set_job_limit_rate(&self, id: i64, limit_rate: Option<u64>) -> Result<()> {
         let changed = self.conn().execute(
@@ -185,7 +222,7 @@ impl Store {
 }
 
 const SELECT_JOB: &str = "SELECT id, source_url, destination, selection, state, limit_rate,
-    concurrency, created_at, per_host FROM jobs";
+    concurrency, created_at, per_host, keep_versions, mirror_deletions FROM jobs";
 
 fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(4)?;
@@ -200,6 +237,8 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         concurrency: row.get(6)?,
         per_host: row.get(8)?,
         created_at: row.get(7)?,
+        keep_versions: row.get(9)?,
+        mirror_deletions: row.get(10)?,
     })
 }
 
@@ -217,6 +256,34 @@ pub(crate) mod tests {
             concurrency: 4,
             per_host: 2,
         }
+    }
+
+    #[test]
+    fn a_deleted_job_takes_its_records_and_its_mirror_s_flags_with_it() {
+        let store = Store::open_in_memory().unwrap();
+        let id = store.create_job(&new_job()).unwrap();
+        let other = store
+            .create_job(&NewJob {
+                destination: "/tmp/elsewhere".into(),
+                ..new_job()
+            })
+            .unwrap();
+        store
+            .log_job(id, crate::store::LogKind::Info, "planned")
+            .unwrap();
+        store
+            .flag("/tmp/mirror", "c/i/a.tif", crate::store::FlagKind::Missing)
+            .unwrap();
+        store
+            .flag("/tmp/elsewhere", "x.tif", crate::store::FlagKind::Missing)
+            .unwrap();
+        assert!(store.delete_job(id).unwrap());
+        assert!(store.job(id).unwrap().is_none());
+        assert!(store.job_log(id, 10).unwrap().is_empty());
+        assert!(store.flags("/tmp/mirror").unwrap().is_empty());
+        assert_eq!(store.flags("/tmp/elsewhere").unwrap().len(), 1);
+        assert!(store.job(other).unwrap().is_some());
+        assert!(!store.delete_job(id).unwrap());
     }
 
     #[test]

@@ -9,10 +9,12 @@
 mod assets;
 mod collections;
 mod cursors;
+mod flags;
 mod items;
 mod jobs;
 mod lease;
 mod log;
+mod runs;
 mod sources;
 
 use std::path::{Path, PathBuf};
@@ -22,18 +24,22 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
-pub use assets::{AssetRow, AssetState, Counts, Failure, FileRecord, MirroredFile, VerifiedAsset};
+pub use assets::{
+    AssetRow, AssetState, Counts, Failure, FileRecord, MirroredFile, Prior, VerifiedAsset,
+};
 pub use collections::CollectionRow;
+pub use flags::{Flag, FlagKind, Known};
 pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces, WrittenDocument};
 pub use jobs::{Job, JobState, NewJob};
 pub use lease::{Holder, LEASE};
 pub use log::{LogKind, LogLine};
+pub use runs::{Run, Version};
 pub use sources::Source;
 
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 16] = [
+const SCHEMA: [&str; 18] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -50,6 +56,8 @@ const SCHEMA: [&str; 16] = [
     include_str!("migrations/0014_assets_path.sql"),
     include_str!("migrations/0015_items_failure.sql"),
     include_str!("migrations/0016_fixity.sql"),
+    include_str!("migrations/0017_sync.sql"),
+    include_str!("migrations/0018_flags.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -253,6 +261,18 @@ impl Store {
         done
     }
 
+    /// Runs `work` all or nothing, on its own or inside a caller's
+    /// transaction (the ledger's batches).
+    pub fn savepoint<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.conn.prepare_cached("SAVEPOINT work")?.execute([])?;
+        let done = work();
+        match &done {
+            Ok(_) => self.conn.execute_batch("RELEASE work")?,
+            Err(_) => self.conn.execute_batch("ROLLBACK TO work; RELEASE work")?,
+        }
+        done
+    }
+
     /// Abandons the transaction [`Store::begin`] started.
     pub fn rollback(&self) -> Result<()> {
         self.conn.execute_batch("ROLLBACK")?;
@@ -379,7 +399,7 @@ fn state_error(name: &str, error: rusqlite::Error) -> Error {
             "is damaged ({error}); it was left as it is. Keep it aside (it may be recoverable with `sqlite3 .recover`) and choose another file with --state, or move it away to start afresh"
         ),
         Some(ErrorCode::ReadOnly) => {
-            "cannot be written (the file or its folder is read-only); commands that only read, such as `cairn jobs`, still work".to_string()
+            "cannot be written (the file or its folder is read-only); Cairn can still show what it holds, but not change it".to_string()
         }
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => format!(
             "cannot be opened ({error}); check that its folder exists and that you may write there"

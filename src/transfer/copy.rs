@@ -156,6 +156,58 @@ fn write_all_vectored(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std:
 /// Bodies up to this size are gathered in memory and written in one go.
 const SMALL_BODY: u64 = 256 * 1024;
 
+/// What the server said about a file's bytes when they were copied: the
+/// validators a sync compares with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    /// Its ETag then.
+    pub etag: Option<String>,
+    /// Its Last-Modified then.
+    pub last_modified: Option<String>,
+    /// Its size.
+    pub size: u64,
+}
+
+/// Whether the file at `url` is still the one `served` describes, asked
+/// with one HEAD request: the same strong or weak ETag, else (when it gave
+/// none) the same Last-Modified and size. `false` when it cannot be told
+/// (no validators, a server that refuses HEAD, any error): the bytes are
+/// then fetched and compared, which always tells.
+pub async fn unchanged_at_source(
+    http: &reqwest::Client,
+    url: &Url,
+    served: &Served,
+    cancel: &CancellationToken,
+) -> bool {
+    if !matches!(url.scheme(), "http" | "https")
+        || (served.etag.is_none() && served.last_modified.is_none())
+    {
+        return false;
+    }
+    let request = http
+        .head(url.clone())
+        .header(ACCEPT_ENCODING, "identity")
+        .send();
+    let response = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return false,
+        response = request => match response {
+            Ok(response) if response.status().is_success() => response,
+            _ => return false,
+        },
+    };
+    let header = |name| header_text(&response, name);
+    match (&served.etag, header(ETAG)) {
+        (Some(before), Some(now)) => return *before == now,
+        (Some(_), None) => return false,
+        (None, _) => {}
+    }
+    let length = header(reqwest::header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
+    served.last_modified.is_some()
+        && served.last_modified == header(LAST_MODIFIED)
+        && length == Some(served.size)
+}
+
 /// The path of the partial file for `path`.
 pub fn part_path(path: &str) -> String {
     format!("{path}.part")
@@ -652,14 +704,17 @@ async fn rehash(place: &Place, name: &str, length: u64, fixity: &mut Fixity) -> 
 }
 
 /// A strong ETag, else Last-Modified: what `If-Range` may carry.
+/// A response header's value, when it is text.
+fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 fn validator_of(response: &reqwest::Response) -> Option<String> {
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name| header_text(response, name);
     header(ETAG)
         .filter(|etag| !etag.starts_with("W/"))
         .or_else(|| header(LAST_MODIFIED))

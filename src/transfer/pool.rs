@@ -12,7 +12,7 @@
 //! whose assets are all verified is written out, then its collection and the
 //! root catalog.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -35,7 +35,10 @@ use crate::layout;
 use crate::limit::Limits;
 use crate::provenance::Provenance;
 use crate::rewrite::{self, Mirrored};
-use crate::store::{AssetRow, AssetState, Counts, FileRecord, ItemRow, Store, VerifiedAsset};
+use crate::store::{
+    AssetRow, AssetState, Counts, FileRecord, ItemRow, Prior, Store, VerifiedAsset, Version,
+};
+use crate::transfer::copy::{Served, unchanged_at_source};
 use crate::{Error, Result};
 
 /// How a job's transfers run.
@@ -53,6 +56,12 @@ pub struct PoolOptions {
     pub max_delay: Duration,
     /// Copy only the assets a repair reopened.
     pub repair_only: bool,
+    /// Keep the verified bytes of a file whose source changed, beside the
+    /// new file (else the new bytes replace them).
+    pub keep_versions: bool,
+    /// Take the items a sync found gone from the source out of the mirror
+    /// (else they stay, marked).
+    pub mirror_deletions: bool,
 }
 
 impl Default for PoolOptions {
@@ -64,6 +73,8 @@ impl Default for PoolOptions {
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
             repair_only: false,
+            keep_versions: true,
+            mirror_deletions: false,
         }
     }
 }
@@ -196,7 +207,7 @@ fn destination_error(root: &std::path::Path, source: std::io::Error) -> Error {
         _ => source.to_string(),
     };
     Error::invalid_input(format!(
-        "the destination folder {path} could not be made: {why}; choose another destination, or fix this and run `cairn resume`"
+        "the destination folder {path} could not be made: {why}; choose another destination, or fix this and resume the job"
     ))
 }
 
@@ -339,7 +350,11 @@ pub async fn run(
     if !unstarted.is_empty() {
         shared
             .ledger
-            .call(move |s| unstarted.into_iter().try_for_each(|id| s.release_asset(id)))
+            .call(move |s| {
+                unstarted
+                    .into_iter()
+                    .try_for_each(|id| s.release_asset(id, None))
+            })
             .await?;
     }
     let (stop, handle) = item_writer;
@@ -353,6 +368,11 @@ pub async fn run(
         }
         shared.emit(Event::Progress(sampler.sample(&shared.counters)));
     }
+    let fetched = shared.counters.bytes.load(Ordering::Relaxed);
+    shared
+        .ledger
+        .call(move |s| s.count_in_run(job_id, fetched, false))
+        .await?;
     if let Some(error) = first_error {
         return Err(error);
     }
@@ -502,11 +522,35 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         };
         return publish(shared, &asset, state, (verified.size, &checksum), record).await;
     }
+    // A sync asks the server whether a file it verified before changed:
+    // one HEAD request, and nothing fetched when it did not.
+    let recheck = asset.prior.as_ref().filter(|p| p.recheck);
+    if let Some(prior) = recheck
+        && (present || shared.destination.is_bucket())
+        && let Ok(url) = Url::parse(&asset.href)
+    {
+        let served = Served {
+            etag: prior.etag.clone(),
+            last_modified: prior.last_modified.clone(),
+            size: prior.size,
+        };
+        let gate = shared.host_gate(&url);
+        let permit = tokio::select! {
+            _ = shared.cancel.cancelled() => return release(shared, &asset).await,
+            permit = gate.acquire_owned() => permit,
+        };
+        let unchanged = unchanged_at_source(&shared.http, &url, &served, &shared.cancel).await;
+        drop(permit);
+        if unchanged && keep_as_it_is(shared, &asset).await? {
+            return Ok(());
+        }
+    }
     // A file already in the asset's place that nothing proves is this asset
     // is replaced only if a job of this mirror put it there: someone else's
     // file is never overwritten.
-    // (A file a repair fetches again was put there by this very asset.)
-    if recorded.is_none() && present && asset.repair_checksum.is_none() {
+    // (A file a repair fetches again was put there by this very asset, and
+    // one a sync asks about was verified by it.)
+    if recorded.is_none() && present && asset.repair_checksum.is_none() && recheck.is_none() {
         let (id, path) = (asset.id, asset.path.clone());
         let ours = shared
             .ledger
@@ -514,7 +558,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             .await?;
         if !ours && !mirror_vouches(shared, &asset, &place).await {
             let reason = format!(
-                "a file Cairn did not copy is already at {}; it is left as it is. Move it away (or choose an empty folder), then run `cairn resume`",
+                "a file Cairn did not copy is already at {}; it is left as it is. Move it away (or choose an empty folder), then resume the job",
                 shared.local.display(&asset.path).display()
             );
             return give_up(shared, &asset, &reason).await;
@@ -589,6 +633,24 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                     shared
                         .ledger
                         .call(move |s| s.set_asset_verifying(id, size, &recorded))
+                        .await?;
+                }
+                // New bytes for a file verified before: the old ones are
+                // kept beside it, and its item is written again.
+                let replaced = asset.prior.as_ref().filter(|p| p.checksum != checksum);
+                if let Some(prior) = replaced {
+                    if shared.options.keep_versions
+                        && let Err(error) = set_aside(shared, &asset, prior, &copy.place).await
+                    {
+                        return give_up(shared, &asset, &error.reason()).await;
+                    }
+                    let (job, row) = (shared.job_id, asset.item_row);
+                    shared
+                        .ledger
+                        .call(move |s| {
+                            s.reopen_item(row)?;
+                            s.count_in_run(job, 0, true)
+                        })
                         .await?;
                 }
                 if let Err(error) = copy.commit().await {
@@ -723,10 +785,112 @@ async fn stop_job(shared: &Shared, asset: &AssetRow, error: Error) -> Result<()>
 /// Puts an interrupted asset back in the queue; its partial file stays.
 async fn release(shared: &Shared, asset: &AssetRow) -> Result<()> {
     let id = asset.id;
-    shared.ledger.call(move |s| s.release_asset(id)).await
+    // What the partial download holds is kept, and said.
+    let kept = shared
+        .local
+        .own_len(&crate::transfer::copy::part_path(&asset.path))
+        .unwrap_or(0);
+    shared
+        .ledger
+        .call(move |s| s.release_asset(id, Some(kept)))
+        .await
+}
+
+/// A file a sync asked about is as it was at the source: it stays, verified
+/// as before, unless the plan has changed the asset since it was claimed
+/// (then it is fetched and compared). Returns whether it stays.
+async fn keep_as_it_is(shared: &Shared, asset: &AssetRow) -> Result<bool> {
+    let (id, href, path) = (asset.id, asset.href.clone(), asset.path.clone());
+    let kept = shared
+        .ledger
+        .call_finished(move |s| s.keep_prior(id, &href, &path))
+        .await?;
+    if kept {
+        shared.ended(asset);
+        shared.counters.files.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(kept)
+}
+
+/// Moves the verified bytes `prior` of `asset` out of the new copy's way,
+/// to `<name>.previous-<when><extension>` beside it, and records them. Bytes
+/// that no longer match what was verified (damaged since) are not a
+/// version: the new copy replaces them.
+async fn set_aside(shared: &Shared, asset: &AssetRow, prior: &Prior, place: &Place) -> Result<()> {
+    if !shared.destination.is_bucket() {
+        let proof = Checksum::parse(&prior.checksum).ok();
+        if proof.is_none()
+            || verify_existing(place, Some(prior.size), proof)
+                .await
+                .is_none()
+        {
+            return Ok(());
+        }
+    }
+    let when = chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string();
+    let (dir, name) = asset.path.rsplit_once('/').unwrap_or(("", &asset.path));
+    let (stem, extension) = match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    };
+    let beside = |name: String| match dir {
+        "" => name,
+        dir => format!("{dir}/{name}"),
+    };
+    let mut name = format!("{stem}.previous-{when}{extension}");
+    let mut n = 1;
+    while shared
+        .destination
+        .has_file(&shared.local, &beside(name.clone()))
+        .await
+        || place.has_file(&crate::transfer::copy::part_path(&name))
+    {
+        n += 1;
+        name = format!("{stem}.previous-{when}-{n}{extension}");
+    }
+    let kept = beside(name);
+    if shared
+        .destination
+        .set_aside(&shared.local, &asset.path, &kept, prior.size)
+        .await?
+    {
+        let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
+        shared
+            .ledger
+            .call(move |s| s.keep_version(id, &kept, size, &checksum))
+            .await?;
+    }
+    Ok(())
 }
 
 async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> {
+    // A file a sync could not fetch to compare stays as it was verified
+    // (if it is still in its place: not after it was set aside).
+    let still_there = shared.destination.is_bucket() || shared.local.has_file(&asset.path);
+    if let Some(prior) = asset.prior.as_ref().filter(|p| p.recheck && still_there) {
+        let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
+        shared
+            .ledger
+            .call(move |s| {
+                s.finish_asset_with(
+                    id,
+                    AssetState::Done,
+                    size,
+                    &checksum,
+                    &FileRecord::default(),
+                )
+            })
+            .await?;
+        shared.ended(asset);
+        shared.emit(Event::Problem {
+            job: shared.job_id,
+            href: crate::provenance::redact(&asset.href),
+            reason: format!(
+                "it could not be fetched to see whether it changed at the source ({reason}); the copy in the mirror is kept as it was verified, and the next sync asks again"
+            ),
+        });
+        return Ok(());
+    }
     let (id, recorded) = (asset.id, reason.to_string());
     shared
         .ledger
@@ -765,6 +929,14 @@ async fn write_out(shared: &Shared) -> Result<()> {
                 .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))
         })
         .await?;
+    let taken_out = if shared.options.mirror_deletions
+        && shared.plan_complete()
+        && !shared.cancel.is_cancelled()
+    {
+        take_out_removed(shared).await?
+    } else {
+        BTreeMap::new()
+    };
     write_items(shared).await?;
     let dest = &shared.destination;
     let source_url = job.source_url.clone();
@@ -800,6 +972,10 @@ async fn write_out(shared: &Shared) -> Result<()> {
             Ok((written, s.job_collections(job_id)?, title))
         })
         .await?;
+    let mut written = written;
+    for dir in taken_out.keys() {
+        written.entry(dir.clone()).or_default();
+    }
     let dirs: Vec<String> = written.keys().cloned().collect();
     for (dir, mut links) in written {
         let source = collections
@@ -809,7 +985,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
             .unwrap_or_else(|| rewrite::stand_in_collection(&dir));
         let path = format!("{dir}/collection.json");
         if let Some(existing) = dest.read(&shared.local, &path).await {
-            links.add_linked(&existing);
+            links.add_linked_except(&existing, taken_out.get(&dir).unwrap_or(&HashSet::new()));
         }
         dest.write_json(&shared.local, &path, &rewrite::collection(&source, links))
             .await?;
@@ -894,6 +1070,34 @@ async fn write_out(shared: &Shared) -> Result<()> {
 /// Writes `provenance.jsonl` at the mirror's root: one line for every
 /// verified file that a job of this state file put into the mirror at
 /// `destination`, in the order of their paths.
+/// Takes the items a sync found gone from the source out of the mirror:
+/// the files Cairn copied for them, their previous versions, their
+/// documents, and their records. Returns the links to leave out of each
+/// collection folder's document.
+async fn take_out_removed(shared: &Shared) -> Result<BTreeMap<String, HashSet<String>>> {
+    let job_id = shared.job_id;
+    let removed = shared.ledger.call(move |s| s.removed_items(job_id)).await?;
+    let mut taken_out: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for (row, dir, files) in removed {
+        let document = layout::item_document(&dir);
+        for path in files.iter().chain(std::iter::once(&document)) {
+            shared.destination.remove(&shared.local, path).await?;
+        }
+        if !shared.destination.is_bucket() {
+            let _ = shared.local.remove_empty_folder(&dir);
+        }
+        shared.ledger.call(move |s| s.forget_item(row)).await?;
+        if let Some((collection, name)) = dir.split_once('/') {
+            taken_out
+                .entry(collection.to_string())
+                .or_default()
+                .insert(format!("./{name}/{name}.json"));
+        }
+        shared.changed.store(true, Ordering::Relaxed);
+    }
+    Ok(taken_out)
+}
+
 async fn write_provenance(shared: &Shared, destination: String) -> Result<()> {
     let local = shared.local.clone();
     shared
@@ -969,15 +1173,27 @@ async fn write_ended_items(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
-/// An item to write, with its verified assets and the failed ones.
-type ToWrite = ((Vec<VerifiedAsset>, Vec<(String, String)>), ItemRow);
+/// An item to write, with its verified assets, the failed ones and the
+/// previous versions kept.
+type ToWrite = (
+    (
+        Vec<VerifiedAsset>,
+        Vec<(String, String)>,
+        Vec<(String, Version)>,
+    ),
+    ItemRow,
+);
 
 fn with_assets(s: &Store, items: Vec<ItemRow>) -> Result<Vec<ToWrite>> {
     items
         .into_iter()
         .map(|item| {
             Ok((
-                (s.finished_assets(item.id)?, s.missing_assets(item.id)?),
+                (
+                    s.finished_assets(item.id)?,
+                    s.missing_assets(item.id)?,
+                    s.versions_of_item(item.id)?,
+                ),
                 item,
             ))
         })
@@ -990,7 +1206,7 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
     let job_id = shared.job_id;
     let dest = &shared.destination;
     let mut written = Vec::with_capacity(items.len());
-    for ((finished, missing), item) in &items {
+    for ((finished, missing, versions), item) in &items {
         let mirrored: Vec<Mirrored> = finished
             .iter()
             .map(|asset| Mirrored {
@@ -1007,7 +1223,8 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
             })
             .collect();
         let base = url::Url::parse(&item.href).ok();
-        let document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
+        let mut document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
+        rewrite::history(&mut document, item.removed_at.as_deref(), versions);
         let path = layout::item_document(&item.dir);
         // Its checksum is recorded: `cairn verify` finds an edit later.
         let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();

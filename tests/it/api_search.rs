@@ -391,8 +391,10 @@ async fn a_plan_stopped_half_way_continues_from_its_saved_page() {
     let state = dir.path().join("cairn.db");
     let store = Store::open(&state).unwrap();
     let job = joplin_job(&store, &server.url, dir.path());
-    // As a run stopped after its first page of 4 leaves it: the position
-    // after that page saved, the page's items not (they were lost).
+    // As a run stopped after its first page of 4 leaves it: the run open,
+    // the position after that page saved, the page's items not (they were
+    // lost).
+    store.open_run(job).unwrap();
     let opened = open(&fetcher(), server.url.as_str()).await.unwrap();
     let api = Api::new(opened.url, opened.value);
     let search = build_search(&["joplin".to_string()], None, None, Some(4)).unwrap();

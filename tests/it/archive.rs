@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 use crate::support::site::{Reply, Site};
 
-use crate::support::{Server, cairn, files_under, program, pystac_report, python_script};
+use crate::support::{
+    Server, assert_bag_valid, bagit_validate, cairn, files_under, mirror_site, pystac_report,
+    read_index,
+};
 
 /// A signature and a password the catalog's asset addresses carry: they must
 /// not reach the mirror's catalog, its provenance or a bag.
@@ -104,13 +107,18 @@ fn export(state: &Path, dest: &Path, bag: &Path) -> crate::support::Run {
     )
 }
 
-/// `bagit.py --validate BAG`: the Library of Congress's own check.
-fn bagit_validate(bag: &Path) -> std::process::Output {
-    std::process::Command::new(program("CAIRN_PYTHON", "python3"))
-        .args(["-m", "bagit", "--validate"])
-        .arg(bag)
-        .output()
-        .expect("python3 with bagit is needed; run the README's test command")
+/// `cairn export DEST --geoparquet FILE --json`.
+fn export_index(state: &Path, dest: &Path, file: &Path) -> crate::support::Run {
+    cairn(
+        state,
+        &[
+            "export",
+            dest.to_str().unwrap(),
+            "--geoparquet",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    )
 }
 
 #[test]
@@ -159,13 +167,7 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
 
     // DuckDB, GeoPandas and rustac read the index: every item with a
     // geometry (11 of 12), with the fields of the later items too.
-    let read = python_script("read_index.py", &[dest.join("items.parquet").as_os_str()]);
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let index: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let index = read_index(&dest.join("items.parquet"));
     println!("index: {index}");
     for reader in ["duckdb", "duckdb_ids", "geopandas", "rustac"] {
         assert_eq!(index[reader], 11, "{reader}: {index}");
@@ -182,22 +184,12 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     }
     // The same index, written on demand into a file of the user's choice.
     let file = out.path().join("index.parquet");
-    let run = cairn(
-        &state,
-        &[
-            "export",
-            dest.to_str().unwrap(),
-            "--geoparquet",
-            file.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let run = export_index(&state, &dest, &file);
     // The item without a geometry is named as left out: exit 1.
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary()["items"], 11);
     assert_eq!(run.summary()["left_out"], 1);
-    let read = python_script("read_index.py", &[file.as_os_str()]);
-    let again: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let again = read_index(&file);
     assert_eq!(again["duckdb"], 11, "{again}");
 
     // One provenance line per verified file, with what the server said.
@@ -226,13 +218,7 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     let summary = run.summary();
     assert_eq!(summary["reused"], assets.len(), "{summary}");
-    let validated = bagit_validate(&bag);
-    assert!(
-        validated.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&validated.stdout),
-        String::from_utf8_lossy(&validated.stderr)
-    );
+    assert_bag_valid(&bag);
     let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
     assert!(
         info.contains(&format!("External-Identifier: {source}")),
@@ -323,24 +309,6 @@ fn put_collection_document(site: &Site, links: Vec<Value>) {
     );
 }
 
-/// Mirrors the collection `site` serves into a new folder; the folder, the
-/// state file and the mirror.
-fn mirror_site(site: &Site) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
-    let run = cairn(
-        &state,
-        &[
-            "mirror",
-            &site.url("collection.json"),
-            dest.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    (dir, state, dest)
-}
-
 /// A collection of `count` one-asset items on `site`; the assets' bytes.
 fn put_collection(site: &Site, count: usize) -> Vec<Vec<u8>> {
     let mut links = vec![json!({"rel": "root", "href": "./collection.json"})];
@@ -369,7 +337,7 @@ fn put_collection(site: &Site, count: usize) -> Vec<Vec<u8>> {
 fn verify_finds_a_flipped_byte_a_lost_file_an_added_file_and_an_edited_item() {
     let site = Site::start();
     let bytes = put_collection(&site, 5);
-    let (_dir, state, dest) = mirror_site(&site);
+    let (_dir, state, dest, _) = mirror_site(&site, "collection.json");
     for i in 0..5 {
         assert_eq!(site.hits(&format!("a{i}.bin")), 1);
     }
@@ -509,29 +477,14 @@ fn items_the_index_cannot_take_are_left_out_one_by_one() {
     site.put("broken.json", Reply::json(&broken));
     links.push(json!({"rel": "item", "href": "./broken.json"}));
     put_collection_document(&site, links);
-    let (dir, state, dest) = mirror_site(&site);
-    let read = python_script("read_index.py", &[dest.join("items.parquet").as_os_str()]);
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let index: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let (dir, state, dest, _) = mirror_site(&site, "collection.json");
+    let index = read_index(&dest.join("items.parquet"));
     // The six plain items and at least the odd ones the encoder takes; the
     // one without a geometry is never among them.
     let rows = index["duckdb"].as_u64().unwrap();
     assert!((6..=10).contains(&rows), "{index}");
     let file = dir.path().join("again.parquet");
-    let run = cairn(
-        &state,
-        &[
-            "export",
-            dest.to_str().unwrap(),
-            "--geoparquet",
-            file.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let run = export_index(&state, &dest, &file);
     let summary = run.summary();
     assert_eq!(
         summary["items"].as_u64().unwrap() + summary["left_out"].as_u64().unwrap(),
@@ -547,7 +500,7 @@ fn verify_reads_no_document_outside_the_mirror() {
     let site = Site::start();
     put_collection(&site, 2);
     site.put("remote.json", Reply::json(&json!({"type": "Feature"})));
-    let (dir, state, dest) = mirror_site(&site);
+    let (dir, state, dest, _) = mirror_site(&site, "collection.json");
     // Someone adds links that lead out of the mirror.
     let outside = dir.path().join("outside.json");
     std::fs::write(&outside, br#"{"type": "Feature", "id": "outside"}"#).unwrap();

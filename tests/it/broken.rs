@@ -183,7 +183,7 @@ async fn malformed_documents_and_cycles_do_not_stop_a_walk() {
         .unwrap();
     let problems = |file: &str| reasons(&found, file).join(" | ");
     assert!(
-        problems("truncated.json").contains("not valid JSON"),
+        problems("truncated.json").contains("it is not JSON"),
         "{:?}",
         found.problems
     );
@@ -209,7 +209,31 @@ async fn an_unusable_root_is_an_error_with_a_clear_message() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), "invalid_json");
-    assert!(error.to_string().contains("is not valid JSON"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("is not a STAC document: it is not JSON"),
+        "{error}"
+    );
+    // A web page where a catalog was expected says so, and where to look.
+    let site = crate::support::site::Site::start();
+    site.put(
+        "index.html",
+        crate::support::site::Reply::bytes(
+            b"\n  <!DOCTYPE html><html><body>Our data</body></html>".to_vec(),
+            "text/html",
+        ),
+    );
+    let error = walk_all(&Url::parse(&site.url("index.html")).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_stac");
+    assert!(
+        error
+            .to_string()
+            .contains("it is a web page, not a STAC catalog"),
+        "{error}"
+    );
     let error = walk_all(&Url::from_file_path(Path::new("/nonexistent/catalog.json")).unwrap())
         .await
         .unwrap_err();

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::support::azurite::Azurite;
 use crate::support::farm::{CatalogChecksum, Farm, FileSpec};
 use crate::support::moto::MotoServer;
-use crate::support::{cairn_with_env, files_under};
+use crate::support::{assert_bag_valid, bagit_validate, cairn_with_env, files_under, program};
 
 fn specs() -> Vec<FileSpec> {
     let mut specs: Vec<FileSpec> = (0..10)
@@ -148,6 +148,32 @@ async fn mirror_into_bucket(
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary()["items"], 3);
 
+    // A BagIt bag of the mirror in the bucket: bagit.py accepts it, and
+    // refuses it once a byte is flipped.
+    let bag = dir.path().join("bag");
+    let run = cairn_with_env(
+        &state,
+        &["export", url, "--bagit", bag.to_str().unwrap(), "--json"],
+        env.clone(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["left_out"], 0, "{}", run.stdout);
+    assert_bag_valid(&bag);
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    assert!(
+        info.contains(&format!("External-Identifier: {source}")),
+        "{info}"
+    );
+    assert!(bag.join("data/catalog.json").is_file());
+    let payload = bag.join("data/farm/item-0000/tile-0.bin");
+    let mut bytes = std::fs::read(&payload).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&payload, bytes).unwrap();
+    assert!(
+        !bagit_validate(&bag).status.success(),
+        "a flipped byte passed"
+    );
+
     // The mirror in the bucket walks as a catalog of its own.
     let run = cairn_with_env(
         &state,
@@ -171,9 +197,178 @@ async fn a_mirror_into_an_s3_bucket_is_complete_and_verified() {
     .await;
 }
 
+/// A bag written straight into a bucket: uploaded under a new prefix,
+/// downloaded again with boto3 (AWS's own client) and accepted by bagit.py;
+/// a prefix that holds something is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bag_is_written_into_a_bucket() {
+    let moto = MotoServer::start();
+    let store = moto.bucket("cairn-bags").await;
+    let specs = specs();
+    let farm = Farm::start(specs.clone(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = cairn_with_env(
+        &state,
+        &[
+            "mirror",
+            &farm.catalog_url(),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+        moto.env(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let run = cairn_with_env(
+        &state,
+        &[
+            "export",
+            dest.to_str().unwrap(),
+            "--bagit",
+            "s3://cairn-bags/bags/first",
+            "--json",
+        ],
+        moto.env(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    // The assets, the root, the collection, 3 items, the index, the provenance.
+    assert_eq!(run.summary()["files"], specs.len() + 7, "{}", run.stdout);
+
+    let local = dir.path().join("downloaded");
+    let script = r#"
+import os, sys, boto3
+endpoint, bucket, prefix, out = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="cairn-test",
+                  aws_secret_access_key="cairn-test", region_name="us-east-1")
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+    for item in page.get("Contents", []):
+        path = os.path.join(out, item["Key"][len(prefix) + 1:])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        s3.download_file(bucket, item["Key"], path)
+"#;
+    let downloaded = std::process::Command::new(program("CAIRN_PYTHON", "python3"))
+        .args(["-c", script, &moto.endpoint, "cairn-bags", "bags/first"])
+        .arg(&local)
+        .output()
+        .unwrap();
+    assert!(
+        downloaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&downloaded.stderr)
+    );
+    assert_bag_valid(&local);
+
+    // Never over what a prefix holds.
+    let run = cairn_with_env(
+        &state,
+        &[
+            "export",
+            dest.to_str().unwrap(),
+            "--bagit",
+            "s3://cairn-bags/bags/first",
+        ],
+        moto.env(),
+    );
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("already holds objects"),
+        "{}",
+        run.stderr
+    );
+    drop(store);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mirror_into_an_azure_container_is_complete_and_verified() {
     let azurite = Azurite::start();
     let store = azurite.container("cairn-mirror").await;
     mirror_into_bucket("az://cairn-mirror/archive", "archive", store, azurite.env()).await;
+}
+
+/// An asset whose file name holds characters object stores are wary of
+/// (`[`, `]`) is stored under that very name: the catalog's
+/// relative href names the object for any other tool, and a bag of the
+/// bucket mirror holds it under that name too.
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_file_names_are_the_object_keys() {
+    use crate::support::site::{Reply, Site};
+    let moto = MotoServer::start();
+    let store = moto.bucket("cairn-odd").await;
+    let site = Site::start();
+    let bytes = b"odd bytes".to_vec();
+    site.put("B04%5B1%5D.tif", Reply::bytes(bytes.clone(), "image/tiff"));
+    let item = serde_json::json!({"type": "Feature", "stac_version": "1.1.0", "id": "odd",
+        "geometry": null, "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [],
+        "assets": {"data": {"href": site.url("B04%5B1%5D.tif"), "type": "image/tiff"}}});
+    site.put("odd.json", Reply::json(&item));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let url = "s3://cairn-odd/m";
+    let run = cairn_with_env(
+        &state,
+        &["mirror", &site.url("odd.json"), url, "--json"],
+        moto.env(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let document = read_json(store.as_ref(), "m/items/odd/odd.json").await;
+    let href = document["assets"]["data"]["href"].as_str().unwrap();
+    assert_eq!(href, "./B04[1].tif");
+    let key = ObjectPath::parse("m/items/odd/B04[1].tif").unwrap();
+    let got = store.get(&key).await.unwrap().bytes().await.unwrap();
+    assert_eq!(got.as_ref(), bytes.as_slice());
+
+    let bag = dir.path().join("bag");
+    let run = cairn_with_env(
+        &state,
+        &["export", url, "--bagit", bag.to_str().unwrap(), "--json"],
+        moto.env(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        std::fs::read(bag.join("data/items/odd/B04[1].tif")).unwrap(),
+        bytes
+    );
+    assert_bag_valid(&bag);
+}
+
+/// A bucket without credentials is refused before anything is planned or
+/// recorded, in words that say what to set (not the cloud client's own
+/// message about its metadata service).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_without_credentials_is_refused_at_once_in_words() {
+    let moto = MotoServer::start();
+    let _store = moto.bucket("cairn-locked").await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/catalog.json");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .env("AWS_ENDPOINT", &moto.endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false")
+        .arg("--state")
+        .arg(&state)
+        .args([
+            "mirror",
+            demo.to_str().unwrap(),
+            "s3://cairn-locked/m",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let run = crate::support::Run::from(output);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("no credentials were found"), "{said}");
+    assert!(said.contains("AWS_ACCESS_KEY_ID"), "{said}");
+    assert!(!said.contains("169.254"), "{said}");
+    // Nothing was recorded.
+    let jobs = crate::support::cairn(&state, &["jobs", "--json"]);
+    assert!(!jobs.stdout.contains("cairn-locked"), "{}", jobs.stdout);
 }

@@ -19,4 +19,6 @@ mod retry;
 mod runner;
 mod static_walk;
 mod support;
+mod sync;
 mod trust;
+mod watch;

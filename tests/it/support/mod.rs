@@ -123,6 +123,61 @@ impl Drop for Server {
     }
 }
 
+/// What `read_index.py` reads of a stac-geoparquet `file` (DuckDB, GeoPandas
+/// and rustac counts, its columns); it must read it.
+pub fn read_index(file: &Path) -> serde_json::Value {
+    let read = python_script("read_index.py", &[file.as_os_str()]);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    serde_json::from_slice(&read.stdout).unwrap()
+}
+
+/// Asserts that `bagit.py --validate` accepts the bag at `bag`.
+pub fn assert_bag_valid(bag: &Path) {
+    let validated = bagit_validate(bag);
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+}
+
+/// Mirrors what `site` serves at `path` into a new folder with `cairn
+/// mirror`, which must succeed: the folder (removed when dropped), the
+/// state file, the mirror and the job's id.
+pub fn mirror_site(
+    site: &site::Site,
+    path: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    i64,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = cairn(
+        &state,
+        &["mirror", &site.url(path), dest.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let job = run.summary()["job"].as_i64().unwrap();
+    (dir, state, dest, job)
+}
+
+/// `bagit.py --validate BAG`: the Library of Congress's own check.
+pub fn bagit_validate(bag: &Path) -> std::process::Output {
+    std::process::Command::new(program("CAIRN_PYTHON", "python3"))
+        .args(["-m", "bagit", "--validate"])
+        .arg(bag)
+        .output()
+        .expect("python3 with bagit is needed; run the README's test command")
+}
+
 /// Runs pystac's `validate_all` on a mirror (tests/it/support/validate_mirror.py).
 pub fn validate_with_pystac(catalog: &Path) -> std::process::Output {
     python_script("validate_mirror.py", &[catalog.as_os_str()])

@@ -64,6 +64,8 @@ impl Reply {
 struct Pages {
     replies: Mutex<HashMap<String, Reply>>,
     hits: Mutex<HashMap<String, u64>>,
+    /// Body bytes sent in answer to GET requests.
+    sent: Mutex<HashMap<String, u64>>,
 }
 
 /// The site; pages can be added while it serves.
@@ -109,6 +111,20 @@ impl Site {
     }
 }
 
+impl Site {
+    /// Body bytes sent for `path` in answer to GET requests (a HEAD sends none).
+    pub fn sent(&self, path: &str) -> u64 {
+        let key = format!("/{}", path.trim_start_matches('/'));
+        self.pages
+            .sent
+            .lock()
+            .unwrap()
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 async fn answer(State(pages): State<Arc<Pages>>, request: Request) -> Response {
     let path = request.uri().path().to_string();
     *pages.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
@@ -118,6 +134,9 @@ async fn answer(State(pages): State<Arc<Pages>>, request: Request) -> Response {
             .body(Body::from("not found"))
             .unwrap();
     };
+    if request.method() == axum::http::Method::GET {
+        *pages.sent.lock().unwrap().entry(path.clone()).or_default() += reply.body.len() as u64;
+    }
     let body = match reply.trickle {
         None => Body::from(reply.body),
         Some(pause) => {

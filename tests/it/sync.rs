@@ -1,0 +1,375 @@
+//! Keeping a mirror current: a sync plans the source again and copies only
+//! what is new or changed (counted at the server), keeps the previous bytes
+//! of a changed file, keeps items removed upstream (marked), and records
+//! each run in the job's history; a sync with nothing changed fetches nothing.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::site::{Reply, Site};
+use crate::support::{cairn, item_links, mirror_site, pystac_report, read_index};
+
+/// The bytes of asset `i` in their `version`.
+fn asset_bytes(i: usize, version: u8) -> Vec<u8> {
+    (0..(3000 + i * 101))
+        .map(|b| (b as u8).wrapping_mul(31).wrapping_add(i as u8 ^ version))
+        .collect()
+}
+
+/// Serves asset `i` in its `version`, with an ETag that names the version.
+fn put_asset(site: &Site, i: usize, version: u8) {
+    site.put(
+        &format!("assets/a{i}.bin"),
+        Reply::bytes(asset_bytes(i, version), "application/octet-stream")
+            .header("etag", &format!("\"a{i}-v{version}\"")),
+    );
+}
+
+/// Serves item `i` (one asset, no `file:size` or checksum, as most catalogs).
+fn put_item(site: &Site, i: usize, title: &str) {
+    site.put(
+        &format!("catalog/item-{i}.json"),
+        Reply::json(&item(site, i, title)),
+    );
+}
+
+fn item(site: &Site, i: usize, title: &str) -> Value {
+    let x = i as f64;
+    json!({
+        "type": "Feature", "stac_version": "1.1.0", "id": format!("item-{i}"),
+        "collection": "scenes",
+        "geometry": {"type": "Polygon", "coordinates": [[[x, 0.0], [x + 1.0, 0.0], [x + 1.0, 1.0], [x, 1.0], [x, 0.0]]]},
+        "bbox": [x, 0.0, x + 1.0, 1.0],
+        "properties": {"datetime": "2024-01-01T00:00:00Z", "title": title},
+        "links": [],
+        "assets": {"data": {"href": site.url(&format!("assets/a{i}.bin")), "type": "application/octet-stream", "roles": ["data"]}}
+    })
+}
+
+/// Serves the collection linking the items `items`.
+fn put_collection(site: &Site, items: &[usize]) {
+    let mut links = vec![json!({"rel": "root", "href": "./collection.json"})];
+    links.extend(
+        items
+            .iter()
+            .map(|i| json!({"rel": "item", "href": format!("./item-{i}.json")})),
+    );
+    let collection = json!({"type": "Collection", "stac_version": "1.1.0", "id": "scenes",
+        "description": "Scenes", "license": "CC-BY-4.0",
+        "extent": {"spatial": {"bbox": [[0, 0, 20, 1]]}, "temporal": {"interval": [["2024-01-01T00:00:00Z", null]]}},
+        "links": links});
+    site.put("catalog/collection.json", Reply::json(&collection));
+}
+
+/// Body bytes the site sent for the assets `0..n` so far.
+fn asset_bytes_sent(site: &Site, n: usize) -> Vec<u64> {
+    (0..n)
+        .map(|i| site.sent(&format!("assets/a{i}.bin")))
+        .collect()
+}
+
+/// A first copy of a collection of `n` items, and where it is.
+struct Mirrored {
+    out: tempfile::TempDir,
+    state: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    source: String,
+    job: String,
+}
+
+/// Serves `n` items on `site` and mirrors them once.
+fn first_copy(site: &Site, n: usize) -> Mirrored {
+    for i in 0..n {
+        put_asset(site, i, 1);
+        put_item(site, i, "first");
+    }
+    put_collection(site, &(0..n).collect::<Vec<_>>());
+    let (out, state, dest, job) = mirror_site(site, "catalog/collection.json");
+    let source = site.url("catalog/collection.json");
+    let job = job.to_string();
+    Mirrored {
+        out,
+        state,
+        dest,
+        source,
+        job,
+    }
+}
+
+fn item_document(dest: &Path, i: usize) -> Value {
+    let path = dest.join(format!("scenes/item-{i}/item-{i}.json"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .unwrap()
+}
+
+#[test]
+fn a_sync_fetches_only_what_changed_and_keeps_what_went() {
+    let site = Site::start();
+    let Mirrored {
+        out: _out,
+        state,
+        dest,
+        source,
+        job,
+    } = first_copy(&site, 10);
+    let before = asset_bytes_sent(&site, 10);
+    let old_bytes_of_1 = std::fs::read(dest.join("scenes/item-1/a1.bin")).unwrap();
+
+    // Upstream: 10 new items, new bytes for the asset of item 1, a new
+    // title (metadata only) for item 2, items 3 and 4 gone.
+    for i in 10..20 {
+        put_asset(&site, i, 1);
+        put_item(&site, i, "first");
+    }
+    put_asset(&site, 1, 2);
+    put_item(&site, 2, "second");
+    let listed: Vec<usize> = (0..20).filter(|i| ![3, 4].contains(i)).collect();
+    put_collection(&site, &listed);
+
+    let second = cairn(&state, &["sync", &job, "--json"]);
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    let summary = second.summary();
+    let run = &summary["sync"];
+    assert_eq!(run["kind"], "sync", "{summary}");
+    assert_eq!(run["new_items"], 10, "{run}");
+    assert_eq!(run["changed_items"], 1, "{run}");
+    assert_eq!(run["removed_items"], 2, "{run}");
+    assert_eq!(run["changed_assets"], 1, "{run}");
+    assert_eq!(run["removals_checked"], true, "{run}");
+
+    // Exactly the new and changed bytes came from the server.
+    let after = asset_bytes_sent(&site, 20);
+    for (i, sent) in after.iter().enumerate() {
+        let expected = match i {
+            1 => before[1] + asset_bytes(1, 2).len() as u64,
+            0..10 => before[i],
+            _ => asset_bytes(i, 1).len() as u64,
+        };
+        assert_eq!(*sent, expected, "asset {i}: {after:?}");
+    }
+    let new_bytes: u64 = (10..20)
+        .map(|i| asset_bytes(i, 1).len() as u64)
+        .sum::<u64>()
+        + asset_bytes(1, 2).len() as u64;
+    assert_eq!(run["bytes"], new_bytes, "{run}");
+
+    // The changed file has its new bytes, and the old ones beside it.
+    assert_eq!(
+        std::fs::read(dest.join("scenes/item-1/a1.bin")).unwrap(),
+        asset_bytes(1, 2)
+    );
+    let one = item_document(&dest, 1);
+    let previous = one["assets"]["data"]["cairn:previous_versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{one}"));
+    assert_eq!(previous.len(), 1, "{one}");
+    let kept_href = previous[0]["href"].as_str().unwrap();
+    assert!(
+        kept_href.starts_with("./a1.previous-") && kept_href.ends_with(".bin"),
+        "{kept_href}"
+    );
+    let kept = dest.join("scenes/item-1").join(&kept_href[2..]);
+    assert_eq!(std::fs::read(&kept).unwrap(), old_bytes_of_1);
+    assert_eq!(previous[0]["file:size"], old_bytes_of_1.len());
+    assert_eq!(
+        one["assets"]["data"]["file:size"],
+        asset_bytes(1, 2).len(),
+        "{one}"
+    );
+
+    // The metadata change is in the mirror; the removed items are kept,
+    // marked, and still in the catalog.
+    assert_eq!(item_document(&dest, 2)["properties"]["title"], "second");
+    let collection: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("scenes/collection.json")).unwrap())
+            .unwrap();
+    let links = item_links(&collection);
+    assert_eq!(links.len(), 20, "{links:?}");
+    for i in [3, 4] {
+        let removed = item_document(&dest, i);
+        assert!(
+            removed["properties"]["cairn:removed_upstream"].is_string(),
+            "{removed}"
+        );
+        assert!(dest.join(format!("scenes/item-{i}/a{i}.bin")).is_file());
+        assert!(
+            links.contains(&format!("./item-{i}/item-{i}.json")),
+            "{links:?}"
+        );
+    }
+    for i in [0, 5, 19] {
+        assert!(
+            item_document(&dest, i)["properties"]
+                .get("cairn:removed_upstream")
+                .is_none()
+        );
+    }
+
+    // The index holds all 20, and the whole mirror validates and verifies
+    // (the kept version included, nothing unaccounted for).
+    let index = read_index(&dest.join("items.parquet"));
+    assert_eq!(index["duckdb"], 20, "{index}");
+    let report = pystac_report(&dest.join("catalog.json"));
+    assert_eq!(report["items"], 20, "{report}");
+    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        verified.code,
+        Some(0),
+        "{}\n{}",
+        verified.stdout,
+        verified.stderr
+    );
+    assert_eq!(verified.summary()["verified"], 21, "{}", verified.stdout);
+
+    // Nothing changed: nothing is fetched, nothing counted. (The same
+    // `cairn mirror` again is a sync too.)
+    let third = cairn(
+        &state,
+        &["mirror", &source, dest.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
+    let run = &third.summary()["sync"];
+    for count in [
+        "new_items",
+        "changed_items",
+        "removed_items",
+        "changed_assets",
+        "bytes",
+    ] {
+        assert_eq!(run[count], 0, "{count}: {run}");
+    }
+    assert_eq!(asset_bytes_sent(&site, 20), after);
+    assert!(
+        third
+            .stdout
+            .lines()
+            .all(|l| !l.contains("\"type\":\"failed\"")),
+        "{}",
+        third.stdout
+    );
+}
+
+#[test]
+fn a_sync_can_replace_changed_files_and_follow_deletions() {
+    let site = Site::start();
+    let Mirrored {
+        out: _out,
+        state,
+        dest,
+        job,
+        ..
+    } = first_copy(&site, 4);
+
+    put_asset(&site, 0, 2);
+    put_collection(&site, &[0, 1, 2]);
+    let second = cairn(
+        &state,
+        &[
+            "sync",
+            &job,
+            "--overwrite-changed",
+            "--mirror-deletions",
+            "--json",
+        ],
+    );
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    let run = &second.summary()["sync"];
+    assert_eq!(run["removed_items"], 1, "{run}");
+    assert_eq!(run["changed_assets"], 1, "{run}");
+    // The new bytes replaced the old; no version kept.
+    let folder: Vec<String> = std::fs::read_dir(dest.join("scenes/item-0"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folder.len(), 2, "{folder:?}");
+    assert_eq!(
+        std::fs::read(dest.join("scenes/item-0/a0.bin")).unwrap(),
+        asset_bytes(0, 2)
+    );
+    // The removed item is gone from the mirror and its catalog.
+    assert!(!dest.join("scenes/item-3").exists());
+    let collection: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("scenes/collection.json")).unwrap())
+            .unwrap();
+    assert_eq!(item_links(&collection).len(), 3);
+    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        verified.code,
+        Some(0),
+        "{}\n{}",
+        verified.stdout,
+        verified.stderr
+    );
+    let report = pystac_report(&dest.join("catalog.json"));
+    assert_eq!(report["items"], 3, "{report}");
+}
+
+#[test]
+fn a_changed_checksum_in_the_catalog_is_a_change_and_a_dry_run_does_not_hide_one() {
+    // Items that give file:checksum: their catalog speaks for the bytes.
+    let site = Site::start();
+    let put_checked_item = |i: usize, version: u8| {
+        let bytes = asset_bytes(i, version);
+        let checksum = cairn::checksum::Checksum::of(cairn::checksum::Algorithm::Sha2_256, &bytes);
+        put_asset(&site, i, version);
+        let mut item = item(&site, i, "first");
+        item["assets"]["data"]["file:checksum"] = json!(checksum.to_hex());
+        site.put(&format!("catalog/item-{i}.json"), Reply::json(&item));
+    };
+    for i in 0..3 {
+        put_checked_item(i, 1);
+    }
+    put_asset(&site, 3, 1);
+    put_item(&site, 3, "first");
+    put_collection(&site, &[0, 1, 2, 3]);
+    let out = tempfile::tempdir().unwrap();
+    let (state, dest) = (out.path().join("cairn.db"), out.path().join("mirror"));
+    let source = site.url("catalog/collection.json");
+    let mirror = |extra: &[&str]| {
+        let mut args = vec!["mirror", source.as_str(), dest.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        cairn(&state, &args)
+    };
+    let first = mirror(&[]);
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    let heads_before: Vec<u64> = (0..4)
+        .map(|i| site.hits(&format!("assets/a{i}.bin")))
+        .collect();
+
+    // Item 0 gets new bytes with a new checksum; asset 3 (no checksum) new
+    // bytes behind the same address. A dry run looks first.
+    put_checked_item(0, 2);
+    put_asset(&site, 3, 2);
+    let dry = mirror(&["--dry-run"]);
+    assert_eq!(dry.code, Some(0), "{}\n{}", dry.stdout, dry.stderr);
+    let second = mirror(&[]);
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    let run = &second.summary()["sync"];
+    assert_eq!(run["changed_assets"], 2, "{run}");
+    for i in [0, 3] {
+        let item = item_document(&dest, i);
+        let previous = &item["assets"]["data"]["cairn:previous_versions"];
+        assert_eq!(previous.as_array().map(Vec::len), Some(1), "{item}");
+        assert_eq!(
+            std::fs::read(dest.join(format!("scenes/item-{i}/a{i}.bin"))).unwrap(),
+            asset_bytes(i, 2)
+        );
+    }
+    // The files whose catalog gives a checksum were not asked about at all.
+    for i in [1, 2] {
+        assert_eq!(
+            site.hits(&format!("assets/a{i}.bin")),
+            heads_before[i],
+            "asset {i}"
+        );
+    }
+    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        verified.code,
+        Some(0),
+        "{}\n{}",
+        verified.stdout,
+        verified.stderr
+    );
+}
