@@ -151,6 +151,78 @@ pub async fn job_log(app: State<'_, App>, job: i64) -> Reply<Vec<LogLine>> {
     Ok(app.runner.with_store(|s| s.job_log(job, 500))?)
 }
 
+/// Brings a job's mirror up to date in the background: its source is
+/// planned again and only what is new or changed is copied.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_job(app: State<'_, App>, job: i64) -> Reply<()> {
+    Ok(app.runner.sync(job)?)
+}
+
+/// What a sync of a job does with a file whose source changed (keep the
+/// previous version beside it, or replace it) and with an item the source
+/// no longer has (keep it, marked, or take it out of the mirror).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_sync_options(
+    app: State<'_, App>,
+    job: i64,
+    keep_versions: bool,
+    mirror_deletions: bool,
+) -> Reply<()> {
+    Ok(app
+        .runner
+        .with_store(|s| s.set_job_sync_options(job, keep_versions, mirror_deletions))?)
+}
+
+/// One run of a job in its history, with what it changed in words.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct HistoryEntry {
+    /// The run.
+    pub run: cairn::store::Run,
+    /// What it found and did, in a sentence.
+    pub text: String,
+}
+
+/// A job's runs, the latest first: its first copy and each sync.
+#[tauri::command]
+#[specta::specta]
+pub async fn job_history(app: State<'_, App>, job: i64) -> Reply<Vec<HistoryEntry>> {
+    let runs = app.runner.with_store(|s| s.runs(job))?;
+    Ok(runs
+        .into_iter()
+        .map(|run| HistoryEntry {
+            text: cairn::words::run_summary(&run),
+            run,
+        })
+        .collect())
+}
+
+/// Removes a job from the list; the mirror it made stays.
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_job(app: State<'_, App>, job: i64) -> Reply<()> {
+    Ok(app.runner.remove(job)?)
+}
+
+/// Removes every job that finished with all its files copied; their
+/// mirrors stay. Returns how many.
+#[tauri::command]
+#[specta::specta]
+pub async fn clear_finished(app: State<'_, App>) -> Reply<u32> {
+    let finished: Vec<i64> = app
+        .runner
+        .jobs()?
+        .into_iter()
+        .filter(|s| !s.running && s.job.state == cairn::store::JobState::Finished)
+        .map(|s| s.job.id)
+        .collect();
+    for job in &finished {
+        app.runner.remove(*job)?;
+    }
+    Ok(finished.len() as u32)
+}
+
 /// Pauses a job; everything copied so far stays.
 #[tauri::command]
 #[specta::specta]
@@ -191,13 +263,124 @@ pub async fn set_job_limit(app: State<'_, App>, job: i64, rate: String) -> Reply
 #[tauri::command]
 #[specta::specta]
 pub async fn check_copy(app: State<'_, App>, job: i64, repair: bool) -> Reply<Report> {
-    let destination = app
-        .runner
-        .with_store(|s| s.job(job))?
-        .ok_or_else(|| cairn::Error::invalid_input(format!("there is no job {job}")))?
-        .destination;
+    let destination = app.runner.job(job)?.destination;
     let options = VerifyOptions { repair };
     Ok(verify(&destination, Some(&app.runner), &options).await?)
+}
+
+/// Opens a job's mirror folder in the system's file manager. Only a job's
+/// own folder is ever opened: the window cannot ask for another path.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_folder(app: State<'_, App>, handle: tauri::AppHandle, job: i64) -> Reply<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let destination = app.runner.job(job)?.destination;
+    if cairn::destination::is_bucket_address(&destination) {
+        return Err(cairn::Error::invalid_input(format!(
+            "{destination} is a bucket, not a folder on this computer; open it with your cloud's console or tools"
+        ))
+        .into());
+    }
+    if !std::path::Path::new(&destination).is_dir() {
+        return Err(cairn::Error::invalid_input(format!(
+            "the folder {destination} is not there (moved, deleted, or on a drive that is not connected); connect the drive or put the folder back, then try again"
+        ))
+        .into());
+    }
+    handle
+        .opener()
+        .open_path(&destination, None::<&str>)
+        .map_err(|e| {
+            cairn::Error::invalid_input(format!(
+                "no file manager could open {destination} ({e}); open it by hand"
+            ))
+        })?;
+    Ok(())
+}
+
+/// A bag made of a job's mirror.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct Bag {
+    /// Where it is (a folder, or a bucket address).
+    pub path: String,
+    /// Payload files.
+    pub files: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Files whose checksum recorded when verified was used.
+    pub reused: u64,
+    /// Files hashed as they were copied.
+    pub hashed: u64,
+    /// What is not in the bag, with why.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A file of a mirror a bag could not take.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct LeftOut {
+    /// The file, relative to the mirror.
+    pub path: String,
+    /// Why, in plain words.
+    pub reason: String,
+}
+
+/// Makes a BagIt bag (RFC 8493) of a job's mirror at `out`: a new folder
+/// (or an empty one), or a bucket address that holds nothing yet. Files
+/// unchanged since they were verified are not hashed again.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_bag(app: State<'_, App>, job: i64, out: String) -> Reply<Bag> {
+    let destination = app.runner.job(job)?.destination;
+    let out = out.trim().to_string();
+    let folder = !cairn::destination::is_bucket_address(&out);
+    if out.is_empty() || (folder && !std::path::Path::new(&out).is_absolute()) {
+        return Err(cairn::Error::invalid_input(
+            "say where the bag should go: a whole folder path (Choose... picks one), or s3://, az:// or gs:// address",
+        )
+        .into());
+    }
+    if app
+        .runner
+        .jobs()?
+        .iter()
+        .any(|s| s.job.id == job && s.running)
+    {
+        return Err(cairn::Error::invalid_input(format!(
+            "job {job} is copying now; make the bag once it has finished"
+        ))
+        .into());
+    }
+    // The state file read on a thread of its own (its connection stays
+    // there), for the checksums recorded when the files were verified.
+    let made = tauri::async_runtime::spawn_blocking(move || {
+        let store = cairn::store::Store::default_path(None)
+            .and_then(|path| cairn::store::Store::open_for_reading(&path))
+            .ok();
+        tauri::async_runtime::block_on(cairn::export::bag(
+            &destination,
+            &out,
+            store.as_ref(),
+            &cairn::export::BagOptions::default(),
+        ))
+    })
+    .await
+    .map_err(|_| {
+        cairn::Error::invalid_input(
+            "Cairn stopped unexpectedly while making the bag; no bag was put in place. Please report this",
+        )
+    })??;
+    Ok(Bag {
+        path: made.path.display().to_string(),
+        files: made.files,
+        bytes: made.bytes,
+        reused: made.reused,
+        hashed: made.hashed,
+        left_out: made
+            .left_out
+            .into_iter()
+            .map(|(path, reason)| LeftOut { path, reason })
+            .collect(),
+    })
 }
 
 /// Where each item of `source` stands in the mirrors made from it (done,

@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod rendering;
+pub mod single;
 pub mod sources;
 
 use std::path::PathBuf;
@@ -51,12 +52,19 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::jobs,
             commands::failures,
             commands::job_log,
+            commands::job_history,
+            commands::sync_job,
+            commands::set_sync_options,
+            commands::remove_job,
+            commands::clear_finished,
             commands::pause_job,
             commands::resume_job,
             commands::cancel_job,
             commands::set_job_limit,
             commands::item_marks,
             commands::check_copy,
+            commands::export_bag,
+            commands::open_folder,
             commands::window_ready,
         ])
         .events(collect_events![JobEvent])
@@ -92,6 +100,33 @@ pub fn run() {
     if let Some((name, value)) = drawing {
         tracing::info!("no GPU render node: the window is painted on the CPU ({name}={value})");
     }
+    // One app per state file: a second launch shows the first one's window.
+    let state_dir = cairn::store::Store::default_path(None)
+        .ok()
+        .and_then(|path| path.parent().map(std::path::Path::to_path_buf));
+    let claim = state_dir.as_deref().map(single::claim);
+    let _held = match claim {
+        Some(Ok(single::Claim::First(lock))) => Some(lock),
+        Some(Ok(single::Claim::Taken)) => {
+            let dir = state_dir.as_deref().unwrap_or(std::path::Path::new("."));
+            if single::ask_first_to_show(dir) {
+                println!("Cairn is already open: its window is shown.");
+            } else {
+                eprintln!(
+                    "Cairn is already open with the jobs in {}; use that window (its tray icon shows it).",
+                    dir.display()
+                );
+            }
+            return;
+        }
+        // The state folder cannot be claimed (read-only...): the app opens
+        // and says why when it reads the state file.
+        Some(Err(error)) => {
+            tracing::warn!(%error, "the state folder could not be claimed for this app");
+            None
+        }
+        None => None,
+    };
     let builder = specta_builder();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
@@ -109,6 +144,21 @@ pub fn run() {
             let resumed = tauri::async_runtime::block_on(async { runner.resume_unfinished() })?;
             if !resumed.is_empty() {
                 tracing::info!(jobs = ?resumed, "jobs continue where they stopped");
+            }
+            watch_mirrors(runner);
+            if let Some(dir) = &state_dir {
+                let handle = app.handle().clone();
+                let shown = single::listen(dir, move || {
+                    if let Some(window) = handle.get_webview_window("main") {
+                        let _ = window.show();
+                        let _ = window.unminimize();
+                        let _ = window.set_focus();
+                        tracing::info!("a second launch asked for this window");
+                    }
+                });
+                if let Err(error) = shown {
+                    tracing::warn!(%error, "a second launch cannot show this window");
+                }
             }
             Ok(())
         })
@@ -151,6 +201,31 @@ fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
         fetcher,
         demo,
     })
+}
+
+/// Watches the mirror folders while the app runs: what changes in them is
+/// flagged on the jobs' cards and on the map. The jobs are looked at every
+/// second (new mirrors are watched, flags a repair put right go).
+fn watch_mirrors(runner: Arc<Runner>) {
+    let watcher = match cairn::watch::Watcher::start(runner) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::warn!(%error, "the mirrors are not watched");
+            return;
+        }
+    };
+    tauri::async_runtime::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let watcher = watcher.clone();
+            let refreshed = tauri::async_runtime::spawn_blocking(move || watcher.refresh()).await;
+            if let Ok(Err(error)) = refreshed {
+                tracing::warn!(%error, "the watched mirrors could not be looked at");
+            }
+        }
+    });
 }
 
 /// Sends every job event to the window, and a desktop notification when a

@@ -2,12 +2,13 @@
 // Xvfb, driven through tauri-driver and WebKitWebDriver, against a catalog
 // served on loopback. Screenshots of every screen go to target/screenshots.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { intersects, serveCatalog, tiles } from "./catalog.mjs";
-import { closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
+import { TILE_BYTES, intersects, serveCatalog, tiles } from "./catalog.mjs";
+import { APP, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
 
 const LONG = 90000;
 let catalog;
@@ -47,7 +48,12 @@ async function progress(browser) {
 test("a person mirrors an area of a collection, pauses, resumes, and gets a verified copy", async () => {
   const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
   const dest = join(home, "mirror");
-  const driver = await startDriver({ CAIRN_HOME: home });
+  // A file manager that writes down what it was asked to open.
+  const bin = join(home, "bin");
+  const opened = join(home, "opened.txt");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$@" >> '${opened}'\n`, { mode: 0o755 });
+  const driver = await startDriver({ CAIRN_HOME: home, PATH: `${bin}:${process.env.PATH}` });
   const browser = await openApp(driver.port);
   let expected = [];
   try {
@@ -100,9 +106,19 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     await browser.waitUntil(async () => (await progress(browser)) > 0, { timeout: LONG, timeoutMsg: "the bar did not move" });
     await shot(browser, "5-job-running");
 
+    // A second launch while the job copies: it shows this window and ends,
+    // and no second copier starts on the job.
+    const second = spawnSync(APP, [], { env: { ...process.env, CAIRN_HOME: home }, encoding: "utf8", timeout: 30000 });
+    assert.equal(second.status, 0, `${second.stdout}${second.stderr}`);
+    assert.match(`${second.stdout}${second.stderr}`, /already open/);
+
     await (await $(browser, "pause")).click();
     await browser.waitUntil(async () => (await jobState(browser)) === "paused", { timeout: LONG, timeoutMsg: "the job did not pause" });
     const pausedAt = await progress(browser);
+    // What the unfinished downloads hold is kept, and said.
+    const kept = await $(browser, "kept");
+    await kept.waitForDisplayed({ timeout: LONG });
+    assert.match(await kept.getText(), /[\d.]+ (B|KB|kB|MB) of unfinished downloads are kept: Resume continues them/);
     await shot(browser, "6-job-paused");
 
     await (await $(browser, "resume")).click();
@@ -113,7 +129,22 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     });
     assert.ok((await progress(browser)) >= pausedAt);
     assert.equal(await progress(browser), 100);
+    // One copier: what the server sent is the tiles once (and what a pause
+    // cut off in flight), never twice.
+    const tileBytes = expected.length * TILE_BYTES;
+    assert.ok(catalog.served.bytes < tileBytes * 1.2, `${catalog.served.bytes} bytes sent for ${tileBytes} bytes of tiles`);
+    // The finished card says the files were checked, and where the catalog is.
+    const ended = await (await $(browser, "ended")).getText();
+    assert.match(ended, new RegExp(`All ${expected.length} files? copied and checked`), ended);
+    assert.equal(await (await $(browser, "catalog-at")).getText(), join(dest, "catalog.json"));
     await shot(browser, "7-job-finished");
+
+    // "Open the folder" asks the system's file manager for the mirror folder.
+    await (await $(browser, "open-folder")).click();
+    await browser.waitUntil(async () => existsSync(opened) && readFileSync(opened, "utf8").trim() === dest, {
+      timeout: LONG,
+      timeoutMsg: `the file manager was not asked to open ${dest}`,
+    });
 
     // A mirrored file is lost: "Check the copy" says which, "Repair" brings
     // it back.
@@ -137,6 +168,84 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     assert.ok(existsSync(lost), "the repair did not bring the file back");
     await shot(browser, "11-check-repaired");
 
+    // Sync: the source is read again; nothing in it changed, so nothing is
+    // fetched, and the job's history says so.
+    const servedBefore = catalog.served.bytes;
+    await (await $(browser, "sync")).click();
+    await (await $(browser, "show-history")).click();
+    const history = await $(browser, "history");
+    await browser.waitUntil(async () => /Sync: nothing new or changed in the source; 0 B fetched\./.test(await history.getText()), {
+      timeout: LONG,
+      interval: 300,
+      timeoutMsg: "the history does not show the finished sync",
+    });
+    await browser.waitUntil(async () => (await jobState(browser)) === "finished", { timeout: LONG, timeoutMsg: "the job did not end as finished" });
+    const runs = await history.getText();
+    assert.match(runs, /First copy: \d+ new items?/, runs);
+    assert.equal(catalog.served.bytes, servedBefore, "the sync fetched bytes again");
+    // What a sync does with changes is the job's own choice, kept.
+    assert.equal(await (await $(browser, "keep-versions")).isSelected(), true);
+    const deletions = await $(browser, "mirror-deletions");
+    assert.equal(await deletions.isSelected(), false);
+    await deletions.click();
+    await browser.waitUntil(async () => (await $(browser, "mirror-deletions")).isSelected(), {
+      timeout: LONG,
+      timeoutMsg: "the choice to follow deletions was not kept",
+    });
+    await (await $(browser, "mirror-deletions")).click();
+    await browser.waitUntil(async () => !(await (await $(browser, "mirror-deletions")).isSelected()), {
+      timeout: LONG,
+      timeoutMsg: "the choice to keep removed items was not kept",
+    });
+    await shot(browser, "12-history");
+
+    // While the app runs, a file deleted from the mirror is flagged on the
+    // job's card within 2 s, and its item turns a colour of its own on the
+    // map; "Repair" brings it back and the flag goes.
+    const gone = join(dest, "europe-tiles", expected[expected.length - 1].id, "data.bin");
+    rmSync(gone);
+    const deletedAt = Date.now();
+    await browser.waitUntil(async () => (await $(browser, "watch-flags")).isExisting(), {
+      timeout: 2000,
+      interval: 100,
+      timeoutMsg: "the deleted file was not flagged within 2 s",
+    });
+    const flaggedAfter = Date.now() - deletedAt;
+    const flags = await (await $(browser, "watch-flags")).getText();
+    assert.match(flags, /Gone\s+europe-tiles\/.+\/data\.bin/, flags);
+    console.log(`flagged ${flaggedAfter} ms after the file was deleted`);
+    await shot(browser, "13-flagged");
+    await (await $(browser, "tab-catalogs")).click();
+    const tree = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
+    await tree.waitForDisplayed({ timeout: LONG });
+    await tree.click();
+    await browser.waitUntil(async () => (await browser.$$('path[stroke="#7b3fa0"]').length) === 1, {
+      timeout: LONG,
+      timeoutMsg: "the damaged item is not shown in its own colour on the map",
+    });
+    await shot(browser, "14-map-damaged");
+    await (await $(browser, "tab-jobs")).click();
+    await (await $(browser, "repair-flagged")).click();
+    await browser.waitUntil(async () => existsSync(gone) && !(await (await $(browser, "watch-flags")).isExisting()), {
+      timeout: LONG,
+      interval: 200,
+      timeoutMsg: "the repair did not bring the flagged file back, or the flag stayed",
+    });
+
+    // A BagIt bag of the mirror, beside it: the Library of Congress's
+    // bagit.py accepts it.
+    await (await $(browser, "bag")).click();
+    const place = await (await $(browser, "bag-place")).getValue();
+    assert.match(place, /mirror-bag-\d{4}-\d{2}-\d{2}$/, place);
+    await (await $(browser, "make-bag")).click();
+    const made = await $(browser, "bag-result");
+    await made.waitForDisplayed({ timeout: LONG });
+    assert.match(await made.getText(), new RegExp(`The bag is at ${place}: \\d+ files`), await made.getText());
+    await shot(browser, "15-bag");
+    const python = join(import.meta.dirname, "..", "..", ".venv", "bin", "python");
+    const validated = spawnSync(existsSync(python) ? python : "python3", ["-m", "bagit", "--validate", place], { encoding: "utf8" });
+    assert.equal(validated.status, 0, `${validated.stdout}${validated.stderr}`);
+
     // Back on the map, the mirrored tiles are green.
     await (await $(browser, "tab-catalogs")).click();
     const again = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
@@ -147,6 +256,16 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
       timeoutMsg: "the mirrored tiles are not shown as mirrored on the map",
     });
     await shot(browser, "8-map-mirrored");
+
+    // The job can be taken off the list; its mirror stays.
+    await (await $(browser, "tab-jobs")).click();
+    await (await $(browser, "remove")).click();
+    await (await $(browser, "remove-yes")).click();
+    await browser.waitUntil(async () => !(await (await $(browser, "job")).isExisting()), {
+      timeout: LONG,
+      timeoutMsg: "the removed job is still listed",
+    });
+    assert.ok(existsSync(join(dest, "catalog.json")), "removing the job touched the mirror");
   } finally {
     await closeApp(browser, driver);
   }

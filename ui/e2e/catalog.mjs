@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 
-const TILE_BYTES = 3 * 1024 * 1024;
+export const TILE_BYTES = 3 * 1024 * 1024;
 
 /** The tiles: a 4 x 2 grid of 5-degree boxes from 0°E, 40°N. */
 export function tiles() {
@@ -95,6 +95,11 @@ export async function serveCatalog({ rate = 512 * 1024 } = {}) {
     if (range && (!ifRange || ifRange === file.etag)) start = Number(range[1]);
     const body = file.bytes.subarray(start);
     const headers = { "content-type": "application/octet-stream", etag: file.etag, "accept-ranges": "bytes", "content-length": body.length };
+    if (req.method === "HEAD") {
+      res.writeHead(200, { ...headers, "content-length": file.bytes.length });
+      res.end();
+      return;
+    }
     if (start > 0) {
       res.writeHead(206, { ...headers, "content-range": `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}` });
     } else {

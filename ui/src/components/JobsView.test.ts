@@ -16,6 +16,8 @@ vi.mock("../lib/ipc", () => ({
       { href: "http://127.0.0.1/a.bin", path: "c/i/a.bin", attempts: 5, reason: "the server kept answering 503" },
     ]),
     openFolder: vi.fn(async () => undefined),
+    removeJob: vi.fn(async () => null),
+    clearFinished: vi.fn(async () => 1),
     jobLog: vi.fn(async () => [
       { at: "2026-01-01T10:00:00Z", kind: "info", text: "Planned 1 item, 10 assets, 1000 B; 0 already there." },
       { at: "2026-01-01T10:05:00Z", kind: "failed", text: "Stopped: the disk at /tmp/mirror is full" },
@@ -36,9 +38,13 @@ function running(): JobStatus {
       concurrency: 8,
       per_host: 6,
       created_at: "2026-01-01T00:00:00Z",
+      keep_versions: true,
+      mirror_deletions: false,
     },
-    counts: { items: 1, assets: 10, done: 0, skipped: 0, failed: 0, pending: 10, bytes_expected: 1000, bytes_done: 0, items_failed: 0 },
+    counts: { items: 1, assets: 10, done: 0, skipped: 0, failed: 0, pending: 10, bytes_expected: 1000, bytes_done: 0, items_failed: 0, bytes_kept: 0 },
     running: true,
+    flags: [],
+    flag_count: 0,
   };
 }
 
@@ -77,6 +83,27 @@ describe("the jobs screen", () => {
     flushSync();
     await fireEvent.click(screen.getByTestId("failures"));
     expect(await screen.findByText("the server kept answering 503")).toBeTruthy();
+  });
+
+  it("removes a job only once asked twice, and clears the finished ones", async () => {
+    const onchange = vi.fn();
+    const done = running();
+    done.job.id = 5;
+    done.running = false;
+    done.job.state = "finished";
+    jobs.set([running(), done]);
+    render(JobsView, { onchange });
+    // A running job has no Remove; a finished one asks before it goes.
+    expect(screen.getAllByTestId("remove")).toHaveLength(1);
+    await fireEvent.click(screen.getByTestId("remove"));
+    expect(screen.getByTestId("remove-confirm").textContent).toContain("Its mirror stays");
+    expect(ipc.removeJob).not.toHaveBeenCalled();
+    await fireEvent.click(screen.getByTestId("remove-yes"));
+    expect(ipc.removeJob).toHaveBeenCalledWith(5);
+    expect(screen.getByTestId("clear-finished").textContent).toContain("Clear finished (1)");
+    await fireEvent.click(screen.getByTestId("clear-finished"));
+    expect(ipc.clearFinished).toHaveBeenCalled();
+    expect(onchange).toHaveBeenCalled();
   });
 
   it("offers Resume for a paused job", async () => {

@@ -8,7 +8,7 @@ vi.mock("../lib/ipc", () => ({
   ipc: {
     estimate: vi.fn(async () => ({
       job: 9,
-      counts: { items: 2, assets: 2, done: 0, skipped: 0, failed: 0, pending: 2, bytes_expected: 8e9, bytes_done: 0, items_failed: 0 },
+      counts: { items: 2, assets: 2, done: 0, skipped: 0, failed: 0, pending: 2, bytes_expected: 8e9, bytes_done: 0, items_failed: 0, bytes_kept: 0 },
       bytes_to_copy: 8e9,
       free_bytes: 2e9,
       problems: [],
@@ -60,7 +60,7 @@ describe("the mirror panel", () => {
     const problems = Array.from({ length: 60 }, (_, i) => ({ href: `http://x/items/${i}.json`, reason: "it is not valid JSON" }));
     vi.mocked(ipc.estimate).mockResolvedValueOnce({
       job: 9,
-      counts: { items: 1, assets: 1, done: 0, skipped: 0, failed: 0, pending: 1, bytes_expected: 10, bytes_done: 0, items_failed: 0 },
+      counts: { items: 1, assets: 1, done: 0, skipped: 0, failed: 0, pending: 1, bytes_expected: 10, bytes_done: 0, items_failed: 0, bytes_kept: 0 },
       bytes_to_copy: 10,
       free_bytes: 1e12,
       problems,

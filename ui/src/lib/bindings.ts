@@ -31,6 +31,26 @@ export const commands = {
 	failures: (job: number) => typedError<Failure[], AppError>(__TAURI_INVOKE("failures", { job })),
 	/**  The last lines of a job's log (its plan, problems, failures, stops). */
 	jobLog: (job: number) => typedError<LogLine[], AppError>(__TAURI_INVOKE("job_log", { job })),
+	/**  A job's runs, the latest first: its first copy and each sync. */
+	jobHistory: (job: number) => typedError<HistoryEntry[], AppError>(__TAURI_INVOKE("job_history", { job })),
+	/**
+	 *  Brings a job's mirror up to date in the background: its source is
+	 *  planned again and only what is new or changed is copied.
+	 */
+	syncJob: (job: number) => typedError<null, AppError>(__TAURI_INVOKE("sync_job", { job })),
+	/**
+	 *  What a sync of a job does with a file whose source changed (keep the
+	 *  previous version beside it, or replace it) and with an item the source
+	 *  no longer has (keep it, marked, or take it out of the mirror).
+	 */
+	setSyncOptions: (job: number, keepVersions: boolean, mirrorDeletions: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_sync_options", { job, keepVersions, mirrorDeletions })),
+	/**  Removes a job from the list; the mirror it made stays. */
+	removeJob: (job: number) => typedError<null, AppError>(__TAURI_INVOKE("remove_job", { job })),
+	/**
+	 *  Removes every job that finished with all its files copied; their
+	 *  mirrors stay. Returns how many.
+	 */
+	clearFinished: () => typedError<number, AppError>(__TAURI_INVOKE("clear_finished")),
 	/**  Pauses a job; everything copied so far stays. */
 	pauseJob: (job: number) => typedError<null, AppError>(__TAURI_INVOKE("pause_job", { job })),
 	/**  Continues a job and tries its failed assets again. */
@@ -51,6 +71,17 @@ export const commands = {
 	 *  through the job (and edited item documents written again).
 	 */
 	checkCopy: (job: number, repair: boolean) => typedError<Report, AppError>(__TAURI_INVOKE("check_copy", { job, repair })),
+	/**
+	 *  Makes a BagIt bag (RFC 8493) of a job's mirror at `out`: a new folder
+	 *  (or an empty one), or a bucket address that holds nothing yet. Files
+	 *  unchanged since they were verified are not hashed again.
+	 */
+	exportBag: (job: number, out: string) => typedError<Bag, AppError>(__TAURI_INVOKE("export_bag", { job, out })),
+	/**
+	 *  Opens a job's mirror folder in the system's file manager. Only a job's
+	 *  own folder is ever opened: the window cannot ask for another path.
+	 */
+	openFolder: (job: number) => typedError<null, AppError>(__TAURI_INVOKE("open_folder", { job })),
 	/**
 	 *  The window says it is ready to use: logged with the time since start-up.
 	 *  With `CAIRN_EXIT_WHEN_READY` set (the startup benchmark), the app prints
@@ -89,6 +120,22 @@ export type AssetSummary = {
 	size: number | null,
 };
 
+/**  A bag made of a job's mirror. */
+export type Bag = {
+	/**  Where it is (a folder, or a bucket address). */
+	path: string,
+	/**  Payload files. */
+	files: number,
+	/**  Payload bytes. */
+	bytes: number,
+	/**  Files whose checksum recorded when verified was used. */
+	reused: number,
+	/**  Files hashed as they were copied. */
+	hashed: number,
+	/**  What is not in the bag, with why. */
+	left_out: LeftOut[],
+};
+
 /**  A link to a sub-catalog or collection. */
 export type Child = {
 	/**  Its address. */
@@ -117,6 +164,11 @@ export type Counts = {
 	bytes_expected: number,
 	/**  Bytes verified (done and skipped). */
 	bytes_done: number,
+	/**
+	 *  Bytes of unfinished downloads kept for the next run to continue
+	 *  from (as they stood when the transfers last stopped).
+	 */
+	bytes_kept: number,
 	/**  Items whose own document (item JSON) could not be written. */
 	items_failed: number,
 };
@@ -179,7 +231,7 @@ job: number;
 /**  Where. */
 href: string; 
 /**  What, in plain words. */
-reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; unknown_sizes?: never } | 
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; unknown_sizes?: never } | 
 /**  The plan is complete: what the job holds. */
 ({ type: "plan"; 
 /**  The job. */
@@ -195,7 +247,7 @@ unknown_sizes: number;
 /**  Assets already done or present. */
 already_done: number; 
 /**  Where the mirror goes. */
-destination: string }) & { bytes_total?: never; counts?: never; files_total?: never; href?: never; interrupted?: never; reason?: never } | 
+destination: string }) & { bytes_total?: never; counts?: never; files_total?: never; href?: never; interrupted?: never; kind?: never; more?: never; path?: never; reason?: never } | 
 /**  The job started (or resumed) its transfers. */
 ({ type: "started"; 
 /**  The job. */
@@ -203,7 +255,7 @@ job: number;
 /**  Assets to copy in all. */
 files_total: number; 
 /**  Bytes the catalog announced (assets without a size are not counted). */
-bytes_total: number }) & { already_done?: never; assets?: never; bytes?: never; counts?: never; destination?: never; href?: never; interrupted?: never; items?: never; reason?: never; unknown_sizes?: never } | 
+bytes_total: number }) & { already_done?: never; assets?: never; bytes?: never; counts?: never; destination?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; reason?: never; unknown_sizes?: never } | 
 /**  A sample of the counters. */
 {
 	type: "progress",
@@ -215,7 +267,7 @@ job: number;
 /**  The asset's source. */
 href: string; 
 /**  Why, in plain words. */
-reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; unknown_sizes?: never } | 
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; unknown_sizes?: never } | 
 /**
  *  The run stopped on an error that no retry fixes (the source cannot be
  *  read, the disk is full...): it says what to do, then resume.
@@ -224,7 +276,20 @@ reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes
 /**  The job. */
 job: number; 
 /**  What happened, in plain words. */
-reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; unknown_sizes?: never } | 
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; unknown_sizes?: never } | 
+/**
+ *  The watcher saw a file of the job's mirror change since it was
+ *  copied, or put right again.
+ */
+({ type: "flagged"; 
+/**  The job (the latest into that mirror). */
+job: number; 
+/**  The file, relative to the mirror. */
+path: string; 
+/**  What happened to it (`None`: it is no longer flagged). */
+kind: FlagKind | null; 
+/**  How many other files of the mirror changed in the same look. */
+more: number }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; reason?: never; unknown_sizes?: never } | 
 /**  The run ended: everything was tried, or it was interrupted. */
 ({ type: "finished"; 
 /**  The job. */
@@ -232,7 +297,7 @@ job: number;
 /**  The job's counts at the end. */
 counts: Counts; 
 /**  Whether it stopped early (and can be resumed). */
-interrupted: boolean }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; destination?: never; files_total?: never; href?: never; items?: never; reason?: never; unknown_sizes?: never };
+interrupted: boolean }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; destination?: never; files_total?: never; href?: never; items?: never; kind?: never; more?: never; path?: never; reason?: never; unknown_sizes?: never };
 
 /**  A failed asset and why. */
 export type Failure = {
@@ -286,6 +351,35 @@ export type FindingKind =
  *  `cairn resume` tries it again.
  */
 "not_mirrored";
+
+/**  A file of a mirror the watcher flagged. */
+export type Flag = {
+	/**  The file, relative to the mirror. */
+	path: string,
+	/**  What happened. */
+	kind: FlagKind,
+	/**  When it was seen (RFC 3339, UTC). */
+	noticed_at: string,
+};
+
+/**  What happened to a file of a mirror since Cairn copied it. */
+export type FlagKind = 
+/**  A verified file is gone. */
+"missing" | 
+/**  A verified file has another size or modification time. */
+"modified" | 
+/**  An item document Cairn wrote was changed. */
+"edited" | 
+/**  A file no job put there (left as it is). */
+"added";
+
+/**  One run of a job in its history, with what it changed in words. */
+export type HistoryEntry = {
+	/**  The run. */
+	run: Run,
+	/**  What it found and did, in a sentence. */
+	text: string,
+};
 
 /**  An item of a source and where it stands, for a map. */
 export type ItemMark = {
@@ -347,6 +441,16 @@ export type Job = {
 	per_host: number,
 	/**  When it was created (UTC, RFC 3339). */
 	created_at: string,
+	/**
+	 *  Whether a sync keeps the previous version of a file whose source
+	 *  changed (else the new bytes replace it).
+	 */
+	keep_versions: boolean,
+	/**
+	 *  Whether a sync removes from the mirror the items removed upstream
+	 *  (else they stay, marked as removed).
+	 */
+	mirror_deletions: boolean,
 };
 
 /**  An engine event about a job, as the window receives it. */
@@ -396,6 +500,13 @@ export type JobStatus = {
 	counts: Counts,
 	/**  Whether this process is copying it now. */
 	running: boolean,
+	/**
+	 *  The files of its mirror the watcher saw change since they were
+	 *  copied (the first [`FLAGS_SHOWN`] by path).
+	 */
+	flags: Flag[],
+	/**  How many files of its mirror are flagged in all. */
+	flag_count: number,
 };
 
 /**  What a STAC document is. */
@@ -410,6 +521,14 @@ export type Kind =
 "item-collection" | 
 /**  The landing page of a STAC API. */
 "api";
+
+/**  A file of a mirror a bag could not take. */
+export type LeftOut = {
+	/**  The file, relative to the mirror. */
+	path: string,
+	/**  Why, in plain words. */
+	reason: string,
+};
 
 /**  How a log line reads. */
 export type LogKind = 
@@ -437,7 +556,12 @@ export type Mirrored =
 /**  Planned; some assets are still to copy. */
 "pending" | 
 /**  Some asset could not be copied. */
-"failed";
+"failed" | 
+/**
+ *  A file of it in the mirror is gone or changed since it was copied
+ *  (seen by the watcher).
+ */
+"damaged";
 
 /**  Where a source in the list comes from. */
 export type Origin = 
@@ -472,6 +596,44 @@ export type Report = {
 	documents: number,
 	/**  What is wrong, or was, file by file. */
 	findings: Finding[],
+};
+
+/**  One run of a job: the first copy, or a sync bringing it up to date. */
+export type Run = {
+	/**  Row id. */
+	id: number,
+	/**  The job. */
+	job: number,
+	/**  `mirror` (the first copy) or `sync` (a later one). */
+	kind: string,
+	/**  When it started (RFC 3339, UTC). */
+	started_at: string,
+	/**  When its copying ended (`None`: it has not yet). */
+	finished_at: string | null,
+	/**  Items its plan found for the first time. */
+	new_items: number,
+	/**  Items whose document changed in the source. */
+	changed_items: number,
+	/**  Items no longer in the source (kept in the mirror, marked). */
+	removed_items: number,
+	/**  Assets its plan found for the first time. */
+	new_assets: number,
+	/**
+	 *  Files whose bytes changed in the source (fetched again; the previous
+	 *  version kept unless the job says otherwise).
+	 */
+	changed_assets: number,
+	/**  Bytes fetched. */
+	bytes: number,
+	/**  Assets that could not be copied when it ended. */
+	failures: number,
+	/**
+	 *  Whether its plan read the whole source, so that removed items could
+	 *  be told; why not, otherwise.
+	 */
+	removals_checked: boolean,
+	/**  Why items removed upstream were not looked for, if they were not. */
+	removals_note: string | null,
 };
 
 /**  What to mirror: stored with the job, as JSON. */

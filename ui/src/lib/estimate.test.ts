@@ -5,7 +5,7 @@ import { assetChoices, describe as lines, roomWarning } from "./estimate";
 function estimate(over: Partial<Estimate> = {}, counts: Partial<Estimate["counts"]> = {}): Estimate {
   return {
     job: 1,
-    counts: { items: 3, assets: 6, done: 0, skipped: 0, failed: 0, pending: 6, bytes_expected: 6e9, bytes_done: 0, items_failed: 0, ...counts },
+    counts: { items: 3, assets: 6, done: 0, skipped: 0, failed: 0, pending: 6, bytes_expected: 6e9, bytes_done: 0, items_failed: 0, bytes_kept: 0, ...counts },
     bytes_to_copy: 6e9,
     free_bytes: 100e9,
     problems: [],

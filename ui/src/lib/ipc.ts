@@ -2,7 +2,6 @@
 // Commands answer with data or throw an IpcError that carries the engine's
 // code and its message in plain words.
 import { open as openDialog } from "@tauri-apps/plugin-dialog";
-import { openPath } from "@tauri-apps/plugin-opener";
 import type { AppError, Event, JobRequest, Selection } from "./bindings";
 import { commands, events } from "./bindings";
 
@@ -33,25 +32,32 @@ export const ipc = {
   jobs: () => unwrap(commands.jobs()),
   failures: (job: number) => unwrap(commands.failures(job)),
   jobLog: (job: number) => unwrap(commands.jobLog(job)),
+  jobHistory: (job: number) => unwrap(commands.jobHistory(job)),
+  syncJob: (job: number) => unwrap(commands.syncJob(job)),
+  removeJob: (job: number) => unwrap(commands.removeJob(job)),
+  clearFinished: () => unwrap(commands.clearFinished()),
+  setSyncOptions: (job: number, keepVersions: boolean, mirrorDeletions: boolean) =>
+    unwrap(commands.setSyncOptions(job, keepVersions, mirrorDeletions)),
   pauseJob: (job: number) => unwrap(commands.pauseJob(job)),
   resumeJob: (job: number) => unwrap(commands.resumeJob(job)),
   cancelJob: (job: number) => unwrap(commands.cancelJob(job)),
   setJobLimit: (job: number, rate: string) => unwrap(commands.setJobLimit(job, rate)),
   itemMarks: (source: string) => unwrap(commands.itemMarks(source)),
   checkCopy: (job: number, repair: boolean) => unwrap(commands.checkCopy(job, repair)),
+  exportBag: (job: number, out: string) => unwrap(commands.exportBag(job, out)),
   windowReady: () => unwrap(commands.windowReady()),
 
   /** Calls `handler` for every job event; returns a function that stops. */
   onJobEvent: (handler: (event: Event) => void) => events.jobEvent.listen((e) => handler(e.payload)),
 
   /** The native folder dialog; null when the person closes it. */
-  chooseFolder: async (): Promise<string | null> => {
-    const picked = await openDialog({ directory: true, multiple: false, title: "Where should the copy go?" });
+  chooseFolder: async (title = "Where should the copy go?"): Promise<string | null> => {
+    const picked = await openDialog({ directory: true, multiple: false, title });
     return typeof picked === "string" ? picked : null;
   },
 
-  /** Opens a folder in the system's file manager. */
-  openFolder: (path: string) => openPath(path),
+  /** Opens a job's mirror folder in the system's file manager. */
+  openFolder: (job: number) => unwrap(commands.openFolder(job)),
 };
 
 /** A sentence for any error a call may throw. */

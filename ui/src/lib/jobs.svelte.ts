@@ -52,6 +52,8 @@ export class JobsState {
       case "stopped":
         this.stopped[event.job] = event.reason;
         return true;
+      case "flagged":
+        return true;
       case "finished": {
         const job = this.job(event.job);
         if (job) {

@@ -14,9 +14,13 @@ function status(id: number, running = true): JobStatus {
       concurrency: 8,
       per_host: 6,
       created_at: "2026-01-01T00:00:00Z",
+      keep_versions: true,
+      mirror_deletions: false,
     },
-    counts: { items: 2, assets: 4, done: 1, skipped: 0, failed: 0, pending: 3, bytes_expected: 400, bytes_done: 100, items_failed: 0 },
+    counts: { items: 2, assets: 4, done: 1, skipped: 0, failed: 0, pending: 3, bytes_expected: 400, bytes_done: 100, items_failed: 0, bytes_kept: 0 },
     running,
+    flags: [],
+    flag_count: 0,
   };
 }
 
@@ -54,7 +58,7 @@ describe("the job list", () => {
   it("takes the final counts when a job finishes", () => {
     const jobs = new JobsState();
     jobs.set([status(1)]);
-    const counts = { items: 2, assets: 4, done: 3, skipped: 0, failed: 1, pending: 0, bytes_expected: 400, bytes_done: 300, items_failed: 0 };
+    const counts = { items: 2, assets: 4, done: 3, skipped: 0, failed: 1, pending: 0, bytes_expected: 400, bytes_done: 300, items_failed: 0, bytes_kept: 0 };
     expect(jobs.apply({ type: "finished", job: 1, counts, interrupted: false })).toBe(true);
     expect(jobs.job(1)!.running).toBe(false);
     expect(jobs.job(1)!.counts).toEqual(counts);
