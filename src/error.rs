@@ -124,7 +124,7 @@ pub enum Error {
     },
 
     /// A local file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", io_words(source))]
     Io {
         /// The file.
         path: String,
@@ -274,6 +274,36 @@ impl Error {
     }
 }
 
+/// A file system error in words: the system's own message for an error
+/// Cairn made with words of its own, else what the kind of error means
+/// (never the bare "(os error 13)").
+fn io_words(source: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    if source.get_ref().is_some() {
+        return source.to_string();
+    }
+    match source.kind() {
+        ErrorKind::NotFound => "does not exist".into(),
+        ErrorKind::PermissionDenied => {
+            "cannot be read or written: the system does not allow it (check the permissions of the folder, or choose another)".into()
+        }
+        ErrorKind::AlreadyExists => "is already there".into(),
+        ErrorKind::ReadOnlyFilesystem => "is on a disk that can only be read".into(),
+        ErrorKind::StorageFull => "cannot be written: the disk is full".into(),
+        ErrorKind::IsADirectory => "is a folder, not a file".into(),
+        ErrorKind::NotADirectory => "is not in a folder: a file stands where a folder should be".into(),
+        ErrorKind::InvalidFilename => "is a name this file system cannot hold".into(),
+        ErrorKind::DirectoryNotEmpty => "is a folder that is not empty".into(),
+        _ => {
+            let text = source.to_string();
+            match text.find(" (os error") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
 /// An object store's error in words: missing credentials, a missing
 /// bucket, refused access, and only then the store's own message (its
 /// first line, without the service's internals).
@@ -298,12 +328,38 @@ fn object_store_words(href: &str, source: &object_store::Error) -> String {
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
             "refused access with these credentials: check them, and that they may list, read and write under this address".into()
         }
-        _ => {
-            let first = text.lines().next().unwrap_or_default();
-            let first: String = first.chars().take(300).collect();
-            format!("the storage service answered with an error ({first})")
+        _ => storage_answer(&text),
+    }
+}
+
+/// What a storage service said, from an object store's message: its HTTP
+/// status, or that it could not be reached, else the message's first line
+/// without the client's own prefix ("Generic S3 error: ...").
+fn storage_answer(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    if let Some(at) = lower.find("status code: ") {
+        let status: String = lower[at + 13..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if !status.is_empty() {
+            return format!("the storage service answered with an error (HTTP {status})");
         }
     }
+    if ["timed out", "connect", "dns", "error sending request"]
+        .iter()
+        .any(|sign| lower.contains(sign))
+    {
+        return "the storage service could not be reached: check the address and your connection"
+            .into();
+    }
+    let first = text.lines().next().unwrap_or_default();
+    let first = match first.find(" error: ") {
+        Some(at) if first[..at].starts_with("Generic") => &first[at + 8..],
+        _ => first,
+    };
+    let first: String = first.chars().take(300).collect();
+    format!("the storage service answered with an error ({first})")
 }
 
 /// Where credentials for the store of `href` come from, in words.
@@ -319,5 +375,188 @@ pub fn credentials_hint(href: &str) -> &'static str {
             "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file where Cairn starts"
         }
         _ => "set the storage service's credentials where Cairn starts",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of error, as the engine makes them for a person (the app
+    /// shows `to_string()`; `cairn` prints it too).
+    fn every_kind() -> Vec<Error> {
+        let object_store = |message: &str| Error::ObjectStore {
+            href: "s3://archive/mirror".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: message.to_string().into(),
+            },
+        };
+        let io = |kind: std::io::ErrorKind| Error::Io {
+            path: "/home/me/mirror/a.tif".into(),
+            source: std::io::Error::from(kind),
+        };
+        vec![
+            Error::invalid_input("the area must be four numbers: west, south, east, north"),
+            Error::NotFound {
+                href: "https://example.org/catalog.json".into(),
+            },
+            Error::AccessDenied {
+                href: "https://example.org/catalog.json".into(),
+                status: 403,
+            },
+            Error::Unavailable {
+                href: "https://example.org/catalog.json".into(),
+                reason: "the server did not answer in time".into(),
+                retry_after: None,
+            },
+            Error::TooLarge {
+                href: "https://example.org/big.json".into(),
+                reason: "is larger than 512 MB".into(),
+            },
+            Error::Redirect {
+                href: "https://example.org/a".into(),
+                reason: "it leads to http://example.org/a, which is not secure".into(),
+            },
+            Error::Http {
+                href: "https://example.org/catalog.json".into(),
+                status: 500,
+                detail: Some("Internal Server Error".into()),
+            },
+            Error::InvalidJson {
+                href: "https://example.org/page".into(),
+                source: serde_json::from_str::<serde_json::Value>("<html>").unwrap_err(),
+            },
+            Error::not_stac(
+                "https://example.org/page",
+                "it is a web page, not a STAC document",
+            ),
+            Error::Verification {
+                href: "https://example.org/a.tif".into(),
+                reason: "its size is 10 bytes, not 12".into(),
+            },
+            Error::WrongContent {
+                href: "https://example.org/a.tif".into(),
+                reason: "a web page came instead of the file".into(),
+            },
+            object_store(
+                "Error performing PUT http://169.254.169.254/latest/api/token in 1ms - Server returned non-2xx status code: 403 Forbidden",
+            ),
+            object_store(
+                "Error performing GET http://127.0.0.1:9000/archive/x in 2s - Server returned non-2xx status code: 500 Internal Server Error: <Error><Code>InternalError</Code></Error>",
+            ),
+            object_store(
+                "Error performing GET https://archive.s3.amazonaws.com/x in 30s - HTTP error: error sending request",
+            ),
+            object_store(
+                "Error performing GET https://metadata.google.internal/computeMetadata/v1 - error",
+            ),
+            Error::ObjectStore {
+                href: "s3://archive/x".into(),
+                source: object_store::Error::NotFound {
+                    path: "x".into(),
+                    source: "NoSuchBucket".into(),
+                },
+            },
+            Error::ObjectStore {
+                href: "s3://archive/x".into(),
+                source: object_store::Error::PermissionDenied {
+                    path: "x".into(),
+                    source: "AccessDenied".into(),
+                },
+            },
+            io(std::io::ErrorKind::NotFound),
+            io(std::io::ErrorKind::PermissionDenied),
+            io(std::io::ErrorKind::ReadOnlyFilesystem),
+            io(std::io::ErrorKind::IsADirectory),
+            io(std::io::ErrorKind::NotADirectory),
+            io(std::io::ErrorKind::DirectoryNotEmpty),
+            Error::Io {
+                path: "/home/me/mirror".into(),
+                source: std::io::Error::from_raw_os_error(5),
+            },
+            Error::io(
+                std::path::Path::new("/media/disk/mirror/a.tif"),
+                std::io::Error::from(std::io::ErrorKind::StorageFull),
+            ),
+            Error::Database(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("database is locked".into()),
+            )),
+            Error::DatabaseVersion(
+                "the state file was written by a newer Cairn; update Cairn to use it".into(),
+            ),
+            Error::StateFile {
+                path: "/home/me/.cairn/cairn.db".into(),
+                reason: "is a folder, not a file".into(),
+            },
+            Error::Cancelled,
+        ]
+    }
+
+    #[test]
+    fn every_message_is_in_plain_words() {
+        let errors = every_kind();
+        // Every code the app maps to words has an example here.
+        let codes: std::collections::BTreeSet<_> = errors.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), 18, "a kind of error has no example: {codes:?}");
+        // What a person must never be shown: internals, Rust, the cloud's
+        // metadata service, commands to type.
+        let never = [
+            "Error {",
+            "Os {",
+            "kind:",
+            "os error",
+            "Generic",
+            "::",
+            "Some(",
+            "None",
+            "Box<",
+            "169.254.169.254",
+            "metadata.google.internal",
+            "reqwest",
+            "hyper",
+            "SqliteFailure",
+            "ErrorCode",
+            "<Error>",
+            "panicked",
+            "`",
+            "cairn ",
+            "--",
+        ];
+        for error in &errors {
+            let text = error.to_string();
+            assert!(!text.trim().is_empty(), "{error:?} says nothing");
+            for bad in never {
+                assert!(
+                    !text.contains(bad),
+                    "{:?} shows {bad:?}: {text}",
+                    error.code()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn storage_errors_say_what_happened() {
+        let said: Vec<String> = every_kind()
+            .iter()
+            .filter(|e| e.code() == "object_store")
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            said[0].contains("no credentials were found for it: set AWS_ACCESS_KEY_ID"),
+            "{}",
+            said[0]
+        );
+        assert!(
+            said[1].ends_with("answered with an error (HTTP 500)"),
+            "{}",
+            said[1]
+        );
+        assert!(said[2].contains("could not be reached"), "{}", said[2]);
+        assert!(said[3].contains("no credentials were found"), "{}", said[3]);
+        assert!(said[4].contains("is not there"), "{}", said[4]);
+        assert!(said[5].contains("refused access"), "{}", said[5]);
     }
 }
