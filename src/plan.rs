@@ -18,6 +18,7 @@ use stac::api::Search;
 use url::Url;
 
 use crate::catalog::api::{Api, Cursor, build_search, items_link, items_request};
+use crate::catalog::filter::Matcher;
 use crate::catalog::walk::{Problem, WalkEvent, WalkOptions, walk_opened};
 use crate::catalog::{Kind, open, resolve};
 use crate::checksum::Checksum;
@@ -48,17 +49,21 @@ pub struct Selection {
     /// Stop after this many items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
+    /// Only items whose properties pass this CQL2 text filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 impl Selection {
     /// The search this selection stands for (validated, with plain messages).
     pub fn search(&self) -> Result<Search> {
-        build_search(
+        let search = build_search(
             &self.collections,
             self.bbox.as_deref(),
             self.datetime.as_deref(),
             Some(100),
-        )
+        )?;
+        crate::catalog::filter::with_filter(search, self.filter.as_deref())
     }
 
     /// Whether an asset is selected: by key, by role, or by media type (a
@@ -106,6 +111,7 @@ pub async fn plan(
     selection: &Selection,
 ) -> Result<PlanSummary> {
     let search = selection.search()?;
+    let matcher = Matcher::new(&search)?;
     let opened = open(fetcher, source).await?;
     let places = ledger.call(move |s| s.planned_places(job_id)).await?;
     let run = ledger.call(move |s| s.open_run(job_id)).await?;
@@ -115,10 +121,25 @@ pub async fn plan(
         run,
         unread: 0,
         selection,
+        matcher,
+        set_aside: Vec::new(),
+        finishing: false,
+        walking: false,
         summary: PlanSummary::default(),
         places: Places::new(places),
     };
-    let result = planner.read(fetcher, opened, &search).await;
+    let mut result = planner.read(fetcher, opened, &search).await;
+    if result.is_ok() {
+        // An item set aside takes its place now if the document planned
+        // before under its id was not read again (it moved, or went).
+        planner.finishing = true;
+        for (item, href, collection) in std::mem::take(&mut planner.set_aside) {
+            if let Err(error) = planner.item(item, &href, collection) {
+                result = Err(error);
+                break;
+            }
+        }
+    }
     // What was read before a stop or an error is kept (planning again is
     // idempotent); every row is in the store when this returns.
     let repeated = std::mem::take(&mut planner.places.repeated);
@@ -185,7 +206,8 @@ impl Planner<'_> {
                     }
                 }
                 let first = api.search_request(search)?;
-                self.read_pages(fetcher, first, max).await?;
+                let sent_filter = api.filters() && search.items.filter.is_some();
+                self.read_pages(fetcher, first, max, sent_filter).await?;
             }
             Kind::Collection if items_link(&opened.value, &opened.url).is_some() => {
                 let id = opened
@@ -197,7 +219,7 @@ impl Planner<'_> {
                 self.collection(&id, &opened.url, &opened.value)?;
                 let items =
                     items_link(&opened.value, &opened.url).unwrap_or_else(|| opened.url.clone());
-                self.read_pages(fetcher, items_request(items, search)?, max)
+                self.read_pages(fetcher, items_request(items, search)?, max, false)
                     .await?;
             }
             _ => self.walk_static(fetcher, opened, search).await?,
@@ -205,6 +227,9 @@ impl Planner<'_> {
         Ok(())
     }
 }
+
+/// The most items held back until the end of a plan (see `Places::mine`).
+const SET_ASIDE: usize = 1_000;
 
 struct Planner<'a> {
     ledger: &'a Ledger,
@@ -214,6 +239,17 @@ struct Planner<'a> {
     /// Problems met that may have hidden items from the plan.
     unread: usize,
     selection: &'a Selection,
+    /// What an item must be to be planned (the filter included).
+    matcher: Matcher,
+    /// Items whose id this job planned from another document before, held
+    /// until the plan is read (see `Places::mine`).
+    set_aside: Vec<(Value, String, Option<String>)>,
+    /// Whether the plan is read and the items set aside are planned now.
+    finishing: bool,
+    /// Whether a static catalog is being walked (items have addresses of
+    /// their own there; an API's pages do not, and a search's cursor is
+    /// saved past the items of a page, so none is set aside).
+    walking: bool,
     summary: PlanSummary,
     places: Places,
 }
@@ -237,6 +273,11 @@ struct Places {
     /// Items read again under an id already read, reported once the plan
     /// is read (with where the first one came from).
     repeated: Vec<Repeated>,
+    /// The (collection, item id) this job planned before, and with which
+    /// document address (hashed): of two items with one id, the one planned
+    /// before keeps its place, whichever a concurrent walk reads first.
+    mine: Seen,
+    mine_at: Seen,
 }
 
 /// An item whose collection and id were read before in the same plan.
@@ -255,12 +296,16 @@ impl Places {
             items: HashMap::new(),
             read: Seen::new(),
             repeated: Vec::new(),
+            mine: Seen::new(),
+            mine_at: Seen::new(),
         };
         places.root.take("items");
         for (id, dir) in planned.collections {
             places.root.take(&dir);
             places.collections.insert(Some(id), dir);
         }
+        places.mine = planned.mine;
+        places.mine_at = planned.mine_at;
         for (collection, item_id, dir) in planned.items {
             if let Some((collection_dir, name)) = dir.split_once('/') {
                 places.root.take(collection_dir);
@@ -347,6 +392,7 @@ impl Planner<'_> {
         fetcher: &Fetcher,
         first: crate::fetch::Request,
         max: Option<u64>,
+        sent_filter: bool,
     ) -> Result<()> {
         // A search stopped half-way (a crash, a pause) continues after the
         // last page recorded; a finished one starts again, to find what is new.
@@ -357,8 +403,16 @@ impl Planner<'_> {
             .await?;
         let mut cursor = match saved {
             Some(saved) if saved.next.is_some() => saved,
-            _ => Cursor::start(first, max),
+            // With a filter checked here, the count is of the items that
+            // pass it (the planner stops at the limit), not of those sent.
+            _ => Cursor::start(first, max.filter(|_| !self.matcher.filters())),
         };
+        let first_url = cursor
+            .next
+            .as_ref()
+            .map(|r| r.url.to_string())
+            .unwrap_or_default();
+        let mut dropped = 0u64;
         loop {
             let page_url = cursor
                 .next
@@ -377,6 +431,11 @@ impl Planner<'_> {
                 break;
             };
             for item in page {
+                // The server may not have applied the filter (or known it).
+                if !self.matcher.passes_filter(&item) {
+                    dropped += 1;
+                    continue;
+                }
                 let href = item_self_href(&item, &page_url).unwrap_or_else(|| page_url.clone());
                 let collection = item
                     .get("collection")
@@ -384,10 +443,27 @@ impl Planner<'_> {
                     .map(str::to_string);
                 self.item(item, &href, collection)?;
             }
+            // A limit reached among the items that pass the filter ends the
+            // search (saved as finished, like one the server ended).
+            let full = self.full();
+            if full {
+                cursor.next = None;
+            }
             // Saved after the page's items, so never ahead of them.
             let (job_id, cursor_now) = (self.job_id, cursor.clone());
             self.ledger
                 .send(move |s| s.save_cursor(job_id, "search", &cursor_now));
+            if full {
+                break;
+            }
+        }
+        // A server sent the filter that returns items it does not keep is
+        // worth saying (it may read the filter otherwise than Cairn).
+        if dropped > 0 && sent_filter {
+            let notice = format!(
+                "{dropped} of the items the server sent do not pass the filter as Cairn reads it; they are left out"
+            );
+            self.notice(&first_url, notice);
         }
         Ok(())
     }
@@ -400,12 +476,9 @@ impl Planner<'_> {
     ) -> Result<()> {
         let options = WalkOptions::default();
         let mut failure: Option<Error> = None;
-        let only_collections = search.items.bbox.is_none()
-            && search.items.datetime.is_none()
-            && search.items.filter.is_none()
-            && search.items.query.is_none()
-            && search.intersects.is_none()
-            && search.ids.is_empty();
+        let matcher = self.matcher.clone();
+        let only_collections = matcher.only_collections();
+        self.walking = true;
         walk_opened(fetcher, opened, &options, |event| {
             let outcome = match event {
                 WalkEvent::Problem(problem) => {
@@ -436,9 +509,7 @@ impl Planner<'_> {
                                 .and_then(Value::as_str)
                                 .is_some_and(|c| search.collections.iter().any(|w| w == c)))
                     } else {
-                        stac::Item::deserialize(&value)
-                            .map_err(|e| e.to_string())
-                            .and_then(|item| search.matches(&item).map_err(|e| e.to_string()))
+                        matcher.matches(&value)
                     };
                     match matched {
                         Ok(true) => self.item(value, node.href.as_str(), node.collection.clone()),
@@ -511,6 +582,23 @@ impl Planner<'_> {
         // refused in the same words, not reported as left out for a first
         // one that is not there.
         let key = (collection.clone(), id.clone());
+        // This job planned another document under this id before: that one
+        // keeps the place if this plan reads it too (two items with one id,
+        // read in another order this time). This one waits for the end.
+        let pair = (collection.as_deref(), id.as_str());
+        // (At most SET_ASIDE are held: a source whose every address changed
+        // is planned as it is read, in bounded memory.)
+        if self.walking
+            && !self.finishing
+            && self.set_aside.len() < SET_ASIDE
+            && !self.places.mine_at.is_empty()
+            && !self.places.mine_at.contains(&(pair.0, pair.1, href))
+            && self.places.mine.contains(&pair)
+            && !self.places.read.contains(&pair)
+        {
+            self.set_aside.push((item, href.to_string(), collection));
+            return Ok(());
+        }
         let collection_dir = match self.places.collection(collection.as_deref()) {
             Ok(dir) => dir,
             Err(refused) => {

@@ -10,7 +10,7 @@
 //! every half second, so `cairn pause` in a second terminal stops a job the
 //! desktop app runs, and the other way round.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +60,9 @@ pub struct JobRequest {
     pub concurrency: u32,
     /// Transfers at once from any one server.
     pub per_host: u32,
+    /// What to call the job (the app offers the collection's title).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// Records the job `request` asks for and returns its id. The same selection
@@ -67,50 +70,74 @@ pub struct JobRequest {
 /// continues, copying only what is new or unfinished. Bad input (an address,
 /// a box, a date) is refused in plain words before anything is recorded.
 pub fn prepare_job(store: &Store, request: &JobRequest) -> Result<i64> {
+    Ok(prepare(store, request, false)?.id)
+}
+
+/// A job found or recorded for a request.
+struct Prepared {
+    id: i64,
+    /// Whether it was recorded now.
+    created: bool,
+}
+
+/// Finds or records the job `request` asks for; a new one is a draft if
+/// `draft` (an estimate), and a draft asked for as a job becomes one (and
+/// plans its source again when it runs: its estimate may be old).
+fn prepare(store: &Store, request: &JobRequest, draft: bool) -> Result<Prepared> {
     let destination = crate::destination::normalize(&request.destination)?;
     request.selection.search()?;
     let source = crate::fetch::parse_location(&request.source)?.to_string();
     let selection = serde_json::to_value(&request.selection)
         .map_err(|e| Error::invalid_input(e.to_string()))?;
     let (concurrency, per_host) = (request.concurrency.max(1), request.per_host.max(1));
+    let name = request.name.as_deref().and_then(job_name);
     // Found or made under the write lock: two identical requests at once
     // (the app and a script) are one job.
     store.transaction(|| {
-        let existing = store.jobs()?.into_iter().find(|j| {
-            j.source_url == source && j.destination == destination && j.selection == selection
-        });
-        find_or_create(
-            store,
-            existing,
-            request,
-            (source, destination, selection),
-            (concurrency, per_host),
-        )
+        let (id, created) = match store.find_job(&source, &destination, &selection)? {
+            Some(job) => {
+                store.set_job_limit_rate(job.id, request.limit_rate)?;
+                store.set_job_concurrency(job.id, concurrency, per_host)?;
+                if !draft {
+                    store.set_job_draft(job.id, false)?;
+                    store.set_plan_fresh(job.id, false)?;
+                }
+                (job.id, false)
+            }
+            None => {
+                let id = store.create_job(&NewJob {
+                    source_url: source.clone(),
+                    destination: destination.clone(),
+                    selection: selection.clone(),
+                    limit_rate: request.limit_rate,
+                    concurrency,
+                    per_host,
+                })?;
+                store.set_job_draft(id, draft)?;
+                (id, true)
+            }
+        };
+        // Named when made (or still an estimate): an estimate of a job
+        // someone named does not rename it.
+        if let Some(name) = &name
+            && (created || store.is_draft(id)?)
+        {
+            store.set_job_name(id, name)?;
+        }
+        Ok(Prepared { id, created })
     })
 }
 
-fn find_or_create(
-    store: &Store,
-    existing: Option<Job>,
-    request: &JobRequest,
-    (source, destination, selection): (String, String, serde_json::Value),
-    (concurrency, per_host): (u32, u32),
-) -> Result<i64> {
-    match existing {
-        Some(job) => {
-            store.set_job_limit_rate(job.id, request.limit_rate)?;
-            store.set_job_concurrency(job.id, concurrency, per_host)?;
-            Ok(job.id)
-        }
-        None => store.create_job(&NewJob {
-            source_url: source,
-            destination,
-            selection,
-            limit_rate: request.limit_rate,
-            concurrency,
-            per_host,
-        }),
-    }
+/// A job's name as typed, made one line of a reasonable length (`None`
+/// when nothing is left).
+fn job_name(typed: &str) -> Option<String> {
+    let name: String = typed
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    (!name.trim().is_empty()).then(|| name.trim().to_string())
 }
 
 /// Checks a destination as typed before a job is recorded for it: a bucket
@@ -167,6 +194,30 @@ pub struct Runner {
     global: Bandwidth,
     events: broadcast::Sender<Event>,
     running: Mutex<HashMap<i64, Running>>,
+    /// The jobs this process is estimating now.
+    estimating: Mutex<HashSet<i64>>,
+}
+
+/// Job `id` marked as being estimated while this lives.
+struct Estimating<'a> {
+    set: &'a Mutex<HashSet<i64>>,
+    id: i64,
+}
+
+impl<'a> Estimating<'a> {
+    fn new(set: &'a Mutex<HashSet<i64>>, id: i64) -> Estimating<'a> {
+        set.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        Estimating { set, id }
+    }
+}
+
+impl Drop for Estimating<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 /// The error for a job another process copies (its lease holds).
@@ -199,6 +250,7 @@ impl Runner {
             global: Bandwidth::new(None),
             events,
             running: Mutex::new(HashMap::new()),
+            estimating: Mutex::new(HashSet::new()),
         }
     }
 
@@ -220,12 +272,13 @@ impl Runner {
     /// Plans job `job_id` without copying anything: its rows are in the store
     /// when this returns, and a `plan` event says what it holds.
     pub async fn plan_only(&self, job_id: i64) -> Result<Report> {
-        Ok(self.plan_job(job_id).await?.0)
+        Ok(self.plan_job(job_id, false).await?.0)
     }
 
     /// Plans job `job_id` without copying: how it stands, and every problem
-    /// met in the source on the way.
-    async fn plan_job(&self, job_id: i64) -> Result<(Report, Vec<Problem>)> {
+    /// met in the source on the way. A draft's plan read whole is marked
+    /// fresh if `fresh` (its first run copies it as it is).
+    async fn plan_job(&self, job_id: i64, fresh: bool) -> Result<(Report, Vec<Problem>)> {
         let job = self.job(job_id)?;
         // This process copies the job now: its run planned it and keeps the
         // rows current, so how it stands is the estimate. Planning again
@@ -239,42 +292,85 @@ impl Runner {
         if let Err(other) = self.with_store(|s| s.take_job(job_id, &holder))? {
             return Err(held_elsewhere(job_id, &other));
         }
-        let planned = self.plan_held(&job).await;
+        let planned = self.plan_held(&job, fresh).await;
         self.with_store(|s| s.release_job(job_id, &holder))?;
         planned
     }
 
-    async fn plan_held(&self, job: &Job) -> Result<(Report, Vec<Problem>)> {
+    async fn plan_held(&self, job: &Job, fresh: bool) -> Result<(Report, Vec<Problem>)> {
         let job_id = job.id;
         self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
-        let destination = self.destination(job)?;
-        let ledger =
-            pool::open_ledger(self.store.clone(), job_id, &destination, &job.source_url).await?;
-        let cancel = CancellationToken::new();
-        let planned = plan_and_report(
-            &ledger,
-            &self.fetcher,
-            job,
-            (&self.store, &self.events),
-            &cancel,
-        )
+        let planned = async {
+            let destination = self.destination(job)?;
+            let ledger = pool::open_ledger(
+                self.store.clone(),
+                job_id,
+                &destination,
+                (&job.source_url, false),
+            )
+            .await?;
+            let cancel = CancellationToken::new();
+            let planned = plan_and_report(
+                &ledger,
+                &self.fetcher,
+                job,
+                (&self.store, &self.events),
+                &cancel,
+            )
+            .await;
+            drop(ledger);
+            planned
+        }
         .await;
-        drop(ledger);
         let (state, problems) = match planned {
             Ok(problems) => (JobState::Ready, problems),
             Err(Error::Cancelled) => (JobState::Paused, Vec::new()),
-            Err(error) => return Err(error),
+            Err(error) => {
+                // The job is as it was before the plan (and says why it
+                // stopped, if it had).
+                self.with_store(|s| match &job.stop_reason {
+                    Some(reason) => s.stop_job(job_id, reason),
+                    None => s.set_job_state(job_id, job.state),
+                })?;
+                return Err(error);
+            }
         };
-        self.with_store(|s| s.set_job_state(job_id, state))?;
+        self.with_store(|s| {
+            s.set_job_state(job_id, state)?;
+            // Held still: no run can have started from it meanwhile. A plan
+            // that could not read some of the source is read again by the run.
+            s.set_plan_fresh(
+                job_id,
+                fresh && state == JobState::Ready && problems.is_empty(),
+            )
+        })?;
         Ok((self.report(job_id, state)?, problems))
     }
 
-    /// Records the job `request` asks for (see [`prepare_job`]) and plans
-    /// it without copying: what it holds, and whether the disk has room.
+    /// Records the job `request` asks for (see [`prepare_job`]) as a draft
+    /// and plans it without copying: what it holds, and whether the disk
+    /// has room. It is a job once started; until then, the next estimate
+    /// forgets it.
     pub async fn estimate(&self, request: &JobRequest) -> Result<Estimate> {
         check_destination(&request.destination).await?;
-        let job_id = self.with_store(|s| prepare_job(s, request))?;
-        let (report, problems) = self.plan_job(job_id).await?;
+        let prepared = self.with_store(|s| prepare(s, request, true))?;
+        let job_id = prepared.id;
+        let planned = {
+            let _estimating = Estimating::new(&self.estimating, job_id);
+            self.plan_job(job_id, true).await
+        };
+        let (report, problems) = match planned {
+            Ok(planned) => planned,
+            Err(error) => {
+                // A failed estimate leaves no draft of its own behind.
+                if prepared.created {
+                    self.forget_draft(job_id);
+                }
+                return Err(error);
+            }
+        };
+        // An estimate nobody started is not a job: one draft at a time.
+        self.forget_drafts(Some(job_id));
         let destination = self.job(job_id)?.destination;
         Ok(Estimate {
             job: job_id,
@@ -286,6 +382,51 @@ impl Runner {
             free_bytes: crate::destination::free_space(&destination),
             problems,
         })
+    }
+
+    /// Forgets the estimates nobody started (drafts), but for `keep` and
+    /// those being estimated or copied now.
+    pub fn forget_drafts(&self, keep: Option<i64>) {
+        let drafts = match self.with_store(|s| s.drafts()) {
+            Ok(drafts) => drafts,
+            Err(error) => {
+                tracing::warn!(%error, "estimates not started could not be listed");
+                return;
+            }
+        };
+        for id in drafts.into_iter().filter(|&id| Some(id) != keep) {
+            self.forget_draft(id);
+        }
+    }
+
+    /// Forgets draft `id`, unless it is being estimated or copied now, or
+    /// became a job meanwhile.
+    fn forget_draft(&self, id: i64) {
+        let busy = self.estimating_now(id) || self.run_goes_on(id);
+        if busy {
+            return;
+        }
+        let staging = self.with_store(|s| Ok(s.staging_dir(id)));
+        match self.with_store(|s| s.delete_draft(id)) {
+            Ok(true) => {
+                // A bucket draft's staging folder is Cairn's own.
+                if let Ok(staging) = staging {
+                    let _ = std::fs::remove_dir_all(staging);
+                }
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(job = id, %error, "an estimate not started could not be forgotten")
+            }
+        }
+    }
+
+    /// Whether job `id` is being estimated in this process now.
+    fn estimating_now(&self, id: i64) -> bool {
+        self.estimating
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id)
     }
 
     /// Every job, newest first, with its counts.
@@ -378,6 +519,11 @@ impl Runner {
             }
             stopping = run.handle.take();
         }
+        if self.estimating_now(job_id) {
+            return Err(Error::invalid_input(format!(
+                "job {job_id} is still being estimated; wait for the estimate, then start it"
+            )));
+        }
         let job = self.job(job_id)?;
         let destination = self.destination(&job)?;
         // One copier per job: another process copying it keeps it. Each run
@@ -387,7 +533,11 @@ impl Runner {
         if let Err(other) = self.with_store(|s| s.take_job(job_id, &holder))? {
             return Err(held_elsewhere(job_id, &other));
         }
-        self.with_store(|s| s.set_job_state(job_id, JobState::Running))?;
+        // Started, an estimate becomes a job (and is in the list).
+        self.with_store(|s| {
+            s.set_job_draft(job_id, false)?;
+            s.set_job_state(job_id, JobState::Running)
+        })?;
         let cancel = CancellationToken::new();
         let limit = Bandwidth::new(job.limit_rate);
         let run = run_job(
@@ -650,16 +800,17 @@ async fn run_job(
 ) -> Result<Report> {
     let job_id = job.id;
     let db = |f: &dyn Fn(&Store) -> Result<()>| f(&store.lock().unwrap_or_else(|e| e.into_inner()));
-    let ledger = match pool::open_ledger(store.clone(), job_id, &destination, &job.source_url).await
-    {
-        Ok(ledger) => ledger,
-        Err(error) => {
-            // The destination cannot be prepared (no permission, no room):
-            // the job waits to be resumed once that is fixed.
-            db(&|s| s.set_job_state(job_id, JobState::Paused))?;
-            return Err(error);
-        }
-    };
+    let ledger =
+        match pool::open_ledger(store.clone(), job_id, &destination, (&job.source_url, true)).await
+        {
+            Ok(ledger) => ledger,
+            Err(error) => {
+                // The destination cannot be prepared (no permission, no room):
+                // the job waits to be resumed once that is fixed.
+                db(&|s| s.stop_job(job_id, &error.to_string()))?;
+                return Err(error);
+            }
+        };
     let watcher = watch_row(
         store.clone(),
         (job_id, holder),
@@ -671,6 +822,12 @@ async fn run_job(
     let (planned_tx, planned_rx) = watch::channel(false);
     let repair = matches!(kind, RunKind::Repair { .. });
     let sync = matches!(kind, RunKind::Plan { sync: true });
+    // A job just estimated (its plan read whole, nothing run since) copies
+    // that plan: its source is not read a second time.
+    let fresh = {
+        let db = store.lock().unwrap_or_else(|e| e.into_inner());
+        db.take_plan_fresh(job_id)?
+    };
     if let RunKind::Repair { assets, items } = kind {
         // Reopened once the job is held: no other copier runs over them.
         ledger
@@ -682,7 +839,7 @@ async fn run_job(
             .await?;
     }
     let planning = async {
-        let mut planned = if repair {
+        let mut planned = if repair || (fresh && !sync) {
             Ok(Vec::new())
         } else {
             plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await
@@ -756,21 +913,23 @@ async fn run_job(
     } else {
         JobState::Paused
     };
+    // Stopped by something to fix, the job says why until it runs again.
+    let halt = |error: Error| -> Result<Report> {
+        match cancelled || matches!(error, Error::Cancelled) {
+            true => db(&|s| s.set_job_state(job_id, stop_as))?,
+            false => db(&|s| s.stop_job(job_id, &error.to_string()))?,
+        }
+        Err(error)
+    };
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error) => {
-            // A full disk, or the store failing: resumable once fixed.
-            db(&|s| s.set_job_state(job_id, stop_as))?;
-            return Err(error);
-        }
+        // A full disk, or the store failing: resumable once fixed.
+        Err(error) => return halt(error),
     };
     match planned {
         Ok(_) | Err(Error::Cancelled) => {}
         // The source could not be read: that is what to report.
-        Err(error) => {
-            db(&|s| s.set_job_state(job_id, stop_as))?;
-            return Err(error);
-        }
+        Err(error) => return halt(error),
     }
     let ended = outcome.counts.failed > 0 || outcome.counts.items_failed > 0;
     let state = match job.state {
@@ -845,6 +1004,7 @@ async fn plan_and_report(
         };
         announce(store, events, event);
     }
+    adopt_verified(ledger, job).await?;
     let counts = ledger.call(move |s| s.job_counts(job_id)).await?;
     let planned = Event::Planned {
         job: job_id,
@@ -857,6 +1017,51 @@ async fn plan_and_report(
     };
     announce(store, events, planned);
     Ok(summary.problems)
+}
+
+/// Counts as already there the files another job of the same mirror copied from the
+/// same addresses into the same places and verified, so that they are not
+/// fetched again (and an estimate says they are there). Only in a folder,
+/// and only files that still have the size and modification time they
+/// were verified with (a bucket's objects are fetched, as ever). Looked at
+/// a slice at a time. Returns how many.
+async fn adopt_verified(ledger: &crate::transfer::ledger::Ledger, job: &Job) -> Result<usize> {
+    const SLICE: usize = 4096;
+    if crate::destination::is_bucket_address(&job.destination) {
+        return Ok(0);
+    }
+    let (job_id, root) = (job.id, std::path::PathBuf::from(&job.destination));
+    let Ok(folder) = crate::folder::Folder::open(&root).map(Arc::new) else {
+        return Ok(0);
+    };
+    let (mut after, mut adopted) = (0, 0);
+    loop {
+        let found = ledger
+            .call(move |s| s.verified_elsewhere(job_id, after, SLICE))
+            .await?;
+        let Some(last) = found.last() else {
+            return Ok(adopted);
+        };
+        after = last.id;
+        let folder = folder.clone();
+        let unchanged = tokio::task::spawn_blocking(move || {
+            found
+                .into_iter()
+                .filter(|f| {
+                    folder
+                        .place(&f.path, false)
+                        .and_then(|place| place.stamp(place.name()))
+                        .is_ok_and(|stamp| stamp == (f.size, f.mtime))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        adopted += unchanged.len();
+        ledger
+            .call(move |s| unchanged.iter().try_for_each(|f| s.adopt_verified(f)))
+            .await?;
+    }
 }
 
 /// Follows the job's row in the state file (written by another process): a

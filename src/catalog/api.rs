@@ -326,14 +326,7 @@ impl Api {
     /// The first request of an item search. POST when the API offers it (bodies
     /// carry any parameter without length limits), GET otherwise.
     pub fn search_request(&self, search: &Search) -> Result<Request> {
-        let search_links: Vec<&Value> = self
-            .links("search")
-            .filter(|l| {
-                l.get("type")
-                    .and_then(Value::as_str)
-                    .is_none_or(|t| t.contains("json"))
-            })
-            .collect();
+        let search_links = self.search_links();
         let url = search_links
             .iter()
             .find_map(|l| l.get("href").and_then(Value::as_str))
@@ -348,30 +341,98 @@ impl Api {
                 )));
             }
         };
-        let post = search_links.iter().any(|l| {
-            l.get("method")
-                .and_then(Value::as_str)
-                .is_some_and(|m| m.eq_ignore_ascii_case("POST"))
-        });
+        let post = self.posts();
+        let search = self.filter_for(search, post)?;
         if post {
-            let body = serde_json::to_value(search)
+            let body = serde_json::to_value(&search)
                 .map_err(|e| Error::invalid_input(format!("the search cannot be sent: {e}")))?;
             Ok(Request::post(url, body))
         } else {
-            Ok(Request::get(with_query(url, search)?))
+            Ok(Request::get(with_query(url, &search)?))
         }
+    }
+
+    /// The API's links to its item search that speak JSON.
+    fn search_links(&self) -> Vec<&Value> {
+        self.links("search")
+            .filter(|l| {
+                l.get("type")
+                    .and_then(Value::as_str)
+                    .is_none_or(|t| t.contains("json"))
+            })
+            .collect()
+    }
+
+    /// Whether the item search is asked by POST (bodies carry any
+    /// parameter without length limits) rather than GET.
+    fn posts(&self) -> bool {
+        self.search_links().iter().any(|l| {
+            l.get("method")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST"))
+        })
+    }
+
+    /// The language the API takes a filter in, asked by POST or GET: CQL2
+    /// JSON in a body, text in an address, else the other one the API
+    /// lists; `None` when it offers no filter extension.
+    fn filter_language(&self, post: bool) -> Option<&'static str> {
+        let extension = self.conforms("item-search#filter")
+            || self.conforms("ogcapi-features-3/1.0/conf/filter")
+            || self.conforms("ogcapi-features-3/1.0/conf/features-filter");
+        if !extension {
+            return None;
+        }
+        let (json, text) = (
+            self.conforms("conf/cql2-json"),
+            self.conforms("conf/cql2-text"),
+        );
+        match (post, json, text) {
+            (true, true, _) | (false, true, false) => Some("cql2-json"),
+            (_, _, true) => Some("cql2-text"),
+            _ => None,
+        }
+    }
+
+    /// Whether a search of this API is sent its filter (see [`Api::search_request`]).
+    pub fn filters(&self) -> bool {
+        self.filter_language(self.posts()).is_some()
+    }
+
+    /// `search` as this API is sent it: the filter in the language it
+    /// takes, or none (its items are filtered by Cairn either way).
+    fn filter_for(&self, search: &Search, post: bool) -> Result<Search> {
+        let Some(filter) = search.items.filter.clone() else {
+            return Ok(search.clone());
+        };
+        let mut sent = super::filter::without_filter(search);
+        sent.items.filter = match self.filter_language(post) {
+            None => None,
+            Some("cql2-json") => Some(filter.into_cql2_json().map_err(|e| {
+                Error::invalid_input(format!("the filter cannot be written as CQL2 JSON: {e}"))
+            })?),
+            Some(_) => Some(filter.into_cql2_text().map_err(|e| {
+                Error::invalid_input(format!("the filter cannot be written as CQL2 text: {e}"))
+            })?),
+        };
+        Ok(sent)
     }
 
     /// The first request for the items of one collection (for APIs without search).
     pub fn collection_items_request(&self, collection: &str, search: &Search) -> Result<Request> {
         let url = self.endpoint(&format!("collections/{}/items", encode_segment(collection)))?;
-        items_request(url, search)
+        with_items_query(url, &self.filter_for(search, false)?)
     }
 }
 
 /// The first GET request for an `items` endpoint (`/collections/{id}/items`),
 /// with the search's bbox, datetime and limit as query parameters.
+/// A server whose conformance is not known is not sent the search's filter.
 pub fn items_request(items: Url, search: &Search) -> Result<Request> {
+    with_items_query(items, &super::filter::without_filter(search))
+}
+
+fn with_items_query(items: Url, search: &Search) -> Result<Request> {
     let mut search = search.clone();
     search.collections.clear();
     Ok(Request::get(with_query(items, &search)?))
@@ -609,5 +670,49 @@ mod tests {
             "{query}"
         );
         assert!(query.contains("collections=c"), "{query}");
+    }
+
+    #[test]
+    fn a_filter_goes_in_the_language_the_api_takes_or_not_at_all() {
+        let search = crate::catalog::filter::with_filter(
+            build_search(&[], None, None, Some(5)).unwrap(),
+            Some("eo:cloud_cover < 20"),
+        )
+        .unwrap();
+        let post = json!([{"rel": "search", "href": "/search", "method": "POST", "type": "application/geo+json"}]);
+        let filter = "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter";
+        let json_only = "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json";
+        let text_too = "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text";
+        let api = |conforms: &[&str], links: &Value| {
+            Api::new(
+                Url::parse("http://api.test/").unwrap(),
+                json!({"conformsTo": conforms, "links": links}),
+            )
+        };
+        // POST to an API that takes CQL2 JSON: the filter as JSON.
+        let body = api(&[filter, json_only], &post)
+            .search_request(&search)
+            .unwrap()
+            .body
+            .unwrap();
+        assert_eq!(body["filter-lang"], "cql2-json");
+        assert_eq!(body["filter"]["op"], "<", "{body}");
+        // GET to an API that takes text: in the address.
+        let get = api(&[filter, json_only, text_too], &json!([]));
+        let query = get
+            .search_request(&search)
+            .unwrap()
+            .url
+            .query()
+            .unwrap()
+            .to_string();
+        assert!(query.contains("filter-lang=cql2-text"), "{query}");
+        assert!(get.filters());
+        // No filter extension (or no language it names): no filter sent.
+        for none in [api(&[], &post), api(&[filter], &post)] {
+            let request = none.search_request(&search).unwrap();
+            assert!(request.body.unwrap().get("filter").is_none());
+            assert!(!none.filters());
+        }
     }
 }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod browse;
 mod check;
+pub mod filter;
 pub mod search;
 pub mod walk;
 

@@ -4,7 +4,8 @@
 //! A STAC API is asked (its item search, or each collection's `items` when it
 //! has none); a collection served by an API is read through its `items` link;
 //! a static catalog is walked and each item is tested with the `stac` crate's
-//! own matching rules.
+//! own matching rules and the CQL2 filter (which an API's items are tested
+//! against too: a server may ignore a filter).
 
 use std::ops::ControlFlow;
 
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 use stac::api::Search;
 
 use super::api::{Api, Cursor, items_link, items_request};
+use super::filter::Matcher;
 use super::walk::{Problem, WalkEvent, WalkOptions, walk_opened};
 use super::{Kind, Opened, open};
 use crate::fetch::{Fetcher, Request};
@@ -41,13 +43,15 @@ pub async fn search(
         Kind::Collection => items_link(&opened.value, &opened.url),
         _ => None,
     };
+    let matcher = Matcher::new(search)?;
     if opened.kind == Kind::Api {
         let api = Api::new(opened.url, opened.value);
-        read_pages(fetcher, first_requests(&api, search)?, max_items, on_found).await
+        let firsts = first_requests(&api, search)?;
+        read_pages(fetcher, firsts, max_items, &matcher, on_found).await
     } else if let Some(items) = items_endpoint {
         // A collection served by an API: its items come from its `items` endpoint.
         let first = items_request(items, search)?;
-        read_pages(fetcher, vec![first], max_items, on_found).await
+        read_pages(fetcher, vec![first], max_items, &matcher, on_found).await
     } else {
         search_static(fetcher, opened, search, max_items, &mut on_found).await
     }
@@ -77,21 +81,30 @@ async fn read_pages(
     fetcher: &Fetcher,
     firsts: Vec<Request>,
     max_items: Option<u64>,
+    matcher: &Matcher,
     mut on_found: impl FnMut(Found) -> ControlFlow<()>,
 ) -> Result<u64> {
     let mut remaining = max_items;
     let mut found = 0;
     for first in firsts {
-        let mut cursor = Cursor::start(first, remaining);
+        // With a filter checked here, the limit counts the items that pass
+        // it, not those the server sends.
+        let mut cursor = Cursor::start(first, remaining.filter(|_| !matcher.filters()));
         while let Some(page) = cursor.next_page(fetcher, "features").await? {
             for item in page {
+                // The server may not have applied the filter (or known it).
+                if !matcher.passes_filter(&item) {
+                    continue;
+                }
                 found += 1;
-                if on_found(Found::Item(item)).is_break() {
+                if on_found(Found::Item(item)).is_break()
+                    || max_items.is_some_and(|max| found >= max)
+                {
                     return Ok(found);
                 }
             }
         }
-        remaining = remaining.map(|r| r.saturating_sub(cursor.delivered));
+        remaining = max_items.map(|max| max.saturating_sub(found));
         if remaining == Some(0) {
             break;
         }
@@ -108,6 +121,7 @@ async fn search_static(
     on_found: &mut impl FnMut(Found) -> ControlFlow<()>,
 ) -> Result<u64> {
     let mut found = 0;
+    let matcher = Matcher::new(search)?;
     walk_opened(
         fetcher,
         opened,
@@ -122,9 +136,7 @@ async fn search_static(
                 {
                     object.insert("collection".into(), json!(collection));
                 }
-                let matched = serde_json::from_value::<stac::Item>(value.clone())
-                    .map_err(|e| e.to_string())
-                    .and_then(|item| search.matches(&item).map_err(|e| e.to_string()));
+                let matched = matcher.matches(&value);
                 let flow = match matched {
                     Ok(true) => {
                         found += 1;

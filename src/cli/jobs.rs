@@ -33,13 +33,21 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         println!("No mirror jobs yet.");
     } else {
         for job in &jobs {
+            // A job that stopped on its own says so, and why.
+            let state = match &job.stop_reason {
+                Some(_) => "stopped".to_string(),
+                None => format!("{:?}", job.state).to_lowercase(),
+            };
             println!(
                 "{:>5}  {:<10} {} -> {}",
-                job.id,
-                format!("{:?}", job.state).to_lowercase(),
-                job.source_url,
-                job.destination
+                job.id, state, job.source_url, job.destination
             );
+            if let Some(name) = &job.name {
+                println!("       {name}");
+            }
+            if let Some(reason) = &job.stop_reason {
+                println!("       It stopped: {reason}");
+            }
         }
     }
     Ok(EXIT_OK)

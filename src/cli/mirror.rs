@@ -109,10 +109,17 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
                 datetime: args.filter.datetime,
                 assets: args.assets,
                 max_items: args.filter.max_items,
+                // Stored as typed but for spaces around it (none is none).
+                filter: args
+                    .filter
+                    .filter
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty()),
             },
             limit_rate,
             concurrency: args.concurrency,
             per_host: args.per_host,
+            name: None,
         },
     )?;
     // The same mirror again, once it has run to its end: a sync.

@@ -31,6 +31,11 @@ pub struct ItemFilter {
     /// Stop after this many items.
     #[arg(long, value_name = "N")]
     pub max_items: Option<u64>,
+    /// Only items whose properties pass this CQL2 text filter, e.g.
+    /// "eo:cloud_cover < 20" (sent to an API that offers the filter
+    /// extension, and checked on every item).
+    #[arg(long, value_name = "CQL2")]
+    pub filter: Option<String>,
 }
 
 /// Everything selected was done.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use cairn::Result;
 use cairn::catalog::api::build_search;
+use cairn::catalog::filter::with_filter;
 use cairn::catalog::search::{Found, search};
 use cairn::fetch::Fetcher;
 use serde_json::{Value, json};
@@ -29,11 +30,14 @@ pub struct Args {
 
 /// Prints matching items; exit code 1 when problems were found on the way.
 pub async fn run(args: Args, _state: Option<PathBuf>) -> Result<u8> {
-    let search_for = build_search(
-        &args.filter.collections,
-        args.filter.bbox.as_deref(),
-        args.filter.datetime.as_deref(),
-        Some(args.limit),
+    let search_for = with_filter(
+        build_search(
+            &args.filter.collections,
+            args.filter.bbox.as_deref(),
+            args.filter.datetime.as_deref(),
+            Some(args.limit),
+        )?,
+        args.filter.filter.as_deref(),
     )?;
     let fetcher = Fetcher::new()?.with_cancellation(interrupt_token());
     let mut printer = Printer {

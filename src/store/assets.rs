@@ -102,6 +102,24 @@ pub struct Counts {
     pub items_failed: u64,
 }
 
+/// A file another job of the same mirror copied and verified, which an
+/// asset of this job would fetch again (see [`Store::verified_elsewhere`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedElsewhere {
+    /// The asset row of this job.
+    pub id: i64,
+    /// Where the file is, relative to the destination.
+    pub path: String,
+    /// Its size when it was verified.
+    pub size: u64,
+    /// Its checksum then (hex multihash).
+    pub checksum: String,
+    /// Its modification time then (nanoseconds since 1970).
+    pub mtime: i64,
+    /// Where its bytes came from, as recorded then.
+    pub provenance: Option<String>,
+}
+
 /// An asset whose bytes were verified: where it is and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAsset {
@@ -324,7 +342,7 @@ impl Store {
         mut each: impl FnMut(&MirroredFile) -> Result<()>,
     ) -> Result<()> {
         let mut statement = self.conn().prepare(&format!(
-            "{MIRRORED} WHERE j.destination = ?1 AND a.state IN ('done', 'skipped')
+            "{MIRRORED} WHERE j.destination = ?1 AND a.state IN ('done', 'skipped') AND j.draft = 0
              ORDER BY a.path, a.updated_at DESC"
         ))?;
         let mut rows = statement.query([destination])?;
@@ -358,6 +376,7 @@ impl Store {
     pub fn mirrored_file(&self, destination: &str, path: &str) -> Result<Option<MirroredFile>> {
         let mut statement = self.conn().prepare_cached(&format!(
             "{MIRRORED} WHERE a.path = ?2 AND j.destination = ?1 AND a.state IN ('done', 'skipped')
+               AND j.draft = 0
              ORDER BY a.updated_at DESC LIMIT 1"
         ))?;
         let mut rows = statement.query(params![destination, path])?;
@@ -467,6 +486,81 @@ impl Store {
             |r| r.get(0),
         )?;
         Ok(found == 1)
+    }
+
+    /// The files job `job_id` has yet to fetch (the first `limit` after
+    /// asset row `after`) that another job into the same mirror copied from
+    /// the same address into the same place and verified, as that job last
+    /// recorded them, flushed to disk and not seen changed by the watcher
+    /// since.
+    pub fn verified_elsewhere(
+        &self,
+        job_id: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<VerifiedElsewhere>> {
+        // Most jobs are alone in their mirror: nothing to look up then.
+        let shared: bool = self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM jobs j JOIN jobs me ON me.id = ?1
+                 WHERE j.destination = me.destination AND j.id != me.id AND j.draft = 0)",
+            [job_id],
+            |r| r.get(0),
+        )?;
+        if !shared {
+            return Ok(Vec::new());
+        }
+        let mut statement = self.conn().prepare_cached(
+            "SELECT a.id, a.path, o.size, o.checksum, o.verified_mtime, o.provenance
+             FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs me ON me.id = i.job_id
+             JOIN assets o ON o.id = (
+                 SELECT o2.id FROM assets o2 JOIN items oi ON oi.id = o2.item_row
+                     JOIN jobs oj ON oj.id = oi.job_id
+                 WHERE o2.path = a.path AND o2.id != a.id AND oj.id != me.id AND oj.draft = 0
+                   AND oj.destination = me.destination AND o2.state IN ('done', 'skipped')
+                 ORDER BY o2.updated_at DESC, o2.id DESC LIMIT 1)
+             JOIN items oi ON oi.id = o.item_row JOIN jobs oj ON oj.id = oi.job_id
+             WHERE i.job_id = ?1 AND a.id > ?2 AND a.state = 'pending' AND a.attempts = 0
+               AND a.bytes_done = 0 AND a.repair_checksum IS NULL AND a.prior_checksum IS NULL
+               AND a.recheck = 0
+               AND o.href = a.href AND o.size IS NOT NULL AND o.checksum IS NOT NULL
+               AND o.verified_mtime IS NOT NULL
+               AND oj.flushed_at IS NOT NULL AND o.updated_at <= oj.flushed_at
+               AND (a.expected_size IS NULL OR a.expected_size = o.size)
+               AND (a.expected_checksum IS NULL OR a.expected_checksum = o.checksum)
+               AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.destination = me.destination AND f.path = a.path)
+             ORDER BY a.id LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![job_id, after, limit as i64], |row| {
+            Ok(VerifiedElsewhere {
+                id: row.get(0)?,
+                path: row.get(1)?,
+                size: row.get::<_, i64>(2)? as u64,
+                checksum: row.get(3)?,
+                mtime: row.get(4)?,
+                provenance: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Asset `found.id` is already in the mirror, copied and verified by
+    /// another job: it is already there (skipped), with that job's record.
+    pub fn adopt_verified(&self, found: &VerifiedElsewhere) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'skipped', size = ?2, checksum = ?3, bytes_done = ?2,
+                     verified_mtime = ?4, provenance = ?5, failure = NULL, validator = NULL,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1 AND state = 'pending' AND attempts = 0 AND repair_checksum IS NULL",
+            )?
+            .execute(params![
+                found.id,
+                found.size as i64,
+                found.checksum,
+                found.mtime,
+                found.provenance
+            ])?;
+        Ok(())
     }
 
     /// Failed assets go back to pending with fresh attempts (the "retry" button).

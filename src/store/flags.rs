@@ -145,7 +145,7 @@ impl Store {
     pub fn job_of_mirror(&self, destination: &str) -> Result<Option<i64>> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT max(id) FROM jobs WHERE destination = ?1")?
+            .prepare_cached("SELECT max(id) FROM jobs WHERE destination = ?1 AND draft = 0")?
             .query_row([destination], |r| r.get(0))?)
     }
 

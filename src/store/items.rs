@@ -49,12 +49,16 @@ pub struct NewItem {
 }
 
 /// The folders earlier plans of a job gave out.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlannedPlaces {
     /// (collection id, folder).
     pub collections: Vec<(String, String)>,
     /// (collection id, item id, folder).
     pub items: Vec<(Option<String>, String, String)>,
+    /// The job's own items, by (collection id, item id)...
+    pub mine: crate::seen::Seen,
+    /// ...and by (collection id, item id, document address).
+    pub mine_at: crate::seen::Seen,
 }
 
 /// A planned item as stored.
@@ -117,6 +121,13 @@ pub struct ItemMark {
 
 /// An asset planned again keeps its state when its source and promises are
 /// unchanged, or while a transfer holds it (planning runs beside transfers).
+/// An asset whose verified bytes a job of Cairn's copied: done by this job,
+/// or found done by another job of the mirror (skipped, with no checksum
+/// from the catalog; a file found in place by its catalog checksum is not
+/// Cairn's own).
+const CAIRNS_BYTES: &str = "(assets.state = 'done'
+    OR (assets.state = 'skipped' AND assets.expected_checksum IS NULL AND assets.checksum IS NOT NULL))";
+
 const SAME_ASSET: &str = "(assets.state = 'active' OR (
     assets.href = excluded.href AND assets.path = excluded.path
     AND assets.expected_size IS excluded.expected_size
@@ -201,10 +212,10 @@ impl Store {
                      -- is compared with, and kept as a previous version.
                      -- (Only bytes Cairn copied: a file found in place is not its own.)
                      prior_size = CASE WHEN {SAME_ASSET} THEN assets.prior_size
-                         WHEN assets.state = 'done' THEN assets.size
+                         WHEN {CAIRNS_BYTES} THEN assets.size
                          ELSE assets.prior_size END,
                      prior_checksum = CASE WHEN {SAME_ASSET} THEN assets.prior_checksum
-                         WHEN assets.state = 'done' THEN assets.checksum
+                         WHEN {CAIRNS_BYTES} THEN assets.checksum
                          ELSE assets.prior_checksum END,
                      recheck = CASE WHEN {SAME_ASSET} THEN assets.recheck ELSE 0 END,
                      size = CASE WHEN {SAME_ASSET} THEN assets.size END,
@@ -248,7 +259,8 @@ impl Store {
         let conn = self.conn();
         // Every job into the same destination: their folders are taken too.
         let same =
-            "SELECT id FROM jobs WHERE destination = (SELECT destination FROM jobs WHERE id = ?1)";
+            "SELECT id FROM jobs WHERE destination = (SELECT destination FROM jobs WHERE id = ?1)
+             AND (draft = 0 OR id = ?1)";
         let mut statement = conn.prepare(&format!(
             "SELECT collection_id, dir FROM collections WHERE job_id IN ({same}) ORDER BY job_id = ?1"
         ))?;
@@ -256,12 +268,28 @@ impl Store {
             .query_map([job_id], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
         let mut statement = conn.prepare(&format!(
-            "SELECT collection, item_id, dir FROM items WHERE job_id IN ({same}) ORDER BY job_id = ?1"
+            "SELECT collection, item_id, dir, CASE WHEN job_id = ?1 THEN href END
+             FROM items WHERE job_id IN ({same}) ORDER BY job_id = ?1"
         ))?;
-        let items = statement
-            .query_map([job_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(PlannedPlaces { collections, items })
+        let (mut mine, mut mine_at) = (crate::seen::Seen::new(), crate::seen::Seen::new());
+        let mut items = Vec::new();
+        let mut rows = statement.query([job_id])?;
+        while let Some(row) = rows.next()? {
+            let (collection, item_id, dir): (Option<String>, String, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
+            // Hashed as read: no address is held for the whole job.
+            if let Some(href) = row.get::<_, Option<String>>(3)? {
+                mine.insert(&(collection.as_deref(), item_id.as_str()));
+                mine_at.insert(&(collection.as_deref(), item_id.as_str(), href.as_str()));
+            }
+            items.push((collection, item_id, dir));
+        }
+        Ok(PlannedPlaces {
+            collections,
+            items,
+            mine,
+            mine_at,
+        })
     }
 
     /// Up to `limit` items of a job whose every asset is finished (done,
@@ -346,7 +374,7 @@ impl Store {
                                 AND f.path > i.dir || '/' AND f.path < i.dir || '0'))
              FROM items i JOIN jobs j ON j.id = i.job_id
              LEFT JOIN assets a ON a.item_row = i.id
-             WHERE j.source_url = ?1
+             WHERE j.source_url = ?1 AND j.draft = 0
              GROUP BY i.collection, i.item_id
              ORDER BY i.collection, i.item_id",
         )?;

@@ -106,6 +106,13 @@ pub struct Job {
     /// Whether a sync removes from the mirror the items removed upstream
     /// (else they stay, marked as removed).
     pub mirror_deletions: bool,
+    /// What the person called it, if they did.
+    pub name: Option<String>,
+    /// When it last ended (finished, failed or cancelled; UTC, RFC 3339).
+    pub finished_at: Option<String>,
+    /// Why the job stopped on its own (it is then paused until someone
+    /// fixes the cause and resumes it); `None` when it did not.
+    pub stop_reason: Option<String>,
 }
 
 impl Store {
@@ -135,19 +142,87 @@ impl Store {
             .optional()?)
     }
 
-    /// Every job, newest first.
+    /// Every job, newest first (not the drafts of estimates nobody started).
     pub fn jobs(&self) -> Result<Vec<Job>> {
         let mut statement = self
             .conn()
-            .prepare(&format!("{SELECT_JOB} ORDER BY id DESC"))?;
+            .prepare(&format!("{SELECT_JOB} WHERE draft = 0 ORDER BY id DESC"))?;
         let rows = statement.query_map([], row_to_job)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Moves a job to `state`.
+    /// The job (or draft) that copies `selection` from `source` into
+    /// `destination`, if one was recorded.
+    pub fn find_job(
+        &self,
+        source: &str,
+        destination: &str,
+        selection: &Value,
+    ) -> Result<Option<Job>> {
+        let mut statement = self.conn().prepare(&format!(
+            "{SELECT_JOB} WHERE source_url = ?1 AND destination = ?2 ORDER BY draft, id DESC"
+        ))?;
+        let rows = statement.query_map(params![source, destination], row_to_job)?;
+        for job in rows {
+            let job = job?;
+            if &job.selection == selection {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records job `id` as a draft (an estimate not started yet) or as a job.
+    pub fn set_job_draft(&self, id: i64, draft: bool) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE jobs SET draft = ?2 WHERE id = ?1")?
+            .execute(params![id, draft])?;
+        Ok(())
+    }
+
+    /// Names job `id`.
+    pub fn set_job_name(&self, id: i64, name: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE jobs SET name = ?2 WHERE id = ?1")?
+            .execute(params![id, name])?;
+        Ok(())
+    }
+
+    /// Whether job `id` is a draft (an estimate nobody started).
+    pub fn is_draft(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row("SELECT draft FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    /// Forgets draft `id` and its records, unless it became a job; returns
+    /// whether it went.
+    pub fn delete_draft(&self, id: i64) -> Result<bool> {
+        self.savepoint(|| {
+            let deleted = self
+                .conn()
+                .execute("DELETE FROM jobs WHERE id = ?1 AND draft = 1", [id])?;
+            Ok(deleted > 0)
+        })
+    }
+
+    /// The drafts: estimates nobody started.
+    pub fn drafts(&self) -> Result<Vec<i64>> {
+        let mut statement = self
+            .conn()
+            .prepare("SELECT id FROM jobs WHERE draft = 1 ORDER BY id")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a job to `state` (which clears why it stopped, if it had).
     pub fn set_job_state(&self, id: i64, state: JobState) -> Result<()> {
         let changed = self.conn().execute(
             "UPDATE jobs SET state = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                 -- Paused again, a job that stopped on its own still says why.
+                 stop_reason = CASE WHEN ?2 = 'paused' AND state = 'paused' THEN stop_reason END,
                  finished_at = CASE WHEN ?2 IN ('finished', 'failed', 'cancelled')
                                     THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
              WHERE id = ?1",
@@ -157,6 +232,42 @@ impl Store {
             return Err(Error::invalid_input(format!("there is no job {id}")));
         }
         Ok(())
+    }
+
+    /// Job `id` stopped on its own because of `reason` (said in words): it
+    /// is paused, needing attention, until it runs again.
+    pub fn stop_job(&self, id: i64, reason: &str) -> Result<()> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE jobs SET state = 'paused', stop_reason = ?2, finished_at = NULL,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, reason])?;
+        if changed == 0 {
+            return Err(Error::invalid_input(format!("there is no job {id}")));
+        }
+        Ok(())
+    }
+
+    /// Records whether job `id`'s plan was just read whole by an estimate
+    /// (only a draft's can be): its first run then copies without reading
+    /// the source again.
+    pub fn set_plan_fresh(&self, id: i64, fresh: bool) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE jobs SET plan_fresh = ?2 AND draft = 1 WHERE id = ?1")?
+            .execute(params![id, fresh])?;
+        Ok(())
+    }
+
+    /// Whether job `id`'s plan was fresh; it is not any more once taken.
+    pub fn take_plan_fresh(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("UPDATE jobs SET plan_fresh = 0 WHERE id = ?1 AND plan_fresh = 1")?
+            .execute([id])?
+            == 1)
     }
 
     /// Changes how many transfers a job runs at once, overall and per server.
@@ -222,7 +333,8 @@ impl Store {
 }
 
 const SELECT_JOB: &str = "SELECT id, source_url, destination, selection, state, limit_rate,
-    concurrency, created_at, per_host, keep_versions, mirror_deletions FROM jobs";
+    concurrency, created_at, per_host, keep_versions, mirror_deletions, stop_reason, name,
+    finished_at FROM jobs";
 
 fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(4)?;
@@ -239,6 +351,9 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         created_at: row.get(7)?,
         keep_versions: row.get(9)?,
         mirror_deletions: row.get(10)?,
+        stop_reason: row.get(11)?,
+        name: row.get(12)?,
+        finished_at: row.get(13)?,
     })
 }
 

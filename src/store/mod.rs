@@ -26,6 +26,7 @@ use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
 pub use assets::{
     AssetRow, AssetState, Counts, Failure, FileRecord, MirroredFile, Prior, VerifiedAsset,
+    VerifiedElsewhere,
 };
 pub use collections::CollectionRow;
 pub use flags::{Flag, FlagKind, Known};
@@ -39,7 +40,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 18] = [
+const SCHEMA: [&str; 19] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -58,6 +59,7 @@ const SCHEMA: [&str; 18] = [
     include_str!("migrations/0016_fixity.sql"),
     include_str!("migrations/0017_sync.sql"),
     include_str!("migrations/0018_flags.sql"),
+    include_str!("migrations/0019_jobs_draft.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

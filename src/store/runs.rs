@@ -156,7 +156,7 @@ impl Store {
                 "UPDATE assets SET state = 'pending', recheck = 1, prior_size = size,
                      prior_checksum = checksum, size = NULL, checksum = NULL, bytes_done = 0,
                      validator = NULL
-                 WHERE state = 'done' AND expected_checksum IS NULL AND checksum IS NOT NULL
+                 WHERE state IN ('done', 'skipped') AND expected_checksum IS NULL AND checksum IS NOT NULL
                    AND item_row IN (SELECT id FROM items WHERE job_id = ?1 AND removed_at IS NULL)",
                 [job_id],
             )?)

@@ -166,7 +166,7 @@ pub async fn open_ledger(
     store: Arc<Mutex<Store>>,
     job_id: i64,
     destination: &Destination,
-    source: &str,
+    (source, claim): (&str, bool),
 ) -> Result<Arc<Ledger>> {
     let flush = match destination {
         Destination::Folder(root) => {
@@ -178,8 +178,9 @@ pub async fn open_ledger(
         Destination::Bucket(_) => None,
     };
     // The root catalog is written first, naming its source, so that a job
-    // from another source started meanwhile is refused too.
-    if !destination.check_source(source).await? {
+    // from another source started meanwhile is refused too (unless only
+    // planned: an estimate writes no file there; a missing folder is made).
+    if !destination.check_source(source).await? && claim {
         let local = destination.local_folder()?;
         let root = rewrite::root(None, source, None, &[]);
         destination

@@ -431,3 +431,52 @@ fn joplin_job(store: &Store, api: &url::Url, dir: &std::path::Path) -> i64 {
         })
         .unwrap()
 }
+
+/// `--filter` on the items' properties: what the test's own reading of the
+/// items keeps, whether or not the server knows the filter extension (an API
+/// that does not is not sent it; every item is checked here either way).
+#[test]
+fn a_property_filter_keeps_exactly_the_items_that_pass_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, items) = server(dir.path());
+    let state = dir.path().join("cairn.db");
+    let run = cairn(
+        &state,
+        &[
+            "search",
+            server.url.as_str(),
+            "--collections",
+            "sentinel-2-c1-l2a",
+            "--filter",
+            "eo:cloud_cover < 20",
+            "--json",
+        ],
+    );
+    let (ids, _) = found_ids(&run);
+    let expected: BTreeSet<String> = items
+        .iter()
+        .filter(|i| i["collection"] == "sentinel-2-c1-l2a")
+        .filter(|i| {
+            i["properties"]["eo:cloud_cover"]
+                .as_f64()
+                .is_some_and(|c| c < 20.0)
+        })
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(expected.len(), 4);
+    assert_eq!(ids, expected);
+
+    // Not CQL2: said in words, with an example, and nothing is asked.
+    let bad = cairn(
+        &state,
+        &[
+            "search",
+            server.url.as_str(),
+            "--filter",
+            "cloud cover is low",
+        ],
+    );
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("is not CQL2 text"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("eo:cloud_cover < 20"), "{}", bad.stderr);
+}

@@ -323,6 +323,7 @@ async fn an_estimate_counts_and_lists_every_problem() {
         limit_rate: None,
         concurrency: 4,
         per_host: 4,
+        name: None,
     };
     let estimate = runner.estimate(&request).await.unwrap();
     assert_eq!((estimate.counts.items, estimate.counts.assets), (1, 1));
@@ -360,6 +361,7 @@ async fn an_estimate_of_a_running_job_leaves_it_running() {
         limit_rate: None,
         concurrency: 4,
         per_host: 4,
+        name: None,
     };
     let job = cairn::runner::prepare_job(&store, &request).unwrap();
     let runner = Runner::new(store, Fetcher::new().unwrap());

@@ -1254,3 +1254,64 @@ fn a_read_only_state_file_can_still_be_read() {
     assert_eq!(std::fs::read(&state).unwrap(), before);
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Of two items with one id, the one a job planned first keeps its place
+/// when a later run reads the two in the other order (a walk reads many
+/// documents at once, so the order can change): the mirror never ends up
+/// holding files of both, and the other is left out, said as before.
+#[test]
+fn of_two_items_with_one_id_the_one_planned_first_keeps_its_place() {
+    let site = Site::start();
+    let serve = |slow: &str| {
+        for name in ["one", "two"] {
+            let doc = json!({"type": "Feature", "stac_version": "1.1.0", "id": "dup",
+                "collection": "col", "geometry": null,
+                "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [],
+                "assets": {"data": {"href": site.url(&format!("a/{name}.bin")),
+                                    "type": "application/octet-stream"}}});
+            let reply = Reply::json(&doc);
+            // The slow one is read last.
+            let reply = match name == slow {
+                true => reply.trickle(Duration::from_millis(3)),
+                false => reply,
+            };
+            site.put(&format!("c/{name}.json"), reply);
+        }
+    };
+    for name in ["one", "two"] {
+        site.put(
+            &format!("a/{name}.bin"),
+            Reply::bytes(bytes_of(name, 3000), "application/octet-stream"),
+        );
+    }
+    site.put(
+        "c/collection.json",
+        Reply::json(&json!({"type": "Collection", "stac_version": "1.1.0", "id": "col",
+            "description": "d", "license": "CC0-1.0",
+            "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [[null, null]]}},
+            "links": [{"rel": "item", "href": "./one.json"}, {"rel": "item", "href": "./two.json"}]})),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let source = site.url("c/collection.json");
+
+    serve("two");
+    let first = mirror(&state, &source, &dest);
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    // Now "two" comes first; the job keeps "one", as it planned it.
+    serve("one");
+    let again = mirror(&state, &source, &dest);
+    assert_eq!(again.code, Some(0), "{}\n{}", again.stdout, again.stderr);
+    let notes = problems(&again).join("\n");
+    assert!(
+        notes.contains("another item with the id \"dup\""),
+        "{notes}"
+    );
+    assert_eq!(
+        site.hits("a/two.bin"),
+        0,
+        "the other item's file was fetched"
+    );
+    let mirrored = verified(&state, &dest, 1);
+    assert_eq!(mirrored[0].bytes, bytes_of("one", 3000));
+}
