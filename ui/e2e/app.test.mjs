@@ -92,6 +92,12 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     const drawn = bboxText.split(",").map(Number);
     expected = tiles().filter((t) => intersects(t.bbox, drawn));
     assert.ok(expected.length > 0 && expected.length < tiles().length, `the area ${bboxText} should hold some tiles, not all`);
+    // The table narrows to the area before anything is estimated.
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="item-row"]').length) === expected.length, {
+      timeout: LONG,
+      timeoutMsg: "the table did not narrow to the drawn area",
+    });
+    assert.equal(await (await $(browser, "items-count")).getText(), `${expected.length} of ${tiles().length} items in the area and dates chosen`);
 
     await (await $(browser, "destination")).setValue(dest);
     await (await $(browser, "estimate")).click();
@@ -100,6 +106,14 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     const text = await estimate.getText();
     assert.match(text, new RegExp(`${expected.length} items?, ${expected.length} assets?`), text);
     await shot(browser, "4-estimate");
+    // An estimate is not a job: the list stays empty until Start. Coming
+    // back finds the estimate and the choices as they were.
+    await (await $(browser, "tab-jobs")).click();
+    await (await $(browser, "no-jobs")).waitForDisplayed({ timeout: LONG });
+    assert.equal(await (await $(browser, "job")).isExisting(), false, "an estimate made a job");
+    await (await $(browser, "tab-catalogs")).click();
+    await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
+    assert.equal(await (await $(browser, "bbox")).getValue(), bboxText);
 
     await (await $(browser, "start")).click();
     await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
@@ -216,6 +230,10 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     console.log(`flagged ${flaggedAfter} ms after the file was deleted`);
     await shot(browser, "13-flagged");
     await (await $(browser, "tab-catalogs")).click();
+    // The place and the choices made before Start are as they were.
+    await (await $(browser, "started")).waitForDisplayed({ timeout: LONG });
+    assert.equal(await (await $(browser, "bbox")).getValue(), bboxText);
+    assert.equal(await (await $(browser, "destination")).getValue(), dest);
     const tree = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
     await tree.waitForDisplayed({ timeout: LONG });
     await tree.click();
@@ -315,4 +333,39 @@ test("a job continues after the app is killed and started again", async () => {
   const checked = verify(dest);
   assert.equal(checked.code, 0, checked.output);
   assert.equal(checked.summary.verified, tiles().length);
+});
+
+test("the screens follow the system's dark theme", async () => {
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const dest = join(home, "mirror");
+  const driver = await startDriver({ CAIRN_HOME: home, GTK_THEME: "Adwaita:dark" });
+  const browser = await openApp(driver.port);
+  try {
+    await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
+    const dark = await browser.execute(() => matchMedia("(prefers-color-scheme: dark)").matches);
+    assert.equal(dark, true, "the window did not follow the system's dark theme");
+    const paper = await browser.execute(() => getComputedStyle(document.documentElement).backgroundColor);
+    assert.equal(paper, "rgb(22, 28, 32)", "the page is not drawn dark");
+    await shot(browser, "dark-1-catalogs");
+    await openCollection(browser);
+    await shot(browser, "dark-2-collection");
+    await (await browser.$$('[data-testid="item-row"]'))[0].click();
+    await (await $(browser, "item-page")).waitForDisplayed({ timeout: LONG });
+    await shot(browser, "dark-3-item");
+    await (await (await $(browser, "item-page")).$("button=Close")).click();
+    await (await $(browser, "destination")).setValue(dest);
+    await (await $(browser, "estimate")).click();
+    await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
+    await shot(browser, "dark-4-estimate");
+    await (await $(browser, "start")).click();
+    await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
+      timeout: LONG,
+      interval: 500,
+      timeoutMsg: "the job did not finish",
+    });
+    await shot(browser, "dark-7-job-finished");
+  } finally {
+    await closeApp(browser, driver);
+  }
 });

@@ -40,6 +40,9 @@ function running(): JobStatus {
       created_at: "2026-01-01T00:00:00Z",
       keep_versions: true,
       mirror_deletions: false,
+      stop_reason: null,
+      name: null,
+      finished_at: null,
     },
     counts: { items: 1, assets: 10, done: 0, skipped: 0, failed: 0, pending: 10, bytes_expected: 1000, bytes_done: 0, items_failed: 0, bytes_kept: 0 },
     running: true,
@@ -117,12 +120,48 @@ describe("the jobs screen", () => {
     expect(ipc.resumeJob).toHaveBeenCalledWith(4);
   });
 
-  it("shows the job's kept log, and why it stopped", async () => {
+  it("reads a job that stopped on its own as stopped, with why, not as paused", () => {
+    const stopped = running();
+    stopped.running = false;
+    stopped.job.state = "paused";
+    stopped.job.stop_reason = "No credentials were found for s3://nowhere";
+    jobs.set([stopped]);
+    render(JobsView, { onchange: () => {} });
+    expect(screen.getByTestId("job-state").textContent).toBe("Stopped: needs attention");
+    expect(screen.getByTestId("stopped").textContent).toContain("No credentials were found for s3://nowhere");
+    expect(screen.getByTestId("resume")).toBeTruthy();
+  });
+
+  it("names a job, says what it copies, and when it was made and ended", () => {
+    const done = running();
+    done.running = false;
+    done.job.state = "finished";
+    done.job.name = "Alps, summer 2024";
+    done.job.selection = { collections: ["s2"], bbox: "5,45,6,46", datetime: null, assets: ["red"], max_items: null };
+    done.job.finished_at = "2026-01-02T10:00:00Z";
+    jobs.set([done]);
+    render(JobsView, { onchange: () => {} });
+    expect(screen.getByTestId("job-name").textContent).toBe("Alps, summer 2024");
+    expect(screen.getByTestId("job-times").textContent).toMatch(/^\s*Job 4 · made .+ · ended .+/);
+    expect(screen.getByTestId("job-selection").textContent).toBe("Collection s2 · area 5, 45, 6, 46 · files: red");
+  });
+
+  it("reads a job paused by the person as paused", () => {
     const paused = running();
     paused.running = false;
     paused.job.state = "paused";
     jobs.set([paused]);
-    jobs.apply({ type: "stopped", job: 4, reason: "the disk at /tmp/mirror is full; free some space" });
+    render(JobsView, { onchange: () => {} });
+    expect(screen.getByTestId("job-state").textContent).toBe("Paused");
+    expect(screen.queryByTestId("stopped")).toBeNull();
+  });
+
+  it("shows the job's kept log, and why it stopped", async () => {
+    const paused = running();
+    paused.running = false;
+    paused.job.state = "paused";
+    paused.job.stop_reason = "the disk at /tmp/mirror is full; free some space";
+    jobs.set([paused]);
     render(JobsView, { onchange: () => {} });
     expect(screen.getByTestId("stopped").textContent).toContain("the disk at /tmp/mirror is full");
     await fireEvent.click(screen.getByText("Show the log"));

@@ -54,6 +54,11 @@ describe("the mirror panel", () => {
     await fireEvent.click(screen.getByTestId("start"));
     expect(ipc.startJob).toHaveBeenCalledWith(9);
     expect(onstarted).toHaveBeenCalled();
+    // What was picked stays; the estimate gives way to where the job is.
+    expect((await screen.findByTestId("started")).textContent).toContain("Job 9 started");
+    expect(screen.queryByTestId("estimate-result")).toBeNull();
+    expect(selection.bbox).toEqual([-10, 35, 5, 45]);
+    expect(selection.destination).toBe("/media/disk/mirror");
   });
 
   it("lists the problems an estimate met, the first fifty of them", async () => {

@@ -451,6 +451,15 @@ export type Job = {
 	 *  (else they stay, marked as removed).
 	 */
 	mirror_deletions: boolean,
+	/**  What the person called it, if they did. */
+	name: string | null,
+	/**  When it last ended (finished, failed or cancelled; UTC, RFC 3339). */
+	finished_at: string | null,
+	/**
+	 *  Why the job stopped on its own (it is then paused until someone
+	 *  fixes the cause and resumes it); `None` when it did not.
+	 */
+	stop_reason: string | null,
 };
 
 /**  An engine event about a job, as the window receives it. */
@@ -473,6 +482,8 @@ export type JobRequest = {
 	concurrency: number,
 	/**  Transfers at once from any one server. */
 	per_host: number,
+	/**  What to call the job (the app offers the collection's title). */
+	name?: string | null,
 };
 
 /**  Where a job is in its life. */
@@ -648,6 +659,8 @@ export type Selection = {
 	assets?: string[],
 	/**  Stop after this many items. */
 	max_items?: number | null,
+	/**  Only items whose properties pass this CQL2 text filter. */
+	filter?: string | null,
 };
 
 /**  One sample of a job's progress. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Estimate } from "./bindings";
-import { assetChoices, describe as lines, roomWarning } from "./estimate";
+import { assetChoices, describe as lines, roomWarning, typeName } from "./estimate";
 
 function estimate(over: Partial<Estimate> = {}, counts: Partial<Estimate["counts"]> = {}): Estimate {
   return {
@@ -36,11 +36,17 @@ describe("the estimate", () => {
 });
 
 describe("the asset filter's choices", () => {
-  it("are keys, roles and media types, most common first", () => {
+  it("are names, roles and file types apart, most common first", () => {
     const items = [
       { assets: [{ key: "red", roles: ["data"], media_type: "image/tiff" }, { key: "thumbnail", roles: ["thumbnail"] }] },
       { assets: [{ key: "red", roles: ["data"], media_type: null }] },
     ];
-    expect(assetChoices(items)).toEqual(["data", "red", "thumbnail", "image/tiff"]);
+    expect(assetChoices(items)).toEqual({ keys: ["red", "thumbnail"], roles: ["data", "thumbnail"], types: ["image/tiff"] });
+  });
+
+  it("name common file types in words, with the media type", () => {
+    expect(typeName("image/tiff; application=geotiff; profile=cloud-optimized")).toMatch(/^Cloud-optimized GeoTIFF \(/);
+    expect(typeName("image/png")).toBe("PNG image (image/png)");
+    expect(typeName("application/x-weird")).toBe("application/x-weird");
   });
 });

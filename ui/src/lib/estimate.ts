@@ -28,19 +28,51 @@ export function roomWarning(estimate: Estimate): string | null {
 
 type AssetLike = { key: string; roles: string[]; media_type?: string | null };
 
-/** Asset keys, roles and media types seen in the items, most common first: the filter's choices. */
-export function assetChoices(items: { assets: AssetLike[] }[], most = 24): string[] {
-  const seen = new Map<string, number>();
-  const count = (name: string) => seen.set(name, (seen.get(name) ?? 0) + 1);
+/** The asset filter's choices, each kind apart and most common first: the
+ * assets' names (keys), their roles, and their file types (media types). */
+export type AssetChoices = { keys: string[]; roles: string[]; types: string[] };
+
+export function assetChoices(items: { assets: AssetLike[] }[], most = 16): AssetChoices {
+  const keys = new Map<string, number>();
+  const roles = new Map<string, number>();
+  const types = new Map<string, number>();
+  const count = (seen: Map<string, number>, name: string) => seen.set(name, (seen.get(name) ?? 0) + 1);
   for (const item of items) {
     for (const asset of item.assets) {
-      count(asset.key);
-      asset.roles.forEach(count);
-      if (asset.media_type) count(asset.media_type);
+      count(keys, asset.key);
+      asset.roles.forEach((role) => count(roles, role));
+      if (asset.media_type) count(types, asset.media_type);
     }
   }
-  return [...seen.entries()]
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .slice(0, most)
-    .map(([name]) => name);
+  const top = (seen: Map<string, number>) =>
+    [...seen.entries()]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, most)
+      .map(([name]) => name);
+  return { keys: top(keys), roles: top(roles), types: top(types) };
+}
+
+/** A media type in words where it is a common one ("image/tiff; application=geotiff" is "GeoTIFF"). */
+export function typeName(mediaType: string): string {
+  const t = mediaType.toLowerCase().replace(/\s+/g, "");
+  if (t.includes("cloud-optimized")) return `Cloud-optimized GeoTIFF (${mediaType})`;
+  if (t.includes("geotiff")) return `GeoTIFF (${mediaType})`;
+  const known: Record<string, string> = {
+    "image/tiff": "TIFF",
+    "image/png": "PNG image",
+    "image/jpeg": "JPEG image",
+    "application/json": "JSON",
+    "application/geo+json": "GeoJSON",
+    "application/x-parquet": "Parquet",
+    "application/vnd.apache.parquet": "Parquet",
+    "application/x-netcdf": "NetCDF",
+    "application/x-hdf5": "HDF5",
+    "application/xml": "XML",
+    "text/xml": "XML",
+    "text/html": "web page",
+    "text/plain": "text",
+    "application/zip": "ZIP archive",
+  };
+  const name = known[t.split(";")[0]];
+  return name ? `${name} (${mediaType})` : mediaType;
 }

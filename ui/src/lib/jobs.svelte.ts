@@ -8,8 +8,6 @@ export class JobsState {
   /** How many steps (not progress samples) each job has taken in this session:
    * its kept log is read again when this moves. */
   steps = $state<Record<number, number>>({});
-  /** Why a job stopped on an error, until it runs again. */
-  stopped = $state<Record<number, string>>({});
 
   running = $derived(this.list.filter((j) => j.running).length);
 
@@ -46,11 +44,9 @@ export class JobsState {
     // Every other event is a step the engine keeps in the job's log.
     this.steps[event.job] = (this.steps[event.job] ?? 0) + 1;
     switch (event.type) {
+      // The list says why a job stopped (kept in the state file).
       case "started":
-        delete this.stopped[event.job];
-        return true;
       case "stopped":
-        this.stopped[event.job] = event.reason;
         return true;
       case "flagged":
         return true;

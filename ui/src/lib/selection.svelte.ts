@@ -26,9 +26,21 @@ export function formatBbox(b: Bbox): string {
   return b.map((v) => Number(v.toFixed(4))).join(",");
 }
 
-/** "2024-01-01" and "" -> "2024-01-01/.."; both empty -> null. */
-export function dateRange(from: string, to: string): string | null | { error: string } {
+/** Whether `text` is a real calendar day written as YYYY-MM-DD. */
+function isDay(text: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  const day = new Date(`${text}T00:00:00Z`);
+  return !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === text;
+}
+
+/** "2024-01-01" and "" -> "2024-01-01/.."; both empty -> null. Spaces
+ * around a date do not matter; a date that is not a day is said in words. */
+export function dateRange(fromText: string, toText: string): string | null | { error: string } {
+  const [from, to] = [fromText.trim(), toText.trim()];
   if (!from && !to) return null;
+  for (const [name, day] of [["start", from], ["end", to]]) {
+    if (day && !isDay(day)) return { error: `The ${name} date "${day}" is not a day written as YYYY-MM-DD (for example 2024-01-31).` };
+  }
   if (from && to && from > to) return { error: "The start date is after the end date." };
   return `${from || ".."}/${to || ".."}`;
 }
@@ -42,6 +54,10 @@ export class SelectionState {
   assets = $state<string[]>([]);
   destination = $state("");
   limitRate = $state("");
+  /** The job's name as typed (empty: the catalog's title is offered). */
+  name = $state("");
+  /** The CQL2 filter on the items' properties, as applied (the map and table show what it keeps). */
+  filter = $state("");
 
   /** What is wrong with the selection, in words; empty when it can run. */
   problems = $derived.by(() => {
@@ -61,10 +77,12 @@ export class SelectionState {
       datetime: typeof range === "string" ? range : null,
       assets: [...this.assets],
       max_items: null,
+      filter: this.filter.trim() || null,
     };
   }
 
-  request(): JobRequest {
+  /** The job to ask for; named `defaultName` unless a name was typed. */
+  request(defaultName = ""): JobRequest {
     return {
       source: this.source,
       destination: this.destination.trim(),
@@ -72,6 +90,7 @@ export class SelectionState {
       limit_rate: null,
       concurrency: 8,
       per_host: 6,
+      name: this.name.trim() || defaultName.trim() || null,
     };
   }
 
@@ -81,6 +100,8 @@ export class SelectionState {
     this.source = url;
     this.collections = [];
     this.assets = [];
+    this.name = "";
+    this.filter = "";
   }
 }
 

@@ -29,6 +29,12 @@ describe("the time range", () => {
   it("refuses an end before its start", () => {
     expect(dateRange("2024-03-01", "2024-02-01")).toEqual({ error: "The start date is after the end date." });
   });
+
+  it("takes typed days with spaces around them, and says when a date is not a day", () => {
+    expect(dateRange(" 2024-01-01 ", "")).toBe("2024-01-01/..");
+    expect(dateRange("2024-02-30", "")).toEqual({ error: expect.stringContaining('"2024-02-30" is not a day') });
+    expect(dateRange("", "31/01/2024")).toEqual({ error: expect.stringContaining("The end date") });
+  });
 });
 
 describe("a selection", () => {
@@ -40,14 +46,20 @@ describe("a selection", () => {
     s.assets = ["data"];
     s.destination = "  /tmp/mirror ";
     expect(s.problems).toEqual([]);
-    expect(s.request()).toEqual({
+    expect(s.request("Sentinel-2 L2A")).toEqual({
       source: "http://127.0.0.1:8000/catalog.json",
       destination: "/tmp/mirror",
-      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null },
+      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null, filter: null },
       limit_rate: null,
       concurrency: 8,
       per_host: 6,
+      name: "Sentinel-2 L2A",
     });
+    // A typed name wins over the one offered; none at all is none.
+    s.name = "  Alps, summer 2024 ";
+    expect(s.request("Sentinel-2 L2A").name).toBe("Alps, summer 2024");
+    s.name = "";
+    expect(s.request().name).toBeNull();
   });
 
   it("names what is missing before anything is asked", () => {

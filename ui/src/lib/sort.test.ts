@@ -25,8 +25,9 @@ const items = [
 const ids = (list: ItemSummary[]) => list.map((i) => i.id);
 
 describe("the items table's order", () => {
-  it("is the catalog's when none is picked, without a copy", () => {
-    expect(sorted(items, null)).toBe(items);
+  it("is by id when none is picked, whatever order the items came in", () => {
+    expect(ids(sorted(items, null))).toEqual(["item-1", "item-2", "item-9", "item-10"]);
+    expect(ids(sorted([...items].reverse(), null))).toEqual(["item-1", "item-2", "item-9", "item-10"]);
   });
 
   it("puts numbered ids in number order", () => {
@@ -34,11 +35,11 @@ describe("the items table's order", () => {
     expect(ids(sorted(items, { column: "id", descending: true }))).toEqual(["item-10", "item-9", "item-2", "item-1"]);
   });
 
-  it("keeps items without a value last either way, and ties in catalog order", () => {
-    expect(ids(sorted(items, { column: "datetime", descending: false }))).toEqual(["item-2", "item-10", "item-1", "item-9"]);
-    expect(ids(sorted(items, { column: "datetime", descending: true }))).toEqual(["item-10", "item-1", "item-2", "item-9"]);
-    expect(ids(sorted(items, { column: "size", descending: true }))).toEqual(["item-2", "item-10", "item-9", "item-1"]);
-    expect(ids(sorted(items, { column: "size", descending: false }))).toEqual(["item-10", "item-2", "item-9", "item-1"]);
+  it("keeps items without a value last either way, and ties by id", () => {
+    expect(ids(sorted(items, { column: "datetime", descending: false }))).toEqual(["item-2", "item-1", "item-10", "item-9"]);
+    expect(ids(sorted(items, { column: "datetime", descending: true }))).toEqual(["item-1", "item-10", "item-2", "item-9"]);
+    expect(ids(sorted(items, { column: "size", descending: true }))).toEqual(["item-2", "item-10", "item-1", "item-9"]);
+    expect(ids(sorted(items, { column: "size", descending: false }))).toEqual(["item-10", "item-2", "item-1", "item-9"]);
   });
 
   it("adds only the sizes assets declare", () => {
@@ -47,7 +48,7 @@ describe("the items table's order", () => {
     expect(declaredSize(items[3])).toBeNull();
   });
 
-  it("goes ascending, descending, then back to the catalog's on clicks", () => {
+  it("goes ascending, descending, then back to by id on clicks", () => {
     let order = next(null, "size");
     expect(order).toEqual({ column: "size", descending: false });
     order = next(order, "size");
