@@ -140,6 +140,8 @@ pub fn run() {
             app.manage(state);
             forward_events(app.handle().clone(), &runner);
             tray(app)?;
+            // Estimates nobody started before the app last stopped are not jobs.
+            runner.forget_drafts(None);
             // Jobs that were copying when the app last stopped go on.
             let resumed = tauri::async_runtime::block_on(async { runner.resume_unfinished() })?;
             if !resumed.is_empty() {
