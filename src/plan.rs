@@ -52,6 +52,12 @@ pub struct Selection {
     /// Only items whose properties pass this CQL2 text filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// Only these items, by id (picked one by one; empty: no such limit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    /// Not these items, by id (dropped one by one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 impl Selection {
@@ -62,7 +68,8 @@ impl Selection {
             self.bbox.as_deref(),
             self.datetime.as_deref(),
             Some(100),
-        )?;
+        )?
+        .ids(self.ids.clone());
         crate::catalog::filter::with_filter(search, self.filter.as_deref())
     }
 
@@ -111,7 +118,7 @@ pub async fn plan(
     selection: &Selection,
 ) -> Result<PlanSummary> {
     let search = selection.search()?;
-    let matcher = Matcher::new(&search)?;
+    let matcher = Matcher::new(&search)?.excluding(&selection.exclude);
     let opened = open(fetcher, source).await?;
     let places = ledger.call(move |s| s.planned_places(job_id)).await?;
     let run = ledger.call(move |s| s.open_run(job_id)).await?;

@@ -47,6 +47,10 @@ pub struct Matcher {
     /// Everything but the filter (the `stac` crate matches that).
     rest: Search,
     filter: Option<cql2::Expr>,
+    /// The only items wanted, by id (empty: no such limit)...
+    ids: std::collections::HashSet<String>,
+    /// ...and those left out.
+    exclude: std::collections::HashSet<String>,
 }
 
 impl Matcher {
@@ -61,27 +65,36 @@ impl Matcher {
                 })?,
             ),
         };
+        let mut rest = without_filter(search);
+        let ids = std::mem::take(&mut rest.ids).into_iter().collect();
         Ok(Matcher {
-            rest: without_filter(search),
+            rest,
             filter,
+            ids,
+            exclude: Default::default(),
         })
+    }
+
+    /// This matcher, leaving out the items with the ids `exclude`.
+    pub fn excluding(mut self, exclude: &[String]) -> Matcher {
+        self.exclude.extend(exclude.iter().cloned());
+        self
     }
 
     /// Whether there is a filter on the items' properties.
     pub fn filters(&self) -> bool {
-        self.filter.is_some()
+        self.filter.is_some() || !self.exclude.is_empty() || !self.ids.is_empty()
     }
 
     /// Whether only collections are asked for (an item need not be read
     /// whole to be matched).
     pub fn only_collections(&self) -> bool {
         let items = &self.rest.items;
-        self.filter.is_none()
+        !self.filters()
             && items.bbox.is_none()
             && items.datetime.is_none()
             && items.query.is_none()
             && self.rest.intersects.is_none()
-            && self.rest.ids.is_empty()
     }
 
     /// Whether the item `value` matches the whole search, or why it could
@@ -93,14 +106,18 @@ impl Matcher {
     }
 
     /// Whether the item `value` passes the filter (every item does when
-    /// there is none). A property it lacks makes it not pass.
+    /// there is none; a comparison with a property it lacks is not true),
+    /// is among the ids asked for, if any, and is not left out.
     pub fn passes_filter(&self, value: &Value) -> bool {
-        self.filter.as_ref().is_none_or(|filter| {
-            filter
-                .clone()
-                .reduce(Some(value))
-                .is_ok_and(cql2::Expr::is_true)
-        })
+        let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
+        (self.ids.is_empty() || self.ids.contains(id))
+            && !self.exclude.contains(id)
+            && self.filter.as_ref().is_none_or(|filter| {
+                filter
+                    .clone()
+                    .reduce(Some(value))
+                    .is_ok_and(cql2::Expr::is_true)
+            })
     }
 }
 
@@ -132,6 +149,22 @@ mod tests {
         // A property the item lacks: not a match, not an error.
         assert_eq!(m.matches(&item(None, "sentinel-2a")), Ok(false));
         assert!(!m.only_collections());
+    }
+
+    #[test]
+    fn items_picked_or_left_out_by_id() {
+        let search = Search::new().ids(vec!["a".into(), "b".into()]);
+        let picked = Matcher::new(&search).unwrap();
+        assert_eq!(picked.matches(&item(None, "x")), Ok(true));
+        let mut other = item(None, "x");
+        other["id"] = json!("c");
+        assert_eq!(picked.matches(&other), Ok(false));
+        let dropped = Matcher::new(&Search::new())
+            .unwrap()
+            .excluding(&["a".into()]);
+        assert_eq!(dropped.matches(&item(None, "x")), Ok(false));
+        assert_eq!(dropped.matches(&other), Ok(true));
+        assert!(!dropped.only_collections() && !picked.only_collections());
     }
 
     #[test]

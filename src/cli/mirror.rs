@@ -115,6 +115,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
                     .filter
                     .map(|f| f.trim().to_string())
                     .filter(|f| !f.is_empty()),
+                ..Selection::default()
             },
             limit_rate,
             concurrency: args.concurrency,

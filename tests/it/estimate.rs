@@ -257,3 +257,35 @@ async fn a_job_that_stops_on_its_own_says_why_until_it_runs_again() {
     assert_eq!(report.state, JobState::Finished);
     assert_eq!(runner.job(job).unwrap().stop_reason, None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn items_picked_or_dropped_one_by_one_are_the_job_s() {
+    let site = Site::start();
+    serve(&site);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner_in(dir.path());
+    let dest = dir.path().join("mirror");
+    let mut dropped = request(&site, &dest, &[]);
+    dropped.selection.exclude = vec!["item-1".into()];
+    let estimate = runner.estimate(&dropped).await.unwrap();
+    assert_eq!(estimate.counts.items, (ITEMS - 1) as u64);
+    let mut picked = request(&site, &dest, &["data"]);
+    picked.selection.ids = vec!["item-2".into()];
+    let estimate = runner.estimate(&picked).await.unwrap();
+    assert_eq!((estimate.counts.items, estimate.counts.assets), (1, 1));
+    runner.start(estimate.job).unwrap();
+    assert_eq!(
+        runner.wait(estimate.job).await.unwrap().state,
+        JobState::Finished
+    );
+    let folders: Vec<String> = std::fs::read_dir(dest.join("scenes"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".json"))
+        .collect();
+    assert_eq!(folders, ["item-2"]);
+    assert_eq!(
+        runner.jobs().unwrap()[0].job.selection["ids"],
+        serde_json::json!(["item-2"])
+    );
+}

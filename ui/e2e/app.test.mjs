@@ -353,9 +353,15 @@ test("the screens follow the system's dark theme", async () => {
     await (await $(browser, "item-page")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "dark-3-item");
     await (await (await $(browser, "item-page")).$("button=Close")).click();
+    // One item left out by unticking it in the table: the estimate and the
+    // job leave it out.
+    await (await browser.$$('[data-testid="keep"]'))[0].click();
     await (await $(browser, "destination")).setValue(dest);
     await (await $(browser, "estimate")).click();
-    await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
+    const estimate = await $(browser, "estimate-result");
+    await estimate.waitForDisplayed({ timeout: LONG });
+    const kept = tiles().length - 1;
+    assert.match(await estimate.getText(), new RegExp(`${kept} items, ${kept} assets`));
     await shot(browser, "dark-4-estimate");
     await (await $(browser, "start")).click();
     await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
@@ -368,4 +374,9 @@ test("the screens follow the system's dark theme", async () => {
   } finally {
     await closeApp(browser, driver);
   }
+  const folders = readdirSync(join(dest, "europe-tiles"), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+  assert.deepEqual(folders, tiles().map((t) => t.id).filter((id) => id !== "tile-0-0").sort());
 });

@@ -1,6 +1,7 @@
 import { fireEvent, render, screen } from "@testing-library/svelte";
 import { describe, expect, it, vi } from "vitest";
 import type { ItemSummary } from "../lib/bindings";
+import { selection } from "../lib/selection.svelte";
 import ItemsTable from "./ItemsTable.svelte";
 
 // jsdom has no layout, so no ResizeObserver: the table's height stays 0 and
@@ -59,5 +60,17 @@ describe("the items table", () => {
     await fireEvent.click(rows[0]);
     await fireEvent.keyDown(rows[1], { key: "Enter" });
     expect(onchoose.mock.calls.map(([i]) => i.id)).toEqual(["a-7", "b-2"]);
+  });
+
+  it("ticks and unticks an item without opening it", async () => {
+    const onchoose = vi.fn();
+    selection.tickAll(true);
+    render(ItemsTable, { items, selected: null, onchoose });
+    const boxes = screen.getAllByTestId("keep") as HTMLInputElement[];
+    expect(boxes.every((b) => b.checked)).toBe(true);
+    await fireEvent.click(boxes[1]);
+    expect(selection.keeps("b-2")).toBe(false);
+    expect(onchoose).not.toHaveBeenCalled();
+    selection.tickAll(true);
   });
 });

@@ -661,6 +661,10 @@ export type Selection = {
 	max_items?: number | null,
 	/**  Only items whose properties pass this CQL2 text filter. */
 	filter?: string | null,
+	/**  Only these items, by id (picked one by one; empty: no such limit). */
+	ids?: string[],
+	/**  Not these items, by id (dropped one by one). */
+	exclude?: string[],
 };
 
 /**  One sample of a job's progress. */

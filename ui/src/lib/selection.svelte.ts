@@ -1,6 +1,7 @@
 // What a person picks before starting a mirror: an area, a time range, asset
 // filters and a destination. Checked here so mistakes are said before any
 // request is made.
+import { SvelteSet } from "svelte/reactivity";
 import type { JobRequest, Selection } from "./bindings";
 
 export type Bbox = [number, number, number, number];
@@ -58,6 +59,27 @@ export class SelectionState {
   name = $state("");
   /** The CQL2 filter on the items' properties, as applied (the map and table show what it keeps). */
   filter = $state("");
+  /** Items ticked one by one: every item but those marked ("all-but"), or
+   * only those marked ("only"). */
+  pickMode = $state<"all-but" | "only">("all-but");
+  marked = new SvelteSet<string>();
+
+  /** Whether the item `id` is ticked (copied, if the rest of the selection keeps it). */
+  keeps(id: string): boolean {
+    return this.pickMode === "all-but" ? !this.marked.has(id) : this.marked.has(id);
+  }
+
+  /** Ticks or unticks the item `id`. */
+  toggle(id: string) {
+    if (this.marked.has(id)) this.marked.delete(id);
+    else this.marked.add(id);
+  }
+
+  /** Ticks every item (`true`) or none (`false`). */
+  tickAll(all: boolean) {
+    this.pickMode = all ? "all-but" : "only";
+    this.marked.clear();
+  }
 
   /** What is wrong with the selection, in words; empty when it can run. */
   problems = $derived.by(() => {
@@ -66,6 +88,7 @@ export class SelectionState {
     const range = dateRange(this.from, this.to);
     if (range && typeof range === "object") out.push(range.error);
     if (!this.destination.trim()) out.push("Choose where the copy goes: a folder, or a bucket address.");
+    if (this.pickMode === "only" && this.marked.size === 0) out.push("No item is ticked: tick the items to copy, or tick them all.");
     return out;
   });
 
@@ -78,6 +101,8 @@ export class SelectionState {
       assets: [...this.assets],
       max_items: null,
       filter: this.filter.trim() || null,
+      ids: this.pickMode === "only" ? [...this.marked] : [],
+      exclude: this.pickMode === "all-but" ? [...this.marked] : [],
     };
   }
 
@@ -102,6 +127,7 @@ export class SelectionState {
     this.assets = [];
     this.name = "";
     this.filter = "";
+    this.tickAll(true);
   }
 }
 

@@ -49,7 +49,7 @@ describe("a selection", () => {
     expect(s.request("Sentinel-2 L2A")).toEqual({
       source: "http://127.0.0.1:8000/catalog.json",
       destination: "/tmp/mirror",
-      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null, filter: null },
+      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null, filter: null, ids: [], exclude: [] },
       limit_rate: null,
       concurrency: 8,
       per_host: 6,
@@ -79,5 +79,29 @@ describe("a selection", () => {
     s.assets = ["red"];
     s.setSource("b");
     expect(s.assets).toEqual([]);
+  });
+});
+
+describe("items ticked one by one", () => {
+  it("drops the unticked, or keeps only the ticked after Untick all", () => {
+    const s = new SelectionState();
+    s.setSource("http://127.0.0.1:8000/catalog.json");
+    s.destination = "/tmp/m";
+    expect(s.keeps("a")).toBe(true);
+    s.toggle("a");
+    expect(s.keeps("a")).toBe(false);
+    expect(s.selection()).toMatchObject({ ids: [], exclude: ["a"] });
+
+    s.tickAll(false);
+    expect(s.keeps("a") || s.keeps("b")).toBe(false);
+    expect(s.problems).toContain("No item is ticked: tick the items to copy, or tick them all.");
+    s.toggle("b");
+    expect(s.keeps("b")).toBe(true);
+    expect(s.selection()).toMatchObject({ ids: ["b"], exclude: [] });
+    expect(s.problems).toEqual([]);
+
+    // Another catalog: everything ticked again.
+    s.setSource("http://127.0.0.1:8000/other.json");
+    expect(s.keeps("b") && s.keeps("z")).toBe(true);
   });
 });

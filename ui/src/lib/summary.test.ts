@@ -14,5 +14,7 @@ describe("a job's selection in words", () => {
     expect(describeSelection({ collections: ["a", "b"], datetime: "../2024-01-31" })).toBe("Collections a, b · until 2024-01-31 · every file of each item");
     expect(describeSelection({ datetime: "2024-01-01/2024-02-01" })).toBe("From 2024-01-01 to 2024-02-01 · every file of each item");
     expect(describeSelection({ filter: "eo:cloud_cover < 20" })).toBe("Every file of each item · where eo:cloud_cover < 20");
+    expect(describeSelection({ ids: ["a", "b"] })).toBe("Every file of each item · only 2 items picked");
+    expect(describeSelection({ exclude: ["a"] })).toBe("Every file of each item · 1 item left out");
   });
 });

@@ -17,6 +17,9 @@ export function describeSelection(value: unknown): string {
   const assets = s.assets ?? [];
   parts.push(assets.length ? `files: ${assets.join(", ")}` : "every file of each item");
   if (s.filter) parts.push(`where ${s.filter}`);
+  const count = (n: number) => `${n.toLocaleString("en")} ${n === 1 ? "item" : "items"}`;
+  if (s.ids?.length) parts.push(`only ${count(s.ids.length)} picked`);
+  if (s.exclude?.length) parts.push(`${count(s.exclude.length)} left out`);
   if (s.max_items != null) parts.push(`at most ${s.max_items.toLocaleString("en")} items`);
   const text = parts.join(" · ");
   return text.charAt(0).toUpperCase() + text.slice(1);
