@@ -356,6 +356,11 @@ test("the screens follow the system's dark theme", async () => {
     // One item left out by unticking it in the table: the estimate and the
     // job leave it out.
     await (await browser.$$('[data-testid="keep"]'))[0].click();
+    // On the map it is drawn dashed, left out.
+    await browser.waitUntil(async () => (await browser.$$('path[stroke-dasharray="4 3"]').length) === 1, {
+      timeout: LONG,
+      timeoutMsg: "the item left out is not drawn apart on the map",
+    });
     await (await $(browser, "destination")).setValue(dest);
     await (await $(browser, "estimate")).click();
     const estimate = await $(browser, "estimate-result");
