@@ -21,8 +21,50 @@ pub fn with_filter(mut search: Search, filter: Option<&str>) -> Result<Search> {
     Ok(search)
 }
 
+/// The deepest a filter may nest (brackets, or NOTs in a row): the parser
+/// and the matching recurse once per level.
+const MOST_NESTED: usize = 64;
+
+/// How deeply `text` nests, outside quoted strings: its deepest brackets,
+/// or its count of NOTs, whichever is more.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut nots) = (0usize, 0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut word = String::new();
+    for c in text.chars() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        nots += usize::from(word.eq_ignore_ascii_case("not"));
+        word.clear();
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '(' | '[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    nots += usize::from(word.eq_ignore_ascii_case("not"));
+    deepest.max(nots)
+}
+
 /// The CQL2 text `text` as an expression, or why it is not one.
 fn parse(text: &str) -> Result<cql2::Expr> {
+    if nesting(text) > MOST_NESTED {
+        return Err(Error::invalid_input(format!(
+            "the filter nests more than {MOST_NESTED} levels deep (brackets, or NOTs); write it more simply"
+        )));
+    }
     cql2::parse_text(text).map_err(|e| {
         let why = e.to_string();
         let why = why.lines().next().unwrap_or_default();
@@ -183,6 +225,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("eo:cloud_cover < 20"), "{text}");
+    }
+
+    #[test]
+    fn a_filter_nested_too_deeply_is_refused_in_words_not_by_a_crash() {
+        let brackets = format!("{}a = 1{}", "(".repeat(5000), ")".repeat(5000));
+        let nots = format!("{}a = 1", "NOT ".repeat(3000));
+        for deep in [brackets, nots] {
+            let text = with_filter(Search::new(), Some(&deep))
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains("nests more than 64 levels"), "{text}");
+        }
+        // Brackets and NOTs inside quoted strings are text, not nesting.
+        let quoted = format!("title = '{}'", "((((not ".repeat(100));
+        assert!(with_filter(Search::new(), Some(&quoted)).is_ok());
+        let fine = format!("{}a = 1{}", "(".repeat(64), ")".repeat(64));
+        assert!(with_filter(Search::new(), Some(&fine)).is_ok());
     }
 
     #[test]
