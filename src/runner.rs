@@ -406,14 +406,8 @@ impl Runner {
         if busy {
             return;
         }
-        let staging = self.with_store(|s| Ok(s.staging_dir(id)));
         match self.with_store(|s| s.delete_draft(id)) {
-            Ok(true) => {
-                // A bucket draft's staging folder is Cairn's own.
-                if let Ok(staging) = staging {
-                    let _ = std::fs::remove_dir_all(staging);
-                }
-            }
+            Ok(true) => self.discard_staging(id),
             Ok(false) => {}
             Err(error) => {
                 tracing::warn!(job = id, %error, "an estimate not started could not be forgotten")
@@ -693,7 +687,6 @@ impl Runner {
         if let Some(other) = self.with_store(|s| s.job_holder(job_id))? {
             return Err(held_elsewhere(job_id, &other));
         }
-        let staging = self.with_store(|s| Ok(s.staging_dir(job_id)))?;
         if !self.with_store(|s| s.delete_job(job_id))? {
             return Err(Error::invalid_input(format!("there is no job {job_id}")));
         }
@@ -701,9 +694,16 @@ impl Runner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&job_id);
-        // A bucket job's files waiting for upload are Cairn's own.
-        let _ = std::fs::remove_dir_all(staging);
+        self.discard_staging(job_id);
         Ok(())
+    }
+
+    /// Removes the staging folder of a job that is gone: a bucket job's
+    /// files waiting for upload are Cairn's own.
+    fn discard_staging(&self, job_id: i64) {
+        if let Ok(staging) = self.with_store(|s| Ok(s.staging_dir(job_id))) {
+            let _ = std::fs::remove_dir_all(staging);
+        }
     }
 
     /// Tells whoever listens (and the job's log) about `event`.

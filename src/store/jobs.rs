@@ -200,12 +200,10 @@ impl Store {
     /// Forgets draft `id` and its records, unless it became a job; returns
     /// whether it went.
     pub fn delete_draft(&self, id: i64) -> Result<bool> {
-        self.savepoint(|| {
-            let deleted = self
-                .conn()
-                .execute("DELETE FROM jobs WHERE id = ?1 AND draft = 1", [id])?;
-            Ok(deleted > 0)
-        })
+        let deleted = self
+            .conn()
+            .execute("DELETE FROM jobs WHERE id = ?1 AND draft = 1", [id])?;
+        Ok(deleted > 0)
     }
 
     /// The drafts: estimates nobody started.
