@@ -597,7 +597,6 @@ impl Bucket {
     }
 }
 
-/// An object store client for the bucket or container that `url` names.
 /// Whether the environment names credentials (or anonymous access) for
 /// the store of `url`.
 fn credentials_in_environment(url: &str) -> bool {
@@ -605,6 +604,7 @@ fn credentials_in_environment(url: &str) -> bool {
     match url.split("://").next().unwrap_or_default() {
         "s3" => set(&[
             "AWS_ACCESS_KEY_ID",
+            "AWS_PROFILE",
             "AWS_SKIP_SIGNATURE",
             "AWS_WEB_IDENTITY_TOKEN_FILE",
             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -612,17 +612,42 @@ fn credentials_in_environment(url: &str) -> bool {
         ]),
         "az" => set(&[
             "AZURE_STORAGE_ACCOUNT_KEY",
+            "AZURE_STORAGE_ACCESS_KEY",
+            "AZURE_STORAGE_MASTER_KEY",
             "AZURE_STORAGE_SAS_KEY",
+            "AZURE_STORAGE_SAS_TOKEN",
+            "AZURE_STORAGE_TOKEN",
             "AZURE_STORAGE_USE_EMULATOR",
+            "AZURE_SKIP_SIGNATURE",
             "AZURE_CLIENT_SECRET",
             "AZURE_FEDERATED_TOKEN_FILE",
         ]),
-        "gs" => set(&["GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT"]),
+        "gs" => set(&[
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "GOOGLE_SERVICE_ACCOUNT",
+            "GOOGLE_SERVICE_ACCOUNT_PATH",
+            "GOOGLE_SERVICE_ACCOUNT_KEY",
+            "GOOGLE_SKIP_SIGNATURE",
+        ]),
         _ => true,
     }
 }
 
+/// An object store client for the bucket or container that `url` names,
+/// with credentials from the environment.
 pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    build_store(url, false)
+}
+
+/// An object store client to read from the bucket or container that `url`
+/// names: with the credentials the environment names, else unsigned, as
+/// public buckets are read (`--no-sign-request`), rather than asking a
+/// cloud's metadata service that is not there.
+pub fn object_store_for_reading(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    build_store(url, !credentials_in_environment(url.as_str()))
+}
+
+fn build_store(url: &Url, unsigned: bool) -> Result<Arc<dyn ObjectStore>> {
     let wrap = |source: object_store::Error| Error::ObjectStore {
         href: url.to_string(),
         source,
@@ -631,18 +656,21 @@ pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
         "s3" => Arc::new(
             AmazonS3Builder::from_env()
                 .with_url(url.as_str())
+                .with_skip_signature(unsigned)
                 .build()
                 .map_err(wrap)?,
         ),
         "az" => Arc::new(
             MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
+                .with_skip_signature(unsigned)
                 .build()
                 .map_err(wrap)?,
         ),
         "gs" => Arc::new(
             GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
+                .with_skip_signature(unsigned)
                 .build()
                 .map_err(wrap)?,
         ),

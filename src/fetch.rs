@@ -24,7 +24,9 @@ use url::Url;
 use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
+pub mod access;
 mod document;
+pub use access::{Access, Answer, Outgoing};
 pub use document::{Document, Features, Structure};
 
 /// The memory all the documents being read at once may take together, as
@@ -209,7 +211,12 @@ impl Pace {
 
     /// Waits for `next` (the next piece of a body), but no longer than the
     /// pace allows; counts the bytes it brings (`len`).
-    async fn wait<T, F>(&mut self, href: &str, next: F, len: impl Fn(&T) -> usize) -> Result<T>
+    pub(crate) async fn wait<T, F>(
+        &mut self,
+        href: &str,
+        next: F,
+        len: impl Fn(&T) -> usize,
+    ) -> Result<T>
     where
         F: std::future::Future<Output = T>,
     {
@@ -391,6 +398,7 @@ pub struct Fetcher {
     budget: Arc<Semaphore>,
     cancel: CancellationToken,
     stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
+    access: Arc<Access>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -414,7 +422,8 @@ impl Fetcher {
                 .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(20))
                 .read_timeout(Duration::from_secs(60))
-                .redirect(redirect_policy())
+                // Redirects are followed by `Access::send`, hop by hop.
+                .redirect(reqwest::redirect::Policy::none())
         };
         let failed = |e| Error::invalid_input(format!("the HTTP client could not start: {e}"));
         let http = builder().build().map_err(failed)?;
@@ -429,14 +438,36 @@ impl Fetcher {
             budget: Arc::new(Semaphore::new(DOCUMENT_BUDGET / KIB)),
             cancel: CancellationToken::new(),
             stores: Arc::default(),
+            access: Access::none(),
         })
     }
 
-    /// The HTTP client for asset bytes: it asks for them unencoded and never
-    /// unpacks what a server compresses anyway, so the file is byte for byte
-    /// what the server stores.
-    pub fn assets(&self) -> &reqwest::Client {
-        &self.assets
+    /// Sends a request for asset bytes, signed in as this fetcher's
+    /// [`Access`] says. The client asks for them unencoded and never unpacks
+    /// what a server compresses anyway, so the file is byte for byte what
+    /// the server stores.
+    pub async fn send_asset(&self, request: Outgoing<'_>) -> Result<Answer> {
+        self.access.send(&self.assets, request, &self.cancel).await
+    }
+
+    /// Asks for the first byte of the asset at `url`, signed in as this
+    /// fetcher is: the HTTP status of the answer (whether signing in works).
+    pub async fn probe(&self, url: &Url) -> Result<u16> {
+        let request = Outgoing::get(url).header(reqwest::header::RANGE, "bytes=0-0");
+        Ok(self.send_asset(request).await?.response.status().as_u16())
+    }
+
+    /// A fetcher that shares this one's clients but signs in with `access`.
+    pub fn with_access(&self, access: Arc<Access>) -> Fetcher {
+        Fetcher {
+            access,
+            ..self.clone()
+        }
+    }
+
+    /// How this fetcher signs in.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// A fetcher that shares this one's clients but stops a transfer slower
@@ -542,22 +573,30 @@ impl Fetcher {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
-        let mut builder = self.http.request(method, request.url.clone()).header(
+        let mut outgoing = Outgoing {
+            method,
+            url: &request.url,
+            headers: reqwest::header::HeaderMap::new(),
+            body: match request.method {
+                Method::Post => request.body.as_ref(),
+                Method::Get => None,
+            },
+        }
+        .header(
             reqwest::header::ACCEPT,
             "application/geo+json, application/json;q=0.9, */*;q=0.1",
         );
         for (name, value) in &request.headers {
-            builder = builder.header(name, value);
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(value),
+            ) {
+                outgoing.headers.insert(name, value);
+            }
         }
-        if let (Method::Post, Some(body)) = (request.method, &request.body) {
-            builder = builder.json(body);
-        }
-        let mut response = builder
-            .send()
-            .await
-            .map_err(|e| transport_error(href, &e))?;
+        let Answer { mut response, at } =
+            self.access.send(&self.http, outgoing, &self.cancel).await?;
         let status = response.status();
-        let at = response.url().clone();
         if let Some(error) = redirect_error(href, &response) {
             return Err(error);
         }
@@ -611,35 +650,17 @@ impl Fetcher {
         result.bytes().await.map_err(wrap)
     }
 
-    fn object_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    /// The client for the bucket or container of `url`, made once.
+    pub(crate) fn object_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
         let key = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = stores.get(&key) {
             return Ok(store.clone());
         }
-        let store = crate::destination::object_store_for(url)?;
+        let store = crate::destination::object_store_for_reading(url)?;
         stores.insert(key, store.clone());
         Ok(store)
     }
-}
-
-/// Refuses redirects that would downgrade https to http. reqwest already drops
-/// `Authorization` and cookies when a redirect leaves the host.
-fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt.url().scheme() == "http"
-            && attempt
-                .previous()
-                .last()
-                .is_some_and(|prev| prev.scheme() == "https");
-        if downgrade {
-            attempt.error("refused a redirect from https to http")
-        } else if attempt.previous().len() >= 10 {
-            attempt.error("too many redirects")
-        } else {
-            attempt.follow()
-        }
-    })
 }
 
 async fn read_file(url: &Url) -> Result<Bytes> {
@@ -757,7 +778,11 @@ pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
     } else if error.is_body() || error.is_decode() {
         "the connection dropped while reading the answer".to_string()
     } else {
-        format!("the request failed ({error})")
+        // The error's own text names the address as sent, which may carry
+        // a signature: only its cause is said.
+        let why = std::error::Error::source(error)
+            .map_or_else(|| "no cause was given".to_string(), |s| s.to_string());
+        format!("the request failed ({why})")
     };
     Error::Unavailable {
         href: href.to_string(),

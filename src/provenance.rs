@@ -186,8 +186,11 @@ pub fn timestamp(at: SystemTime) -> String {
 
 impl Provenance {
     /// The record of an HTTP answer to a request for `requested`.
+    /// `at` is where the answer came from in the end, as Cairn asked
+    /// (without a signature it added).
     pub fn of_response(
         requested: &Url,
+        at: &Url,
         response: &reqwest::Response,
         resumed_from: u64,
     ) -> Provenance {
@@ -201,9 +204,31 @@ impl Provenance {
             .collect();
         Provenance {
             requested: redact(requested.as_str()),
-            final_url: redact(response.url().as_str()),
+            final_url: redact(at.as_str()),
             fetched_at: timestamp(SystemTime::now()),
             status: Some(response.status().as_u16()),
+            headers,
+            resumed_from: (resumed_from > 0).then_some(resumed_from),
+        }
+    }
+
+    /// The record of a read from a bucket: what the store said of the object.
+    pub fn of_object(url: &Url, meta: &object_store::ObjectMeta, resumed_from: u64) -> Provenance {
+        let mut headers = BTreeMap::from([
+            ("content-length".to_string(), meta.size.to_string()),
+            (
+                "last-modified".to_string(),
+                httpdate::fmt_http_date(meta.last_modified.into()),
+            ),
+        ]);
+        if let Some(etag) = &meta.e_tag {
+            headers.insert("etag".into(), etag.clone());
+        }
+        Provenance {
+            requested: redact(url.as_str()),
+            final_url: redact(url.as_str()),
+            fetched_at: timestamp(SystemTime::now()),
+            status: None,
             headers,
             resumed_from: (resumed_from > 0).then_some(resumed_from),
         }

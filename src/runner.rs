@@ -17,11 +17,13 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use crate::catalog::walk::Problem;
 use crate::destination::Destination;
 use crate::events::Event;
 use crate::fetch::Fetcher;
+use crate::fetch::access::{Access, Secrets, Settings};
 use crate::limit::{Bandwidth, Limits};
 use crate::plan::{Selection, plan};
 use crate::store::{Counts, Holder, Job, JobState, LEASE, NewJob, Store};
@@ -63,6 +65,10 @@ pub struct JobRequest {
     /// What to call the job (the app offers the collection's title).
     #[serde(default)]
     pub name: Option<String>,
+    /// How it signs in to its source (the secrets go to
+    /// [`Runner::give_secrets`]).
+    #[serde(default)]
+    pub access: Settings,
 }
 
 /// Records the job `request` asks for and returns its id. The same selection
@@ -117,6 +123,7 @@ fn prepare(store: &Store, request: &JobRequest, draft: bool) -> Result<Prepared>
                 (id, true)
             }
         };
+        store.set_job_access(id, &request.access)?;
         // Named when made (or still an estimate): an estimate of a job
         // someone named does not rename it.
         if let Some(name) = &name
@@ -196,6 +203,8 @@ pub struct Runner {
     running: Mutex<HashMap<i64, Running>>,
     /// The jobs this process is estimating now.
     estimating: Mutex<HashSet<i64>>,
+    /// The secrets jobs sign in with, by job: in memory only.
+    secrets: Mutex<HashMap<i64, Secrets>>,
 }
 
 /// Job `id` marked as being estimated while this lives.
@@ -251,7 +260,36 @@ impl Runner {
             events,
             running: Mutex::new(HashMap::new()),
             estimating: Mutex::new(HashSet::new()),
+            secrets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Gives job `job_id` the secrets it signs in with (the values of its
+    /// headers), for as long as this runner lives. They are never written.
+    pub fn give_secrets(&self, job_id: i64, secrets: Secrets) {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job_id, secrets);
+    }
+
+    /// The fetcher for `job`: signed in as it says.
+    fn fetcher_for(&self, job: &Job) -> Result<Fetcher> {
+        let secrets = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job.id)
+            .cloned()
+            .unwrap_or_default();
+        if job.access.is_empty() && secrets.headers.is_empty() {
+            return Ok(self.fetcher.clone());
+        }
+        let source = Url::parse(&job.source_url).map_err(|e| {
+            Error::invalid_input(format!("job {} has a damaged source: {e}", job.id))
+        })?;
+        let access = Access::new(&job.access, &secrets, &source)?;
+        Ok(self.fetcher.with_access(Arc::new(access)))
     }
 
     /// Runs `f` on the state store.
@@ -310,14 +348,9 @@ impl Runner {
             )
             .await?;
             let cancel = CancellationToken::new();
-            let planned = plan_and_report(
-                &ledger,
-                &self.fetcher,
-                job,
-                (&self.store, &self.events),
-                &cancel,
-            )
-            .await;
+            let fetcher = self.fetcher_for(job)?;
+            let planned =
+                plan_and_report(&ledger, &fetcher, job, (&self.store, &self.events), &cancel).await;
             drop(ledger);
             planned
         }
@@ -352,9 +385,21 @@ impl Runner {
     /// has room. It is a job once started; until then, the next estimate
     /// forgets it.
     pub async fn estimate(&self, request: &JobRequest) -> Result<Estimate> {
+        self.estimate_signed(request, Secrets::default()).await
+    }
+
+    /// [`Runner::estimate`], for a job that signs in with `secrets` (the
+    /// values of the headers `request.access` names).
+    pub async fn estimate_signed(
+        &self,
+        request: &JobRequest,
+        secrets: Secrets,
+    ) -> Result<Estimate> {
         check_destination(&request.destination).await?;
         let prepared = self.with_store(|s| prepare(s, request, true))?;
         let job_id = prepared.id;
+        // What the person gives now replaces what they gave before.
+        self.give_secrets(job_id, secrets);
         let planned = {
             let _estimating = Estimating::new(&self.estimating, job_id);
             self.plan_job(job_id, true).await
@@ -520,6 +565,9 @@ impl Runner {
         }
         let job = self.job(job_id)?;
         let destination = self.destination(&job)?;
+        // Nothing to sign in with: said to whoever asked, and the job is left
+        // as it was (another process may be copying it).
+        let fetcher = self.fetcher_for(&job)?;
         // One copier per job: another process copying it keeps it. Each run
         // holds its own lease, so a run still winding down lets go of its
         // own, never of the one that follows it.
@@ -536,7 +584,7 @@ impl Runner {
         let limit = Bandwidth::new(job.limit_rate);
         let run = run_job(
             self.store.clone(),
-            self.fetcher.clone(),
+            fetcher,
             (job, kind),
             destination,
             Limits {

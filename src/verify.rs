@@ -270,13 +270,12 @@ pub async fn verify(
         }
     }
     if let Some(folder) = &mirror.folder {
-        let http = fetcher.assets().clone();
         let results: Vec<(String, std::result::Result<(), String>)> =
             futures::stream::iter(0..direct.len())
                 .map(|n| {
-                    let (check, folder, http) = (direct[n], folder.clone(), http.clone());
+                    let (check, folder, fetcher) = (direct[n], folder.clone(), fetcher.clone());
                     async move {
-                        let result = repair_directly(check, &folder, http).await;
+                        let result = repair_directly(check, &folder, &fetcher).await;
                         (check.relative.clone(), result)
                     }
                 })
@@ -710,14 +709,14 @@ async fn check_one(check: &Check, folder: Option<&Folder>) -> Option<Finding> {
 async fn repair_directly(
     check: &Check,
     folder: &Folder,
-    http: reqwest::Client,
+    fetcher: &Fetcher,
 ) -> std::result::Result<(), String> {
     let Some(source) = check.source.as_deref().and_then(|s| Url::parse(s).ok()) else {
         return Err("the mirror does not record where it came from".into());
     };
-    if !matches!(source.scheme(), "http" | "https") {
+    if !matches!(source.scheme(), "http" | "https" | "s3" | "az" | "gs") {
         return Err(format!(
-            "the mirror says it came from {source}, and Cairn repairs only from http(s) addresses"
+            "the mirror says it came from {source}, and Cairn repairs only from web and bucket addresses"
         ));
     }
     let expected = check
@@ -739,7 +738,7 @@ async fn repair_directly(
         min_speed: crate::fetch::MinSpeed::default(),
     };
     copy.run(
-        &http,
+        fetcher,
         &Limits::unlimited(),
         &CancellationToken::new(),
         &Arc::new(AtomicU64::new(0)),

@@ -17,6 +17,7 @@ use specta::Type;
 use tauri::State;
 
 use crate::App;
+use crate::sign_in::{self, SignInForm, Tested};
 use crate::sources::{self, SourceEntry};
 
 /// An engine error, in plain words.
@@ -66,11 +67,28 @@ pub async fn set_bookmark(app: State<'_, App>, url: String, bookmarked: bool) ->
 #[tauri::command]
 #[specta::specta]
 pub async fn look(app: State<'_, App>, url: String) -> Reply<Entry> {
-    let entry = look_at(&app.fetcher, &url).await?;
+    let fetcher = app.sign_ins.fetcher(&app.fetcher, &url)?;
+    let entry = look_at(&fetcher, &url).await?;
     app.runner.with_store(|s| {
         s.touch_source(&entry.url, entry.title.as_deref(), Some(entry.kind.noun()))
     })?;
     Ok(entry)
+}
+
+/// Keeps how the person signs in to the host of `source` (in memory only:
+/// a token is never written).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_sign_in(app: State<'_, App>, source: String, form: SignInForm) -> Reply<()> {
+    Ok(app.sign_ins.set(&source, &form)?)
+}
+
+/// Opens `source` signed in as `form` says, and reads the first byte of
+/// one of its files: what worked, or what is wrong, in words.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_sign_in(app: State<'_, App>, source: String, form: SignInForm) -> Reply<Tested> {
+    Ok(sign_in::test(&app.fetcher, &source, &form).await?)
 }
 
 /// Items found by a search, for the map and the table.
@@ -100,7 +118,8 @@ pub async fn search_items(
     };
     let max = u64::from(max_items);
     let query = selection.search()?;
-    search(&app.fetcher, &source, &query, Some(max + 1), |found| {
+    let fetcher = app.sign_ins.fetcher(&app.fetcher, &source)?;
+    search(&fetcher, &source, &query, Some(max + 1), |found| {
         match found {
             Found::Item(_) if page.items.len() as u64 >= max => {
                 page.more = true;
@@ -120,13 +139,30 @@ pub async fn search_items(
 #[tauri::command]
 #[specta::specta]
 pub async fn estimate(app: State<'_, App>, request: JobRequest) -> Reply<Estimate> {
-    Ok(app.runner.estimate(&request).await?)
+    let (access, secrets) = app.sign_ins.get(&request.source);
+    let request = JobRequest { access, ..request };
+    Ok(app.runner.estimate_signed(&request, secrets).await?)
+}
+
+/// Gives job `job` the secrets the person typed for its source's host, if
+/// any: a job signing in with a token needs it again after a restart.
+fn give_secrets(app: &App, job: i64) -> Reply<()> {
+    let Some(job_row) = app.runner.with_store(|s| s.job(job))? else {
+        return Ok(());
+    };
+    // Only a job that signs in with headers is given them.
+    if !job_row.access.headers.is_empty() {
+        let (_, secrets) = app.sign_ins.get(&job_row.source_url);
+        app.runner.give_secrets(job, secrets);
+    }
+    Ok(())
 }
 
 /// Starts (or continues) a planned job in the background.
 #[tauri::command]
 #[specta::specta]
 pub async fn start_job(app: State<'_, App>, job: i64) -> Reply<()> {
+    give_secrets(&app, job)?;
     Ok(app.runner.start(job)?)
 }
 
@@ -234,6 +270,7 @@ pub async fn pause_job(app: State<'_, App>, job: i64) -> Reply<()> {
 #[tauri::command]
 #[specta::specta]
 pub async fn resume_job(app: State<'_, App>, job: i64) -> Reply<()> {
+    give_secrets(&app, job)?;
     Ok(app.runner.resume(job)?)
 }
 

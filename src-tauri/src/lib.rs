@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod rendering;
+pub mod sign_in;
 pub mod single;
 pub mod sources;
 
@@ -33,6 +34,8 @@ pub struct App {
     runner: Arc<Runner>,
     fetcher: Fetcher,
     demo: Option<PathBuf>,
+    /// How the person signs in to each source host, for as long as the app runs.
+    sign_ins: sign_in::SignIns,
 }
 
 /// An engine event about a job, as the window receives it.
@@ -46,6 +49,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::sources,
             commands::set_bookmark,
             commands::look,
+            commands::set_sign_in,
+            commands::test_sign_in,
             commands::search_items,
             commands::estimate,
             commands::start_job,
@@ -202,6 +207,7 @@ fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
         runner: Arc::new(Runner::new(store, fetcher.clone())),
         fetcher,
         demo,
+        sign_ins: sign_in::SignIns::default(),
     })
 }
 

@@ -12,7 +12,7 @@ use cairn::catalog::{Kind, Opened, open};
 use cairn::fetch::Fetcher;
 use serde_json::{Value, json};
 
-use super::{EXIT_FAILED, EXIT_OK, interrupt_token, json_line, open_store, plural};
+use super::{EXIT_FAILED, EXIT_OK, json_line, open_store, plural};
 
 /// Arguments of `cairn browse`.
 #[derive(Debug, clap::Args)]
@@ -28,11 +28,13 @@ pub struct Args {
     /// Documents read at once.
     #[arg(long, default_value_t = 32, value_name = "N")]
     concurrency: usize,
+    #[command(flatten)]
+    sign_in: super::SignIn,
 }
 
 /// Browses a source; exit code 1 when problems were found.
 pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
-    let fetcher = Fetcher::new()?.with_cancellation(interrupt_token());
+    let fetcher = args.sign_in.fetcher(&args.source)?;
     let opened = open(&fetcher, &args.source).await?;
     remember(state, &opened);
     if opened.kind == Kind::Api {

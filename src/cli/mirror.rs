@@ -20,9 +20,10 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ItemFilter, interrupt_token, json_line, open_store,
-    plural,
+    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ItemFilter, SignIn, interrupt_token, json_line,
+    open_store, plural,
 };
+use cairn::fetch::access::{Secrets, Settings};
 
 /// Arguments of `cairn mirror`.
 #[derive(Debug, clap::Args)]
@@ -52,6 +53,8 @@ pub struct Args {
     /// Print one JSON object per line (plan, progress, failures), then a summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    sign_in: SignIn,
 }
 
 /// Arguments of `cairn resume`.
@@ -62,6 +65,8 @@ pub struct ResumeArgs {
     /// Print one JSON object per line, then a summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    sign_in: SignIn,
 }
 
 /// Arguments of `cairn sync`.
@@ -86,6 +91,8 @@ pub struct SyncArgs {
     /// Print one JSON object per line, then a summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    sign_in: SignIn,
 }
 
 /// Plans and runs a new mirror job (or continues the same one).
@@ -97,6 +104,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         .transpose()?
         .flatten();
     cairn::runner::check_destination(&args.destination).await?;
+    let (access, secrets) = args.sign_in.read()?;
     let store = open_store(state)?;
     let job_id = prepare_job(
         &store,
@@ -121,6 +129,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
             concurrency: args.concurrency,
             per_host: args.per_host,
             name: None,
+            access,
         },
     )?;
     // The same mirror again, once it has run to its end: a sync.
@@ -130,7 +139,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         (false, true) => Run::Sync,
         (false, false) => Run::Start,
     };
-    execute(store, job_id, run, args.json).await
+    execute(store, job_id, run, args.json, secrets).await
 }
 
 /// How `execute` runs a job.
@@ -156,13 +165,30 @@ fn free_job(state: Option<PathBuf>, job_id: i64) -> Result<(Store, cairn::store:
     Ok((store, job))
 }
 
+/// The secrets of a job that goes on: sign-in options given again replace
+/// the job's own (headers all together; a .netrc or signing each alone).
+fn sign_in_again(store: &Store, job: &cairn::store::Job, sign_in: &SignIn) -> Result<Secrets> {
+    if !sign_in.given() {
+        return Ok(Secrets::default());
+    }
+    let (given, secrets) = sign_in.read()?;
+    let access = Settings {
+        headers: given.headers,
+        netrc: given.netrc.or(job.access.netrc.clone()),
+        sign: given.sign.or(job.access.sign.clone()),
+    };
+    store.set_job_access(job.id, &access)?;
+    Ok(secrets)
+}
+
 /// Continues a job after an interruption or a crash, and tries its failed
 /// assets again.
 pub async fn resume(args: ResumeArgs, state: Option<PathBuf>) -> Result<u8> {
     let (store, job) = free_job(state, args.job_id)?;
+    let secrets = sign_in_again(&store, &job, &args.sign_in)?;
     // Failed assets get a fresh set of attempts: the server may be back.
     store.retry_failed(job.id)?;
-    execute(store, job.id, Run::Start, args.json).await
+    execute(store, job.id, Run::Start, args.json, secrets).await
 }
 
 /// Plans a finished job's source again and copies only what is new or
@@ -180,15 +206,17 @@ pub async fn sync(args: SyncArgs, state: Option<PathBuf>) -> Result<u8> {
         _ => job.mirror_deletions,
     };
     store.set_job_sync_options(job.id, keep_versions, mirror_deletions)?;
-    execute(store, job.id, Run::Sync, args.json).await
+    let secrets = sign_in_again(&store, &job, &args.sign_in)?;
+    execute(store, job.id, Run::Sync, args.json, secrets).await
 }
 
-async fn execute(store: Store, job_id: i64, run: Run, json: bool) -> Result<u8> {
+async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secrets) -> Result<u8> {
     let dry_run = run == Run::PlanOnly;
     let job = store
         .job(job_id)?
         .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
     let runner = Arc::new(Runner::new(store, Fetcher::new()?));
+    runner.give_secrets(job_id, secrets);
     let done = CancellationToken::new();
     let printer = tokio::spawn(print_events(runner.subscribe(), job_id, json, done.clone()));
     let interrupt = interrupt_token();

@@ -11,6 +11,8 @@ pub mod verify;
 use std::io::Write;
 use std::path::PathBuf;
 
+use cairn::fetch::Fetcher;
+use cairn::fetch::access::{Access, Header, Secrets, Settings, default_netrc, parse_signing};
 use cairn::store::Store;
 use cairn::{Error, Result};
 use serde::Serialize;
@@ -36,6 +38,85 @@ pub struct ItemFilter {
     /// extension, and checked on every item).
     #[arg(long, value_name = "CQL2")]
     pub filter: Option<String>,
+}
+
+/// How to sign in to a source: the options `browse`, `search`, `mirror`
+/// and `resume` share.
+#[derive(Clone, Default, clap::Args)]
+pub struct SignIn {
+    /// An HTTP header for the source's server, as 'Name: value' (repeat for
+    /// more). It is sent only to the source's host, and its value is never
+    /// written to disk (give it again to `cairn resume`).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Log in with the logins of a .netrc file (PATH, else $NETRC or
+    /// ~/.netrc), as NASA Earthdata asks: each goes only to the host its
+    /// `machine` line names, and only over https. Without a PATH, give it
+    /// after SOURCE and DEST (or write --netrc=PATH).
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+    pub netrc: Option<PathBuf>,
+    /// Sign blob addresses: planetary-computer, or
+    /// planetary-computer=TOKEN_URL for another token service.
+    #[arg(long, value_name = "planetary-computer[=TOKEN_URL]")]
+    pub sign: Option<String>,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The headers' values are secrets.
+        f.debug_struct("SignIn")
+            .field("headers", &self.headers.len())
+            .field("netrc", &self.netrc)
+            .field("sign", &self.sign)
+            .finish()
+    }
+}
+
+impl SignIn {
+    /// What is recorded of these options, and their secrets.
+    pub fn read(&self) -> Result<(Settings, Secrets)> {
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| Header::parse(h))
+            .collect::<Result<Vec<_>>>()?;
+        let netrc = match &self.netrc {
+            None => None,
+            Some(path) if path.as_os_str().is_empty() => Some(default_netrc().ok_or_else(|| {
+                Error::invalid_input(
+                    "--netrc was given without a file, and there is no .netrc in your home folder (nor a NETRC variable naming one)",
+                )
+            })?),
+            Some(path) => Some(std::path::absolute(path).map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?),
+        };
+        let sign = self.sign.as_deref().map(parse_signing).transpose()?;
+        let settings = Settings {
+            headers: headers.iter().map(|h| h.name().to_string()).collect(),
+            netrc,
+            sign,
+        };
+        Ok((settings, Secrets { headers }))
+    }
+
+    /// Whether any option was given.
+    pub fn given(&self) -> bool {
+        !self.headers.is_empty() || self.netrc.is_some() || self.sign.is_some()
+    }
+
+    /// A fetcher signed in as these options say, for `source`.
+    pub fn fetcher(&self, source: &str) -> Result<Fetcher> {
+        let fetcher = Fetcher::new()?.with_cancellation(interrupt_token());
+        if !self.given() {
+            return Ok(fetcher);
+        }
+        let (settings, secrets) = self.read()?;
+        let url = cairn::fetch::parse_location(source)?;
+        let access = Access::new(&settings, &secrets, &url)?;
+        Ok(fetcher.with_access(std::sync::Arc::new(access)))
+    }
 }
 
 /// Everything selected was done.

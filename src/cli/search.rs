@@ -8,10 +8,9 @@ use cairn::Result;
 use cairn::catalog::api::build_search;
 use cairn::catalog::filter::with_filter;
 use cairn::catalog::search::{Found, search};
-use cairn::fetch::Fetcher;
 use serde_json::{Value, json};
 
-use super::{EXIT_FAILED, EXIT_OK, ItemFilter, interrupt_token, json_line, plural};
+use super::{EXIT_FAILED, EXIT_OK, ItemFilter, json_line, plural};
 
 /// Arguments of `cairn search`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +25,8 @@ pub struct Args {
     /// Print each item as one line of JSON, then a summary line.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    sign_in: super::SignIn,
 }
 
 /// Prints matching items; exit code 1 when problems were found on the way.
@@ -39,7 +40,7 @@ pub async fn run(args: Args, _state: Option<PathBuf>) -> Result<u8> {
         )?,
         args.filter.filter.as_deref(),
     )?;
-    let fetcher = Fetcher::new()?.with_cancellation(interrupt_token());
+    let fetcher = args.sign_in.fetcher(&args.source)?;
     let mut printer = Printer {
         json: args.json,
         out: std::io::stdout().lock(),

@@ -113,6 +113,8 @@ pub struct Job {
     /// Why the job stopped on its own (it is then paused until someone
     /// fixes the cause and resumes it); `None` when it did not.
     pub stop_reason: Option<String>,
+    /// How it signs in to its source (nothing secret).
+    pub access: crate::fetch::access::Settings,
 }
 
 impl Store {
@@ -185,6 +187,19 @@ impl Store {
         self.conn()
             .prepare_cached("UPDATE jobs SET name = ?2 WHERE id = ?1")?
             .execute(params![id, name])?;
+        Ok(())
+    }
+
+    /// Records how job `id` signs in (nothing secret: see
+    /// [`Settings`](crate::fetch::access::Settings)).
+    pub fn set_job_access(&self, id: i64, access: &crate::fetch::access::Settings) -> Result<()> {
+        let text = (!access.is_empty())
+            .then(|| serde_json::to_string(access))
+            .transpose()
+            .map_err(|e| Error::invalid_input(e.to_string()))?;
+        self.conn()
+            .prepare_cached("UPDATE jobs SET access = ?2 WHERE id = ?1")?
+            .execute(params![id, text])?;
         Ok(())
     }
 
@@ -332,7 +347,7 @@ impl Store {
 
 const SELECT_JOB: &str = "SELECT id, source_url, destination, selection, state, limit_rate,
     concurrency, created_at, per_host, keep_versions, mirror_deletions, stop_reason, name,
-    finished_at FROM jobs";
+    finished_at, access FROM jobs";
 
 fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(4)?;
@@ -352,6 +367,11 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         stop_reason: row.get(11)?,
         name: row.get(12)?,
         finished_at: row.get(13)?,
+        access: match row.get::<_, Option<String>>(14)? {
+            // A setting this version does not know is left out, not fatal.
+            Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+            None => Default::default(),
+        },
     })
 }
 

@@ -40,7 +40,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 19] = [
+const SCHEMA: [&str; 20] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -60,6 +60,7 @@ const SCHEMA: [&str; 19] = [
     include_str!("migrations/0017_sync.sql"),
     include_str!("migrations/0018_flags.sql"),
     include_str!("migrations/0019_jobs_draft.sql"),
+    include_str!("migrations/0020_jobs_access.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

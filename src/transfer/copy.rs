@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::checksum::{Checksum, Fixity, Verified};
-use crate::fetch::{MinSpeed, Pace};
+use crate::fetch::{Answer, Fetcher, MinSpeed, Outgoing, Pace};
 use crate::folder::Place;
 use crate::limit::Limits;
 use crate::provenance::Provenance;
@@ -174,7 +174,7 @@ pub struct Served {
 /// (no validators, a server that refuses HEAD, any error): the bytes are
 /// then fetched and compared, which always tells.
 pub async fn unchanged_at_source(
-    http: &reqwest::Client,
+    fetcher: &Fetcher,
     url: &Url,
     served: &Served,
     cancel: &CancellationToken,
@@ -184,15 +184,13 @@ pub async fn unchanged_at_source(
     {
         return false;
     }
-    let request = http
-        .head(url.clone())
-        .header(ACCEPT_ENCODING, "identity")
-        .send();
+    let mut request = Outgoing::get(url).header(ACCEPT_ENCODING, "identity");
+    request.method = reqwest::Method::HEAD;
     let response = tokio::select! {
         biased;
         _ = cancel.cancelled() => return false,
-        response = request => match response {
-            Ok(response) if response.status().is_success() => response,
+        answer = fetcher.send_asset(request) => match answer {
+            Ok(answer) if answer.response.status().is_success() => answer.response,
             _ => return false,
         },
     };
@@ -238,7 +236,7 @@ impl AssetCopy {
     /// them; `cancel` stops the attempt and keeps the partial file for later.
     pub async fn run(
         &self,
-        http: &reqwest::Client,
+        fetcher: &Fetcher,
         limits: &Limits,
         cancel: &CancellationToken,
         progress: &Arc<AtomicU64>,
@@ -251,9 +249,14 @@ impl AssetCopy {
         match self.url.scheme() {
             "http" | "https" => {}
             "file" => return self.run_local(limits, cancel, progress, on_start).await,
+            "s3" | "az" | "gs" => {
+                return self
+                    .run_object(fetcher, limits, cancel, progress, on_start)
+                    .await;
+            }
             other => {
                 return Err(Error::invalid_input(format!(
-                    "{href}: copying assets from {other}:// is not supported yet (http, https and local files are)"
+                    "{href}: Cairn cannot copy from {other}:// addresses (it copies from http, https, s3, az, gs and local files)"
                 )));
             }
         }
@@ -261,10 +264,7 @@ impl AssetCopy {
         // process stopped between the last byte and the rename) is verified as
         // it is, without asking the server again, when the catalog's checksum
         // can prove it; otherwise the server's answer to the range says.
-        let existing = match self.validator {
-            Some(_) => self.place.own_len(&part).unwrap_or(0),
-            None => 0,
-        };
+        let existing = self.resumable(&part);
         if existing > 0 && self.expected_size == Some(existing) && self.expected_checksum.is_some()
         {
             return self
@@ -273,20 +273,20 @@ impl AssetCopy {
         }
 
         // Phase 2: ask for the rest.
-        let mut request = http
-            .get(self.url.clone())
-            .header(ACCEPT_ENCODING, "identity");
+        let mut request = Outgoing::get(&self.url).header(ACCEPT_ENCODING, "identity");
+        // A range only under its validator: never bytes of another file.
         if existing > 0
             && let Some(validator) = &self.validator
+            && let Ok(validator) = reqwest::header::HeaderValue::from_str(validator)
         {
             request = request
                 .header(RANGE, format!("bytes={existing}-"))
                 .header(IF_RANGE, validator);
         }
-        let mut response = tokio::select! {
+        let Answer { mut response, at } = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Error::Cancelled),
-            response = request.send() => response.map_err(|e| crate::fetch::transport_error(&href, &e))?,
+            answer = fetcher.send_asset(request) => answer?,
         };
         let status = response.status();
         if status == StatusCode::RANGE_NOT_SATISFIABLE {
@@ -336,7 +336,7 @@ impl AssetCopy {
             validator: validator_of(&response),
         };
         on_start(&started);
-        let provenance = Provenance::of_response(&self.url, &response, offset);
+        let provenance = Provenance::of_response(&self.url, &at, &response, offset);
         if offset == 0 && declared.is_some_and(|d| d <= SMALL_BODY) {
             return self
                 .fetch_small(
@@ -497,6 +497,171 @@ impl AssetCopy {
             resumed_from: length,
             fetched: 0,
             provenance: None,
+        })
+    }
+
+    /// The partial file's length, when an earlier attempt left one under
+    /// a validator (else nothing is resumed).
+    fn resumable(&self, part: &str) -> u64 {
+        match self.validator {
+            Some(_) => self.place.own_len(part).unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// An object in a bucket: read (the rest of it, from where a partial
+    /// ends, while its ETag is still the one it was started under), verify
+    /// and commit, the same way as over HTTP.
+    async fn run_object(
+        &self,
+        fetcher: &Fetcher,
+        limits: &Limits,
+        cancel: &CancellationToken,
+        progress: &Arc<AtomicU64>,
+        on_start: impl FnOnce(&Started),
+    ) -> Result<Copied> {
+        use futures::StreamExt;
+        use object_store::{GetOptions, GetRange, ObjectStoreExt};
+        let href = self.url.to_string();
+        let wrap = |source: object_store::Error| match source {
+            object_store::Error::NotFound { .. } => Error::NotFound { href: href.clone() },
+            source => Error::ObjectStore {
+                href: href.clone(),
+                source,
+            },
+        };
+        let store = fetcher.object_store(&self.url)?;
+        let key = object_store::path::Path::from_url_path(self.url.path()).map_err(|e| {
+            Error::invalid_input(format!("{href} is not a valid object address: {e}"))
+        })?;
+        let part = part_path(self.place.name());
+        let existing = self.resumable(&part);
+        if existing > 0 && self.expected_size == Some(existing) && self.expected_checksum.is_some()
+        {
+            return self
+                .verify_whole_part(&href, &part, existing, on_start)
+                .await;
+        }
+        let mut options = GetOptions::default();
+        if existing > 0 {
+            options.if_match = self.validator.clone();
+            options.range = Some(GetRange::Offset(existing));
+        }
+        let got = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Error::Cancelled),
+            got = store.get_opts(&key, options) => got,
+        };
+        let got = match got {
+            Ok(got) => got,
+            Err(object_store::Error::Precondition { .. }) => {
+                let _ = self.place.remove(&part);
+                return Err(Error::Unavailable {
+                    href,
+                    reason: "the file changed in its bucket since the partial download; it will start again".into(),
+                    retry_after: None,
+                });
+            }
+            // A range the store would not serve: the partial may already
+            // hold every byte (a range from the end), if the object is still
+            // the one it was started from; else it starts again.
+            Err(error)
+                if existing > 0 && !matches!(error, object_store::Error::NotFound { .. }) =>
+            {
+                let head = store.head(&key).await.map_err(wrap)?;
+                if head.size == existing && head.e_tag.is_some() && head.e_tag == self.validator {
+                    return self
+                        .verify_whole_part(&href, &part, existing, on_start)
+                        .await;
+                }
+                let _ = self.place.remove(&part);
+                return Err(Error::Unavailable {
+                    href,
+                    reason: "the partial download could not be continued; it will start again"
+                        .into(),
+                    retry_after: None,
+                });
+            }
+            Err(error) => return Err(wrap(error)),
+        };
+        let (meta, offset) = (got.meta.clone(), got.range.start);
+        if offset != existing {
+            let _ = self.place.remove(&part);
+            return Err(Error::Unavailable {
+                href,
+                reason: "the bucket answered a resumed download with the wrong range".into(),
+                retry_after: None,
+            });
+        }
+        let started = Started {
+            offset,
+            total: Some(meta.size),
+            validator: meta.e_tag.clone(),
+        };
+        on_start(&started);
+        let provenance = Provenance::of_object(&self.url, &meta, offset);
+        let mut intake = Intake::new(self, limits, progress);
+        let file = if offset > 0 {
+            rehash(&self.place, &part, offset, &mut intake.fixity).await?;
+            self.place.append(&part)
+        } else {
+            self.place.create(&part)
+        }
+        .map_err(|e| self.io(&part, e))?;
+        let mut writer = ChunkWriter::start(file);
+        let mut stream = got.into_stream();
+        let mut first = offset == 0;
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(Error::Cancelled),
+                next = intake.pace.wait(&href, stream.next(), |c: &Option<object_store::Result<bytes::Bytes>>| {
+                    c.as_ref().and_then(|c| c.as_ref().ok()).map_or(0, bytes::Bytes::len)
+                }) => next,
+            };
+            let chunk = match next {
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(None) => break,
+                Ok(Some(Err(error))) => {
+                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                    return Err(wrap(error));
+                }
+                Err(error) => {
+                    // Keep what arrived: the next attempt resumes from it.
+                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                    return Err(error);
+                }
+            };
+            if first {
+                first = false;
+                if let Some(reason) = self.wrong(None, Some(&chunk)) {
+                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                    let _ = self.place.remove(&part);
+                    return Err(Error::WrongContent { href, reason });
+                }
+            }
+            intake.take(&chunk).await;
+            if writer.write(chunk).await.is_err() {
+                writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                return Err(self.io(&part, std::io::Error::other("the write stopped")));
+            }
+        }
+        writer
+            .finish(self.flush)
+            .await
+            .map_err(|e| self.io(&part, e))?;
+        let fetched = intake.fetched;
+        if offset + fetched != meta.size {
+            let _ = self.place.remove(&part);
+            return Err(short_body(&href, meta.size - offset, fetched));
+        }
+        let expected_size = self.expected_size.or(Some(meta.size));
+        let verified = verify_part(&href, &self.place, &part, intake.fixity, expected_size)?;
+        Ok(Copied {
+            verified,
+            resumed_from: offset,
+            fetched,
+            provenance: Some(provenance),
         })
     }
 

@@ -100,7 +100,8 @@ struct Shared {
     destination: Destination,
     /// The mirror folder, or a bucket's staging folder: where files are written.
     local: Arc<Folder>,
-    http: reqwest::Client,
+    /// Reads the bytes, signed in as the job does.
+    fetcher: Fetcher,
     min_speed: MinSpeed,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Why the run stopped early on its own (a full disk), if it did.
@@ -236,7 +237,7 @@ pub async fn run(
         job_id,
         destination,
         local,
-        http: fetcher.assets().clone(),
+        fetcher: fetcher.clone(),
         min_speed: fetcher.min_speed(),
         hosts: Mutex::new(HashMap::new()),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
@@ -540,7 +541,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             _ = shared.cancel.cancelled() => return release(shared, &asset).await,
             permit = gate.acquire_owned() => permit,
         };
-        let unchanged = unchanged_at_source(&shared.http, &url, &served, &shared.cancel).await;
+        let unchanged = unchanged_at_source(&shared.fetcher, &url, &served, &shared.cancel).await;
         drop(permit);
         if unchanged && keep_as_it_is(shared, &asset).await? {
             return Ok(());
@@ -602,7 +603,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         let mut validator = None;
         let result = copy
             .run(
-                &shared.http,
+                &shared.fetcher,
                 &shared.limits,
                 &shared.cancel,
                 &shared.counters.bytes,

@@ -144,11 +144,11 @@ async fn attempt(
     Option<Started>,
 ) {
     let mut started = None;
-    let http = reqwest::Client::new();
+    let fetcher = cairn::fetch::Fetcher::new().unwrap();
     let progress = Arc::new(AtomicU64::new(0));
     let result = copy
         .run(
-            &http,
+            &fetcher,
             &Limits::unlimited(),
             &CancellationToken::new(),
             &progress,
@@ -325,7 +325,13 @@ async fn a_cancelled_copy_keeps_its_partial_file() {
     });
     let progress = Arc::new(AtomicU64::new(0));
     let error = copy
-        .run(&reqwest::Client::new(), &limits, &cancel, &progress, |_| {})
+        .run(
+            &cairn::fetch::Fetcher::new().unwrap(),
+            &limits,
+            &cancel,
+            &progress,
+            |_| {},
+        )
         .await
         .unwrap_err();
     assert_eq!(error.code(), "cancelled");

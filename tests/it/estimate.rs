@@ -67,6 +67,7 @@ fn request(site: &Site, dest: &std::path::Path, assets: &[&str]) -> JobRequest {
         concurrency: 2,
         per_host: 2,
         name: Some("Scenes".into()),
+        access: Default::default(),
     }
 }
 

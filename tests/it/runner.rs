@@ -324,6 +324,7 @@ async fn an_estimate_counts_and_lists_every_problem() {
         concurrency: 4,
         per_host: 4,
         name: None,
+        access: Default::default(),
     };
     let estimate = runner.estimate(&request).await.unwrap();
     assert_eq!((estimate.counts.items, estimate.counts.assets), (1, 1));
@@ -362,6 +363,7 @@ async fn an_estimate_of_a_running_job_leaves_it_running() {
         concurrency: 4,
         per_host: 4,
         name: None,
+        access: Default::default(),
     };
     let job = cairn::runner::prepare_job(&store, &request).unwrap();
     let runner = Runner::new(store, Fetcher::new().unwrap());

@@ -513,7 +513,7 @@ fn verify_repair_reads_and_writes_only_inside_the_mirror() {
         "{said}"
     );
     assert!(
-        said.contains("repairs only from http(s) addresses"),
+        said.contains("repairs only from web and bucket addresses"),
         "{said}"
     );
     assert!(!dest.join("col/it/local.tif").exists());
@@ -783,7 +783,7 @@ async fn a_server_that_trickles_is_stopped_with_a_reason() {
     let started = Instant::now();
     let error = copy
         .run(
-            &reqwest::Client::new(),
+            &cairn::fetch::Fetcher::new().unwrap(),
             &cairn::limit::Limits::unlimited(),
             &tokio_util::sync::CancellationToken::new(),
             &Arc::new(AtomicU64::new(0)),

@@ -335,6 +335,72 @@ test("a job continues after the app is killed and started again", async () => {
   assert.equal(checked.summary.verified, tiles().length);
 });
 
+test("a catalog behind a token opens once signed in, and the connection test says what is wrong", async () => {
+  const TOKEN = "e2e-token-4f1a";
+  const guarded = await serveCatalog({ rate: 8 * 1024 * 1024, token: TOKEN });
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const dest = join(home, "mirror");
+  const driver = await startDriver({ CAIRN_HOME: home });
+  const browser = await openApp(driver.port);
+  try {
+    const address = await $(browser, "source-address");
+    await address.waitForDisplayed({ timeout: LONG });
+    await address.setValue(guarded.url);
+    await (await $(browser, "source-open")).click();
+    const problem = await $(browser, "source-problem");
+    await problem.waitForDisplayed({ timeout: LONG });
+    assert.match(await problem.getText(), /refused access \(HTTP 401\)/);
+
+    // Refused, the app opens the ways to sign in by itself.
+    const tokenKind = await $(browser, "sign-in-token-kind");
+    await tokenKind.waitForDisplayed({ timeout: LONG });
+    await tokenKind.click();
+    await (await $(browser, "sign-in-token")).setValue("not-the-token");
+    await (await $(browser, "sign-in-test")).click();
+    const result = await $(browser, "sign-in-result");
+    await result.waitForDisplayed({ timeout: LONG });
+    assert.match(await result.getText(), /The catalog refused the token \(HTTP 401\): check it/);
+    await shot(browser, "sign-in-1-wrong-token");
+
+    await (await $(browser, "sign-in-token")).setValue(TOKEN);
+    await (await $(browser, "sign-in-test")).click();
+    await browser.waitUntil(async () => /signing in works/.test(await (await $(browser, "sign-in-result")).getText()), {
+      timeout: LONG,
+      timeoutMsg: "the connection test did not pass with the right token",
+    });
+    await shot(browser, "sign-in-2-tested");
+
+    // Opened with the token: the catalog, its items, an estimate and a copy.
+    await (await $(browser, "source-open")).click();
+    const collection = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
+    await collection.waitForDisplayed({ timeout: LONG });
+    await collection.click();
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="item-row"]').length) === tiles().length, {
+      timeout: LONG,
+      timeoutMsg: "the collection's items did not show",
+    });
+    await (await $(browser, "destination")).setValue(dest);
+    await (await $(browser, "estimate")).click();
+    await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "start")).click();
+    await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
+      timeout: LONG,
+      interval: 500,
+      timeoutMsg: "the job did not finish",
+    });
+  } finally {
+    await closeApp(browser, driver);
+    await guarded.close();
+  }
+  // Every file was fetched signed in, and the token is nowhere on disk.
+  assert.ok(guarded.served.signed >= tiles().length * 2, `${guarded.served.signed} signed requests`);
+  const checked = verify(dest);
+  assert.equal(checked.code, 0, checked.output);
+  const written = spawnSync("grep", ["-r", "-l", TOKEN, home], { encoding: "utf8" });
+  assert.equal(written.stdout, "", `the token was written to: ${written.stdout}`);
+});
+
 test("the screens follow the system's dark theme", async () => {
   const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
   const dest = join(home, "mirror");
@@ -347,6 +413,12 @@ test("the screens follow the system's dark theme", async () => {
     const paper = await browser.execute(() => getComputedStyle(document.documentElement).backgroundColor);
     assert.equal(paper, "rgb(22, 28, 32)", "the page is not drawn dark");
     await shot(browser, "dark-1-catalogs");
+    await (await $(browser, "sign-in-summary")).click();
+    await (await $(browser, "sign-in-netrc-kind")).click();
+    await shot(browser, "dark-1-sign-in");
+    // Back to a public catalog: a way chosen stays chosen when folded away.
+    await (await $(browser, "sign-in-none-kind")).click();
+    await (await $(browser, "sign-in-summary")).click();
     await openCollection(browser);
     await shot(browser, "dark-2-collection");
     await (await browser.$$('[data-testid="item-row"]'))[0].click();

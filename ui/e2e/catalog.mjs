@@ -70,15 +70,27 @@ function documents(base) {
   return { files, json };
 }
 
-/** Starts the server; `rate` is bytes per second per file. Resolves to { url, close, served }. */
-export async function serveCatalog({ rate = 512 * 1024 } = {}) {
+/**
+ * Starts the server; `rate` is bytes per second per file. With `token`, every
+ * request must carry `Authorization: Bearer <token>` (else 401), as a
+ * catalog behind a login does. Resolves to { url, close, served }.
+ */
+export async function serveCatalog({ rate = 512 * 1024, token = null } = {}) {
   const server = createServer();
   await new Promise((done) => server.listen(0, "127.0.0.1", done));
   const base = `http://127.0.0.1:${server.address().port}`;
   const { files, json } = documents(base);
-  const served = { bytes: 0 };
+  const served = { bytes: 0, refused: 0, signed: 0 };
   server.on("request", (req, res) => {
     const path = new URL(req.url, base).pathname;
+    if (token !== null) {
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        served.refused += 1;
+        res.writeHead(401, { "www-authenticate": "Bearer" }).end("a token is needed");
+        return;
+      }
+      served.signed += 1;
+    }
     if (json.has(path)) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(json.get(path)));

@@ -50,6 +50,12 @@ pub struct Server {
 impl Server {
     /// Serves `router` on a free loopback port.
     pub fn start(router: Router) -> Server {
+        Server::start_on("127.0.0.1", router)
+    }
+
+    /// Serves `router` on a free port of the loopback address `ip` (a second
+    /// address, such as 127.0.0.2, is a second host).
+    pub fn start_on(ip: &'static str, router: Router) -> Server {
         let requests = Arc::new(AtomicU64::new(0));
         let counter = requests.clone();
         let router = router.layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -69,7 +75,7 @@ impl Server {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 // Without TCP_NODELAY, small responses wait on delayed ACKs.
                 let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

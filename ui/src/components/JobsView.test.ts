@@ -43,6 +43,7 @@ function running(): JobStatus {
       stop_reason: null,
       name: null,
       finished_at: null,
+      access: {},
     },
     counts: { items: 1, assets: 10, done: 0, skipped: 0, failed: 0, pending: 10, bytes_expected: 1000, bytes_done: 0, items_failed: 0, bytes_kept: 0 },
     running: true,

@@ -10,6 +10,8 @@ vi.mock("../lib/ipc", () => ({
     windowReady: vi.fn(async () => null),
     look: vi.fn(),
     setBookmark: vi.fn(async () => null),
+    setSignIn: vi.fn(async () => null),
+    testSignIn: vi.fn(async () => ({ ok: true, message: "Cairn opened “Granules”, and one of its files answered: signing in works." })),
   },
   explain: (e: unknown) => String(e),
 }));
@@ -30,5 +32,53 @@ describe("opening a catalog", () => {
     answer({ url: "https://slow.example/catalog.json" } as Entry);
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(onopen).not.toHaveBeenCalled();
+  });
+});
+
+describe("signing in", () => {
+  it("tests the connection with the form as filled in, and opens with it", async () => {
+    vi.mocked(ipc.look).mockResolvedValueOnce({ url: "https://data.example/stac/collection.json" } as Entry);
+    const onopen = vi.fn();
+    render(SourceList, { onopen });
+    await fireEvent.input(screen.getByTestId("source-address"), { target: { value: " https://data.example/stac/collection.json " } });
+    await fireEvent.click(screen.getByText("Does it need a sign-in?"));
+    await fireEvent.click(screen.getByTestId("sign-in-token-kind"));
+    await fireEvent.input(screen.getByTestId("sign-in-token"), { target: { value: "t0ken" } });
+    expect((screen.getByTestId("sign-in-token") as HTMLInputElement).type).toBe("password");
+
+    await fireEvent.click(screen.getByTestId("sign-in-test"));
+    const form = { kind: "token", token: "t0ken", netrc: "" };
+    expect(ipc.testSignIn).toHaveBeenCalledWith("https://data.example/stac/collection.json", form);
+    expect((await screen.findByTestId("sign-in-result")).textContent).toContain("signing in works");
+
+    await fireEvent.click(screen.getByTestId("source-open"));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(ipc.setSignIn).toHaveBeenCalledWith("https://data.example/stac/collection.json", form);
+    expect(vi.mocked(ipc.setSignIn).mock.invocationCallOrder.at(-1)!).toBeLessThan(vi.mocked(ipc.look).mock.invocationCallOrder.at(-1)!);
+    expect(onopen).toHaveBeenCalledWith("https://data.example/stac/collection.json");
+  });
+
+  it("says what is wrong when the test fails", async () => {
+    vi.mocked(ipc.testSignIn).mockRejectedValueOnce(new Error("https://data.example/stac refused access (HTTP 401)"));
+    render(SourceList, { onopen: vi.fn() });
+    await fireEvent.input(screen.getByTestId("source-address"), { target: { value: "https://data.example/stac" } });
+    await fireEvent.click(screen.getByTestId("sign-in-test"));
+    const result = await screen.findByTestId("sign-in-result");
+    expect(result.textContent).toContain("refused access");
+    expect(result.classList.contains("ok")).toBe(false);
+  });
+});
+
+describe("a catalog that refuses access", () => {
+  it("opens the sign-in choices", async () => {
+    vi.mocked(ipc.look).mockRejectedValueOnce(
+      Object.assign(new Error("https://data.example/stac refused access (HTTP 401)"), { code: "access_denied" }),
+    );
+    render(SourceList, { onopen: vi.fn() });
+    expect((screen.getByTestId("sign-in") as HTMLDetailsElement).open).toBe(false);
+    await fireEvent.input(screen.getByTestId("source-address"), { target: { value: "https://data.example/stac" } });
+    await fireEvent.click(screen.getByTestId("source-open"));
+    await screen.findByTestId("source-problem");
+    expect((screen.getByTestId("sign-in") as HTMLDetailsElement).open).toBe(true);
   });
 });

@@ -16,6 +16,16 @@ export const commands = {
 	 *  among the recent sources.
 	 */
 	look: (url: string) => typedError<Entry, AppError>(__TAURI_INVOKE("look", { url })),
+	/**
+	 *  Keeps how the person signs in to the host of `source` (in memory only:
+	 *  a token is never written).
+	 */
+	setSignIn: (source: string, form: SignInForm) => typedError<null, AppError>(__TAURI_INVOKE("set_sign_in", { source, form })),
+	/**
+	 *  Opens `source` signed in as `form` says, and reads the first byte of
+	 *  one of its files: what worked, or what is wrong, in words.
+	 */
+	testSignIn: (source: string, form: SignInForm) => typedError<Tested, AppError>(__TAURI_INVOKE("test_sign_in", { source, form })),
 	/**  The items of `source` that match `selection`, up to `max_items`. */
 	searchItems: (source: string, selection: Selection, maxItems: number) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems })),
 	/**
@@ -460,6 +470,8 @@ export type Job = {
 	 *  fixes the cause and resumes it); `None` when it did not.
 	 */
 	stop_reason: string | null,
+	/**  How it signs in to its source (nothing secret). */
+	access: Settings,
 };
 
 /**  An engine event about a job, as the window receives it. */
@@ -484,6 +496,11 @@ export type JobRequest = {
 	per_host: number,
 	/**  What to call the job (the app offers the collection's title). */
 	name?: string | null,
+	/**
+	 *  How it signs in to its source (the secrets go to
+	 *  [`Runner::give_secrets`]).
+	 */
+	access?: Settings,
 };
 
 /**  Where a job is in its life. */
@@ -667,6 +684,50 @@ export type Selection = {
 	exclude?: string[],
 };
 
+/**  How a job signs in, as recorded with it: nothing secret. */
+export type Settings = {
+	/**
+	 *  The names of the headers sent to the source's host (their values
+	 *  are never recorded).
+	 */
+	headers?: string[],
+	/**  The `.netrc` file whose logins are used, if any. */
+	netrc?: string | null,
+	/**  How blob addresses are signed, if they are. */
+	sign?: Signing | null,
+};
+
+/**  The sign-in form of a source. */
+export type SignInForm = {
+	/**  Which way. */
+	kind: SignInKind,
+	/**  The token, for [`SignInKind::Token`] (never written). */
+	token?: string,
+	/**  The `.netrc` file, for [`SignInKind::Netrc`] (empty: the usual one). */
+	netrc?: string,
+};
+
+/**  How a source is signed in to, as the window's form says. */
+export type SignInKind = 
+/**  The source is public. */
+"none" | 
+/**  A token, sent as `Authorization: Bearer …` to the source's host. */
+"token" | 
+/**  The logins of a `.netrc` file (NASA Earthdata). */
+"netrc" | 
+/**  Planetary Computer signs the addresses of its files. */
+"planetary_computer";
+
+/**  A way of signing addresses. */
+export type Signing = 
+/**
+ *  Planetary Computer: blob addresses get a SAS token from its token
+ *  service (`{token_url}/{account}/{container}`).
+ */
+{ kind: "planetary-computer"; 
+/**  The token service. */
+token_url: string };
+
 /**  One sample of a job's progress. */
 export type Snapshot = {
 	/**  The job. */
@@ -699,6 +760,14 @@ export type SourceEntry = {
 	origin: Origin,
 	/**  Whether it is bookmarked. */
 	bookmarked: boolean,
+};
+
+/**  What "Test the connection" found, in words. */
+export type Tested = {
+	/**  Whether everything tried worked. */
+	ok: boolean,
+	/**  What worked, and what did not and what to do. */
+	message: string,
 };
 
 export type Value = null | boolean | number | string | Value[] | { [key in string]: Value };

@@ -19,6 +19,7 @@ function status(id: number, running = true): JobStatus {
       stop_reason: null,
       name: null,
       finished_at: null,
+      access: {},
     },
     counts: { items: 2, assets: 4, done: 1, skipped: 0, failed: 0, pending: 3, bytes_expected: 400, bytes_done: 100, items_failed: 0, bytes_kept: 0 },
     running,
