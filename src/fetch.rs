@@ -26,7 +26,7 @@ use crate::{Error, Result};
 
 pub mod access;
 mod document;
-pub use access::{Access, Answer, Outgoing};
+pub use access::{Access, Answer, Outgoing, Secrets, Settings};
 pub use document::{Document, Features, Structure};
 
 /// The memory all the documents being read at once may take together, as
@@ -465,9 +465,19 @@ impl Fetcher {
         }
     }
 
-    /// How this fetcher signs in.
-    pub fn access(&self) -> &Access {
-        &self.access
+    /// A fetcher that shares this one's clients but signs in to `source`
+    /// as `settings` say, with `secrets` (the values of its headers); this
+    /// one itself when there is nothing to sign in with.
+    pub fn signed_in(
+        &self,
+        settings: &Settings,
+        secrets: &Secrets,
+        source: &Url,
+    ) -> Result<Fetcher> {
+        if settings.is_empty() && secrets.headers.is_empty() {
+            return Ok(self.clone());
+        }
+        Ok(self.with_access(Arc::new(Access::new(settings, secrets, source)?)))
     }
 
     /// A fetcher that shares this one's clients but stops a transfer slower

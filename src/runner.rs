@@ -23,7 +23,7 @@ use crate::catalog::walk::Problem;
 use crate::destination::Destination;
 use crate::events::Event;
 use crate::fetch::Fetcher;
-use crate::fetch::access::{Access, Secrets, Settings};
+use crate::fetch::access::{Secrets, Settings};
 use crate::limit::{Bandwidth, Limits};
 use crate::plan::{Selection, plan};
 use crate::store::{Counts, Holder, Job, JobState, LEASE, NewJob, Store};
@@ -288,8 +288,7 @@ impl Runner {
         let source = Url::parse(&job.source_url).map_err(|e| {
             Error::invalid_input(format!("job {} has a damaged source: {e}", job.id))
         })?;
-        let access = Access::new(&job.access, &secrets, &source)?;
-        Ok(self.fetcher.with_access(Arc::new(access)))
+        self.fetcher.signed_in(&job.access, &secrets, &source)
     }
 
     /// Runs `f` on the state store.

@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cairn::catalog::browse::{ItemSummary, look};
 use cairn::catalog::search::{Found, search};
-use cairn::fetch::access::{Access, Header, Secrets, Settings, default_netrc, parse_signing};
+use cairn::fetch::access::{Header, Secrets, Settings, default_netrc, parse_signing};
 use cairn::fetch::{Fetcher, parse_location};
 use cairn::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -175,12 +175,7 @@ fn signed_in(
     settings: &Settings,
     secrets: &Secrets,
 ) -> Result<Fetcher> {
-    if settings.is_empty() {
-        return Ok(fetcher.clone());
-    }
-    let url = parse_location(source)?;
-    let access = Access::new(settings, secrets, &url)?;
-    Ok(fetcher.with_access(Arc::new(access)))
+    fetcher.signed_in(settings, secrets, &parse_location(source)?)
 }
 
 /// What "Test the connection" found, in words.

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use cairn::fetch::Fetcher;
-use cairn::fetch::access::{Access, Header, Secrets, Settings, default_netrc, parse_signing};
+use cairn::fetch::access::{Header, Secrets, Settings, default_netrc, parse_signing};
 use cairn::store::Store;
 use cairn::{Error, Result};
 use serde::Serialize;
@@ -114,8 +114,7 @@ impl SignIn {
         }
         let (settings, secrets) = self.read()?;
         let url = cairn::fetch::parse_location(source)?;
-        let access = Access::new(&settings, &secrets, &url)?;
-        Ok(fetcher.with_access(std::sync::Arc::new(access)))
+        fetcher.signed_in(&settings, &secrets, &url)
     }
 }
 

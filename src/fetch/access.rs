@@ -346,11 +346,6 @@ impl Access {
         })
     }
 
-    /// What is recorded of this access.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Sends `request` with `client`, following redirects hop by hop with
     /// the credentials of each hop's host, and signing blob addresses. A
     /// signed address the server refuses (403) is signed again with a new
