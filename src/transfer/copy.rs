@@ -315,6 +315,14 @@ impl AssetCopy {
             return Err(Error::WrongContent { href, reason });
         }
         let offset = if status == StatusCode::PARTIAL_CONTENT {
+            // A server that ignores If-Range sends the rest of another
+            // version: its validator says so.
+            if let (Some(now), Some(then)) = (validator_of(&response), &self.validator)
+                && &now != then
+            {
+                let _ = self.place.remove(&part);
+                return Err(changed_since_partial(href));
+            }
             match content_range_start(&response) {
                 Some(start) if start == existing => existing,
                 _ => {
@@ -556,11 +564,7 @@ impl AssetCopy {
             Ok(got) => got,
             Err(object_store::Error::Precondition { .. }) => {
                 let _ = self.place.remove(&part);
-                return Err(Error::Unavailable {
-                    href,
-                    reason: "the file changed in its bucket since the partial download; it will start again".into(),
-                    retry_after: None,
-                });
+                return Err(changed_since_partial(href));
             }
             // A range the store would not serve: the partial may already
             // hold every byte (a range from the end), if the object is still
@@ -585,6 +589,12 @@ impl AssetCopy {
             Err(error) => return Err(wrap(error)),
         };
         let (meta, offset) = (got.meta.clone(), got.range.start);
+        // A store that ignores If-Match sends the rest of another version:
+        // its ETag says so.
+        if existing > 0 && meta.e_tag != self.validator {
+            let _ = self.place.remove(&part);
+            return Err(changed_since_partial(href));
+        }
         if offset != existing {
             let _ = self.place.remove(&part);
             return Err(Error::Unavailable {
@@ -876,6 +886,17 @@ fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) 
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// The file changed at its source since the partial download: what is kept
+/// of it is dropped, and the next attempt fetches it whole.
+fn changed_since_partial(href: String) -> Error {
+    Error::Unavailable {
+        href,
+        reason: "the file changed at its source since the partial download; it will start again"
+            .into(),
+        retry_after: None,
+    }
 }
 
 fn validator_of(response: &reqwest::Response) -> Option<String> {
