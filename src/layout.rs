@@ -119,6 +119,12 @@ pub fn segment(what: &str, original: &str, max_chars: usize) -> Result<Segment, 
                 reasons.push("characters Windows forbids replaced");
                 '_'
             }
+            // The name is written as it is in the catalog's relative
+            // hrefs, where these would start a fragment or an escape.
+            '#' | '%' => {
+                reasons.push("characters with a meaning in web addresses replaced");
+                '_'
+            }
             c => c,
         };
         name.push(replacement);
@@ -403,6 +409,18 @@ mod tests {
     }
 
     #[test]
+    fn a_name_reads_the_same_as_a_relative_href() {
+        assert_eq!(name("a#b"), "a_b");
+        assert_eq!(name("100%"), "100_");
+        // Escapes are decoded; a percent sign that is not one is replaced.
+        assert_eq!(name("a%2541"), "aA");
+        assert_eq!(name("a%zz"), "a_zz");
+        let s = segment("the id", "x#1", ITEM_CHARS).unwrap();
+        let message = s.changed.unwrap();
+        assert!(message.contains("meaning in web addresses"), "{message}");
+    }
+
+    #[test]
     fn every_change_is_reported_with_the_original() {
         let s = segment("the id", "../x", ITEM_CHARS).unwrap();
         let message = s.changed.unwrap();
@@ -480,6 +498,10 @@ mod tests {
         {
             return bad("a forbidden character");
         }
+        // Written as it is in relative hrefs, it must mean itself there.
+        if name.contains(['#', '%', '?']) {
+            return bad("a character with a meaning in web addresses");
+        }
         if name.starts_with(['.', ' ']) || name.ends_with(['.', ' ']) {
             return bad("a leading or trailing dot or space");
         }
@@ -503,7 +525,7 @@ mod tests {
 
     #[test]
     fn a_million_hostile_names_stay_one_portable_unique_segment() {
-        const PIECES: [&str; 40] = [
+        const PIECES: [&str; 41] = [
             "..",
             ".",
             "/",
@@ -512,6 +534,7 @@ mod tests {
             "%2F",
             "%25",
             "%",
+            "#",
             ":",
             "\0",
             "\n",

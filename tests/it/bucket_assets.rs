@@ -1,6 +1,7 @@
-//! Assets whose hrefs are bucket addresses (`s3://`, `az://`): copied from S3
-//! (moto) and Azure Blob (azurite) on loopback, verified like any other
-//! asset, and a large one cut by kill -9 continued with a ranged read.
+//! Assets whose hrefs are bucket addresses (`s3://`, `az://`, `gs://`): copied
+//! from S3 (moto), Azure Blob (azurite) and Google Cloud Storage
+//! (fake-gcs-server) on loopback, verified like any other asset, and a large
+//! one cut by kill -9 continued with a ranged read.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,6 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 
 use crate::support::azurite::Azurite;
+use crate::support::gcs::FakeGcs;
 use crate::support::moto::MotoServer;
 use crate::support::site::{Reply, Site};
 use crate::support::sound::{sha256, sound_mirror};
@@ -61,7 +63,13 @@ fn assert_mirrored(dest: &Path, expected: &[(String, Vec<u8>)]) -> Vec<Value> {
             sha256(bytes),
             "{name} is not the object's bytes"
         );
-        assert!(found.source.starts_with("s3://") || found.source.starts_with("az://"));
+        assert!(
+            ["s3://", "az://", "gs://"]
+                .iter()
+                .any(|scheme| found.source.starts_with(scheme)),
+            "{}",
+            found.source
+        );
     }
     std::fs::read_to_string(dest.join("provenance.jsonl"))
         .unwrap()
@@ -85,6 +93,24 @@ fn partial_bytes(dest: &Path, name: &str) -> u64 {
 async fn s3_assets_are_copied_and_a_killed_copy_continues_with_a_range() {
     let moto = MotoServer::start();
     let store = moto.bucket("scenes-src").await;
+    killed_copy_continues_with_a_range("s3", store, moto.env()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gcs_assets_are_copied_and_a_killed_copy_continues_with_a_range() {
+    let gcs = FakeGcs::start();
+    let store = gcs.bucket("scenes-src").await;
+    killed_copy_continues_with_a_range("gs", store, gcs.env()).await;
+}
+
+/// Objects in the bucket `scenes-src` of a store reached as `scheme://`
+/// (with `env`): copied, and a large one cut by kill -9 continued with a
+/// ranged read; one that changed while the job was stopped is fetched whole.
+async fn killed_copy_continues_with_a_range(
+    scheme: &str,
+    store: Arc<dyn ObjectStore>,
+    env: Vec<(&'static str, String)>,
+) {
     const LARGE: usize = 24 << 20;
     const CUT: u64 = 4 << 20;
     let mut expected = Vec::new();
@@ -94,11 +120,11 @@ async fn s3_assets_are_copied_and_a_killed_copy_continues_with_a_range() {
         let (key, href) = match i {
             5 => (
                 "tiles/LC08 005/B5.TIF".to_string(),
-                "s3://scenes-src/tiles/LC08%20005/B5.TIF".to_string(),
+                format!("{scheme}://scenes-src/tiles/LC08%20005/B5.TIF"),
             ),
             _ => (
                 format!("tiles/B{i}.TIF"),
-                format!("s3://scenes-src/tiles/B{i}.TIF"),
+                format!("{scheme}://scenes-src/tiles/B{i}.TIF"),
             ),
         };
         let bytes = object_bytes(i, 30_000 + i * 1_000);
@@ -111,9 +137,9 @@ async fn s3_assets_are_copied_and_a_killed_copy_continues_with_a_range() {
     let large = object_bytes(99, LARGE);
     put(&store, "tiles/large.TIF", large.clone()).await;
     expected.push(("large.TIF".into(), large));
-    hrefs.push("s3://scenes-src/tiles/large.TIF".into());
+    hrefs.push(format!("{scheme}://scenes-src/tiles/large.TIF"));
     put(&store, "tiles/changes.TIF", object_bytes(98, LARGE)).await;
-    hrefs.push("s3://scenes-src/tiles/changes.TIF".into());
+    hrefs.push(format!("{scheme}://scenes-src/tiles/changes.TIF"));
     let site = Site::start();
     serve_catalog(&site, &hrefs);
 
@@ -122,7 +148,7 @@ async fn s3_assets_are_copied_and_a_killed_copy_continues_with_a_range() {
     let source = site.url("stac/collection.json");
     // Slow enough to be cut in the middle of the large object.
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .envs(moto.env())
+        .envs(env.clone())
         .arg("--state")
         .arg(&state)
         .args([
@@ -154,7 +180,7 @@ async fn s3_assets_are_copied_and_a_killed_copy_continues_with_a_range() {
     put(&store, "tiles/changes.TIF", changed.clone()).await;
     expected.push(("changes.TIF".into(), changed));
 
-    let run = cairn_with_env(&state, &["resume", "1", "--json"], moto.env());
+    let run = cairn_with_env(&state, &["resume", "1", "--json"], env);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     let provenance = assert_mirrored(&dest, &expected);
     let line = provenance

@@ -7,6 +7,7 @@ mod broken;
 mod bucket_assets;
 mod buckets;
 mod cli;
+mod conformance;
 mod copy;
 mod crash;
 mod disk_full;

@@ -2,6 +2,7 @@
 
 pub mod azurite;
 pub mod farm;
+pub mod gcs;
 pub mod generate;
 pub mod moto;
 pub mod replay;
