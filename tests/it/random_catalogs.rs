@@ -162,7 +162,11 @@ fn serve(
                 }
                 if asset.fate != Fate::Missing {
                     let body = if asset.fate == Fate::Wrong {
-                        bytes.iter().map(|b| b ^ 1).collect()
+                        // Other bytes even for an empty file.
+                        match bytes.is_empty() {
+                            true => vec![0],
+                            false => bytes.iter().map(|b| b ^ 1).collect(),
+                        }
                     } else {
                         bytes.clone()
                     };
