@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use url::Url;
 
+use crate::checksum::{Checksum, Hasher};
 use crate::folder::Folder;
 use crate::{Error, Result};
 
@@ -168,9 +169,20 @@ impl Destination {
         matches!(self, Destination::Bucket(_))
     }
 
-    /// Makes the verified local file for `relative` part of the mirror: nothing
-    /// to do for a folder; for a bucket, an upload (streamed, in parts).
-    pub async fn publish(&self, staged: &Folder, relative: &str) -> Result<()> {
+    /// Uploads the staged file at `relative` to its key (nothing to do for a
+    /// folder). With `verified`, the checksum it was verified with, the bytes
+    /// read for the upload are hashed as they go, and an upload whose bytes
+    /// are not the verified ones is abandoned before it is completed: a
+    /// staged copy damaged on disk never becomes the mirror's object. S3
+    /// itself checks each request's body against the SHA-256 sent with it
+    /// (`x-amz-checksum-sha256`, and the signed payload hash). Then the
+    /// object's size must be the file's.
+    pub async fn publish(
+        &self,
+        staged: &Folder,
+        relative: &str,
+        verified: Option<&Checksum>,
+    ) -> Result<()> {
         let Destination::Bucket(bucket) = self else {
             return Ok(());
         };
@@ -185,11 +197,32 @@ impl Destination {
             path: local.display().to_string(),
             source,
         };
+        let mut hasher = verified.map(|c| (c, Hasher::new(c.algorithm)));
+        let damaged = |hasher: Option<(&Checksum, Hasher)>| -> Option<Error> {
+            let (expected, hasher) = hasher?;
+            let got = hasher.finish();
+            (&got != expected).then(|| Error::Verification {
+                href: href.clone(),
+                reason: format!(
+                    "the staged copy at {} no longer holds the verified bytes ({} {} was verified, the file now hashes to {}); nothing was uploaded",
+                    local.display(),
+                    expected.algorithm.name(),
+                    expected.to_hex(),
+                    got.to_hex()
+                ),
+            })
+        };
         let mut file = tokio::fs::File::from_std(staged.read_file(relative).map_err(io)?);
         let size = file.metadata().await.map_err(io)?.len();
         if size <= PART_SIZE as u64 {
             let mut bytes = Vec::with_capacity(size as usize);
             file.read_to_end(&mut bytes).await.map_err(io)?;
+            if let Some((_, hasher)) = hasher.as_mut() {
+                hasher.update(&bytes);
+            }
+            if let Some(error) = damaged(hasher) {
+                return Err(error);
+            }
             bucket
                 .store
                 .put(&location, PutPayload::from(bytes))
@@ -200,15 +233,30 @@ impl Destination {
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             let mut buffer = vec![0u8; READ_SIZE];
             loop {
-                let read = file.read(&mut buffer).await.map_err(io)?;
+                let read = match file.read(&mut buffer).await {
+                    Ok(read) => read,
+                    Err(error) => {
+                        let _ = writer.abort().await;
+                        return Err(io(error));
+                    }
+                };
                 if read == 0 {
                     break;
+                }
+                if let Some((_, hasher)) = hasher.as_mut() {
+                    hasher.update(&buffer[..read]);
                 }
                 writer
                     .wait_for_capacity(PARTS_IN_FLIGHT)
                     .await
                     .map_err(wrap)?;
                 writer.write(&buffer[..read]);
+            }
+            // Completing the upload is what makes the object: not with
+            // bytes other than the verified ones.
+            if let Some(error) = damaged(hasher) {
+                let _ = writer.abort().await;
+                return Err(error);
             }
             writer.finish().await.map_err(wrap)?;
         }
@@ -653,10 +701,13 @@ fn build_store(url: &Url, unsigned: bool) -> Result<Arc<dyn ObjectStore>> {
         source,
     };
     let store: Arc<dyn ObjectStore> = match url.scheme() {
+        // Each upload request carries the SHA-256 of its body, which S3
+        // checks and keeps with the object.
         "s3" => Arc::new(
             AmazonS3Builder::from_env()
                 .with_url(url.as_str())
                 .with_skip_signature(unsigned)
+                .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
                 .build()
                 .map_err(wrap)?,
         ),
@@ -681,4 +732,75 @@ fn build_store(url: &Url, unsigned: bool) -> Result<Arc<dyn ObjectStore>> {
         }
     };
     Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::Algorithm;
+
+    /// A bucket whose store is a real one on local disk
+    /// (object_store's `LocalFileSystem`, multipart uploads included).
+    fn bucket(dir: &Path) -> Destination {
+        let root = dir.join("store");
+        std::fs::create_dir_all(&root).unwrap();
+        Destination::Bucket(Arc::new(Bucket {
+            url: Url::parse("s3://test/m").unwrap(),
+            store: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&root).unwrap()),
+            prefix: ObjectPath::from("m"),
+            staging: dir.join("staging"),
+        }))
+    }
+
+    #[tokio::test]
+    async fn an_upload_of_bytes_other_than_the_verified_ones_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = bucket(dir.path());
+        let staged = destination.local_folder().unwrap();
+        // One request, and several parts.
+        for (name, size) in [("small.bin", 70_000), ("large.bin", PART_SIZE * 2 + 123)] {
+            let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let verified = Checksum::of(Algorithm::Sha2_256, &bytes);
+            let mut damaged = bytes.clone();
+            damaged[size / 2] ^= 1;
+            staged.write_atomic(name, &damaged).unwrap();
+            let error = destination
+                .publish(&staged, name, Some(&verified))
+                .await
+                .unwrap_err();
+            let reason = error.reason();
+            assert!(
+                reason.contains("no longer holds the verified bytes"),
+                "{reason}"
+            );
+            assert!(
+                !destination.has_file(&staged, name).await,
+                "{name} was uploaded"
+            );
+            // The verified bytes go up.
+            staged.write_atomic(name, &bytes).unwrap();
+            destination
+                .publish(&staged, name, Some(&verified))
+                .await
+                .unwrap();
+            let stored = std::fs::read(dir.path().join("store/m").join(name)).unwrap();
+            assert_eq!(Checksum::of(Algorithm::Sha2_256, &stored), verified);
+        }
+        // Nothing half-made is left in the store.
+        let left: Vec<_> = walk(&dir.path().join("store"));
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
 }

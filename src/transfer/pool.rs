@@ -699,12 +699,23 @@ async fn publish(
 ) -> Result<()> {
     // Publishing into a folder is already done (the file is in place) and must
     // be recorded even when the job is stopping; an upload can be cut short.
+    let verified = Checksum::parse(checksum).ok();
     let published = tokio::select! {
         biased;
-        published = shared.destination.publish(&shared.local, &asset.path) => published,
+        published = shared.destination.publish(
+            &shared.local,
+            &asset.path,
+            verified.as_ref(),
+        ) => published,
         _ = shared.cancel.cancelled() => return release(shared, asset).await,
     };
     if let Err(error) = published {
+        if matches!(error, Error::Verification { .. }) {
+            // Damaged where it waited: fetched again when the job resumes.
+            shared
+                .destination
+                .discard_staged(&shared.local, &asset.path);
+        }
         return give_up(shared, asset, &error.reason()).await;
     }
     let (id, checksum) = (asset.id, checksum.to_string());
@@ -1120,7 +1131,7 @@ async fn write_provenance(shared: &Shared, destination: String) -> Result<()> {
         .await?;
     shared
         .destination
-        .publish(&shared.local, rewrite::PROVENANCE)
+        .publish(&shared.local, rewrite::PROVENANCE, None)
         .await?;
     shared
         .destination
