@@ -684,18 +684,30 @@ fn credentials_in_environment(url: &str) -> bool {
 /// An object store client for the bucket or container that `url` names,
 /// with credentials from the environment.
 pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
-    build_store(url, false)
+    build_store(url, false, false)
 }
 
 /// An object store client to read from the bucket or container that `url`
 /// names: with the credentials the environment names, else unsigned, as
 /// public buckets are read (`--no-sign-request`), rather than asking a
 /// cloud's metadata service that is not there.
-pub fn object_store_for_reading(url: &Url) -> Result<Arc<dyn ObjectStore>> {
-    build_store(url, !credentials_in_environment(url.as_str()))
+///
+/// With `requester_pays`, S3 buckets are read as requester-pays buckets
+/// (`x-amz-request-payer: requester`): signed, so that their owners can
+/// bill the account that signs.
+pub fn object_store_for_reading(url: &Url, requester_pays: bool) -> Result<Arc<dyn ObjectStore>> {
+    let unsigned = !credentials_in_environment(url.as_str());
+    let requester_pays = requester_pays && url.scheme() == "s3";
+    if requester_pays && unsigned {
+        return Err(Error::invalid_input(format!(
+            "{url} is to be read as a requester-pays bucket, which needs AWS credentials: the bucket's owner bills the account that signs the requests. {}",
+            crate::error::credentials_hint(url.as_str())
+        )));
+    }
+    build_store(url, unsigned, requester_pays)
 }
 
-fn build_store(url: &Url, unsigned: bool) -> Result<Arc<dyn ObjectStore>> {
+fn build_store(url: &Url, unsigned: bool, requester_pays: bool) -> Result<Arc<dyn ObjectStore>> {
     let wrap = |source: object_store::Error| Error::ObjectStore {
         href: url.to_string(),
         source,
@@ -708,6 +720,7 @@ fn build_store(url: &Url, unsigned: bool) -> Result<Arc<dyn ObjectStore>> {
                 .with_url(url.as_str())
                 .with_skip_signature(unsigned)
                 .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+                .with_request_payer(requester_pays)
                 .build()
                 .map_err(wrap)?,
         ),

@@ -13,6 +13,10 @@ use serde::Serialize;
 use crate::store::LogKind;
 use crate::words::{human_bytes, plural};
 
+/// What a job that reads requester-pays buckets costs the user, said
+/// before it copies.
+pub const REQUESTER_PAYS: &str = "Requester pays is on: the owners of the S3 buckets this job reads bill your AWS account for its requests and for every byte it reads.";
+
 /// Counters shared by the transfers of one job.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -55,6 +59,10 @@ pub enum Event {
         already_done: u64,
         /// Where the mirror goes.
         destination: String,
+        /// Whether S3 buckets are read as requester-pays buckets: the
+        /// user's account is billed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        requester_pays: bool,
     },
     /// The job started (or resumed) its transfers.
     Started {
@@ -133,6 +141,7 @@ impl Event {
                 bytes,
                 unknown_sizes,
                 already_done,
+                requester_pays,
                 ..
             } => {
                 let unknown = if *unknown_sizes > 0 {
@@ -143,10 +152,14 @@ impl Event {
                 (
                     LogKind::Info,
                     format!(
-                        "Planned {}, {}, {}{unknown}; {already_done} already there.",
+                        "Planned {}, {}, {}{unknown}; {already_done} already there.{}",
                         plural(*items, "item"),
                         plural(*assets, "asset"),
                         human_bytes(*bytes),
+                        match requester_pays {
+                            true => format!(" {REQUESTER_PAYS}"),
+                            false => String::new(),
+                        }
                     ),
                 )
             }

@@ -660,14 +660,20 @@ impl Fetcher {
         result.bytes().await.map_err(wrap)
     }
 
-    /// The client for the bucket or container of `url`, made once.
+    /// The client for the bucket or container of `url`, made once (for
+    /// each way of reading it: requester-pays or not).
     pub(crate) fn object_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
-        let key = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        let requester_pays = self.access.requester_pays();
+        let key = format!(
+            "{}://{} {requester_pays}",
+            url.scheme(),
+            url.host_str().unwrap_or_default()
+        );
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = stores.get(&key) {
             return Ok(store.clone());
         }
-        let store = crate::destination::object_store_for_reading(url)?;
+        let store = crate::destination::object_store_for_reading(url, requester_pays)?;
         stores.insert(key, store.clone());
         Ok(store)
     }

@@ -1061,6 +1061,7 @@ async fn plan_and_report(
         unknown_sizes: summary.unknown_sizes,
         already_done: counts.done + counts.skipped,
         destination: job.destination.clone(),
+        requester_pays: job.access.requester_pays,
     };
     announce(store, events, planned);
     Ok(summary.problems)

@@ -166,16 +166,21 @@ fn free_job(state: Option<PathBuf>, job_id: i64) -> Result<(Store, cairn::store:
 }
 
 /// The secrets of a job that goes on: sign-in options given again replace
-/// the job's own (headers all together; a .netrc or signing each alone).
+/// the job's own (headers all together, when any is given; a .netrc or
+/// signing each alone; requester-pays once on stays on).
 fn sign_in_again(store: &Store, job: &cairn::store::Job, sign_in: &SignIn) -> Result<Secrets> {
     if !sign_in.given() {
         return Ok(Secrets::default());
     }
     let (given, secrets) = sign_in.read()?;
     let access = Settings {
-        headers: given.headers,
+        headers: match given.headers.is_empty() {
+            true => job.access.headers.clone(),
+            false => given.headers,
+        },
         netrc: given.netrc.or(job.access.netrc.clone()),
         sign: given.sign.or(job.access.sign.clone()),
+        requester_pays: given.requester_pays || job.access.requester_pays,
     };
     store.set_job_access(job.id, &access)?;
     Ok(secrets)
@@ -215,6 +220,9 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
     let job = store
         .job(job_id)?
         .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
+    if job.access.requester_pays && !dry_run && !json {
+        eprintln!("{}", cairn::events::REQUESTER_PAYS);
+    }
     let runner = Arc::new(Runner::new(store, Fetcher::new()?));
     runner.give_secrets(job_id, secrets);
     let done = CancellationToken::new();

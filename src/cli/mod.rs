@@ -59,6 +59,11 @@ pub struct SignIn {
     /// planetary-computer=TOKEN_URL for another token service.
     #[arg(long, value_name = "planetary-computer[=TOKEN_URL]")]
     pub sign: Option<String>,
+    /// Read S3 buckets as requester-pays buckets: their owners bill your
+    /// AWS account (the credentials in the environment) for the requests
+    /// and the bytes read. Kept with the job.
+    #[arg(long)]
+    pub requester_pays: bool,
 }
 
 impl std::fmt::Debug for SignIn {
@@ -68,6 +73,7 @@ impl std::fmt::Debug for SignIn {
             .field("headers", &self.headers.len())
             .field("netrc", &self.netrc)
             .field("sign", &self.sign)
+            .field("requester_pays", &self.requester_pays)
             .finish()
     }
 }
@@ -97,13 +103,17 @@ impl SignIn {
             headers: headers.iter().map(|h| h.name().to_string()).collect(),
             netrc,
             sign,
+            requester_pays: self.requester_pays,
         };
         Ok((settings, Secrets { headers }))
     }
 
     /// Whether any option was given.
     pub fn given(&self) -> bool {
-        !self.headers.is_empty() || self.netrc.is_some() || self.sign.is_some()
+        !self.headers.is_empty()
+            || self.netrc.is_some()
+            || self.sign.is_some()
+            || self.requester_pays
     }
 
     /// A fetcher signed in as these options say, for `source`.

@@ -60,12 +60,19 @@ pub struct Settings {
     /// How blob addresses are signed, if they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign: Option<Signing>,
+    /// Whether S3 buckets are read as requester-pays buckets: their owners
+    /// bill the account whose credentials sign the requests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requester_pays: bool,
 }
 
 impl Settings {
     /// Whether the job signs in at all.
     pub fn is_empty(&self) -> bool {
-        self.headers.is_empty() && self.netrc.is_none() && self.sign.is_none()
+        self.headers.is_empty()
+            && self.netrc.is_none()
+            && self.sign.is_none()
+            && !self.requester_pays
     }
 }
 
@@ -287,6 +294,11 @@ impl Access {
     /// still followed hop by hop, and https to http refused).
     pub fn none() -> Arc<Access> {
         Arc::new(Access::default())
+    }
+
+    /// Whether S3 buckets are read as requester-pays buckets.
+    pub fn requester_pays(&self) -> bool {
+        self.settings.requester_pays
     }
 
     /// Signing in as `settings` say, for the source at `source`, with

@@ -254,3 +254,181 @@ async fn azure_assets_are_copied_and_verified() {
         assert!(found.source.starts_with("az://scenes/"), "{}", found.source);
     }
 }
+
+/// What a gateway in front of moto saw: method, path and the
+/// `x-amz-request-payer` header of each request.
+type Seen = Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>;
+
+/// A loopback gateway that passes every request on to `upstream` and
+/// records it (moto does not bill anyone, so the header is checked here).
+fn recording_gateway(upstream: String) -> (crate::support::Server, Seen) {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::response::Response;
+    let seen: Seen = Arc::default();
+    let state = (
+        upstream,
+        seen.clone(),
+        reqwest::Client::builder().no_gzip().build().unwrap(),
+    );
+    async fn pass(
+        State((upstream, seen, client)): State<(String, Seen, reqwest::Client)>,
+        request: Request,
+    ) -> Response {
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let headers = request.headers().clone();
+        let payer = headers
+            .get("x-amz-request-payer")
+            .map(|v| v.to_str().unwrap().to_string());
+        seen.lock()
+            .unwrap()
+            .push((method.to_string(), uri.path().to_string(), payer));
+        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut outgoing = client
+            .request(method, format!("{upstream}{path_and_query}"))
+            .body(body);
+        for (name, value) in &headers {
+            if name != "host" {
+                outgoing = outgoing.header(name, value);
+            }
+        }
+        let answer = outgoing.send().await.unwrap();
+        let mut response = Response::builder().status(answer.status().as_u16());
+        for (name, value) in answer.headers() {
+            if !["transfer-encoding", "connection"].contains(&name.as_str()) {
+                response = response.header(name.as_str(), value.as_bytes());
+            }
+        }
+        response
+            .body(Body::from(answer.bytes().await.unwrap()))
+            .unwrap()
+    }
+    let router = axum::Router::new().fallback(pass).with_state(state);
+    (crate::support::Server::start(router), seen)
+}
+
+/// `--requester-pays`: every request to the bucket says that the requester
+/// pays, the estimate says that the user's account is billed before
+/// anything is copied, a sync of the job keeps it, and without credentials
+/// it is refused in words. Without the flag, no request says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn requester_pays_is_asked_for_said_and_kept() {
+    let moto = MotoServer::start();
+    let store = moto.bucket("paid").await;
+    let mut hrefs = Vec::new();
+    for i in 0..3 {
+        put(&store, &format!("t/B{i}.TIF"), object_bytes(i, 9_000 + i)).await;
+        hrefs.push(format!("s3://paid/t/B{i}.TIF"));
+    }
+    let site = Site::start();
+    serve_catalog(&site, &hrefs);
+    let source = site.url("stac/collection.json");
+    let (gateway, seen) = recording_gateway(moto.endpoint.clone());
+    let env: Vec<(&'static str, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "AWS_ENDPOINT" => (k, format!("http://{}", gateway.addr)),
+            _ => (k, v),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let dest = dir.path().join("paid");
+    let dest = dest.to_str().unwrap();
+    let payers = |seen: &Seen| -> Vec<Option<String>> {
+        seen.lock().unwrap().drain(..).map(|(_, _, p)| p).collect()
+    };
+
+    // The estimate says who pays, before anything is copied.
+    let run = cairn_with_env(
+        &state,
+        &["mirror", &source, dest, "--requester-pays", "--dry-run"],
+        env.clone(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("bill your AWS account"),
+        "{}",
+        run.stdout
+    );
+    let run = cairn_with_env(
+        &state,
+        &["mirror", &source, dest, "--requester-pays", "--json"],
+        env.clone(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let plan = run
+        .lines()
+        .into_iter()
+        .find(|l| l["type"] == "plan")
+        .unwrap();
+    assert_eq!(plan["requester_pays"], true, "{plan}");
+    let asked = payers(&seen);
+    assert!(asked.len() >= 3, "{asked:?}");
+    assert!(
+        asked.iter().all(|p| p.as_deref() == Some("requester")),
+        "{asked:?}"
+    );
+    assert_eq!(sound_mirror(Path::new(dest)).len(), 3);
+
+    // A sync of the job reads the bucket the same way, without the flag.
+    let run = cairn_with_env(&state, &["sync", "1", "--json"], env.clone());
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let asked = payers(&seen);
+    assert!(
+        !asked.is_empty() && asked.iter().all(|p| p.as_deref() == Some("requester")),
+        "{asked:?}"
+    );
+
+    // Another job without the flag: no request says the requester pays.
+    let other = dir.path().join("other");
+    let run = cairn_with_env(
+        &state,
+        &["mirror", &source, other.to_str().unwrap(), "--json"],
+        env.clone(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let asked = payers(&seen);
+    assert!(asked.len() >= 3, "{asked:?}");
+    assert!(asked.iter().all(Option::is_none), "{asked:?}");
+
+    // Without credentials, in words: someone must be billed.
+    let bare = dir.path().join("bare");
+    let anonymous: Vec<(&'static str, String)> = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"))
+        .cloned()
+        .collect();
+    let run = cairn_with_env(
+        &dir.path().join("bare.db"),
+        &[
+            "mirror",
+            &source,
+            bare.to_str().unwrap(),
+            "--requester-pays",
+            "--json",
+        ],
+        anonymous,
+    );
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let failed: Vec<Value> = run
+        .lines()
+        .into_iter()
+        .filter(|l| l["type"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 3, "{}", run.stdout);
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("requester-pays bucket, which needs AWS credentials"),
+        "{}",
+        failed[0]
+    );
+    assert!(payers(&seen).is_empty());
+}
