@@ -58,6 +58,12 @@ pub struct Selection {
     /// Not these items, by id (dropped one by one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Which of an asset's addresses to copy from, when it offers others
+    /// (the alternate-assets extension): `main` (its own href), the name of
+    /// an alternate (`s3`, `https`, ...), or none for the one that needs no
+    /// credentials (see [`Selection::asset_href`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate: Option<String>,
 }
 
 impl Selection {
@@ -71,6 +77,43 @@ impl Selection {
         )?
         .ids(self.ids.clone());
         crate::catalog::filter::with_filter(search, self.filter.as_deref())
+    }
+
+    /// The address to copy `asset` from. With an alternate named, that
+    /// alternate's href where the asset has one, else its own. Without, its
+    /// own href, unless that is a bucket address (which may need
+    /// credentials, or bill the reader) and an alternate is on the web: then
+    /// the first such alternate, as it needs no credentials.
+    pub fn asset_href<'a>(&self, asset: &'a Value) -> Option<&'a str> {
+        let own = asset.get("href").and_then(Value::as_str);
+        let alternates = asset.get("alternate").and_then(Value::as_object);
+        let href_of = |alternate: &'a Value| alternate.get("href").and_then(Value::as_str);
+        match self.alternate.as_deref() {
+            Some("main") => own,
+            Some(name) => alternates
+                .and_then(|a| a.get(name))
+                .and_then(href_of)
+                .or(own),
+            None => {
+                let scheme = |href: &str| {
+                    href.split_once("://")
+                        .map(|(scheme, _)| scheme.to_ascii_lowercase())
+                };
+                let in_bucket = own
+                    .and_then(scheme)
+                    .is_some_and(|s| matches!(s.as_str(), "s3" | "az" | "gs"));
+                let on_the_web = || {
+                    alternates?
+                        .values()
+                        .filter_map(href_of)
+                        .find(|href| scheme(href).is_some_and(|s| s == "https" || s == "http"))
+                };
+                match in_bucket {
+                    true => on_the_web().or(own),
+                    false => own,
+                }
+            }
+        }
     }
 
     /// Whether an asset is selected: by key, by role, or by media type (a
@@ -665,7 +708,7 @@ impl Planner<'_> {
                 if !self.selection.wants_asset(key, asset) {
                     continue;
                 }
-                let Some(asset_href) = asset.get("href").and_then(Value::as_str) else {
+                let Some(asset_href) = self.selection.asset_href(asset) else {
                     notes.push(format!("the asset {key:?} has no href and is skipped"));
                     continue;
                 };
@@ -790,6 +833,49 @@ mod tests {
 
     use super::*;
     use crate::store::{NewJob, Store};
+
+    #[test]
+    fn an_assets_address_is_chosen_among_its_alternates() {
+        // As Maxar's open data catalog has them.
+        let bucket = serde_json::json!({"href": "s3://maxar-opendata/a/visual.tif",
+            "alternate": {"public": {"href": "https://maxar-opendata.s3.amazonaws.com/a/visual.tif"}}});
+        // As Earth Search has them.
+        let web = serde_json::json!({"href": "https://sentinel-cogs.s3.amazonaws.com/b/B04.tif",
+            "alternate": {"s3": {"href": "s3://sentinel-cogs/b/B04.tif"}}});
+        let plain = serde_json::json!({"href": "s3://bucket/c.tif"});
+        let with = |alternate: Option<&str>| Selection {
+            alternate: alternate.map(str::to_string),
+            ..Selection::default()
+        };
+        // By default, the one that needs no credentials.
+        let auto = with(None);
+        assert_eq!(
+            auto.asset_href(&bucket),
+            Some("https://maxar-opendata.s3.amazonaws.com/a/visual.tif")
+        );
+        assert_eq!(
+            auto.asset_href(&web),
+            Some("https://sentinel-cogs.s3.amazonaws.com/b/B04.tif")
+        );
+        assert_eq!(auto.asset_href(&plain), Some("s3://bucket/c.tif"));
+        // Named: that alternate where there is one, else the asset's own.
+        let s3 = with(Some("s3"));
+        assert_eq!(s3.asset_href(&web), Some("s3://sentinel-cogs/b/B04.tif"));
+        assert_eq!(
+            s3.asset_href(&bucket),
+            Some("s3://maxar-opendata/a/visual.tif")
+        );
+        let main = with(Some("main"));
+        assert_eq!(
+            main.asset_href(&bucket),
+            Some("s3://maxar-opendata/a/visual.tif")
+        );
+        // An alternate without an href is no address.
+        let odd =
+            serde_json::json!({"href": "s3://b/d.tif", "alternate": {"public": {"title": "x"}}});
+        assert_eq!(auto.asset_href(&odd), Some("s3://b/d.tif"));
+        assert_eq!(with(Some("public")).asset_href(&odd), Some("s3://b/d.tif"));
+    }
 
     thread_local! {
         /// Statements run on this thread (the trace hook counts them).

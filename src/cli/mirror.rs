@@ -38,6 +38,12 @@ pub struct Args {
     /// Only these assets: keys, roles or media types (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "KEY_OR_ROLE")]
     assets: Vec<String>,
+    /// Copy each asset from its alternate address of this name where it
+    /// has one (the alternate-assets extension: s3, https, ...), or from its
+    /// own href with "main". Without: its own href, unless that is a bucket
+    /// address and an alternate is on the web (no credentials needed).
+    #[arg(long, value_name = "NAME")]
+    alternate: Option<String>,
     /// Transfers at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     concurrency: u32,
@@ -123,6 +129,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
                     .filter
                     .map(|f| f.trim().to_string())
                     .filter(|f| !f.is_empty()),
+                alternate: args.alternate.filter(|a| !a.trim().is_empty()),
                 ..Selection::default()
             },
             limit_rate,

@@ -432,3 +432,43 @@ async fn requester_pays_is_asked_for_said_and_kept() {
     );
     assert!(payers(&seen).is_empty());
 }
+
+/// An asset that lives in a bucket and offers a copy on the web (as Maxar's
+/// open data does): by default the web copy is read, which needs no
+/// credentials; `--alternate main` reads the bucket. Each mirrored asset
+/// says where it was copied from.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assets_alternate_on_the_web_is_read_unless_told_otherwise() {
+    let moto = MotoServer::start();
+    let store = moto.bucket("open-data").await;
+    let site = Site::start();
+    let bytes = object_bytes(7, 40_000);
+    put(&store, "a/visual.tif", bytes.clone()).await;
+    site.put("web/visual.tif", Reply::bytes(bytes.clone(), "image/tiff"));
+    let item = json!({"type": "Feature", "stac_version": "1.1.0", "id": "scene",
+        "geometry": null, "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [],
+        "assets": {"visual": {"href": "s3://open-data/a/visual.tif", "type": "image/tiff",
+            "alternate": {"public": {"href": site.url("web/visual.tif")}}}}});
+    site.put("scene.json", Reply::json(&item));
+    let source = site.url("scene.json");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    for (args, from) in [
+        (vec![], site.url("web/visual.tif")),
+        (
+            vec!["--alternate", "main"],
+            "s3://open-data/a/visual.tif".to_string(),
+        ),
+    ] {
+        let dest = dir.path().join(format!("m{}", args.len()));
+        let mut command = vec!["mirror", &source, dest.to_str().unwrap(), "--json"];
+        command.extend(args.iter().copied());
+        let run = cairn_with_env(&state, &command, moto.env());
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        let mirrored = sound_mirror(&dest);
+        assert_eq!(mirrored.len(), 1);
+        assert_eq!(sha256(&mirrored[0].bytes), sha256(&bytes));
+        assert_eq!(mirrored[0].source, from, "{args:?}");
+    }
+    assert_eq!(site.hits("web/visual.tif"), 1);
+}
