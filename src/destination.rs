@@ -645,9 +645,146 @@ impl Bucket {
     }
 }
 
+/// Credentials for a bucket or container, typed in the app. They are held
+/// by this process only, never written; what is left empty comes from the
+/// environment, as without them.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct BucketLogin {
+    /// S3: the access key id. Azure: the storage account's name.
+    #[serde(default)]
+    pub key_id: String,
+    /// S3: the secret access key. Azure: the account key, or a SAS token.
+    #[serde(default)]
+    pub secret: String,
+    /// S3: the region.
+    #[serde(default)]
+    pub region: String,
+    /// The service's address, for an S3-compatible store (MinIO, Ceph...)
+    /// or an Azure emulator; empty for the cloud's own.
+    #[serde(default)]
+    pub endpoint: String,
+    /// Google Cloud Storage: the path of a service account key file.
+    #[serde(default)]
+    pub key_file: String,
+}
+
+impl std::fmt::Debug for BucketLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BucketLogin")
+            .field("key_id", &self.key_id)
+            .field("secret", &(!self.secret.is_empty()).then_some("…"))
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
+impl BucketLogin {
+    fn is_empty(&self) -> bool {
+        self == &BucketLogin::default()
+    }
+}
+
+/// The logins given for buckets, by `scheme://bucket`.
+static LOGINS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, BucketLogin>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// `scheme://bucket` of a bucket address.
+fn bucket_key(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+}
+
+/// Signs this process in to the bucket or container of `address` with
+/// `login` (`None` or an empty one: back to the environment's credentials),
+/// for every job, estimate and check from now on.
+pub fn sign_in_to_bucket(address: &str, login: Option<BucketLogin>) -> Result<()> {
+    let url = Url::parse(address.trim())
+        .ok()
+        .filter(|url| is_bucket_address(url.as_str()))
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{address:?} is not a bucket address (s3://, az://, gs://)"
+            ))
+        })?;
+    let mut logins = LOGINS.lock().unwrap_or_else(|e| e.into_inner());
+    match login.filter(|l| !l.is_empty()) {
+        Some(login) => logins.insert(bucket_key(&url), login),
+        None => logins.remove(&bucket_key(&url)),
+    };
+    Ok(())
+}
+
+fn login_for(url: &Url) -> Option<BucketLogin> {
+    LOGINS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&bucket_key(url))
+        .cloned()
+}
+
+/// Checks that Cairn can list and write under the bucket address
+/// `destination`: it lists, then writes a small object and removes it.
+/// Says in words what worked, or what is wrong.
+pub async fn test_connection(destination: &str) -> Result<String> {
+    let destination = normalize(destination)?;
+    if !is_bucket_address(&destination) {
+        return Err(Error::invalid_input(format!(
+            "{destination} is a folder on this computer: it needs no sign-in"
+        )));
+    }
+    let opened = Destination::open(&destination, &std::env::temp_dir())?;
+    let Destination::Bucket(bucket) = &opened else {
+        return Err(Error::invalid_input(format!(
+            "{destination} is not a bucket"
+        )));
+    };
+    opened.check_access().await.map_err(|error| {
+        Error::invalid_input(format!(
+            "Cairn could not list {destination}: {}",
+            error.reason()
+        ))
+    })?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let probe = bucket.object_path(&format!(".cairn-write-test-{}-{stamp}", std::process::id()));
+    let wrap = |source| Error::ObjectStore {
+        href: destination.clone(),
+        source,
+    };
+    bucket
+        .store
+        .put(
+            &probe,
+            PutPayload::from_static(b"Cairn checks that it may write here."),
+        )
+        .await
+        .map_err(|source| {
+            Error::invalid_input(format!(
+                "Cairn can see {destination} but could not write there: {}",
+                wrap(source).reason()
+            ))
+        })?;
+    if let Err(source) = bucket.store.delete(&probe).await {
+        return Err(Error::invalid_input(format!(
+            "Cairn could write under {destination}, but not remove its test object {probe} ({}): remove it by hand, and give the credentials leave to delete (a sync that mirrors deletions needs it)",
+            wrap(source).reason()
+        )));
+    }
+    Ok(format!(
+        "Cairn can list, write and delete under {destination}."
+    ))
+}
+
 /// Whether the environment names credentials (or anonymous access) for
-/// the store of `url`.
+/// the store of `url`, or the person gave a login for its bucket.
 fn credentials_in_environment(url: &str) -> bool {
+    if Url::parse(url).is_ok_and(|url| login_for(&url).is_some()) {
+        return true;
+    }
     let set = |names: &[&str]| names.iter().any(|n| std::env::var_os(n).is_some());
     match url.split("://").next().unwrap_or_default() {
         "s3" => set(&[
@@ -708,6 +845,7 @@ pub fn object_store_for_reading(url: &Url, requester_pays: bool) -> Result<Arc<d
 }
 
 fn build_store(url: &Url, unsigned: bool, requester_pays: bool) -> Result<Arc<dyn ObjectStore>> {
+    let login = login_for(url);
     let wrap = |source: object_store::Error| Error::ObjectStore {
         href: url.to_string(),
         source,
@@ -715,29 +853,66 @@ fn build_store(url: &Url, unsigned: bool, requester_pays: bool) -> Result<Arc<dy
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         // Each upload request carries the SHA-256 of its body, which S3
         // checks and keeps with the object.
-        "s3" => Arc::new(
-            AmazonS3Builder::from_env()
+        "s3" => {
+            let mut builder = AmazonS3Builder::from_env()
                 .with_url(url.as_str())
                 .with_skip_signature(unsigned)
                 .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
-                .with_request_payer(requester_pays)
-                .build()
-                .map_err(wrap)?,
-        ),
-        "az" => Arc::new(
-            MicrosoftAzureBuilder::from_env()
+                .with_request_payer(requester_pays);
+            if let Some(login) = &login {
+                if !login.key_id.is_empty() {
+                    builder = builder.with_access_key_id(&login.key_id);
+                }
+                if !login.secret.is_empty() {
+                    builder = builder.with_secret_access_key(&login.secret);
+                }
+                if !login.region.is_empty() {
+                    builder = builder.with_region(&login.region);
+                }
+                if !login.endpoint.is_empty() {
+                    builder = builder
+                        .with_endpoint(&login.endpoint)
+                        .with_allow_http(login.endpoint.starts_with("http://"))
+                        .with_virtual_hosted_style_request(false);
+                }
+            }
+            Arc::new(builder.build().map_err(wrap)?)
+        }
+        "az" => {
+            let mut builder = MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
-                .with_skip_signature(unsigned)
-                .build()
-                .map_err(wrap)?,
-        ),
-        "gs" => Arc::new(
-            GoogleCloudStorageBuilder::from_env()
+                .with_skip_signature(unsigned);
+            if let Some(login) = &login {
+                if !login.key_id.is_empty() {
+                    builder = builder.with_account(&login.key_id);
+                }
+                let secret = login.secret.trim();
+                if secret.contains("sig=") {
+                    let query = secret.trim_start_matches('?');
+                    builder =
+                        builder.with_config(object_store::azure::AzureConfigKey::SasKey, query);
+                } else if !secret.is_empty() {
+                    builder = builder.with_access_key(secret);
+                }
+                if !login.endpoint.is_empty() {
+                    builder = builder
+                        .with_endpoint(login.endpoint.clone())
+                        .with_allow_http(login.endpoint.starts_with("http://"));
+                }
+            }
+            Arc::new(builder.build().map_err(wrap)?)
+        }
+        "gs" => {
+            let mut builder = GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
-                .with_skip_signature(unsigned)
-                .build()
-                .map_err(wrap)?,
-        ),
+                .with_skip_signature(unsigned);
+            if let Some(login) = &login
+                && !login.key_file.is_empty()
+            {
+                builder = builder.with_service_account_path(&login.key_file);
+            }
+            Arc::new(builder.build().map_err(wrap)?)
+        }
         other => {
             return Err(Error::invalid_input(format!(
                 "{url} uses {other}://, which is not an object store (s3://, az://, gs://)"

@@ -321,7 +321,29 @@ fn object_store_words(href: &str, source: &object_store::Error) -> String {
             credentials_hint(href)
         );
     }
+    // A bucket that is not there is answered 404 to a listing, which the
+    // clients report as a plain error.
+    let missing = ["nosuchbucket", "containernotfound", "status code: 404"]
+        .iter()
+        .any(|sign| lower.contains(sign));
+    // So is a refusal: a wrong key or secret, or no leave.
+    let refused = [
+        "status code: 401",
+        "status code: 403",
+        "authenticationfailed",
+        "accessdenied",
+        "signaturedoesnotmatch",
+        "invalidaccesskeyid",
+    ]
+    .iter()
+    .any(|sign| lower.contains(sign));
     match source {
+        _ if refused => {
+            "refused access with these credentials: check them, and that they may list, read and write under this address".into()
+        }
+        _ if missing => {
+            "is not there (the bucket, container or file does not exist, or these credentials cannot see it)".into()
+        }
         object_store::Error::NotFound { .. } => {
             "is not there (the bucket, container or file does not exist, or these credentials cannot see it)".into()
         }

@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use cairn::catalog::browse::{Entry, ItemSummary, look as look_at};
 use cairn::catalog::search::{Found, search};
 use cairn::catalog::walk::Problem;
+use cairn::destination::BucketLogin;
 use cairn::limit::parse_rate;
 use cairn::plan::Selection;
 use cairn::runner::{Estimate, JobRequest, JobStatus};
@@ -89,6 +90,32 @@ pub async fn set_sign_in(app: State<'_, App>, source: String, form: SignInForm) 
 #[specta::specta]
 pub async fn test_sign_in(app: State<'_, App>, source: String, form: SignInForm) -> Reply<Tested> {
     Ok(sign_in::test(&app.fetcher, &source, &form).await?)
+}
+
+/// Signs in to the bucket or container of `destination` with what the
+/// person typed (held in memory only; `None` goes back to the
+/// environment's credentials).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_bucket_login(destination: String, login: Option<BucketLogin>) -> Reply<()> {
+    Ok(cairn::destination::sign_in_to_bucket(&destination, login)?)
+}
+
+/// Signs in to the bucket of `destination` with `login`, then lists, writes
+/// and removes a small object there: what worked, or what is wrong, in
+/// words.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_bucket(destination: String, login: Option<BucketLogin>) -> Reply<Tested> {
+    let address = cairn::destination::normalize(&destination)?;
+    cairn::destination::sign_in_to_bucket(&address, login)?;
+    Ok(match cairn::destination::test_connection(&address).await {
+        Ok(message) => Tested { ok: true, message },
+        Err(error) => Tested {
+            ok: false,
+            message: error.to_string(),
+        },
+    })
 }
 
 /// Items found by a search, for the map and the table.

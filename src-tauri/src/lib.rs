@@ -51,6 +51,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::look,
             commands::set_sign_in,
             commands::test_sign_in,
+            commands::set_bucket_login,
+            commands::test_bucket,
             commands::search_items,
             commands::estimate,
             commands::start_job,

@@ -372,3 +372,82 @@ async fn a_bucket_without_credentials_is_refused_at_once_in_words() {
     let jobs = crate::support::cairn(&state, &["jobs", "--json"]);
     assert!(!jobs.stdout.contains("cairn-locked"), "{}", jobs.stdout);
 }
+
+/// "Test the connection" for a bucket destination, with credentials typed
+/// in the app (not the environment): it says in words what worked and what
+/// is wrong (a bucket that is not there, a wrong key), leaves nothing
+/// behind, and what Cairn writes to the bucket then goes with them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typed_bucket_login_is_tested_in_words_and_used() {
+    use cairn::destination::{BucketLogin, Destination, sign_in_to_bucket, test_connection};
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let moto = MotoServer::start();
+    let store = moto.bucket("typed-login").await;
+    let s3 = BucketLogin {
+        key_id: "cairn-test".into(),
+        secret: "cairn-test".into(),
+        region: "us-east-1".into(),
+        endpoint: moto.endpoint.clone(),
+        ..BucketLogin::default()
+    };
+    // Without a login (and nothing in the environment): in words.
+    let said = test_connection("s3://typed-login/m")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(said.contains("Cairn could not list"), "{said}");
+    sign_in_to_bucket("s3://typed-login", Some(s3.clone())).unwrap();
+    let said = test_connection("s3://typed-login/m").await.unwrap();
+    assert_eq!(
+        said,
+        "Cairn can list, write and delete under s3://typed-login/m."
+    );
+    let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    sign_in_to_bucket("s3://typed-missing", Some(s3)).unwrap();
+    let said = test_connection("s3://typed-missing/m")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(said.contains("is not there"), "{said}");
+
+    // Azure checks the key's signature: a wrong one is refused.
+    let azurite = Azurite::start();
+    let container = azurite.container("typed-login").await;
+    let mut az = BucketLogin {
+        key_id: crate::support::azurite::ACCOUNT.into(),
+        secret: "d3Jvbmcga2V5".into(),
+        endpoint: format!("{}/{}", azurite.endpoint, crate::support::azurite::ACCOUNT),
+        ..BucketLogin::default()
+    };
+    sign_in_to_bucket("az://typed-login", Some(az.clone())).unwrap();
+    let said = test_connection("az://typed-login/m")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        said.contains("refused access with these credentials"),
+        "{said}"
+    );
+    az.secret = crate::support::azurite::KEY.into();
+    sign_in_to_bucket("az://typed-login", Some(az)).unwrap();
+    test_connection("az://typed-login/m").await.unwrap();
+
+    // What Cairn writes goes with the login.
+    let staging = tempfile::tempdir().unwrap();
+    let destination = Destination::open("az://typed-login/m", staging.path()).unwrap();
+    let local = destination.local_folder().unwrap();
+    destination
+        .write_bytes(&local, "catalog.json", b"{}".to_vec())
+        .await
+        .unwrap();
+    let got = container
+        .get(&ObjectPath::from("m/catalog.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), b"{}");
+}

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { ACCOUNT, KEY, startAzurite } from "./azurite.mjs";
 import { TILE_BYTES, intersects, serveCatalog, tiles } from "./catalog.mjs";
 import { APP, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
 
@@ -399,6 +400,63 @@ test("a catalog behind a token opens once signed in, and the connection test say
   assert.equal(checked.code, 0, checked.output);
   const written = spawnSync("grep", ["-r", "-l", TOKEN, home], { encoding: "utf8" });
   assert.equal(written.stdout, "", `the token was written to: ${written.stdout}`);
+});
+
+test("a copy into an Azure container: the connection test says a wrong key in words, then the copy goes up", async () => {
+  const container = "e2e-mirror";
+  const azurite = await startAzurite(container);
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const dest = `az://${container}/tiles`;
+  // Nothing in the app's environment names the container's credentials:
+  // only what the person types.
+  const driver = await startDriver({ CAIRN_HOME: home });
+  const browser = await openApp(driver.port);
+  try {
+    await openCollection(browser);
+    await (await $(browser, "destination")).setValue(dest);
+    const details = await $(browser, "bucket-sign-in");
+    await details.waitForDisplayed({ timeout: LONG });
+    await (await details.$("summary")).click();
+    await (await $(browser, "bucket-key-id")).setValue(ACCOUNT);
+    await (await $(browser, "bucket-secret")).setValue("bm90IHRoZSBrZXk=");
+    await (await $(browser, "bucket-endpoint")).setValue(`${azurite.endpoint}/${ACCOUNT}`);
+    await (await $(browser, "bucket-test")).click();
+    const result = await $(browser, "bucket-result");
+    await result.waitForDisplayed({ timeout: LONG });
+    assert.match(await result.getText(), /refused access with these credentials/);
+    await shot(browser, "bucket-1-wrong-key");
+
+    await (await $(browser, "bucket-secret")).setValue(KEY);
+    await (await $(browser, "bucket-test")).click();
+    await browser.waitUntil(
+      async () => /Cairn can list, write and delete under az:\/\/e2e-mirror\/tiles/.test(await (await $(browser, "bucket-result")).getText()),
+      { timeout: LONG, timeoutMsg: "the connection test did not pass with the right key" },
+    );
+    await shot(browser, "bucket-2-tested");
+
+    await (await $(browser, "estimate")).click();
+    await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "start")).click();
+    await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
+      timeout: LONG,
+      interval: 500,
+      timeoutMsg: "the job did not finish",
+    });
+  } finally {
+    await closeApp(browser, driver);
+  }
+  try {
+    // The mirror in the container verifies on its own, and the key is
+    // nowhere on disk.
+    const checked = verify(dest, azurite.env);
+    assert.equal(checked.code, 0, checked.output);
+    assert.equal(checked.summary.verified, tiles().length);
+    const written = spawnSync("grep", ["-r", "-l", KEY, home], { encoding: "utf8" });
+    assert.equal(written.stdout, "", `the key was written to: ${written.stdout}`);
+  } finally {
+    azurite.close();
+  }
 });
 
 test("the screens follow the system's dark theme", async () => {

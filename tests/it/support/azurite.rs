@@ -10,8 +10,8 @@ use object_store::azure::MicrosoftAzureBuilder;
 use sha2::{Digest, Sha256};
 
 /// Azurite's well-known development account (public, documented by Microsoft).
-const ACCOUNT: &str = "devstoreaccount1";
-const KEY: &str =
+pub const ACCOUNT: &str = "devstoreaccount1";
+pub const KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// A running `azurite-blob`, killed when dropped; its data lives in a

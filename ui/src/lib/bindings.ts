@@ -26,6 +26,18 @@ export const commands = {
 	 *  one of its files: what worked, or what is wrong, in words.
 	 */
 	testSignIn: (source: string, form: SignInForm) => typedError<Tested, AppError>(__TAURI_INVOKE("test_sign_in", { source, form })),
+	/**
+	 *  Signs in to the bucket or container of `destination` with what the
+	 *  person typed (held in memory only; `None` goes back to the
+	 *  environment's credentials).
+	 */
+	setBucketLogin: (destination: string, login: BucketLogin | null) => typedError<null, AppError>(__TAURI_INVOKE("set_bucket_login", { destination, login })),
+	/**
+	 *  Signs in to the bucket of `destination` with `login`, then lists, writes
+	 *  and removes a small object there: what worked, or what is wrong, in
+	 *  words.
+	 */
+	testBucket: (destination: string, login: BucketLogin | null) => typedError<Tested, AppError>(__TAURI_INVOKE("test_bucket", { destination, login })),
 	/**  The items of `source` that match `selection`, up to `max_items`. */
 	searchItems: (source: string, selection: Selection, maxItems: number) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems })),
 	/**
@@ -144,6 +156,27 @@ export type Bag = {
 	hashed: number,
 	/**  What is not in the bag, with why. */
 	left_out: LeftOut[],
+};
+
+/**
+ *  Credentials for a bucket or container, typed in the app. They are held
+ *  by this process only, never written; what is left empty comes from the
+ *  environment, as without them.
+ */
+export type BucketLogin = {
+	/**  S3: the access key id. Azure: the storage account's name. */
+	key_id?: string,
+	/**  S3: the secret access key. Azure: the account key, or a SAS token. */
+	secret?: string,
+	/**  S3: the region. */
+	region?: string,
+	/**
+	 *  The service's address, for an S3-compatible store (MinIO, Ceph...)
+	 *  or an Azure emulator; empty for the cloud's own.
+	 */
+	endpoint?: string,
+	/**  Google Cloud Storage: the path of a service account key file. */
+	key_file?: string,
 };
 
 /**  A link to a sub-catalog or collection. */
@@ -687,6 +720,13 @@ export type Selection = {
 	ids?: string[],
 	/**  Not these items, by id (dropped one by one). */
 	exclude?: string[],
+	/**
+	 *  Which of an asset's addresses to copy from, when it offers others
+	 *  (the alternate-assets extension): `main` (its own href), the name of
+	 *  an alternate (`s3`, `https`, ...), or none for the one that needs no
+	 *  credentials (see [`Selection::asset_href`]).
+	 */
+	alternate?: string | null,
 };
 
 /**  How a job signs in, as recorded with it: nothing secret. */

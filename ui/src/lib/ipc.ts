@@ -2,7 +2,7 @@
 // Commands answer with data or throw an IpcError that carries the engine's
 // code and its message in plain words.
 import { open as openDialog } from "@tauri-apps/plugin-dialog";
-import type { AppError, Event, JobRequest, Selection, SignInForm } from "./bindings";
+import type { AppError, BucketLogin, Event, JobRequest, Selection, SignInForm } from "./bindings";
 import { commands, events } from "./bindings";
 
 export class IpcError extends Error {
@@ -27,6 +27,9 @@ export const ipc = {
   look: (url: string) => unwrap(commands.look(url)),
   setSignIn: (source: string, form: SignInForm) => unwrap(commands.setSignIn(source, form)),
   testSignIn: (source: string, form: SignInForm) => unwrap(commands.testSignIn(source, form)),
+  setBucketLogin: (destination: string, login: BucketLogin | null) =>
+    unwrap(commands.setBucketLogin(destination, login)),
+  testBucket: (destination: string, login: BucketLogin | null) => unwrap(commands.testBucket(destination, login)),
   searchItems: (source: string, selection: Selection, maxItems: number) =>
     unwrap(commands.searchItems(source, selection, maxItems)),
   estimate: (request: JobRequest) => unwrap(commands.estimate(request)),
