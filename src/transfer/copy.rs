@@ -356,48 +356,16 @@ impl AssetCopy {
                 .await;
         }
 
-        let mut intake = Intake::new(self, limits, progress);
-        let file = if offset > 0 {
-            // The bytes already on disk are part of the checksum.
-            rehash(&self.place, &part, offset, &mut intake.fixity).await?;
-            self.place.append(&part)
-        } else {
-            self.place.create(&part)
-        }
-        .map_err(|e| self.io(&part, e))?;
-        let mut writer = ChunkWriter::start(file);
-
         // Phase 3: stream the body to the partial file.
-        let mut first = offset == 0;
-        loop {
-            let chunk = match next_chunk(&mut response, &mut intake.pace, cancel, &href).await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(error) => {
-                    // Keep what arrived: the next attempt resumes from it.
-                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                    return Err(error);
-                }
-            };
-            if first {
-                first = false;
-                if let Some(reason) = self.wrong(content_type.as_deref(), Some(&chunk)) {
-                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                    let _ = self.place.remove(&part);
-                    return Err(Error::WrongContent { href, reason });
-                }
-            }
-            intake.take(&chunk).await;
-            if writer.write(chunk).await.is_err() {
-                // The writer stopped: its error says why.
-                writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                return Err(self.io(&part, std::io::Error::other("the write stopped")));
-            }
-        }
-        writer
-            .finish(self.flush)
-            .await
-            .map_err(|e| self.io(&part, e))?;
+        let mut intake = Intake::new(self, limits, progress);
+        self.receive(
+            &href,
+            Body::Http(response),
+            (offset, content_type.as_deref()),
+            &mut intake,
+            cancel,
+        )
+        .await?;
 
         // Phase 4: verify. A server that announced more bytes than it sent, or a
         // file that is not what the catalog promised, is never committed.
@@ -416,6 +384,59 @@ impl AssetCopy {
             fetched,
             provenance: Some(provenance),
         })
+    }
+
+    /// Streams `body` into the partial file, after the `offset` bytes already
+    /// there (which are hashed first, as part of the checksum): throttled,
+    /// hashed and counted by `intake`. A first piece that is plainly not this
+    /// asset is refused and nothing is kept; on any other error what arrived
+    /// is kept, for the next attempt to resume from.
+    async fn receive(
+        &self,
+        href: &str,
+        mut body: Body,
+        (offset, content_type): (u64, Option<&str>),
+        intake: &mut Intake<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let part = part_path(self.place.name());
+        let file = if offset > 0 {
+            rehash(&self.place, &part, offset, &mut intake.fixity).await?;
+            self.place.append(&part)
+        } else {
+            self.place.create(&part)
+        }
+        .map_err(|e| self.io(&part, e))?;
+        let mut writer = ChunkWriter::start(file);
+        let mut first = offset == 0;
+        loop {
+            let chunk = match body.next(&mut intake.pace, cancel, href).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(error) => {
+                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                    return Err(error);
+                }
+            };
+            if first {
+                first = false;
+                if let Some(reason) = self.wrong(content_type, Some(&chunk)) {
+                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                    let _ = self.place.remove(&part);
+                    return Err(Error::WrongContent {
+                        href: href.to_string(),
+                        reason,
+                    });
+                }
+            }
+            intake.take(&chunk).await;
+            if writer.write(chunk).await.is_err() {
+                // The writer stopped: its error says why.
+                writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                return Err(self.io(&part, std::io::Error::other("the write stopped")));
+            }
+        }
+        writer.finish(self.flush).await.map_err(|e| self.io(&part, e))
     }
 
     /// A small body: gathered in memory, verified, then written in one go, so
@@ -528,16 +549,9 @@ impl AssetCopy {
         progress: &Arc<AtomicU64>,
         on_start: impl FnOnce(&Started),
     ) -> Result<Copied> {
-        use futures::StreamExt;
         use object_store::{GetOptions, GetRange, ObjectStoreExt};
         let href = self.url.to_string();
-        let wrap = |source: object_store::Error| match source {
-            object_store::Error::NotFound { .. } => Error::NotFound { href: href.clone() },
-            source => Error::ObjectStore {
-                href: href.clone(),
-                source,
-            },
-        };
+        let wrap = |source: object_store::Error| object_error(&href, source);
         let store = fetcher.object_store(&self.url)?;
         let key = object_store::path::Path::from_url_path(self.url.path()).map_err(|e| {
             Error::invalid_input(format!("{href} is not a valid object address: {e}"))
@@ -611,55 +625,14 @@ impl AssetCopy {
         on_start(&started);
         let provenance = Provenance::of_object(&self.url, &meta, offset);
         let mut intake = Intake::new(self, limits, progress);
-        let file = if offset > 0 {
-            rehash(&self.place, &part, offset, &mut intake.fixity).await?;
-            self.place.append(&part)
-        } else {
-            self.place.create(&part)
-        }
-        .map_err(|e| self.io(&part, e))?;
-        let mut writer = ChunkWriter::start(file);
-        let mut stream = got.into_stream();
-        let mut first = offset == 0;
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => Err(Error::Cancelled),
-                next = intake.pace.wait(&href, stream.next(), |c: &Option<object_store::Result<bytes::Bytes>>| {
-                    c.as_ref().and_then(|c| c.as_ref().ok()).map_or(0, bytes::Bytes::len)
-                }) => next,
-            };
-            let chunk = match next {
-                Ok(Some(Ok(chunk))) => chunk,
-                Ok(None) => break,
-                Ok(Some(Err(error))) => {
-                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                    return Err(wrap(error));
-                }
-                Err(error) => {
-                    // Keep what arrived: the next attempt resumes from it.
-                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                    return Err(error);
-                }
-            };
-            if first {
-                first = false;
-                if let Some(reason) = self.wrong(None, Some(&chunk)) {
-                    writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                    let _ = self.place.remove(&part);
-                    return Err(Error::WrongContent { href, reason });
-                }
-            }
-            intake.take(&chunk).await;
-            if writer.write(chunk).await.is_err() {
-                writer.finish(false).await.map_err(|e| self.io(&part, e))?;
-                return Err(self.io(&part, std::io::Error::other("the write stopped")));
-            }
-        }
-        writer
-            .finish(self.flush)
-            .await
-            .map_err(|e| self.io(&part, e))?;
+        self.receive(
+            &href,
+            Body::Object(got.into_stream()),
+            (offset, None),
+            &mut intake,
+            cancel,
+        )
+        .await?;
         let fetched = intake.fetched;
         if offset + fetched != meta.size {
             let _ = self.place.remove(&part);
@@ -798,6 +771,53 @@ impl<'a> Intake<'a> {
         self.fetched += bytes.len() as u64;
         self.progress
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The body of one answer: an HTTP response's, or an object store's stream.
+enum Body {
+    Http(reqwest::Response),
+    Object(futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>),
+}
+
+impl Body {
+    /// The next piece (`None` at the end), waited for no longer than `pace`
+    /// allows; stops on `cancel`.
+    async fn next(
+        &mut self,
+        pace: &mut Pace,
+        cancel: &CancellationToken,
+        href: &str,
+    ) -> Result<Option<bytes::Bytes>> {
+        use futures::StreamExt;
+        let stream = match self {
+            Body::Http(response) => return next_chunk(response, pace, cancel, href).await,
+            Body::Object(stream) => stream,
+        };
+        let size = |c: &Option<object_store::Result<bytes::Bytes>>| {
+            c.as_ref()
+                .and_then(|c| c.as_ref().ok())
+                .map_or(0, bytes::Bytes::len)
+        };
+        let next = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Error::Cancelled),
+            next = pace.wait(href, stream.next(), size) => next?,
+        };
+        next.transpose().map_err(|source| object_error(href, source))
+    }
+}
+
+/// An object store's error, with a missing object said as such.
+fn object_error(href: &str, source: object_store::Error) -> Error {
+    match source {
+        object_store::Error::NotFound { .. } => Error::NotFound {
+            href: href.to_string(),
+        },
+        source => Error::ObjectStore {
+            href: href.to_string(),
+            source,
+        },
     }
 }
 
