@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Error, Result};
@@ -46,6 +46,19 @@ impl RetryPolicy {
         }
     }
 
+    /// The waits of one task under this policy.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            delays: ExponentialBuilder::default()
+                .with_min_delay(self.min_delay)
+                .with_max_delay(self.max_delay)
+                .with_max_times(self.max_retries)
+                .with_jitter()
+                .build(),
+            max_retry_after: self.max_retry_after,
+        }
+    }
+
     /// Runs `attempt` until it succeeds, fails with an error that is not
     /// retryable, runs out of retries, or `cancel` fires.
     pub async fn run<T, F, Fut>(&self, cancel: &CancellationToken, mut attempt: F) -> Result<T>
@@ -53,12 +66,7 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut delays = ExponentialBuilder::default()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.max_retries)
-            .with_jitter()
-            .build();
+        let mut backoff = self.backoff();
         loop {
             let result = tokio::select! {
                 biased;
@@ -70,20 +78,43 @@ impl RetryPolicy {
                 Err(error) if error.is_retryable() => error,
                 Err(error) => return Err(error),
             };
-            let Some(scheduled) = delays.next() else {
+            let Some(delay) = backoff.after(&error) else {
                 return Err(error);
             };
-            let delay = match error.retry_after() {
-                Some(asked) => asked.min(self.max_retry_after).max(scheduled),
-                None => scheduled,
-            };
             tracing::debug!(%error, ?delay, "retrying");
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return Err(Error::Cancelled),
-                _ = tokio::time::sleep(delay) => {}
-            }
+            pause(cancel, delay).await?;
         }
+    }
+}
+
+/// The waits between the attempts of one task: a jittered exponential
+/// schedule, where a server's `Retry-After` wins when it asks for longer
+/// (up to a cap). Every retry in Cairn waits by one of these.
+#[derive(Debug)]
+pub struct Backoff {
+    delays: ExponentialBackoff,
+    max_retry_after: Duration,
+}
+
+impl Backoff {
+    /// How long to wait after `error` before the next attempt; `None` when
+    /// the schedule is spent.
+    pub fn after(&mut self, error: &Error) -> Option<Duration> {
+        let scheduled = self.delays.next()?;
+        Some(match error.retry_after() {
+            Some(asked) => asked.min(self.max_retry_after).max(scheduled),
+            None => scheduled,
+        })
+    }
+}
+
+/// Waits `delay`, or fails with [`Error::Cancelled`] as soon as `cancel`
+/// fires: pausing or quitting never hangs behind a wait.
+pub async fn pause(cancel: &CancellationToken, delay: Duration) -> Result<()> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Error::Cancelled),
+        _ = tokio::time::sleep(delay) => Ok(()),
     }
 }
 

@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +38,7 @@ use crate::store::{
     AssetRow, AssetState, Counts, FileRecord, ItemRow, Prior, Store, VerifiedAsset, Version,
 };
 use crate::transfer::copy::{Served, unchanged_at_source};
+use crate::retry::{self, RetryPolicy};
 use crate::{Error, Result};
 
 /// How a job's transfers run.
@@ -586,12 +586,15 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         media_type: asset.media_type.clone(),
         min_speed: shared.min_speed,
     };
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(shared.options.min_delay)
-        .with_max_delay(shared.options.max_delay)
-        .with_jitter()
-        .without_max_times()
-        .build();
+    // Attempts count across runs (a resumed job goes on counting); the
+    // waits between them follow the one retry policy.
+    let mut backoff = RetryPolicy {
+        max_retries: shared.options.max_attempts as usize,
+        min_delay: shared.options.min_delay,
+        max_delay: shared.options.max_delay,
+        ..RetryPolicy::default()
+    }
+    .backoff();
     let mut attempts = asset.attempts;
     loop {
         let permit = tokio::select! {
@@ -672,18 +675,17 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
         // attempt and is tried again, like a busy server.
         let again = (error.is_retryable() || matches!(error, Error::Verification { .. }))
             && attempts < shared.options.max_attempts;
-        if !again {
+        let delay = match again {
+            true => backoff.after(&error),
+            false => None,
+        };
+        let Some(delay) = delay else {
             return give_up(shared, &asset, &error.reason()).await;
-        }
+        };
         let (id, reason) = (asset.id, error.reason());
         shared.ledger.send(move |s| s.note_attempt(id, &reason));
-        let delay = delays.next().unwrap_or(shared.options.max_delay);
-        let delay = error.retry_after().map_or(delay, |asked| {
-            asked.min(Duration::from_secs(120)).max(delay)
-        });
-        tokio::select! {
-            _ = shared.cancel.cancelled() => return release(shared, &asset).await,
-            _ = tokio::time::sleep(delay) => {}
+        if retry::pause(&shared.cancel, delay).await.is_err() {
+            return release(shared, &asset).await;
         }
     }
 }
