@@ -59,9 +59,10 @@ pub struct Selection {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// Which of an asset's addresses to copy from, when it offers others
-    /// (the alternate-assets extension): `main` (its own href), the name of
-    /// an alternate (`s3`, `https`, ...), or none for the one that needs no
-    /// credentials (see [`Selection::asset_href`]).
+    /// (the alternate-assets extension): `auto` for the one that needs no
+    /// credentials, the name of an alternate (`s3`, `https`, ...), or `main`
+    /// (as none, which jobs made before the choice existed have) for its own
+    /// href (see [`Selection::asset_href`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternate: Option<String>,
 }
@@ -79,22 +80,23 @@ impl Selection {
         crate::catalog::filter::with_filter(search, self.filter.as_deref())
     }
 
-    /// The address to copy `asset` from. With an alternate named, that
-    /// alternate's href where the asset has one, else its own. Without, its
-    /// own href, unless that is a bucket address (which may need
-    /// credentials, or bill the reader) and an alternate is on the web: then
-    /// the first such alternate, as it needs no credentials.
+    /// The address to copy `asset` from. With `auto`, its own href, unless
+    /// that is a bucket address (which may need credentials, or bill the
+    /// reader) and an alternate is on the web: then the first such
+    /// alternate, as it needs no credentials. With an alternate named, that
+    /// alternate's href where the asset has one, else its own. With `main`
+    /// or nothing, its own.
     pub fn asset_href<'a>(&self, asset: &'a Value) -> Option<&'a str> {
         let own = asset.get("href").and_then(Value::as_str);
         let alternates = asset.get("alternate").and_then(Value::as_object);
         let href_of = |alternate: &'a Value| alternate.get("href").and_then(Value::as_str);
         match self.alternate.as_deref() {
-            Some("main") => own,
-            Some(name) => alternates
+            None | Some("main") => own,
+            Some(name) if name != AUTO => alternates
                 .and_then(|a| a.get(name))
                 .and_then(href_of)
                 .or(own),
-            None => {
+            Some(_) => {
                 let scheme = |href: &str| {
                     href.split_once("://")
                         .map(|(scheme, _)| scheme.to_ascii_lowercase())
@@ -135,6 +137,9 @@ impl Selection {
         })
     }
 }
+
+/// [`Selection::alternate`] for the address that needs no credentials.
+pub const AUTO: &str = "auto";
 
 /// What a plan holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -847,8 +852,13 @@ mod tests {
             alternate: alternate.map(str::to_string),
             ..Selection::default()
         };
-        // By default, the one that needs no credentials.
-        let auto = with(None);
+        // Jobs made before the choice existed read the asset's own href.
+        assert_eq!(
+            with(None).asset_href(&bucket),
+            Some("s3://maxar-opendata/a/visual.tif")
+        );
+        // The default of new jobs: the one that needs no credentials.
+        let auto = with(Some(AUTO));
         assert_eq!(
             auto.asset_href(&bucket),
             Some("https://maxar-opendata.s3.amazonaws.com/a/visual.tif")

@@ -79,6 +79,18 @@ pub fn prepare_job(store: &Store, request: &JobRequest) -> Result<i64> {
     Ok(prepare(store, request, false)?.id)
 }
 
+/// The job `request` would find (the same source, destination and
+/// selection), if there is one.
+pub fn existing_job(store: &Store, request: &JobRequest) -> Result<Option<i64>> {
+    let destination = crate::destination::normalize(&request.destination)?;
+    let source = crate::fetch::parse_location(&request.source)?.to_string();
+    let selection = serde_json::to_value(&request.selection)
+        .map_err(|e| Error::invalid_input(e.to_string()))?;
+    Ok(store
+        .find_job(&source, &destination, &selection)?
+        .map(|job| job.id))
+}
+
 /// A job found or recorded for a request.
 struct Prepared {
     id: i64,

@@ -112,33 +112,40 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     cairn::runner::check_destination(&args.destination).await?;
     let (access, secrets) = args.sign_in.read()?;
     let store = open_store(state)?;
-    let job_id = prepare_job(
-        &store,
-        &JobRequest {
-            source: args.source,
-            destination: args.destination,
-            selection: Selection {
-                collections: args.filter.collections,
-                bbox: args.filter.bbox,
-                datetime: args.filter.datetime,
-                assets: args.assets,
-                max_items: args.filter.max_items,
-                // Stored as typed but for spaces around it (none is none).
-                filter: args
-                    .filter
-                    .filter
-                    .map(|f| f.trim().to_string())
-                    .filter(|f| !f.is_empty()),
-                alternate: args.alternate.filter(|a| !a.trim().is_empty()),
-                ..Selection::default()
-            },
-            limit_rate,
-            concurrency: args.concurrency,
-            per_host: args.per_host,
-            name: None,
-            access,
+    let mut request = JobRequest {
+        source: args.source,
+        destination: args.destination,
+        selection: Selection {
+            collections: args.filter.collections,
+            bbox: args.filter.bbox,
+            datetime: args.filter.datetime,
+            assets: args.assets,
+            max_items: args.filter.max_items,
+            // Stored as typed but for spaces around it (none is none).
+            filter: args
+                .filter
+                .filter
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty()),
+            alternate: args.alternate.filter(|a| !a.trim().is_empty()),
+            ..Selection::default()
         },
-    )?;
+        limit_rate,
+        concurrency: args.concurrency,
+        per_host: args.per_host,
+        name: None,
+        access,
+    };
+    // Without a choice: the address that needs no credentials, unless the
+    // person pays to read the buckets, or this is a job made before the
+    // choice existed (it goes on reading what it read).
+    if request.selection.alternate.is_none()
+        && !request.access.requester_pays
+        && cairn::runner::existing_job(&store, &request)?.is_none()
+    {
+        request.selection.alternate = Some(cairn::plan::AUTO.to_string());
+    }
+    let job_id = prepare_job(&store, &request)?;
     // The same mirror again, once it has run to its end: a sync.
     let ended = store.has_copied(job_id)?;
     let run = match (args.dry_run, ended) {

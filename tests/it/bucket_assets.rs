@@ -435,8 +435,8 @@ async fn requester_pays_is_asked_for_said_and_kept() {
 
 /// An asset that lives in a bucket and offers a copy on the web (as Maxar's
 /// open data does): by default the web copy is read, which needs no
-/// credentials; `--alternate main` reads the bucket. Each mirrored asset
-/// says where it was copied from.
+/// credentials; `--alternate main` reads the bucket, and so does
+/// `--requester-pays`. Each mirrored asset says where it was copied from.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_assets_alternate_on_the_web_is_read_unless_told_otherwise() {
     let moto = MotoServer::start();
@@ -457,6 +457,11 @@ async fn an_assets_alternate_on_the_web_is_read_unless_told_otherwise() {
         (vec![], site.url("web/visual.tif")),
         (
             vec!["--alternate", "main"],
+            "s3://open-data/a/visual.tif".to_string(),
+        ),
+        // Paying to read the bucket is reading the bucket.
+        (
+            vec!["--requester-pays", "--concurrency", "2"],
             "s3://open-data/a/visual.tif".to_string(),
         ),
     ] {

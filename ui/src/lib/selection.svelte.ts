@@ -103,6 +103,8 @@ export class SelectionState {
       filter: this.filter.trim() || null,
       ids: this.pickMode === "only" ? [...this.marked] : [],
       exclude: this.pickMode === "all-but" ? [...this.marked] : [],
+      // Of an asset's addresses, the one that needs no credentials.
+      alternate: "auto",
     };
   }
 

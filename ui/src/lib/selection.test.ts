@@ -49,7 +49,7 @@ describe("a selection", () => {
     expect(s.request("Sentinel-2 L2A")).toEqual({
       source: "http://127.0.0.1:8000/catalog.json",
       destination: "/tmp/mirror",
-      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null, filter: null, ids: [], exclude: [] },
+      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null, filter: null, ids: [], exclude: [], alternate: "auto" },
       limit_rate: null,
       concurrency: 8,
       per_host: 6,
