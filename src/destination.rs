@@ -19,6 +19,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::checksum::{Checksum, Hasher};
@@ -44,12 +45,21 @@ pub enum Destination {
 }
 
 /// A bucket or container prefix and the local folder where files wait for upload.
-#[derive(Debug)]
 pub struct Bucket {
     url: Url,
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     staging: PathBuf,
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the client: it holds the credentials.
+        f.debug_struct("Bucket")
+            .field("url", &self.url.as_str())
+            .field("staging", &self.staging)
+            .finish()
+    }
 }
 
 /// Whether `text` names a bucket or container (`s3://`, `az://`, `gs://`).
@@ -177,11 +187,16 @@ impl Destination {
     /// itself checks each request's body against the SHA-256 sent with it
     /// (`x-amz-checksum-sha256`, and the signed payload hash). Then the
     /// object's size must be the file's.
+    ///
+    /// `cancel` stops a multipart upload between parts; an upload that
+    /// stops for any reason is abandoned (aborted), so no unfinished upload
+    /// is left for the store to keep (and bill).
     pub async fn publish(
         &self,
         staged: &Folder,
         relative: &str,
         verified: Option<&Checksum>,
+        cancel: &CancellationToken,
     ) -> Result<()> {
         let Destination::Bucket(bucket) = self else {
             return Ok(());
@@ -204,7 +219,7 @@ impl Destination {
             (&got != expected).then(|| Error::Verification {
                 href: href.clone(),
                 reason: format!(
-                    "the staged copy at {} no longer holds the verified bytes ({} {} was verified, the file now hashes to {}); nothing was uploaded",
+                    "the file waiting for upload at {} changed on disk after it was checked ({} {} checked, {} now); it was not uploaded, and it is downloaded again when the job resumes",
                     local.display(),
                     expected.algorithm.name(),
                     expected.to_hex(),
@@ -231,30 +246,38 @@ impl Destination {
         } else {
             let upload = bucket.store.put_multipart(&location).await.map_err(wrap)?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut buffer = vec![0u8; READ_SIZE];
-            loop {
-                let read = match file.read(&mut buffer).await {
-                    Ok(read) => read,
-                    Err(error) => {
-                        let _ = writer.abort().await;
-                        return Err(io(error));
+            let sent = async {
+                let mut buffer = vec![0u8; READ_SIZE];
+                loop {
+                    let read = file.read(&mut buffer).await.map_err(io)?;
+                    if read == 0 {
+                        break;
                     }
-                };
-                if read == 0 {
-                    break;
+                    if let Some((_, hasher)) = hasher.as_mut() {
+                        hasher.update(&buffer[..read]);
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Err(Error::Cancelled),
+                        room = writer.wait_for_capacity(PARTS_IN_FLIGHT) => room.map_err(wrap)?,
+                    }
+                    writer.write(&buffer[..read]);
                 }
-                if let Some((_, hasher)) = hasher.as_mut() {
-                    hasher.update(&buffer[..read]);
+                // Every part up before the upload is completed.
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Err(Error::Cancelled),
+                    done = writer.wait_for_capacity(0) => done.map_err(wrap)?,
                 }
-                writer
-                    .wait_for_capacity(PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(wrap)?;
-                writer.write(&buffer[..read]);
+                // Completing the upload is what makes the object: not with
+                // bytes other than the verified ones.
+                match damaged(hasher) {
+                    Some(error) => Err(error),
+                    None => Ok(()),
+                }
             }
-            // Completing the upload is what makes the object: not with
-            // bytes other than the verified ones.
-            if let Some(error) = damaged(hasher) {
+            .await;
+            if let Err(error) = sent {
                 let _ = writer.abort().await;
                 return Err(error);
             }
@@ -682,9 +705,44 @@ impl std::fmt::Debug for BucketLogin {
 }
 
 impl BucketLogin {
+    /// The login with the spaces and line ends of a paste trimmed.
+    fn trimmed(self) -> BucketLogin {
+        BucketLogin {
+            key_id: self.key_id.trim().to_string(),
+            secret: self.secret.trim().to_string(),
+            region: self.region.trim().to_string(),
+            endpoint: self.endpoint.trim().to_string(),
+            key_file: self.key_file.trim().to_string(),
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self == &BucketLogin::default()
     }
+
+    /// Whether it holds credentials (not only a region or an address).
+    fn signs(&self) -> bool {
+        !self.key_id.is_empty() || !self.secret.is_empty() || !self.key_file.is_empty()
+    }
+
+    /// An Azure SAS token, if the secret is one (a token, or a whole signed
+    /// address), as the query it is.
+    fn sas(&self) -> Option<&str> {
+        let query = match self.secret.split_once('?') {
+            Some((_, query)) => query,
+            None => &self.secret,
+        };
+        (query.contains("sv=") && query.contains("sig=")).then_some(query)
+    }
+}
+
+/// Bumped at every sign-in to a bucket: clients made before are not reused.
+static LOGINS_CHANGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times the bucket logins changed: part of the key of a cached
+/// client.
+pub fn logins_changed() -> u64 {
+    LOGINS_CHANGED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The logins given for buckets, by `scheme://bucket`.
@@ -710,10 +768,11 @@ pub fn sign_in_to_bucket(address: &str, login: Option<BucketLogin>) -> Result<()
             ))
         })?;
     let mut logins = LOGINS.lock().unwrap_or_else(|e| e.into_inner());
-    match login.filter(|l| !l.is_empty()) {
+    match login.map(BucketLogin::trimmed).filter(|l| !l.is_empty()) {
         Some(login) => logins.insert(bucket_key(&url), login),
         None => logins.remove(&bucket_key(&url)),
     };
+    LOGINS_CHANGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -755,23 +814,31 @@ pub async fn test_connection(destination: &str) -> Result<String> {
         href: destination.clone(),
         source,
     };
-    bucket
-        .store
-        .put(
-            &probe,
-            PutPayload::from_static(b"Cairn checks that it may write here."),
-        )
-        .await
-        .map_err(|source| {
-            Error::invalid_input(format!(
-                "Cairn can see {destination} but could not write there: {}",
-                wrap(source).reason()
-            ))
-        })?;
-    if let Err(source) = bucket.store.delete(&probe).await {
+    // Each step answers in time, or is said not to have.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+    let why = |failed: std::result::Result<object_store::Error, tokio::time::error::Elapsed>| {
+        match failed {
+            Ok(source) => wrap(source).reason(),
+            Err(_) => format!("it did not answer within {} seconds", WAIT.as_secs()),
+        }
+    };
+    let put = bucket.store.put(
+        &probe,
+        PutPayload::from_static(b"Cairn checks that it may write here."),
+    );
+    match tokio::time::timeout(WAIT, put).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(source)) => return Err(cannot_write(&destination, &why(Ok(source)))),
+        Err(late) => return Err(cannot_write(&destination, &why(Err(late)))),
+    }
+    let removed = match tokio::time::timeout(WAIT, bucket.store.delete(&probe)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(source)) => Some(why(Ok(source))),
+        Err(late) => Some(why(Err(late))),
+    };
+    if let Some(why) = removed {
         return Err(Error::invalid_input(format!(
-            "Cairn could write under {destination}, but not remove its test object {probe} ({}): remove it by hand, and give the credentials leave to delete (a sync that mirrors deletions needs it)",
-            wrap(source).reason()
+            "Cairn could write under {destination}, but not remove its test object {probe} ({why}): remove it by hand, and give the credentials leave to delete (a sync that mirrors deletions needs it)"
         )));
     }
     Ok(format!(
@@ -779,10 +846,16 @@ pub async fn test_connection(destination: &str) -> Result<String> {
     ))
 }
 
+fn cannot_write(destination: &str, why: &str) -> Error {
+    Error::invalid_input(format!(
+        "Cairn can see {destination} but could not write there: {why}"
+    ))
+}
+
 /// Whether the environment names credentials (or anonymous access) for
 /// the store of `url`, or the person gave a login for its bucket.
-fn credentials_in_environment(url: &str) -> bool {
-    if Url::parse(url).is_ok_and(|url| login_for(&url).is_some()) {
+pub(crate) fn credentials_in_environment(url: &str) -> bool {
+    if Url::parse(url).is_ok_and(|url| login_for(&url).is_some_and(|l| l.signs())) {
         return true;
     }
     let set = |names: &[&str]| names.iter().any(|n| std::env::var_os(n).is_some());
@@ -886,13 +959,11 @@ fn build_store(url: &Url, unsigned: bool, requester_pays: bool) -> Result<Arc<dy
                 if !login.key_id.is_empty() {
                     builder = builder.with_account(&login.key_id);
                 }
-                let secret = login.secret.trim();
-                if secret.contains("sig=") {
-                    let query = secret.trim_start_matches('?');
+                if let Some(query) = login.sas() {
                     builder =
                         builder.with_config(object_store::azure::AzureConfigKey::SasKey, query);
-                } else if !secret.is_empty() {
-                    builder = builder.with_access_key(secret);
+                } else if !login.secret.is_empty() {
+                    builder = builder.with_access_key(&login.secret);
                 }
                 if !login.endpoint.is_empty() {
                     builder = builder
@@ -953,12 +1024,12 @@ mod tests {
             damaged[size / 2] ^= 1;
             staged.write_atomic(name, &damaged).unwrap();
             let error = destination
-                .publish(&staged, name, Some(&verified))
+                .publish(&staged, name, Some(&verified), &CancellationToken::new())
                 .await
                 .unwrap_err();
             let reason = error.reason();
             assert!(
-                reason.contains("no longer holds the verified bytes"),
+                reason.contains("changed on disk after it was checked"),
                 "{reason}"
             );
             assert!(
@@ -968,7 +1039,7 @@ mod tests {
             // The verified bytes go up.
             staged.write_atomic(name, &bytes).unwrap();
             destination
-                .publish(&staged, name, Some(&verified))
+                .publish(&staged, name, Some(&verified), &CancellationToken::new())
                 .await
                 .unwrap();
             let stored = std::fs::read(dir.path().join("store/m").join(name)).unwrap();
@@ -977,6 +1048,24 @@ mod tests {
         // Nothing half-made is left in the store.
         let left: Vec<_> = walk(&dir.path().join("store"));
         assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_upload_is_abandoned_not_left_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = bucket(dir.path());
+        let staged = destination.local_folder().unwrap();
+        let bytes: Vec<u8> = (0..PART_SIZE * 3).map(|i| (i % 253) as u8).collect();
+        staged.write_atomic("large.bin", &bytes).unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let stopped = destination
+            .publish(&staged, "large.bin", None, &cancel)
+            .await;
+        assert!(matches!(stopped, Err(Error::Cancelled)), "{stopped:?}");
+        // No object, and no part of an unfinished upload.
+        let left = walk(&dir.path().join("store"));
+        assert!(left.is_empty(), "{left:?}");
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

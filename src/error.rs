@@ -336,19 +336,25 @@ fn object_store_words(href: &str, source: &object_store::Error) -> String {
         "invalidaccesskeyid",
     ]
     .iter()
-    .any(|sign| lower.contains(sign));
+    .any(|sign| lower.contains(sign))
+        || matches!(
+            source,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        );
     match source {
+        _ if refused && !crate::destination::credentials_in_environment(href) => format!(
+            "refused access: it is not public, and no credentials were found for it: {}",
+            credentials_hint(href)
+        ),
         _ if refused => {
-            "refused access with these credentials: check them, and that they may list, read and write under this address".into()
+            "refused access with these credentials: check them, and that they may read there (and, for a mirror's destination, list and write)".into()
         }
         _ if missing => {
             "is not there (the bucket, container or file does not exist, or these credentials cannot see it)".into()
         }
         object_store::Error::NotFound { .. } => {
             "is not there (the bucket, container or file does not exist, or these credentials cannot see it)".into()
-        }
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-            "refused access with these credentials: check them, and that they may list, read and write under this address".into()
         }
         _ => storage_answer(&text),
     }

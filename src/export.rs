@@ -320,7 +320,15 @@ async fn upload(bag: &Path, target: &crate::destination::Destination, out: &str)
     });
     let total = files.len();
     for (done, path) in files.iter().enumerate() {
-        if let Err(error) = target.publish(&folder, path, None).await {
+        if let Err(error) = target
+            .publish(
+                &folder,
+                path,
+                None,
+                &tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+        {
             return Err(Error::invalid_input(format!(
                 "the upload of the bag stopped after {done} of {total} files ({}); the objects under {out} are an unfinished bag without bagit.txt: delete them, or choose a new prefix, and make the bag again",
                 error.reason()

@@ -664,10 +664,13 @@ impl Fetcher {
     /// each way of reading it: requester-pays or not).
     pub(crate) fn object_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
         let requester_pays = self.access.requester_pays();
+        // A client made before the person signed in to the bucket again is
+        // not the one to use now.
         let key = format!(
-            "{}://{} {requester_pays}",
+            "{}://{} {requester_pays} {}",
             url.scheme(),
-            url.host_str().unwrap_or_default()
+            url.host_str().unwrap_or_default(),
+            crate::destination::logins_changed()
         );
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = stores.get(&key) {

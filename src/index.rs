@@ -97,7 +97,7 @@ pub async fn write(
     local
         .rename(&temporary, INDEX)
         .map_err(|e| Error::io(&local.display(INDEX), e))?;
-    destination.publish(local, INDEX, None).await?;
+    destination.publish(local, INDEX, None, cancel).await?;
     destination.discard_staged(local, INDEX);
     Ok(indexed)
 }

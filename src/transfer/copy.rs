@@ -436,7 +436,10 @@ impl AssetCopy {
                 return Err(self.io(&part, std::io::Error::other("the write stopped")));
             }
         }
-        writer.finish(self.flush).await.map_err(|e| self.io(&part, e))
+        writer
+            .finish(self.flush)
+            .await
+            .map_err(|e| self.io(&part, e))
     }
 
     /// A small body: gathered in memory, verified, then written in one go, so
@@ -804,7 +807,8 @@ impl Body {
             _ = cancel.cancelled() => return Err(Error::Cancelled),
             next = pace.wait(href, stream.next(), size) => next?,
         };
-        next.transpose().map_err(|source| object_error(href, source))
+        next.transpose()
+            .map_err(|source| object_error(href, source))
     }
 }
 

@@ -33,12 +33,12 @@ use crate::folder::{Folder, Place};
 use crate::layout;
 use crate::limit::Limits;
 use crate::provenance::Provenance;
+use crate::retry::{self, RetryPolicy};
 use crate::rewrite::{self, Mirrored};
 use crate::store::{
     AssetRow, AssetState, Counts, FileRecord, ItemRow, Prior, Store, VerifiedAsset, Version,
 };
 use crate::transfer::copy::{Served, unchanged_at_source};
-use crate::retry::{self, RetryPolicy};
 use crate::{Error, Result};
 
 /// How a job's transfers run.
@@ -700,17 +700,21 @@ async fn publish(
     record: FileRecord,
 ) -> Result<()> {
     // Publishing into a folder is already done (the file is in place) and must
-    // be recorded even when the job is stopping; an upload can be cut short.
+    // be recorded even when the job is stopping; an upload stops between its
+    // parts, and is abandoned (never left open in the store).
     let verified = Checksum::parse(checksum).ok();
-    let published = tokio::select! {
-        biased;
-        published = shared.destination.publish(
+    let published = shared
+        .destination
+        .publish(
             &shared.local,
             &asset.path,
             verified.as_ref(),
-        ) => published,
-        _ = shared.cancel.cancelled() => return release(shared, asset).await,
-    };
+            &shared.cancel,
+        )
+        .await;
+    if matches!(published, Err(Error::Cancelled)) {
+        return release(shared, asset).await;
+    }
     if let Err(error) = published {
         if matches!(error, Error::Verification { .. }) {
             // Damaged where it waited: fetched again when the job resumes.
@@ -1133,7 +1137,7 @@ async fn write_provenance(shared: &Shared, destination: String) -> Result<()> {
         .await?;
     shared
         .destination
-        .publish(&shared.local, rewrite::PROVENANCE, None)
+        .publish(&shared.local, rewrite::PROVENANCE, None, &shared.cancel)
         .await?;
     shared
         .destination
