@@ -17,6 +17,10 @@
 #   static-disk: static into a folder on disk (CAIRN_BENCH_DISK, default
 #           bench/out/transfer) instead of RAM
 #           target: within 1.3x of static into RAM
+#   s3:     2,000 objects of 100 KB and 4 of 40 MB in an S3 bucket (moto on
+#           loopback), one asset per item with s3:// hrefs, no sizes; against
+#           rclone's S3 backend reading the same bucket (moto, a Python
+#           server, bounds both)
 #   peak memory under 200 MB for Cairn in every one.
 #   both: big and small; all: every scenario.
 set -euo pipefail
@@ -78,9 +82,11 @@ measure() {
     cat "$timing"
 }
 
-# files_in DIR: "count bytes" of the regular files under DIR, .json excluded.
+# files_in DIR: "count bytes" of the regular files under DIR, but for the
+# catalog Cairn writes beside them (.json, items.parquet, provenance.jsonl).
 files_in() {
-    find "$1" -type f ! -name '*.json' -printf '%s\n' 2>/dev/null | awk '{n++; s+=$1} END {printf "%d %.0f\n", n, s}'
+    find "$1" -type f ! -name '*.json' ! -name items.parquet ! -name provenance.jsonl -printf '%s\n' 2>/dev/null \
+        | awk '{n++; s+=$1} END {printf "%d %.0f\n", n, s}'
 }
 
 run_scenario() {
@@ -93,12 +99,32 @@ run_scenario() {
         nosize) files=small catalog=nosize.json peers=(rclone) ;;
         static) files=small catalog=static/collection.json peers=(rclone) ;;
         static-disk) files=small catalog=static/collection.json peers=(rclone) DEST=$DISK_DEST ;;
+        s3) peers=(rclone) ;;
     esac
     local data="$WORK/data/$files"
-    if [ ! -f "$data/items.json" ] || { [ "$files" = small ] && [ ! -f "$data/static/collection.json" ]; }; then
+    if [ "$scenario" = s3 ]; then
+        # moto holds its objects in memory: filled anew for each run.
+        local s3_port=$((PORT + 1))
+        "$REPO/.venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" > "$WORK/moto.log" 2>&1 &
+        MOTO=$!
+        trap 'kill $NGINX $MOTO 2>/dev/null || true; rm -rf "$RAM_DEST" "$DISK_DEST"' EXIT
+        until curl -s -o /dev/null "http://127.0.0.1:$s3_port/"; do sleep 0.2; done
+        say "Filling the S3 bucket"
+        "$PY" "$REPO/bench/transfer/s3_fill.py" "$data" "http://127.0.0.1:$s3_port" bench
+        export AWS_ENDPOINT="http://127.0.0.1:$s3_port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
+            AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_VIRTUAL_HOSTED_STYLE_REQUEST=false
+        CAIRN_SOURCE="$data/items.json"
+        RCLONE_SOURCE=(":s3:bench/files" --s3-provider Other --s3-endpoint "$AWS_ENDPOINT"
+            --s3-access-key-id bench --s3-secret-access-key bench --s3-region us-east-1
+            --s3-force-path-style)
+    elif [ ! -f "$data/items.json" ] || { [ "$files" = small ] && [ ! -f "$data/static/collection.json" ]; }; then
         say "Generating the $files files"
         rm -rf "$data"
         "$PY" "$REPO/bench/transfer/generate.py" "$data" "$BASE/$files" "$files"
+    fi
+    if [ "$scenario" != s3 ]; then
+        CAIRN_SOURCE="$BASE/$files/$catalog"
+        RCLONE_SOURCE=(--http-url "$BASE/$files/files/" :http:)
     fi
     read -r expect_n expect_bytes < <(files_in "$data/files")
     local results="$WORK/$scenario.results"
@@ -129,9 +155,10 @@ run_scenario() {
     # Rounds in turn, so that a slow spell of the machine hits every tool.
     local round
     for round in $(seq "$ROUNDS"); do
-        tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$BASE/$files/$catalog" "$DEST/cairn" \
+        tool cairn "$CAIRN" --state "$WORK/state.db" mirror "$CAIRN_SOURCE" "$DEST/cairn" \
             --concurrency "$AT_ONCE" --per-host "$AT_ONCE" --json
-        tool rclone rclone copy --http-url "$BASE/$files/files/" :http: "$DEST/rclone" \
+        # rclone's S3 client refuses to start with a CA bundle it cannot load.
+        tool rclone env -u AWS_CA_BUNDLE rclone copy "${RCLONE_SOURCE[@]}" "$DEST/rclone" \
             --transfers "$AT_ONCE" --checkers "$AT_ONCE"
         if [[ " ${peers[*]} " == *" aria2c "* ]]; then
             tool aria2c aria2c --input-file "$data/urls.txt" --dir "$DEST/aria2c" --max-concurrent-downloads "$AT_ONCE" \
@@ -166,8 +193,10 @@ shapes = {
     "nosize": "one asset per item, no sizes, one item collection",
     "static": "one asset per item, no sizes, a static collection of item files",
     "static-disk": "one asset per item, no sizes, a static collection of item files, into a folder on disk",
+    "s3": "objects in an S3 bucket (moto), one asset per item with s3:// hrefs, no sizes, one item collection",
 }
-print(f"\n{scenario}: {n:,} files, {size / 1e6:,.0f} MB ({shapes[scenario]}), over loopback HTTP (nginx), 8 at once, into {dest}")
+server = "S3 (moto)" if scenario == "s3" else "HTTP (nginx)"
+print(f"\n{scenario}: {n:,} files, {size / 1e6:,.0f} MB ({shapes[scenario]}), over loopback {server}, 8 at once, into {dest}")
 print(f"median of {rounds} runs each (all runs: {path}); peak memory is the highest of the runs\n")
 print(f"{'tool':<12} {'seconds':>9} {'MB/s':>9} {'files/s':>9} {'peak MiB':>9}")
 for name, s, kb in rows:
@@ -192,6 +221,8 @@ limits = {"one": 1.1, "nosize": 1.1, "static": 1.4, "static-disk": 1.4}
 if scenario in limits and "rclone" in seconds:
     ratio = seconds["cairn"] / seconds["rclone"]
     print(f"cairn takes {ratio:.2f}x rclone's time; target: at most {limits[scenario]}x ({verdict(ratio, limits[scenario])})")
+if scenario == "s3" and "rclone" in seconds:
+    print(f"cairn {seconds['rclone'] / seconds['cairn']:.2f}x rclone's speed from the same bucket")
 if scenario == "static-disk":
     try:
         ram = median([float(line.split()[1]) for line in open(ram_results) if line.startswith("cairn ")])
@@ -206,10 +237,10 @@ PY
 SCENARIOS=()
 for which in "${WHICH[@]}"; do
     case "$which" in
-        big|small|one|nosize|static|static-disk) SCENARIOS+=("$which") ;;
+        big|small|one|nosize|static|static-disk|s3) SCENARIOS+=("$which") ;;
         both) SCENARIOS+=(big small) ;;
-        all) SCENARIOS+=(big small one nosize static static-disk) ;;
-        *) echo "usage: $0 [big|small|one|nosize|static|static-disk|both|all]..." >&2; exit 2 ;;
+        all) SCENARIOS+=(big small one nosize static static-disk s3) ;;
+        *) echo "usage: $0 [big|small|one|nosize|static|static-disk|s3|both|all]..." >&2; exit 2 ;;
     esac
 done
 for scenario in "${SCENARIOS[@]}"; do
