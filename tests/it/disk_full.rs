@@ -53,9 +53,17 @@ fn a_full_disk_stops_the_job_and_resume_finishes_it_once_there_is_room() {
     let dest = volume.join("mirror");
     let state = dir.path().join("cairn.db");
 
+    // Two at a time, so that some files are whole before the disk is full
+    // (with eight, eight partial files can share the room and none end).
     let run = cairn(
         &state,
-        &["mirror", &farm.catalog_url(), dest.to_str().unwrap()],
+        &[
+            "mirror",
+            &farm.catalog_url(),
+            dest.to_str().unwrap(),
+            "--concurrency",
+            "2",
+        ],
     );
     assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("is full"), "{}", run.stderr);
