@@ -722,9 +722,10 @@ export type Selection = {
 	exclude?: string[],
 	/**
 	 *  Which of an asset's addresses to copy from, when it offers others
-	 *  (the alternate-assets extension): `main` (its own href), the name of
-	 *  an alternate (`s3`, `https`, ...), or none for the one that needs no
-	 *  credentials (see [`Selection::asset_href`]).
+	 *  (the alternate-assets extension): `auto` for the one that needs no
+	 *  credentials, the name of an alternate (`s3`, `https`, ...), or `main`
+	 *  (as none, which jobs made before the choice existed have) for its own
+	 *  href (see [`Selection::asset_href`]).
 	 */
 	alternate?: string | null,
 };
