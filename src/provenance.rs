@@ -214,28 +214,22 @@ impl Provenance {
 
     /// The record of a read from a bucket: what the store said of the object.
     pub fn of_object(url: &Url, meta: &object_store::ObjectMeta, resumed_from: u64) -> Provenance {
-        let mut headers = BTreeMap::from([
-            ("content-length".to_string(), meta.size.to_string()),
-            (
-                "last-modified".to_string(),
-                httpdate::fmt_http_date(meta.last_modified.into()),
-            ),
-        ]);
+        let mut read = Provenance::read_as_is(url, meta.size, Some(meta.last_modified.into()));
         if let Some(etag) = &meta.e_tag {
-            headers.insert("etag".into(), etag.clone());
+            read.headers.insert("etag".into(), etag.clone());
         }
-        Provenance {
-            requested: redact(url.as_str()),
-            final_url: redact(url.as_str()),
-            fetched_at: timestamp(SystemTime::now()),
-            status: None,
-            headers,
-            resumed_from: (resumed_from > 0).then_some(resumed_from),
-        }
+        read.resumed_from = (resumed_from > 0).then_some(resumed_from);
+        read
     }
 
     /// The record of a copy from a local file.
     pub fn of_file(url: &Url, len: u64, modified: Option<SystemTime>) -> Provenance {
+        Provenance::read_as_is(url, len, modified)
+    }
+
+    /// The record of a read without redirects or an HTTP status: its
+    /// length and, if known, when it was last changed.
+    fn read_as_is(url: &Url, len: u64, modified: Option<SystemTime>) -> Provenance {
         let mut headers = BTreeMap::from([("content-length".to_string(), len.to_string())]);
         if let Some(modified) = modified {
             headers.insert("last-modified".into(), httpdate::fmt_http_date(modified));

@@ -262,7 +262,6 @@ type Seen = Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>;
 /// A loopback gateway that passes every request on to `upstream` and
 /// records it (moto does not bill anyone, so the header is checked here).
 fn recording_gateway(upstream: String) -> (crate::support::Server, Seen) {
-    use axum::body::Body;
     use axum::extract::{Request, State};
     use axum::response::Response;
     let seen: Seen = Arc::default();
@@ -296,16 +295,7 @@ fn recording_gateway(upstream: String) -> (crate::support::Server, Seen) {
                 outgoing = outgoing.header(name, value);
             }
         }
-        let answer = outgoing.send().await.unwrap();
-        let mut response = Response::builder().status(answer.status().as_u16());
-        for (name, value) in answer.headers() {
-            if !["transfer-encoding", "connection"].contains(&name.as_str()) {
-                response = response.header(name.as_str(), value.as_bytes());
-            }
-        }
-        response
-            .body(Body::from(answer.bytes().await.unwrap()))
-            .unwrap()
+        crate::support::relay(outgoing.send().await.unwrap()).await
     }
     let router = axum::Router::new().fallback(pass).with_state(state);
     (crate::support::Server::start(router), seen)

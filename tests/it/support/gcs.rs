@@ -231,16 +231,7 @@ impl Gateway {
                 outgoing = outgoing.header(name, value.clone());
             }
         }
-        let answer = outgoing.send().await.unwrap();
-        let mut response = Response::builder().status(answer.status().as_u16());
-        for (name, value) in answer.headers() {
-            if !["transfer-encoding", "connection"].contains(&name.as_str()) {
-                response = response.header(name.as_str(), value.as_bytes());
-            }
-        }
-        response
-            .body(Body::from(answer.bytes().await.unwrap()))
-            .unwrap()
+        crate::support::relay(outgoing.send().await.unwrap()).await
     }
 
     /// Uploads `bytes` as `bucket/name` with a JSON-API media upload and

@@ -260,6 +260,19 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// An upstream server's answer, passed on as it came (by a test gateway).
+pub async fn relay(answer: reqwest::Response) -> axum::response::Response {
+    let mut response = axum::response::Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers() {
+        if !["transfer-encoding", "connection"].contains(&name.as_str()) {
+            response = response.header(name.as_str(), value.as_bytes());
+        }
+    }
+    response
+        .body(axum::body::Body::from(answer.bytes().await.unwrap()))
+        .unwrap()
+}
+
 /// A loopback port that was free a moment ago.
 /// The hrefs of a catalog's or collection's `item` links, in order.
 pub fn item_links(document: &serde_json::Value) -> Vec<String> {
