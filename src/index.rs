@@ -32,6 +32,7 @@ use crate::destination::Destination;
 use crate::folder::Folder;
 use crate::rewrite::{Hrefs, INDEX};
 use crate::{Error, Result};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Items encoded at a time.
@@ -132,6 +133,10 @@ pub async fn write_file(
 
 /// Encodes every item of the mirror into `out`, in two passes; `None` when
 /// there is no item to index. The error is said in words.
+///
+/// In each pass the items are read and parsed here while another thread
+/// takes them in (their shapes, then their rows), so that the two halves of
+/// the work share the machine's cores.
 async fn encode(
     destination: &Destination,
     local: &Folder,
@@ -140,19 +145,30 @@ async fn encode(
 ) -> std::result::Result<Option<Indexed>, String> {
     let failed = |reason: String| format!("the index of the items could not be written: {reason}");
     // Pass 1: the shapes of every item; the items that bring new ones.
-    let mut shapes = Shapes::default();
-    let mut probes: Vec<Value> = Vec::new();
-    each_item(destination, local, cancel, |_, item| {
-        let Some(item) = item.and_then(|item| prepared(item, &HashSet::new())) else {
-            return;
-        };
-        if shapes.take(&item) && probes.len() < MAX_PROBES {
-            probes.push(item);
+    let (sender, mut items) = mpsc::channel::<Option<Value>>(QUEUE);
+    let shaping = tokio::task::spawn_blocking(move || {
+        let mut shapes = Shapes::default();
+        let mut probes: Vec<Value> = Vec::new();
+        while let Some(item) = items.blocking_recv() {
+            let Some(item) = item else { continue };
+            if shapes.take(&item) && probes.len() < MAX_PROBES {
+                probes.push(item);
+            }
         }
+        (shapes, probes)
+    });
+    let none = HashSet::new();
+    let read = each_item(destination, local, cancel, &sender, |_, bytes| {
+        bytes
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .and_then(|item| prepared(item, &none))
     })
-    .await
-    .map_err(|e| failed(e.to_string()))?;
+    .await;
+    drop(sender);
+    let (shapes, probes) = shaping.await.map_err(|e| failed(e.to_string()))?;
+    read.map_err(|e| failed(e.to_string()))?;
     let mixed = shapes.mixed();
+    drop(shapes);
     let probes: Vec<stac::Item> = probes
         .into_iter()
         .filter_map(|item| prepared(item, &mixed))
@@ -167,7 +183,7 @@ async fn encode(
     if probes.is_empty() {
         return Ok(None);
     }
-    let (mut state, first) = match new_state(probes.clone()) {
+    let (state, first) = match new_state(probes.clone()) {
         Ok(made) => made,
         // Probes that the encoder takes one by one and not together: as many
         // as agree, taken in turn.
@@ -187,7 +203,7 @@ async fn encode(
         .with_compression(ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD))
         .with_max_row_group_row_count(ROW_GROUP)
         .into();
-    let mut writer = ArrowWriter::try_new(
+    let writer = ArrowWriter::try_new(
         std::io::BufWriter::new(out),
         first.schema(),
         Some(properties),
@@ -195,75 +211,49 @@ async fn encode(
     .map_err(|e| failed(e.to_string()))?;
     drop(first);
 
-    // Pass 2: every item, against that schema.
-    let mut indexed = Indexed::default();
-    let mut slice: Vec<(String, Value)> = Vec::with_capacity(SLICE);
-    let mut error = None;
-    let mut flush = |slice: &mut Vec<(String, Value)>, indexed: &mut Indexed| {
-        if slice.is_empty() || error.is_some() {
-            slice.clear();
-            return;
-        }
-        let taken = std::mem::take(slice);
-        // Encoded a slice at a time; a slice the encoder refuses is encoded
-        // again one item at a time, so that only the items it refuses are
-        // left out (and named).
-        let mut whole = Vec::with_capacity(taken.len());
-        let mut kept = Vec::with_capacity(taken.len());
-        for (path, item) in &taken {
-            match stac::Item::deserialize(item) {
-                Ok(parsed) => {
-                    whole.push(parsed);
-                    kept.push((path, item));
-                }
-                Err(e) => indexed.leave_out(path, format!("it is not a valid STAC item ({e})")),
-            }
-        }
-        let batches = match encoded(&mut state, whole) {
-            Ok(batch) => vec![(batch, kept.len() as u64)],
-            Err(_) => kept
-                .iter()
-                .filter_map(|(path, item)| {
-                    let one = stac::Item::deserialize(*item)
-                        .map_err(|e| e.to_string())
-                        .and_then(|item| encoded(&mut state, vec![item]));
-                    match one {
-                        Ok(batch) => Some((batch, 1)),
-                        Err(why) => {
-                            indexed.leave_out(path, format!("the index cannot take it: {why}"));
-                            None
-                        }
+    // Pass 2: every item, against that schema. Parsed here, encoded and
+    // written by the other thread.
+    let (sender, mut items) = mpsc::channel::<(String, Vec<u8>, ItemRow)>(QUEUE);
+    let kept_mixed = mixed.clone();
+    let writing = tokio::task::spawn_blocking(move || {
+        let mut rows = Rows {
+            mixed: kept_mixed,
+            state,
+            writer,
+            indexed: Indexed::default(),
+            items: Vec::with_capacity(SLICE),
+            documents: Vec::with_capacity(SLICE),
+            error: None,
+        };
+        while let Some((path, bytes, item)) = items.blocking_recv() {
+            match item {
+                Ok(item) => {
+                    rows.items.push(item);
+                    rows.documents.push((path, bytes));
+                    if rows.items.len() >= SLICE {
+                        rows.flush();
                     }
-                })
-                .collect(),
-        };
-        for (batch, count) in batches {
-            match writer.write(&batch) {
-                Ok(()) => indexed.items += count,
-                Err(why) => {
-                    error = Some(why.to_string());
-                    return;
                 }
+                Err(why) => rows.indexed.leave_out(&path, why),
             }
         }
-    };
-    each_item(destination, local, cancel, |path, item| {
-        let Some(item) = item else {
-            indexed.leave_out(path, "it could not be read, or is not JSON");
-            return;
-        };
-        let Some(item) = prepared(item, &mixed) else {
-            indexed.leave_out(path, "it has no geometry");
-            return;
-        };
-        slice.push((path.to_string(), item));
-        if slice.len() >= SLICE {
-            flush(&mut slice, &mut indexed);
-        }
+        rows.flush();
+        rows
+    });
+    let read = each_item(destination, local, cancel, &sender, |path, bytes| {
+        let item = row(bytes.as_deref(), &mixed);
+        (path.to_string(), bytes.unwrap_or_default(), item)
     })
-    .await
-    .map_err(|e| failed(e.to_string()))?;
-    flush(&mut slice, &mut indexed);
+    .await;
+    drop(sender);
+    let Rows {
+        state,
+        mut writer,
+        indexed,
+        error,
+        ..
+    } = writing.await.map_err(|e| failed(e.to_string()))?;
+    read.map_err(|e| failed(e.to_string()))?;
     if let Some(why) = error {
         return Err(failed(why));
     }
@@ -276,6 +266,96 @@ async fn encode(
         .sync_all()
         .map_err(|e| failed(e.to_string()))?;
     Ok(Some(indexed))
+}
+
+/// The item document `bytes` as the second pass encodes it (see
+/// [`prepared`]), or why it is left out.
+fn row(bytes: Option<&[u8]>, mixed: &HashSet<String>) -> ItemRow {
+    const UNREADABLE: &str = "it could not be read, or is not JSON";
+    let Some(bytes) = bytes else {
+        return Err(UNREADABLE.into());
+    };
+    // Straight into an item when no field is to be made text: the same
+    // item as by way of a JSON value, parsed once.
+    if mixed.is_empty()
+        && let Ok(mut item) = serde_json::from_slice::<stac::Item>(bytes)
+        && item.geometry.is_some()
+    {
+        let properties = &mut item.properties.additional_fields;
+        properties.remove("proj:geometry");
+        for name in TOP_LEVEL {
+            properties.remove(name);
+        }
+        return Ok(item);
+    }
+    // Otherwise, and to say why an item is left out, by way of the value.
+    let Ok(item) = serde_json::from_slice::<Value>(bytes) else {
+        return Err(UNREADABLE.into());
+    };
+    let Some(item) = prepared(item, mixed) else {
+        return Err("it has no geometry".into());
+    };
+    stac::Item::deserialize(&item).map_err(|e| format!("it is not a valid STAC item ({e})"))
+}
+
+/// Items read ahead of the thread that takes them in.
+const QUEUE: usize = 256;
+
+/// An item as the second pass reads it: parsed, or why it is left out.
+type ItemRow = std::result::Result<stac::Item, String>;
+
+/// The second pass's writing half: the encoder, the file, and the slice of
+/// items waiting to be encoded (with their documents, to take them again one
+/// by one).
+struct Rows {
+    mixed: HashSet<String>,
+    state: WriterState,
+    writer: ArrowWriter<std::io::BufWriter<std::fs::File>>,
+    indexed: Indexed,
+    items: Vec<stac::Item>,
+    documents: Vec<(String, Vec<u8>)>,
+    error: Option<String>,
+}
+
+impl Rows {
+    /// Encodes and writes the slice. A slice the encoder refuses is encoded
+    /// again one item at a time, so that only the items it refuses are left
+    /// out (and named).
+    fn flush(&mut self) {
+        let whole = std::mem::take(&mut self.items);
+        let documents = std::mem::take(&mut self.documents);
+        if whole.is_empty() || self.error.is_some() {
+            return;
+        }
+        let count = whole.len() as u64;
+        let batches = match encoded(&mut self.state, whole) {
+            Ok(batch) => vec![(batch, count)],
+            Err(_) => documents
+                .iter()
+                .filter_map(|(path, bytes)| {
+                    let one = row(Some(bytes), &self.mixed)
+                        .and_then(|item| encoded(&mut self.state, vec![item]));
+                    match one {
+                        Ok(batch) => Some((batch, 1)),
+                        Err(why) => {
+                            self.indexed
+                                .leave_out(path, format!("the index cannot take it: {why}"));
+                            None
+                        }
+                    }
+                })
+                .collect(),
+        };
+        for (batch, count) in batches {
+            match self.writer.write(&batch) {
+                Ok(()) => self.indexed.items += count,
+                Err(why) => {
+                    self.error = Some(why.to_string());
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Fields of an item that the encoder puts beside its properties: a
@@ -418,7 +498,7 @@ impl Shapes {
                     "geometry" => continue,
                     "bbox" => {
                         let len = value.as_array().map_or(0, Vec::len);
-                        new |= self.insert(format!("{KEY}\"bbox\"{KIND}{len}"));
+                        new |= self.insert(&format!("{KEY}\"bbox\"{KIND}{len}"));
                         continue;
                     }
                     _ => {}
@@ -431,8 +511,12 @@ impl Shapes {
         new
     }
 
-    fn insert(&mut self, shape: String) -> bool {
-        self.seen.len() < MAX_SHAPES && self.seen.insert(shape)
+    /// Notes `shape`; whether it was new (made into a `String` only then).
+    fn insert(&mut self, shape: &str) -> bool {
+        if self.seen.len() >= MAX_SHAPES || self.seen.contains(shape) {
+            return false;
+        }
+        self.seen.insert(shape.to_string())
     }
 
     fn walk(&mut self, path: &mut String, value: &Value) -> bool {
@@ -445,8 +529,11 @@ impl Shapes {
             Value::Array(_) => 'a',
             Value::Object(_) => 'o',
         };
-        let mut new = self.insert(format!("{path}{KIND}{kind}"));
         let at = path.len();
+        path.push(KIND);
+        path.push(kind);
+        let mut new = self.insert(path);
+        path.truncate(at);
         match value {
             Value::Array(elements) => {
                 path.push(EACH);
@@ -511,15 +598,17 @@ fn push_key(path: &mut String, key: &str) {
     path.push_str(&serde_json::to_string(key).unwrap_or_default());
 }
 
-/// Calls `each` with the path and document of every item of the mirror:
+/// Sends `each`'s answer for the path and document bytes of every item of
+/// the mirror to `to` (and stops when nothing takes them any more):
 /// the root catalog's child links to collections, then each collection's
 /// item links, as Cairn writes them (relative, inside the mirror). A link
 /// that leads anywhere else is not followed.
-async fn each_item(
+async fn each_item<T>(
     destination: &Destination,
     local: &Folder,
     cancel: &CancellationToken,
-    mut each: impl FnMut(&str, Option<Value>),
+    to: &mpsc::Sender<T>,
+    mut each: impl FnMut(&str, Option<Vec<u8>>) -> T,
 ) -> Result<()> {
     let Some(root) = destination.read_json(local, "catalog.json").await else {
         return Ok(());
@@ -544,11 +633,10 @@ async fn each_item(
             let Some(path) = inside(dir, href) else {
                 continue;
             };
-            let item = destination
-                .read(local, &path)
-                .await
-                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
-            each(&path, item);
+            let bytes = destination.read(local, &path).await;
+            if to.send(each(&path, bytes)).await.is_err() {
+                return Ok(());
+            }
         }
     }
     Ok(())
