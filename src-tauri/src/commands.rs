@@ -362,6 +362,32 @@ pub async fn open_folder(app: State<'_, App>, handle: tauri::AppHandle, job: i64
     Ok(())
 }
 
+/// Opens a web address a catalog gives (an item's own address, its
+/// license, its source) in the system's browser. Only http and https: a
+/// catalog's link to a file on this computer or to a program is refused.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_address(handle: tauri::AppHandle, address: String) -> Reply<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let url = url::Url::parse(&address)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            cairn::Error::invalid_input(format!(
+                "{address} is not a web address; only http and https links open in the browser"
+            ))
+        })?;
+    handle
+        .opener()
+        .open_url(url.as_str(), None::<&str>)
+        .map_err(|e| {
+            cairn::Error::invalid_input(format!(
+                "no browser could open {url} ({e}); copy the address into one by hand"
+            ))
+        })?;
+    Ok(())
+}
+
 /// A bag made of a job's mirror.
 #[derive(Debug, Clone, serde::Serialize, specta::Type)]
 pub struct Bag {

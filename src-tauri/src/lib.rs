@@ -72,6 +72,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::check_copy,
             commands::export_bag,
             commands::open_folder,
+            commands::open_address,
             commands::window_ready,
         ])
         .events(collect_events![JobEvent])

@@ -189,6 +189,64 @@ pub struct ItemSummary {
     pub assets: Vec<AssetSummary>,
     /// A small picture of it, when it has one (`thumbnail` role or key).
     pub thumbnail: Option<String>,
+    /// Its properties in the order it gives them, each as short text (at
+    /// most [`MOST_PROPERTIES`]).
+    pub properties: Vec<PropertySummary>,
+    /// Its links to things beside it (a license, the data it came from,
+    /// other formats), resolved; not the links of the catalog's tree.
+    pub links: Vec<LinkSummary>,
+}
+
+/// Properties of an item kept for its page.
+pub const MOST_PROPERTIES: usize = 60;
+/// Links of an item kept for its page.
+const MOST_LINKS: usize = 20;
+/// A property's value longer than this is cut, with an ellipsis.
+const LONGEST_VALUE: usize = 160;
+
+/// One property of an item.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PropertySummary {
+    /// Its name, as the item gives it (`eo:cloud_cover`).
+    pub name: String,
+    /// Its value as text: text as it is, numbers and yes/no as written,
+    /// lists of them joined by commas, anything else as compact JSON.
+    pub value: String,
+}
+
+/// One link of an item.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkSummary {
+    /// Its relation (`license`, `via`, `alternate`, ...).
+    pub rel: String,
+    /// Where it leads (resolved against the item's address).
+    pub href: String,
+    /// Its title, when given.
+    pub title: Option<String>,
+}
+
+/// `value` as a property's text (see [`PropertySummary::value`]).
+fn property_text(value: &Value) -> String {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(true) => Some("yes".into()),
+        Value::Bool(false) => Some("no".into()),
+        Value::Null => Some("none".into()),
+        _ => None,
+    };
+    let text = scalar(value)
+        .or_else(|| {
+            let list: Option<Vec<String>> = value.as_array()?.iter().map(scalar).collect();
+            list.map(|l| l.join(", "))
+        })
+        .unwrap_or_else(|| value.to_string());
+    match text.char_indices().nth(LONGEST_VALUE) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// One asset of an item.
@@ -261,6 +319,39 @@ impl ItemSummary {
             .find(|a| a.roles.iter().any(|r| r == "thumbnail") || a.key == "thumbnail")
             .map(|a| a.href.clone());
         let bbox = item.get("bbox").and_then(corners);
+        let properties = item
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .take(MOST_PROPERTIES)
+            .map(|(name, value)| PropertySummary {
+                name: name.clone(),
+                value: property_text(value),
+            })
+            .collect();
+        const TREE: [&str; 6] = ["self", "root", "parent", "collection", "child", "item"];
+        let links = item
+            .get("links")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|link| {
+                let rel = link.get("rel")?.as_str()?;
+                if TREE.contains(&rel) {
+                    return None;
+                }
+                Some(LinkSummary {
+                    rel: rel.to_string(),
+                    href: resolve(link.get("href")?.as_str()?),
+                    title: link
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                })
+            })
+            .take(MOST_LINKS)
+            .collect();
         Some(ItemSummary {
             id,
             collection: text("/collection"),
@@ -270,6 +361,8 @@ impl ItemSummary {
             datetime: text("/properties/datetime").or_else(|| text("/properties/start_datetime")),
             assets,
             thumbnail,
+            properties,
+            links,
         })
     }
 }
@@ -331,7 +424,64 @@ mod tests {
             Some("https://cdn.example.org/p.png")
         );
         assert_eq!(summary.bbox, Some([1.0, 2.0, 3.0, 4.0]));
+        assert!(summary.links.is_empty());
         assert!(ItemSummary::of(&json!({"type": "Feature"})).is_none());
+    }
+
+    #[test]
+    fn an_items_properties_and_own_links_are_kept_as_short_text() {
+        let long = "x".repeat(400);
+        let item = json!({
+            "id": "scene-1",
+            "properties": {
+                "datetime": "2024-01-01T00:00:00Z", "eo:cloud_cover": 12.5,
+                "instruments": ["oli", "tirs"], "landsat:correction": null,
+                "sat:anx": true, "proj:centroid": {"lat": 1.5, "lon": 2},
+                "note": long
+            },
+            "links": [
+                {"rel": "self", "href": "https://example.org/items/scene-1.json"},
+                {"rel": "parent", "href": "../collection.json"},
+                {"rel": "license", "href": "../LICENSE.txt", "title": "The license"},
+                {"rel": "via", "href": "https://landsatlook.usgs.gov/stac/scene-1"},
+                {"rel": "alternate"}
+            ]
+        });
+        let summary = ItemSummary::of(&item).unwrap();
+        let text: Vec<(&str, &str)> = summary
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            &text[..6],
+            [
+                ("datetime", "2024-01-01T00:00:00Z"),
+                ("eo:cloud_cover", "12.5"),
+                ("instruments", "oli, tirs"),
+                ("landsat:correction", "none"),
+                ("sat:anx", "yes"),
+                ("proj:centroid", r#"{"lat":1.5,"lon":2}"#),
+            ]
+        );
+        assert_eq!(text[6].1.chars().count(), LONGEST_VALUE + 1);
+        assert!(text[6].1.ends_with('…'));
+        let links: Vec<(&str, &str, Option<&str>)> = summary
+            .links
+            .iter()
+            .map(|l| (l.rel.as_str(), l.href.as_str(), l.title.as_deref()))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                (
+                    "license",
+                    "https://example.org/LICENSE.txt",
+                    Some("The license")
+                ),
+                ("via", "https://landsatlook.usgs.gov/stac/scene-1", None),
+            ]
+        );
     }
 
     #[test]

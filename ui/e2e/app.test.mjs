@@ -73,8 +73,18 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     const page = await $(browser, "item-page");
     await page.waitForDisplayed({ timeout: LONG });
     assert.match(await page.getText(), /data\s*application\/octet-stream\s*data\s*3\.1 MB/);
-    await page.scrollIntoView();
+    // Its properties, and its links, which open in the browser.
+    assert.match(await (await $(browser, "item-properties")).getText(), /platform\s*sentinel-2a\s*eo:cloud_cover\s*\d+/);
+    // Once the app's own smooth scroll has settled, the whole page in view.
+    await browser.pause(800);
+    await browser.execute(() => document.querySelector('[data-testid="item-page"]').scrollIntoView({ block: "end" }));
     await shot(browser, "3-item");
+    await (await page.$("button=CC BY 4.0")).click();
+    await browser.waitUntil(async () => existsSync(opened) && readFileSync(opened, "utf8").includes("https://creativecommons.org/licenses/by/4.0/"), {
+      timeout: LONG,
+      timeoutMsg: "the license link did not open in the browser",
+    });
+    rmSync(opened);
     await (await page.$("button=Close")).click();
 
     // Draw an area over the middle of the map.
@@ -481,6 +491,8 @@ test("the screens follow the system's dark theme", async () => {
     await shot(browser, "dark-2-collection");
     await (await browser.$$('[data-testid="item-row"]'))[0].click();
     await (await $(browser, "item-page")).waitForDisplayed({ timeout: LONG });
+    await browser.pause(800);
+    await browser.execute(() => document.querySelector('[data-testid="item-page"]').scrollIntoView({ block: "end" }));
     await shot(browser, "dark-3-item");
     await (await (await $(browser, "item-page")).$("button=Close")).click();
     // One item left out by unticking it in the table: the estimate and the

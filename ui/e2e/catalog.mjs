@@ -57,8 +57,16 @@ function documents(base) {
       stac_extensions: ["https://stac-extensions.github.io/file/v2.1.0/schema.json"],
       bbox: t.bbox,
       geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
-      properties: { datetime: `2024-01-${String(t.day).padStart(2, "0")}T00:00:00Z` },
-      links: [{ rel: "collection", href: "../collection.json" }, { rel: "parent", href: "../collection.json" }],
+      properties: {
+        datetime: `2024-01-${String(t.day).padStart(2, "0")}T00:00:00Z`,
+        platform: "sentinel-2a",
+        "eo:cloud_cover": (t.day * 7) % 100,
+      },
+      links: [
+        { rel: "collection", href: "../collection.json" },
+        { rel: "parent", href: "../collection.json" },
+        { rel: "license", href: "https://creativecommons.org/licenses/by/4.0/", title: "CC BY 4.0" },
+      ],
       assets: {
         data: {
           href: `${base}/tiles/${t.id}/data.bin`, type: "application/octet-stream", roles: ["data"],

@@ -21,7 +21,7 @@ vi.mock("../lib/ipc", () => ({
 
 const items = [
   {
-    id: "a", collection: "c", href: null, bbox: null, geometry: null, datetime: null, thumbnail: null,
+    id: "a", collection: "c", href: null, bbox: null, geometry: null, datetime: null, thumbnail: null, properties: [], links: [],
     assets: [{ key: "red", href: "http://x/red.tif", title: null, media_type: "image/tiff", roles: ["data"], size: 4e9 }],
   },
 ];

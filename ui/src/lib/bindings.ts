@@ -105,6 +105,12 @@ export const commands = {
 	 */
 	openFolder: (job: number) => typedError<null, AppError>(__TAURI_INVOKE("open_folder", { job })),
 	/**
+	 *  Opens a web address a catalog gives (an item's own address, its
+	 *  license, its source) in the system's browser. Only http and https: a
+	 *  catalog's link to a file on this computer or to a program is refused.
+	 */
+	openAddress: (address: string) => typedError<null, AppError>(__TAURI_INVOKE("open_address", { address })),
+	/**
 	 *  The window says it is ready to use: logged with the time since start-up.
 	 *  With `CAIRN_EXIT_WHEN_READY` set (the startup benchmark), the app prints
 	 *  that time and quits.
@@ -467,6 +473,16 @@ export type ItemSummary = {
 	assets: AssetSummary[],
 	/**  A small picture of it, when it has one (`thumbnail` role or key). */
 	thumbnail: string | null,
+	/**
+	 *  Its properties in the order it gives them, each as short text (at
+	 *  most [`MOST_PROPERTIES`]).
+	 */
+	properties: PropertySummary[],
+	/**
+	 *  Its links to things beside it (a license, the data it came from,
+	 *  other formats), resolved; not the links of the catalog's tree.
+	 */
+	links: LinkSummary[],
 };
 
 /**  A job as stored. */
@@ -596,6 +612,16 @@ export type LeftOut = {
 	reason: string,
 };
 
+/**  One link of an item. */
+export type LinkSummary = {
+	/**  Its relation (`license`, `via`, `alternate`, ...). */
+	rel: string,
+	/**  Where it leads (resolved against the item's address). */
+	href: string,
+	/**  Its title, when given. */
+	title: string | null,
+};
+
 /**  How a log line reads. */
 export type LogKind = 
 /**  A step of the job. */
@@ -646,6 +672,17 @@ export type Problem = {
 	href: string,
 	/**  What is wrong, in plain words. */
 	reason: string,
+};
+
+/**  One property of an item. */
+export type PropertySummary = {
+	/**  Its name, as the item gives it (`eo:cloud_cover`). */
+	name: string,
+	/**
+	 *  Its value as text: text as it is, numbers and yes/no as written,
+	 *  lists of them joined by commas, anything else as compact JSON.
+	 */
+	value: string,
 };
 
 /**  What a check found. */

@@ -63,6 +63,7 @@ export const ipc = {
 
   /** Opens a job's mirror folder in the system's file manager. */
   openFolder: (job: number) => unwrap(commands.openFolder(job)),
+  openAddress: (address: string) => unwrap(commands.openAddress(address)),
 };
 
 /** A sentence for any error a call may throw. */

@@ -11,6 +11,8 @@ function item(id: string, datetime: string | null, sizes: (number | null)[]): It
     geometry: null,
     datetime,
     thumbnail: null,
+    properties: [],
+    links: [],
     assets: sizes.map((size, i) => ({ key: `a${i}`, href: "", title: null, media_type: null, roles: [], size })),
   };
   return item;
