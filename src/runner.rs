@@ -184,6 +184,9 @@ pub struct Estimate {
     pub free_bytes: Option<u64>,
     /// Problems found in the source while planning (the plan went past them).
     pub problems: Vec<Problem>,
+    /// Whether S3 buckets are read as requester-pays buckets: the account
+    /// whose credentials sign the requests is billed for them.
+    pub requester_pays: bool,
 }
 
 /// A job and how far it is.
@@ -427,8 +430,10 @@ impl Runner {
         };
         // An estimate nobody started is not a job: one draft at a time.
         self.forget_drafts(Some(job_id));
-        let destination = self.job(job_id)?.destination;
+        let job = self.job(job_id)?;
+        let destination = job.destination;
         Ok(Estimate {
+            requester_pays: job.access.requester_pays,
             job: job_id,
             bytes_to_copy: report
                 .counts

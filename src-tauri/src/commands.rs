@@ -166,7 +166,13 @@ pub async fn search_items(
 #[tauri::command]
 #[specta::specta]
 pub async fn estimate(app: State<'_, App>, request: JobRequest) -> Reply<Estimate> {
+    // The sign-in is the source's, as the person set it; whether buckets
+    // are read as requester-pays is the job's own choice.
     let (access, secrets) = app.sign_ins.get(&request.source);
+    let access = cairn::fetch::Settings {
+        requester_pays: request.access.requester_pays,
+        ..access
+    };
     let request = JobRequest { access, ..request };
     Ok(app.runner.estimate_signed(&request, secrets).await?)
 }

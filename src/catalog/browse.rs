@@ -265,6 +265,9 @@ pub struct AssetSummary {
     pub roles: Vec<String>,
     /// Its size in bytes (`file:size`), when given.
     pub size: Option<u64>,
+    /// The names of the other addresses it offers (the alternate-assets
+    /// extension: `s3`, `https`, ...), in the order it gives them.
+    pub alternates: Vec<String>,
 }
 
 impl ItemSummary {
@@ -311,6 +314,16 @@ impl ItemSummary {
                         .filter_map(|r| r.as_str().map(str::to_string))
                         .collect(),
                     size: asset.get("file:size").and_then(Value::as_u64),
+                    alternates: asset
+                        .get("alternate")
+                        .and_then(Value::as_object)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, alternate)| {
+                            alternate.get("href").is_some_and(Value::is_string)
+                        })
+                        .map(|(name, _)| name.clone())
+                        .collect(),
                 })
             })
             .collect();
@@ -412,10 +425,13 @@ mod tests {
             "links": [{"rel": "self", "href": "https://example.org/items/scene-1.json"}],
             "assets": {
                 "red": {"href": "red.tif", "type": "image/tiff", "roles": ["data"], "file:size": 42},
-                "preview": {"href": "https://cdn.example.org/p.png", "roles": ["thumbnail"]}
+                "preview": {"href": "https://cdn.example.org/p.png", "roles": ["thumbnail"],
+                    "alternate": {"s3": {"href": "s3://cdn/p.png"}, "broken": {"title": "no href"}}}
             }
         });
         let summary = ItemSummary::of(&item).unwrap();
+        assert!(summary.assets[0].alternates.is_empty());
+        assert_eq!(summary.assets[1].alternates, ["s3"]);
         assert_eq!(summary.datetime.as_deref(), Some("2024-01-01T00:00:00Z"));
         assert_eq!(summary.assets[0].href, "https://example.org/items/red.tif");
         assert_eq!(summary.assets[0].size, Some(42));

@@ -111,6 +111,10 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     assert.equal(await (await $(browser, "items-count")).getText(), `${expected.length} of ${tiles().length} items in the area and dates chosen`);
 
     await (await $(browser, "destination")).setValue(dest);
+    // The tiles have a copy in a bucket too: the web copy, which needs no
+    // sign-in, is read unless the person chooses otherwise.
+    assert.match(await (await $(browser, "reading")).getText(), /Where no sign-in is needed[\s\S]*Its “s3” copy[\s\S]*Requester pays/);
+    assert.equal(await (await $(browser, "read-auto")).isSelected(), true);
     await (await $(browser, "estimate")).click();
     const estimate = await $(browser, "estimate-result");
     await estimate.waitForDisplayed({ timeout: LONG });

@@ -54,7 +54,10 @@ function documents(base) {
     const [w, s, e, n] = t.bbox;
     json.set(`/tiles/${t.id}/${t.id}.json`, {
       type: "Feature", stac_version: "1.1.0", id: t.id, collection: "europe-tiles",
-      stac_extensions: ["https://stac-extensions.github.io/file/v2.1.0/schema.json"],
+      stac_extensions: [
+        "https://stac-extensions.github.io/file/v2.1.0/schema.json",
+        "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json",
+      ],
       bbox: t.bbox,
       geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
       properties: {
@@ -71,6 +74,9 @@ function documents(base) {
         data: {
           href: `${base}/tiles/${t.id}/data.bin`, type: "application/octet-stream", roles: ["data"],
           "file:size": TILE_BYTES, "file:checksum": `1220${digest}`,
+          // A copy in a bucket, as Earth Search offers: the app reads the
+          // web copy unless told otherwise.
+          alternate: { s3: { href: `s3://europe-tiles/${t.id}/data.bin` } },
         },
       },
     });

@@ -12,6 +12,7 @@ vi.mock("../lib/ipc", () => ({
       bytes_to_copy: 8e9,
       free_bytes: 2e9,
       problems: [],
+      requester_pays: false,
     })),
     startJob: vi.fn(async () => null),
     chooseFolder: vi.fn(async () => "/media/disk/mirror"),
@@ -22,7 +23,7 @@ vi.mock("../lib/ipc", () => ({
 const items = [
   {
     id: "a", collection: "c", href: null, bbox: null, geometry: null, datetime: null, thumbnail: null, properties: [], links: [],
-    assets: [{ key: "red", href: "http://x/red.tif", title: null, media_type: "image/tiff", roles: ["data"], size: 4e9 }],
+    assets: [{ key: "red", href: "http://x/red.tif", title: null, media_type: "image/tiff", roles: ["data"], size: 4e9, alternates: [] }],
   },
 ];
 
@@ -68,6 +69,7 @@ describe("the mirror panel", () => {
       counts: { items: 1, assets: 1, done: 0, skipped: 0, failed: 0, pending: 1, bytes_expected: 10, bytes_done: 0, items_failed: 0, bytes_kept: 0 },
       bytes_to_copy: 10,
       free_bytes: 1e12,
+      requester_pays: false,
       problems,
     });
     selection.destination = "/media/disk/mirror";
@@ -80,6 +82,47 @@ describe("the mirror panel", () => {
     expect(shown[0].textContent).toContain("http://x/items/0.json");
     expect(shown[0].textContent).toContain("it is not valid JSON");
     expect(list.textContent).toContain("and 10 more.");
+  });
+
+  it("offers where to read the files from only when they offer more than one address", async () => {
+    const { unmount } = render(SelectionPanel, { items, onstarted: () => {} });
+    expect(screen.queryByTestId("reading")).toBeNull();
+    unmount();
+
+    const inBuckets = [
+      {
+        ...items[0],
+        assets: [{ ...items[0].assets[0], href: "https://data.example.org/red.tif", alternates: ["s3"] }],
+      },
+    ];
+    render(SelectionPanel, { items: inBuckets, onstarted: () => {} });
+    expect(screen.getByTestId("reading").textContent).toContain("Its “s3” copy");
+    selection.destination = "/media/disk/mirror";
+    // The default: the address that needs no sign-in, and nobody billed.
+    await fireEvent.click(screen.getByTestId("estimate"));
+    expect(ipc.estimate).toHaveBeenLastCalledWith(
+      expect.objectContaining({ selection: expect.objectContaining({ alternate: "auto" }), access: { requester_pays: false } }),
+    );
+    // The bucket itself, paid for by the person.
+    await fireEvent.click(screen.getByTestId("read-s3"));
+    await fireEvent.click(screen.getByTestId("requester-pays"));
+    expect(screen.getByTestId("reading").textContent).toContain("your AWS credentials");
+    vi.mocked(ipc.estimate).mockResolvedValueOnce({
+      job: 10,
+      counts: { items: 1, assets: 1, done: 0, skipped: 0, failed: 0, pending: 1, bytes_expected: 10, bytes_done: 0, items_failed: 0, bytes_kept: 0 },
+      bytes_to_copy: 10,
+      free_bytes: null,
+      problems: [],
+      requester_pays: true,
+    });
+    await fireEvent.click(screen.getByTestId("estimate"));
+    expect(ipc.estimate).toHaveBeenLastCalledWith(
+      expect.objectContaining({ selection: expect.objectContaining({ alternate: "s3" }), access: { requester_pays: true } }),
+    );
+    expect((await screen.findByTestId("estimate-result")).textContent).toContain("billed to your AWS account");
+    // Another catalog starts again from the default.
+    selection.setSource("http://127.0.0.1/other.json");
+    expect([selection.alternate, selection.requesterPays]).toEqual(["auto", false]);
   });
 
   it("says what is wrong with a typed area", async () => {

@@ -146,6 +146,11 @@ export type AssetSummary = {
 	roles: string[],
 	/**  Its size in bytes (`file:size`), when given. */
 	size: number | null,
+	/**
+	 *  The names of the other addresses it offers (the alternate-assets
+	 *  extension: `s3`, `https`, ...), in the order it gives them.
+	 */
+	alternates: string[],
 };
 
 /**  A bag made of a job's mirror. */
@@ -269,6 +274,11 @@ export type Estimate = {
 	free_bytes: number | null,
 	/**  Problems found in the source while planning (the plan went past them). */
 	problems: Problem[],
+	/**
+	 *  Whether S3 buckets are read as requester-pays buckets: the account
+	 *  whose credentials sign the requests is billed for them.
+	 */
+	requester_pays: boolean,
 };
 
 /**  What a job reports. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Estimate } from "./bindings";
-import { assetChoices, describe as lines, roomWarning, typeName } from "./estimate";
+import { assetChoices, describe as lines, readingChoices, roomWarning, typeName } from "./estimate";
 
 function estimate(over: Partial<Estimate> = {}, counts: Partial<Estimate["counts"]> = {}): Estimate {
   return {
@@ -9,6 +9,7 @@ function estimate(over: Partial<Estimate> = {}, counts: Partial<Estimate["counts
     bytes_to_copy: 6e9,
     free_bytes: 100e9,
     problems: [],
+    requester_pays: false,
     ...over,
   };
 }
@@ -48,5 +49,24 @@ describe("the asset filter's choices", () => {
     expect(typeName("image/tiff; application=geotiff; profile=cloud-optimized")).toMatch(/^Cloud-optimized GeoTIFF \(/);
     expect(typeName("image/png")).toBe("PNG image (image/png)");
     expect(typeName("application/x-weird")).toBe("application/x-weird");
+  });
+});
+
+describe("where the files can be read from", () => {
+  it("lists the alternates most offered first, and tells when a bucket is in play", () => {
+    const asset = (href: string, alternates: string[]) => ({ href, alternates });
+    expect(readingChoices([{ assets: [asset("https://x/a.tif", [])] }])).toEqual({ alternates: [], s3: false });
+    expect(readingChoices([{ assets: [asset("s3://bucket/a.tif", [])] }])).toEqual({ alternates: [], s3: true });
+    expect(
+      readingChoices([
+        { assets: [asset("https://x/a.tif", ["https", "s3"]), asset("https://x/b.tif", ["s3"])] },
+        { assets: [asset("https://x/c.tif", ["s3"])] },
+      ]),
+    ).toEqual({ alternates: ["s3", "https"], s3: true });
+  });
+
+  it("says when the person's account is billed", () => {
+    expect(lines(estimate({ requester_pays: true })).join(" ")).toContain("billed to your AWS account");
+    expect(lines(estimate()).join(" ")).not.toContain("billed");
   });
 });

@@ -12,6 +12,9 @@ export function describe(estimate: Estimate): string[] {
   const already = c.done + c.skipped;
   if (already > 0) lines.push(`${plural(already, "asset")} (${bytes(c.bytes_done)}) already mirrored`);
   if (c.assets === 0) lines.push("Nothing matches this selection: widen the area, the dates or the asset filter.");
+  if (estimate.requester_pays) {
+    lines.push("Requester pays: reading the S3 buckets is billed to your AWS account, not to their owners.");
+  }
   return lines;
 }
 
@@ -75,4 +78,25 @@ export function typeName(mediaType: string): string {
   };
   const name = known[t.split(";")[0]];
   return name ? `${name} (${mediaType})` : mediaType;
+}
+
+/** Where the loaded items' files can be read from: the names of the other
+ * addresses their assets offer (most common first), and whether any is in
+ * an S3 bucket (where requester-pays applies). */
+export type ReadingChoices = { alternates: string[]; s3: boolean };
+
+export function readingChoices(items: { assets: { href: string; alternates: string[] }[] }[]): ReadingChoices {
+  const counts = new Map<string, number>();
+  let s3 = false;
+  for (const item of items) {
+    for (const asset of item.assets) {
+      if (asset.href.startsWith("s3://")) s3 = true;
+      for (const name of asset.alternates) {
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+        if (/^s3/i.test(name)) s3 = true;
+      }
+    }
+  }
+  const alternates = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([name]) => name);
+  return { alternates, s3 };
 }

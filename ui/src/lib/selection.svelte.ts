@@ -59,6 +59,11 @@ export class SelectionState {
   name = $state("");
   /** The CQL2 filter on the items' properties, as applied (the map and table show what it keeps). */
   filter = $state("");
+  /** Which of an asset's addresses to read: "auto" (the one that needs no
+   * sign-in), "main" (its own href), or the name of an alternate. */
+  alternate = $state("auto");
+  /** Whether S3 buckets are read as requester-pays: the person's AWS account is billed. */
+  requesterPays = $state(false);
   /** Items ticked one by one: every item but those marked ("all-but"), or
    * only those marked ("only"). */
   pickMode = $state<"all-but" | "only">("all-but");
@@ -103,8 +108,7 @@ export class SelectionState {
       filter: this.filter.trim() || null,
       ids: this.pickMode === "only" ? [...this.marked] : [],
       exclude: this.pickMode === "all-but" ? [...this.marked] : [],
-      // Of an asset's addresses, the one that needs no credentials.
-      alternate: "auto",
+      alternate: this.alternate,
     };
   }
 
@@ -118,6 +122,8 @@ export class SelectionState {
       concurrency: 8,
       per_host: 6,
       name: this.name.trim() || defaultName.trim() || null,
+      // The sign-in itself is the source's (the engine adds it).
+      access: { requester_pays: this.requesterPays },
     };
   }
 
@@ -129,6 +135,8 @@ export class SelectionState {
     this.assets = [];
     this.name = "";
     this.filter = "";
+    this.alternate = "auto";
+    this.requesterPays = false;
     this.tickAll(true);
   }
 }

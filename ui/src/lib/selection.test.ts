@@ -54,6 +54,7 @@ describe("a selection", () => {
       concurrency: 8,
       per_host: 6,
       name: "Sentinel-2 L2A",
+      access: { requester_pays: false },
     });
     // A typed name wins over the one offered; none at all is none.
     s.name = "  Alps, summer 2024 ";

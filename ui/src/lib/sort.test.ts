@@ -13,7 +13,7 @@ function item(id: string, datetime: string | null, sizes: (number | null)[]): It
     thumbnail: null,
     properties: [],
     links: [],
-    assets: sizes.map((size, i) => ({ key: `a${i}`, href: "", title: null, media_type: null, roles: [], size })),
+    assets: sizes.map((size, i) => ({ key: `a${i}`, href: "", title: null, media_type: null, roles: [], size, alternates: [] })),
   };
   return item;
 }
