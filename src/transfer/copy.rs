@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -675,44 +675,22 @@ impl AssetCopy {
                 "{href} is not a regular file (a folder, a device or a pipe); Cairn copies only files"
             )));
         }
-        let mut reader = tokio::fs::File::open(&source).await.map_err(missing)?;
-        let total = Some(meta.len());
+        let reader = tokio::fs::File::open(&source).await.map_err(missing)?;
         on_start(&Started {
             offset: 0,
-            total,
+            total: Some(meta.len()),
             validator: None,
         });
         let part = part_path(self.place.name());
-        let mut file = BufWriter::with_capacity(
-            256 * 1024,
-            tokio::fs::File::from_std(self.place.create(&part).map_err(|e| self.io(&part, e))?),
-        );
         let mut intake = Intake::new(self, limits, progress);
-        let mut buffer = vec![0u8; 256 * 1024];
-        loop {
-            if cancel.is_cancelled() {
-                file.flush().await.map_err(|e| self.io(&part, e))?;
-                return Err(Error::Cancelled);
-            }
-            let read = reader
-                .read(&mut buffer)
-                .await
-                .map_err(|e| Error::io(&source, e))?;
-            if read == 0 {
-                break;
-            }
-            intake.take(&buffer[..read]).await;
-            file.write_all(&buffer[..read])
-                .await
-                .map_err(|e| self.io(&part, e))?;
-        }
-        file.flush().await.map_err(|e| self.io(&part, e))?;
-        if self.flush {
-            file.into_inner()
-                .sync_all()
-                .await
-                .map_err(|e| self.io(&part, e))?;
-        }
+        self.receive(
+            &href,
+            Body::File(reader, source.clone()),
+            (0, None),
+            &mut intake,
+            cancel,
+        )
+        .await?;
         let verified = verify_part(&href, &self.place, &part, intake.fixity, self.expected_size)?;
         Ok(Copied {
             verified,
@@ -781,7 +759,12 @@ impl<'a> Intake<'a> {
 enum Body {
     Http(reqwest::Response),
     Object(futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>),
+    /// A file on this computer (at the path), read a piece at a time.
+    File(tokio::fs::File, std::path::PathBuf),
 }
+
+/// The most read from a local file at a time.
+const FILE_PIECE: usize = 256 * 1024;
 
 impl Body {
     /// The next piece (`None` at the end), waited for no longer than `pace`
@@ -796,6 +779,17 @@ impl Body {
         let stream = match self {
             Body::Http(response) => return next_chunk(response, pace, cancel, href).await,
             Body::Object(stream) => stream,
+            Body::File(file, path) => {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let mut piece = bytes::BytesMut::with_capacity(FILE_PIECE);
+                let read = file
+                    .read_buf(&mut piece)
+                    .await
+                    .map_err(|e| Error::io(&*path, e))?;
+                return Ok((read > 0).then(|| piece.freeze()));
+            }
         };
         let size = |c: &Option<object_store::Result<bytes::Bytes>>| {
             c.as_ref()
