@@ -59,7 +59,15 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
   let expected = [];
   try {
     await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
+    // The first time, a short guide; put away, it stays away.
+    await browser.execute(() => localStorage.clear());
+    await browser.refresh();
+    await (await $(browser, "first-run-guide")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "1-catalogs");
+    await (await $(browser, "guide-done")).click();
+    await browser.refresh();
+    await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
+    assert.equal(await (await $(browser, "first-run-guide")).isExisting(), false);
     await openCollection(browser);
     await shot(browser, "2-collection");
     // Sorted by id at a click on its header.
