@@ -215,6 +215,7 @@ async fn encode(
     // written by the other thread.
     let (sender, mut items) = mpsc::channel::<(String, Vec<u8>, ItemRow)>(QUEUE);
     let kept_mixed = mixed.clone();
+    let stop = cancel.clone();
     let writing = tokio::task::spawn_blocking(move || {
         let mut rows = Rows {
             mixed: kept_mixed,
@@ -225,7 +226,11 @@ async fn encode(
             documents: Vec::with_capacity(SLICE),
             error: None,
         };
-        while let Some((path, bytes, item)) = items.blocking_recv() {
+        // Stops at a failed write (the reading then stops too) or a cancel.
+        while rows.error.is_none()
+            && !stop.is_cancelled()
+            && let Some((path, bytes, item)) = items.blocking_recv()
+        {
             match item {
                 Ok(item) => {
                     rows.items.push(item);
@@ -237,7 +242,9 @@ async fn encode(
                 Err(why) => rows.indexed.leave_out(&path, why),
             }
         }
-        rows.flush();
+        if !stop.is_cancelled() {
+            rows.flush();
+        }
         rows
     });
     let read = each_item(destination, local, cancel, &sender, |path, bytes| {
@@ -254,6 +261,9 @@ async fn encode(
         ..
     } = writing.await.map_err(|e| failed(e.to_string()))?;
     read.map_err(|e| failed(e.to_string()))?;
+    if cancel.is_cancelled() {
+        return Err(failed(Error::Cancelled.to_string()));
+    }
     if let Some(why) = error {
         return Err(failed(why));
     }
@@ -299,7 +309,7 @@ fn row(bytes: Option<&[u8]>, mixed: &HashSet<String>) -> ItemRow {
 }
 
 /// Items read ahead of the thread that takes them in.
-const QUEUE: usize = 256;
+const QUEUE: usize = 64;
 
 /// An item as the second pass reads it: parsed, or why it is left out.
 type ItemRow = std::result::Result<stac::Item, String>;
@@ -679,6 +689,51 @@ pub fn inside(dir: &str, href: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_item_parsed_once_is_the_item_parsed_by_way_of_a_value() {
+        let slow = |document: &Value| {
+            stac::Item::deserialize(&prepared(document.clone(), &HashSet::new()).unwrap()).unwrap()
+        };
+        let document = json!({
+            "type": "Feature", "stac_version": "1.1.0", "id": "a", "collection": "c",
+            "geometry": {"type": "Point", "coordinates": [1.0, 2.0]},
+            "bbox": [1.0, 2.0, 1.0, 2.0],
+            "properties": {
+                "datetime": "2024-01-01T00:00:00Z", "title": "A", "created": "2024-01-02T00:00:00Z",
+                "id": "clash", "bbox": [0], "proj:geometry": {"type": "Point", "coordinates": [0, 0]},
+                "platform": "x", "links": "clash", "eo:cloud_cover": 3
+            },
+            "links": [], "assets": {"data": {"href": "./a.bin"}}
+        });
+        let bytes = serde_json::to_vec(&document).unwrap();
+        let fast = row(Some(&bytes), &HashSet::new()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&fast).unwrap(),
+            serde_json::to_value(slow(&document)).unwrap()
+        );
+        assert!(
+            !fast
+                .properties
+                .additional_fields
+                .contains_key("proj:geometry")
+        );
+        assert!(!fast.properties.additional_fields.contains_key("id"));
+        // No geometry, or a null one: left out, and said why.
+        for geometry in [Value::Null, json!("text")] {
+            let mut without = document.clone();
+            without["geometry"] = geometry;
+            let bytes = serde_json::to_vec(&without).unwrap();
+            assert_eq!(
+                row(Some(&bytes), &HashSet::new()).unwrap_err(),
+                "it has no geometry"
+            );
+        }
+        assert_eq!(
+            row(Some(b"not json"), &HashSet::new()).unwrap_err(),
+            "it could not be read, or is not JSON"
+        );
+    }
 
     #[test]
     fn fields_of_two_kinds_are_found_once() {

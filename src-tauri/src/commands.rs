@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use cairn::catalog::browse::{Entry, ItemSummary, look as look_at};
+use cairn::catalog::browse::{DETAILED, Entry, ItemSummary, look as look_at};
 use cairn::catalog::search::{Found, search};
 use cairn::catalog::walk::Problem;
 use cairn::destination::BucketLogin;
@@ -152,7 +152,10 @@ pub async fn search_items(
                 page.more = true;
                 return ControlFlow::Break(());
             }
-            Found::Item(item) => page.items.extend(ItemSummary::of(&item)),
+            Found::Item(item) if page.items.len() < DETAILED => {
+                page.items.extend(ItemSummary::of(&item))
+            }
+            Found::Item(item) => page.items.extend(ItemSummary::brief(&item)),
             Found::Problem(problem) => page.problems.push(problem),
         }
         ControlFlow::Continue(())

@@ -195,7 +195,14 @@ pub struct ItemSummary {
     /// Its links to things beside it (a license, the data it came from,
     /// other formats), resolved; not the links of the catalog's tree.
     pub links: Vec<LinkSummary>,
+    /// Whether its properties and links are here: a long list keeps them
+    /// for its first [`DETAILED`] items only (see [`ItemSummary::brief`]).
+    pub detailed: bool,
 }
+
+/// Items of one list that keep their properties and links: about 2.5 KB
+/// each for an Earth Search item, so a list of 100,000 stays light.
+pub const DETAILED: usize = 2_000;
 
 /// Properties of an item kept for its page.
 pub const MOST_PROPERTIES: usize = 60;
@@ -376,7 +383,17 @@ impl ItemSummary {
             thumbnail,
             properties,
             links,
+            detailed: true,
         })
+    }
+
+    /// [`ItemSummary::of`] without the properties and links.
+    pub fn brief(item: &Value) -> Option<ItemSummary> {
+        let mut summary = ItemSummary::of(item)?;
+        summary.properties = Vec::new();
+        summary.links = Vec::new();
+        summary.detailed = false;
+        Some(summary)
     }
 }
 

@@ -408,7 +408,9 @@ impl AssetCopy {
         }
         .map_err(|e| self.io(&part, e))?;
         let mut writer = ChunkWriter::start(file);
-        let mut first = offset == 0;
+        // A server's answer may be an error page in place of the file; a
+        // file on this computer is what it is.
+        let mut first = offset == 0 && !matches!(body, Body::File(..));
         loop {
             let chunk = match body.next(&mut intake.pace, cancel, href).await {
                 Ok(Some(chunk)) => chunk,

@@ -32,6 +32,7 @@ function scene(): ItemSummary {
       { rel: "via", href: "https://refused.example.org/scene", title: "USGS LandsatLook" },
       { rel: "alternate", href: "file:///home/someone/.netrc", title: null },
     ],
+    detailed: true,
   };
 }
 
@@ -55,5 +56,15 @@ describe("ItemPage", () => {
     // A refusal is said on the page.
     await fireEvent.click(screen.getByText("USGS LandsatLook"));
     expect(await screen.findByText(/copy the address into one by hand/)).toBeTruthy();
+    expect(screen.queryByTestId("item-brief")).toBeNull();
+  });
+
+  it("says why an item far down a long list has no properties, and forgets the last item's problem", async () => {
+    const { rerender } = render(ItemPage, { item: scene(), onclose: () => {} });
+    await fireEvent.click(screen.getByText("USGS LandsatLook"));
+    expect(await screen.findByText(/copy the address into one by hand/)).toBeTruthy();
+    await rerender({ item: { ...scene(), id: "far-down", properties: [], links: [], detailed: false }, onclose: () => {} });
+    expect(screen.getByTestId("item-brief").textContent).toContain("first 2,000 items");
+    expect(screen.queryByText(/copy the address into one by hand/)).toBeNull();
   });
 });

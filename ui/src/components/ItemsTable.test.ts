@@ -14,7 +14,7 @@ globalThis.ResizeObserver ??= class {
 
 function item(id: string, datetime: string | null, size: number | null): ItemSummary {
   return {
-    id, collection: "c", href: null, bbox: null, geometry: null, datetime, thumbnail: null, properties: [], links: [],
+    id, collection: "c", href: null, bbox: null, geometry: null, datetime, thumbnail: null, properties: [], links: [], detailed: true,
     assets: [{ key: "data", href: `http://x/${id}.tif`, title: null, media_type: null, roles: ["data"], size, alternates: [] }],
   };
 }

@@ -22,7 +22,7 @@ vi.mock("../lib/ipc", () => ({
 
 const items = [
   {
-    id: "a", collection: "c", href: null, bbox: null, geometry: null, datetime: null, thumbnail: null, properties: [], links: [],
+    id: "a", collection: "c", href: null, bbox: null, geometry: null, datetime: null, thumbnail: null, properties: [], links: [], detailed: true,
     assets: [{ key: "red", href: "http://x/red.tif", title: null, media_type: "image/tiff", roles: ["data"], size: 4e9, alternates: [] }],
   },
 ];
@@ -95,7 +95,7 @@ describe("the mirror panel", () => {
         assets: [{ ...items[0].assets[0], href: "https://data.example.org/red.tif", alternates: ["s3"] }],
       },
     ];
-    render(SelectionPanel, { items: inBuckets, onstarted: () => {} });
+    const { rerender } = render(SelectionPanel, { items: inBuckets, onstarted: () => {} });
     expect(screen.getByTestId("reading").textContent).toContain("Its “s3” copy");
     selection.destination = "/media/disk/mirror";
     // The default: the address that needs no sign-in, and nobody billed.
@@ -119,8 +119,13 @@ describe("the mirror panel", () => {
     expect(ipc.estimate).toHaveBeenLastCalledWith(
       expect.objectContaining({ selection: expect.objectContaining({ alternate: "s3" }), access: { requester_pays: true } }),
     );
-    expect((await screen.findByTestId("estimate-result")).textContent).toContain("billed to your AWS account");
+    expect((await screen.findByTestId("estimate-result")).textContent).toContain("bills your AWS account");
+    // Items that offer neither (another collection) put both back to the default.
+    await rerender({ items, onstarted: () => {} });
+    expect(screen.queryByTestId("reading")).toBeNull();
+    expect([selection.alternate, selection.requesterPays]).toEqual(["auto", false]);
     // Another catalog starts again from the default.
+    selection.alternate = "s3";
     selection.setSource("http://127.0.0.1/other.json");
     expect([selection.alternate, selection.requesterPays]).toEqual(["auto", false]);
   });

@@ -493,6 +493,11 @@ export type ItemSummary = {
 	 *  other formats), resolved; not the links of the catalog's tree.
 	 */
 	links: LinkSummary[],
+	/**
+	 *  Whether its properties and links are here: a long list keeps them
+	 *  for its first [`DETAILED`] items only (see [`ItemSummary::brief`]).
+	 */
+	detailed: boolean,
 };
 
 /**  A job as stored. */

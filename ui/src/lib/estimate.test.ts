@@ -66,7 +66,7 @@ describe("where the files can be read from", () => {
   });
 
   it("says when the person's account is billed", () => {
-    expect(lines(estimate({ requester_pays: true })).join(" ")).toContain("billed to your AWS account");
-    expect(lines(estimate()).join(" ")).not.toContain("billed");
+    expect(lines(estimate({ requester_pays: true })).join(" ")).toContain("bills your AWS account");
+    expect(lines(estimate()).join(" ")).not.toContain("bills");
   });
 });

@@ -13,7 +13,7 @@ export function describe(estimate: Estimate): string[] {
   if (already > 0) lines.push(`${plural(already, "asset")} (${bytes(c.bytes_done)}) already mirrored`);
   if (c.assets === 0) lines.push("Nothing matches this selection: widen the area, the dates or the asset filter.");
   if (estimate.requester_pays) {
-    lines.push("Requester pays: reading the S3 buckets is billed to your AWS account, not to their owners.");
+    lines.push("Requester pays: any S3 bucket this job reads bills your AWS account for the reads, not its owner.");
   }
   return lines;
 }

@@ -3,7 +3,7 @@ import type { ItemSummary } from "./bindings";
 import { narrow } from "./narrow";
 
 function item(id: string, bbox: ItemSummary["bbox"], datetime: string | null): ItemSummary {
-  return { id, collection: "c", href: null, bbox, geometry: null, datetime, assets: [], thumbnail: null, properties: [], links: [] };
+  return { id, collection: "c", href: null, bbox, geometry: null, datetime, assets: [], thumbnail: null, properties: [], links: [], detailed: true };
 }
 
 const items = [

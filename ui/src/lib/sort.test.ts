@@ -13,6 +13,7 @@ function item(id: string, datetime: string | null, sizes: (number | null)[]): It
     thumbnail: null,
     properties: [],
     links: [],
+    detailed: true,
     assets: sizes.map((size, i) => ({ key: `a${i}`, href: "", title: null, media_type: null, roles: [], size, alternates: [] })),
   };
   return item;
