@@ -90,6 +90,10 @@ pub async fn write(
             let _ = local.remove(INDEX);
             return Ok(Indexed::default());
         }
+        Err(_) if cancel.is_cancelled() => {
+            let _ = local.remove(&temporary);
+            return Err(Error::Cancelled);
+        }
         Err(why) => {
             let _ = local.remove(&temporary);
             return Err(Error::io(&local.display(INDEX), std::io::Error::other(why)));
@@ -123,6 +127,10 @@ pub async fn write_file(
         Ok(None) => {
             let _ = std::fs::remove_file(&temporary);
             Ok(None)
+        }
+        Err(_) if cancel.is_cancelled() => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(Error::Cancelled)
         }
         Err(why) => {
             let _ = std::fs::remove_file(&temporary);

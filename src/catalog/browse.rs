@@ -250,8 +250,13 @@ fn property_text(value: &Value) -> String {
             list.map(|l| l.join(", "))
         })
         .unwrap_or_else(|| value.to_string());
+    cut(text)
+}
+
+/// `text` cut at [`LONGEST_VALUE`] characters, with an ellipsis.
+fn cut(text: String) -> String {
     match text.char_indices().nth(LONGEST_VALUE) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
+        Some((at, _)) => format!("{}…", &text[..at]),
         None => text,
     }
 }
@@ -280,6 +285,11 @@ pub struct AssetSummary {
 impl ItemSummary {
     /// Describes an item document; `None` when it has no id.
     pub fn of(item: &Value) -> Option<ItemSummary> {
+        Self::summary(item, true)
+    }
+
+    /// The summary of `item`, with its properties and links when `detailed`.
+    fn summary(item: &Value, detailed: bool) -> Option<ItemSummary> {
         let id = item.get("id")?.as_str()?.to_string();
         let text = |pointer: &str| {
             item.pointer(pointer)
@@ -341,6 +351,7 @@ impl ItemSummary {
         let bbox = item.get("bbox").and_then(corners);
         let properties = item
             .get("properties")
+            .filter(|_| detailed)
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
@@ -353,6 +364,7 @@ impl ItemSummary {
         const TREE: [&str; 6] = ["self", "root", "parent", "collection", "child", "item"];
         let links = item
             .get("links")
+            .filter(|_| detailed)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -362,12 +374,12 @@ impl ItemSummary {
                     return None;
                 }
                 Some(LinkSummary {
-                    rel: rel.to_string(),
+                    rel: cut(rel.to_string()),
                     href: resolve(link.get("href")?.as_str()?),
                     title: link
                         .get("title")
                         .and_then(Value::as_str)
-                        .map(str::to_string),
+                        .map(|title| cut(title.to_string())),
                 })
             })
             .take(MOST_LINKS)
@@ -383,17 +395,13 @@ impl ItemSummary {
             thumbnail,
             properties,
             links,
-            detailed: true,
+            detailed,
         })
     }
 
     /// [`ItemSummary::of`] without the properties and links.
     pub fn brief(item: &Value) -> Option<ItemSummary> {
-        let mut summary = ItemSummary::of(item)?;
-        summary.properties = Vec::new();
-        summary.links = Vec::new();
-        summary.detailed = false;
-        Some(summary)
+        Self::summary(item, false)
     }
 }
 
@@ -459,6 +467,12 @@ mod tests {
         assert_eq!(summary.bbox, Some([1.0, 2.0, 3.0, 4.0]));
         assert!(summary.links.is_empty());
         assert!(ItemSummary::of(&json!({"type": "Feature"})).is_none());
+        // Brief: all but the properties and links.
+        let mut item = item;
+        item["properties"]["platform"] = json!("landsat-9");
+        let brief = ItemSummary::brief(&item).unwrap();
+        assert!(!brief.detailed && brief.properties.is_empty());
+        assert_eq!(brief.assets, ItemSummary::of(&item).unwrap().assets);
     }
 
     #[test]
