@@ -76,6 +76,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::window_ready,
         ])
         .events(collect_events![JobEvent])
+        // Items of a list that keep their properties and links, for the
+        // item page's words.
+        .constant("DETAILED", cairn::catalog::browse::DETAILED)
         .dangerously_cast_bigints_to_number()
         .disable_serde_phases()
 }

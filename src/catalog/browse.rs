@@ -146,12 +146,7 @@ pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
                     _ => {}
                 }
             };
-            for link in value
-                .get("links")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for link in links_of(value) {
                 each(link);
             }
             // Broken links were reported by the check above.
@@ -296,11 +291,7 @@ impl ItemSummary {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        let href = item
-            .get("links")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let href = links_of(item)
             .find(|l| l.get("rel").and_then(Value::as_str) == Some("self"))
             .and_then(|l| l.get("href").and_then(Value::as_str))
             .map(str::to_string);
@@ -362,12 +353,8 @@ impl ItemSummary {
             })
             .collect();
         const TREE: [&str; 6] = ["self", "root", "parent", "collection", "child", "item"];
-        let links = item
-            .get("links")
+        let links = links_of(item)
             .filter(|_| detailed)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
             .filter_map(|link| {
                 let rel = link.get("rel")?.as_str()?;
                 if TREE.contains(&rel) {
@@ -403,6 +390,15 @@ impl ItemSummary {
     pub fn brief(item: &Value) -> Option<ItemSummary> {
         Self::summary(item, false)
     }
+}
+
+/// The links of a STAC document (none when it has no list of them).
+fn links_of(document: &Value) -> impl Iterator<Item = &Value> {
+    document
+        .get("links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn providers(value: &Value) -> Vec<String> {

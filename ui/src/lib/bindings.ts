@@ -123,6 +123,9 @@ export const events = {
 	jobEvent: makeEvent<JobEvent, JobEvent>("job-event"),
 };
 
+/* Constants */
+export const DETAILED = 2000 as const;
+
 /* Types */
 /**  An engine error, in plain words. */
 export type AppError = {
