@@ -378,14 +378,7 @@ pub async fn open_folder(app: State<'_, App>, handle: tauri::AppHandle, job: i64
 #[specta::specta]
 pub async fn open_address(handle: tauri::AppHandle, address: String) -> Reply<()> {
     use tauri_plugin_opener::OpenerExt;
-    let url = url::Url::parse(&address)
-        .ok()
-        .filter(|url| matches!(url.scheme(), "http" | "https"))
-        .ok_or_else(|| {
-            cairn::Error::invalid_input(format!(
-                "{address} is not a web address; only http and https links open in the browser"
-            ))
-        })?;
+    let url = web_address(&address)?;
     handle
         .opener()
         .open_url(url.as_str(), None::<&str>)
@@ -395,6 +388,18 @@ pub async fn open_address(handle: tauri::AppHandle, address: String) -> Reply<()
             ))
         })?;
     Ok(())
+}
+
+/// `address` when it is an http or https address, else why it is not opened.
+fn web_address(address: &str) -> Result<url::Url, cairn::Error> {
+    url::Url::parse(address)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            cairn::Error::invalid_input(format!(
+                "{address} is not a web address; only http and https links open in the browser"
+            ))
+        })
 }
 
 /// A bag made of a job's mirror.
@@ -503,4 +508,33 @@ pub async fn window_ready(app: tauri::AppHandle) -> Reply<()> {
         app.exit(0);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::web_address;
+
+    #[test]
+    fn only_web_addresses_are_opened() {
+        for good in [
+            "https://example.org/LICENSE",
+            "http://127.0.0.1:8000/x?y=1#z",
+        ] {
+            assert!(web_address(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "file:///home/someone/.netrc",
+            "javascript:alert(1)",
+            "data:text/html,<script>x</script>",
+            "../LICENSE.txt",
+            "/etc/passwd",
+            "s3://bucket/key",
+            "smb://host/share",
+            "vscode://file/x",
+            "",
+        ] {
+            let refused = web_address(bad).unwrap_err().to_string();
+            assert!(refused.contains("only http and https"), "{bad}: {refused}");
+        }
+    }
 }

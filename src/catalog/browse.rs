@@ -473,7 +473,7 @@ mod tests {
 
     #[test]
     fn an_items_properties_and_own_links_are_kept_as_short_text() {
-        let long = "x".repeat(400);
+        let long = "é".repeat(400);
         let item = json!({
             "id": "scene-1",
             "properties": {
