@@ -7,10 +7,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: see Cargo.toml.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Mirror STAC catalogs: browse, search, copy and verify geospatial data.
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about, long_about = None)]
