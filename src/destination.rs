@@ -24,6 +24,7 @@ use url::Url;
 
 use crate::checksum::{Checksum, Hasher};
 use crate::folder::Folder;
+use crate::transit::{Checked, Store};
 use crate::{Error, Result};
 
 /// Parts of a multipart upload (S3's smallest); files smaller than one part
@@ -34,6 +35,9 @@ const PART_SIZE: usize = 5 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 1;
 /// Bytes read from the staged file at a time.
 const READ_SIZE: usize = 1024 * 1024;
+/// Uploads of one file, when the store says it received other bytes than
+/// were sent (see transit.rs).
+const UPLOAD_ATTEMPTS: u32 = 3;
 
 /// Where a job's mirror goes.
 #[derive(Debug, Clone)]
@@ -183,10 +187,11 @@ impl Destination {
     /// folder). With `verified`, the checksum it was verified with, the bytes
     /// read for the upload are hashed as they go, and an upload whose bytes
     /// are not the verified ones is abandoned before it is completed: a
-    /// staged copy damaged on disk never becomes the mirror's object. S3
-    /// itself checks each request's body against the SHA-256 sent with it
-    /// (`x-amz-checksum-sha256`, and the signed payload hash). Then the
-    /// object's size must be the file's.
+    /// staged copy damaged on disk never becomes the mirror's object. Each
+    /// request's body is checked against the hash the store says it
+    /// received (see transit.rs); an upload the store received other bytes
+    /// for is sent again, up to [`UPLOAD_ATTEMPTS`] times, and then
+    /// removed from the store. Then the object's size must be the file's.
     ///
     /// `cancel` stops a multipart upload between parts; an upload that
     /// stops for any reason is abandoned (aborted), so no unfinished upload
@@ -201,100 +206,31 @@ impl Destination {
         let Destination::Bucket(bucket) = self else {
             return Ok(());
         };
-        let local = staged.display(relative);
-        let location = bucket.object_path(relative);
-        let href = format!("{}/{relative}", bucket.url);
-        let wrap = |source| Error::ObjectStore {
-            href: href.clone(),
-            source,
-        };
-        let io = |source| Error::Io {
-            path: local.display().to_string(),
-            source,
-        };
-        let mut hasher = verified.map(|c| (c, Hasher::new(c.algorithm)));
-        let damaged = |hasher: Option<(&Checksum, Hasher)>| -> Option<Error> {
-            let (expected, hasher) = hasher?;
-            let got = hasher.finish();
-            (&got != expected).then(|| Error::Verification {
-                href: href.clone(),
-                reason: format!(
-                    "the file waiting for upload at {} changed on disk after it was checked ({} {} checked, {} now); it was not uploaded, and it is downloaded again when the job resumes",
-                    local.display(),
-                    expected.algorithm.name(),
-                    expected.to_hex(),
-                    got.to_hex()
-                ),
-            })
-        };
-        let mut file = tokio::fs::File::from_std(staged.read_file(relative).map_err(io)?);
-        let size = file.metadata().await.map_err(io)?.len();
-        if size <= PART_SIZE as u64 {
-            let mut bytes = Vec::with_capacity(size as usize);
-            file.read_to_end(&mut bytes).await.map_err(io)?;
-            if let Some((_, hasher)) = hasher.as_mut() {
-                hasher.update(&bytes);
-            }
-            if let Some(error) = damaged(hasher) {
+        let mut attempt = 1;
+        loop {
+            let error = match bucket.upload(staged, relative, verified, cancel).await {
+                Err(error @ Error::ObjectStore { .. }) => error,
+                done => return done,
+            };
+            let Error::ObjectStore { source, .. } = &error else {
+                unreachable!("matched above")
+            };
+            if !crate::transit::is_mismatch(source) {
                 return Err(error);
             }
-            bucket
-                .store
-                .put(&location, PutPayload::from(bytes))
-                .await
-                .map_err(wrap)?;
-        } else {
-            let upload = bucket.store.put_multipart(&location).await.map_err(wrap)?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let sent = async {
-                let mut buffer = vec![0u8; READ_SIZE];
-                loop {
-                    let read = file.read(&mut buffer).await.map_err(io)?;
-                    if read == 0 {
-                        break;
-                    }
-                    if let Some((_, hasher)) = hasher.as_mut() {
-                        hasher.update(&buffer[..read]);
-                    }
-                    tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => return Err(Error::Cancelled),
-                        room = writer.wait_for_capacity(PARTS_IN_FLIGHT) => room.map_err(wrap)?,
-                    }
-                    writer.write(&buffer[..read]);
-                }
-                // Every part up before the upload is completed.
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return Err(Error::Cancelled),
-                    done = writer.wait_for_capacity(0) => done.map_err(wrap)?,
-                }
-                // Completing the upload is what makes the object: not with
-                // bytes other than the verified ones.
-                match damaged(hasher) {
-                    Some(error) => Err(error),
-                    None => Ok(()),
-                }
-            }
-            .await;
-            if let Err(error) = sent {
-                let _ = writer.abort().await;
+            if attempt == UPLOAD_ATTEMPTS {
+                // Not left under its key with bytes other than the verified
+                // ones.
+                let _ = bucket.store.delete(&bucket.object_path(relative)).await;
                 return Err(error);
             }
-            writer.finish().await.map_err(wrap)?;
+            tracing::warn!(
+                %relative,
+                attempt,
+                "the store received other bytes than were sent; uploading again"
+            );
+            attempt += 1;
         }
-        // What arrived must be what was verified.
-        let meta = bucket.store.head(&location).await.map_err(wrap)?;
-        if meta.size != size {
-            return Err(Error::Verification {
-                href,
-                reason: format!(
-                    "the bucket holds {} bytes after the upload of {size}",
-                    meta.size
-                ),
-            });
-        }
-        Ok(())
     }
 
     /// Keeps the mirror's file at `relative` as `kept` (a sibling path), before
@@ -645,6 +581,112 @@ impl Destination {
 }
 
 impl Bucket {
+    /// Uploads the staged file at `relative` once (see
+    /// [`Destination::publish`]).
+    async fn upload(
+        &self,
+        staged: &Folder,
+        relative: &str,
+        verified: Option<&Checksum>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let bucket = self;
+        let local = staged.display(relative);
+        let location = bucket.object_path(relative);
+        let href = format!("{}/{relative}", bucket.url);
+        let wrap = |source| Error::ObjectStore {
+            href: href.clone(),
+            source,
+        };
+        let io = |source| Error::Io {
+            path: local.display().to_string(),
+            source,
+        };
+        let mut hasher = verified.map(|c| (c, Hasher::new(c.algorithm)));
+        let damaged = |hasher: Option<(&Checksum, Hasher)>| -> Option<Error> {
+            let (expected, hasher) = hasher?;
+            let got = hasher.finish();
+            (&got != expected).then(|| Error::Verification {
+                href: href.clone(),
+                reason: format!(
+                    "the file waiting for upload at {} changed on disk after it was checked ({} {} checked, {} now); it was not uploaded, and it is downloaded again when the job resumes",
+                    local.display(),
+                    expected.algorithm.name(),
+                    expected.to_hex(),
+                    got.to_hex()
+                ),
+            })
+        };
+        let mut file = tokio::fs::File::from_std(staged.read_file(relative).map_err(io)?);
+        let size = file.metadata().await.map_err(io)?.len();
+        if size <= PART_SIZE as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut bytes).await.map_err(io)?;
+            if let Some((_, hasher)) = hasher.as_mut() {
+                hasher.update(&bytes);
+            }
+            if let Some(error) = damaged(hasher) {
+                return Err(error);
+            }
+            bucket
+                .store
+                .put(&location, PutPayload::from(bytes))
+                .await
+                .map_err(wrap)?;
+        } else {
+            let upload = bucket.store.put_multipart(&location).await.map_err(wrap)?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let sent = async {
+                let mut buffer = vec![0u8; READ_SIZE];
+                loop {
+                    let read = file.read(&mut buffer).await.map_err(io)?;
+                    if read == 0 {
+                        break;
+                    }
+                    if let Some((_, hasher)) = hasher.as_mut() {
+                        hasher.update(&buffer[..read]);
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Err(Error::Cancelled),
+                        room = writer.wait_for_capacity(PARTS_IN_FLIGHT) => room.map_err(wrap)?,
+                    }
+                    writer.write(&buffer[..read]);
+                }
+                // Every part up before the upload is completed.
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Err(Error::Cancelled),
+                    done = writer.wait_for_capacity(0) => done.map_err(wrap)?,
+                }
+                // Completing the upload is what makes the object: not with
+                // bytes other than the verified ones.
+                match damaged(hasher) {
+                    Some(error) => Err(error),
+                    None => Ok(()),
+                }
+            }
+            .await;
+            if let Err(error) = sent {
+                let _ = writer.abort().await;
+                return Err(error);
+            }
+            writer.finish().await.map_err(wrap)?;
+        }
+        // What arrived must be what was verified.
+        let meta = bucket.store.head(&location).await.map_err(wrap)?;
+        if meta.size != size {
+            return Err(Error::Verification {
+                href,
+                reason: format!(
+                    "the bucket holds {} bytes after the upload of {size}",
+                    meta.size
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The object at `relative` under the prefix. Cairn's own names are
     /// valid keys as they are and are written so, so that the catalog's
     /// relative hrefs name the objects for any other tool; a name a key
@@ -925,13 +967,15 @@ fn build_store(url: &Url, unsigned: bool, requester_pays: bool) -> Result<Arc<dy
     };
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         // Each upload request carries the SHA-256 of its body, which S3
-        // checks and keeps with the object.
+        // checks and keeps with the object (and names in its answer, which
+        // transit.rs compares).
         "s3" => {
             let mut builder = AmazonS3Builder::from_env()
                 .with_url(url.as_str())
                 .with_skip_signature(unsigned)
                 .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
-                .with_request_payer(requester_pays);
+                .with_request_payer(requester_pays)
+                .with_http_connector(Checked(Store::S3));
             if let Some(login) = &login {
                 if !login.key_id.is_empty() {
                     builder = builder.with_access_key_id(&login.key_id);
@@ -954,7 +998,8 @@ fn build_store(url: &Url, unsigned: bool, requester_pays: bool) -> Result<Arc<dy
         "az" => {
             let mut builder = MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
-                .with_skip_signature(unsigned);
+                .with_skip_signature(unsigned)
+                .with_http_connector(Checked(Store::Azure));
             if let Some(login) = &login {
                 if !login.key_id.is_empty() {
                     builder = builder.with_account(&login.key_id);
@@ -976,7 +1021,8 @@ fn build_store(url: &Url, unsigned: bool, requester_pays: bool) -> Result<Arc<dy
         "gs" => {
             let mut builder = GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
-                .with_skip_signature(unsigned);
+                .with_skip_signature(unsigned)
+                .with_http_connector(Checked(Store::Gcs));
             if let Some(login) = &login
                 && !login.key_file.is_empty()
             {

@@ -59,6 +59,7 @@ pub mod runner;
 pub mod seen;
 pub mod store;
 pub mod transfer;
+pub mod transit;
 pub mod verify;
 pub mod watch;
 pub mod words;

@@ -25,5 +25,6 @@ mod sign_in;
 mod static_walk;
 mod support;
 mod sync;
+mod transit;
 mod trust;
 mod watch;

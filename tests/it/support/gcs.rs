@@ -11,7 +11,10 @@
 //! does the same (a media upload, a rewrite, a delete). The parts of a
 //! multipart upload wait in the gateway until it is completed, then go up as
 //! one media upload, as GCS itself assembles them. Every byte a test reads
-//! back comes from the emulator.
+//! back comes from the emulator. As GCS does, the gateway answers each
+//! upload with `x-goog-hash` (the MD5 the emulator computed of what it
+//! stored; for a part, the part's own) and refuses a body that does not
+//! match the `Content-MD5` sent with it (BadDigest).
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command};
@@ -147,6 +150,11 @@ struct Gateway {
     next: AtomicU64,
 }
 
+fn md5_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(<md5::Md5 as md5::Digest>::digest(bytes))
+}
+
 fn reply(status: StatusCode, headers: &[(&str, String)], body: impl Into<Body>) -> Response {
     let mut response = Response::builder().status(status);
     for (name, value) in headers {
@@ -278,9 +286,20 @@ impl Gateway {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        // The hashes the emulator computed of what it stored, as GCS names
+        // them in `x-goog-hash`.
+        let hash = format!(
+            "crc32c={},md5={}",
+            created["crc32c"].as_str().unwrap_or_default(),
+            created["md5Hash"].as_str().unwrap_or_default()
+        );
         reply(
             StatusCode::OK,
-            &[("etag", etag), ("x-goog-generation", generation)],
+            &[
+                ("etag", etag),
+                ("x-goog-generation", generation),
+                ("x-goog-hash", hash),
+            ],
             Body::empty(),
         )
     }
@@ -294,6 +313,18 @@ impl Gateway {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Response {
+        // GCS refuses a body that does not match the Content-MD5 sent with it.
+        if method == Method::PUT
+            && !body.is_empty()
+            && let Some(sent) = headers.get("content-md5")
+            && sent.to_str().unwrap() != md5_base64(&body)
+        {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                &[("content-type", "application/xml".into())],
+                "<Error><Code>BadDigest</Code><Message>The Content-MD5 you specified did not match what was received.</Message></Error>",
+            );
+        }
         let upload_id = query.get("uploadId").cloned();
         match (method.as_str(), upload_id) {
             ("POST", None) if query.contains_key("uploads") => {
@@ -308,15 +339,21 @@ impl Gateway {
             }
             ("PUT", Some(id)) => {
                 let number: u32 = query["partNumber"].parse().unwrap();
+                // As GCS answers a part: its MD5, as the ETag and as a hash.
                 let etag = format!(
                     "\"{}\"",
-                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))
+                    hex::encode(<md5::Md5 as md5::Digest>::digest(&body))
                 );
+                let hash = format!("md5={}", md5_base64(&body));
                 match self.uploads.lock().unwrap().get_mut(&id) {
                     Some(parts) => parts.insert(number, body),
                     None => return reply(StatusCode::NOT_FOUND, &[], "no such upload"),
                 };
-                reply(StatusCode::OK, &[("etag", etag)], Body::empty())
+                reply(
+                    StatusCode::OK,
+                    &[("etag", etag), ("x-goog-hash", hash)],
+                    Body::empty(),
+                )
             }
             ("POST", Some(id)) => {
                 let Some(parts) = self.uploads.lock().unwrap().remove(&id) else {

@@ -9,6 +9,7 @@ pub mod replay;
 pub mod rustac;
 pub mod site;
 pub mod sound;
+pub mod tamper;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
