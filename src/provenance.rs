@@ -223,8 +223,15 @@ impl Provenance {
     }
 
     /// The record of a copy from a local file.
-    pub fn of_file(url: &Url, len: u64, modified: Option<SystemTime>) -> Provenance {
-        Provenance::read_as_is(url, len, modified)
+    pub fn of_file(
+        url: &Url,
+        len: u64,
+        modified: Option<SystemTime>,
+        resumed_from: u64,
+    ) -> Provenance {
+        let mut read = Provenance::read_as_is(url, len, modified);
+        read.resumed_from = (resumed_from > 0).then_some(resumed_from);
+        read
     }
 
     /// The record of a read without redirects or an HTTP status: its

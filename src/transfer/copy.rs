@@ -677,34 +677,87 @@ impl AssetCopy {
                 "{href} is not a regular file (a folder, a device or a pipe); Cairn copies only files"
             )));
         }
-        let reader = tokio::fs::File::open(&source).await.map_err(missing)?;
-        on_start(&Started {
-            offset: 0,
-            total: Some(meta.len()),
-            validator: None,
-        });
+        let mut reader = tokio::fs::File::open(&source).await.map_err(missing)?;
+        // A cut copy goes on from where it stopped while the file is the
+        // one it was started from (the same size, times and inode);
+        // otherwise it starts again.
+        let validator = file_validator(&meta);
         let part = part_path(self.place.name());
+        let mut offset = match &self.validator {
+            Some(then) if *then == validator => self.resumable(&part),
+            _ => 0,
+        };
+        if offset > meta.len() {
+            offset = 0;
+        }
+        if offset > 0 && offset == meta.len() {
+            return self.verify_whole_part(&href, &part, offset, on_start).await;
+        }
+        if offset > 0 {
+            use tokio::io::AsyncSeekExt;
+            reader
+                .seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| Error::io(&source, e))?;
+        }
+        on_start(&Started {
+            offset,
+            total: Some(meta.len()),
+            validator: Some(validator),
+        });
         let mut intake = Intake::new(self, limits, progress);
         self.receive(
             &href,
             Body::File(reader, source.clone()),
-            (0, None),
+            (offset, None),
             &mut intake,
             cancel,
         )
         .await?;
-        let verified = verify_part(&href, &self.place, &part, intake.fixity, self.expected_size)?;
+        if offset + intake.fetched != meta.len() {
+            // The file changed while it was read.
+            let _ = self.place.remove(&part);
+            return Err(short_body(&href, meta.len() - offset, intake.fetched));
+        }
+        let expected_size = self.expected_size.or(Some(meta.len()));
+        let verified = verify_part(&href, &self.place, &part, intake.fixity, expected_size)?;
         Ok(Copied {
             verified,
-            resumed_from: 0,
+            resumed_from: offset,
             fetched: intake.fetched,
             provenance: Some(Provenance::of_file(
                 &self.url,
                 meta.len(),
                 meta.modified().ok(),
+                offset,
             )),
         })
     }
+}
+
+/// What a local file is known by while a copy of it is cut: its size,
+/// modification and change times and (on Unix) its device and inode. A
+/// file replaced by another, or written to, no longer matches.
+fn file_validator(meta: &std::fs::Metadata) -> String {
+    let nanos = |time: std::io::Result<std::time::SystemTime>| {
+        time.ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos())
+    };
+    #[cfg(unix)]
+    let identity = {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "{}:{}:{}.{}",
+            meta.dev(),
+            meta.ino(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        )
+    };
+    #[cfg(not(unix))]
+    let identity = nanos(meta.created());
+    format!("file:{}:{}:{identity}", meta.len(), nanos(meta.modified()))
 }
 
 /// Phase 4: checks what was written against `expected_size` and the expected

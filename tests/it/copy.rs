@@ -375,3 +375,129 @@ async fn a_cancelled_copy_keeps_its_partial_file() {
     assert_eq!(kept, progress.load(Ordering::Relaxed));
     assert!(kept > 0 && kept < 4_000_000, "{kept}");
 }
+
+/// A copy of the local file `source` to `target`.
+fn file_copy(source: &std::path::Path, target: &std::path::Path) -> AssetCopy {
+    AssetCopy {
+        url: url::Url::from_file_path(source).unwrap(),
+        place: Arc::new(
+            Folder::open(target.parent().unwrap())
+                .unwrap()
+                .place(target.file_name().unwrap().to_str().unwrap(), true)
+                .unwrap(),
+        ),
+        expected_size: None,
+        expected_checksum: None,
+        validator: None,
+        flush: true,
+        media_type: None,
+        min_speed: cairn::fetch::MinSpeed::default(),
+    }
+}
+
+/// Runs `copy` at 1 MiB/s and stops it after half a second.
+async fn cut(copy: &AssetCopy) -> Started {
+    let limits = Limits::unlimited();
+    limits.job.set(Some(1024 * 1024));
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        trigger.cancel();
+    });
+    let mut started = None;
+    let progress = Arc::new(AtomicU64::new(0));
+    let error = copy
+        .run(
+            &cairn::fetch::Fetcher::new().unwrap(),
+            &limits,
+            &cancel,
+            &progress,
+            |s| started = Some(s.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "cancelled");
+    started.unwrap()
+}
+
+/// A cut copy of a file on this computer goes on from where it stopped;
+/// one whose file was replaced or written to since starts again, and a
+/// partial that holds the whole file is only verified.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_copy_of_a_local_file_goes_on_from_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source/B04.tif");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    let data = content(4_000_000);
+    std::fs::write(&source, &data).unwrap();
+    let target = dir.path().join("mirror/B04.tif");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let part = part_path(&target.display().to_string());
+
+    let mut copy = file_copy(&source, &target);
+    let started = cut(&copy).await;
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept > 0 && kept < 4_000_000, "{kept}");
+    copy.validator = started.validator;
+    let (result, started) = attempt(&copy).await;
+    let copied = result.unwrap();
+    assert_eq!(
+        (copied.resumed_from, copied.fetched),
+        (kept, 4_000_000 - kept)
+    );
+    assert_eq!(started.unwrap().offset, kept);
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    let provenance = copied.provenance.unwrap();
+    assert_eq!(provenance.resumed_from, Some(kept));
+
+    // Written to while the copy was stopped (same size): starts again.
+    std::fs::remove_file(&target).unwrap();
+    let mut copy = file_copy(&source, &target);
+    let started = cut(&copy).await;
+    copy.validator = started.validator;
+    let new: Vec<u8> = data.iter().map(|b| b.wrapping_add(1)).collect();
+    std::fs::write(&source, &new).unwrap();
+    let (result, _) = attempt(&copy).await;
+    let copied = result.unwrap();
+    assert_eq!((copied.resumed_from, copied.fetched), (0, 4_000_000));
+    assert_eq!(std::fs::read(&target).unwrap(), new);
+
+    // Replaced by another file of the same size and time: starts again.
+    std::fs::remove_file(&target).unwrap();
+    let mut copy = file_copy(&source, &target);
+    let started = cut(&copy).await;
+    copy.validator = started.validator;
+    let modified = std::fs::metadata(&source).unwrap().modified().unwrap();
+    let other = dir.path().join("source/other.tif");
+    std::fs::write(&other, &data).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&other)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    std::fs::rename(&other, &source).unwrap();
+    let (result, _) = attempt(&copy).await;
+    let copied = result.unwrap();
+    assert_eq!(copied.resumed_from, 0);
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+
+    // Stopped after the last byte, before the rename: only verified.
+    std::fs::remove_file(&target).unwrap();
+    std::fs::write(&part, &data).unwrap();
+    let meta = std::fs::metadata(&source).unwrap();
+    let mut copy = file_copy(&source, &target);
+    copy.validator = {
+        let mut first = file_copy(&source, &dir.path().join("mirror/probe.tif"));
+        first.validator = None;
+        let (result, started) = attempt(&first).await;
+        result.unwrap();
+        started.unwrap().validator
+    };
+    assert_eq!(std::fs::metadata(&source).unwrap().len(), meta.len());
+    let (result, _) = attempt(&copy).await;
+    let copied = result.unwrap();
+    assert_eq!((copied.resumed_from, copied.fetched), (4_000_000, 0));
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+}
