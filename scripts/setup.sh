@@ -80,6 +80,15 @@ ensure_app_deps() {
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# A Secret Service on a private session bus, for the tests of logins kept
+# in the system's keyring.
+ensure_keyring_tools() {
+    [ "$(uname -s)" = Linux ] || return 0
+    ensure_apt dbus-daemon dbus-daemon
+    ensure_apt dbus-send dbus-bin
+    ensure_apt gnome-keyring-daemon gnome-keyring
+}
+
 # The window's code: its npm packages (exact versions from package-lock.json),
 # then a build into ui/dist, which the app binary embeds.
 ensure_ui() {

@@ -710,10 +710,12 @@ impl Bucket {
     }
 }
 
-/// Credentials for a bucket or container, typed in the app. They are held
-/// by this process only, never written; what is left empty comes from the
+/// Credentials for a bucket or container, typed in the app or given to
+/// `cairn sign-in`. They are held by this process, and kept in the
+/// system's keyring only when the person asks (see [`remember_bucket_login`]);
+/// never written anywhere else. What is left empty comes from the
 /// environment, as without them.
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct BucketLogin {
     /// S3: the access key id. Azure: the storage account's name.
@@ -798,8 +800,9 @@ fn bucket_key(url: &Url) -> String {
 }
 
 /// Signs this process in to the bucket or container of `address` with
-/// `login` (`None` or an empty one: back to the environment's credentials),
-/// for every job, estimate and check from now on.
+/// `login` (`None` or an empty one: back to the login kept in the keyring,
+/// else the environment's credentials), for every job, estimate and check
+/// from now on.
 pub fn sign_in_to_bucket(address: &str, login: Option<BucketLogin>) -> Result<()> {
     let url = Url::parse(address.trim())
         .ok()
@@ -809,21 +812,121 @@ pub fn sign_in_to_bucket(address: &str, login: Option<BucketLogin>) -> Result<()
                 "{address:?} is not a bucket address (s3://, az://, gs://)"
             ))
         })?;
+    let key = bucket_key(&url);
     let mut logins = LOGINS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut recalled = RECALLED.lock().unwrap_or_else(|e| e.into_inner());
     match login.map(BucketLogin::trimmed).filter(|l| !l.is_empty()) {
-        Some(login) => logins.insert(bucket_key(&url), login),
-        None => logins.remove(&bucket_key(&url)),
-    };
+        // What the person says now stands over what the keyring keeps.
+        Some(login) => {
+            recalled.insert(key.clone());
+            logins.insert(key, login);
+        }
+        // Back to what this computer has: the keyring's, else the
+        // environment's.
+        None => {
+            recalled.remove(&key);
+            logins.remove(&key);
+        }
+    }
     LOGINS_CHANGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
+/// The keyring account a bucket's login is kept under (see [`crate::vault`]).
+fn vault_account(url: &Url) -> String {
+    format!("bucket {}", bucket_key(url))
+}
+
+/// Keeps `login` for the bucket or container of `address` in this
+/// computer's keyring, for every later job, estimate and check of any
+/// Cairn process (`None`: removes what is kept). Blocking: the keyring is
+/// asked over D-Bus on Linux.
+pub fn remember_bucket_login(address: &str, login: Option<&BucketLogin>) -> Result<()> {
+    let url = Url::parse(address.trim())
+        .ok()
+        .filter(|url| is_bucket_address(url.as_str()))
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{address:?} is not a bucket address (s3://, az://, gs://)"
+            ))
+        })?;
+    let account = vault_account(&url);
+    match login
+        .cloned()
+        .map(BucketLogin::trimmed)
+        .filter(|l| !l.is_empty())
+    {
+        Some(login) => {
+            let kept = serde_json::to_string(&login).map_err(|e| {
+                Error::invalid_input(format!("the login could not be written down: {e}"))
+            })?;
+            crate::vault::remember(&account, &kept)
+        }
+        None => crate::vault::forget(&account),
+    }
+}
+
+/// The buckets whose keyring entry was looked for (or set or cleared by
+/// the person), by `scheme://bucket`: each is asked for once per process.
+static RECALLED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// What is kept in the keyring for the bucket or container of `address`,
+/// in words without its secret ("key ID AKIA… · region us-east-1"), if
+/// anything. Blocking, as [`remember_bucket_login`].
+pub fn kept_bucket_login(address: &str) -> Option<String> {
+    let url = Url::parse(address.trim())
+        .ok()
+        .filter(|url| is_bucket_address(url.as_str()))?;
+    let kept = crate::vault::recall(&vault_account(&url))?;
+    let login: BucketLogin = serde_json::from_str(&kept).ok()?;
+    let mut said = Vec::new();
+    let id = match url.scheme() {
+        "az" => "storage account",
+        _ => "key ID",
+    };
+    if !login.key_id.is_empty() {
+        said.push(format!("{id} {}", login.key_id));
+    }
+    if !login.secret.is_empty() {
+        said.push("a secret".to_string());
+    }
+    if !login.region.is_empty() {
+        said.push(format!("region {}", login.region));
+    }
+    if !login.endpoint.is_empty() {
+        said.push(format!("service {}", login.endpoint));
+    }
+    if !login.key_file.is_empty() {
+        said.push(format!("key file {}", login.key_file));
+    }
+    Some(said.join(" · "))
+}
+
+/// The login for the bucket of `url`: the one given to this process, else
+/// the one kept in the keyring.
 fn login_for(url: &Url) -> Option<BucketLogin> {
-    LOGINS
+    let key = bucket_key(url);
+    if let Some(login) = LOGINS.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Some(login.clone());
+    }
+    if !RECALLED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get(&bucket_key(url))
-        .cloned()
+        .insert(key.clone())
+    {
+        return None;
+    }
+    let kept = crate::vault::recall(&vault_account(url))?;
+    let login: BucketLogin = serde_json::from_str(&kept).ok()?;
+    Some(
+        LOGINS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert(login)
+            .clone(),
+    )
 }
 
 /// Checks that Cairn can list and write under the bucket address

@@ -60,6 +60,7 @@ pub mod seen;
 pub mod store;
 pub mod transfer;
 pub mod transit;
+pub mod vault;
 pub mod verify;
 pub mod watch;
 pub mod words;

@@ -45,6 +45,9 @@ enum Command {
     Verify(cli::verify::Args),
     /// Package a mirror for archives (a BagIt bag) or write its stac-geoparquet index.
     Export(cli::export::Args),
+    /// Keep a bucket's login in this computer's keyring, for every later
+    /// job (the secret is read from standard input).
+    SignIn(cli::sign_in::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +90,10 @@ fn main() -> ExitCode {
             }
             Command::Verify(args) => cli::verify::run(args, state).await,
             Command::Export(args) => cli::export::run(args, state).await,
+            // The keyring is asked with blocking calls.
+            Command::SignIn(args) => tokio::task::spawn_blocking(move || cli::sign_in::run(args))
+                .await
+                .unwrap_or_else(|e| Err(cairn::Error::invalid_input(e.to_string()))),
         }
     });
     match result {

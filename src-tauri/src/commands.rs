@@ -76,12 +76,60 @@ pub async fn look(app: State<'_, App>, url: String) -> Reply<Entry> {
     Ok(entry)
 }
 
-/// Keeps how the person signs in to the host of `source` (in memory only:
-/// a token is never written).
+/// Keeps how the person signs in to the host of `source`, for as long as
+/// the app runs; with `remember`, also in the system's keyring, for later
+/// (a token is never written anywhere else).
 #[tauri::command]
 #[specta::specta]
-pub async fn set_sign_in(app: State<'_, App>, source: String, form: SignInForm) -> Reply<()> {
-    Ok(app.sign_ins.set(&source, &form)?)
+pub async fn set_sign_in(
+    app: State<'_, App>,
+    source: String,
+    form: SignInForm,
+    remember: bool,
+) -> Reply<()> {
+    app.sign_ins.set(&source, &form)?;
+    if remember && form.kind != sign_in::SignInKind::None {
+        let sign_ins = app.sign_ins.clone();
+        blocking(move || sign_ins.remember(&source, &form))
+            .await
+            .map_err(used_until_closed)?;
+    }
+    Ok(())
+}
+
+/// Removes the sign-in kept on this computer for the host of `source`
+/// (and the one given while the app runs).
+#[tauri::command]
+#[specta::specta]
+pub async fn forget_sign_in(app: State<'_, App>, source: String) -> Reply<()> {
+    let sign_ins = app.sign_ins.clone();
+    Ok(blocking(move || sign_ins.forget(&source)).await?)
+}
+
+/// What is kept on this computer for the host of `source`, in words
+/// without its secret, if anything.
+#[tauri::command]
+#[specta::specta]
+pub async fn kept_sign_in(app: State<'_, App>, source: String) -> Reply<Option<String>> {
+    let sign_ins = app.sign_ins.clone();
+    Ok(blocking(move || Ok(sign_ins.kept(&source))).await?)
+}
+
+/// Runs `work` (the keyring's blocking calls) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> cairn::Result<T> + Send + 'static,
+) -> cairn::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(cairn::Error::invalid_input(e.to_string())))
+}
+
+/// A login that could not be kept is still used while the app runs.
+fn used_until_closed(error: cairn::Error) -> AppError {
+    AppError {
+        code: error.code().to_string(),
+        message: format!("{error}. Until Cairn closes, it uses what you typed."),
+    }
 }
 
 /// Opens `source` signed in as `form` says, and reads the first byte of
@@ -93,12 +141,40 @@ pub async fn test_sign_in(app: State<'_, App>, source: String, form: SignInForm)
 }
 
 /// Signs in to the bucket or container of `destination` with what the
-/// person typed (held in memory only; `None` goes back to the
-/// environment's credentials).
+/// person typed, for as long as the app runs (`None` goes back to the login
+/// kept on this computer, else the environment's credentials); with
+/// `remember`, also keeps it in the system's keyring, for later.
 #[tauri::command]
 #[specta::specta]
-pub async fn set_bucket_login(destination: String, login: Option<BucketLogin>) -> Reply<()> {
-    Ok(cairn::destination::sign_in_to_bucket(&destination, login)?)
+pub async fn set_bucket_login(
+    destination: String,
+    login: Option<BucketLogin>,
+    remember: bool,
+) -> Reply<()> {
+    cairn::destination::sign_in_to_bucket(&destination, login.clone())?;
+    if remember && let Some(login) = login {
+        blocking(move || cairn::destination::remember_bucket_login(&destination, Some(&login)))
+            .await
+            .map_err(used_until_closed)?;
+    }
+    Ok(())
+}
+
+/// Removes the login kept on this computer for the bucket of
+/// `destination` (and the one typed while the app runs).
+#[tauri::command]
+#[specta::specta]
+pub async fn forget_bucket_login(destination: String) -> Reply<()> {
+    cairn::destination::sign_in_to_bucket(&destination, None)?;
+    Ok(blocking(move || cairn::destination::remember_bucket_login(&destination, None)).await?)
+}
+
+/// What is kept on this computer for the bucket of `destination`, in
+/// words without its secret, if anything.
+#[tauri::command]
+#[specta::specta]
+pub async fn kept_bucket_login(destination: String) -> Reply<Option<String>> {
+    Ok(blocking(move || Ok(cairn::destination::kept_bucket_login(&destination))).await?)
 }
 
 /// Signs in to the bucket of `destination` with `login`, then lists, writes

@@ -35,7 +35,7 @@ pub struct App {
     fetcher: Fetcher,
     demo: Option<PathBuf>,
     /// How the person signs in to each source host, for as long as the app runs.
-    sign_ins: sign_in::SignIns,
+    sign_ins: std::sync::Arc<sign_in::SignIns>,
 }
 
 /// An engine event about a job, as the window receives it.
@@ -50,8 +50,12 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::set_bookmark,
             commands::look,
             commands::set_sign_in,
+            commands::forget_sign_in,
+            commands::kept_sign_in,
             commands::test_sign_in,
             commands::set_bucket_login,
+            commands::forget_bucket_login,
+            commands::kept_bucket_login,
             commands::test_bucket,
             commands::search_items,
             commands::estimate,
@@ -213,7 +217,7 @@ fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
         runner: Arc::new(Runner::new(store, fetcher.clone())),
         fetcher,
         demo,
-        sign_ins: sign_in::SignIns::default(),
+        sign_ins: std::sync::Arc::default(),
     })
 }
 

@@ -2,8 +2,10 @@
 //! engine, and "Test the connection".
 //!
 //! What the person types is kept in memory, by the source's host, for as
-//! long as the app runs: the token is never written (a job records that it
-//! signs in with a token, and asks for it again after a restart).
+//! long as the app runs, and in the system's keyring when they ask (see
+//! `cairn::vault`): a token is never written anywhere else. A job records
+//! only that it signs in with a token; after a restart it is given the one
+//! kept in the keyring, else asks for it again.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -130,6 +132,13 @@ fn origin(source: &str) -> Option<String> {
 #[derive(Default)]
 pub struct SignIns {
     by_origin: Mutex<HashMap<String, (Settings, Secrets)>>,
+    /// The hosts whose keyring entry was looked for: each is asked for once.
+    recalled: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The keyring account a host's sign-in is kept under.
+fn vault_account(origin: &str) -> String {
+    format!("source {origin}")
 }
 
 impl SignIns {
@@ -142,24 +151,97 @@ impl SignIns {
         };
         let read = form.read()?;
         let mut by_origin = self.by_origin.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recalled = self.recalled.lock().unwrap_or_else(|e| e.into_inner());
         match form.kind {
-            SignInKind::None => by_origin.remove(&origin),
-            _ => by_origin.insert(origin, read),
-        };
+            // Back to what this computer keeps, if anything.
+            SignInKind::None => {
+                recalled.remove(&origin);
+                by_origin.remove(&origin);
+            }
+            _ => {
+                recalled.insert(origin.clone());
+                by_origin.insert(origin, read);
+            }
+        }
         Ok(())
     }
 
-    /// What the host of `source` signs in with (nothing when none was given).
+    /// Keeps `form` for the host of `source` in the system's keyring.
+    /// Blocking: the keyring is asked over D-Bus on Linux.
+    pub fn remember(&self, source: &str, form: &SignInForm) -> Result<()> {
+        let Some(origin) = origin(source) else {
+            return Ok(());
+        };
+        let kept = serde_json::to_string(form).map_err(|e| {
+            Error::invalid_input(format!("the sign-in could not be written down: {e}"))
+        })?;
+        cairn::vault::remember(&vault_account(&origin), &kept)
+    }
+
+    /// Removes what the keyring keeps for the host of `source`, and what
+    /// was given while the app runs. Blocking, as [`SignIns::remember`].
+    pub fn forget(&self, source: &str) -> Result<()> {
+        let Some(origin) = origin(source) else {
+            return Ok(());
+        };
+        self.by_origin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&origin);
+        self.recalled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(origin.clone());
+        cairn::vault::forget(&vault_account(&origin))
+    }
+
+    /// What the keyring keeps for the host of `source`, in words without
+    /// its secret. Blocking, as [`SignIns::remember`].
+    pub fn kept(&self, source: &str) -> Option<String> {
+        let form = kept_form(&origin(source)?)?;
+        Some(match form.kind {
+            SignInKind::None => return None,
+            SignInKind::Token => "a token".to_string(),
+            SignInKind::Netrc if form.netrc.trim().is_empty() => {
+                "the logins of your .netrc file".to_string()
+            }
+            SignInKind::Netrc => format!("the logins of {}", form.netrc.trim()),
+            SignInKind::PlanetaryComputer => "Planetary Computer's signed addresses".to_string(),
+        })
+    }
+
+    /// What the host of `source` signs in with: what was given while the
+    /// app runs, else what the keyring keeps, else nothing.
     pub fn get(&self, source: &str) -> (Settings, Secrets) {
-        origin(source)
-            .and_then(|o| {
-                self.by_origin
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&o)
-                    .cloned()
-            })
-            .unwrap_or_default()
+        let Some(origin) = origin(source) else {
+            return Default::default();
+        };
+        if let Some(given) = self
+            .by_origin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&origin)
+        {
+            return given.clone();
+        }
+        let first = self
+            .recalled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(origin.clone());
+        let Some(read) = first
+            .then(|| kept_form(&origin))
+            .flatten()
+            .and_then(|form| form.read().ok())
+        else {
+            return Default::default();
+        };
+        self.by_origin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(origin)
+            .or_insert(read)
+            .clone()
     }
 
     /// `fetcher`, signed in for `source` as given.
@@ -167,6 +249,12 @@ impl SignIns {
         let (settings, secrets) = self.get(source);
         signed_in(fetcher, source, &settings, &secrets)
     }
+}
+
+/// The sign-in form the keyring keeps for `origin`, if any.
+fn kept_form(origin: &str) -> Option<SignInForm> {
+    let kept = cairn::vault::recall(&vault_account(origin))?;
+    serde_json::from_str(&kept).ok()
 }
 
 fn signed_in(

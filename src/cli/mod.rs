@@ -6,6 +6,7 @@ pub mod export;
 pub mod jobs;
 pub mod mirror;
 pub mod search;
+pub mod sign_in;
 pub mod verify;
 
 use std::io::Write;

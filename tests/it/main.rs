@@ -14,6 +14,7 @@ mod disk_full;
 mod estimate;
 mod faults;
 mod filter;
+mod keyring;
 mod large;
 mod mirror;
 mod object_store;

@@ -4,6 +4,7 @@ pub mod azurite;
 pub mod farm;
 pub mod gcs;
 pub mod generate;
+pub mod keyring;
 pub mod moto;
 pub mod replay;
 pub mod rustac;

@@ -11,6 +11,8 @@ vi.mock("../lib/ipc", () => ({
     look: vi.fn(),
     setBookmark: vi.fn(async () => null),
     setSignIn: vi.fn(async () => null),
+    keptSignIn: vi.fn(async () => null),
+    forgetSignIn: vi.fn(async () => null),
     testSignIn: vi.fn(async () => ({ ok: true, message: "Cairn opened “Granules”, and one of its files answered: signing in works." })),
   },
   explain: (e: unknown) => String(e),
@@ -53,7 +55,7 @@ describe("signing in", () => {
 
     await fireEvent.click(screen.getByTestId("source-open"));
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(ipc.setSignIn).toHaveBeenCalledWith("https://data.example/stac/collection.json", form);
+    expect(ipc.setSignIn).toHaveBeenCalledWith("https://data.example/stac/collection.json", form, false);
     expect(vi.mocked(ipc.setSignIn).mock.invocationCallOrder.at(-1)!).toBeLessThan(vi.mocked(ipc.look).mock.invocationCallOrder.at(-1)!);
     expect(onopen).toHaveBeenCalledWith("https://data.example/stac/collection.json");
   });
@@ -66,6 +68,35 @@ describe("signing in", () => {
     const result = await screen.findByTestId("sign-in-result");
     expect(result.textContent).toContain("refused access");
     expect(result.classList.contains("ok")).toBe(false);
+  });
+});
+
+describe("a sign-in kept on this computer", () => {
+  it("is kept when Remember is ticked", async () => {
+    vi.mocked(ipc.look).mockResolvedValueOnce({ url: "https://data.example/stac" } as Entry);
+    render(SourceList, { onopen: vi.fn() });
+    await fireEvent.input(screen.getByTestId("source-address"), { target: { value: "https://data.example/stac" } });
+    expect(screen.queryByTestId("sign-in-remember")).toBeNull();
+    await fireEvent.click(screen.getByTestId("sign-in-token-kind"));
+    await fireEvent.input(screen.getByTestId("sign-in-token"), { target: { value: "t0ken" } });
+    await fireEvent.click(screen.getByTestId("sign-in-remember"));
+    await fireEvent.click(screen.getByTestId("source-open"));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(ipc.setSignIn).toHaveBeenLastCalledWith("https://data.example/stac", { kind: "token", token: "t0ken", netrc: "" }, true);
+  });
+
+  it("is said for the address typed, without its secret, and can be forgotten", async () => {
+    vi.mocked(ipc.keptSignIn).mockResolvedValueOnce("a token");
+    render(SourceList, { onopen: vi.fn() });
+    await fireEvent.input(screen.getByTestId("source-address"), { target: { value: "https://data.example/stac" } });
+    const kept = await screen.findByTestId("sign-in-kept", {}, { timeout: 2000 });
+    expect(ipc.keptSignIn).toHaveBeenCalledWith("https://data.example/stac");
+    expect(kept.textContent).toContain("Kept on this computer for this catalog's server: a token.");
+    expect(screen.getByTestId("sign-in-summary").textContent).toContain("with a token, kept on this computer");
+    await fireEvent.click(screen.getByTestId("sign-in-forget"));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(ipc.forgetSignIn).toHaveBeenCalledWith("https://data.example/stac");
+    expect(screen.queryByTestId("sign-in-kept")).toBeNull();
   });
 });
 

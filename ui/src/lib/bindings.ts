@@ -17,10 +17,21 @@ export const commands = {
 	 */
 	look: (url: string) => typedError<Entry, AppError>(__TAURI_INVOKE("look", { url })),
 	/**
-	 *  Keeps how the person signs in to the host of `source` (in memory only:
-	 *  a token is never written).
+	 *  Keeps how the person signs in to the host of `source`, for as long as
+	 *  the app runs; with `remember`, also in the system's keyring, for later
+	 *  (a token is never written anywhere else).
 	 */
-	setSignIn: (source: string, form: SignInForm) => typedError<null, AppError>(__TAURI_INVOKE("set_sign_in", { source, form })),
+	setSignIn: (source: string, form: SignInForm, remember: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_sign_in", { source, form, remember })),
+	/**
+	 *  Removes the sign-in kept on this computer for the host of `source`
+	 *  (and the one given while the app runs).
+	 */
+	forgetSignIn: (source: string) => typedError<null, AppError>(__TAURI_INVOKE("forget_sign_in", { source })),
+	/**
+	 *  What is kept on this computer for the host of `source`, in words
+	 *  without its secret, if anything.
+	 */
+	keptSignIn: (source: string) => typedError<string | null, AppError>(__TAURI_INVOKE("kept_sign_in", { source })),
 	/**
 	 *  Opens `source` signed in as `form` says, and reads the first byte of
 	 *  one of its files: what worked, or what is wrong, in words.
@@ -28,10 +39,21 @@ export const commands = {
 	testSignIn: (source: string, form: SignInForm) => typedError<Tested, AppError>(__TAURI_INVOKE("test_sign_in", { source, form })),
 	/**
 	 *  Signs in to the bucket or container of `destination` with what the
-	 *  person typed (held in memory only; `None` goes back to the
-	 *  environment's credentials).
+	 *  person typed, for as long as the app runs (`None` goes back to the login
+	 *  kept on this computer, else the environment's credentials); with
+	 *  `remember`, also keeps it in the system's keyring, for later.
 	 */
-	setBucketLogin: (destination: string, login: BucketLogin | null) => typedError<null, AppError>(__TAURI_INVOKE("set_bucket_login", { destination, login })),
+	setBucketLogin: (destination: string, login: BucketLogin | null, remember: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_bucket_login", { destination, login, remember })),
+	/**
+	 *  Removes the login kept on this computer for the bucket of
+	 *  `destination` (and the one typed while the app runs).
+	 */
+	forgetBucketLogin: (destination: string) => typedError<null, AppError>(__TAURI_INVOKE("forget_bucket_login", { destination })),
+	/**
+	 *  What is kept on this computer for the bucket of `destination`, in
+	 *  words without its secret, if anything.
+	 */
+	keptBucketLogin: (destination: string) => typedError<string | null, AppError>(__TAURI_INVOKE("kept_bucket_login", { destination })),
 	/**
 	 *  Signs in to the bucket of `destination` with `login`, then lists, writes
 	 *  and removes a small object there: what worked, or what is wrong, in
@@ -173,8 +195,10 @@ export type Bag = {
 };
 
 /**
- *  Credentials for a bucket or container, typed in the app. They are held
- *  by this process only, never written; what is left empty comes from the
+ *  Credentials for a bucket or container, typed in the app or given to
+ *  `cairn sign-in`. They are held by this process, and kept in the
+ *  system's keyring only when the person asks (see [`remember_bucket_login`]);
+ *  never written anywhere else. What is left empty comes from the
  *  environment, as without them.
  */
 export type BucketLogin = {

@@ -25,10 +25,15 @@ export const ipc = {
   sources: () => unwrap(commands.sources()),
   setBookmark: (url: string, on: boolean) => unwrap(commands.setBookmark(url, on)),
   look: (url: string) => unwrap(commands.look(url)),
-  setSignIn: (source: string, form: SignInForm) => unwrap(commands.setSignIn(source, form)),
+  setSignIn: (source: string, form: SignInForm, remember: boolean) =>
+    unwrap(commands.setSignIn(source, form, remember)),
+  forgetSignIn: (source: string) => unwrap(commands.forgetSignIn(source)),
+  keptSignIn: (source: string) => unwrap(commands.keptSignIn(source)),
   testSignIn: (source: string, form: SignInForm) => unwrap(commands.testSignIn(source, form)),
-  setBucketLogin: (destination: string, login: BucketLogin | null) =>
-    unwrap(commands.setBucketLogin(destination, login)),
+  setBucketLogin: (destination: string, login: BucketLogin | null, remember: boolean) =>
+    unwrap(commands.setBucketLogin(destination, login, remember)),
+  forgetBucketLogin: (destination: string) => unwrap(commands.forgetBucketLogin(destination)),
+  keptBucketLogin: (destination: string) => unwrap(commands.keptBucketLogin(destination)),
   testBucket: (destination: string, login: BucketLogin | null) => unwrap(commands.testBucket(destination, login)),
   searchItems: (source: string, selection: Selection, maxItems: number) =>
     unwrap(commands.searchItems(source, selection, maxItems)),
