@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ACCOUNT, KEY, startAzurite } from "./azurite.mjs";
 import { TILE_BYTES, intersects, serveCatalog, tiles } from "./catalog.mjs";
+import { startKeyring } from "./keyring.mjs";
 import { APP, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
 
 const LONG = 90000;
@@ -424,15 +425,16 @@ test("a catalog behind a token opens once signed in, and the connection test say
   assert.equal(written.stdout, "", `the token was written to: ${written.stdout}`);
 });
 
-test("a copy into an Azure container: the connection test says a wrong key in words, then the copy goes up", async () => {
+test("a copy into an Azure container: the connection test says a wrong key in words, the login is kept on this computer, and after a restart the copy goes up with it", async () => {
   const container = "e2e-mirror";
   const azurite = await startAzurite(container);
+  const keyring = await startKeyring();
   const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
   const dest = `az://${container}/tiles`;
   // Nothing in the app's environment names the container's credentials:
-  // only what the person types.
-  const driver = await startDriver({ CAIRN_HOME: home });
-  const browser = await openApp(driver.port);
+  // only what the person types, then what the keyring keeps.
+  let driver = await startDriver({ CAIRN_HOME: home, ...keyring.env });
+  let browser = await openApp(driver.port);
   try {
     await openCollection(browser);
     await (await $(browser, "destination")).setValue(dest);
@@ -455,6 +457,31 @@ test("a copy into an Azure container: the connection test says a wrong key in wo
       { timeout: LONG, timeoutMsg: "the connection test did not pass with the right key" },
     );
     await shot(browser, "bucket-2-tested");
+    // Kept in the keyring, for later.
+    await (await $(browser, "bucket-remember")).click();
+    const kept = await $(browser, "bucket-kept");
+    await kept.waitForDisplayed({ timeout: LONG });
+    assert.match(await kept.getText(), /Kept on this computer: storage account devstoreaccount1 · a secret · service http/);
+    assert.doesNotMatch(await kept.getText(), new RegExp(KEY.slice(0, 12)));
+  } finally {
+    await closeApp(browser, driver);
+  }
+  // After a restart, nothing is typed: the kept login is said and used.
+  driver = await startDriver({ CAIRN_HOME: home, ...keyring.env });
+  browser = await openApp(driver.port);
+  try {
+    await openCollection(browser);
+    await (await $(browser, "destination")).setValue(dest);
+    const details = await $(browser, "bucket-sign-in");
+    await details.waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(async () => /with the login kept on this computer/.test(await (await details.$("summary")).getText()), {
+      timeout: LONG,
+      timeoutMsg: "the kept login is not said after a restart",
+    });
+    await (await details.$("summary")).click();
+    await (await $(browser, "bucket-kept")).waitForDisplayed({ timeout: LONG });
+    await browser.execute(() => document.querySelector('[data-testid="bucket-sign-in"]').scrollIntoView({ block: "center" }));
+    await shot(browser, "bucket-3-kept");
 
     await (await $(browser, "estimate")).click();
     await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
@@ -478,6 +505,7 @@ test("a copy into an Azure container: the connection test says a wrong key in wo
     assert.equal(written.stdout, "", `the key was written to: ${written.stdout}`);
   } finally {
     azurite.close();
+    keyring.close();
   }
 });
 
