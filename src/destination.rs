@@ -190,8 +190,9 @@ impl Destination {
     /// staged copy damaged on disk never becomes the mirror's object. Each
     /// request's body is checked against the hash the store says it
     /// received (see transit.rs); an upload the store received other bytes
-    /// for is sent again, up to [`UPLOAD_ATTEMPTS`] times, and then
-    /// removed from the store. Then the object's size must be the file's.
+    /// for is removed from the store if it kept them, and tried again, up
+    /// to [`UPLOAD_ATTEMPTS`] times in all. Then the object's size must be
+    /// the file's.
     ///
     /// `cancel` stops a multipart upload between parts; an upload that
     /// stops for any reason is abandoned (aborted), so no unfinished upload
@@ -215,13 +216,25 @@ impl Destination {
             let Error::ObjectStore { source, .. } = &error else {
                 unreachable!("matched above")
             };
-            if !crate::transit::is_mismatch(source) {
+            let Some(stored) = crate::transit::damage(source) else {
                 return Err(error);
+            };
+            // Never left under its key with bytes other than the verified
+            // ones.
+            if stored && let Err(kept) = bucket.store.delete(&bucket.object_path(relative)).await {
+                return Err(Error::Verification {
+                    href: format!("{}/{relative}", bucket.url),
+                    reason: format!(
+                        "it was damaged on its way into the store, and the damaged copy could not be removed from there ({}); it is fetched and uploaded again when the job resumes",
+                        Error::ObjectStore {
+                            href: bucket.url.to_string(),
+                            source: kept
+                        }
+                        .reason()
+                    ),
+                });
             }
             if attempt == UPLOAD_ATTEMPTS {
-                // Not left under its key with bytes other than the verified
-                // ones.
-                let _ = bucket.store.delete(&bucket.object_path(relative)).await;
                 return Err(error);
             }
             tracing::warn!(
@@ -866,14 +879,17 @@ pub fn remember_bucket_login(address: &str, login: Option<&BucketLogin>) -> Resu
     }
 }
 
+/// Held while the keyring is asked for a bucket's login.
+static LOOKUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The buckets whose keyring entry was looked for (or set or cleared by
 /// the person), by `scheme://bucket`: each is asked for once per process.
 static RECALLED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
     std::sync::LazyLock::new(Default::default);
 
 /// What is kept in the keyring for the bucket or container of `address`,
-/// in words without its secret ("key ID AKIA… · region us-east-1"), if
-/// anything. Blocking, as [`remember_bucket_login`].
+/// in words without its secret ("key ID AKIAEXAMPLE · a secret · region
+/// us-east-1"), if anything. Blocking, as [`remember_bucket_login`].
 pub fn kept_bucket_login(address: &str) -> Option<String> {
     let url = Url::parse(address.trim())
         .ok()
@@ -907,18 +923,35 @@ pub fn kept_bucket_login(address: &str) -> Option<String> {
 /// the one kept in the keyring.
 fn login_for(url: &Url) -> Option<BucketLogin> {
     let key = bucket_key(url);
-    if let Some(login) = LOGINS.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Some(login.clone());
+    let given = || {
+        LOGINS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+    };
+    if let Some(login) = given() {
+        return Some(login);
     }
-    if !RECALLED
+    // One lookup at a time: a second caller for the same bucket waits for
+    // the first one's answer rather than going on without it.
+    let _lookup = LOOKUP.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(login) = given() {
+        return Some(login);
+    }
+    if RECALLED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key.clone())
+        .contains(&key)
     {
         return None;
     }
-    let kept = crate::vault::recall(&vault_account(url))?;
-    let login: BucketLogin = serde_json::from_str(&kept).ok()?;
+    let kept = crate::vault::recall(&vault_account(url));
+    RECALLED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone());
+    let login: BucketLogin = serde_json::from_str(&kept?).ok()?;
     Some(
         LOGINS
             .lock()

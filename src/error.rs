@@ -308,8 +308,8 @@ fn io_words(source: &std::io::Error) -> String {
 /// bucket, refused access, and only then the store's own message (its
 /// first line, without the service's internals).
 fn object_store_words(href: &str, source: &object_store::Error) -> String {
-    if crate::transit::is_mismatch(source) {
-        return "was damaged on its way into the store: the store received other bytes than were sent, each time it was uploaded. The copy waiting on this computer is kept and uploaded again when the job resumes; if it happens again, something between this computer and the store (a proxy, a network device) is changing the data".into();
+    if crate::transit::damage(source).is_some() {
+        return "was damaged on its way into the store: the store received other bytes than Cairn sent, at each try. Nothing damaged was left there, and it is sent again when the job resumes; if this happens again, something between this computer and the store (a proxy, a network device) is changing the data".into();
     }
     let text = source.to_string();
     let lower = text.to_ascii_lowercase();
@@ -482,9 +482,6 @@ mod tests {
             object_store(
                 "Error performing GET https://metadata.google.internal/computeMetadata/v1 - error",
             ),
-            object_store(
-                "Error performing PUT http://127.0.0.1:4443/archive/x in 1ms - Server returned non-2xx status code: 400 Bad Request: <Error><Code>BadDigest</Code></Error>",
-            ),
             Error::ObjectStore {
                 href: "az://archive/x".into(),
                 source: object_store::Error::Generic {
@@ -597,13 +594,12 @@ mod tests {
         );
         assert!(said[2].contains("could not be reached"), "{}", said[2]);
         assert!(said[3].contains("no credentials were found"), "{}", said[3]);
-        for damaged in &said[4..6] {
-            assert!(
-                damaged.contains("was damaged on its way into the store"),
-                "{damaged}"
-            );
-        }
-        assert!(said[6].contains("is not there"), "{}", said[6]);
-        assert!(said[7].contains("refused access"), "{}", said[7]);
+        assert!(
+            said[4].contains("was damaged on its way into the store"),
+            "{}",
+            said[4]
+        );
+        assert!(said[5].contains("is not there"), "{}", said[5]);
+        assert!(said[6].contains("refused access"), "{}", said[6]);
     }
 }

@@ -13,8 +13,9 @@
 //!   request, and answers with the checksum it keeps.
 //!
 //! A store that names no hash is not checked this way (the object's size
-//! still is, after the upload). A difference fails the request with a
-//! [`Mismatch`], which [`is_mismatch`] finds among an error's sources; the
+//! still is, after the upload). A difference, or the store's own refusal of
+//! a body that does not match the hash sent with it, fails the request with
+//! a [`Mismatch`], which [`damage`] finds among an error's sources; the
 //! upload is then sent again (see `Destination::publish`).
 
 use async_trait::async_trait;
@@ -26,7 +27,7 @@ use http_body_util::BodyExt;
 use object_store::ClientOptions;
 use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpRequestBody,
-    HttpResponse, HttpService, ReqwestConnector,
+    HttpResponse, HttpResponseBody, HttpService, ReqwestConnector,
 };
 
 /// The kind of store a client speaks to: it decides which hash is compared.
@@ -53,13 +54,13 @@ impl HttpConnector for Checked {
 
 /// The store received other bytes than were sent.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "the store received other bytes than were sent ({algorithm} {sent} sent, {received} received)"
-)]
+#[error("the store received other bytes than were sent ({what})")]
 pub struct Mismatch {
-    algorithm: &'static str,
-    sent: String,
-    received: String,
+    what: String,
+    /// Whether the store kept the damaged bytes under the object's key (an
+    /// upload in one request, or the request that completes a multipart
+    /// upload), rather than refusing them or taking them as one part.
+    stored: bool,
 }
 
 impl Mismatch {
@@ -69,31 +70,49 @@ impl Mismatch {
         HttpError::new(
             HttpErrorKind::Unknown,
             Mismatch {
-                algorithm: "MD5",
-                sent: "XrY7u+Ae7tCTyyK7j1rNww==".into(),
-                received: "ZWz5o1aFrFbLgBNR9VNngA==".into(),
+                what: "MD5 XrY7u+Ae7tCTyyK7j1rNww== sent, ZWz5o1aFrFbLgBNR9VNngA== received".into(),
+                stored: true,
             },
         )
     }
 }
 
 /// Whether `error`, or one of its sources, says that a store received other
-/// bytes than were sent: a [`Mismatch`], or the store's own refusal of a
-/// body that did not match the hash sent with it.
-pub fn is_mismatch(error: &(dyn std::error::Error + 'static)) -> bool {
+/// bytes than were sent ([`Mismatch`]); if so, whether it kept them under
+/// the object's key (`Some(true)`: the object is damaged) or not.
+pub fn damage(error: &(dyn std::error::Error + 'static)) -> Option<bool> {
     let mut next = Some(error);
     while let Some(error) = next {
-        let text = error.to_string();
-        if error.downcast_ref::<Mismatch>().is_some()
-            || ["BadDigest", "Md5Mismatch", "XAmzContentSHA256Mismatch"]
-                .iter()
-                .any(|code| text.contains(code))
-        {
-            return true;
+        if let Some(mismatch) = error.downcast_ref::<Mismatch>() {
+            return Some(mismatch.stored);
         }
         next = error.source();
     }
-    false
+    None
+}
+
+/// The codes with which stores refuse a body that does not match the hash
+/// sent with it (S3, GCS, Azure, MinIO).
+const REFUSALS: [&str; 5] = [
+    "<Code>BadDigest</Code>",
+    "<Code>InvalidDigest</Code>",
+    "<Code>Md5Mismatch</Code>",
+    "<Code>XAmzContentSHA256Mismatch</Code>",
+    "<Code>XAmzContentChecksumMismatch</Code>",
+];
+
+/// The most of a refusal's body read to find its code.
+const REFUSAL_READ: usize = 64 * 1024;
+
+/// Whether the request at `uri` uploads one part of a multipart upload
+/// (S3's and GCS's `partNumber`, Azure's Put Block) rather than a whole
+/// object.
+fn is_part(uri: &http::Uri) -> bool {
+    uri.query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.starts_with("partNumber=") || pair == "comp=block")
+    })
 }
 
 #[derive(Debug)]
@@ -117,7 +136,11 @@ impl HttpService for Service {
             let value = HeaderValue::from_str(&md5).expect("base64");
             request.headers_mut().insert("content-md5", value);
         }
+        let stored = !is_part(request.uri());
         let response = self.inner.execute(request).await?;
+        if response.status() == http::StatusCode::BAD_REQUEST {
+            return refusal(response).await;
+        }
         if !response.status().is_success() {
             return Ok(response);
         }
@@ -129,14 +152,49 @@ impl HttpService for Service {
             return Err(HttpError::new(
                 HttpErrorKind::Unknown,
                 Mismatch {
-                    algorithm: named.kind.name(),
-                    sent,
-                    received: named.value,
+                    what: format!(
+                        "{} {sent} sent, {} received",
+                        named.kind.name(),
+                        named.value
+                    ),
+                    stored,
                 },
             ));
         }
         Ok(response)
     }
+}
+
+/// A refusal of an upload (HTTP 400): a [`Mismatch`] when the store says
+/// the body did not match its hash, else the answer as it came.
+async fn refusal(response: HttpResponse) -> Result<HttpResponse, HttpError> {
+    let (parts, body) = response.into_parts();
+    let mut read = Vec::new();
+    let mut body = body;
+    while read.len() < REFUSAL_READ
+        && let Some(frame) = body.frame().await
+    {
+        if let Ok(data) = frame?.into_data() {
+            read.extend_from_slice(&data);
+        }
+    }
+    let text = String::from_utf8_lossy(&read);
+    if let Some(code) = REFUSALS.iter().find(|code| text.contains(**code)) {
+        return Err(HttpError::new(
+            HttpErrorKind::Unknown,
+            Mismatch {
+                what: format!(
+                    "the store refused it: {}",
+                    code.trim_start_matches("<Code>")
+                        .trim_end_matches("</Code>")
+                ),
+                stored: false,
+            },
+        ));
+    }
+    let rest = http_body_util::Full::new(bytes::Bytes::from(read))
+        .map_err(|never: std::convert::Infallible| match never {});
+    Ok(HttpResponse::from_parts(parts, HttpResponseBody::new(rest)))
 }
 
 /// A hash a store names in its answer to an upload, as it writes it.
@@ -377,10 +435,46 @@ mod tests {
 
     #[test]
     fn a_mismatch_is_found_among_the_sources() {
-        assert!(is_mismatch(&Mismatch::example()));
-        let refused = std::io::Error::other("400 Bad Request: <Code>BadDigest</Code>");
-        assert!(is_mismatch(&refused));
-        let other = std::io::Error::other("403 Forbidden");
-        assert!(!is_mismatch(&other));
+        assert_eq!(damage(&Mismatch::example()), Some(true));
+        // A key or a message that only names a code is not a mismatch.
+        let named = std::io::Error::other("403 Forbidden: PUT /bucket/BadDigest.tif");
+        assert_eq!(damage(&named), None);
+    }
+
+    #[test]
+    fn parts_are_told_from_whole_objects() {
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        assert!(is_part(&uri("http://h/b/k?partNumber=2&uploadId=x")));
+        assert!(is_part(&uri("http://h/a/c/k?comp=block&blockid=QQ%3D%3D")));
+        assert!(!is_part(&uri("http://h/a/c/k?comp=blocklist")));
+        assert!(!is_part(&uri("http://h/b/k")));
+        assert!(!is_part(&uri("http://h/b/comp=block.tif")));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_for_the_hash_is_a_mismatch_and_any_other_passes_as_it_came() {
+        let answer = |text: &'static str| {
+            let body = http_body_util::Full::new(bytes::Bytes::from_static(text.as_bytes()))
+                .map_err(|never: std::convert::Infallible| match never {});
+            http::Response::builder()
+                .status(400)
+                .body(HttpResponseBody::new(body))
+                .unwrap()
+        };
+        let refused = refusal(answer("<Error><Code>BadDigest</Code></Error>")).await;
+        let error = refused.unwrap_err();
+        assert_eq!(damage(&error), Some(false));
+        assert!(error.to_string().contains("BadDigest"), "{error}");
+        let other = refusal(answer(
+            "<Error><Code>InvalidArgument</Code><Key>BadDigest</Key></Error>",
+        ))
+        .await
+        .unwrap();
+        assert_eq!(other.status(), 400);
+        let bytes = other.into_body().bytes().await.unwrap();
+        assert_eq!(
+            &bytes[..],
+            b"<Error><Code>InvalidArgument</Code><Key>BadDigest</Key></Error>"
+        );
     }
 }

@@ -12,7 +12,9 @@
 //! credentials that last.
 //!
 //! The keyring is reached with blocking calls (D-Bus on Linux): call these
-//! from a blocking thread, not from the middle of async work.
+//! from a blocking thread. [`recall`] waits a few seconds at most, so that
+//! a lookup made once for a bucket in the middle of other work cannot hold
+//! it up for long.
 
 use crate::{Error, Result};
 
@@ -28,17 +30,42 @@ fn entry(account: &str) -> std::result::Result<keyring::Entry, keyring::Error> {
 pub fn remember(account: &str, secret: &str) -> Result<()> {
     entry(account)
         .and_then(|entry| entry.set_password(secret))
-        .map_err(|error| unavailable(&error))
+        .map_err(|error| unavailable("kept in", &error))
 }
 
+/// How long a lookup waits for the keyring: a locked keyring may ask the
+/// person to unlock it, and nothing may wait on that without end.
+const LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What is kept under `account`, if anything (nothing, too, where the
-/// system has no keyring Cairn can reach).
+/// system has no keyring Cairn can reach, or it did not answer within a few
+/// seconds).
 pub fn recall(account: &str) -> Option<String> {
-    match entry(account).and_then(|entry| entry.get_password()) {
-        Ok(secret) => Some(secret),
-        Err(keyring::Error::NoEntry) => None,
-        Err(error) => {
+    let (answer, answered) = std::sync::mpsc::channel();
+    let asked = account.to_string();
+    // The keyring is asked on a thread of its own, so that a keyring that
+    // waits (for an unlock prompt) holds up no one for long.
+    let spawned = std::thread::Builder::new()
+        .name("cairn-keyring".into())
+        .spawn(move || {
+            let _ = answer.send(entry(&asked).and_then(|entry| entry.get_password()));
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    match answered.recv_timeout(LOOKUP_WAIT) {
+        Ok(Ok(secret)) => Some(secret),
+        Ok(Err(keyring::Error::NoEntry)) => None,
+        Ok(Err(error)) => {
             tracing::debug!(%account, "no login read from the keyring: {error}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                %account,
+                "the system's keyring did not answer within {} seconds (is it locked?); its login is not used",
+                LOOKUP_WAIT.as_secs()
+            );
             None
         }
     }
@@ -48,7 +75,7 @@ pub fn recall(account: &str) -> Option<String> {
 pub fn forget(account: &str) -> Result<()> {
     match entry(account).and_then(|entry| entry.delete_credential()) {
         Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-        Err(error) => Err(unavailable(&error)),
+        Err(error) => Err(unavailable("removed from", &error)),
     }
 }
 
@@ -57,31 +84,37 @@ pub fn forget(account: &str) -> Result<()> {
 pub fn status() -> Result<()> {
     match keyring::Entry::store_status() {
         Ok(()) => Ok(()),
-        Err(error) => Err(unavailable(error)),
+        Err(error) => Err(unavailable("kept in", error)),
     }
 }
 
-/// A keyring's failure in words.
-fn unavailable(error: &keyring::Error) -> Error {
+/// A keyring's failure in words: the login could not be `done` (kept in,
+/// removed from) this computer's keyring, and why.
+fn unavailable(done: &str, error: &keyring::Error) -> Error {
+    const NONE: &str = "this computer has no keyring Cairn can reach (on Linux, a Secret Service such as GNOME Keyring or KWallet, on the session's D-Bus)";
     let why = match error {
-        keyring::Error::NoDefaultStore | keyring::Error::NoStorageAccess(_) => {
-            "this computer has no keyring Cairn can reach (on Linux, a Secret Service such as GNOME Keyring or KWallet, on the session's D-Bus)"
-                .to_string()
+        keyring::Error::NoDefaultStore => NONE.to_string(),
+        keyring::Error::NoStorageAccess(_) => {
+            "the keyring is locked, or did not allow it (unlock it, then try again)".to_string()
         }
         keyring::Error::PlatformFailure(inner) => {
             let text = inner.to_string();
-            if text.contains("DBUS_SESSION_BUS_ADDRESS")
-                || text.to_ascii_lowercase().contains("session bus")
-                || text.contains("org.freedesktop.secrets")
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("dbus_session_bus_address")
+                || lower.contains("session bus")
+                || lower.contains("org.freedesktop.secrets")
+                || lower.contains("no such file")
+                || lower.contains("connection refused")
             {
-                "this computer has no keyring Cairn can reach (on Linux, a Secret Service such as GNOME Keyring or KWallet, on the session's D-Bus)".to_string()
+                NONE.to_string()
             } else {
-                format!("the system's keyring refused: {text}")
+                "the system's keyring did not answer as expected".to_string()
             }
         }
-        other => format!("the system's keyring refused: {other}"),
+        _ => "the system's keyring did not answer as expected".to_string(),
     };
+    tracing::debug!("keyring: {error}");
     Error::invalid_input(format!(
-        "The login could not be kept in this computer's keyring: {why}. Credentials that last can instead be set in the environment Cairn starts in"
+        "The login could not be {done} this computer's keyring: {why}. Credentials that last can instead be set in the environment Cairn starts in"
     ))
 }

@@ -165,8 +165,10 @@ pub async fn set_bucket_login(
 #[tauri::command]
 #[specta::specta]
 pub async fn forget_bucket_login(destination: String) -> Reply<()> {
-    cairn::destination::sign_in_to_bucket(&destination, None)?;
-    Ok(blocking(move || cairn::destination::remember_bucket_login(&destination, None)).await?)
+    // Out of the keyring first: a lookup in between finds nothing.
+    let address = destination.clone();
+    blocking(move || cairn::destination::remember_bucket_login(&address, None)).await?;
+    Ok(cairn::destination::sign_in_to_bucket(&destination, None)?)
 }
 
 /// What is kept on this computer for the bucket of `destination`, in
@@ -254,6 +256,21 @@ pub async fn estimate(app: State<'_, App>, request: JobRequest) -> Reply<Estimat
     };
     let request = JobRequest { access, ..request };
     Ok(app.runner.estimate_signed(&request, secrets).await?)
+}
+
+/// Gives each job the app continues at its start, and that signs in with
+/// headers, the secrets kept on this computer for its source's host.
+/// Blocking (the keyring is asked): called before the jobs start.
+pub fn give_kept_secrets(runner: &cairn::runner::Runner, sign_ins: &sign_in::SignIns) {
+    let Ok(jobs) = runner.with_store(|s| s.jobs()) else {
+        return;
+    };
+    for job in jobs {
+        if job.state == cairn::store::JobState::Running && !job.access.headers.is_empty() {
+            let (_, secrets) = sign_ins.get(&job.source_url);
+            runner.give_secrets(job.id, secrets);
+        }
+    }
 }
 
 /// Gives job `job` the secrets the person typed for its source's host, if

@@ -152,12 +152,15 @@ pub fn run() {
             builder.mount_events(app);
             let state = open(app)?;
             let runner = state.runner.clone();
+            let sign_ins = state.sign_ins.clone();
             app.manage(state);
             forward_events(app.handle().clone(), &runner);
             tray(app)?;
             // Estimates nobody started before the app last stopped are not jobs.
             runner.forget_drafts(None);
-            // Jobs that were copying when the app last stopped go on.
+            // Jobs that were copying when the app last stopped go on,
+            // signed in with what this computer's keyring keeps.
+            commands::give_kept_secrets(&runner, &sign_ins);
             let resumed = tauri::async_runtime::block_on(async { runner.resume_unfinished() })?;
             if !resumed.is_empty() {
                 tracing::info!(jobs = ?resumed, "jobs continue where they stopped");

@@ -134,6 +134,9 @@ pub struct SignIns {
     by_origin: Mutex<HashMap<String, (Settings, Secrets)>>,
     /// The hosts whose keyring entry was looked for: each is asked for once.
     recalled: Mutex<std::collections::HashSet<String>>,
+    /// Held while the keyring is asked: a second caller for the same host
+    /// waits for the first one's answer.
+    lookup: Mutex<()>,
 }
 
 /// The keyring account a host's sign-in is kept under.
@@ -216,13 +219,19 @@ impl SignIns {
         let Some(origin) = origin(source) else {
             return Default::default();
         };
-        if let Some(given) = self
-            .by_origin
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&origin)
-        {
-            return given.clone();
+        let given = || {
+            self.by_origin
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&origin)
+                .cloned()
+        };
+        if let Some(given) = given() {
+            return given;
+        }
+        let _lookup = self.lookup.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(given) = given() {
+            return given;
         }
         let first = self
             .recalled

@@ -343,6 +343,12 @@ impl AssetCopy {
             total: content_range_total(&response).or(declared.map(|d| d + offset)),
             validator: validator_of(&response),
         };
+        // Starting again: the old partial goes before the new validator is
+        // recorded, so that a crash in between never leaves old bytes under
+        // the new version's validator.
+        if offset == 0 {
+            let _ = self.place.remove(&part);
+        }
         on_start(&started);
         let provenance = Provenance::of_response(&self.url, &at, &response, offset);
         if offset == 0 && declared.is_some_and(|d| d <= SMALL_BODY) {
@@ -627,6 +633,10 @@ impl AssetCopy {
             total: Some(meta.size),
             validator: meta.e_tag.clone(),
         };
+        // As over HTTP: no old partial under the new validator.
+        if offset == 0 {
+            let _ = self.place.remove(&part);
+        }
         on_start(&started);
         let provenance = Provenance::of_object(&self.url, &meta, offset);
         let mut intake = Intake::new(self, limits, progress);
@@ -678,19 +688,25 @@ impl AssetCopy {
             )));
         }
         let mut reader = tokio::fs::File::open(&source).await.map_err(missing)?;
+        // Known by the file opened, not by the path: a file put in its place
+        // in between is not taken for it.
+        let opened = reader.metadata().await.map_err(|e| Error::io(&source, e))?;
+        let len = opened.len();
         // A cut copy goes on from where it stopped while the file is the
-        // one it was started from (the same size, times and inode);
-        // otherwise it starts again.
-        let validator = file_validator(&meta);
+        // one it was started from (see `file_validator`); otherwise, and
+        // where the system cannot tell, it starts again.
+        let validator = file_validator(&opened);
         let part = part_path(self.place.name());
-        let mut offset = match &self.validator {
-            Some(then) if *then == validator => self.resumable(&part),
+        let mut offset = match (&self.validator, &validator) {
+            (Some(then), Some(now)) if then == now => self.resumable(&part),
             _ => 0,
         };
-        if offset > meta.len() {
+        // A partial as long as the file is taken as whole only when a
+        // checksum can vouch for it (a crash may leave a tail of zeros).
+        if offset > len || (offset == len && self.expected_checksum.is_none()) {
             offset = 0;
         }
-        if offset > 0 && offset == meta.len() {
+        if offset > 0 && offset == len {
             return self.verify_whole_part(&href, &part, offset, on_start).await;
         }
         if offset > 0 {
@@ -699,11 +715,14 @@ impl AssetCopy {
                 .seek(std::io::SeekFrom::Start(offset))
                 .await
                 .map_err(|e| Error::io(&source, e))?;
+        } else {
+            // No old partial under the new validator.
+            let _ = self.place.remove(&part);
         }
         on_start(&Started {
             offset,
-            total: Some(meta.len()),
-            validator: Some(validator),
+            total: Some(len),
+            validator: validator.clone(),
         });
         let mut intake = Intake::new(self, limits, progress);
         self.receive(
@@ -714,12 +733,17 @@ impl AssetCopy {
             cancel,
         )
         .await?;
-        if offset + intake.fetched != meta.len() {
-            // The file changed while it was read.
+        // The file must still be the one that was read.
+        let after = tokio::fs::metadata(&source).await.ok();
+        if offset + intake.fetched != len || after.as_ref().and_then(file_validator) != validator {
             let _ = self.place.remove(&part);
-            return Err(short_body(&href, meta.len() - offset, intake.fetched));
+            return Err(Error::Unavailable {
+                href,
+                reason: "changed while it was copied; it is copied again from its start".into(),
+                retry_after: None,
+            });
         }
-        let expected_size = self.expected_size.or(Some(meta.len()));
+        let expected_size = self.expected_size.or(Some(len));
         let verified = verify_part(&href, &self.place, &part, intake.fixity, expected_size)?;
         Ok(Copied {
             verified,
@@ -727,8 +751,8 @@ impl AssetCopy {
             fetched: intake.fetched,
             provenance: Some(Provenance::of_file(
                 &self.url,
-                meta.len(),
-                meta.modified().ok(),
+                len,
+                opened.modified().ok(),
                 offset,
             )),
         })
@@ -736,28 +760,29 @@ impl AssetCopy {
 }
 
 /// What a local file is known by while a copy of it is cut: its size,
-/// modification and change times and (on Unix) its device and inode. A
-/// file replaced by another, or written to, no longer matches.
-fn file_validator(meta: &std::fs::Metadata) -> String {
-    let nanos = |time: std::io::Result<std::time::SystemTime>| {
-        time.ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos())
-    };
+/// modification and change times, device and inode. A file replaced by
+/// another, or written to, no longer matches. `None` where the system gives
+/// no inode (a cut copy then starts again).
+fn file_validator(meta: &std::fs::Metadata) -> Option<String> {
     #[cfg(unix)]
-    let identity = {
+    {
         use std::os::unix::fs::MetadataExt;
-        format!(
-            "{}:{}:{}.{}",
-            meta.dev(),
-            meta.ino(),
+        Some(format!(
+            "file:{}:{}.{}:{}.{}:{}:{}",
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
             meta.ctime(),
-            meta.ctime_nsec()
-        )
-    };
+            meta.ctime_nsec(),
+            meta.dev(),
+            meta.ino()
+        ))
+    }
     #[cfg(not(unix))]
-    let identity = nanos(meta.created());
-    format!("file:{}:{}:{identity}", meta.len(), nanos(meta.modified()))
+    {
+        let _ = meta;
+        None
+    }
 }
 
 /// Phase 4: checks what was written against `expected_size` and the expected

@@ -470,7 +470,8 @@ async fn a_cut_copy_of_a_local_file_goes_on_from_where_it_stopped() {
     copy.validator = started.validator;
     let modified = std::fs::metadata(&source).unwrap().modified().unwrap();
     let other = dir.path().join("source/other.tif");
-    std::fs::write(&other, &data).unwrap();
+    let replaced: Vec<u8> = data.iter().map(|b| b.wrapping_add(7)).collect();
+    std::fs::write(&other, &replaced).unwrap();
     std::fs::File::options()
         .write(true)
         .open(&other)
@@ -481,23 +482,70 @@ async fn a_cut_copy_of_a_local_file_goes_on_from_where_it_stopped() {
     let (result, _) = attempt(&copy).await;
     let copied = result.unwrap();
     assert_eq!(copied.resumed_from, 0);
-    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_eq!(std::fs::read(&target).unwrap(), replaced);
 
-    // Stopped after the last byte, before the rename: only verified.
-    std::fs::remove_file(&target).unwrap();
-    std::fs::write(&part, &data).unwrap();
-    let meta = std::fs::metadata(&source).unwrap();
-    let mut copy = file_copy(&source, &target);
-    copy.validator = {
-        let mut first = file_copy(&source, &dir.path().join("mirror/probe.tif"));
-        first.validator = None;
+    // Stopped after the last byte, before the rename: only verified when a
+    // checksum vouches for the partial, else copied again (a crash may
+    // leave a tail of zeros).
+    let validator = {
+        let first = file_copy(&source, &dir.path().join("mirror/probe.tif"));
         let (result, started) = attempt(&first).await;
         result.unwrap();
         started.unwrap().validator
     };
-    assert_eq!(std::fs::metadata(&source).unwrap().len(), meta.len());
-    let (result, _) = attempt(&copy).await;
-    let copied = result.unwrap();
-    assert_eq!((copied.resumed_from, copied.fetched), (4_000_000, 0));
-    assert_eq!(std::fs::read(&target).unwrap(), data);
+    for checksum in [Some(Checksum::of(Algorithm::Sha2_256, &replaced)), None] {
+        let _ = std::fs::remove_file(&target);
+        std::fs::write(&part, &replaced).unwrap();
+        let copy = AssetCopy {
+            validator: validator.clone(),
+            expected_checksum: checksum.clone(),
+            ..file_copy(&source, &target)
+        };
+        let (result, _) = attempt(&copy).await;
+        let copied = result.unwrap();
+        let expected = match checksum {
+            Some(_) => (4_000_000, 0),
+            None => (0, 4_000_000),
+        };
+        assert_eq!((copied.resumed_from, copied.fetched), expected);
+        assert_eq!(std::fs::read(&target).unwrap(), replaced);
+    }
+}
+
+/// A local file written to while it is copied (same size) is not
+/// committed: the copy says so and starts again on the next try.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_file_changed_while_copied_is_not_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("B04.tif");
+    let data = content(2_000_000);
+    std::fs::write(&source, &data).unwrap();
+    let target = dir.path().join("mirror/B04.tif");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let copy = file_copy(&source, &target);
+    let limits = Limits::unlimited();
+    limits.job.set(Some(2 * 1024 * 1024));
+    let changed = source.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let other: Vec<u8> = content(2_000_000).iter().map(|b| b ^ 0xff).collect();
+        std::fs::write(&changed, other).unwrap();
+    });
+    let error = copy
+        .run(
+            &cairn::fetch::Fetcher::new().unwrap(),
+            &limits,
+            &CancellationToken::new(),
+            &Arc::new(AtomicU64::new(0)),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("changed while it was copied"),
+        "{error}"
+    );
+    assert!(!target.exists());
+    assert!(!std::path::Path::new(&part_path(&target.display().to_string())).exists());
 }

@@ -374,6 +374,9 @@ pub fn cairn(state: &Path, args: &[&str]) -> Run {
 /// Runs `cairn` with extra environment variables (credentials, endpoints).
 pub fn cairn_with_env(state: &Path, args: &[&str], env: Vec<(&'static str, String)>) -> Run {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        // The machine's own keyring stays out of the tests (tests that want
+        // one start their own and say so in `env`).
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .envs(env)
         .arg("--state")
         .arg(state)

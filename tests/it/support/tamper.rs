@@ -25,6 +25,7 @@ pub struct Tamper {
 struct Upstream {
     endpoint: String,
     target: String,
+    strip: &'static [&'static str],
     client: reqwest::Client,
     damaged: Arc<AtomicU32>,
     remaining: Arc<AtomicU32>,
@@ -34,11 +35,24 @@ impl Tamper {
     /// A proxy for `upstream` that damages the next `times` PUTs with a
     /// body whose path and query hold `target`.
     pub fn start(upstream: &str, target: &str, times: u32) -> Tamper {
+        Tamper::stripping(upstream, target, times, &[])
+    }
+
+    /// As [`Tamper::start`], and the damaged requests also lose the
+    /// headers `strip` names (a hash the store would check itself), so
+    /// that only the client can see the damage.
+    pub fn stripping(
+        upstream: &str,
+        target: &str,
+        times: u32,
+        strip: &'static [&'static str],
+    ) -> Tamper {
         let damaged = Arc::new(AtomicU32::new(0));
         let remaining = Arc::new(AtomicU32::new(times));
         let state = Arc::new(Upstream {
             endpoint: upstream.trim_end_matches('/').to_string(),
             target: target.to_string(),
+            strip,
             // Bodies pass as the server sent them, never unpacked.
             client: reqwest::Client::builder().no_gzip().build().unwrap(),
             damaged: damaged.clone(),
@@ -80,12 +94,12 @@ async fn pass(State(upstream): State<Arc<Upstream>>, request: Request) -> Respon
     // Matched on the decoded path: GCS clients escape a name's dots too.
     let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
     let chosen = method == Method::PUT && !body.is_empty() && decoded.contains(&upstream.target);
-    if chosen
+    let damaged = chosen
         && upstream
             .remaining
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-    {
+            .is_ok();
+    if damaged {
         let middle = body.len() / 2;
         body[middle] ^= 0x20;
         upstream.damaged.fetch_add(1, Ordering::SeqCst);
@@ -96,7 +110,10 @@ async fn pass(State(upstream): State<Arc<Upstream>>, request: Request) -> Respon
         .body(body);
     for (name, value) in &headers {
         // The Host header too: S3 signs it.
-        if !["content-length", "transfer-encoding", "connection"].contains(&name.as_str()) {
+        let stripped = damaged && upstream.strip.contains(&name.as_str());
+        if !stripped
+            && !["content-length", "transfer-encoding", "connection"].contains(&name.as_str())
+        {
             outgoing = outgoing.header(name, value);
         }
     }

@@ -85,6 +85,23 @@ describe("a sign-in kept on this computer", () => {
     expect(ipc.setSignIn).toHaveBeenLastCalledWith("https://data.example/stac", { kind: "token", token: "t0ken", netrc: "" }, true);
   });
 
+  it("opens the catalog all the same when this computer has no keyring, and says so", async () => {
+    vi.mocked(ipc.setSignIn).mockRejectedValueOnce(
+      new Error("The login could not be kept in this computer's keyring: this computer has no keyring Cairn can reach. Until Cairn closes, it uses what you typed."),
+    );
+    vi.mocked(ipc.look).mockResolvedValueOnce({ url: "https://data.example/stac" } as Entry);
+    const onopen = vi.fn();
+    render(SourceList, { onopen });
+    await fireEvent.input(screen.getByTestId("source-address"), { target: { value: "https://data.example/stac" } });
+    await fireEvent.click(screen.getByTestId("sign-in-token-kind"));
+    await fireEvent.input(screen.getByTestId("sign-in-token"), { target: { value: "t0ken" } });
+    await fireEvent.click(screen.getByTestId("sign-in-remember"));
+    await fireEvent.click(screen.getByTestId("source-open"));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(onopen).toHaveBeenCalledWith("https://data.example/stac");
+    expect(screen.getByTestId("sign-in-result").textContent).toContain("Until Cairn closes, it uses what you typed.");
+  });
+
   it("is said for the address typed, without its secret, and can be forgotten", async () => {
     vi.mocked(ipc.keptSignIn).mockResolvedValueOnce("a token");
     render(SourceList, { onopen: vi.fn() });
