@@ -807,6 +807,18 @@ static LOGINS: std::sync::LazyLock<
     std::sync::Mutex<std::collections::HashMap<String, BucketLogin>>,
 > = std::sync::LazyLock::new(Default::default);
 
+/// `address` as a bucket address, or an error that says it is not one.
+fn bucket_url(address: &str) -> Result<Url> {
+    Url::parse(address.trim())
+        .ok()
+        .filter(|url| is_bucket_address(url.as_str()))
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{address:?} is not a bucket address (s3://, az://, gs://)"
+            ))
+        })
+}
+
 /// `scheme://bucket` of a bucket address.
 fn bucket_key(url: &Url) -> String {
     format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
@@ -817,14 +829,7 @@ fn bucket_key(url: &Url) -> String {
 /// else the environment's credentials), for every job, estimate and check
 /// from now on.
 pub fn sign_in_to_bucket(address: &str, login: Option<BucketLogin>) -> Result<()> {
-    let url = Url::parse(address.trim())
-        .ok()
-        .filter(|url| is_bucket_address(url.as_str()))
-        .ok_or_else(|| {
-            Error::invalid_input(format!(
-                "{address:?} is not a bucket address (s3://, az://, gs://)"
-            ))
-        })?;
+    let url = bucket_url(address)?;
     let key = bucket_key(&url);
     let mut logins = LOGINS.lock().unwrap_or_else(|e| e.into_inner());
     let mut recalled = RECALLED.lock().unwrap_or_else(|e| e.into_inner());
@@ -855,14 +860,7 @@ fn vault_account(url: &Url) -> String {
 /// Cairn process (`None`: removes what is kept). Blocking: the keyring is
 /// asked over D-Bus on Linux.
 pub fn remember_bucket_login(address: &str, login: Option<&BucketLogin>) -> Result<()> {
-    let url = Url::parse(address.trim())
-        .ok()
-        .filter(|url| is_bucket_address(url.as_str()))
-        .ok_or_else(|| {
-            Error::invalid_input(format!(
-                "{address:?} is not a bucket address (s3://, az://, gs://)"
-            ))
-        })?;
+    let url = bucket_url(address)?;
     let account = vault_account(&url);
     match login
         .cloned()
@@ -891,9 +889,7 @@ static RECALLED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<
 /// in words without its secret ("key ID AKIAEXAMPLE · a secret · region
 /// us-east-1"), if anything. Blocking, as [`remember_bucket_login`].
 pub fn kept_bucket_login(address: &str) -> Option<String> {
-    let url = Url::parse(address.trim())
-        .ok()
-        .filter(|url| is_bucket_address(url.as_str()))?;
+    let url = bucket_url(address).ok()?;
     let kept = crate::vault::recall(&vault_account(&url))?;
     let login: BucketLogin = serde_json::from_str(&kept).ok()?;
     let mut said = Vec::new();

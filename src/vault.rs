@@ -79,15 +79,6 @@ pub fn forget(account: &str) -> Result<()> {
     }
 }
 
-/// Whether this computer has a keyring Cairn can keep logins in, and if
-/// not, why, in words.
-pub fn status() -> Result<()> {
-    match keyring::Entry::store_status() {
-        Ok(()) => Ok(()),
-        Err(error) => Err(unavailable("kept in", error)),
-    }
-}
-
 /// A keyring's failure in words: the login could not be `done` (kept in,
 /// removed from) this computer's keyring, and why.
 fn unavailable(done: &str, error: &keyring::Error) -> Error {
