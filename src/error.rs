@@ -315,9 +315,12 @@ fn object_store_words(href: &str, source: &object_store::Error) -> String {
     let lower = text.to_ascii_lowercase();
     // Without credentials, the clients ask the cloud's metadata service
     // (169.254.169.254) for them, which is not there off the cloud.
+    // An Azure container named with no storage account anywhere is the
+    // same want of credentials.
     if lower.contains("169.254.169.254")
         || lower.contains("metadata.google.internal")
         || lower.contains("credential")
+        || lower.contains("account must be specified")
     {
         return format!(
             "no credentials were found for it: {}",
@@ -490,6 +493,13 @@ mod tests {
                 },
             },
             Error::ObjectStore {
+                href: "az://archive/x".into(),
+                source: object_store::Error::Generic {
+                    store: "MicrosoftAzure",
+                    source: "Account must be specified".into(),
+                },
+            },
+            Error::ObjectStore {
                 href: "s3://archive/x".into(),
                 source: object_store::Error::NotFound {
                     path: "x".into(),
@@ -599,7 +609,12 @@ mod tests {
             "{}",
             said[4]
         );
-        assert!(said[5].contains("is not there"), "{}", said[5]);
-        assert!(said[6].contains("refused access"), "{}", said[6]);
+        assert!(
+            said[5].contains("no credentials were found for it: set AZURE_"),
+            "{}",
+            said[5]
+        );
+        assert!(said[6].contains("is not there"), "{}", said[6]);
+        assert!(said[7].contains("refused access"), "{}", said[7]);
     }
 }

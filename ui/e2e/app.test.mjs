@@ -299,6 +299,17 @@ test("a person mirrors an area of a collection, pauses, resumes, and gets a veri
     });
     await shot(browser, "8-map-mirrored");
 
+    // Another asset filter to the same folder: what is there counts,
+    // whichever job copied it.
+    await (await $(browser, "destination")).setValue(dest);
+    await (await browser.$('[data-testid="asset-group-key"] input')).click();
+    await (await $(browser, "estimate")).click();
+    const already = new RegExp(`${expected.length} assets? \\([^)]*\\) already mirrored`);
+    await browser.waitUntil(async () => already.test(await (await $(browser, "estimate-result")).getText()), {
+      timeout: LONG,
+      timeoutMsg: "an estimate with another asset filter did not count what is already in the folder",
+    });
+
     // The job can be taken off the list; its mirror stays.
     await (await $(browser, "tab-jobs")).click();
     await (await $(browser, "remove")).click();
@@ -438,6 +449,12 @@ test("a copy into an Azure container: the connection test says a wrong key in wo
   try {
     await openCollection(browser);
     await (await $(browser, "destination")).setValue(dest);
+    // No credentials anywhere: refused at Estimate, in words.
+    await (await $(browser, "estimate")).click();
+    const refused = await $(browser, "selection-problem");
+    await refused.waitForDisplayed({ timeout: LONG });
+    assert.match(await refused.getText(), /no credentials were found/);
+    assert.doesNotMatch(await refused.getText(), /169\.254|Generic|Error performing/);
     const details = await $(browser, "bucket-sign-in");
     await details.waitForDisplayed({ timeout: LONG });
     await (await details.$("summary")).click();
