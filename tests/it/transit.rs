@@ -8,16 +8,14 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use cairn::checksum::{Algorithm, Checksum};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 
 use crate::support::azurite::Azurite;
-use crate::support::cairn_with_env;
 use crate::support::farm::{Farm, FileSpec};
 use crate::support::gcs::FakeGcs;
 use crate::support::moto::MotoServer;
 use crate::support::tamper::Tamper;
+use crate::support::{cairn_with_env, object_sha256};
 
 fn specs() -> Vec<FileSpec> {
     let mut specs: Vec<FileSpec> = (0..6)
@@ -26,12 +24,6 @@ fn specs() -> Vec<FileSpec> {
     // Larger than one upload part: a damaged part, not a damaged object.
     specs.push(FileSpec::new("large.bin", 12 << 20));
     specs
-}
-
-async fn object_sha256(store: &dyn ObjectStore, key: &str) -> Option<Checksum> {
-    let got = store.get(&ObjectPath::from(key)).await.ok()?;
-    let bytes = got.bytes().await.unwrap();
-    Some(Checksum::of(Algorithm::Sha2_256, &bytes))
 }
 
 async fn damaged_uploads_are_caught(

@@ -262,6 +262,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The SHA-256 of the object at `key` in `store` (`None`: there is none).
+pub async fn object_sha256(
+    store: &dyn object_store::ObjectStore,
+    key: &str,
+) -> Option<cairn::checksum::Checksum> {
+    use object_store::ObjectStoreExt;
+    let got = store.get(&object_store::path::Path::from(key)).await.ok()?;
+    let bytes = got.bytes().await.unwrap();
+    Some(cairn::checksum::Checksum::of(
+        cairn::checksum::Algorithm::Sha2_256,
+        &bytes,
+    ))
+}
+
 /// An upstream server's answer, passed on as it came (by a test gateway).
 pub async fn relay(answer: reqwest::Response) -> axum::response::Response {
     let mut response = axum::response::Response::builder().status(answer.status().as_u16());
