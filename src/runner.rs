@@ -321,6 +321,11 @@ impl Runner {
         self.global.set(bytes_per_second);
     }
 
+    /// The limit over all jobs together now (`None`: none).
+    pub fn global_limit(&self) -> Option<u64> {
+        self.global.get()
+    }
+
     /// Plans job `job_id` without copying anything: its rows are in the store
     /// when this returns, and a `plan` event says what it holds.
     pub async fn plan_only(&self, job_id: i64) -> Result<Report> {

@@ -16,8 +16,10 @@ use cairn::verify::{Report, VerifyOptions, verify};
 use serde::Serialize;
 use specta::Type;
 use tauri::State;
+use tauri_plugin_autostart::ManagerExt as _;
 
 use crate::App;
+use crate::settings::{AppSettings, LimitNow};
 use crate::sign_in::{self, SignInForm, Tested};
 use crate::sources::{self, SourceEntry};
 
@@ -588,6 +590,72 @@ pub async fn item_marks(app: State<'_, App>, source: String) -> Reply<Vec<ItemMa
     Ok(app.runner.with_store(|s| s.item_marks(&source))?)
 }
 
+/// The settings, with whether Cairn starts at log-in as the system has it.
+#[tauri::command]
+#[specta::specta]
+pub async fn settings(app: State<'_, App>, handle: tauri::AppHandle) -> Reply<AppSettings> {
+    let mut settings = app.runner.with_store(|s| Ok(AppSettings::load(s)))?;
+    if let Ok(enabled) = handle.autolaunch().is_enabled() {
+        settings.start_with_system = enabled;
+    }
+    Ok(settings)
+}
+
+/// Checks and saves the settings; the schedule applies at once, and the
+/// login item is made or removed. Gives them back as saved.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_settings(
+    app: State<'_, App>,
+    handle: tauri::AppHandle,
+    settings: AppSettings,
+) -> Reply<AppSettings> {
+    let schedule = settings.check()?;
+    let autolaunch = handle.autolaunch();
+    if autolaunch.is_enabled().ok() != Some(settings.start_with_system) {
+        let changed = if settings.start_with_system {
+            autolaunch.enable()
+        } else {
+            autolaunch.disable()
+        };
+        changed.map_err(|error| {
+            tracing::warn!(%error, "the login item could not be changed");
+            AppError {
+                code: "unavailable".into(),
+                message: format!(
+                    "Cairn could not {} when you log in ({}); the other settings were not saved. Try again, or change it in your system's startup settings.",
+                    if settings.start_with_system { "be set to start" } else { "be kept from starting" },
+                    plain(&error.to_string()),
+                ),
+            }
+        })?;
+    }
+    app.runner.with_store(|s| settings.save(s))?;
+    app.bandwidth.replace(schedule);
+    Ok(settings)
+}
+
+/// A system's message without its error number: "Permission denied (os
+/// error 13)" reads "Permission denied".
+fn plain(text: &str) -> String {
+    match text.find(" (os error") {
+        Some(start) => {
+            let end = text[start..]
+                .find(')')
+                .map_or(text.len(), |at| start + at + 1);
+            format!("{}{}", &text[..start], &text[end..])
+        }
+        None => text.to_string(),
+    }
+}
+
+/// The limit over all jobs now, and until when.
+#[tauri::command]
+#[specta::specta]
+pub async fn limit_now(app: State<'_, App>) -> Reply<LimitNow> {
+    Ok(app.bandwidth.now())
+}
+
 /// The window says it is ready to use: logged with the time since start-up.
 /// With `CAIRN_EXIT_WHEN_READY` set (the startup benchmark), the app prints
 /// that time and quits.
@@ -606,6 +674,19 @@ pub async fn window_ready(app: tauri::AppHandle) -> Reply<()> {
 #[cfg(test)]
 mod tests {
     use super::web_address;
+
+    #[test]
+    fn a_system_message_loses_its_error_number() {
+        assert_eq!(
+            super::plain("Permission denied (os error 13)"),
+            "Permission denied"
+        );
+        assert_eq!(
+            super::plain("cannot write (os error 30): read-only"),
+            "cannot write: read-only"
+        );
+        assert_eq!(super::plain("no number"), "no number");
+    }
 
     #[test]
     fn only_web_addresses_are_opened() {

@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod rendering;
+pub mod settings;
 pub mod sign_in;
 pub mod single;
 pub mod sources;
@@ -25,6 +26,9 @@ use tauri::tray::TrayIconBuilder;
 use tauri::{Manager, RunEvent, WindowEvent};
 use tauri_specta::{Builder, Event as _, collect_commands, collect_events};
 
+/// The argument the login item starts Cairn with: no window, only the tray.
+const HIDDEN: &str = "--hidden";
+
 /// When the process started, for the startup time the window reports.
 pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
@@ -36,6 +40,8 @@ pub struct App {
     demo: Option<PathBuf>,
     /// How the person signs in to each source host, for as long as the app runs.
     sign_ins: std::sync::Arc<sign_in::SignIns>,
+    /// The limit over all jobs, following the schedule in Settings.
+    bandwidth: Arc<settings::Bandwidth>,
 }
 
 /// An engine event about a job, as the window receives it.
@@ -78,6 +84,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::open_folder,
             commands::open_address,
             commands::window_ready,
+            commands::settings,
+            commands::save_settings,
+            commands::limit_now,
         ])
         .events(collect_events![JobEvent])
         // Items of a list that keep their properties and links, for the
@@ -147,13 +156,26 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .app_name("Cairn")
+                .arg(HIDDEN)
+                .build(),
+        )
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
             let state = open(app)?;
             let runner = state.runner.clone();
             let sign_ins = state.sign_ins.clone();
+            state.bandwidth.clone().follow_the_clock();
             app.manage(state);
+            // Started at log-in: the jobs go on, the window waits in the tray.
+            if std::env::args().any(|arg| arg == HIDDEN)
+                && let Some(window) = app.get_webview_window("main")
+            {
+                window.hide()?;
+            }
             forward_events(app.handle().clone(), &runner);
             tray(app)?;
             // Estimates nobody started before the app last stopped are not jobs.
@@ -216,8 +238,16 @@ fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
             let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demo/catalog.json");
             here.is_file().then_some(here)
         });
+    let schedule = settings::AppSettings::load(&store)
+        .check()
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "the saved bandwidth schedule is not followed");
+            cairn::limit::Schedule::default()
+        });
+    let runner = Arc::new(Runner::new(store, fetcher.clone()));
     Ok(App {
-        runner: Arc::new(Runner::new(store, fetcher.clone())),
+        bandwidth: Arc::new(settings::Bandwidth::new(runner.clone(), schedule)),
+        runner,
         fetcher,
         demo,
         sign_ins: std::sync::Arc::default(),
@@ -275,6 +305,14 @@ fn forward_events(handle: tauri::AppHandle, runner: &Runner) {
 
 fn notify_finished(handle: &tauri::AppHandle, job: i64, counts: &cairn::store::Counts) {
     use tauri_plugin_notification::NotificationExt;
+    let wanted = handle
+        .state::<App>()
+        .runner
+        .with_store(|s| Ok(settings::AppSettings::load(s).notifications))
+        .unwrap_or(true);
+    if !wanted {
+        return;
+    }
     let body = if counts.failed > 0 {
         format!(
             "Job {job} finished: {} assets could not be copied. Open Cairn to see why and try again.",

@@ -15,6 +15,7 @@ mod jobs;
 mod lease;
 mod log;
 mod runs;
+mod settings;
 mod sources;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 20] = [
+const SCHEMA: [&str; 21] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -61,6 +62,7 @@ const SCHEMA: [&str; 20] = [
     include_str!("migrations/0018_flags.sql"),
     include_str!("migrations/0019_jobs_draft.sql"),
     include_str!("migrations/0020_jobs_access.sql"),
+    include_str!("migrations/0021_settings.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

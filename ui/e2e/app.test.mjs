@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import { ACCOUNT, KEY, startAzurite } from "./azurite.mjs";
 import { TILE_BYTES, intersects, serveCatalog, tiles } from "./catalog.mjs";
 import { startKeyring } from "./keyring.mjs";
-import { APP, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
+import { APP, CLI, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
 
 const LONG = 90000;
 let catalog;
@@ -526,6 +526,105 @@ test("a copy into an Azure container: the connection test says a wrong key in wo
   }
 });
 
+test("settings: new mirrors go in a folder of their own under the chosen one, the schedule limits all jobs, Cairn starts at log-in, and all is kept after a restart", async () => {
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const mirrors = join(home, "mirrors");
+  const login = join(home, ".config", "autostart", "Cairn.desktop");
+  // A fast server: without the schedule's limit the copy takes about a second.
+  const fast = await serveCatalog({ rate: 16 * 1024 * 1024 });
+  const driver = await startDriver({ CAIRN_HOME: home, HOME: home });
+  let browser = await openApp(driver.port);
+  const typeInto = (id, value) =>
+    browser.execute(
+      (id, value) => {
+        const input = document.querySelector(`[data-testid="${id}"]`);
+        input.value = value;
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      },
+      id,
+      value,
+    );
+  try {
+    await (await $(browser, "tab-settings")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "tab-settings")).click();
+    await (await $(browser, "settings-destination")).setValue(mirrors);
+    await typeInto("settings-concurrency", "3");
+    await (await $(browser, "add-slot")).click();
+    await typeInto("slot-from", "00:00");
+    await (await $(browser, "slot-rate")).setValue("2M");
+    assert.equal(await (await $(browser, "schedule-words")).getText(), "All day: at most 2M per second.");
+    await (await $(browser, "settings-autostart")).click();
+    await (await $(browser, "settings-notifications")).click();
+    await (await $(browser, "save-settings")).click();
+    await (await $(browser, "settings-saved")).waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(
+      async () => (await (await $(browser, "limit-now")).getText()) === "Now: at most 2M per second for all jobs together.",
+      { timeout: LONG, timeoutMsg: "the limit in force is not said" },
+    );
+    assert.match(readFileSync(login, "utf8"), /^Exec=\S*cairn-app --hidden$/m, "no login item was written");
+    await shot(browser, "16-settings");
+
+    // A new mirror goes in a folder of its own under the settings' folder.
+    await (await $(browser, "tab-catalogs")).click();
+    await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "source-address")).setValue(fast.url);
+    await (await $(browser, "source-open")).click();
+    const collection = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
+    await collection.waitForDisplayed({ timeout: LONG });
+    await collection.click();
+    await (await $(browser, "destination")).waitForDisplayed({ timeout: LONG });
+    const dest = join(mirrors, "europe-tiles");
+    await browser.waitUntil(async () => (await (await $(browser, "destination")).getValue()) === dest, {
+      timeout: LONG,
+      timeoutMsg: "the destination was not filled in from the settings",
+    });
+    await (await $(browser, "estimate")).click();
+    await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
+    const started = Date.now();
+    await (await $(browser, "start")).click();
+    await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
+    assert.match(await (await $(browser, "shared-limit")).getText(), /All jobs together: at most 2M per second/);
+    await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
+      timeout: LONG,
+      interval: 250,
+      timeoutMsg: "the job did not finish",
+    });
+    // 24 MiB at 2 MiB/s over all jobs: about 12 s, where the server alone
+    // would take about one.
+    const seconds = (Date.now() - started) / 1000;
+    const total = tiles().length * TILE_BYTES;
+    assert.ok(total / seconds < 3 * 1024 * 1024, `${total} bytes in ${seconds} s: the schedule's limit did not hold`);
+    const checked = verify(dest);
+    assert.equal(checked.code, 0, checked.output);
+    assert.equal(checked.summary.verified, tiles().length);
+    const listed = spawnSync(CLI, ["jobs", "--json"], { env: { ...process.env, CAIRN_HOME: home }, encoding: "utf8" });
+    const job = JSON.parse(listed.stdout.split("\n")[0]);
+    assert.equal(job.concurrency, 3, listed.stdout);
+
+    // After a restart the settings are as saved, and the login item is the system's.
+    await browser.deleteSession().catch(() => {});
+    killApp();
+    browser = await openApp(driver.port);
+    await (await $(browser, "tab-settings")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "tab-settings")).click();
+    await browser.waitUntil(async () => (await (await $(browser, "settings-destination")).getValue()) === mirrors, {
+      timeout: LONG,
+      timeoutMsg: "the settings were not kept",
+    });
+    assert.equal(await (await $(browser, "settings-concurrency")).getValue(), "3");
+    assert.equal(await (await $(browser, "slot-rate")).getValue(), "2M");
+    assert.equal(await (await $(browser, "settings-autostart")).isSelected(), true);
+    assert.equal(await (await $(browser, "settings-notifications")).isSelected(), false);
+    await (await $(browser, "settings-autostart")).click();
+    await (await $(browser, "save-settings")).click();
+    await (await $(browser, "settings-saved")).waitForDisplayed({ timeout: LONG });
+    assert.equal(existsSync(login), false, "the login item is still there");
+  } finally {
+    await closeApp(browser, driver);
+    await fast.close();
+  }
+});
+
 test("the screens follow the system's dark theme", async () => {
   const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
   const dest = join(home, "mirror");
@@ -575,6 +674,24 @@ test("the screens follow the system's dark theme", async () => {
       timeoutMsg: "the job did not finish",
     });
     await shot(browser, "dark-7-job-finished");
+    // The check and the bag screens, dark too.
+    await (await $(browser, "check-copy")).click();
+    const check = await $(browser, "check");
+    await check.waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(async () => (await $(browser, "check-headline")).getText().then((t) => /whole/.test(t)), {
+      timeout: LONG,
+      timeoutMsg: "the check did not say the copy is whole",
+    });
+    await shot(browser, "dark-10-check");
+    await (await $(browser, "bag")).click();
+    await (await $(browser, "make-bag")).click();
+    await (await $(browser, "bag-result")).waitForDisplayed({ timeout: LONG });
+    await shot(browser, "dark-15-bag");
+    await (await $(browser, "tab-settings")).click();
+    await (await $(browser, "add-slot")).click();
+    await (await $(browser, "slot-rate")).setValue("1M");
+    await (await $(browser, "schedule-words")).waitForDisplayed({ timeout: LONG });
+    await shot(browser, "dark-16-settings");
   } finally {
     await closeApp(browser, driver);
   }

@@ -12,6 +12,7 @@ vi.mock("../lib/ipc", () => ({
     resumeJob: vi.fn(async () => null),
     cancelJob: vi.fn(async () => null),
     setJobLimit: vi.fn(async () => null),
+    limitNow: vi.fn(async () => ({ bytes_per_second: 1048576, until: "18:00" })),
     failures: vi.fn(async () => [
       { href: "http://127.0.0.1/a.bin", path: "c/i/a.bin", attempts: 5, reason: "the server kept answering 503" },
     ]),
@@ -57,6 +58,14 @@ describe("the jobs screen", () => {
     jobs.set([running()]);
     jobs.progress = {};
     vi.clearAllMocks();
+  });
+
+  it("says the limit the schedule in Settings sets for all jobs now", async () => {
+    render(JobsView, { onchange: () => {} });
+    expect(await screen.findByTestId("shared-limit")).toHaveProperty(
+      "textContent",
+      expect.stringContaining("All jobs together: at most 1M per second until 18:00"),
+    );
   });
 
   it("moves the bar with progress events", () => {

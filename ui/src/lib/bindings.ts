@@ -138,6 +138,15 @@ export const commands = {
 	 *  that time and quits.
 	 */
 	windowReady: () => typedError<null, AppError>(__TAURI_INVOKE("window_ready")),
+	/**  The settings, with whether Cairn starts at log-in as the system has it. */
+	settings: () => typedError<AppSettings, AppError>(__TAURI_INVOKE("settings")),
+	/**
+	 *  Checks and saves the settings; the schedule applies at once, and the
+	 *  login item is made or removed. Gives them back as saved.
+	 */
+	saveSettings: (settings: AppSettings) => typedError<AppSettings, AppError>(__TAURI_INVOKE("save_settings", { settings })),
+	/**  The limit over all jobs now, and until when. */
+	limitNow: () => typedError<LimitNow, AppError>(__TAURI_INVOKE("limit_now")),
 };
 
 /** Events */
@@ -155,6 +164,22 @@ export type AppError = {
 	code: string,
 	/**  What happened and what to do, for people. */
 	message: string,
+};
+
+/**  What the person chose in Settings. */
+export type AppSettings = {
+	/**  Where new mirrors go unless another place is typed (empty: none). */
+	destination: string,
+	/**  Transfers at once, for new jobs. */
+	concurrency: number,
+	/**  Transfers at once from any one server, for new jobs. */
+	per_host: number,
+	/**  Limits over all jobs together by time of day (none: no limit). */
+	schedule: Slot[],
+	/**  Whether Cairn starts when the person logs in (jobs go on by themselves). */
+	start_with_system: boolean,
+	/**  Whether a finished job says so on the desktop. */
+	notifications: boolean,
 };
 
 /**  One asset of an item. */
@@ -654,6 +679,14 @@ export type LeftOut = {
 	reason: string,
 };
 
+/**  The limit over all jobs that the schedule sets, for the window. */
+export type LimitNow = {
+	/**  Bytes per second now (none: no limit). */
+	bytes_per_second: number | null,
+	/**  When it changes, `HH:MM` local time, if it does. */
+	until: string | null,
+};
+
 /**  One link of an item. */
 export type LinkSummary = {
 	/**  Its relation (`license`, `via`, `alternate`, ...). */
@@ -857,6 +890,14 @@ export type Signing =
 { kind: "planetary-computer"; 
 /**  The token service. */
 token_url: string };
+
+/**  One line of a bandwidth schedule: from this time of day on, this rate. */
+export type Slot = {
+	/**  The time of day it starts, `HH:MM` (24-hour clock, local time). */
+	from: string,
+	/**  A rate as [`parse_rate`] reads it; empty or `off` for no limit. */
+	rate: string,
+};
 
 /**  One sample of a job's progress. */
 export type Snapshot = {

@@ -2,7 +2,7 @@
 // Commands answer with data or throw an IpcError that carries the engine's
 // code and its message in plain words.
 import { open as openDialog } from "@tauri-apps/plugin-dialog";
-import type { AppError, BucketLogin, Event, JobRequest, Selection, SignInForm } from "./bindings";
+import type { AppError, AppSettings, BucketLogin, Event, JobRequest, Selection, SignInForm } from "./bindings";
 import { commands, events } from "./bindings";
 
 export class IpcError extends Error {
@@ -56,6 +56,9 @@ export const ipc = {
   checkCopy: (job: number, repair: boolean) => unwrap(commands.checkCopy(job, repair)),
   exportBag: (job: number, out: string) => unwrap(commands.exportBag(job, out)),
   windowReady: () => unwrap(commands.windowReady()),
+  settings: () => unwrap(commands.settings()),
+  saveSettings: (settings: AppSettings) => unwrap(commands.saveSettings(settings)),
+  limitNow: () => unwrap(commands.limitNow()),
 
   /** Calls `handler` for every job event; returns a function that stops. */
   onJobEvent: (handler: (event: Event) => void) => events.jobEvent.listen((e) => handler(e.payload)),

@@ -3,6 +3,7 @@
 // request is made.
 import { SvelteSet } from "svelte/reactivity";
 import type { JobRequest, Selection } from "./bindings";
+import { settings } from "./settings.svelte";
 
 export type Bbox = [number, number, number, number];
 
@@ -119,8 +120,8 @@ export class SelectionState {
       destination: this.destination.trim(),
       selection: this.selection(),
       limit_rate: null,
-      concurrency: 8,
-      per_host: 6,
+      concurrency: settings.saved.concurrency,
+      per_host: settings.saved.per_host,
       name: this.name.trim() || defaultName.trim() || null,
       // The sign-in itself is the source's (the engine adds it).
       access: { requester_pays: this.requesterPays },
