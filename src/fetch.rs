@@ -26,8 +26,10 @@ use crate::{Error, Result};
 
 pub mod access;
 mod document;
+mod recent;
 pub use access::{Access, Answer, Outgoing, Secrets, Settings};
 pub use document::{Document, Features, Structure};
+pub use recent::Recent;
 
 /// The memory all the documents being read at once may take together, as
 /// estimated while their bytes arrive (their size, and [`VALUE_COST`] for
@@ -399,6 +401,8 @@ pub struct Fetcher {
     cancel: CancellationToken,
     stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
     access: Arc<Access>,
+    /// Public documents read lately, for browsing and estimates only.
+    recent: Option<Arc<Recent>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -439,6 +443,7 @@ impl Fetcher {
             cancel: CancellationToken::new(),
             stores: Arc::default(),
             access: Access::none(),
+            recent: None,
         })
     }
 
@@ -499,6 +504,16 @@ impl Fetcher {
         &self.cancel
     }
 
+    /// A fetcher that shares this one's clients but takes a public document
+    /// read lately from `recent` (and keeps what it reads there): for
+    /// browsing and the estimate after it, never for a copy or a sync.
+    pub fn with_recent(&self, recent: Arc<Recent>) -> Fetcher {
+        Fetcher {
+            recent: Some(recent),
+            ..self.clone()
+        }
+    }
+
     /// A fetcher that shares this one's clients but stops when `cancel` fires.
     pub fn with_cancellation(&self, cancel: CancellationToken) -> Fetcher {
         Fetcher {
@@ -549,9 +564,27 @@ impl Fetcher {
     }
 
     async fn fetched(&self, request: &Request) -> Result<(Bytes, Url, Share)> {
-        self.retry
+        let recent = self.recent.as_ref().filter(|_| {
+            request.method == Method::Get
+                && request.headers.is_empty()
+                && matches!(request.url.scheme(), "http" | "https")
+                && self.access.is_anonymous()
+        });
+        if let Some((bytes, at)) = recent.and_then(|recent| recent.get(&request.url)) {
+            let mut share = Share::new(&self.budget);
+            let mut weigher = Weigher::default();
+            weigher.feed(&bytes);
+            share.grow(request.url.as_str(), &weigher).await?;
+            return Ok((bytes, at, share));
+        }
+        let fetched = self
+            .retry
             .run(&self.cancel, || self.bytes_once(request))
-            .await
+            .await?;
+        if let Some(recent) = recent {
+            recent.put(&request.url, &fetched.0, &fetched.1);
+        }
+        Ok(fetched)
     }
 
     async fn bytes_once(&self, request: &Request) -> Result<(Bytes, Url, Share)> {

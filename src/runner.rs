@@ -220,6 +220,9 @@ pub struct Runner {
     estimating: Mutex<HashSet<i64>>,
     /// The secrets jobs sign in with, by job: in memory only.
     secrets: Mutex<HashMap<i64, Secrets>>,
+    /// Public documents read lately (by the app's browsing), which an
+    /// estimate takes instead of reading them again.
+    recent: Option<Arc<crate::fetch::Recent>>,
 }
 
 /// Job `id` marked as being estimated while this lives.
@@ -276,6 +279,17 @@ impl Runner {
             running: Mutex::new(HashMap::new()),
             estimating: Mutex::new(HashSet::new()),
             secrets: Mutex::new(HashMap::new()),
+            recent: None,
+        }
+    }
+
+    /// This runner, whose estimates take public documents read lately from
+    /// `recent` (what the app just browsed) instead of reading them again.
+    /// Copies and syncs always read the source itself.
+    pub fn with_recent(self, recent: Arc<crate::fetch::Recent>) -> Runner {
+        Runner {
+            recent: Some(recent),
+            ..self
         }
     }
 
@@ -367,7 +381,11 @@ impl Runner {
             )
             .await?;
             let cancel = CancellationToken::new();
-            let fetcher = self.fetcher_for(job)?;
+            let fetcher = match (&self.recent, fresh) {
+                // An estimate: what was just browsed is not read again.
+                (Some(recent), true) => self.fetcher_for(job)?.with_recent(recent.clone()),
+                _ => self.fetcher_for(job)?,
+            };
             let planned =
                 plan_and_report(&ledger, &fetcher, job, (&self.store, &self.events), &cancel).await;
             drop(ledger);

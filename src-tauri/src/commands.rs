@@ -16,6 +16,7 @@ use cairn::verify::{Report, VerifyOptions, verify};
 use serde::Serialize;
 use specta::Type;
 use tauri::State;
+use tauri::ipc::Channel;
 use tauri_plugin_autostart::ManagerExt as _;
 
 use crate::App;
@@ -198,18 +199,25 @@ pub async fn test_bucket(destination: String, login: Option<BucketLogin>) -> Rep
     })
 }
 
-/// Items found by a search, for the map and the table.
+/// How a search of items ended; the items themselves come in batches, as
+/// they are read.
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
 pub struct ItemPage {
-    /// The items, in the order found.
-    pub items: Vec<ItemSummary>,
+    /// How many items were sent in all (the last batch may arrive after
+    /// this answer).
+    pub sent: u32,
     /// What could not be read on the way.
     pub problems: Vec<Problem>,
     /// Whether the search stopped at `max_items` with more to find.
     pub more: bool,
 }
 
-/// The items of `source` that match `selection`, up to `max_items`.
+/// How often found items go to the window while a search reads on.
+const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The items of `source` that match `selection`, up to `max_items`, sent to
+/// `on_items` in batches as they are read (the window counts and draws them
+/// while the rest are read).
 #[tauri::command]
 #[specta::specta]
 pub async fn search_items(
@@ -217,31 +225,63 @@ pub async fn search_items(
     source: String,
     selection: Selection,
     max_items: u32,
+    on_items: Channel<Vec<ItemSummary>>,
 ) -> Reply<ItemPage> {
     let mut page = ItemPage {
-        items: Vec::new(),
+        sent: 0,
         problems: Vec::new(),
         more: false,
     };
     let max = u64::from(max_items);
     let query = selection.search()?;
-    let fetcher = app.sign_ins.fetcher(&app.fetcher, &source)?;
-    search(&fetcher, &source, &query, Some(max + 1), |found| {
-        match found {
-            Found::Item(_) if page.items.len() as u64 >= max => {
+    let fetcher = app.sign_ins.fetcher(&app.items, &source)?;
+    let mut batch = Vec::new();
+    let mut found = 0u64;
+    let mut last_sent = std::time::Instant::now();
+    let mut listening = true;
+    search(&fetcher, &source, &query, Some(max + 1), |item| {
+        match item {
+            Found::Item(_) if found >= max => {
                 page.more = true;
                 return ControlFlow::Break(());
             }
-            Found::Item(item) if page.items.len() < DETAILED => {
-                page.items.extend(ItemSummary::of(&item))
+            Found::Item(item) if found < DETAILED as u64 => {
+                found += 1;
+                batch.extend(ItemSummary::of(&item));
             }
-            Found::Item(item) => page.items.extend(ItemSummary::brief(&item)),
+            Found::Item(item) => {
+                found += 1;
+                batch.extend(ItemSummary::brief(&item));
+            }
             Found::Problem(problem) => page.problems.push(problem),
         }
-        ControlFlow::Continue(())
+        if last_sent.elapsed() >= BATCH_EVERY {
+            listening = send_batch(&on_items, &mut batch, &mut page);
+            last_sent = std::time::Instant::now();
+        }
+        // A window that went away (it closed, or reloaded) stops the search.
+        if listening {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
     })
     .await?;
+    send_batch(&on_items, &mut batch, &mut page);
     Ok(page)
+}
+
+/// Sends the items found since the last batch; whether the window listens.
+fn send_batch(
+    channel: &Channel<Vec<ItemSummary>>,
+    batch: &mut Vec<ItemSummary>,
+    page: &mut ItemPage,
+) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    page.sent += batch.len() as u32;
+    channel.send(std::mem::take(batch)).is_ok()
 }
 
 /// Records and plans a job without copying: what it will copy, and whether

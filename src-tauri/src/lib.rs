@@ -26,6 +26,9 @@ use tauri::tray::TrayIconBuilder;
 use tauri::{Manager, RunEvent, WindowEvent};
 use tauri_specta::{Builder, Event as _, collect_commands, collect_events};
 
+/// The most bytes of documents browsed lately the app keeps for estimates.
+const RECENT_BYTES: usize = 256 << 20;
+
 /// The argument the login item starts Cairn with: no window, only the tray.
 const HIDDEN: &str = "--hidden";
 
@@ -37,6 +40,9 @@ pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLoc
 pub struct App {
     runner: Arc<Runner>,
     fetcher: Fetcher,
+    /// The fetcher items are browsed with: what it reads is kept a while,
+    /// for the estimate that follows.
+    items: Fetcher,
     demo: Option<PathBuf>,
     /// How the person signs in to each source host, for as long as the app runs.
     sign_ins: std::sync::Arc<sign_in::SignIns>,
@@ -244,10 +250,13 @@ fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
             tracing::warn!(%error, "the saved bandwidth schedule is not followed");
             cairn::limit::Schedule::default()
         });
-    let runner = Arc::new(Runner::new(store, fetcher.clone()));
+    // What the window browses is kept a while, for the estimate after it.
+    let recent = Arc::new(cairn::fetch::Recent::new(RECENT_BYTES));
+    let runner = Arc::new(Runner::new(store, fetcher.clone()).with_recent(recent.clone()));
     Ok(App {
         bandwidth: Arc::new(settings::Bandwidth::new(runner.clone(), schedule)),
         runner,
+        items: fetcher.with_recent(recent),
         fetcher,
         demo,
         sign_ins: std::sync::Arc::default(),

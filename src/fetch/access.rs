@@ -296,6 +296,15 @@ impl Access {
         Arc::new(Access::default())
     }
 
+    /// Whether it signs in to nothing: no headers, no `.netrc`, no signed
+    /// blob addresses, no requester-pays reading.
+    pub fn is_anonymous(&self) -> bool {
+        self.settings.is_empty()
+            && self.headers.is_none()
+            && self.logins.is_empty()
+            && self.sas.is_none()
+    }
+
     /// Whether S3 buckets are read as requester-pays buckets.
     pub fn requester_pays(&self) -> bool {
         self.settings.requester_pays

@@ -290,3 +290,87 @@ async fn items_picked_or_dropped_one_by_one_are_the_job_s() {
         serde_json::json!(["item-2"])
     );
 }
+
+/// The items `fetcher` finds at `source`, by browsing as the app does.
+async fn browse(fetcher: &Fetcher, source: &str) -> u64 {
+    let query = Selection::default().search().unwrap();
+    cairn::catalog::search::search(fetcher, source, &query, None, |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .await
+    .unwrap()
+}
+
+fn item_hits(site: &Site) -> u64 {
+    (0..ITEMS)
+        .map(|i| site.hits(&format!("catalog/item-{i}.json")))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_estimate_takes_what_was_just_browsed_and_a_copy_or_sync_reads_the_source() {
+    let site = Site::start();
+    serve(&site);
+    let dir = tempfile::tempdir().unwrap();
+    let recent = std::sync::Arc::new(cairn::fetch::Recent::new(64 << 20));
+    let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+    let runner = Runner::new(store, Fetcher::new().unwrap()).with_recent(recent.clone());
+    let browsing = Fetcher::new().unwrap().with_recent(recent.clone());
+    let dest = dir.path().join("mirror");
+    let source = site.url("catalog/collection.json");
+
+    // Browsed once: each item file read once; browsed again, none.
+    assert_eq!(browse(&browsing, &source).await, ITEMS as u64);
+    assert_eq!(item_hits(&site), ITEMS as u64);
+    assert_eq!(browse(&browsing, &source).await, ITEMS as u64);
+    assert_eq!(item_hits(&site), ITEMS as u64);
+    // A fetcher without them reads the source.
+    browse(&Fetcher::new().unwrap(), &source).await;
+    assert_eq!(item_hits(&site), 2 * ITEMS as u64);
+
+    // The estimate takes the browsed documents; Start copies its plan.
+    let estimate = runner.estimate(&request(&site, &dest, &[])).await.unwrap();
+    assert_eq!(estimate.counts.items, ITEMS as u64);
+    assert_eq!(
+        item_hits(&site),
+        2 * ITEMS as u64,
+        "the estimate read the items again"
+    );
+    runner.start(estimate.job).unwrap();
+    assert_eq!(
+        runner.wait(estimate.job).await.unwrap().state,
+        JobState::Finished
+    );
+    assert_eq!(item_hits(&site), 2 * ITEMS as u64);
+
+    // A sync reads the source itself, never what was browsed.
+    runner.sync(estimate.job).unwrap();
+    assert_eq!(
+        runner.wait(estimate.job).await.unwrap().state,
+        JobState::Finished
+    );
+    assert_eq!(
+        item_hits(&site),
+        3 * ITEMS as u64,
+        "the sync did not read the source"
+    );
+
+    // A source one signs in to is never kept: browsed twice, read twice.
+    let settings = cairn::fetch::Settings {
+        headers: vec!["Authorization".into()],
+        ..Default::default()
+    };
+    let secrets = cairn::fetch::Secrets {
+        headers: vec![cairn::fetch::access::Header::parse("Authorization: Bearer t").unwrap()],
+    };
+    let signed = browsing
+        .signed_in(&settings, &secrets, &url::Url::parse(&source).unwrap())
+        .unwrap();
+    browse(&signed, &source).await;
+    browse(&signed, &source).await;
+    assert_eq!(
+        item_hits(&site),
+        5 * ITEMS as u64,
+        "a signed-in read was kept"
+    );
+}

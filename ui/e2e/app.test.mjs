@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { ACCOUNT, KEY, startAzurite } from "./azurite.mjs";
 import { TILE_BYTES, intersects, serveCatalog, tiles } from "./catalog.mjs";
 import { startKeyring } from "./keyring.mjs";
+import { serveMany } from "./many.mjs";
 import { APP, CLI, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
 
 const LONG = 90000;
@@ -622,6 +623,56 @@ test("settings: new mirrors go in a folder of their own under the chosen one, th
   } finally {
     await closeApp(browser, driver);
     await fast.close();
+  }
+});
+
+test("a static collection of 20,000 item files loads whole with a running count, and its estimate reads none of them again", async () => {
+  const COUNT = 20000;
+  const many = await serveMany(COUNT);
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const driver = await startDriver({ CAIRN_HOME: home });
+  const browser = await openApp(driver.port);
+  try {
+    await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "source-address")).setValue(many.url);
+    const opened = Date.now();
+    await (await $(browser, "source-open")).click();
+    await (await $(browser, "items-count")).waitForExist({ timeout: LONG });
+    // The count while the items are read, as the window shows it.
+    const seen = [];
+    await browser.waitUntil(
+      async () => {
+        const text = await (await $(browser, "items-count")).getText();
+        seen.push(text);
+        return text === "20,000 items";
+      },
+      { timeout: 5 * 60000, interval: 100, timeoutMsg: `the items did not all show: ${seen.at(-1)}` },
+    );
+    const loaded = (Date.now() - opened) / 1000;
+    const running = seen
+      .map((text) => /^Reading items… ([\d,]+) of 20,000$/.exec(text))
+      .filter(Boolean)
+      .map((found) => Number(found[1].replaceAll(",", "")));
+    assert.ok(
+      running.some((n) => n > 0 && n < COUNT),
+      `no running count was shown while reading: ${[...new Set(seen)].join(" | ")}`,
+    );
+    assert.equal(await (await $(browser, "items-more")).isExisting(), false, "not every item is shown");
+    assert.equal(many.served.items, COUNT);
+    await shot(browser, "17-many-items");
+
+    await (await $(browser, "destination")).setValue(join(home, "mirror"));
+    const asked = Date.now();
+    await (await $(browser, "estimate")).click();
+    const estimate = await $(browser, "estimate-result");
+    await estimate.waitForDisplayed({ timeout: 5 * 60000 });
+    const estimated = (Date.now() - asked) / 1000;
+    assert.match(await estimate.getText(), /20,000 items, 20,000 assets/);
+    assert.equal(many.served.items, COUNT, "the estimate read the item files again");
+    console.log(`20,000 item files: loaded in ${loaded.toFixed(1)} s, estimated in ${estimated.toFixed(1)} s`);
+  } finally {
+    await closeApp(browser, driver);
+    await many.close();
   }
 });
 

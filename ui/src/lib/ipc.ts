@@ -2,7 +2,8 @@
 // Commands answer with data or throw an IpcError that carries the engine's
 // code and its message in plain words.
 import { open as openDialog } from "@tauri-apps/plugin-dialog";
-import type { AppError, AppSettings, BucketLogin, Event, JobRequest, Selection, SignInForm } from "./bindings";
+import { Channel } from "@tauri-apps/api/core";
+import type { AppError, AppSettings, BucketLogin, Event, ItemSummary, JobRequest, Problem, Selection, SignInForm } from "./bindings";
 import { commands, events } from "./bindings";
 
 export class IpcError extends Error {
@@ -21,6 +22,34 @@ async function unwrap<T>(answer: Promise<Answer<T>>): Promise<T> {
   return result.data;
 }
 
+/** Items found by a search, with what could not be read on the way. */
+export type FoundItems = { items: ItemSummary[]; problems: Problem[]; more: boolean };
+
+/**
+ * The items of `source` that `selection` keeps, up to `maxItems`. They come
+ * in batches as they are read: `onItems` is given every item found so far
+ * after each batch.
+ */
+async function searchItems(
+  source: string,
+  selection: Selection,
+  maxItems: number,
+  onItems: (found: ItemSummary[]) => void = () => {},
+): Promise<FoundItems> {
+  let found: ItemSummary[] = [];
+  let arrived = () => {};
+  const channel = new Channel<ItemSummary[]>();
+  channel.onmessage = (batch) => {
+    found = found.concat(batch);
+    onItems(found);
+    arrived();
+  };
+  const page = await unwrap(commands.searchItems(source, selection, maxItems, channel));
+  // The last batches may come after the answer.
+  while (found.length < page.sent) await new Promise<void>((resolve) => (arrived = resolve));
+  return { items: found, problems: page.problems, more: page.more };
+}
+
 export const ipc = {
   sources: () => unwrap(commands.sources()),
   setBookmark: (url: string, on: boolean) => unwrap(commands.setBookmark(url, on)),
@@ -35,8 +64,7 @@ export const ipc = {
   forgetBucketLogin: (destination: string) => unwrap(commands.forgetBucketLogin(destination)),
   keptBucketLogin: (destination: string) => unwrap(commands.keptBucketLogin(destination)),
   testBucket: (destination: string, login: BucketLogin | null) => unwrap(commands.testBucket(destination, login)),
-  searchItems: (source: string, selection: Selection, maxItems: number) =>
-    unwrap(commands.searchItems(source, selection, maxItems)),
+  searchItems,
   estimate: (request: JobRequest) => unwrap(commands.estimate(request)),
   startJob: (job: number) => unwrap(commands.startJob(job)),
   jobs: () => unwrap(commands.jobs()),

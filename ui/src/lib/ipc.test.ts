@@ -1,0 +1,41 @@
+import { describe, expect, it, vi } from "vitest";
+import type { ItemSummary } from "./bindings";
+
+// A channel as Tauri's: the backend calls onmessage with each batch.
+vi.mock("@tauri-apps/api/core", () => ({
+  Channel: class {
+    onmessage: (batch: unknown) => void = () => {};
+  },
+}));
+vi.mock("@tauri-apps/plugin-dialog", () => ({ open: vi.fn() }));
+vi.mock("./bindings", () => ({ commands: { searchItems: vi.fn() }, events: {} }));
+
+const { commands } = await import("./bindings");
+const { ipc } = await import("./ipc");
+
+const item = (id: string) => ({ id }) as ItemSummary;
+
+describe("reading a collection's items", () => {
+  it("gives the items found so far after each batch, and waits for batches that come after the answer", async () => {
+    vi.mocked(commands.searchItems).mockImplementation(async (_source, _selection, _max, channel) => {
+      const send = (channel as unknown as { onmessage: (b: ItemSummary[]) => void }).onmessage;
+      send([item("a"), item("b")]);
+      // The last batch arrives after the command has answered.
+      setTimeout(() => send([item("c")]), 20);
+      return { status: "ok", data: { sent: 3, problems: [], more: false } };
+    });
+    const seen: number[] = [];
+    const found = await ipc.searchItems("http://x/collection.json", {} as never, 100, (so) => seen.push(so.length));
+    expect(found.items.map((i) => i.id)).toEqual(["a", "b", "c"]);
+    expect(seen).toEqual([2, 3]);
+    expect(found.more).toBe(false);
+  });
+
+  it("throws the app's error in words", async () => {
+    vi.mocked(commands.searchItems).mockResolvedValue({
+      status: "error",
+      error: { code: "not_found", message: "http://x/collection.json is not there (HTTP 404)" },
+    });
+    await expect(ipc.searchItems("http://x/collection.json", {} as never, 100)).rejects.toThrow("is not there");
+  });
+});
