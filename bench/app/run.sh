@@ -6,6 +6,11 @@
 #     each run and the median; the target is under 2 s.
 #  2. the items table with 100,000 items: load time, and frame times while
 #     it is scrolled from the first row to the last (bench/app/scroll.mjs).
+#  3. a static collection of 20,000 item files on disk, served by a loopback
+#     nginx: the time from Open to every item counted, and the time of the
+#     estimate (bench/app/collection.mjs); beside it, the engine alone on the
+#     same files (`cairn search`, and `cairn mirror --dry-run`, which is the
+#     estimate without the window).
 #
 #   bench/app/run.sh [RUNS]      (default 7)
 set -euo pipefail
@@ -55,3 +60,22 @@ PY
 say "Scrolling 100,000 items"
 ensure_e2e_tools
 (cd "$REPO/ui" && CAIRN_APP="$APP" xvfb-run -a -s "-screen 0 1280x860x24" node ../bench/app/scroll.mjs)
+
+say "Opening and estimating 20,000 item files"
+ensure_venv
+ensure_apt nginx nginx-light
+(cd "$REPO" && cargo build --release --quiet --bin cairn)
+CATALOG="$REPO/bench/out/app/catalog-20000"
+if [ ! -f "$CATALOG/c0/collection.json" ]; then
+    rm -rf "$CATALOG"
+    "$REPO/.venv/bin/python" "$REPO/bench/walk/generate.py" "$CATALOG" 20000 1
+fi
+source "$REPO/bench/nginx.sh"
+start_nginx "$WORK" "$CATALOG" "${CAIRN_BENCH_PORT:-18474}"
+trap 'kill $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
+COLLECTION="http://127.0.0.1:${CAIRN_BENCH_PORT:-18474}/c0/collection.json"
+(cd "$REPO/ui" && CAIRN_APP="$APP" CAIRN_BENCH_COLLECTION="$COLLECTION" \
+    xvfb-run -a -s "-screen 0 1280x860x24" node ../bench/app/collection.mjs 3)
+seconds() { local start end; start=$(date +%s%N); "$@" > /dev/null; end=$(date +%s%N); python3 -c "print(f'{($end - $start) / 1e9:.1f}')"; }
+echo "  the engine alone, same files: cairn search $(seconds "$REPO/target/release/cairn" search "$COLLECTION" --json) s," \
+    "cairn mirror --dry-run $(seconds "$REPO/target/release/cairn" --state "$WORK/engine.db" mirror "$COLLECTION" "$WORK/mirror" --dry-run --json) s"

@@ -100,16 +100,14 @@ async function measure(env) {
     const $ = (id) => browser.$(`[data-testid="${id}"]`);
     await (await $("source-address")).waitForDisplayed({ timeout: 60000 });
     await (await $("source-address")).setValue(url);
-    await (await $("source-open")).click();
-    const more = await browser.$("button=Load up to 100,000");
-    await more.waitForDisplayed({ timeout: 120000 });
+    // An item collection is one document: all its items are read at once.
     const started = Date.now();
-    await more.click();
+    await (await $("source-open")).click();
     await browser.waitUntil(async () => (await browser.$("strong*=100,000 items").isExisting()), {
       timeout: 600000,
       interval: 250,
     });
-    console.log(`  loading them into the table and onto the map: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`  from Open to all of them in the table and on the map: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await browser.setTimeout({ script: 600000 });
     // Let the map finish its first drawing before frames are counted.
     await browser.pause(2000);
