@@ -412,182 +412,158 @@ pub fn credentials_hint(href: &str) -> &'static str {
     }
 }
 
+/// An example of every kind of error, as the engine makes them for a
+/// person (the app shows `to_string()`; `cairn` prints it too): for the
+/// tests, here and in the app, that every message is in plain words.
+#[doc(hidden)]
+pub fn examples() -> Vec<Error> {
+    let object_store = |message: &str| Error::ObjectStore {
+        href: "s3://archive/mirror".into(),
+        source: object_store::Error::Generic {
+            store: "S3",
+            source: message.to_string().into(),
+        },
+    };
+    let io = |kind: std::io::ErrorKind| Error::Io {
+        path: "/home/me/mirror/a.tif".into(),
+        source: std::io::Error::from(kind),
+    };
+    vec![
+        Error::invalid_input("the area must be four numbers: west, south, east, north"),
+        Error::NotFound {
+            href: "https://example.org/catalog.json".into(),
+        },
+        Error::AccessDenied {
+            href: "https://example.org/catalog.json".into(),
+            status: 403,
+        },
+        Error::Unavailable {
+            href: "https://example.org/catalog.json".into(),
+            reason: "the server did not answer in time".into(),
+            retry_after: None,
+        },
+        Error::TooLarge {
+            href: "https://example.org/big.json".into(),
+            reason: "is larger than 512 MB".into(),
+        },
+        Error::Redirect {
+            href: "https://example.org/a".into(),
+            reason: "it leads to http://example.org/a, which is not secure".into(),
+        },
+        Error::Http {
+            href: "https://example.org/catalog.json".into(),
+            status: 500,
+            detail: Some("Internal Server Error".into()),
+        },
+        Error::InvalidJson {
+            href: "https://example.org/page".into(),
+            source: serde_json::from_str::<serde_json::Value>("<html>").unwrap_err(),
+        },
+        Error::not_stac(
+            "https://example.org/page",
+            "it is a web page, not a STAC document",
+        ),
+        Error::Verification {
+            href: "https://example.org/a.tif".into(),
+            reason: "its size is 10 bytes, not 12".into(),
+        },
+        Error::WrongContent {
+            href: "https://example.org/a.tif".into(),
+            reason: "a web page came instead of the file".into(),
+        },
+        object_store(
+            "Error performing PUT http://169.254.169.254/latest/api/token in 1ms - Server returned non-2xx status code: 403 Forbidden",
+        ),
+        object_store(
+            "Error performing GET http://127.0.0.1:9000/archive/x in 2s - Server returned non-2xx status code: 500 Internal Server Error: <Error><Code>InternalError</Code></Error>",
+        ),
+        object_store(
+            "Error performing GET https://archive.s3.amazonaws.com/x in 30s - HTTP error: error sending request",
+        ),
+        object_store(
+            "Error performing GET https://metadata.google.internal/computeMetadata/v1 - error",
+        ),
+        Error::ObjectStore {
+            href: "az://archive/x".into(),
+            source: object_store::Error::Generic {
+                store: "MicrosoftAzure",
+                source: Box::new(crate::transit::Mismatch::example()),
+            },
+        },
+        Error::ObjectStore {
+            href: "az://archive/x".into(),
+            source: object_store::Error::Generic {
+                store: "MicrosoftAzure",
+                source: "Account must be specified".into(),
+            },
+        },
+        Error::ObjectStore {
+            href: "s3://archive/x".into(),
+            source: object_store::Error::NotFound {
+                path: "x".into(),
+                source: "NoSuchBucket".into(),
+            },
+        },
+        Error::ObjectStore {
+            href: "s3://archive/x".into(),
+            source: object_store::Error::PermissionDenied {
+                path: "x".into(),
+                source: "AccessDenied".into(),
+            },
+        },
+        io(std::io::ErrorKind::NotFound),
+        io(std::io::ErrorKind::PermissionDenied),
+        io(std::io::ErrorKind::ReadOnlyFilesystem),
+        io(std::io::ErrorKind::IsADirectory),
+        io(std::io::ErrorKind::NotADirectory),
+        io(std::io::ErrorKind::DirectoryNotEmpty),
+        Error::Io {
+            path: "/home/me/mirror".into(),
+            source: std::io::Error::from_raw_os_error(5),
+        },
+        Error::io(
+            std::path::Path::new("/media/disk/mirror/a.tif"),
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        ),
+        Error::Database(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        )),
+        Error::DatabaseVersion(
+            "the state file was written by a newer Cairn; update Cairn to use it".into(),
+        ),
+        Error::StateFile {
+            path: "/home/me/.cairn/cairn.db".into(),
+            reason: "is a folder, not a file".into(),
+        },
+        Error::Cancelled,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every kind of error, as the engine makes them for a person (the app
-    /// shows `to_string()`; `cairn` prints it too).
-    fn every_kind() -> Vec<Error> {
-        let object_store = |message: &str| Error::ObjectStore {
-            href: "s3://archive/mirror".into(),
-            source: object_store::Error::Generic {
-                store: "S3",
-                source: message.to_string().into(),
-            },
-        };
-        let io = |kind: std::io::ErrorKind| Error::Io {
-            path: "/home/me/mirror/a.tif".into(),
-            source: std::io::Error::from(kind),
-        };
-        vec![
-            Error::invalid_input("the area must be four numbers: west, south, east, north"),
-            Error::NotFound {
-                href: "https://example.org/catalog.json".into(),
-            },
-            Error::AccessDenied {
-                href: "https://example.org/catalog.json".into(),
-                status: 403,
-            },
-            Error::Unavailable {
-                href: "https://example.org/catalog.json".into(),
-                reason: "the server did not answer in time".into(),
-                retry_after: None,
-            },
-            Error::TooLarge {
-                href: "https://example.org/big.json".into(),
-                reason: "is larger than 512 MB".into(),
-            },
-            Error::Redirect {
-                href: "https://example.org/a".into(),
-                reason: "it leads to http://example.org/a, which is not secure".into(),
-            },
-            Error::Http {
-                href: "https://example.org/catalog.json".into(),
-                status: 500,
-                detail: Some("Internal Server Error".into()),
-            },
-            Error::InvalidJson {
-                href: "https://example.org/page".into(),
-                source: serde_json::from_str::<serde_json::Value>("<html>").unwrap_err(),
-            },
-            Error::not_stac(
-                "https://example.org/page",
-                "it is a web page, not a STAC document",
-            ),
-            Error::Verification {
-                href: "https://example.org/a.tif".into(),
-                reason: "its size is 10 bytes, not 12".into(),
-            },
-            Error::WrongContent {
-                href: "https://example.org/a.tif".into(),
-                reason: "a web page came instead of the file".into(),
-            },
-            object_store(
-                "Error performing PUT http://169.254.169.254/latest/api/token in 1ms - Server returned non-2xx status code: 403 Forbidden",
-            ),
-            object_store(
-                "Error performing GET http://127.0.0.1:9000/archive/x in 2s - Server returned non-2xx status code: 500 Internal Server Error: <Error><Code>InternalError</Code></Error>",
-            ),
-            object_store(
-                "Error performing GET https://archive.s3.amazonaws.com/x in 30s - HTTP error: error sending request",
-            ),
-            object_store(
-                "Error performing GET https://metadata.google.internal/computeMetadata/v1 - error",
-            ),
-            Error::ObjectStore {
-                href: "az://archive/x".into(),
-                source: object_store::Error::Generic {
-                    store: "MicrosoftAzure",
-                    source: Box::new(crate::transit::Mismatch::example()),
-                },
-            },
-            Error::ObjectStore {
-                href: "az://archive/x".into(),
-                source: object_store::Error::Generic {
-                    store: "MicrosoftAzure",
-                    source: "Account must be specified".into(),
-                },
-            },
-            Error::ObjectStore {
-                href: "s3://archive/x".into(),
-                source: object_store::Error::NotFound {
-                    path: "x".into(),
-                    source: "NoSuchBucket".into(),
-                },
-            },
-            Error::ObjectStore {
-                href: "s3://archive/x".into(),
-                source: object_store::Error::PermissionDenied {
-                    path: "x".into(),
-                    source: "AccessDenied".into(),
-                },
-            },
-            io(std::io::ErrorKind::NotFound),
-            io(std::io::ErrorKind::PermissionDenied),
-            io(std::io::ErrorKind::ReadOnlyFilesystem),
-            io(std::io::ErrorKind::IsADirectory),
-            io(std::io::ErrorKind::NotADirectory),
-            io(std::io::ErrorKind::DirectoryNotEmpty),
-            Error::Io {
-                path: "/home/me/mirror".into(),
-                source: std::io::Error::from_raw_os_error(5),
-            },
-            Error::io(
-                std::path::Path::new("/media/disk/mirror/a.tif"),
-                std::io::Error::from(std::io::ErrorKind::StorageFull),
-            ),
-            Error::Database(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                Some("database is locked".into()),
-            )),
-            Error::DatabaseVersion(
-                "the state file was written by a newer Cairn; update Cairn to use it".into(),
-            ),
-            Error::StateFile {
-                path: "/home/me/.cairn/cairn.db".into(),
-                reason: "is a folder, not a file".into(),
-            },
-            Error::Cancelled,
-        ]
-    }
-
     #[test]
     fn every_message_is_in_plain_words() {
-        let errors = every_kind();
+        let errors = examples();
         // Every code the app maps to words has an example here.
         let codes: std::collections::BTreeSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), 18, "a kind of error has no example: {codes:?}");
-        // What a person must never be shown: internals, Rust, the cloud's
-        // metadata service, commands to type.
-        let never = [
-            "Error {",
-            "Os {",
-            "kind:",
-            "os error",
-            "Generic",
-            "::",
-            "Some(",
-            "None",
-            "Box<",
-            "169.254.169.254",
-            "metadata.google.internal",
-            "reqwest",
-            "hyper",
-            "SqliteFailure",
-            "ErrorCode",
-            "<Error>",
-            "panicked",
-            "`",
-            "cairn ",
-            "--",
-        ];
         for error in &errors {
             let text = error.to_string();
-            assert!(!text.trim().is_empty(), "{error:?} says nothing");
-            for bad in never {
-                assert!(
-                    !text.contains(bad),
-                    "{:?} shows {bad:?}: {text}",
-                    error.code()
-                );
-            }
+            assert_eq!(
+                crate::words::not_plain(&text),
+                None,
+                "{:?} is not in plain words: {text}",
+                error.code()
+            );
         }
     }
 
     #[test]
     fn storage_errors_say_what_happened() {
-        let said: Vec<String> = every_kind()
+        let said: Vec<String> = examples()
             .iter()
             .filter(|e| e.code() == "object_store")
             .map(ToString::to_string)

@@ -401,8 +401,9 @@ pub struct Fetcher {
     cancel: CancellationToken,
     stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
     access: Arc<Access>,
-    /// Public documents read lately, for browsing and estimates only.
-    recent: Option<Arc<Recent>>,
+    /// Public documents read lately, for browsing and estimates only, and
+    /// whether what is read is kept there too.
+    recent: Option<(Arc<Recent>, bool)>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -509,7 +510,17 @@ impl Fetcher {
     /// browsing and the estimate after it, never for a copy or a sync.
     pub fn with_recent(&self, recent: Arc<Recent>) -> Fetcher {
         Fetcher {
-            recent: Some(recent),
+            recent: Some((recent, true)),
+            ..self.clone()
+        }
+    }
+
+    /// A fetcher that takes a public document read lately from `recent`,
+    /// and keeps nothing there (an estimate: reading a catalog larger than
+    /// `recent` holds, it would push out the very documents it reads next).
+    pub fn recalling(&self, recent: Arc<Recent>) -> Fetcher {
+        Fetcher {
+            recent: Some((recent, false)),
             ..self.clone()
         }
     }
@@ -570,7 +581,7 @@ impl Fetcher {
                 && matches!(request.url.scheme(), "http" | "https")
                 && self.access.is_anonymous()
         });
-        if let Some((bytes, at)) = recent.and_then(|recent| recent.get(&request.url)) {
+        if let Some((bytes, at)) = recent.and_then(|(recent, _)| recent.get(&request.url)) {
             let mut share = Share::new(&self.budget);
             let mut weigher = Weigher::default();
             weigher.feed(&bytes);
@@ -581,7 +592,7 @@ impl Fetcher {
             .retry
             .run(&self.cancel, || self.bytes_once(request))
             .await?;
-        if let Some(recent) = recent {
+        if let Some((recent, true)) = recent {
             recent.put(&request.url, &fetched.0, &fetched.1);
         }
         Ok(fetched)

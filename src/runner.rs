@@ -370,6 +370,7 @@ impl Runner {
 
     async fn plan_held(&self, job: &Job, fresh: bool) -> Result<(Report, Vec<Problem>)> {
         let job_id = job.id;
+        let hits_before = self.recent.as_ref().map_or(0, |recent| recent.hits());
         self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
         let planned = async {
             let destination = self.destination(job)?;
@@ -383,7 +384,7 @@ impl Runner {
             let cancel = CancellationToken::new();
             let fetcher = match (&self.recent, fresh) {
                 // An estimate: what was just browsed is not read again.
-                (Some(recent), true) => self.fetcher_for(job)?.with_recent(recent.clone()),
+                (Some(recent), true) => self.fetcher_for(job)?.recalling(recent.clone()),
                 _ => self.fetcher_for(job)?,
             };
             let planned =
@@ -392,6 +393,12 @@ impl Runner {
             planned
         }
         .await;
+        // A plan that took documents browsed lately is an estimate only: the
+        // copy reads the source itself.
+        let recalled = self
+            .recent
+            .as_ref()
+            .is_some_and(|recent| recent.hits() != hits_before);
         let (state, problems) = match planned {
             Ok(problems) => (JobState::Ready, problems),
             Err(Error::Cancelled) => (JobState::Paused, Vec::new()),
@@ -411,7 +418,7 @@ impl Runner {
             // that could not read some of the source is read again by the run.
             s.set_plan_fresh(
                 job_id,
-                fresh && state == JobState::Ready && problems.is_empty(),
+                fresh && state == JobState::Ready && problems.is_empty() && !recalled,
             )
         })?;
         Ok((self.report(job_id, state)?, problems))

@@ -65,7 +65,6 @@ pub struct Mismatch {
 
 impl Mismatch {
     /// A mismatch as a failed request holds it, for tests of the words.
-    #[cfg(test)]
     pub(crate) fn example() -> HttpError {
         HttpError::new(
             HttpErrorKind::Unknown,

@@ -202,6 +202,26 @@ pub async fn verify(
     runner: Option<&Runner>,
     options: &VerifyOptions,
 ) -> Result<Report> {
+    let report = check_mirror(destination, runner, options).await?;
+    // The mirrors list says how each mirror stood at its last check. A state
+    // file opened only for reading keeps no record; the check stands.
+    if let Some(runner) = runner {
+        let destination = Mirror::open(destination)?.destination;
+        let problems = report.problems() as u64;
+        if let Err(error) = runner
+            .with_store(|s| s.record_check(&destination, report.assets, report.verified, problems))
+        {
+            tracing::debug!(%error, "the check was not recorded");
+        }
+    }
+    Ok(report)
+}
+
+async fn check_mirror(
+    destination: &str,
+    runner: Option<&Runner>,
+    options: &VerifyOptions,
+) -> Result<Report> {
     let mirror = Mirror::open(destination)?;
     let fetcher = Fetcher::new()?;
     let documents = written_documents(&mirror, runner)?;

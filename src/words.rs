@@ -77,6 +77,40 @@ pub fn run_summary(run: &crate::store::Run) -> String {
     text
 }
 
+/// What a person must never be shown: internals, Rust, the cloud's
+/// metadata service, commands to type.
+pub const NEVER_SHOWN: [&str; 20] = [
+    "Error {",
+    "Os {",
+    "kind:",
+    "os error",
+    "Generic",
+    "::",
+    "Some(",
+    "None",
+    "Box<",
+    "169.254.169.254",
+    "metadata.google.internal",
+    "reqwest",
+    "hyper",
+    "SqliteFailure",
+    "ErrorCode",
+    "<Error>",
+    "panicked",
+    "`",
+    "cairn ",
+    "--",
+];
+
+/// The first thing in `text` a person must never be shown, if any (an
+/// empty text says nothing, which is as bad).
+pub fn not_plain(text: &str) -> Option<&'static str> {
+    if text.trim().is_empty() {
+        return Some("(nothing)");
+    }
+    NEVER_SHOWN.into_iter().find(|bad| text.contains(bad))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

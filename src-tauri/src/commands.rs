@@ -11,7 +11,7 @@ use cairn::destination::BucketLogin;
 use cairn::limit::parse_rate;
 use cairn::plan::Selection;
 use cairn::runner::{Estimate, JobRequest, JobStatus};
-use cairn::store::{Failure, ItemMark, LogLine};
+use cairn::store::{Failure, ItemMark, LogLine, MirrorRow};
 use cairn::verify::{Report, VerifyOptions, verify};
 use serde::Serialize;
 use specta::Type;
@@ -225,6 +225,7 @@ pub async fn search_items(
     source: String,
     selection: Selection,
     max_items: u32,
+    search_id: String,
     on_items: Channel<Vec<ItemSummary>>,
 ) -> Reply<ItemPage> {
     let mut page = ItemPage {
@@ -235,6 +236,9 @@ pub async fn search_items(
     let max = u64::from(max_items);
     let query = selection.search()?;
     let fetcher = app.sign_ins.fetcher(&app.items, &source)?;
+    // A newer search (another collection, another filter) or a page that
+    // went away ends this one.
+    app.searches.begin(&search_id);
     let mut batch = Vec::new();
     let mut found = 0u64;
     let mut last_sent = std::time::Instant::now();
@@ -256,7 +260,8 @@ pub async fn search_items(
             Found::Problem(problem) => page.problems.push(problem),
         }
         if last_sent.elapsed() >= BATCH_EVERY {
-            listening = send_batch(&on_items, &mut batch, &mut page);
+            listening =
+                send_batch(&on_items, &mut batch, &mut page) && app.searches.is_on(&search_id);
             last_sent = std::time::Instant::now();
         }
         // A window that went away (it closed, or reloaded) stops the search.
@@ -267,6 +272,13 @@ pub async fn search_items(
         }
     })
     .await?;
+    // Ended early, it never answers as if it had found everything.
+    if !listening {
+        return Err(AppError {
+            code: "cancelled".into(),
+            message: "Reading the items stopped: another reading began. Open the collection again to see them all.".into(),
+        });
+    }
     send_batch(&on_items, &mut batch, &mut page);
     Ok(page)
 }
@@ -280,8 +292,42 @@ fn send_batch(
     if batch.is_empty() {
         return true;
     }
-    page.sent += batch.len() as u32;
-    channel.send(std::mem::take(batch)).is_ok()
+    let count = batch.len() as u32;
+    let sent = channel.send(std::mem::take(batch)).is_ok();
+    if sent {
+        page.sent += count;
+    }
+    sent
+}
+
+/// Ends the search of items `search_id`, if it is still under way (the
+/// page that asked went away).
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_item_search(app: State<'_, App>, search_id: String) -> Reply<()> {
+    app.searches.end(&search_id);
+    Ok(())
+}
+
+/// The search of items under way: one at a time, a new one ends the last.
+#[derive(Debug, Default)]
+pub struct Searches(std::sync::Mutex<Option<String>>);
+
+impl Searches {
+    fn begin(&self, id: &str) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.to_string());
+    }
+
+    fn is_on(&self, id: &str) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).as_deref() == Some(id)
+    }
+
+    fn end(&self, id: &str) {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_deref() == Some(id) {
+            *current = None;
+        }
+    }
 }
 
 /// Records and plans a job without copying: what it will copy, and whether
@@ -476,6 +522,31 @@ pub async fn check_copy(app: State<'_, App>, job: i64, repair: bool) -> Reply<Re
     Ok(verify(&destination, Some(&app.runner), &options).await?)
 }
 
+/// A mirror on this computer, as the Mirrors screen lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+pub struct MirrorEntry {
+    /// What the store knows of it.
+    #[serde(flatten)]
+    pub mirror: MirrorRow,
+    /// The address of its catalog, to open on the map.
+    pub catalog: String,
+}
+
+/// The mirrors the jobs copy into, the latest copied first: what each
+/// holds, whether anything failed or changed, and its last check.
+#[tauri::command]
+#[specta::specta]
+pub async fn mirrors(app: State<'_, App>) -> Reply<Vec<MirrorEntry>> {
+    let rows = app.runner.with_store(|s| s.mirrors())?;
+    Ok(rows
+        .into_iter()
+        .map(|mirror| MirrorEntry {
+            catalog: cairn::destination::catalog_location(&mirror.destination),
+            mirror,
+        })
+        .collect())
+}
+
 /// Opens a job's mirror folder in the system's file manager. Only a job's
 /// own folder is ever opened: the window cannot ask for another path.
 #[tauri::command]
@@ -483,26 +554,31 @@ pub async fn check_copy(app: State<'_, App>, job: i64, repair: bool) -> Reply<Re
 pub async fn open_folder(app: State<'_, App>, handle: tauri::AppHandle, job: i64) -> Reply<()> {
     use tauri_plugin_opener::OpenerExt;
     let destination = app.runner.job(job)?.destination;
-    if cairn::destination::is_bucket_address(&destination) {
-        return Err(cairn::Error::invalid_input(format!(
-            "{destination} is a bucket, not a folder on this computer; open it with your cloud's console or tools"
-        ))
-        .into());
-    }
-    if !std::path::Path::new(&destination).is_dir() {
-        return Err(cairn::Error::invalid_input(format!(
-            "the folder {destination} is not there (moved, deleted, or on a drive that is not connected); connect the drive or put the folder back, then try again"
-        ))
-        .into());
-    }
+    folder_to_open(&destination)?;
     handle
         .opener()
         .open_path(&destination, None::<&str>)
         .map_err(|e| {
             cairn::Error::invalid_input(format!(
-                "no file manager could open {destination} ({e}); open it by hand"
+                "no file manager could open {destination} ({}); open it by hand",
+                plain(&e.to_string())
             ))
         })?;
+    Ok(())
+}
+
+/// Whether `destination` is a folder here that a file manager can open.
+fn folder_to_open(destination: &str) -> cairn::Result<()> {
+    if cairn::destination::is_bucket_address(destination) {
+        return Err(cairn::Error::invalid_input(format!(
+            "{destination} is a bucket, not a folder on this computer; open it with your cloud's console or tools"
+        )));
+    }
+    if !std::path::Path::new(destination).is_dir() {
+        return Err(cairn::Error::invalid_input(format!(
+            "the folder {destination} is not there (moved, deleted, or on a drive that is not connected); connect the drive or put the folder back, then try again"
+        )));
+    }
     Ok(())
 }
 
@@ -650,7 +726,7 @@ pub async fn save_settings(
     handle: tauri::AppHandle,
     settings: AppSettings,
 ) -> Reply<AppSettings> {
-    let schedule = settings.check()?;
+    let (settings, schedule) = settings.checked()?;
     let autolaunch = handle.autolaunch();
     if autolaunch.is_enabled().ok() != Some(settings.start_with_system) {
         let changed = if settings.start_with_system {
@@ -660,19 +736,28 @@ pub async fn save_settings(
         };
         changed.map_err(|error| {
             tracing::warn!(%error, "the login item could not be changed");
-            AppError {
-                code: "unavailable".into(),
-                message: format!(
-                    "Cairn could not {} when you log in ({}); the other settings were not saved. Try again, or change it in your system's startup settings.",
-                    if settings.start_with_system { "be set to start" } else { "be kept from starting" },
-                    plain(&error.to_string()),
-                ),
-            }
+            login_item_refused(settings.start_with_system, &error.to_string())
         })?;
     }
     app.runner.with_store(|s| settings.save(s))?;
     app.bandwidth.replace(schedule);
     Ok(settings)
+}
+
+/// The system would not make (`start`) or remove the login item.
+fn login_item_refused(start: bool, error: &str) -> AppError {
+    AppError {
+        code: "unavailable".into(),
+        message: format!(
+            "Cairn could not {} when you log in ({}); the other settings were not saved. Try again, or change it in your system's startup settings.",
+            if start {
+                "be set to start"
+            } else {
+                "be kept from starting"
+            },
+            plain(error),
+        ),
+    }
 }
 
 /// A system's message without its error number: "Permission denied (os
@@ -713,7 +798,91 @@ pub async fn window_ready(app: tauri::AppHandle) -> Reply<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::web_address;
+    use super::{AppError, web_address};
+
+    #[test]
+    fn every_message_the_app_shows_is_in_plain_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shown: Vec<AppError> = cairn::error_examples()
+            .into_iter()
+            .map(AppError::from)
+            .collect();
+        assert!(shown.len() >= 30, "{} examples", shown.len());
+        for error in cairn::error_examples() {
+            shown.push(super::used_until_closed(error));
+        }
+        shown.push(super::login_item_refused(
+            true,
+            "Permission denied (os error 13)",
+        ));
+        shown.push(super::login_item_refused(
+            false,
+            "No such file or directory (os error 2)",
+        ));
+        for place in [
+            "s3://archive/mirror".to_string(),
+            dir.path().join("gone").display().to_string(),
+        ] {
+            shown.push(super::folder_to_open(&place).unwrap_err().into());
+        }
+        for address in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "not an address",
+        ] {
+            shown.push(super::web_address(address).unwrap_err().into());
+        }
+        let refused = |settings: crate::settings::AppSettings| {
+            AppError::from(settings.checked().unwrap_err())
+        };
+        let defaults = crate::settings::AppSettings::default;
+        shown.push(refused(crate::settings::AppSettings {
+            concurrency: 0,
+            ..defaults()
+        }));
+        shown.push(refused(crate::settings::AppSettings {
+            destination: "ftp://example.org/x".into(),
+            ..defaults()
+        }));
+        shown.push(refused(crate::settings::AppSettings {
+            schedule: vec![cairn::limit::Slot {
+                from: "25:00".into(),
+                rate: "1M".into(),
+            }],
+            ..defaults()
+        }));
+        shown.push(super::parse_rate("fast").unwrap_err().into());
+        for error in &shown {
+            assert_eq!(
+                cairn::words::not_plain(&error.message),
+                None,
+                "{}: {}",
+                error.code,
+                error.message
+            );
+            assert!(!error.code.is_empty());
+        }
+        // The system's own error number is taken out.
+        assert!(
+            shown
+                .iter()
+                .any(|e| e.message.contains("(Permission denied)"))
+        );
+    }
+
+    #[test]
+    fn a_search_goes_on_while_it_is_the_last_and_is_ended_only_by_its_own_page() {
+        let searches = super::Searches::default();
+        searches.begin("a");
+        assert!(searches.is_on("a"));
+        searches.begin("b");
+        assert!(!searches.is_on("a"), "a newer search ends the last");
+        // The page of the first search goes away after the second began.
+        searches.end("a");
+        assert!(searches.is_on("b"));
+        searches.end("b");
+        assert!(!searches.is_on("b"));
+    }
 
     #[test]
     fn a_system_message_loses_its_error_number() {

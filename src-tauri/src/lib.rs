@@ -48,6 +48,8 @@ pub struct App {
     sign_ins: std::sync::Arc<sign_in::SignIns>,
     /// The limit over all jobs, following the schedule in Settings.
     bandwidth: Arc<settings::Bandwidth>,
+    /// The search of items under way.
+    searches: commands::Searches,
 }
 
 /// An engine event about a job, as the window receives it.
@@ -93,6 +95,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::settings,
             commands::save_settings,
             commands::limit_now,
+            commands::mirrors,
+            commands::stop_item_search,
         ])
         .events(collect_events![JobEvent])
         // Items of a list that keep their properties and links, for the
@@ -244,8 +248,8 @@ fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
             let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demo/catalog.json");
             here.is_file().then_some(here)
         });
-    let schedule = settings::AppSettings::load(&store)
-        .check()
+    // The schedule holds whatever else of the settings can no longer be used.
+    let schedule = cairn::limit::Schedule::new(&settings::AppSettings::load(&store).schedule)
         .unwrap_or_else(|error| {
             tracing::warn!(%error, "the saved bandwidth schedule is not followed");
             cairn::limit::Schedule::default()
@@ -260,6 +264,7 @@ fn open(app: &tauri::App) -> Result<App, Box<dyn std::error::Error>> {
         fetcher,
         demo,
         sign_ins: std::sync::Arc::default(),
+        searches: Default::default(),
     })
 }
 

@@ -48,8 +48,9 @@ pub const MOST_TRANSFERS: u32 = 64;
 
 impl AppSettings {
     /// Checks what was typed and says in words what cannot be used; gives
-    /// the schedule the settings set.
-    pub fn check(&self) -> cairn::Result<Schedule> {
+    /// the settings as they are kept (the folder in its whole form) and the
+    /// schedule they set.
+    pub fn checked(mut self) -> cairn::Result<(AppSettings, Schedule)> {
         for (value, what) in [
             (self.concurrency, "Transfers at once"),
             (self.per_host, "Transfers from one server"),
@@ -60,11 +61,9 @@ impl AppSettings {
                 )));
             }
         }
-        let destination = self.destination.trim();
-        if !destination.is_empty() {
-            cairn::destination::normalize(destination)?;
-        }
-        Schedule::new(&self.schedule)
+        self.destination = kept_destination(self.destination.trim())?;
+        let schedule = Schedule::new(&self.schedule)?;
+        Ok((self, schedule))
     }
 
     /// The saved settings, or the defaults when none were saved (or they can
@@ -89,10 +88,44 @@ impl AppSettings {
         })
     }
 
-    /// Saves them, once [`check`](Self::check)ed.
+    /// Saves them, as [`checked`](Self::checked) gives them.
     pub fn save(&self, store: &Store) -> cairn::Result<()> {
         store.set_setting(NAME, self)
     }
+}
+
+/// The folder or bucket for new mirrors as it is kept: whole (a folder from
+/// the root of this computer, whichever folder Cairn is started in), and
+/// with no login or query in a bucket address (a secret is never kept
+/// here). Empty stays empty.
+fn kept_destination(text: &str) -> cairn::Result<String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    let refused = |why: String| Err(cairn::Error::invalid_input(why));
+    if cairn::destination::is_bucket_address(text) {
+        let url = url::Url::parse(text).map_err(|e| {
+            cairn::Error::invalid_input(format!("{text:?} is not a bucket address: {e}"))
+        })?;
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return refused(
+                "a bucket for new mirrors is given by its address alone (s3://bucket/folder); sign in to the bucket when you start a job".into(),
+            );
+        }
+    } else if text.starts_with('~') {
+        return refused(format!(
+            "give the folder's whole path (as /home/you/mirrors), not {text:?}: ~ is not read here"
+        ));
+    } else if !text.starts_with("file://") && !std::path::Path::new(text).is_absolute() {
+        return refused(format!(
+            "give the folder's whole path (as /home/you/mirrors), not {text:?}"
+        ));
+    }
+    cairn::destination::normalize(text)
 }
 
 /// The limit over all jobs that the schedule sets, for the window.
@@ -184,8 +217,8 @@ mod tests {
 
     #[test]
     fn settings_that_cannot_be_used_are_refused_in_words() {
-        assert!(AppSettings::default().check().unwrap().is_empty());
-        let refused = |settings: AppSettings| settings.check().unwrap_err().to_string();
+        assert!(AppSettings::default().checked().unwrap().1.is_empty());
+        let refused = |settings: AppSettings| settings.checked().unwrap_err().to_string();
         let said = refused(AppSettings {
             concurrency: 0,
             ..AppSettings::default()
@@ -209,6 +242,26 @@ mod tests {
             ..AppSettings::default()
         });
         assert!(!said.is_empty() && !said.contains("::"), "{said}");
+        for (typed, says) in [
+            ("mirrors", "give the folder's whole path"),
+            ("~/mirrors", "~ is not read here"),
+            ("s3://key:secret@bucket/m", "by its address alone"),
+            ("s3://bucket/m?x-id=1", "by its address alone"),
+        ] {
+            let said = refused(AppSettings {
+                destination: typed.into(),
+                ..AppSettings::default()
+            });
+            assert!(said.contains(says), "{typed}: {said}");
+        }
+        // Kept whole: no trailing slash on a bucket, a folder as given.
+        let (kept, _) = AppSettings {
+            destination: " s3://bucket/mirrors/ ".into(),
+            ..AppSettings::default()
+        }
+        .checked()
+        .unwrap();
+        assert_eq!(kept.destination, "s3://bucket/mirrors");
     }
 
     #[test]
@@ -224,7 +277,7 @@ mod tests {
             start_with_system: true,
             notifications: false,
         };
-        chosen.check().unwrap();
+        let (chosen, _) = chosen.checked().unwrap();
         chosen.save(&store).unwrap();
         assert_eq!(AppSettings::load(&store), chosen);
         // A save from before a setting existed reads with its default.

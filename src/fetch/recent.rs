@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,6 +20,8 @@ pub struct Recent {
     most_bytes: usize,
     fresh_for: Duration,
     kept: Mutex<Kept>,
+    /// Documents given out instead of read, in all.
+    hits: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +50,7 @@ impl Recent {
             most_bytes,
             fresh_for,
             kept: Mutex::default(),
+            hits: AtomicU64::new(0),
         }
     }
 
@@ -55,6 +59,7 @@ impl Recent {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let (bytes, at, came, _) = kept.by_url.get(url.as_str())?;
         if came.elapsed() <= self.fresh_for {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Some((bytes.clone(), at.clone()));
         }
         let (bytes, _, _, _) = kept.by_url.remove(url.as_str())?;
@@ -65,11 +70,28 @@ impl Recent {
     /// Keeps the body read from `url`; one larger than a quarter of the
     /// bound is not kept.
     pub fn put(&self, url: &Url, bytes: &Bytes, at: &Url) {
-        if bytes.len() > self.most_bytes / 4 {
-            return;
-        }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let key = url.as_str().to_string();
+        // What is no longer fresh goes (the oldest are at the front).
+        while let Some((oldest, number)) = kept.order.front().cloned() {
+            match kept.by_url.get(&oldest) {
+                Some(entry) if entry.3 == number && entry.2.elapsed() <= self.fresh_for => break,
+                Some(entry) if entry.3 == number => {
+                    let size = entry.0.len();
+                    kept.by_url.remove(&oldest);
+                    kept.bytes -= size;
+                }
+                _ => {}
+            }
+            kept.order.pop_front();
+        }
+        if bytes.len() > self.most_bytes / 4 {
+            // Too big to keep; an older body under this address is not given out.
+            if let Some((old, _, _, _)) = kept.by_url.remove(&key) {
+                kept.bytes -= old.len();
+            }
+            return;
+        }
         let number = kept.next;
         kept.next += 1;
         let came = (bytes.clone(), at.clone(), Instant::now(), number);
@@ -98,6 +120,11 @@ impl Recent {
             let Kept { order, by_url, .. } = &mut *kept;
             order.retain(|(key, number)| by_url.get(key).is_some_and(|entry| entry.3 == *number));
         }
+    }
+
+    /// How many documents were given out instead of read, in all.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
     }
 
     /// How many bytes are kept.
@@ -140,13 +167,20 @@ mod tests {
             "kept: it was read again"
         );
         assert!(recent.get(&url("2.json")).is_none(), "the oldest went");
-        // Too big for the bound: not kept at all.
+        // Too big for the bound: not kept at all, and an older body under
+        // its address goes.
+        recent.put(
+            &url("big.json"),
+            &Bytes::from(vec![0; 10]),
+            &url("big.json"),
+        );
         recent.put(
             &url("big.json"),
             &Bytes::from(vec![0; 1001]),
             &url("big.json"),
         );
         assert!(recent.get(&url("big.json")).is_none());
+        assert_eq!(recent.hits(), 3);
     }
 
     #[test]
@@ -157,6 +191,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(recent.get(&url("a.json")).is_none());
         assert_eq!(recent.bytes(), 0);
+        // Stale ones go when something new comes, asked for or not.
+        recent.put(&url("b.json"), &Bytes::from_static(b"[]"), &url("b.json"));
+        std::thread::sleep(Duration::from_millis(60));
+        recent.put(&url("c.json"), &Bytes::from_static(b"{}"), &url("c.json"));
+        assert_eq!(recent.bytes(), 2);
     }
 
     #[test]

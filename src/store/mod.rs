@@ -14,6 +14,7 @@ mod items;
 mod jobs;
 mod lease;
 mod log;
+mod mirrors;
 mod runs;
 mod settings;
 mod sources;
@@ -35,13 +36,14 @@ pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces, W
 pub use jobs::{Job, JobState, NewJob};
 pub use lease::{Holder, LEASE};
 pub use log::{LogKind, LogLine};
+pub use mirrors::{Check, MirrorRow};
 pub use runs::{Run, Version};
 pub use sources::Source;
 
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 21] = [
+const SCHEMA: [&str; 22] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -63,6 +65,7 @@ const SCHEMA: [&str; 21] = [
     include_str!("migrations/0019_jobs_draft.sql"),
     include_str!("migrations/0020_jobs_access.sql"),
     include_str!("migrations/0021_settings.sql"),
+    include_str!("migrations/0022_checks.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

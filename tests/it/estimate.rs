@@ -328,7 +328,8 @@ async fn an_estimate_takes_what_was_just_browsed_and_a_copy_or_sync_reads_the_so
     browse(&Fetcher::new().unwrap(), &source).await;
     assert_eq!(item_hits(&site), 2 * ITEMS as u64);
 
-    // The estimate takes the browsed documents; Start copies its plan.
+    // The estimate takes the browsed documents. Its plan is an estimate
+    // only: the copy reads the source itself.
     let estimate = runner.estimate(&request(&site, &dest, &[])).await.unwrap();
     assert_eq!(estimate.counts.items, ITEMS as u64);
     assert_eq!(
@@ -341,7 +342,11 @@ async fn an_estimate_takes_what_was_just_browsed_and_a_copy_or_sync_reads_the_so
         runner.wait(estimate.job).await.unwrap().state,
         JobState::Finished
     );
-    assert_eq!(item_hits(&site), 2 * ITEMS as u64);
+    assert_eq!(
+        item_hits(&site),
+        3 * ITEMS as u64,
+        "the copy did not read the source"
+    );
 
     // A sync reads the source itself, never what was browsed.
     runner.sync(estimate.job).unwrap();
@@ -351,7 +356,7 @@ async fn an_estimate_takes_what_was_just_browsed_and_a_copy_or_sync_reads_the_so
     );
     assert_eq!(
         item_hits(&site),
-        3 * ITEMS as u64,
+        4 * ITEMS as u64,
         "the sync did not read the source"
     );
 
@@ -370,7 +375,20 @@ async fn an_estimate_takes_what_was_just_browsed_and_a_copy_or_sync_reads_the_so
     browse(&signed, &source).await;
     assert_eq!(
         item_hits(&site),
-        5 * ITEMS as u64,
+        6 * ITEMS as u64,
         "a signed-in read was kept"
+    );
+
+    // An estimate of a job that signs in reads the source, though its
+    // documents were browsed in public a moment ago.
+    browse(&browsing, &source).await;
+    let before = item_hits(&site);
+    let mut signed_job = request(&site, &dir.path().join("signed"), &[]);
+    signed_job.access = settings;
+    runner.estimate_signed(&signed_job, secrets).await.unwrap();
+    assert_eq!(
+        item_hits(&site),
+        before + ITEMS as u64,
+        "a signed-in estimate took kept documents"
     );
 }

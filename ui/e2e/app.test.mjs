@@ -602,6 +602,29 @@ test("settings: new mirrors go in a folder of their own under the chosen one, th
     const job = JSON.parse(listed.stdout.split("\n")[0]);
     assert.equal(job.concurrency, 3, listed.stdout);
 
+    // The mirror is listed under Mirrors: what it holds, checked on asking,
+    // and its own catalog opens on the map.
+    await (await $(browser, "tab-mirrors")).click();
+    const card = await $(browser, "mirror");
+    await card.waitForDisplayed({ timeout: LONG });
+    assert.match(await (await $(browser, "mirror-holds")).getText(), /^8 files, 25\.2 MB · last copied /);
+    assert.equal(await card.getAttribute("data-health"), "unchecked");
+    await (await $(browser, "mirror-check")).click();
+    await browser.waitUntil(async () => (await card.getAttribute("data-health")) === "whole", {
+      timeout: LONG,
+      timeoutMsg: "the check did not say the mirror is whole",
+    });
+    assert.match(await (await $(browser, "mirror-health")).getText(), /8 of 8 files matched their checksums/);
+    await shot(browser, "18-mirrors");
+    await (await $(browser, "mirror-map")).click();
+    const mirrored = await browser.$('[data-testid="tree-node"][data-url$="europe-tiles/collection.json"]');
+    await mirrored.waitForDisplayed({ timeout: LONG });
+    await mirrored.click();
+    await browser.waitUntil(async () => (await (await $(browser, "items-count")).getText()) === "8 items", {
+      timeout: LONG,
+      timeoutMsg: "the mirror's catalog did not open on the map",
+    });
+
     // After a restart the settings are as saved, and the login item is the system's.
     await browser.deleteSession().catch(() => {});
     killApp();
@@ -743,6 +766,9 @@ test("the screens follow the system's dark theme", async () => {
     await (await $(browser, "slot-rate")).setValue("1M");
     await (await $(browser, "schedule-words")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "dark-16-settings");
+    await (await $(browser, "tab-mirrors")).click();
+    await (await $(browser, "mirror")).waitForDisplayed({ timeout: LONG });
+    await shot(browser, "dark-18-mirrors");
   } finally {
     await closeApp(browser, driver);
   }

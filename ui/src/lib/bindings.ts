@@ -65,7 +65,7 @@ export const commands = {
 	 *  `on_items` in batches as they are read (the window counts and draws them
 	 *  while the rest are read).
 	 */
-	searchItems: (source: string, selection: Selection, maxItems: number, onItems: Channel<ItemSummary[]>) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems, onItems })),
+	searchItems: (source: string, selection: Selection, maxItems: number, searchId: string, onItems: Channel<ItemSummary[]>) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems, searchId, onItems })),
 	/**
 	 *  Records and plans a job without copying: what it will copy, and whether
 	 *  the destination has room.
@@ -151,6 +151,16 @@ export const commands = {
 	saveSettings: (settings: AppSettings) => typedError<AppSettings, AppError>(__TAURI_INVOKE("save_settings", { settings })),
 	/**  The limit over all jobs now, and until when. */
 	limitNow: () => typedError<LimitNow, AppError>(__TAURI_INVOKE("limit_now")),
+	/**
+	 *  The mirrors the jobs copy into, the latest copied first: what each
+	 *  holds, whether anything failed or changed, and its last check.
+	 */
+	mirrors: () => typedError<MirrorEntry[], AppError>(__TAURI_INVOKE("mirrors")),
+	/**
+	 *  Ends the search of items `search_id`, if it is still under way (the
+	 *  page that asked went away).
+	 */
+	stopItemSearch: (searchId: string) => typedError<null, AppError>(__TAURI_INVOKE("stop_item_search", { searchId })),
 };
 
 /** Events */
@@ -244,6 +254,18 @@ export type BucketLogin = {
 	endpoint?: string,
 	/**  Google Cloud Storage: the path of a service account key file. */
 	key_file?: string,
+};
+
+/**  One check of a mirror. */
+export type Check = {
+	/**  When (RFC 3339). */
+	checked_at: string,
+	/**  Files checked. */
+	files: number,
+	/**  Files that matched their size and checksum. */
+	verified: number,
+	/**  What was left wrong (missing, damaged, edited). */
+	problems: number,
 };
 
 /**  A link to a sub-catalog or collection. */
@@ -724,6 +746,36 @@ export type LogLine = {
 	kind: LogKind,
 	/**  What happened. */
 	text: string,
+};
+
+/**  A mirror on this computer, as the Mirrors screen lists it. */
+export type MirrorEntry = {
+	/**  The address of its catalog, to open on the map. */
+	catalog: string,
+} & MirrorRow;
+
+/**  A mirror: one destination, the jobs that copy into it, what it holds. */
+export type MirrorRow = {
+	/**  The folder or bucket address. */
+	destination: string,
+	/**  The jobs that copy into it, oldest first. */
+	jobs: number[],
+	/**  Their names (or sources, for a job without a name). */
+	names: string[],
+	/**  Files verified in it (each path once, whichever job copied it). */
+	files: number,
+	/**  Their bytes. */
+	bytes: number,
+	/**  Files its jobs could not copy. */
+	failed: number,
+	/**  Files the watcher saw change since they were copied. */
+	flagged: number,
+	/**  When a job into it last finished (RFC 3339). */
+	last_copied: string | null,
+	/**  Whether a job is copying into it, or waits to. */
+	unfinished: boolean,
+	/**  Its last check, if it had one. */
+	last_check: Check | null,
 };
 
 /**  Where an item stands in the mirrors made from one source. */

@@ -17,7 +17,7 @@ const item = (id: string) => ({ id }) as ItemSummary;
 
 describe("reading a collection's items", () => {
   it("gives the items found so far after each batch, and waits for batches that come after the answer", async () => {
-    vi.mocked(commands.searchItems).mockImplementation(async (_source, _selection, _max, channel) => {
+    vi.mocked(commands.searchItems).mockImplementation(async (_source, _selection, _max, _id, channel) => {
       const send = (channel as unknown as { onmessage: (b: ItemSummary[]) => void }).onmessage;
       send([item("a"), item("b")]);
       // The last batch arrives after the command has answered.
@@ -29,6 +29,29 @@ describe("reading a collection's items", () => {
     expect(found.items.map((i) => i.id)).toEqual(["a", "b", "c"]);
     expect(seen).toEqual([2, 3]);
     expect(found.more).toBe(false);
+  });
+
+  it("shows nothing more of a search that failed after some batches", async () => {
+    let send: (b: ItemSummary[]) => void = () => {};
+    vi.mocked(commands.searchItems).mockImplementation(async (_source, _selection, _max, _id, channel) => {
+      send = (channel as unknown as { onmessage: (b: ItemSummary[]) => void }).onmessage;
+      send([item("a")]);
+      return { status: "error", error: { code: "unavailable", message: "the server stopped answering" } };
+    });
+    const seen: number[] = [];
+    await expect(ipc.searchItems("http://x/c.json", {} as never, 100, (so) => seen.push(so.length))).rejects.toThrow("stopped answering");
+    const channel = vi.mocked(commands.searchItems).mock.calls.at(-1)![4] as unknown as { onmessage: (b: ItemSummary[]) => void };
+    channel.onmessage([item("late")]);
+    expect(seen).toEqual([1]);
+  });
+
+  it("does not wait for ever for a batch that never comes", async () => {
+    vi.useFakeTimers();
+    vi.mocked(commands.searchItems).mockResolvedValue({ status: "ok", data: { sent: 5, problems: [], more: false } });
+    const searched = ipc.searchItems("http://x/c.json", {} as never, 100);
+    await vi.advanceTimersByTimeAsync(11000);
+    expect((await searched).items).toEqual([]);
+    vi.useRealTimers();
   });
 
   it("throws the app's error in words", async () => {

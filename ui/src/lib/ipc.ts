@@ -22,6 +22,17 @@ async function unwrap<T>(answer: Promise<Answer<T>>): Promise<T> {
   return result.data;
 }
 
+let searches = 0;
+
+/** A name for a search of items no other search of this window has. */
+export function newSearchId(): string {
+  searches += 1;
+  return `${Date.now()}-${searches}`;
+}
+
+/** How long a search's last batches are waited for once it has answered. */
+const LATE_BATCHES_MS = 10000;
+
 /** Items found by a search, with what could not be read on the way. */
 export type FoundItems = { items: ItemSummary[]; problems: Problem[]; more: boolean };
 
@@ -35,18 +46,37 @@ async function searchItems(
   selection: Selection,
   maxItems: number,
   onItems: (found: ItemSummary[]) => void = () => {},
+  searchId: string = newSearchId(),
 ): Promise<FoundItems> {
   let found: ItemSummary[] = [];
   let arrived = () => {};
   const channel = new Channel<ItemSummary[]>();
   channel.onmessage = (batch) => {
     found = found.concat(batch);
-    onItems(found);
-    arrived();
+    try {
+      onItems(found);
+    } finally {
+      arrived();
+    }
   };
-  const page = await unwrap(commands.searchItems(source, selection, maxItems, channel));
-  // The last batches may come after the answer.
-  while (found.length < page.sent) await new Promise<void>((resolve) => (arrived = resolve));
+  let page;
+  try {
+    page = await unwrap(commands.searchItems(source, selection, maxItems, searchId, channel));
+  } catch (error) {
+    // Nothing more is shown of a search that failed.
+    channel.onmessage = () => {};
+    throw error;
+  }
+  // The last batches may come after the answer; a batch that never comes is
+  // not waited for long.
+  const until = Date.now() + LATE_BATCHES_MS;
+  while (found.length < page.sent && Date.now() < until) {
+    await new Promise<void>((resolve) => {
+      arrived = resolve;
+      setTimeout(resolve, until - Date.now());
+    });
+  }
+  channel.onmessage = () => {};
   return { items: found, problems: page.problems, more: page.more };
 }
 
@@ -87,6 +117,8 @@ export const ipc = {
   settings: () => unwrap(commands.settings()),
   saveSettings: (settings: AppSettings) => unwrap(commands.saveSettings(settings)),
   limitNow: () => unwrap(commands.limitNow()),
+  mirrors: () => unwrap(commands.mirrors()),
+  stopItemSearch: (searchId: string) => unwrap(commands.stopItemSearch(searchId)),
 
   /** Calls `handler` for every job event; returns a function that stops. */
   onJobEvent: (handler: (event: Event) => void) => events.jobEvent.listen((e) => handler(e.payload)),

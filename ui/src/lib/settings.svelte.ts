@@ -46,7 +46,7 @@ export function scheduleProblems(slots: Slot[]): string[] {
     if (minute === null) out.push(`${line}: "${slot.from}" is not a time of day like 08:00 or 18:30.`);
     else if (seen.has(minute)) out.push(`${line}: ${clock(minute)} is given twice; keep one limit for each time.`);
     else seen.add(minute);
-    if (!unlimited(slot.rate) && !RATE.test(slot.rate.trim()))
+    if (!unlimited(slot.rate) && !(RATE.test(slot.rate.trim()) && parseFloat(slot.rate.trim().replace(/^\./, "0.")) > 0))
       out.push(`${line}: "${slot.rate}" is not a rate like 500K, 10M or 1G (leave it empty for no limit).`);
   });
   return out;
@@ -58,7 +58,7 @@ export function describeSchedule(slots: Slot[]): string[] {
     .map((slot) => ({ minute: minuteOf(slot.from), rate: slot.rate.trim() }))
     .filter((s): s is { minute: number; rate: string } => s.minute !== null)
     .sort((a, b) => a.minute - b.minute);
-  const limit = (rate: string) => (unlimited(rate) ? "no limit" : `at most ${rate} per second`);
+  const limit = (rate: string) => (unlimited(rate) ? "no limit" : `at most ${rate.replace(/\/s$/i, "")} per second`);
   if (timed.length === 0) return ["No limit at any time."];
   if (timed.length === 1) return [`All day: ${limit(timed[0].rate)}.`];
   return timed.map((s, i) => {
@@ -76,7 +76,7 @@ export function mirrorFolder(base: string, title: string): string {
       .toLowerCase()
       .normalize("NFKD")
       .replace(/[\u0300-\u036f]/g, "")
-      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/[^\p{L}\p{N}]+/gu, "-")
       .replace(/^-+|-+$/g, "")
       .slice(0, 60)
       .replace(/-+$/, "") || "mirror";

@@ -25,6 +25,8 @@ describe("the bandwidth schedule", () => {
 
   it("says each line that cannot be used, and accepts what can", () => {
     expect(scheduleProblems([slot("08:00", "512K"), slot("18:00", ""), slot("23:00", "off"), slot("06:00", "1.5G"), slot("07:00", "10MB/s")])).toEqual([]);
+    for (const zero of ["0K", "0.0M", "0.0"]) expect(scheduleProblems([slot("08:00", zero)]), zero).toHaveLength(1);
+    expect(scheduleProblems([slot("08:00", "0")])).toEqual([]);
     expect(scheduleProblems([slot("8h", "1M"), slot("09:00", "fast"), slot("9:00", "2M")])).toEqual([
       'Line 1: "8h" is not a time of day like 08:00 or 18:30.',
       'Line 2: "fast" is not a rate like 500K, 10M or 1G (leave it empty for no limit).',
@@ -35,6 +37,7 @@ describe("the bandwidth schedule", () => {
   it("is said in words, in order of time, the last line holding over midnight", () => {
     expect(describeSchedule([])).toEqual(["No limit at any time."]);
     expect(describeSchedule([slot("07:30", "1M")])).toEqual(["All day: at most 1M per second."]);
+    expect(describeSchedule([slot("07:30", "10MB/s")])).toEqual(["All day: at most 10MB per second."]);
     expect(describeSchedule([slot("18:00", "off"), slot("08:00", "512K")])).toEqual([
       "08:00 to 18:00: at most 512K per second.",
       "18:00 to 08:00: no limit.",
@@ -117,6 +120,8 @@ describe("what new jobs take from the settings", () => {
     expect(mirrorFolder("D:\\Mirrors", "Île de Ré")).toBe("D:\\Mirrors\\ile-de-re");
     expect(mirrorFolder("/mnt/archive", "../../etc")).toBe("/mnt/archive/etc");
     expect(mirrorFolder("/mnt/archive", "")).toBe("/mnt/archive/mirror");
+    expect(mirrorFolder("/mnt/archive", "Снимки Земли")).toBe("/mnt/archive/снимки-земли");
+    expect(mirrorFolder("/mnt/archive", "地球観測")).toBe("/mnt/archive/地球観測");
     expect(mirrorFolder("  ", "Landsat")).toBe("");
   });
 

@@ -1,0 +1,173 @@
+//! The mirrors on this computer: each destination the jobs copy into, with
+//! what it holds and how it stood at its last check (table `checks`).
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::Store;
+use crate::Result;
+
+/// One check of a mirror.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// When (RFC 3339).
+    pub checked_at: String,
+    /// Files checked.
+    pub files: u64,
+    /// Files that matched their size and checksum.
+    pub verified: u64,
+    /// What was left wrong (missing, damaged, edited).
+    pub problems: u64,
+}
+
+/// A mirror: one destination, the jobs that copy into it, what it holds.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MirrorRow {
+    /// The folder or bucket address.
+    pub destination: String,
+    /// The jobs that copy into it, oldest first.
+    pub jobs: Vec<i64>,
+    /// Their names (or sources, for a job without a name).
+    pub names: Vec<String>,
+    /// Files verified in it (each path once, whichever job copied it).
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Files its jobs could not copy.
+    pub failed: u64,
+    /// Files the watcher saw change since they were copied.
+    pub flagged: u64,
+    /// When a job into it last finished (RFC 3339).
+    pub last_copied: Option<String>,
+    /// Whether a job is copying into it, or waits to.
+    pub unfinished: bool,
+    /// Its last check, if it had one.
+    pub last_check: Option<Check>,
+}
+
+impl Store {
+    /// Records a check of the mirror at `destination` (as jobs record it).
+    pub fn record_check(
+        &self,
+        destination: &str,
+        files: u64,
+        verified: u64,
+        problems: u64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO checks (destination, files, verified, problems) VALUES (?1, ?2, ?3, ?4)",
+            params![destination, files as i64, verified as i64, problems as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The last check of the mirror at `destination`.
+    pub fn last_check(&self, destination: &str) -> Result<Option<Check>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT checked_at, files, verified, problems FROM checks
+                 WHERE destination = ?1 ORDER BY id DESC LIMIT 1",
+                [destination],
+                |row| {
+                    Ok(Check {
+                        checked_at: row.get(0)?,
+                        files: row.get::<_, i64>(1)? as u64,
+                        verified: row.get::<_, i64>(2)? as u64,
+                        problems: row.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Every mirror the jobs (not drafts) copy into, the latest copied first.
+    pub fn mirrors(&self) -> Result<Vec<MirrorRow>> {
+        let mut statement = self.conn().prepare(
+            "SELECT destination,
+                    group_concat(id, ',' ORDER BY id),
+                    json_group_array(coalesce(name, source_url) ORDER BY id),
+                    max(finished_at),
+                    count(*) FILTER (WHERE state NOT IN ('finished', 'cancelled'))
+             FROM jobs WHERE draft = 0
+             GROUP BY destination
+             ORDER BY max(coalesce(finished_at, updated_at)) DESC, destination",
+        )?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut mirrors = Vec::with_capacity(rows.len());
+        for (destination, ids, names, last_copied, unfinished) in rows {
+            let (files, bytes, failed): (i64, i64, i64) = self.conn().query_row(
+                "SELECT count(*), coalesce(sum(size), 0),
+                        (SELECT count(*) FROM assets a JOIN items i ON i.id = a.item_row
+                         JOIN jobs j ON j.id = i.job_id
+                         WHERE j.destination = ?1 AND j.draft = 0 AND a.state = 'failed')
+                 FROM (SELECT a.path, max(a.size) AS size
+                       FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs j ON j.id = i.job_id
+                       WHERE j.destination = ?1 AND j.draft = 0 AND a.state IN ('done', 'skipped')
+                       GROUP BY coalesce(a.path, a.id))",
+                [&destination],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
+            mirrors.push(MirrorRow {
+                jobs: ids.split(',').filter_map(|id| id.parse().ok()).collect(),
+                names: serde_json::from_str(&names).unwrap_or_default(),
+                files: files as u64,
+                bytes: bytes as u64,
+                failed: failed as u64,
+                flagged: self.some_flags(&destination, 0)?.1,
+                last_copied,
+                unfinished: unfinished > 0,
+                last_check: self.last_check(&destination)?,
+                destination,
+            });
+        }
+        Ok(mirrors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewJob;
+
+    #[test]
+    fn a_mirror_with_no_job_finished_and_no_check_reads_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        assert!(store.mirrors().unwrap().is_empty());
+        let job = store
+            .create_job(&NewJob {
+                source_url: "https://example.org/catalog.json".into(),
+                destination: "/mnt/mirror".into(),
+                selection: serde_json::json!({}),
+                limit_rate: None,
+                concurrency: 2,
+                per_host: 2,
+            })
+            .unwrap();
+        let mirrors = store.mirrors().unwrap();
+        assert_eq!(mirrors.len(), 1);
+        assert_eq!(mirrors[0].jobs, vec![job]);
+        assert_eq!(mirrors[0].names, vec!["https://example.org/catalog.json"]);
+        assert_eq!((mirrors[0].files, mirrors[0].bytes), (0, 0));
+        assert!(mirrors[0].unfinished);
+        assert_eq!(mirrors[0].last_check, None);
+        store.record_check("/mnt/mirror", 10, 9, 1).unwrap();
+        store.record_check("/mnt/mirror", 10, 10, 0).unwrap();
+        let check = store.mirrors().unwrap()[0].last_check.clone().unwrap();
+        assert_eq!((check.files, check.verified, check.problems), (10, 10, 0));
+        assert!(store.last_check("/elsewhere").unwrap().is_none());
+    }
+}
