@@ -3,6 +3,7 @@
 //! Every command is async: it runs on the runtime the engine spawns its jobs on.
 
 use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use cairn::catalog::browse::{DETAILED, Entry, ItemSummary, look as look_at};
 use cairn::catalog::search::{Found, search};
@@ -212,12 +213,28 @@ pub struct ItemPage {
     pub more: bool,
 }
 
-/// How often found items go to the window while a search reads on.
-const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// One message of a search to the window: the items found since the last
+/// one (often none: then only the count moves), and how many were found.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+pub struct ItemBatch {
+    /// Items found since the last batch.
+    pub items: Vec<ItemSummary>,
+    /// Items found so far.
+    pub read: u32,
+}
+
+/// How often the count goes to the window while a search reads on.
+const COUNT_EVERY: Duration = Duration::from_millis(250);
+/// When the first items go. Each later batch waits twice as long as the
+/// one before, up to [`ITEMS_AT_MOST`]: the map and the table are drawn
+/// again for each batch, so the biggest collections are drawn a few times,
+/// not hundreds.
+const ITEMS_FIRST: Duration = Duration::from_millis(250);
+const ITEMS_AT_MOST: Duration = Duration::from_secs(4);
 
 /// The items of `source` that match `selection`, up to `max_items`, sent to
-/// `on_items` in batches as they are read (the window counts and draws them
-/// while the rest are read).
+/// `on_items` as they are read: the count often, the items in batches (the
+/// window counts and draws them while the rest are read).
 #[tauri::command]
 #[specta::specta]
 pub async fn search_items(
@@ -226,7 +243,7 @@ pub async fn search_items(
     selection: Selection,
     max_items: u32,
     search_id: String,
-    on_items: Channel<Vec<ItemSummary>>,
+    on_items: Channel<ItemBatch>,
 ) -> Reply<ItemPage> {
     let mut page = ItemPage {
         sent: 0,
@@ -239,32 +256,21 @@ pub async fn search_items(
     // A newer search (another collection, another filter) or a page that
     // went away ends this one.
     app.searches.begin(&search_id);
-    let mut batch = Vec::new();
-    let mut found = 0u64;
-    let mut last_sent = std::time::Instant::now();
+    let mut out = Batches::new(&on_items);
     let mut listening = true;
     search(&fetcher, &source, &query, Some(max + 1), |item| {
         match item {
-            Found::Item(_) if found >= max => {
+            Found::Item(_) if u64::from(out.read) >= max => {
                 page.more = true;
                 return ControlFlow::Break(());
             }
-            Found::Item(item) if found < DETAILED as u64 => {
-                found += 1;
-                batch.extend(ItemSummary::of(&item));
-            }
-            Found::Item(item) => {
-                found += 1;
-                batch.extend(ItemSummary::brief(&item));
-            }
+            Found::Item(item) if out.read < DETAILED as u32 => out.push(ItemSummary::of(&item)),
+            Found::Item(item) => out.push(ItemSummary::brief(&item)),
             Found::Problem(problem) => page.problems.push(problem),
         }
-        if last_sent.elapsed() >= BATCH_EVERY {
-            listening =
-                send_batch(&on_items, &mut batch, &mut page) && app.searches.is_on(&search_id);
-            last_sent = std::time::Instant::now();
-        }
-        // A window that went away (it closed, or reloaded) stops the search.
+        // A window that went away (it closed, or reloaded) or a newer
+        // search stops this one.
+        listening = out.due() && app.searches.is_on(&search_id);
         if listening {
             ControlFlow::Continue(())
         } else {
@@ -279,25 +285,79 @@ pub async fn search_items(
             message: "Reading the items stopped: another reading began. Open the collection again to see them all.".into(),
         });
     }
-    send_batch(&on_items, &mut batch, &mut page);
+    out.send(true);
+    page.sent = out.sent;
     Ok(page)
 }
 
-/// Sends the items found since the last batch; whether the window listens.
-fn send_batch(
-    channel: &Channel<Vec<ItemSummary>>,
-    batch: &mut Vec<ItemSummary>,
-    page: &mut ItemPage,
-) -> bool {
-    if batch.is_empty() {
-        return true;
+/// What a search sends the window, and when.
+struct Batches<'a> {
+    channel: &'a Channel<ItemBatch>,
+    batch: Vec<ItemSummary>,
+    /// Items found so far.
+    read: u32,
+    /// Items the window was sent.
+    sent: u32,
+    last_count: Instant,
+    last_items: Instant,
+    items_every: Duration,
+}
+
+impl<'a> Batches<'a> {
+    fn new(channel: &'a Channel<ItemBatch>) -> Batches<'a> {
+        Batches {
+            channel,
+            batch: Vec::new(),
+            read: 0,
+            sent: 0,
+            last_count: Instant::now(),
+            last_items: Instant::now(),
+            items_every: ITEMS_FIRST,
+        }
     }
-    let count = batch.len() as u32;
-    let sent = channel.send(std::mem::take(batch)).is_ok();
-    if sent {
-        page.sent += count;
+
+    fn push(&mut self, item: Option<ItemSummary>) {
+        if let Some(item) = item {
+            self.batch.push(item);
+            self.read += 1;
+        }
     }
-    sent
+
+    /// Sends what is due; whether the window listens.
+    fn due(&mut self) -> bool {
+        if !self.batch.is_empty() && self.last_items.elapsed() >= self.items_every {
+            self.items_every = (self.items_every * 2).min(ITEMS_AT_MOST);
+            return self.send(true);
+        }
+        if self.last_count.elapsed() >= COUNT_EVERY {
+            return self.send(false);
+        }
+        true
+    }
+
+    /// Sends the count, with the items found since the last batch if
+    /// `items`; whether the window listens.
+    fn send(&mut self, items: bool) -> bool {
+        let items = if items {
+            self.last_items = Instant::now();
+            std::mem::take(&mut self.batch)
+        } else {
+            Vec::new()
+        };
+        let count = items.len() as u32;
+        self.last_count = Instant::now();
+        let sent = self
+            .channel
+            .send(ItemBatch {
+                items,
+                read: self.read,
+            })
+            .is_ok();
+        if sent {
+            self.sent += count;
+        }
+        sent
+    }
 }
 
 /// Ends the search of items `search_id`, if it is still under way (the

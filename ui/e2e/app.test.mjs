@@ -44,6 +44,17 @@ async function jobState(browser) {
   return job.getAttribute("data-state");
 }
 
+/** Presses Start on the estimate shown and waits for the job to finish. */
+async function startAndFinish(browser) {
+  await (await $(browser, "start")).click();
+  await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
+  await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
+    timeout: LONG,
+    interval: 250,
+    timeoutMsg: "the job did not finish",
+  });
+}
+
 async function progress(browser) {
   return Number(await (await $(browser, "progress")).getAttribute("aria-valuenow"));
 }
@@ -699,6 +710,33 @@ test("a static collection of 20,000 item files loads whole with a running count,
   }
 });
 
+test("a whole catalog is mirrored from its root page", async () => {
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const dest = join(home, "whole");
+  const driver = await startDriver({ CAIRN_HOME: home });
+  const browser = await openApp(driver.port);
+  try {
+    await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "source-address")).setValue(catalog.url);
+    await (await $(browser, "source-open")).click();
+    const whole = await $(browser, "whole-catalog");
+    await whole.waitForDisplayed({ timeout: LONG });
+    assert.match(await whole.getText(), /mirror everything under this catalog here: 1 catalog or collection/);
+    await (await $(browser, "destination")).setValue(dest);
+    await (await $(browser, "estimate")).click();
+    const estimate = await $(browser, "estimate-result");
+    await estimate.waitForDisplayed({ timeout: LONG });
+    assert.match(await estimate.getText(), new RegExp(`${tiles().length} items, ${tiles().length} assets`));
+    await shot(browser, "19-whole-catalog");
+    await startAndFinish(browser);
+  } finally {
+    await closeApp(browser, driver);
+  }
+  const checked = verify(dest);
+  assert.equal(checked.code, 0, checked.output);
+  assert.equal(checked.summary.verified, tiles().length);
+});
+
 test("the screens follow the system's dark theme", async () => {
   const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
   const dest = join(home, "mirror");
@@ -740,13 +778,7 @@ test("the screens follow the system's dark theme", async () => {
     const kept = tiles().length - 1;
     assert.match(await estimate.getText(), new RegExp(`${kept} items, ${kept} assets`));
     await shot(browser, "dark-4-estimate");
-    await (await $(browser, "start")).click();
-    await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
-    await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
-      timeout: LONG,
-      interval: 500,
-      timeoutMsg: "the job did not finish",
-    });
+    await startAndFinish(browser);
     await shot(browser, "dark-7-job-finished");
     // The check and the bag screens, dark too.
     await (await $(browser, "check-copy")).click();
@@ -769,6 +801,17 @@ test("the screens follow the system's dark theme", async () => {
     await (await $(browser, "tab-mirrors")).click();
     await (await $(browser, "mirror")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "dark-18-mirrors");
+    // The job's history, and the mirrored tiles on the map, dark.
+    await (await $(browser, "tab-jobs")).click();
+    await (await $(browser, "show-history")).click();
+    await (await $(browser, "history")).waitForDisplayed({ timeout: LONG });
+    await shot(browser, "dark-12-history");
+    await (await $(browser, "tab-catalogs")).click();
+    await browser.waitUntil(async () => (await browser.$$('path[stroke="#2e7d4f"]').length) === kept, {
+      timeout: LONG,
+      timeoutMsg: "the mirrored tiles are not shown as mirrored on the map",
+    });
+    await shot(browser, "dark-8-map-mirrored");
   } finally {
     await closeApp(browser, driver);
   }

@@ -62,10 +62,10 @@ export const commands = {
 	testBucket: (destination: string, login: BucketLogin | null) => typedError<Tested, AppError>(__TAURI_INVOKE("test_bucket", { destination, login })),
 	/**
 	 *  The items of `source` that match `selection`, up to `max_items`, sent to
-	 *  `on_items` in batches as they are read (the window counts and draws them
-	 *  while the rest are read).
+	 *  `on_items` as they are read: the count often, the items in batches (the
+	 *  window counts and draws them while the rest are read).
 	 */
-	searchItems: (source: string, selection: Selection, maxItems: number, searchId: string, onItems: Channel<ItemSummary[]>) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems, searchId, onItems })),
+	searchItems: (source: string, selection: Selection, maxItems: number, searchId: string, onItems: Channel<ItemBatch>) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems, searchId, onItems })),
 	/**
 	 *  Records and plans a job without copying: what it will copy, and whether
 	 *  the destination has room.
@@ -521,6 +521,17 @@ export type HistoryEntry = {
 	run: Run,
 	/**  What it found and did, in a sentence. */
 	text: string,
+};
+
+/**
+ *  One message of a search to the window: the items found since the last
+ *  one (often none: then only the count moves), and how many were found.
+ */
+export type ItemBatch = {
+	/**  Items found since the last batch. */
+	items: ItemSummary[],
+	/**  Items found so far. */
+	read: number,
 };
 
 /**  An item of a source and where it stands, for a map. */

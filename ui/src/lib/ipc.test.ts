@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import type { ItemSummary } from "./bindings";
+import type { ItemBatch, ItemSummary } from "./bindings";
 
 // A channel as Tauri's: the backend calls onmessage with each batch.
 vi.mock("@tauri-apps/api/core", () => ({
@@ -18,30 +18,31 @@ const item = (id: string) => ({ id }) as ItemSummary;
 describe("reading a collection's items", () => {
   it("gives the items found so far after each batch, and waits for batches that come after the answer", async () => {
     vi.mocked(commands.searchItems).mockImplementation(async (_source, _selection, _max, _id, channel) => {
-      const send = (channel as unknown as { onmessage: (b: ItemSummary[]) => void }).onmessage;
-      send([item("a"), item("b")]);
-      // The last batch arrives after the command has answered.
-      setTimeout(() => send([item("c")]), 20);
+      const send = (channel as unknown as { onmessage: (b: ItemBatch) => void }).onmessage;
+      send({ items: [item("a"), item("b")], read: 2 });
+      // A count alone, then the last batch after the command has answered.
+      send({ items: [], read: 3 });
+      setTimeout(() => send({ items: [item("c")], read: 3 }), 20);
       return { status: "ok", data: { sent: 3, problems: [], more: false } };
     });
-    const seen: number[] = [];
-    const found = await ipc.searchItems("http://x/collection.json", {} as never, 100, (so) => seen.push(so.length));
+    const seen: [number, number][] = [];
+    const found = await ipc.searchItems("http://x/collection.json", {} as never, 100, (so, read) => seen.push([so.length, read]));
     expect(found.items.map((i) => i.id)).toEqual(["a", "b", "c"]);
-    expect(seen).toEqual([2, 3]);
+    expect(seen).toEqual([[2, 2], [2, 3], [3, 3]]);
     expect(found.more).toBe(false);
   });
 
   it("shows nothing more of a search that failed after some batches", async () => {
-    let send: (b: ItemSummary[]) => void = () => {};
+    let send: (b: ItemBatch) => void = () => {};
     vi.mocked(commands.searchItems).mockImplementation(async (_source, _selection, _max, _id, channel) => {
-      send = (channel as unknown as { onmessage: (b: ItemSummary[]) => void }).onmessage;
-      send([item("a")]);
+      send = (channel as unknown as { onmessage: (b: ItemBatch) => void }).onmessage;
+      send({ items: [item("a")], read: 1 });
       return { status: "error", error: { code: "unavailable", message: "the server stopped answering" } };
     });
     const seen: number[] = [];
     await expect(ipc.searchItems("http://x/c.json", {} as never, 100, (so) => seen.push(so.length))).rejects.toThrow("stopped answering");
-    const channel = vi.mocked(commands.searchItems).mock.calls.at(-1)![4] as unknown as { onmessage: (b: ItemSummary[]) => void };
-    channel.onmessage([item("late")]);
+    const channel = vi.mocked(commands.searchItems).mock.calls.at(-1)![4] as unknown as { onmessage: (b: ItemBatch) => void };
+    channel.onmessage({ items: [item("late")], read: 2 });
     expect(seen).toEqual([1]);
   });
 

@@ -3,7 +3,7 @@
 // code and its message in plain words.
 import { open as openDialog } from "@tauri-apps/plugin-dialog";
 import { Channel } from "@tauri-apps/api/core";
-import type { AppError, AppSettings, BucketLogin, Event, ItemSummary, JobRequest, Problem, Selection, SignInForm } from "./bindings";
+import type { AppError, AppSettings, BucketLogin, Event, ItemBatch, ItemSummary, JobRequest, Problem, Selection, SignInForm } from "./bindings";
 import { commands, events } from "./bindings";
 
 export class IpcError extends Error {
@@ -39,22 +39,23 @@ export type FoundItems = { items: ItemSummary[]; problems: Problem[]; more: bool
 /**
  * The items of `source` that `selection` keeps, up to `maxItems`. They come
  * in batches as they are read: `onItems` is given every item found so far
- * after each batch.
+ * after each batch, and how many have been read (counts come more often
+ * than items).
  */
 async function searchItems(
   source: string,
   selection: Selection,
   maxItems: number,
-  onItems: (found: ItemSummary[]) => void = () => {},
+  onItems: (found: ItemSummary[], read: number) => void = () => {},
   searchId: string = newSearchId(),
 ): Promise<FoundItems> {
   let found: ItemSummary[] = [];
   let arrived = () => {};
-  const channel = new Channel<ItemSummary[]>();
+  const channel = new Channel<ItemBatch>();
   channel.onmessage = (batch) => {
-    found = found.concat(batch);
+    if (batch.items.length) found = found.concat(batch.items);
     try {
-      onItems(found);
+      onItems(found, batch.read);
     } finally {
       arrived();
     }
