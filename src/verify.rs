@@ -206,7 +206,12 @@ pub async fn verify(
     // The mirrors list says how each mirror stood at its last check. A state
     // file opened only for reading keeps no record; the check stands.
     if let Some(runner) = runner {
-        let destination = Mirror::open(destination)?.destination;
+        // Under the destination as its jobs record it: a folder as typed
+        // (the app passes a job's own), else as the mirror resolves it.
+        let destination = crate::destination::normalize(destination)
+            .ok()
+            .filter(|place| !place.ends_with(".json"))
+            .map_or_else(|| Mirror::open(destination).map(|m| m.destination), Ok)?;
         let problems = report.problems() as u64;
         if let Err(error) = runner
             .with_store(|s| s.record_check(&destination, report.assets, report.verified, problems))

@@ -108,7 +108,7 @@ async function measure(env) {
       interval: 250,
     });
     console.log(`  from Open to all of them in the table and on the map: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    await browser.setTimeout({ script: 600000 });
+    await browser.setTimeout({ script: 240000 });
     // Let the map finish its first drawing before frames are counted.
     await browser.pause(2000);
     report("scrolling first to last row, map showing all items", await scroll(browser));
@@ -135,7 +135,11 @@ try {
     console.log("no GPU render node: the app paints on the CPU, without WebKit's DMA-BUF renderer (its default here):");
     await measure({});
     console.log("the same with WebKit's DMA-BUF renderer on (WEBKIT_DISABLE_DMABUF_RENDERER=0), compositing in software OpenGL:");
-    await measure({ WEBKIT_DISABLE_DMABUF_RENDERER: "0" });
+    // A comparison only: a run that cannot finish is said, and the
+    // benchmark goes on.
+    await measure({ WEBKIT_DISABLE_DMABUF_RENDERER: "0" }).catch((error) =>
+      console.log(`  did not finish: ${String(error.message ?? error).split("\n")[0]}`),
+    );
   }
 } finally {
   server.close();

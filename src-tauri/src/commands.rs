@@ -229,7 +229,7 @@ const COUNT_EVERY: Duration = Duration::from_millis(250);
 /// one before, up to [`ITEMS_AT_MOST`]: the map and the table are drawn
 /// again for each batch, so the biggest collections are drawn a few times,
 /// not hundreds.
-const ITEMS_FIRST: Duration = Duration::from_millis(250);
+const ITEMS_FIRST: Duration = Duration::from_millis(500);
 const ITEMS_AT_MOST: Duration = Duration::from_secs(4);
 
 /// The items of `source` that match `selection`, up to `max_items`, sent to
@@ -242,7 +242,7 @@ pub async fn search_items(
     source: String,
     selection: Selection,
     max_items: u32,
-    search_id: String,
+    search_id: f64,
     on_items: Channel<ItemBatch>,
 ) -> Reply<ItemPage> {
     let mut page = ItemPage {
@@ -250,27 +250,38 @@ pub async fn search_items(
         problems: Vec::new(),
         more: false,
     };
+    // A newer search (another collection, another filter) or a page that
+    // went away ends this one; an older one that begins late does not.
+    let search_id = search_id as u64;
+    if !app.searches.begin(search_id) {
+        return Err(stopped());
+    }
     let max = u64::from(max_items);
     let query = selection.search()?;
     let fetcher = app.sign_ins.fetcher(&app.items, &source)?;
-    // A newer search (another collection, another filter) or a page that
-    // went away ends this one.
-    app.searches.begin(&search_id);
     let mut out = Batches::new(&on_items);
+    // Every item found counts toward `max_items`, shown or not.
+    let mut found = 0u64;
     let mut listening = true;
     search(&fetcher, &source, &query, Some(max + 1), |item| {
         match item {
-            Found::Item(_) if u64::from(out.read) >= max => {
+            Found::Item(_) if found >= max => {
                 page.more = true;
                 return ControlFlow::Break(());
             }
-            Found::Item(item) if out.read < DETAILED as u32 => out.push(ItemSummary::of(&item)),
-            Found::Item(item) => out.push(ItemSummary::brief(&item)),
+            Found::Item(item) => {
+                found += 1;
+                out.push(if found <= DETAILED as u64 {
+                    ItemSummary::of(&item)
+                } else {
+                    ItemSummary::brief(&item)
+                });
+            }
             Found::Problem(problem) => page.problems.push(problem),
         }
         // A window that went away (it closed, or reloaded) or a newer
         // search stops this one.
-        listening = out.due() && app.searches.is_on(&search_id);
+        listening = out.due() && app.searches.is_on(search_id);
         if listening {
             ControlFlow::Continue(())
         } else {
@@ -279,15 +290,19 @@ pub async fn search_items(
     })
     .await?;
     // Ended early, it never answers as if it had found everything.
-    if !listening {
-        return Err(AppError {
-            code: "cancelled".into(),
-            message: "Reading the items stopped: another reading began. Open the collection again to see them all.".into(),
-        });
+    if !listening || !out.send(true) {
+        return Err(stopped());
     }
-    out.send(true);
     page.sent = out.sent;
     Ok(page)
+}
+
+/// What a search that ended before reading everything says.
+fn stopped() -> AppError {
+    AppError {
+        code: "cancelled".into(),
+        message: "Reading the items stopped: another reading began. Open the collection again to see them all.".into(),
+    }
 }
 
 /// What a search sends the window, and when.
@@ -364,28 +379,35 @@ impl<'a> Batches<'a> {
 /// page that asked went away).
 #[tauri::command]
 #[specta::specta]
-pub async fn stop_item_search(app: State<'_, App>, search_id: String) -> Reply<()> {
-    app.searches.end(&search_id);
+pub async fn stop_item_search(app: State<'_, App>, search_id: f64) -> Reply<()> {
+    app.searches.end(search_id as u64);
     Ok(())
 }
 
-/// The search of items under way: one at a time, a new one ends the last.
+/// The search of items under way: one at a time, numbered by the window;
+/// a search with a larger number ends the last.
 #[derive(Debug, Default)]
-pub struct Searches(std::sync::Mutex<Option<String>>);
+pub struct Searches(std::sync::Mutex<(u64, bool)>);
 
 impl Searches {
-    fn begin(&self, id: &str) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.to_string());
-    }
-
-    fn is_on(&self, id: &str) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).as_deref() == Some(id)
-    }
-
-    fn end(&self, id: &str) {
+    /// Starts search `id`, unless a later one began already.
+    fn begin(&self, id: u64) -> bool {
         let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_deref() == Some(id) {
-            *current = None;
+        if id < current.0 {
+            return false;
+        }
+        *current = (id, true);
+        true
+    }
+
+    fn is_on(&self, id: u64) -> bool {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) == (id, true)
+    }
+
+    fn end(&self, id: u64) {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if current.0 == id {
+            current.1 = false;
         }
     }
 }
@@ -912,6 +934,7 @@ mod tests {
             ..defaults()
         }));
         shown.push(super::parse_rate("fast").unwrap_err().into());
+        shown.push(super::stopped());
         for error in &shown {
             assert_eq!(
                 cairn::words::not_plain(&error.message),
@@ -933,15 +956,18 @@ mod tests {
     #[test]
     fn a_search_goes_on_while_it_is_the_last_and_is_ended_only_by_its_own_page() {
         let searches = super::Searches::default();
-        searches.begin("a");
-        assert!(searches.is_on("a"));
-        searches.begin("b");
-        assert!(!searches.is_on("a"), "a newer search ends the last");
+        assert!(searches.begin(10));
+        assert!(searches.is_on(10));
+        assert!(searches.begin(11));
+        assert!(!searches.is_on(10), "a newer search ends the last");
         // The page of the first search goes away after the second began.
-        searches.end("a");
-        assert!(searches.is_on("b"));
-        searches.end("b");
-        assert!(!searches.is_on("b"));
+        searches.end(10);
+        assert!(searches.is_on(11));
+        // An older search that begins late does not end the newer one.
+        assert!(!searches.begin(10));
+        assert!(searches.is_on(11));
+        searches.end(11);
+        assert!(!searches.is_on(11));
     }
 
     #[test]

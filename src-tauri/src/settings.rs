@@ -104,6 +104,15 @@ fn kept_destination(text: &str) -> cairn::Result<String> {
     }
     let refused = |why: String| Err(cairn::Error::invalid_input(why));
     if cairn::destination::is_bucket_address(text) {
+        // Said without what it holds: a login in it may be a secret.
+        let login_or_query = || {
+            cairn::Error::invalid_input(
+                "a bucket for new mirrors is given by its address alone (s3://bucket/folder); sign in to the bucket when you start a job",
+            )
+        };
+        if text.contains('@') || text.contains('?') || text.contains('#') {
+            return Err(login_or_query());
+        }
         let url = url::Url::parse(text).map_err(|e| {
             cairn::Error::invalid_input(format!("{text:?} is not a bucket address: {e}"))
         })?;
@@ -247,12 +256,14 @@ mod tests {
             ("~/mirrors", "~ is not read here"),
             ("s3://key:secret@bucket/m", "by its address alone"),
             ("s3://bucket/m?x-id=1", "by its address alone"),
+            ("s3://AKIAEXAMPLE:ab/cd@bucket/m", "by its address alone"),
         ] {
             let said = refused(AppSettings {
                 destination: typed.into(),
                 ..AppSettings::default()
             });
             assert!(said.contains(says), "{typed}: {said}");
+            assert!(!said.contains("ab/cd"), "a secret is shown: {said}");
         }
         // Kept whole: no trailing slash on a bucket, a folder as given.
         let (kept, _) = AppSettings {

@@ -41,7 +41,7 @@ pub struct MirrorRow {
     pub flagged: u64,
     /// When a job into it last finished (RFC 3339).
     pub last_copied: Option<String>,
-    /// Whether a job is copying into it, or waits to.
+    /// Whether a job is planning or copying into it now.
     pub unfinished: bool,
     /// Its last check, if it had one.
     pub last_check: Option<Check>,
@@ -90,7 +90,7 @@ impl Store {
                     group_concat(id, ',' ORDER BY id),
                     json_group_array(coalesce(name, source_url) ORDER BY id),
                     max(finished_at),
-                    count(*) FILTER (WHERE state NOT IN ('finished', 'cancelled'))
+                    count(*) FILTER (WHERE state IN ('planning', 'running'))
              FROM jobs WHERE draft = 0
              GROUP BY destination
              ORDER BY max(coalesce(finished_at, updated_at)) DESC, destination",
@@ -108,15 +108,20 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut mirrors = Vec::with_capacity(rows.len());
         for (destination, ids, names, last_copied, unfinished) in rows {
+            // Each file once, at the size its latest record gives; a file
+            // counts as failed only while no job has it.
             let (files, bytes, failed): (i64, i64, i64) = self.conn().query_row(
-                "SELECT count(*), coalesce(sum(size), 0),
-                        (SELECT count(*) FROM assets a JOIN items i ON i.id = a.item_row
-                         JOIN jobs j ON j.id = i.job_id
-                         WHERE j.destination = ?1 AND j.draft = 0 AND a.state = 'failed')
-                 FROM (SELECT a.path, max(a.size) AS size
-                       FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs j ON j.id = i.job_id
-                       WHERE j.destination = ?1 AND j.draft = 0 AND a.state IN ('done', 'skipped')
-                       GROUP BY coalesce(a.path, a.id))",
+                "WITH here AS (
+                     SELECT a.path, a.state, a.size, a.updated_at, a.id
+                     FROM jobs j JOIN items i ON i.job_id = j.id JOIN assets a ON a.item_row = i.id
+                     WHERE j.destination = ?1 AND j.draft = 0 AND j.state != 'cancelled'),
+                 kept AS (
+                     SELECT path, size, row_number() OVER (PARTITION BY path ORDER BY updated_at DESC, id DESC) AS nth
+                     FROM here WHERE state IN ('done', 'skipped'))
+                 SELECT (SELECT count(*) FROM kept WHERE nth = 1),
+                        (SELECT coalesce(sum(size), 0) FROM kept WHERE nth = 1),
+                        (SELECT count(DISTINCT path) FROM here
+                         WHERE state = 'failed' AND path NOT IN (SELECT path FROM kept))",
                 [&destination],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )?;
@@ -162,7 +167,14 @@ mod tests {
         assert_eq!(mirrors[0].jobs, vec![job]);
         assert_eq!(mirrors[0].names, vec!["https://example.org/catalog.json"]);
         assert_eq!((mirrors[0].files, mirrors[0].bytes), (0, 0));
-        assert!(mirrors[0].unfinished);
+        assert!(mirrors[0].unfinished, "a job being planned is under way");
+        store
+            .set_job_state(job, crate::store::JobState::Paused)
+            .unwrap();
+        assert!(
+            !store.mirrors().unwrap()[0].unfinished,
+            "a paused job is not copying: its mirror can be checked"
+        );
         assert_eq!(mirrors[0].last_check, None);
         store.record_check("/mnt/mirror", 10, 9, 1).unwrap();
         store.record_check("/mnt/mirror", 10, 10, 0).unwrap();

@@ -392,3 +392,64 @@ async fn an_estimate_takes_what_was_just_browsed_and_a_copy_or_sync_reads_the_so
         "a signed-in estimate took kept documents"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mirrors_list_counts_each_file_once_whichever_job_copied_it() {
+    let site = Site::start();
+    serve(&site);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner_in(dir.path());
+    let dest = dir.path().join("mirror");
+    let mut jobs = Vec::new();
+    // The data files first, then every file: the second job finds the data
+    // already there.
+    for assets in [&["data"][..], &[]] {
+        let estimate = runner
+            .estimate(&request(&site, &dest, assets))
+            .await
+            .unwrap();
+        runner.start(estimate.job).unwrap();
+        assert_eq!(
+            runner.wait(estimate.job).await.unwrap().state,
+            JobState::Finished
+        );
+        jobs.push(estimate.job);
+    }
+    // An estimate into the same folder is not a job, and adds nothing.
+    runner
+        .estimate(&request(&site, &dest, &["thumb"]))
+        .await
+        .unwrap();
+
+    let mirrors = runner.with_store(|s| s.mirrors()).unwrap();
+    assert_eq!(mirrors.len(), 1, "{mirrors:?}");
+    let mirror = &mirrors[0];
+    assert_eq!(mirror.jobs, jobs);
+    assert_eq!(mirror.files, 2 * ITEMS as u64);
+    let bytes: usize = (0..ITEMS)
+        .map(|i| data_bytes(i).len() + thumb_bytes(i).len())
+        .sum();
+    assert_eq!(mirror.bytes, bytes as u64);
+    assert_eq!((mirror.failed, mirror.flagged), (0, 0));
+    assert!(!mirror.unfinished);
+    assert!(mirror.last_copied.is_some());
+    assert_eq!(mirror.last_check, None);
+
+    // A check through the state file is recorded under the jobs' destination.
+    let report = cairn::verify::verify(
+        &dest.display().to_string(),
+        Some(&runner),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.verified, 2 * ITEMS as u64);
+    let check = runner.with_store(|s| s.mirrors()).unwrap()[0]
+        .last_check
+        .clone()
+        .expect("the check was not recorded");
+    assert_eq!(
+        (check.files, check.verified, check.problems),
+        (2 * ITEMS as u64, 2 * ITEMS as u64, 0)
+    );
+}

@@ -9,3 +9,5 @@ CREATE TABLE checks (
     problems    INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX checks_by_destination ON checks (destination, id);
+-- The mirrors list gathers the jobs by where they copy to.
+CREATE INDEX jobs_by_destination ON jobs (destination);

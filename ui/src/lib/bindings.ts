@@ -65,7 +65,7 @@ export const commands = {
 	 *  `on_items` as they are read: the count often, the items in batches (the
 	 *  window counts and draws them while the rest are read).
 	 */
-	searchItems: (source: string, selection: Selection, maxItems: number, searchId: string, onItems: Channel<ItemBatch>) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems, searchId, onItems })),
+	searchItems: (source: string, selection: Selection, maxItems: number, searchId: number | null, onItems: Channel<ItemBatch>) => typedError<ItemPage, AppError>(__TAURI_INVOKE("search_items", { source, selection, maxItems, searchId, onItems })),
 	/**
 	 *  Records and plans a job without copying: what it will copy, and whether
 	 *  the destination has room.
@@ -160,7 +160,7 @@ export const commands = {
 	 *  Ends the search of items `search_id`, if it is still under way (the
 	 *  page that asked went away).
 	 */
-	stopItemSearch: (searchId: string) => typedError<null, AppError>(__TAURI_INVOKE("stop_item_search", { searchId })),
+	stopItemSearch: (searchId: number | null) => typedError<null, AppError>(__TAURI_INVOKE("stop_item_search", { searchId })),
 };
 
 /** Events */
@@ -783,7 +783,7 @@ export type MirrorRow = {
 	flagged: number,
 	/**  When a job into it last finished (RFC 3339). */
 	last_copied: string | null,
-	/**  Whether a job is copying into it, or waits to. */
+	/**  Whether a job is planning or copying into it now. */
 	unfinished: boolean,
 	/**  Its last check, if it had one. */
 	last_check: Check | null,

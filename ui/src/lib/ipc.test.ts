@@ -11,7 +11,7 @@ vi.mock("@tauri-apps/plugin-dialog", () => ({ open: vi.fn() }));
 vi.mock("./bindings", () => ({ commands: { searchItems: vi.fn() }, events: {} }));
 
 const { commands } = await import("./bindings");
-const { ipc } = await import("./ipc");
+const { ipc, newSearchId } = await import("./ipc");
 
 const item = (id: string) => ({ id }) as ItemSummary;
 
@@ -46,13 +46,19 @@ describe("reading a collection's items", () => {
     expect(seen).toEqual([1]);
   });
 
-  it("does not wait for ever for a batch that never comes", async () => {
+  it("does not wait for ever for a batch that never comes, and never gives a part as the whole", async () => {
     vi.useFakeTimers();
     vi.mocked(commands.searchItems).mockResolvedValue({ status: "ok", data: { sent: 5, problems: [], more: false } });
     const searched = ipc.searchItems("http://x/c.json", {} as never, 100);
+    const failed = expect(searched).rejects.toThrow("Only 0 of the 5 items read reached the window");
     await vi.advanceTimersByTimeAsync(11000);
-    expect((await searched).items).toEqual([]);
+    await failed;
     vi.useRealTimers();
+  });
+
+  it("numbers each search above the last", () => {
+    const first = newSearchId();
+    expect(newSearchId()).toBeGreaterThan(first);
   });
 
   it("throws the app's error in words", async () => {

@@ -22,12 +22,16 @@ async function unwrap<T>(answer: Promise<Answer<T>>): Promise<T> {
   return result.data;
 }
 
-let searches = 0;
+let lastSearch = 0;
 
-/** A name for a search of items no other search of this window has. */
-export function newSearchId(): string {
-  searches += 1;
-  return `${Date.now()}-${searches}`;
+/**
+ * A number for a search of items, larger than any this window gave before
+ * (also across a reload: it counts from the clock). The engine lets a search
+ * go on only while no larger number has begun.
+ */
+export function newSearchId(): number {
+  lastSearch = Math.max(lastSearch + 1, Date.now() * 1000);
+  return lastSearch;
 }
 
 /** How long a search's last batches are waited for once it has answered. */
@@ -47,7 +51,7 @@ async function searchItems(
   selection: Selection,
   maxItems: number,
   onItems: (found: ItemSummary[], read: number) => void = () => {},
-  searchId: string = newSearchId(),
+  searchId: number = newSearchId(),
 ): Promise<FoundItems> {
   let found: ItemSummary[] = [];
   let arrived = () => {};
@@ -78,6 +82,13 @@ async function searchItems(
     });
   }
   channel.onmessage = () => {};
+  // Never a part of the items as if it were all of them.
+  if (found.length < page.sent) {
+    throw new IpcError({
+      code: "unavailable",
+      message: `Only ${found.length.toLocaleString("en")} of the ${page.sent.toLocaleString("en")} items read reached the window. Open the collection again.`,
+    });
+  }
   return { items: found, problems: page.problems, more: page.more };
 }
 
@@ -119,7 +130,7 @@ export const ipc = {
   saveSettings: (settings: AppSettings) => unwrap(commands.saveSettings(settings)),
   limitNow: () => unwrap(commands.limitNow()),
   mirrors: () => unwrap(commands.mirrors()),
-  stopItemSearch: (searchId: string) => unwrap(commands.stopItemSearch(searchId)),
+  stopItemSearch: (searchId: number) => unwrap(commands.stopItemSearch(searchId)),
 
   /** Calls `handler` for every job event; returns a function that stops. */
   onJobEvent: (handler: (event: Event) => void) => events.jobEvent.listen((e) => handler(e.payload)),

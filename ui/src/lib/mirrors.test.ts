@@ -44,6 +44,12 @@ describe("a mirror's health", () => {
     expect(bad.words).toMatch(/^3 problems at its last check/);
   });
 
+  it("does not call whole a mirror copied into again since its last check", () => {
+    const said = health(mirror({ last_check: check(0), last_copied: "2026-12-03T10:00:00Z" }));
+    expect(said.state).toBe("unchecked");
+    expect(said.words).toMatch(/^Copied again since its last check/);
+  });
+
   it("says a mirror a job still copies into is not done", () => {
     expect(health(mirror({ unfinished: true })).state).toBe("copying");
   });

@@ -16,7 +16,9 @@ export function health(mirror: MirrorEntry): { state: Health; words: string } {
     return { state: "attention", words: `${plural(mirror.flagged, "file")} changed or went missing since copied: check the copy and repair it.` };
   if (check && check.problems > 0)
     return { state: "attention", words: `${plural(check.problems, "problem")} at its last check (${when(check.checked_at)}): check it again and repair it.` };
-  if (mirror.unfinished) return { state: "copying", words: "A job is still copying into it, or waits to." };
+  if (mirror.unfinished) return { state: "copying", words: "A job is copying into it." };
+  if (check && mirror.last_copied && check.checked_at < mirror.last_copied)
+    return { state: "unchecked", words: `Copied again since its last check (${when(check.checked_at)}); each file was verified as it was copied.` };
   if (check)
     return { state: "whole", words: `Whole at its last check (${when(check.checked_at)}): ${check.verified.toLocaleString("en")} of ${plural(check.files, "file")} matched their checksums.` };
   return { state: "unchecked", words: "Each file was verified as it was copied; not checked since." };
