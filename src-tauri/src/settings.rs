@@ -116,14 +116,8 @@ fn kept_destination(text: &str) -> cairn::Result<String> {
         let url = url::Url::parse(text).map_err(|e| {
             cairn::Error::invalid_input(format!("{text:?} is not a bucket address: {e}"))
         })?;
-        if !url.username().is_empty()
-            || url.password().is_some()
-            || url.query().is_some()
-            || url.fragment().is_some()
-        {
-            return refused(
-                "a bucket for new mirrors is given by its address alone (s3://bucket/folder); sign in to the bucket when you start a job".into(),
-            );
+        if !url.username().is_empty() || url.query().is_some() || url.fragment().is_some() {
+            return Err(login_or_query());
         }
     } else if text.starts_with('~') {
         return refused(format!(
