@@ -133,6 +133,16 @@ pub struct Slot {
     pub rate: String,
 }
 
+impl Slot {
+    /// From `from` (`HH:MM`) on, at most `rate`.
+    pub fn new(from: &str, rate: &str) -> Slot {
+        Slot {
+            from: from.into(),
+            rate: rate.into(),
+        }
+    }
+}
+
 /// Limits by time of day, as people on shared or metered connections use:
 /// each slot holds from its time until the next one's, and the last one of
 /// the day holds over midnight until the first. It is rclone's `--bwlimit`
@@ -248,10 +258,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn slot(from: &str, rate: &str) -> Slot {
-        Slot {
-            from: from.into(),
-            rate: rate.into(),
-        }
+        Slot::new(from, rate)
     }
 
     #[test]

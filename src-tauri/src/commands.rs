@@ -927,10 +927,7 @@ mod tests {
             ..defaults()
         }));
         shown.push(refused(crate::settings::AppSettings {
-            schedule: vec![cairn::limit::Slot {
-                from: "25:00".into(),
-                rate: "1M".into(),
-            }],
+            schedule: vec![cairn::limit::Slot::new("25:00", "1M")],
             ..defaults()
         }));
         shown.push(super::parse_rate("fast").unwrap_err().into());

@@ -211,13 +211,6 @@ impl Bandwidth {
 mod tests {
     use super::*;
 
-    fn slot(from: &str, rate: &str) -> Slot {
-        Slot {
-            from: from.into(),
-            rate: rate.into(),
-        }
-    }
-
     #[test]
     fn settings_that_cannot_be_used_are_refused_in_words() {
         assert!(AppSettings::default().checked().unwrap().1.is_empty());
@@ -236,7 +229,7 @@ mod tests {
         });
         assert!(said.contains("from 1 to 64, not 500"), "{said}");
         let said = refused(AppSettings {
-            schedule: vec![slot("8h", "1M")],
+            schedule: vec![Slot::new("8h", "1M")],
             ..AppSettings::default()
         });
         assert!(said.contains("is not a time of day"), "{said}");
@@ -278,7 +271,7 @@ mod tests {
             destination: dir.path().join("mirrors").display().to_string(),
             concurrency: 4,
             per_host: 2,
-            schedule: vec![slot("08:00", "512K"), slot("18:00", "")],
+            schedule: vec![Slot::new("08:00", "512K"), Slot::new("18:00", "")],
             start_with_system: true,
             notifications: false,
         };
@@ -299,7 +292,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db")).unwrap();
         let runner = Arc::new(Runner::new(store, cairn::fetch::Fetcher::new().unwrap()));
-        let schedule = Schedule::new(&[slot("08:00", "512K"), slot("18:00", "off")]).unwrap();
+        let schedule =
+            Schedule::new(&[Slot::new("08:00", "512K"), Slot::new("18:00", "off")]).unwrap();
         let bandwidth = Bandwidth::new(runner.clone(), Schedule::default());
         assert_eq!(runner.global_limit(), None);
         bandwidth.replace(schedule);
@@ -313,7 +307,7 @@ mod tests {
             None,
             "before 08:00 the evening's rate holds"
         );
-        bandwidth.replace(Schedule::new(&[slot("00:00", "1M")]).unwrap());
+        bandwidth.replace(Schedule::new(&[Slot::new("00:00", "1M")]).unwrap());
         assert_eq!(runner.global_limit(), Some(1 << 20));
         assert_eq!(
             bandwidth.now(),
