@@ -404,6 +404,8 @@ pub struct Fetcher {
     /// Public documents read lately, for browsing and estimates only, and
     /// whether what is read is kept there too.
     recent: Option<(Arc<Recent>, bool)>,
+    /// Documents this fetcher (and its clones) took from `recent`.
+    recalled: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -445,6 +447,7 @@ impl Fetcher {
             stores: Arc::default(),
             access: Access::none(),
             recent: None,
+            recalled: Arc::default(),
         })
     }
 
@@ -521,8 +524,15 @@ impl Fetcher {
     pub fn recalling(&self, recent: Arc<Recent>) -> Fetcher {
         Fetcher {
             recent: Some((recent, false)),
+            recalled: Arc::default(),
             ..self.clone()
         }
+    }
+
+    /// How many documents this fetcher took from what was read lately
+    /// instead of reading them (see [`Fetcher::recalling`]).
+    pub fn recalled(&self) -> u64 {
+        self.recalled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A fetcher that shares this one's clients but stops when `cancel` fires.
@@ -582,6 +592,8 @@ impl Fetcher {
                 && self.access.is_anonymous()
         });
         if let Some((bytes, at)) = recent.and_then(|(recent, _)| recent.get(&request.url)) {
+            self.recalled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut share = Share::new(&self.budget);
             let mut weigher = Weigher::default();
             weigher.feed(&bytes);

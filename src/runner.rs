@@ -370,7 +370,6 @@ impl Runner {
 
     async fn plan_held(&self, job: &Job, fresh: bool) -> Result<(Report, Vec<Problem>)> {
         let job_id = job.id;
-        let hits_before = self.recent.as_ref().map_or(0, |recent| recent.hits());
         self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
         let planned = async {
             let destination = self.destination(job)?;
@@ -390,18 +389,14 @@ impl Runner {
             let planned =
                 plan_and_report(&ledger, &fetcher, job, (&self.store, &self.events), &cancel).await;
             drop(ledger);
-            planned
+            // A plan that took documents browsed lately is an estimate
+            // only: the copy reads the source itself.
+            planned.map(|problems| (problems, fetcher.recalled() > 0))
         }
         .await;
-        // A plan that took documents browsed lately is an estimate only: the
-        // copy reads the source itself.
-        let recalled = self
-            .recent
-            .as_ref()
-            .is_some_and(|recent| recent.hits() != hits_before);
-        let (state, problems) = match planned {
-            Ok(problems) => (JobState::Ready, problems),
-            Err(Error::Cancelled) => (JobState::Paused, Vec::new()),
+        let (state, problems, recalled) = match planned {
+            Ok((problems, recalled)) => (JobState::Ready, problems, recalled),
+            Err(Error::Cancelled) => (JobState::Paused, Vec::new(), false),
             Err(error) => {
                 // The job is as it was before the plan (and says why it
                 // stopped, if it had).

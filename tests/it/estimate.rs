@@ -453,3 +453,22 @@ async fn the_mirrors_list_counts_each_file_once_whichever_job_copied_it() {
         (2 * ITEMS as u64, 2 * ITEMS as u64, 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fetcher_counts_only_the_documents_it_took_itself() {
+    let site = Site::start();
+    serve(&site);
+    let recent = std::sync::Arc::new(cairn::fetch::Recent::new(64 << 20));
+    let source = site.url("catalog/collection.json");
+    let browsing = Fetcher::new().unwrap().with_recent(recent.clone());
+    browse(&browsing, &source).await;
+    assert_eq!(browsing.recalled(), 0, "the first read took nothing");
+    let estimating = Fetcher::new().unwrap().recalling(recent.clone());
+    let other = Fetcher::new().unwrap().recalling(recent.clone());
+    browse(&estimating, &source).await;
+    // The collection and each item file, from what was browsed.
+    assert_eq!(estimating.recalled(), ITEMS as u64 + 1);
+    assert_eq!(other.recalled(), 0, "another fetcher's reads were counted");
+    browse(&browsing, &source).await;
+    assert_eq!(estimating.recalled(), ITEMS as u64 + 1);
+}

@@ -1,7 +1,9 @@
 import { fireEvent, render, screen } from "@testing-library/svelte";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { MirrorEntry } from "../lib/bindings";
+import { mirrorChecks } from "../lib/checks.svelte";
 import { ipc } from "../lib/ipc";
+import { jobs } from "../lib/jobs.svelte";
 import MirrorsView from "./MirrorsView.svelte";
 
 vi.mock("../lib/ipc", () => ({
@@ -30,6 +32,8 @@ function mirror(over: Partial<MirrorEntry> = {}): MirrorEntry {
 
 beforeEach(() => {
   vi.clearAllMocks();
+  mirrorChecks.checking = null;
+  mirrorChecks.reports = {};
 });
 
 describe("the Mirrors screen", () => {
@@ -59,6 +63,28 @@ describe("the Mirrors screen", () => {
     expect(ipc.checkCopy).toHaveBeenCalledWith(7, false);
     expect(screen.getByTestId("mirror-checked").textContent).toContain("8 of 8 files match their checksums");
     expect(screen.getByTestId("mirror").getAttribute("data-health")).toBe("whole");
+  });
+
+  it("keeps a check under way when the screen is left, and reads the list again when the jobs change", async () => {
+    let finish: (r: Awaited<ReturnType<typeof ipc.checkCopy>>) => void = () => {};
+    vi.mocked(ipc.mirrors).mockResolvedValue([mirror()]);
+    vi.mocked(ipc.checkCopy).mockImplementationOnce(() => new Promise((resolve) => (finish = resolve)));
+    const first = render(MirrorsView, { onopen: () => {} });
+    await tick();
+    await fireEvent.click(screen.getByTestId("mirror-check"));
+    first.unmount();
+    render(MirrorsView, { onopen: () => {} });
+    await tick();
+    expect(screen.getByTestId("mirror-check").textContent).toContain("Checking…");
+    expect((screen.getByTestId("mirror-check") as HTMLButtonElement).disabled).toBe(true);
+    finish({ items: 8, assets: 8, verified: 8, repaired: 0, documents: 8, findings: [] });
+    await tick();
+    await tick();
+    expect(screen.getByTestId("mirror-checked").textContent).toContain("8 of 8 files match their checksums");
+    const reads = vi.mocked(ipc.mirrors).mock.calls.length;
+    jobs.set([]);
+    await tick();
+    expect(vi.mocked(ipc.mirrors).mock.calls.length).toBeGreaterThan(reads);
   });
 
   it("says when there are no mirrors yet", async () => {
