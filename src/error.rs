@@ -294,13 +294,7 @@ fn io_words(source: &std::io::Error) -> String {
         ErrorKind::NotADirectory => "is not in a folder: a file stands where a folder should be".into(),
         ErrorKind::InvalidFilename => "is a name this file system cannot hold".into(),
         ErrorKind::DirectoryNotEmpty => "is a folder that is not empty".into(),
-        _ => {
-            let text = source.to_string();
-            match text.find(" (os error") {
-                Some(at) => text[..at].to_string(),
-                None => text,
-            }
-        }
+        _ => crate::words::without_error_number(&source.to_string()),
     }
 }
 

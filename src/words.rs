@@ -77,6 +77,20 @@ pub fn run_summary(run: &crate::store::Run) -> String {
     text
 }
 
+/// A system's message without its error number: "Permission denied (os
+/// error 13)" reads "Permission denied".
+pub fn without_error_number(text: &str) -> String {
+    match text.find(" (os error") {
+        Some(start) => {
+            let end = text[start..]
+                .find(')')
+                .map_or(text.len(), |at| start + at + 1);
+            format!("{}{}", &text[..start], &text[end..])
+        }
+        None => text.to_string(),
+    }
+}
+
 /// What a person must never be shown: internals, Rust, the cloud's
 /// metadata service, commands to type.
 pub const NEVER_SHOWN: [&str; 20] = [

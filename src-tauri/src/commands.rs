@@ -643,7 +643,7 @@ pub async fn open_folder(app: State<'_, App>, handle: tauri::AppHandle, job: i64
         .map_err(|e| {
             cairn::Error::invalid_input(format!(
                 "no file manager could open {destination} ({}); open it by hand",
-                plain(&e.to_string())
+                cairn::words::without_error_number(&e.to_string())
             ))
         })?;
     Ok(())
@@ -837,22 +837,8 @@ fn login_item_refused(start: bool, error: &str) -> AppError {
             } else {
                 "be kept from starting"
             },
-            plain(error),
+            cairn::words::without_error_number(error),
         ),
-    }
-}
-
-/// A system's message without its error number: "Permission denied (os
-/// error 13)" reads "Permission denied".
-fn plain(text: &str) -> String {
-    match text.find(" (os error") {
-        Some(start) => {
-            let end = text[start..]
-                .find(')')
-                .map_or(text.len(), |at| start + at + 1);
-            format!("{}{}", &text[..start], &text[end..])
-        }
-        None => text.to_string(),
     }
 }
 
@@ -970,14 +956,14 @@ mod tests {
     #[test]
     fn a_system_message_loses_its_error_number() {
         assert_eq!(
-            super::plain("Permission denied (os error 13)"),
+            cairn::words::without_error_number("Permission denied (os error 13)"),
             "Permission denied"
         );
         assert_eq!(
-            super::plain("cannot write (os error 30): read-only"),
+            cairn::words::without_error_number("cannot write (os error 30): read-only"),
             "cannot write: read-only"
         );
-        assert_eq!(super::plain("no number"), "no number");
+        assert_eq!(cairn::words::without_error_number("no number"), "no number");
     }
 
     #[test]

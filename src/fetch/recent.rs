@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,8 +19,6 @@ pub struct Recent {
     most_bytes: usize,
     fresh_for: Duration,
     kept: Mutex<Kept>,
-    /// Documents given out instead of read, in all.
-    hits: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +47,6 @@ impl Recent {
             most_bytes,
             fresh_for,
             kept: Mutex::default(),
-            hits: AtomicU64::new(0),
         }
     }
 
@@ -59,7 +55,6 @@ impl Recent {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let (bytes, at, came, _) = kept.by_url.get(url.as_str())?;
         if came.elapsed() <= self.fresh_for {
-            self.hits.fetch_add(1, Ordering::Relaxed);
             return Some((bytes.clone(), at.clone()));
         }
         let (bytes, _, _, _) = kept.by_url.remove(url.as_str())?;
@@ -122,11 +117,6 @@ impl Recent {
         }
     }
 
-    /// How many documents were given out instead of read, in all.
-    pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
-    }
-
     /// How many bytes are kept.
     pub fn bytes(&self) -> usize {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).bytes
@@ -180,7 +170,6 @@ mod tests {
             &url("big.json"),
         );
         assert!(recent.get(&url("big.json")).is_none());
-        assert_eq!(recent.hits(), 3);
     }
 
     #[test]
