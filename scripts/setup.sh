@@ -110,9 +110,14 @@ ensure_e2e_tools() {
     ensure_apt xvfb-run xvfb
     ensure_apt xauth xauth
     ensure_apt WebKitWebDriver webkit2gtk-driver
+    # How a window stands on the display (hidden or shown), for the test of
+    # a start at log-in.
+    ensure_apt xwininfo x11-utils
     if ! command -v tauri-driver >/dev/null 2>&1; then
+        # A debug build: it only relays WebDriver requests (25 s to build
+        # here, against 40 s for a release build).
         say "Installing tauri-driver 2.1.0"
-        cargo install --quiet --locked tauri-driver --version 2.1.0
+        cargo install --quiet --locked --debug tauri-driver --version 2.1.0
     fi
 }
 
