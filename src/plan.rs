@@ -529,7 +529,11 @@ impl Planner<'_> {
         opened: crate::catalog::Opened,
         search: &Search,
     ) -> Result<()> {
-        let options = WalkOptions::default();
+        // The items of collections left out are not read at all.
+        let options = WalkOptions {
+            only_collections: search.collections.clone(),
+            ..WalkOptions::default()
+        };
         let mut failure: Option<Error> = None;
         let matcher = self.matcher.clone();
         let only_collections = matcher.only_collections();

@@ -18,11 +18,20 @@ pub struct Checked {
     /// Its title, if any.
     pub title: Option<String>,
     /// The `child` and `item` links to follow, resolved.
-    pub children: Vec<Url>,
+    pub children: Vec<ChildLink>,
     /// What is wrong with it, one plain sentence each.
     pub problems: Vec<String>,
     /// False when the document cannot be used at all (an item without an id).
     pub usable: bool,
+}
+
+/// A `child` or `item` link to follow.
+#[derive(Debug, Clone)]
+pub struct ChildLink {
+    /// Where it leads.
+    pub url: Url,
+    /// Whether it is an `item` link (else a `child` link).
+    pub item: bool,
 }
 
 /// Checks a document of `kind` read from `url`: its value, and the `child`
@@ -236,7 +245,10 @@ fn check_link(follows: bool, link: &Value, url: &Url, out: &mut Checked) {
     }
     if follows && (rel == "child" || rel == "item") {
         match resolve(url, href) {
-            Ok(target) => out.children.push(target),
+            Ok(url) => out.children.push(ChildLink {
+                url,
+                item: rel == "item",
+            }),
             Err(reason) => out.problems.push(reason),
         }
     }

@@ -33,6 +33,10 @@ pub struct WalkOptions {
     /// others are reported and never read. For checking a mirror, whose
     /// links are untrusted.
     pub within: Option<Url>,
+    /// Follow the `item` links of only these collections, by id (empty: of
+    /// all); their `child` links are followed either way. The items of the
+    /// others are never read.
+    pub only_collections: Vec<String>,
 }
 
 impl Default for WalkOptions {
@@ -41,6 +45,7 @@ impl Default for WalkOptions {
             concurrency: 32,
             max_depth: None,
             within: None,
+            only_collections: Vec::new(),
         }
     }
 }
@@ -328,10 +333,17 @@ impl Walker {
         }
         let depth = task.depth;
         let this = Arc::new(task.url.clone());
+        let items_wanted = kind != Kind::Collection
+            || self.options.only_collections.is_empty()
+            || self.options.only_collections.contains(&id);
         for child in checked.children {
             if self.stopped {
                 break;
             }
+            if child.item && !items_wanted {
+                continue;
+            }
+            let child = child.url;
             if self.options.max_depth.is_some_and(|max| depth >= max) {
                 self.summary.not_followed += 1;
                 continue;

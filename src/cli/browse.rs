@@ -43,7 +43,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let options = WalkOptions {
         concurrency: args.concurrency,
         max_depth: args.depth,
-        within: None,
+        ..WalkOptions::default()
     };
     let mut tree = Tree::default();
     let mut problems = Vec::new();

@@ -178,6 +178,41 @@ async fn depth_limits_the_walk_and_counts_what_was_left() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_items_of_collections_left_out_are_never_read() {
+    let dir = fixtures().join("static/pystac-test-case-1");
+    let server = Server::files(&dir);
+    let root = server.url("catalog.json");
+    let options = WalkOptions {
+        only_collections: vec!["area-1-1".into(), "area-2-2".into()],
+        ..Default::default()
+    };
+    let mut items = BTreeSet::new();
+    let summary = walk(&fetcher(), &root, &options, |event| {
+        if let WalkEvent::Node(node) = event
+            && node.kind == Kind::Item
+        {
+            items.insert(node.collection.unwrap());
+        }
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
+    // Every catalog and collection is still reached (a collection left out
+    // may hold one that is wanted); the items of two collections are read.
+    assert_eq!(
+        (summary.catalogs, summary.collections, summary.items),
+        (3, 4, 4)
+    );
+    assert_eq!(
+        items,
+        BTreeSet::from(["area-1-1".to_string(), "area-2-2".to_string()])
+    );
+    // Seven catalogs and collections and four items: the other four item
+    // files were never asked for.
+    assert_eq!(server.request_count(), 11);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_walk_can_be_stopped_early() {
     let root =
         Url::from_file_path(fixtures().join("static/pystac-test-case-4/catalog.json")).unwrap();
