@@ -2,7 +2,7 @@
 // Xvfb, driven through tauri-driver and WebKitWebDriver, against a catalog
 // served on loopback. Screenshots of every screen go to target/screenshots.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { TILE_BYTES, intersects, serveCatalog, tiles } from "./catalog.mjs";
 import { startKeyring } from "./keyring.mjs";
 import { serveMany } from "./many.mjs";
 import { APP, CLI, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
+import { CONTROL, ENTER, SPACE, accessible, press, tabTo, type } from "./access.mjs";
 
 const LONG = 90000;
 let catalog;
@@ -737,6 +738,139 @@ test("a whole catalog is mirrored from its root page", async () => {
   assert.equal(checked.summary.verified, tiles().length);
 });
 
+/** How the app's window stands on the X display: "IsViewable", "IsUnMapped", or null while there is none. */
+function windowState() {
+  const found = spawnSync("xwininfo", ["-name", "Cairn"], { encoding: "utf8" });
+  return found.status === 0 ? (/Map State: (\w+)/.exec(found.stdout)?.[1] ?? null) : null;
+}
+
+async function until(what, check, timeout = LONG) {
+  const end = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > end) assert.fail(`${what} did not happen within ${timeout / 1000} s`);
+    await new Promise((done) => setTimeout(done, 200));
+  }
+}
+
+test("started at log-in, the app keeps its window hidden while a job goes on, and launching Cairn again shows it", async () => {
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const dest = join(home, "mirror");
+  const env = { ...process.env, CAIRN_HOME: home };
+  // A job the command line began, cut off by a crash.
+  const served = catalog.served.bytes;
+  const cli = spawn(CLI, ["mirror", catalog.url, dest], { env, stdio: "ignore" });
+  await until("the first bytes of the job", () => catalog.served.bytes > served + TILE_BYTES / 2);
+  cli.kill("SIGKILL");
+  await new Promise((done) => cli.once("exit", done));
+  const cut = catalog.served.bytes;
+
+  // Started as the log-in item starts it (no WebDriver: its session shows the window).
+  const app = spawn(APP, ["--hidden"], { env, stdio: "ignore" });
+  try {
+    await until("the app's window", () => windowState() !== null);
+    await until("the job going on", () => catalog.served.bytes > cut + TILE_BYTES / 2);
+    assert.equal(windowState(), "IsUnMapped", "the window of an app started at log-in shows");
+    const second = spawnSync(APP, [], { env, encoding: "utf8", timeout: 30000 });
+    assert.equal(second.status, 0, `${second.stdout}${second.stderr}`);
+    assert.match(`${second.stdout}${second.stderr}`, /already open/);
+    await until("the window showing after a second launch", () => windowState() === "IsViewable");
+    await until("the job finishing", () => {
+      const listed = spawnSync(CLI, ["jobs", "--json"], { env, encoding: "utf8" });
+      return JSON.parse(listed.stdout.split("\n")[0]).state === "finished";
+    });
+  } finally {
+    app.kill("SIGKILL");
+  }
+  const checked = verify(dest);
+  assert.equal(checked.code, 0, checked.output);
+  assert.equal(checked.summary.verified, tiles().length);
+});
+
+test("with the keyboard alone a person mirrors one collection of a catalog of two, and every screen names its controls for a screen reader", async () => {
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const dest = join(home, "coastlines-only");
+  const driver = await startDriver({ CAIRN_HOME: home });
+  const browser = await openApp(driver.port);
+  try {
+    await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
+    await accessible(browser, "the first screen");
+    // The guide shows until it is put away once (the window's storage
+    // outlives a test's state folder).
+    if (await (await $(browser, "first-run-guide")).isExisting()) {
+      await tabTo(browser, '[data-testid="guide-done"]');
+      await press(browser, ENTER);
+    }
+    // The demo catalog (the first source listed): two collections.
+    await tabTo(browser, '[data-testid="source"]');
+    await press(browser, ENTER);
+    const coastlines = '[data-testid="tree-node"][data-url$="coastlines/collection.json"]';
+    await browser.$(coastlines).waitForDisplayed({ timeout: LONG });
+
+    // A collection's page: its items, one opened from the table.
+    await tabTo(browser, coastlines);
+    await press(browser, ENTER);
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="item-row"]').length) === 3, {
+      timeout: LONG,
+      timeoutMsg: "the collection's items did not show",
+    });
+    await tabTo(browser, '[data-testid="item-row"]');
+    await press(browser, ENTER);
+    await (await $(browser, "item-page")).waitForDisplayed({ timeout: LONG });
+    await accessible(browser, "a collection's page with an item open");
+
+    // Back to the catalog: the glaciers unticked, the coastlines kept.
+    await tabTo(browser, '[data-testid="tree-node"][data-url$="/catalog.json"]');
+    await press(browser, ENTER);
+    const glaciers = '[data-testid="keep-collection"][data-id="glaciers"]';
+    await browser.$(glaciers).waitForDisplayed({ timeout: LONG });
+    await accessible(browser, "a catalog's page");
+    await tabTo(browser, glaciers);
+    await press(browser, SPACE);
+    assert.equal(await browser.$(glaciers).isSelected(), false);
+    assert.equal(await browser.$('[data-testid="keep-collection"][data-id="coastlines"]').isSelected(), true);
+    assert.match(await (await $(browser, "whole-catalog")).getText(), /1 collection of 2 ticked/);
+    await tabTo(browser, '[data-testid="destination"]');
+    await press(browser, [CONTROL, "a"]);
+    await type(browser, dest);
+    assert.equal(await (await $(browser, "destination")).getValue(), dest);
+    await tabTo(browser, '[data-testid="estimate"]');
+    await press(browser, ENTER);
+    const estimate = await $(browser, "estimate-result");
+    await estimate.waitForDisplayed({ timeout: LONG });
+    assert.match(await estimate.getText(), /3 items, 6 assets/);
+    assert.match(await estimate.getText(), /Collection coastlines · every file of each item/);
+    // The keyboard stays where it was while the catalog was read.
+    assert.equal(await browser.execute(() => document.activeElement?.getAttribute("data-testid")), "estimate");
+    await accessible(browser, "an estimate");
+    await shot(browser, "20-collections-ticked");
+    await tabTo(browser, '[data-testid="start"]');
+    await press(browser, ENTER);
+    await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
+    await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
+      timeout: LONG,
+      interval: 250,
+      timeoutMsg: "the job did not finish",
+    });
+    await accessible(browser, "the Jobs screen with a finished job");
+
+    await tabTo(browser, '[data-testid="tab-mirrors"]');
+    await press(browser, ENTER);
+    await (await $(browser, "mirror")).waitForDisplayed({ timeout: LONG });
+    await accessible(browser, "the Mirrors screen");
+    await tabTo(browser, '[data-testid="tab-settings"]');
+    await press(browser, ENTER);
+    await (await $(browser, "settings")).waitForDisplayed({ timeout: LONG });
+    await accessible(browser, "the Settings screen");
+  } finally {
+    await closeApp(browser, driver);
+  }
+  const checked = verify(dest);
+  assert.equal(checked.code, 0, checked.output);
+  assert.equal(checked.summary.verified, 6);
+  assert.ok(existsSync(join(dest, "coastlines")), "the coastlines are mirrored");
+  assert.ok(!existsSync(join(dest, "glaciers")), "the glaciers were left out");
+});
+
 test("the screens follow the system's dark theme", async () => {
   const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
   const dest = join(home, "mirror");
@@ -752,6 +886,7 @@ test("the screens follow the system's dark theme", async () => {
     await (await $(browser, "sign-in-summary")).click();
     await (await $(browser, "sign-in-netrc-kind")).click();
     await shot(browser, "dark-1-sign-in");
+    await accessible(browser, "the sign-in choices, dark");
     // Back to a public catalog: a way chosen stays chosen when folded away.
     await (await $(browser, "sign-in-none-kind")).click();
     await (await $(browser, "sign-in-summary")).click();
@@ -762,6 +897,7 @@ test("the screens follow the system's dark theme", async () => {
     await browser.pause(800);
     await browser.execute(() => document.querySelector('[data-testid="item-page"]').scrollIntoView({ block: "end" }));
     await shot(browser, "dark-3-item");
+    await accessible(browser, "an item's page, dark");
     await (await (await $(browser, "item-page")).$("button=Close")).click();
     // One item left out by unticking it in the table: the estimate and the
     // job leave it out.
@@ -778,6 +914,7 @@ test("the screens follow the system's dark theme", async () => {
     const kept = tiles().length - 1;
     assert.match(await estimate.getText(), new RegExp(`${kept} items, ${kept} assets`));
     await shot(browser, "dark-4-estimate");
+    await accessible(browser, "an estimate, dark");
     await startAndFinish(browser);
     await shot(browser, "dark-7-job-finished");
     // The check and the bag screens, dark too.
@@ -789,29 +926,35 @@ test("the screens follow the system's dark theme", async () => {
       timeoutMsg: "the check did not say the copy is whole",
     });
     await shot(browser, "dark-10-check");
+    await accessible(browser, "a check of the copy, dark");
     await (await $(browser, "bag")).click();
     await (await $(browser, "make-bag")).click();
     await (await $(browser, "bag-result")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "dark-15-bag");
+    await accessible(browser, "a bag made, dark");
     await (await $(browser, "tab-settings")).click();
     await (await $(browser, "add-slot")).click();
     await (await $(browser, "slot-rate")).setValue("1M");
     await (await $(browser, "schedule-words")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "dark-16-settings");
+    await accessible(browser, "the settings with a schedule, dark");
     await (await $(browser, "tab-mirrors")).click();
     await (await $(browser, "mirror")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "dark-18-mirrors");
+    await accessible(browser, "the mirrors, dark");
     // The job's history, and the mirrored tiles on the map, dark.
     await (await $(browser, "tab-jobs")).click();
     await (await $(browser, "show-history")).click();
     await (await $(browser, "history")).waitForDisplayed({ timeout: LONG });
     await shot(browser, "dark-12-history");
+    await accessible(browser, "a job's history, dark");
     await (await $(browser, "tab-catalogs")).click();
     await browser.waitUntil(async () => (await browser.$$('path[stroke="#2e7d4f"]').length) === kept, {
       timeout: LONG,
       timeoutMsg: "the mirrored tiles are not shown as mirrored on the map",
     });
     await shot(browser, "dark-8-map-mirrored");
+    await accessible(browser, "the map of what is mirrored, dark");
   } finally {
     await closeApp(browser, driver);
   }

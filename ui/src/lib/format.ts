@@ -33,8 +33,8 @@ export function duration(seconds: number | null | undefined): string {
 }
 
 /** "1 item", "3 items". */
-export function plural(n: number, noun: string): string {
-  return `${n.toLocaleString("en")} ${noun}${n === 1 ? "" : "s"}`;
+export function plural(n: number, noun: string, many = `${noun}s`): string {
+  return `${n.toLocaleString("en")} ${n === 1 ? noun : many}`;
 }
 
 /** A share from 0 to 100, or null when the total is unknown. */

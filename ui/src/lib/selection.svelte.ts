@@ -69,6 +69,23 @@ export class SelectionState {
    * only those marked ("only"). */
   pickMode = $state<"all-but" | "only">("all-but");
   marked = new SvelteSet<string>();
+  /** Whether every collection of a catalog was unticked (an empty
+   * `collections` is every collection). */
+  noCollection = $state(false);
+
+  /** Whether the collection `id` is ticked (copied with the catalog). */
+  keepsCollection(id: string): boolean {
+    return !this.noCollection && (this.collections.length === 0 || this.collections.includes(id));
+  }
+
+  /** Ticks or unticks the collection `id` among `all`, the catalog's. */
+  toggleCollection(id: string, all: string[]) {
+    const ticked = new Set(all.filter((c) => this.keepsCollection(c)));
+    if (ticked.has(id)) ticked.delete(id);
+    else ticked.add(id);
+    this.noCollection = ticked.size === 0;
+    this.collections = ticked.size === new Set(all).size ? [] : all.filter((c) => ticked.has(c));
+  }
 
   /** Whether the item `id` is ticked (copied, if the rest of the selection keeps it). */
   keeps(id: string): boolean {
@@ -95,6 +112,7 @@ export class SelectionState {
     if (range && typeof range === "object") out.push(range.error);
     if (!this.destination.trim()) out.push("Choose where the copy goes: a folder, or a bucket address.");
     if (this.pickMode === "only" && this.marked.size === 0) out.push("No item is ticked: tick the items to copy, or tick them all.");
+    if (this.noCollection) out.push("No collection is ticked: tick the collections to copy.");
     return out;
   });
 
@@ -133,6 +151,7 @@ export class SelectionState {
     if (url === this.source) return;
     this.source = url;
     this.collections = [];
+    this.noCollection = false;
     this.assets = [];
     this.name = "";
     this.filter = "";

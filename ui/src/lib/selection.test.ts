@@ -106,3 +106,35 @@ describe("items ticked one by one", () => {
     expect(s.keeps("b") && s.keeps("z")).toBe(true);
   });
 });
+
+describe("collections of a catalog ticked one by one", () => {
+  const all = ["coastlines", "glaciers", "rivers"];
+
+  it("copies every collection until one is unticked, then only the ticked", () => {
+    const s = new SelectionState();
+    s.setSource("https://example.test/catalog.json");
+    expect(all.every((c) => s.keepsCollection(c))).toBe(true);
+    expect(s.selection().collections).toEqual([]);
+    s.toggleCollection("glaciers", all);
+    expect(s.keepsCollection("glaciers")).toBe(false);
+    expect(s.selection().collections).toEqual(["coastlines", "rivers"]);
+    // Ticked again, every one is copied: the catalog's new collections too.
+    s.toggleCollection("glaciers", all);
+    expect(s.selection().collections).toEqual([]);
+  });
+
+  it("says when none is ticked, and a new source ticks them all again", () => {
+    const s = new SelectionState();
+    s.setSource("https://example.test/catalog.json");
+    s.destination = "/tmp/mirror";
+    for (const c of all) s.toggleCollection(c, all);
+    expect(all.some((c) => s.keepsCollection(c))).toBe(false);
+    expect(s.problems).toContain("No collection is ticked: tick the collections to copy.");
+    s.toggleCollection("rivers", all);
+    expect(s.problems).toEqual([]);
+    expect(s.selection().collections).toEqual(["rivers"]);
+    s.setSource("https://example.test/other.json");
+    expect(s.keepsCollection("coastlines")).toBe(true);
+    expect(s.selection().collections).toEqual([]);
+  });
+});
