@@ -217,3 +217,36 @@ fn a_destination_that_cannot_be_made_is_said_plainly_and_the_job_waits() {
     let jobs = cairn(&state, &["jobs", "--json"]);
     assert_eq!(jobs.lines()[0]["state"], "paused");
 }
+
+#[test]
+fn every_verify_of_a_mirror_is_recorded_for_the_mirrors_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dest = dir.path().join("mirror");
+    let dest_arg = dest.to_str().unwrap();
+    let mirrored = cairn(
+        &state,
+        &["mirror", demo.to_str().unwrap(), dest_arg, "--json"],
+    );
+    assert_eq!(mirrored.code, Some(0), "{}", mirrored.stderr);
+    let last_check = || {
+        let store = cairn::store::Store::open_for_reading(&state).unwrap();
+        let mirrors = store.mirrors().unwrap();
+        assert_eq!(mirrors.len(), 1);
+        mirrors[0].last_check.clone()
+    };
+    assert_eq!(last_check(), None);
+    // A plain check (no --repair) is recorded.
+    let checked = cairn(&state, &["verify", dest_arg]);
+    assert_eq!(checked.code, Some(0), "{}", checked.stderr);
+    let check = last_check().expect("the check is recorded");
+    assert_eq!((check.files, check.verified, check.problems), (12, 12, 0));
+
+    // A file lost: the next check says so, and is the one the list shows.
+    std::fs::remove_file(dest.join("coastlines/coastlines-lisbon/samples.csv")).unwrap();
+    let checked = cairn(&state, &["verify", dest_arg]);
+    assert_eq!(checked.code, Some(1), "{}", checked.stdout);
+    let check = last_check().unwrap();
+    assert_eq!((check.files, check.verified, check.problems), (12, 11, 1));
+}
