@@ -890,7 +890,18 @@ test("the screens follow the system's dark theme", async () => {
     // Back to a public catalog: a way chosen stays chosen when folded away.
     await (await $(browser, "sign-in-none-kind")).click();
     await (await $(browser, "sign-in-summary")).click();
-    await openCollection(browser);
+    // The catalog's own page, with its collection ticked.
+    await (await $(browser, "source-address")).setValue(catalog.url);
+    await (await $(browser, "source-open")).click();
+    await (await browser.$('[data-testid="keep-collection"][data-id="europe-tiles"]')).waitForDisplayed({ timeout: LONG });
+    await shot(browser, "dark-19-whole-catalog");
+    await accessible(browser, "a catalog's page, dark");
+    const collection = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
+    await collection.click();
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="item-row"]').length) === tiles().length, {
+      timeout: LONG,
+      timeoutMsg: "the collection's items did not show",
+    });
     await shot(browser, "dark-2-collection");
     await (await browser.$$('[data-testid="item-row"]'))[0].click();
     await (await $(browser, "item-page")).waitForDisplayed({ timeout: LONG });
