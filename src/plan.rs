@@ -58,6 +58,11 @@ pub struct Selection {
     /// Not these items, by id (dropped one by one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Not these collections, by id (unticked one by one on a catalog's
+    /// page): their items are neither read nor copied. What else they link
+    /// to (catalogs, collections inside them) is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_collections: Vec<String>,
     /// Which of an asset's addresses to copy from, when it offers others
     /// (the alternate-assets extension): `auto` for the one that needs no
     /// credentials, the name of an alternate (`s3`, `https`, ...), or `main`
@@ -166,7 +171,9 @@ pub async fn plan(
     selection: &Selection,
 ) -> Result<PlanSummary> {
     let search = selection.search()?;
-    let matcher = Matcher::new(&search)?.excluding(&selection.exclude);
+    let matcher = Matcher::new(&search)?
+        .excluding(&selection.exclude)
+        .excluding_collections(&selection.exclude_collections);
     let opened = open(fetcher, source).await?;
     let places = ledger.call(move |s| s.planned_places(job_id)).await?;
     let run = ledger.call(move |s| s.open_run(job_id)).await?;
@@ -252,7 +259,9 @@ impl Planner<'_> {
                     let Some(id) = collection.get("id").and_then(Value::as_str) else {
                         continue;
                     };
-                    if search.collections.is_empty() || search.collections.iter().any(|c| c == id) {
+                    let wanted =
+                        search.collections.is_empty() || search.collections.iter().any(|c| c == id);
+                    if wanted && !self.selection.exclude_collections.iter().any(|c| c == id) {
                         let href = api
                             .root()
                             .join(&format!("collections/{id}"))
@@ -531,9 +540,11 @@ impl Planner<'_> {
     ) -> Result<()> {
         // The items of collections left out are not read at all.
         let options = WalkOptions {
-            only_collections: search.collections.clone(),
+            skip_collections: self.selection.exclude_collections.clone(),
             ..WalkOptions::default()
         };
+        let selection: &Selection = self.selection;
+        let left_out = move |id: &str| selection.exclude_collections.iter().any(|c| c == id);
         let mut failure: Option<Error> = None;
         let matcher = self.matcher.clone();
         let only_collections = matcher.only_collections();
@@ -546,7 +557,9 @@ impl Planner<'_> {
                     Ok(())
                 }
                 WalkEvent::Node(node) if node.kind == Kind::Collection => {
-                    if search.collections.is_empty() || search.collections.contains(&node.id) {
+                    let wanted =
+                        search.collections.is_empty() || search.collections.contains(&node.id);
+                    if wanted && !left_out(&node.id) {
                         self.collection(&node.id, &node.href, &node.value)
                     } else {
                         Ok(())

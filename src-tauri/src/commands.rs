@@ -67,16 +67,19 @@ pub async fn set_bookmark(app: State<'_, App>, url: String, bookmarked: bool) ->
     Ok(())
 }
 
-/// Reads one catalog, collection or API and what it links to; remembers it
-/// among the recent sources.
+/// Reads one catalog, collection or API and what it links to; with
+/// `remember` (what the person opened, not what a page reads to list its
+/// children), remembers it among the recent sources.
 #[tauri::command]
 #[specta::specta]
-pub async fn look(app: State<'_, App>, url: String) -> Reply<Entry> {
+pub async fn look(app: State<'_, App>, url: String, remember: bool) -> Reply<Entry> {
     let fetcher = app.sign_ins.fetcher(&app.fetcher, &url)?;
     let entry = look_at(&fetcher, &url).await?;
-    app.runner.with_store(|s| {
-        s.touch_source(&entry.url, entry.title.as_deref(), Some(entry.kind.noun()))
-    })?;
+    if remember {
+        app.runner.with_store(|s| {
+            s.touch_source(&entry.url, entry.title.as_deref(), Some(entry.kind.noun()))
+        })?;
+    }
     Ok(entry)
 }
 

@@ -75,12 +75,10 @@ pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
         url: opened.url.to_string(),
         kind: opened.kind,
         id: checked.id.clone().unwrap_or_else(|| {
-            opened
-                .url
-                .path_segments()
-                .and_then(|mut s| s.next_back())
-                .unwrap_or("catalog")
-                .to_string()
+            match crate::catalog::walk::file_stem(&opened.url) {
+                "" => "catalog".to_string(),
+                stem => stem.to_string(),
+            }
         }),
         title: checked.title.clone(),
         description: text("description"),

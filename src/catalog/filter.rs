@@ -93,6 +93,8 @@ pub struct Matcher {
     ids: std::collections::HashSet<String>,
     /// ...and those left out.
     exclude: std::collections::HashSet<String>,
+    /// The collections left out, by id: their items are not wanted.
+    exclude_collections: std::collections::HashSet<String>,
 }
 
 impl Matcher {
@@ -114,7 +116,14 @@ impl Matcher {
             filter,
             ids,
             exclude: Default::default(),
+            exclude_collections: Default::default(),
         })
+    }
+
+    /// This matcher, leaving out the items of the collections `collections`.
+    pub fn excluding_collections(mut self, collections: &[String]) -> Matcher {
+        self.exclude_collections.extend(collections.iter().cloned());
+        self
     }
 
     /// This matcher, leaving out the items with the ids `exclude`.
@@ -125,7 +134,10 @@ impl Matcher {
 
     /// Whether there is a filter on the items' properties.
     pub fn filters(&self) -> bool {
-        self.filter.is_some() || !self.exclude.is_empty() || !self.ids.is_empty()
+        self.filter.is_some()
+            || !self.exclude.is_empty()
+            || !self.ids.is_empty()
+            || !self.exclude_collections.is_empty()
     }
 
     /// Whether only collections are asked for (an item need not be read
@@ -149,11 +161,14 @@ impl Matcher {
 
     /// Whether the item `value` passes the filter (every item does when
     /// there is none; a comparison with a property it lacks is not true),
-    /// is among the ids asked for, if any, and is not left out.
+    /// is among the ids asked for, if any, and is not left out, nor in a
+    /// collection left out.
     pub fn passes_filter(&self, value: &Value) -> bool {
         let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
+        let collection = value.get("collection").and_then(Value::as_str);
         (self.ids.is_empty() || self.ids.contains(id))
             && !self.exclude.contains(id)
+            && collection.is_none_or(|c| !self.exclude_collections.contains(c))
             && self.filter.as_ref().is_none_or(|filter| {
                 filter
                     .clone()

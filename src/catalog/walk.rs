@@ -33,10 +33,9 @@ pub struct WalkOptions {
     /// others are reported and never read. For checking a mirror, whose
     /// links are untrusted.
     pub within: Option<Url>,
-    /// Follow the `item` links of only these collections, by id (empty: of
-    /// all); their `child` links are followed either way. The items of the
-    /// others are never read.
-    pub only_collections: Vec<String>,
+    /// Do not follow the `item` links of these collections, by id: their
+    /// items are never read. Their `child` links are followed.
+    pub skip_collections: Vec<String>,
 }
 
 impl Default for WalkOptions {
@@ -45,7 +44,7 @@ impl Default for WalkOptions {
             concurrency: 32,
             max_depth: None,
             within: None,
-            only_collections: Vec::new(),
+            skip_collections: Vec::new(),
         }
     }
 }
@@ -333,9 +332,7 @@ impl Walker {
         }
         let depth = task.depth;
         let this = Arc::new(task.url.clone());
-        let items_wanted = kind != Kind::Collection
-            || self.options.only_collections.is_empty()
-            || self.options.only_collections.contains(&id);
+        let items_wanted = kind != Kind::Collection || !self.options.skip_collections.contains(&id);
         for child in checked.children {
             if self.stopped {
                 break;
@@ -471,7 +468,9 @@ impl Walker {
     }
 }
 
-fn file_stem(url: &Url) -> &str {
+/// The name a document without a usable id goes by: its file's name
+/// without the extension (as the walk, the plan and the browser all call it).
+pub fn file_stem(url: &Url) -> &str {
     let name = url
         .path_segments()
         .and_then(|mut s| s.next_back())

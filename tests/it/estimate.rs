@@ -472,3 +472,47 @@ async fn a_fetcher_counts_only_the_documents_it_took_itself() {
     browse(&browsing, &source).await;
     assert_eq!(estimating.recalled(), ITEMS as u64 + 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collections_left_out_of_a_catalog_are_neither_estimated_nor_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner_in(dir.path());
+    let dest = dir.path().join("mirror");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let request = JobRequest {
+        source: demo.join("catalog.json").display().to_string(),
+        destination: dest.display().to_string(),
+        selection: Selection {
+            exclude_collections: vec!["glaciers".into()],
+            ..Selection::default()
+        },
+        limit_rate: None,
+        concurrency: 2,
+        per_host: 2,
+        name: None,
+        access: Default::default(),
+    };
+    let estimate = runner.estimate(&request).await.unwrap();
+    assert_eq!((estimate.counts.items, estimate.counts.assets), (3, 6));
+    runner.start(estimate.job).unwrap();
+    assert_eq!(
+        runner.wait(estimate.job).await.unwrap().state,
+        JobState::Finished
+    );
+    assert!(dest.join("coastlines/collection.json").is_file());
+    assert!(!dest.join("glaciers").exists());
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dest.join("catalog.json")).unwrap()).unwrap();
+    let children: Vec<&str> = root["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["rel"] == "child")
+        .filter_map(|l| l["href"].as_str())
+        .collect();
+    assert_eq!(children, ["./coastlines/collection.json"]);
+    assert_eq!(
+        runner.jobs().unwrap()[0].job.selection["exclude_collections"],
+        json!(["glaciers"])
+    );
+}

@@ -12,10 +12,11 @@ export const commands = {
 	/**  Bookmarks a catalog, or takes its bookmark away. */
 	setBookmark: (url: string, bookmarked: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_bookmark", { url, bookmarked })),
 	/**
-	 *  Reads one catalog, collection or API and what it links to; remembers it
-	 *  among the recent sources.
+	 *  Reads one catalog, collection or API and what it links to; with
+	 *  `remember` (what the person opened, not what a page reads to list its
+	 *  children), remembers it among the recent sources.
 	 */
-	look: (url: string) => typedError<Entry, AppError>(__TAURI_INVOKE("look", { url })),
+	look: (url: string, remember: boolean) => typedError<Entry, AppError>(__TAURI_INVOKE("look", { url, remember })),
 	/**
 	 *  Keeps how the person signs in to the host of `source`, for as long as
 	 *  the app runs; with `remember`, also in the system's keyring, for later
@@ -905,6 +906,12 @@ export type Selection = {
 	ids?: string[],
 	/**  Not these items, by id (dropped one by one). */
 	exclude?: string[],
+	/**
+	 *  Not these collections, by id (unticked one by one on a catalog's
+	 *  page): their items are neither read nor copied. What else they link
+	 *  to (catalogs, collections inside them) is.
+	 */
+	exclude_collections?: string[],
 	/**
 	 *  Which of an asset's addresses to copy from, when it offers others
 	 *  (the alternate-assets extension): `auto` for the one that needs no

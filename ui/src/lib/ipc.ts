@@ -95,7 +95,8 @@ async function searchItems(
 export const ipc = {
   sources: () => unwrap(commands.sources()),
   setBookmark: (url: string, on: boolean) => unwrap(commands.setBookmark(url, on)),
-  look: (url: string) => unwrap(commands.look(url)),
+  /** Reads a catalog; `remember`: list it among those opened before (what the person opened). */
+  look: (url: string, remember = true) => unwrap(commands.look(url, remember)),
   setSignIn: (source: string, form: SignInForm, remember: boolean) =>
     unwrap(commands.setSignIn(source, form, remember)),
   forgetSignIn: (source: string) => unwrap(commands.forgetSignIn(source)),

@@ -69,22 +69,26 @@ export class SelectionState {
    * only those marked ("only"). */
   pickMode = $state<"all-but" | "only">("all-but");
   marked = new SvelteSet<string>();
-  /** Whether every collection of a catalog was unticked (an empty
-   * `collections` is every collection). */
+  /** The collections of a catalog unticked one by one, by id: left out,
+   * with their items (what else the catalog holds is copied). */
+  excludeCollections = $state<string[]>([]);
+  /** Whether the catalog would be copied with nothing in it: every
+   * collection unticked, and nothing else under it. */
   noCollection = $state(false);
 
   /** Whether the collection `id` is ticked (copied with the catalog). */
   keepsCollection(id: string): boolean {
-    return !this.noCollection && (this.collections.length === 0 || this.collections.includes(id));
+    return !this.excludeCollections.includes(id);
   }
 
-  /** Ticks or unticks the collection `id` among `all`, the catalog's. */
-  toggleCollection(id: string, all: string[]) {
-    const ticked = new Set(all.filter((c) => this.keepsCollection(c)));
-    if (ticked.has(id)) ticked.delete(id);
-    else ticked.add(id);
-    this.noCollection = ticked.size === 0;
-    this.collections = ticked.size === new Set(all).size ? [] : all.filter((c) => ticked.has(c));
+  /** Ticks or unticks the collection `id` of a catalog whose collections
+   * are `all` and which holds `others` besides (catalogs, documents not
+   * read). */
+  toggleCollection(id: string, all: string[], others = false) {
+    this.excludeCollections = this.keepsCollection(id)
+      ? [...this.excludeCollections, id]
+      : this.excludeCollections.filter((c) => c !== id);
+    this.noCollection = !others && all.length > 0 && all.every((c) => !this.keepsCollection(c));
   }
 
   /** Whether the item `id` is ticked (copied, if the rest of the selection keeps it). */
@@ -127,6 +131,7 @@ export class SelectionState {
       filter: this.filter.trim() || null,
       ids: this.pickMode === "only" ? [...this.marked] : [],
       exclude: this.pickMode === "all-but" ? [...this.marked] : [],
+      exclude_collections: [...this.excludeCollections],
       alternate: this.alternate,
     };
   }
@@ -151,6 +156,7 @@ export class SelectionState {
     if (url === this.source) return;
     this.source = url;
     this.collections = [];
+    this.excludeCollections = [];
     this.noCollection = false;
     this.assets = [];
     this.name = "";

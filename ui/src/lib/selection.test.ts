@@ -49,7 +49,7 @@ describe("a selection", () => {
     expect(s.request("Sentinel-2 L2A")).toEqual({
       source: "http://127.0.0.1:8000/catalog.json",
       destination: "/tmp/mirror",
-      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null, filter: null, ids: [], exclude: [], alternate: "auto" },
+      selection: { collections: [], bbox: "0,40,10,50", datetime: "2024-01-01/..", assets: ["data"], max_items: null, filter: null, ids: [], exclude: [], exclude_collections: [], alternate: "auto" },
       limit_rate: null,
       concurrency: 8,
       per_host: 6,
@@ -110,20 +110,21 @@ describe("items ticked one by one", () => {
 describe("collections of a catalog ticked one by one", () => {
   const all = ["coastlines", "glaciers", "rivers"];
 
-  it("copies every collection until one is unticked, then only the ticked", () => {
+  it("copies every collection but those unticked", () => {
     const s = new SelectionState();
     s.setSource("https://example.test/catalog.json");
     expect(all.every((c) => s.keepsCollection(c))).toBe(true);
-    expect(s.selection().collections).toEqual([]);
+    expect(s.selection().exclude_collections).toEqual([]);
     s.toggleCollection("glaciers", all);
     expect(s.keepsCollection("glaciers")).toBe(false);
-    expect(s.selection().collections).toEqual(["coastlines", "rivers"]);
-    // Ticked again, every one is copied: the catalog's new collections too.
-    s.toggleCollection("glaciers", all);
+    expect(s.selection().exclude_collections).toEqual(["glaciers"]);
+    // Not "only these": what else the catalog holds is still copied.
     expect(s.selection().collections).toEqual([]);
+    s.toggleCollection("glaciers", all);
+    expect(s.selection().exclude_collections).toEqual([]);
   });
 
-  it("says when none is ticked, and a new source ticks them all again", () => {
+  it("says when nothing is left to copy, and a new source ticks them all again", () => {
     const s = new SelectionState();
     s.setSource("https://example.test/catalog.json");
     s.destination = "/tmp/mirror";
@@ -132,9 +133,17 @@ describe("collections of a catalog ticked one by one", () => {
     expect(s.problems).toContain("No collection is ticked: tick the collections to copy.");
     s.toggleCollection("rivers", all);
     expect(s.problems).toEqual([]);
-    expect(s.selection().collections).toEqual(["rivers"]);
+    expect(s.selection().exclude_collections).toEqual(["coastlines", "glaciers"]);
     s.setSource("https://example.test/other.json");
     expect(s.keepsCollection("coastlines")).toBe(true);
-    expect(s.selection().collections).toEqual([]);
+    expect(s.selection().exclude_collections).toEqual([]);
+  });
+
+  it("leaves a catalog with more than collections something to copy", () => {
+    const s = new SelectionState();
+    s.setSource("https://example.test/catalog.json");
+    s.destination = "/tmp/mirror";
+    for (const c of all) s.toggleCollection(c, all, true);
+    expect(s.problems).toEqual([]);
   });
 });

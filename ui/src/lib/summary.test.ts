@@ -16,5 +16,6 @@ describe("a job's selection in words", () => {
     expect(describeSelection({ filter: "eo:cloud_cover < 20" })).toBe("Every file of each item · where eo:cloud_cover < 20");
     expect(describeSelection({ ids: ["a", "b"] })).toBe("Every file of each item · only 2 items picked");
     expect(describeSelection({ exclude: ["a"] })).toBe("Every file of each item · 1 item left out");
+    expect(describeSelection({ exclude_collections: ["glaciers"] })).toBe("Without the collection glaciers · every file of each item");
   });
 });

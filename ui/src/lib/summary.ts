@@ -7,6 +7,8 @@ export function describeSelection(value: unknown): string {
   const parts: string[] = [];
   const collections = s.collections ?? [];
   if (collections.length) parts.push(`${collections.length === 1 ? "collection" : "collections"} ${collections.join(", ")}`);
+  const left = s.exclude_collections ?? [];
+  if (left.length) parts.push(`without the ${left.length === 1 ? "collection" : "collections"} ${left.join(", ")}`);
   if (s.bbox) parts.push(`area ${s.bbox.split(",").join(", ")}`);
   if (s.datetime) {
     const [from, to] = s.datetime.split("/");
