@@ -180,11 +180,13 @@ pub fn run() {
             let sign_ins = state.sign_ins.clone();
             state.bandwidth.clone().follow_the_clock();
             app.manage(state);
-            // Started at log-in: the jobs go on, the window waits in the tray.
-            if std::env::args().any(|arg| arg == HIDDEN)
+            // The window is made hidden and shown here, unless Cairn was
+            // started at log-in: then the jobs go on and the window waits in
+            // the tray, never shown even for a moment.
+            if !std::env::args().any(|arg| arg == HIDDEN)
                 && let Some(window) = app.get_webview_window("main")
             {
-                window.hide()?;
+                window.show()?;
             }
             forward_events(app.handle().clone(), &runner);
             tray(app)?;
