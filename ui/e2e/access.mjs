@@ -34,6 +34,12 @@ export async function tabTo(browser, selector, most = 200) {
   assert.fail(`${most} presses of Tab did not reach ${selector}; the focus is on ${at}`);
 }
 
+/** Reaches `selector` with Tab and presses `key` (Enter unless said) there. */
+export async function activate(browser, selector, key = ENTER) {
+  await tabTo(browser, selector);
+  await press(browser, key);
+}
+
 /**
  * Checks the page with axe-core (Deque's accessibility engine, the one
  * browsers' audits use) against WCAG 2.1 A and AA and its best practices:

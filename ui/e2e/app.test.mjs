@@ -12,7 +12,7 @@ import { TILE_BYTES, intersects, serveCatalog, tiles } from "./catalog.mjs";
 import { startKeyring } from "./keyring.mjs";
 import { serveMany } from "./many.mjs";
 import { APP, CLI, closeApp, killApp, openApp, shot, startDriver, verify } from "./driver.mjs";
-import { CONTROL, ENTER, SPACE, accessible, press, tabTo, type } from "./access.mjs";
+import { CONTROL, SPACE, accessible, activate, press, tabTo, type } from "./access.mjs";
 
 const LONG = 90000;
 let catalog;
@@ -806,35 +806,29 @@ test("with the keyboard alone a person mirrors one collection of a catalog of tw
     // The guide shows until it is put away once (the window's storage
     // outlives a test's state folder).
     if (await (await $(browser, "first-run-guide")).isExisting()) {
-      await tabTo(browser, '[data-testid="guide-done"]');
-      await press(browser, ENTER);
+      await activate(browser, '[data-testid="guide-done"]');
     }
     // The demo catalog (the first source listed): two collections.
-    await tabTo(browser, '[data-testid="source"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="source"]');
     const coastlines = '[data-testid="tree-node"][data-url$="coastlines/collection.json"]';
     await browser.$(coastlines).waitForDisplayed({ timeout: LONG });
 
     // A collection's page: its items, one opened from the table.
-    await tabTo(browser, coastlines);
-    await press(browser, ENTER);
+    await activate(browser, coastlines);
     await browser.waitUntil(async () => (await browser.$$('[data-testid="item-row"]').length) === 3, {
       timeout: LONG,
       timeoutMsg: "the collection's items did not show",
     });
-    await tabTo(browser, '[data-testid="item-row"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="item-row"]');
     await (await $(browser, "item-page")).waitForDisplayed({ timeout: LONG });
     await accessible(browser, "a collection's page with an item open");
 
     // Back to the catalog: the glaciers unticked, the coastlines kept.
-    await tabTo(browser, '[data-testid="tree-node"][data-url$="/catalog.json"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="tree-node"][data-url$="/catalog.json"]');
     const glaciers = '[data-testid="keep-collection"][data-id="glaciers"]';
     await browser.$(glaciers).waitForDisplayed({ timeout: LONG });
     await accessible(browser, "a catalog's page");
-    await tabTo(browser, glaciers);
-    await press(browser, SPACE);
+    await activate(browser, glaciers, SPACE);
     assert.equal(await browser.$(glaciers).isSelected(), false);
     assert.equal(await browser.$('[data-testid="keep-collection"][data-id="coastlines"]').isSelected(), true);
     assert.match(await (await $(browser, "whole-catalog")).getText(), /1 of 2 collections ticked/);
@@ -842,8 +836,7 @@ test("with the keyboard alone a person mirrors one collection of a catalog of tw
     await press(browser, [CONTROL, "a"]);
     await type(browser, dest);
     assert.equal(await (await $(browser, "destination")).getValue(), dest);
-    await tabTo(browser, '[data-testid="estimate"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="estimate"]');
     const estimate = await $(browser, "estimate-result");
     await estimate.waitForDisplayed({ timeout: LONG });
     assert.match(await estimate.getText(), /3 items, 6 assets/);
@@ -852,18 +845,15 @@ test("with the keyboard alone a person mirrors one collection of a catalog of tw
     assert.equal(await browser.execute(() => document.activeElement?.getAttribute("data-testid")), "estimate");
     await accessible(browser, "an estimate");
     // A tick changed after the estimate: the estimate goes, and Start with it.
-    await tabTo(browser, glaciers);
-    await press(browser, SPACE);
+    await activate(browser, glaciers, SPACE);
     await estimate.waitForDisplayed({ reverse: true, timeout: LONG });
     assert.equal(await (await $(browser, "start")).isEnabled(), false);
     await press(browser, SPACE);
-    await tabTo(browser, '[data-testid="estimate"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="estimate"]');
     await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
     assert.match(await (await $(browser, "estimate-result")).getText(), /3 items, 6 assets/);
     await shot(browser, "20-collections-ticked");
-    await tabTo(browser, '[data-testid="start"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="start"]');
     await (await $(browser, "job")).waitForDisplayed({ timeout: LONG });
     await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
       timeout: LONG,
@@ -872,12 +862,10 @@ test("with the keyboard alone a person mirrors one collection of a catalog of tw
     });
     await accessible(browser, "the Jobs screen with a finished job");
 
-    await tabTo(browser, '[data-testid="tab-mirrors"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="tab-mirrors"]');
     await (await $(browser, "mirror")).waitForDisplayed({ timeout: LONG });
     await accessible(browser, "the Mirrors screen");
-    await tabTo(browser, '[data-testid="tab-settings"]');
-    await press(browser, ENTER);
+    await activate(browser, '[data-testid="tab-settings"]');
     await (await $(browser, "settings")).waitForDisplayed({ timeout: LONG });
     await accessible(browser, "the Settings screen");
   } finally {
