@@ -59,8 +59,10 @@ pub struct Selection {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// Not these collections, by id (unticked one by one on a catalog's
-    /// page): their items are neither read nor copied. What else they link
-    /// to (catalogs, collections inside them) is.
+    /// page): their items, and those of catalogs inside them, are neither
+    /// read nor copied (an API is searched in its other collections). A
+    /// collection inside one left out has an id of its own, and is copied
+    /// unless it is left out too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_collections: Vec<String>,
     /// Which of an asset's addresses to copy from, when it offers others
@@ -255,20 +257,37 @@ impl Planner<'_> {
         match opened.kind {
             Kind::Api => {
                 let api = Api::new(opened.url.clone(), opened.value);
+                let left_out = &self.selection.exclude_collections;
+                let mut searched = Vec::new();
                 for collection in api.collections(fetcher).await? {
                     let Some(id) = collection.get("id").and_then(Value::as_str) else {
                         continue;
                     };
                     let wanted =
                         search.collections.is_empty() || search.collections.iter().any(|c| c == id);
-                    if wanted && !self.selection.exclude_collections.iter().any(|c| c == id) {
+                    if wanted && !left_out.iter().any(|c| c == id) {
                         let href = api
                             .root()
                             .join(&format!("collections/{id}"))
                             .unwrap_or_else(|_| api.root().clone());
                         self.collection(id, &href, &collection)?;
+                        searched.push(id.to_string());
                     }
                 }
+                // With collections left out, the others are searched (by
+                // name: the items of those left out are not even sent).
+                let narrowed;
+                let search = if left_out.is_empty() {
+                    search
+                } else if searched.is_empty() {
+                    return Ok(());
+                } else {
+                    narrowed = Search {
+                        collections: searched,
+                        ..search.clone()
+                    };
+                    &narrowed
+                };
                 let first = api.search_request(search)?;
                 let sent_filter = api.filters() && search.items.filter.is_some();
                 self.read_pages(fetcher, first, max, sent_filter).await?;
@@ -540,6 +559,7 @@ impl Planner<'_> {
     ) -> Result<()> {
         // The items of collections left out are not read at all.
         let options = WalkOptions {
+            only_collections: search.collections.clone(),
             skip_collections: self.selection.exclude_collections.clone(),
             ..WalkOptions::default()
         };
@@ -575,11 +595,11 @@ impl Planner<'_> {
                     let matched = if only_collections {
                         // Nothing but collections to match: no need to read
                         // the whole item.
-                        Ok(search.collections.is_empty()
-                            || value
-                                .get("collection")
-                                .and_then(Value::as_str)
+                        let collection = value.get("collection").and_then(Value::as_str);
+                        Ok((search.collections.is_empty()
+                            || collection
                                 .is_some_and(|c| search.collections.iter().any(|w| w == c)))
+                            && matcher.wants_collection(collection))
                     } else {
                         matcher.matches(&value)
                     };

@@ -74,12 +74,10 @@ pub async fn look(fetcher: &Fetcher, source: &str) -> Result<Entry> {
     let mut entry = Entry {
         url: opened.url.to_string(),
         kind: opened.kind,
-        id: checked.id.clone().unwrap_or_else(|| {
-            match crate::catalog::walk::file_stem(&opened.url) {
-                "" => "catalog".to_string(),
-                stem => stem.to_string(),
-            }
-        }),
+        id: checked
+            .id
+            .clone()
+            .unwrap_or_else(|| crate::catalog::walk::file_stem(&opened.url).to_string()),
         title: checked.title.clone(),
         description: text("description"),
         license: text("license"),

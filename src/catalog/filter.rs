@@ -144,11 +144,20 @@ impl Matcher {
     /// whole to be matched).
     pub fn only_collections(&self) -> bool {
         let items = &self.rest.items;
-        !self.filters()
+        // The collections left out are told from an item's collection too.
+        self.filter.is_none()
+            && self.exclude.is_empty()
+            && self.ids.is_empty()
             && items.bbox.is_none()
             && items.datetime.is_none()
             && items.query.is_none()
             && self.rest.intersects.is_none()
+    }
+
+    /// Whether an item of the collection `id` is wanted (not in a
+    /// collection left out).
+    pub fn wants_collection(&self, id: Option<&str>) -> bool {
+        id.is_none_or(|c| !self.exclude_collections.contains(c))
     }
 
     /// Whether the item `value` matches the whole search, or why it could
@@ -165,10 +174,9 @@ impl Matcher {
     /// collection left out.
     pub fn passes_filter(&self, value: &Value) -> bool {
         let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
-        let collection = value.get("collection").and_then(Value::as_str);
         (self.ids.is_empty() || self.ids.contains(id))
             && !self.exclude.contains(id)
-            && collection.is_none_or(|c| !self.exclude_collections.contains(c))
+            && self.wants_collection(value.get("collection").and_then(Value::as_str))
             && self.filter.as_ref().is_none_or(|filter| {
                 filter
                     .clone()

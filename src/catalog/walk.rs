@@ -33,8 +33,12 @@ pub struct WalkOptions {
     /// others are reported and never read. For checking a mirror, whose
     /// links are untrusted.
     pub within: Option<Url>,
-    /// Do not follow the `item` links of these collections, by id: their
-    /// items are never read. Their `child` links are followed.
+    /// Follow the `item` links of only these collections, by id (empty: of
+    /// all)...
+    pub only_collections: Vec<String>,
+    /// ...and not of these. The `item` links of a catalog inside a
+    /// collection count as that collection's. `child` links are followed
+    /// either way (a collection inside one left out has its own id).
     pub skip_collections: Vec<String>,
 }
 
@@ -44,6 +48,7 @@ impl Default for WalkOptions {
             concurrency: 32,
             max_depth: None,
             within: None,
+            only_collections: Vec::new(),
             skip_collections: Vec::new(),
         }
     }
@@ -332,7 +337,16 @@ impl Walker {
         }
         let depth = task.depth;
         let this = Arc::new(task.url.clone());
-        let items_wanted = kind != Kind::Collection || !self.options.skip_collections.contains(&id);
+        let wanted = |c: &str| {
+            let options = &self.options;
+            (options.only_collections.is_empty() || options.only_collections.iter().any(|o| o == c))
+                && !options.skip_collections.iter().any(|s| s == c)
+        };
+        let items_wanted = match kind {
+            Kind::Collection => wanted(&id),
+            Kind::Catalog => task.collection.as_deref().is_none_or(wanted),
+            _ => true,
+        };
         for child in checked.children {
             if self.stopped {
                 break;
@@ -475,5 +489,8 @@ pub fn file_stem(url: &Url) -> &str {
         .path_segments()
         .and_then(|mut s| s.next_back())
         .unwrap_or("");
-    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
+    match name.rsplit_once('.').map_or(name, |(stem, _)| stem) {
+        "" => "catalog",
+        stem => stem,
+    }
 }

@@ -213,6 +213,32 @@ async fn the_items_of_collections_left_out_are_never_read() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_items_of_collections_not_asked_for_are_never_read() {
+    let dir = fixtures().join("static/pystac-test-case-1");
+    let server = Server::files(&dir);
+    let options = WalkOptions {
+        only_collections: vec!["area-1-1".into(), "area-2-1".into()],
+        skip_collections: vec!["area-2-1".into()],
+        ..Default::default()
+    };
+    let mut items = BTreeSet::new();
+    walk(&fetcher(), &server.url("catalog.json"), &options, |event| {
+        if let WalkEvent::Node(node) = event
+            && node.kind == Kind::Item
+        {
+            items.insert(node.collection.unwrap());
+        }
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
+    // Asked for and not left out: one collection, whose two item files are
+    // the only ones read beside the seven catalogs and collections.
+    assert_eq!(items, BTreeSet::from(["area-1-1".to_string()]));
+    assert_eq!(server.request_count(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_walk_can_be_stopped_early() {
     let root =
         Url::from_file_path(fixtures().join("static/pystac-test-case-4/catalog.json")).unwrap();

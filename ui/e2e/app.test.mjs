@@ -767,7 +767,7 @@ test("started at log-in, the app keeps its window hidden while a job goes on, an
   // Started as the log-in item starts it (no WebDriver: its session shows the window).
   const app = spawn(APP, ["--hidden"], { env, stdio: "ignore" });
   try {
-    // Never shown, not even for a moment: looked at every tenth of a second.
+    // Never shown, not even for a moment: looked at every few tenths of a second.
     const seen = new Set();
     await until("the job going on", () => {
       seen.add(windowState());

@@ -130,6 +130,30 @@ describe("the mirror panel", () => {
     expect([selection.alternate, selection.requesterPays]).toEqual(["auto", false]);
   });
 
+  it("does not show an estimate answered after the choices changed, nor keep one made before", async () => {
+    const made = await vi.mocked(ipc.estimate).getMockImplementation()!({} as never);
+    let answer: (value: typeof made) => void = () => {};
+    vi.mocked(ipc.estimate).mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    render(SelectionPanel, { items, onstarted: vi.fn() });
+    selection.destination = "/mnt/mirror";
+    await vi.waitFor(() => expect((screen.getByTestId("estimate") as HTMLButtonElement).disabled).toBe(false));
+    await fireEvent.click(screen.getByTestId("estimate"));
+    await vi.waitFor(() => expect(ipc.estimate).toHaveBeenCalledTimes(1));
+    // A collection left out while the catalog is read: the answer is of the old choices.
+    selection.toggleCollection("c", ["c", "d"]);
+    answer(made);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(screen.queryByTestId("estimate-result")).toBeNull();
+    expect((screen.getByTestId("start") as HTMLButtonElement).disabled).toBe(true);
+    // Asked again, it shows; a tick changed after it takes it away.
+    await fireEvent.click(screen.getByTestId("estimate"));
+    await screen.findByTestId("estimate-result");
+    expect(ipc.estimate).toHaveBeenLastCalledWith(expect.objectContaining({ selection: expect.objectContaining({ exclude_collections: ["c"] }) }));
+    selection.toggle("a");
+    await vi.waitFor(() => expect(screen.queryByTestId("estimate-result")).toBeNull());
+    expect((screen.getByTestId("start") as HTMLButtonElement).disabled).toBe(true);
+  });
+
   it("says what is wrong with a typed area", async () => {
     render(SelectionPanel, { items, onstarted: () => {} });
     await fireEvent.input(screen.getByTestId("bbox"), { target: { value: "1,2,3" } });

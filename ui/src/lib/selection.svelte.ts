@@ -88,6 +88,12 @@ export class SelectionState {
     this.excludeCollections = this.keepsCollection(id)
       ? [...this.excludeCollections, id]
       : this.excludeCollections.filter((c) => c !== id);
+    this.settleCollections(all, others);
+  }
+
+  /** Says whether anything is left to copy of a catalog whose collections
+   * are `all` and which holds `others` besides (again as its children are read). */
+  settleCollections(all: string[], others: boolean) {
     this.noCollection = !others && all.length > 0 && all.every((c) => !this.keepsCollection(c));
   }
 
@@ -131,7 +137,9 @@ export class SelectionState {
       filter: this.filter.trim() || null,
       ids: this.pickMode === "only" ? [...this.marked] : [],
       exclude: this.pickMode === "all-but" ? [...this.marked] : [],
-      exclude_collections: [...this.excludeCollections],
+      // In one order, whatever the order of the clicks: the same choice
+      // finds the same job.
+      exclude_collections: [...new Set(this.excludeCollections)].sort(),
       alternate: this.alternate,
     };
   }

@@ -134,9 +134,27 @@ describe("collections of a catalog ticked one by one", () => {
     s.toggleCollection("rivers", all);
     expect(s.problems).toEqual([]);
     expect(s.selection().exclude_collections).toEqual(["coastlines", "glaciers"]);
+    // Unticked in another order, the same choice.
+    const t = new SelectionState();
+    t.setSource("https://example.test/catalog.json");
+    for (const c of ["glaciers", "coastlines"]) t.toggleCollection(c, all);
+    expect(t.selection().exclude_collections).toEqual(["coastlines", "glaciers"]);
     s.setSource("https://example.test/other.json");
     expect(s.keepsCollection("coastlines")).toBe(true);
     expect(s.selection().exclude_collections).toEqual([]);
+  });
+
+  it("says nothing is left once the last child read turns out to be a collection", () => {
+    const s = new SelectionState();
+    s.setSource("https://example.test/catalog.json");
+    s.destination = "/tmp/mirror";
+    // Two collections read and unticked while a third child is read.
+    for (const c of ["coastlines", "glaciers"]) s.toggleCollection(c, ["coastlines", "glaciers"], true);
+    expect(s.problems).toEqual([]);
+    s.settleCollections(all, false);
+    expect(s.problems).toEqual([]);
+    s.toggleCollection("rivers", all, false);
+    expect(s.problems).toContain("No collection is ticked: tick the collections to copy.");
   });
 
   it("leaves a catalog with more than collections something to copy", () => {
