@@ -908,8 +908,10 @@ export type Selection = {
 	exclude?: string[],
 	/**
 	 *  Not these collections, by id (unticked one by one on a catalog's
-	 *  page): their items are neither read nor copied. What else they link
-	 *  to (catalogs, collections inside them) is.
+	 *  page): their items, and those of catalogs inside them, are neither
+	 *  read nor copied (an API is searched in its other collections). A
+	 *  collection inside one left out has an id of its own, and is copied
+	 *  unless it is left out too.
 	 */
 	exclude_collections?: string[],
 	/**
