@@ -257,7 +257,6 @@ impl Planner<'_> {
         match opened.kind {
             Kind::Api => {
                 let api = Api::new(opened.url.clone(), opened.value);
-                let left_out = &self.selection.exclude_collections;
                 let mut searched = Vec::new();
                 for collection in api.collections(fetcher).await? {
                     let Some(id) = collection.get("id").and_then(Value::as_str) else {
@@ -265,7 +264,7 @@ impl Planner<'_> {
                     };
                     let wanted =
                         search.collections.is_empty() || search.collections.iter().any(|c| c == id);
-                    if wanted && !left_out.iter().any(|c| c == id) {
+                    if wanted && self.matcher.wants_collection(Some(id)) {
                         let href = api
                             .root()
                             .join(&format!("collections/{id}"))
@@ -277,7 +276,7 @@ impl Planner<'_> {
                 // With collections left out, the others are searched (by
                 // name: the items of those left out are not even sent).
                 let narrowed;
-                let search = if left_out.is_empty() {
+                let search = if self.selection.exclude_collections.is_empty() {
                     search
                 } else if searched.is_empty() {
                     return Ok(());
@@ -563,8 +562,6 @@ impl Planner<'_> {
             skip_collections: self.selection.exclude_collections.clone(),
             ..WalkOptions::default()
         };
-        let selection: &Selection = self.selection;
-        let left_out = move |id: &str| selection.exclude_collections.iter().any(|c| c == id);
         let mut failure: Option<Error> = None;
         let matcher = self.matcher.clone();
         let only_collections = matcher.only_collections();
@@ -579,7 +576,7 @@ impl Planner<'_> {
                 WalkEvent::Node(node) if node.kind == Kind::Collection => {
                     let wanted =
                         search.collections.is_empty() || search.collections.contains(&node.id);
-                    if wanted && !left_out(&node.id) {
+                    if wanted && matcher.wants_collection(Some(&node.id)) {
                         self.collection(&node.id, &node.href, &node.value)
                     } else {
                         Ok(())

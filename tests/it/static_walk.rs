@@ -177,17 +177,12 @@ async fn depth_limits_the_walk_and_counts_what_was_left() {
     assert_eq!(summary.not_followed, 4);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_items_of_collections_left_out_are_never_read() {
-    let dir = fixtures().join("static/pystac-test-case-1");
-    let server = Server::files(&dir);
-    let root = server.url("catalog.json");
-    let options = WalkOptions {
-        skip_collections: vec!["area-1-2".into(), "area-2-1".into()],
-        ..Default::default()
-    };
+/// Walks pystac-test-case-1 over HTTP with `options`: the collections of
+/// the items read, the summary, and how many requests the server answered.
+async fn walk_test_case_1(options: WalkOptions) -> (BTreeSet<String>, WalkSummary, u64) {
+    let server = Server::files(&fixtures().join("static/pystac-test-case-1"));
     let mut items = BTreeSet::new();
-    let summary = walk(&fetcher(), &root, &options, |event| {
+    let summary = walk(&fetcher(), &server.url("catalog.json"), &options, |event| {
         if let WalkEvent::Node(node) = event
             && node.kind == Kind::Item
         {
@@ -197,6 +192,16 @@ async fn the_items_of_collections_left_out_are_never_read() {
     })
     .await
     .unwrap();
+    (items, summary, server.request_count())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_items_of_collections_left_out_are_never_read() {
+    let (items, summary, requests) = walk_test_case_1(WalkOptions {
+        skip_collections: vec!["area-1-2".into(), "area-2-1".into()],
+        ..Default::default()
+    })
+    .await;
     // Every catalog and collection is still reached (a collection left out
     // may hold others); the items of the other two collections are read.
     assert_eq!(
@@ -209,33 +214,21 @@ async fn the_items_of_collections_left_out_are_never_read() {
     );
     // Seven catalogs and collections and four items: the other four item
     // files were never asked for.
-    assert_eq!(server.request_count(), 11);
+    assert_eq!(requests, 11);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_items_of_collections_not_asked_for_are_never_read() {
-    let dir = fixtures().join("static/pystac-test-case-1");
-    let server = Server::files(&dir);
-    let options = WalkOptions {
+    let (items, _, requests) = walk_test_case_1(WalkOptions {
         only_collections: vec!["area-1-1".into(), "area-2-1".into()],
         skip_collections: vec!["area-2-1".into()],
         ..Default::default()
-    };
-    let mut items = BTreeSet::new();
-    walk(&fetcher(), &server.url("catalog.json"), &options, |event| {
-        if let WalkEvent::Node(node) = event
-            && node.kind == Kind::Item
-        {
-            items.insert(node.collection.unwrap());
-        }
-        ControlFlow::Continue(())
     })
-    .await
-    .unwrap();
+    .await;
     // Asked for and not left out: one collection, whose two item files are
     // the only ones read beside the seven catalogs and collections.
     assert_eq!(items, BTreeSet::from(["area-1-1".to_string()]));
-    assert_eq!(server.request_count(), 9);
+    assert_eq!(requests, 9);
 }
 
 #[tokio::test(flavor = "multi_thread")]
