@@ -142,9 +142,9 @@ pub async fn write_file(
 /// Encodes every item of the mirror into `out`, in two passes; `None` when
 /// there is no item to index. The error is said in words.
 ///
-/// In each pass the items are read and parsed here while another thread
-/// takes them in (their shapes, then their rows), so that the two halves of
-/// the work share the machine's cores.
+/// The first pass finds each item's shapes as it parses it. In the second
+/// the items are read and parsed here while another thread encodes them, so
+/// that the two halves of the work share the machine's cores.
 async fn encode(
     destination: &Destination,
     local: &Folder,
@@ -152,29 +152,25 @@ async fn encode(
     cancel: &CancellationToken,
 ) -> std::result::Result<Option<Indexed>, String> {
     let failed = |reason: String| format!("the index of the items could not be written: {reason}");
-    // Pass 1: the shapes of every item; the items that bring new ones.
-    let (sender, mut items) = mpsc::channel::<Option<Value>>(QUEUE);
-    let shaping = tokio::task::spawn_blocking(move || {
-        let mut shapes = Shapes::default();
-        let mut probes: Vec<Value> = Vec::new();
-        while let Some(item) = items.blocking_recv() {
-            let Some(item) = item else { continue };
-            if shapes.take(&item) && probes.len() < MAX_PROBES {
-                probes.push(item);
-            }
-        }
-        (shapes, probes)
-    });
+    // Pass 1: the shapes of every item, found as each is parsed (no value
+    // is built); the items that bring new ones, kept as values.
+    let mut shapes = Shapes::default();
+    let mut probes: Vec<Value> = Vec::new();
     let none = HashSet::new();
-    let read = each_item(destination, local, cancel, &sender, |_, bytes| {
-        bytes
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .and_then(|item| prepared(item, &none))
+    each_item(destination, local, cancel, None::<&Hand<()>>, |_, bytes| {
+        if let Some(bytes) = bytes
+            && shapes.take(&bytes) == Some(true)
+            && probes.len() < MAX_PROBES
+            && let Some(item) = serde_json::from_slice(&bytes)
+                .ok()
+                .and_then(|item| prepared(item, &none))
+        {
+            probes.push(item);
+        }
+        None
     })
-    .await;
-    drop(sender);
-    let (shapes, probes) = shaping.await.map_err(|e| failed(e.to_string()))?;
-    read.map_err(|e| failed(e.to_string()))?;
+    .await
+    .map_err(|e| failed(e.to_string()))?;
     let mixed = shapes.mixed();
     drop(shapes);
     let probes: Vec<stac::Item> = probes
@@ -220,8 +216,9 @@ async fn encode(
     drop(first);
 
     // Pass 2: every item, against that schema. Parsed here, encoded and
-    // written by the other thread.
-    let (sender, mut items) = mpsc::channel::<(String, Vec<u8>, ItemRow)>(QUEUE);
+    // written by the other thread, a few at a time (one hand-over an item
+    // would cost more than the item).
+    let (sender, mut batches) = mpsc::channel(QUEUE);
     let kept_mixed = mixed.clone();
     let stop = cancel.clone();
     let writing = tokio::task::spawn_blocking(move || {
@@ -237,17 +234,19 @@ async fn encode(
         // Stops at a failed write (the reading then stops too) or a cancel.
         while rows.error.is_none()
             && !stop.is_cancelled()
-            && let Some((path, bytes, item)) = items.blocking_recv()
+            && let Some(batch) = batches.blocking_recv()
         {
-            match item {
-                Ok(item) => {
-                    rows.items.push(item);
-                    rows.documents.push((path, bytes));
-                    if rows.items.len() >= SLICE {
-                        rows.flush();
+            for (path, bytes, item) in batch {
+                match item {
+                    Ok(item) => {
+                        rows.items.push(item);
+                        rows.documents.push((path, bytes));
+                        if rows.items.len() >= SLICE {
+                            rows.flush();
+                        }
                     }
+                    Err(why) => rows.indexed.leave_out(&path, why),
                 }
-                Err(why) => rows.indexed.leave_out(&path, why),
             }
         }
         if !stop.is_cancelled() {
@@ -255,9 +254,9 @@ async fn encode(
         }
         rows
     });
-    let read = each_item(destination, local, cancel, &sender, |path, bytes| {
+    let read = each_item(destination, local, cancel, Some(&sender), |path, bytes| {
         let item = row(bytes.as_deref(), &mixed);
-        (path.to_string(), bytes.unwrap_or_default(), item)
+        Some((path.to_string(), bytes.unwrap_or_default(), item))
     })
     .await;
     drop(sender);
@@ -316,8 +315,10 @@ fn row(bytes: Option<&[u8]>, mixed: &HashSet<String>) -> ItemRow {
     stac::Item::deserialize(&item).map_err(|e| format!("it is not a valid STAC item ({e})"))
 }
 
-/// Items read ahead of the thread that takes them in.
-const QUEUE: usize = 64;
+/// Items handed to the thread that takes them in at a time.
+const HAND_OVER: usize = 32;
+/// Hand-overs read ahead of the thread that takes them in.
+const QUEUE: usize = 4;
 
 /// An item as the second pass reads it: parsed, or why it is left out.
 type ItemRow = std::result::Result<stac::Item, String>;
@@ -505,71 +506,30 @@ struct Shapes {
 }
 
 impl Shapes {
-    /// Notes the shapes of `item`; whether any was new.
-    fn take(&mut self, item: &Value) -> bool {
-        let mut path = String::new();
-        let mut new = false;
-        if let Value::Object(object) = item {
-            for (key, value) in object {
-                // The geometry is encoded apart; a bbox by its length.
-                match key.as_str() {
-                    "geometry" => continue,
-                    "bbox" => {
-                        let len = value.as_array().map_or(0, Vec::len);
-                        new |= self.insert(&format!("{KEY}\"bbox\"{KIND}{len}"));
-                        continue;
-                    }
-                    _ => {}
-                }
-                path.clear();
-                push_key(&mut path, key);
-                new |= self.walk(&mut path, value);
-            }
-        }
-        new
-    }
-
-    /// Notes `shape`; whether it was new (made into a `String` only then).
-    fn insert(&mut self, shape: &str) -> bool {
-        if self.seen.len() >= MAX_SHAPES || self.seen.contains(shape) {
-            return false;
-        }
-        self.seen.insert(shape.to_string())
-    }
-
-    fn walk(&mut self, path: &mut String, value: &Value) -> bool {
-        let kind = match value {
-            Value::Null => 'n',
-            Value::Bool(_) => 'b',
-            Value::Number(n) if n.is_f64() => 'f',
-            Value::Number(_) => 'i',
-            Value::String(_) => 's',
-            Value::Array(_) => 'a',
-            Value::Object(_) => 'o',
+    /// Notes the shapes of the item document `bytes` as it is parsed (as
+    /// [`prepared`] would leave it, without building it); whether any was
+    /// new. `None`, and nothing noted, when it is not JSON or not an item
+    /// the index takes (no geometry).
+    fn take(&mut self, bytes: &[u8]) -> Option<bool> {
+        let mut found = Vec::new();
+        let mut reader = serde_json::Deserializer::from_slice(bytes);
+        let item = TopWalk {
+            seen: &self.seen,
+            found: &mut found,
         };
-        let at = path.len();
-        path.push(KIND);
-        path.push(kind);
-        let mut new = self.insert(path);
-        path.truncate(at);
-        match value {
-            Value::Array(elements) => {
-                path.push(EACH);
-                for element in elements {
-                    new |= self.walk(path, element);
-                }
-            }
-            Value::Object(object) => {
-                for (key, element) in object {
-                    path.truncate(at);
-                    push_key(path, key);
-                    new |= self.walk(path, element);
-                }
-            }
-            _ => {}
+        let geometry = serde::de::DeserializeSeed::deserialize(item, &mut reader).ok()?;
+        reader.end().ok()?;
+        if !geometry {
+            return None;
         }
-        path.truncate(at);
-        new
+        let mut new = false;
+        for shape in found {
+            if self.seen.len() >= MAX_SHAPES {
+                break;
+            }
+            new |= self.seen.insert(shape);
+        }
+        Some(new)
     }
 
     /// The paths whose values are of more than one kind (numbers of both
@@ -616,18 +576,242 @@ fn push_key(path: &mut String, key: &str) {
     path.push_str(&serde_json::to_string(key).unwrap_or_default());
 }
 
-/// Sends `each`'s answer for the path and document bytes of every item of
-/// the mirror to `to` (and stops when nothing takes them any more):
-/// the root catalog's child links to collections, then each collection's
-/// item links, as Cairn writes them (relative, inside the mirror). A link
-/// that leads anywhere else is not followed.
+/// An item document's top level, walked for [`Shapes::take`]: the geometry
+/// is encoded apart (only whether it is an object counts), a bbox by its
+/// length, and the properties without the names [`prepared`] takes out.
+/// Answers whether the geometry is an object.
+struct TopWalk<'a> {
+    seen: &'a HashSet<String>,
+    found: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopWalk<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, reader: D) -> Result<bool, D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TopWalk<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an item")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut geometry = false;
+        let mut path = String::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "geometry" => geometry = map.next_value::<Outline>()? == Outline::Object,
+                "bbox" => {
+                    let len = match map.next_value()? {
+                        Outline::Array(len) => len,
+                        _ => 0,
+                    };
+                    note(self.seen, self.found, &format!("{KEY}\"bbox\"{KIND}{len}"));
+                }
+                name => {
+                    path.clear();
+                    push_key(&mut path, name);
+                    map.next_value_seed(Walk {
+                        seen: self.seen,
+                        found: self.found,
+                        path: &mut path,
+                        properties: name == "properties",
+                    })?;
+                }
+            }
+        }
+        Ok(geometry)
+    }
+    // Anything but an object is no item: the default answer, an error.
+}
+
+/// Notes `shape` among those found in an item, unless seen before.
+fn note(seen: &HashSet<String>, found: &mut Vec<String>, shape: &str) {
+    if !seen.contains(shape) && !found.iter().any(|f| f == shape) {
+        found.push(shape.to_string());
+    }
+}
+
+/// A value below an item's top level, walked for [`Shapes::take`]: the
+/// shape of every field, each path with the kind of its value.
+struct Walk<'a> {
+    seen: &'a HashSet<String>,
+    found: &'a mut Vec<String>,
+    path: &'a mut String,
+    /// The item's properties: the names [`prepared`] takes out are skipped.
+    properties: bool,
+}
+
+impl Walk<'_> {
+    fn note(&mut self, kind: char) {
+        let at = self.path.len();
+        self.path.push(KIND);
+        self.path.push(kind);
+        note(self.seen, self.found, self.path);
+        self.path.truncate(at);
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(mut self) -> Result<(), E> {
+        self.note('n');
+        Ok(())
+    }
+    fn visit_bool<E>(mut self, _: bool) -> Result<(), E> {
+        self.note('b');
+        Ok(())
+    }
+    fn visit_i64<E>(mut self, _: i64) -> Result<(), E> {
+        self.note('i');
+        Ok(())
+    }
+    fn visit_u64<E>(mut self, _: u64) -> Result<(), E> {
+        self.note('i');
+        Ok(())
+    }
+    fn visit_f64<E>(mut self, _: f64) -> Result<(), E> {
+        self.note('f');
+        Ok(())
+    }
+    fn visit_str<E>(mut self, _: &str) -> Result<(), E> {
+        self.note('s');
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.note('a');
+        let at = self.path.len();
+        self.path.push(EACH);
+        loop {
+            let element = Walk {
+                seen: self.seen,
+                found: self.found,
+                path: self.path,
+                properties: false,
+            };
+            if seq.next_element_seed(element)?.is_none() {
+                break;
+            }
+        }
+        self.path.truncate(at);
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.note('o');
+        let at = self.path.len();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.properties && (key == "proj:geometry" || TOP_LEVEL.contains(&key.as_ref())) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            self.path.truncate(at);
+            push_key(self.path, &key);
+            map.next_value_seed(Walk {
+                seen: self.seen,
+                found: self.found,
+                path: self.path,
+                properties: false,
+            })?;
+        }
+        self.path.truncate(at);
+        Ok(())
+    }
+}
+
+/// What a value is, read without keeping it: an item's geometry must be an
+/// object, and its bbox is noted by its length.
+#[derive(Debug, PartialEq)]
+enum Outline {
+    Object,
+    Array(usize),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Outline {
+    fn deserialize<D: serde::Deserializer<'de>>(reader: D) -> Result<Outline, D::Error> {
+        reader.deserialize_any(OutlineOf)
+    }
+}
+
+struct OutlineOf;
+
+impl<'de> serde::de::Visitor<'de> for OutlineOf {
+    type Value = Outline;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Outline, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Outline::Object)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Outline, A::Error> {
+        let mut len = 0;
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            len += 1;
+        }
+        Ok(Outline::Array(len))
+    }
+    fn visit_unit<E>(self) -> Result<Outline, E> {
+        Ok(Outline::Other)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Outline, E> {
+        Ok(Outline::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Outline, E> {
+        Ok(Outline::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Outline, E> {
+        Ok(Outline::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Outline, E> {
+        Ok(Outline::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Outline, E> {
+        Ok(Outline::Other)
+    }
+}
+
+/// Where [`each_item`] hands its answers, [`HAND_OVER`] at a time.
+type Hand<T> = mpsc::Sender<Vec<T>>;
+
+/// Calls `each` with the path and document bytes of every item of the
+/// mirror, and sends its answers to `to` (and stops when nothing takes them
+/// any more): the root catalog's child links to collections, then each
+/// collection's item links, as Cairn writes them (relative, inside the
+/// mirror). A link that leads anywhere else is not followed.
 async fn each_item<T>(
     destination: &Destination,
     local: &Folder,
     cancel: &CancellationToken,
-    to: &mpsc::Sender<T>,
-    mut each: impl FnMut(&str, Option<Vec<u8>>) -> T,
+    to: Option<&Hand<T>>,
+    mut each: impl FnMut(&str, Option<Vec<u8>>) -> Option<T>,
 ) -> Result<()> {
+    let mut batch = Vec::new();
     let Some(root) = destination.read_json(local, "catalog.json").await else {
         return Ok(());
     };
@@ -652,10 +836,21 @@ async fn each_item<T>(
                 continue;
             };
             let bytes = destination.read(local, &path).await;
-            if to.send(each(&path, bytes)).await.is_err() {
+            if let Some(answer) = each(&path, bytes) {
+                batch.push(answer);
+            }
+            if batch.len() >= HAND_OVER
+                && let Some(to) = to
+                && to.send(std::mem::take(&mut batch)).await.is_err()
+            {
                 return Ok(());
             }
         }
+    }
+    if !batch.is_empty()
+        && let Some(to) = to
+    {
+        let _ = to.send(batch).await;
     }
     Ok(())
 }
@@ -743,14 +938,28 @@ mod tests {
         );
     }
 
+    /// Notes the shapes of an item with `properties` and a geometry.
+    fn take(shapes: &mut Shapes, properties: Value) -> bool {
+        let item =
+            json!({"geometry": {"type": "Point", "coordinates": [0, 0]}, "properties": properties});
+        shapes.take(&serde_json::to_vec(&item).unwrap()).unwrap()
+    }
+
     #[test]
     fn fields_of_two_kinds_are_found_once() {
         let mut shapes = Shapes::default();
-        assert!(shapes.take(&json!({"properties": {"a": 1, "b": "x", "c": {"d": 1}, "e/f[]": 1}})));
-        assert!(
-            !shapes.take(&json!({"properties": {"a": 2, "b": "y", "c": {"d": 2}, "e/f[]": 2}}))
-        );
-        assert!(shapes.take(&json!({"properties": {"a": 2.5, "b": 3, "c": "flat", "e/f[]": "x"}})));
+        assert!(take(
+            &mut shapes,
+            json!({"a": 1, "b": "x", "c": {"d": 1}, "e/f[]": 1})
+        ));
+        assert!(!take(
+            &mut shapes,
+            json!({"a": 2, "b": "y", "c": {"d": 2}, "e/f[]": 2})
+        ));
+        assert!(take(
+            &mut shapes,
+            json!({"a": 2.5, "b": 3, "c": "flat", "e/f[]": "x"})
+        ));
         let mut mixed: Vec<Vec<Step>> = shapes.mixed().iter().map(|p| steps(p)).collect();
         mixed.sort_by_key(|p| format!("{p:?}"));
         let key = |k: &str| Step::Key(k.to_string());
@@ -767,7 +976,10 @@ mod tests {
     #[test]
     fn mixed_fields_become_text_and_items_without_geometry_stay_out() {
         let mut shapes = Shapes::default();
-        shapes.take(&json!({"properties": {"b": 3, "list": [1, "x"], "n": [[1], ["x"]]}}));
+        take(
+            &mut shapes,
+            json!({"b": 3, "list": [1, "x"], "n": [[1], ["x"]]}),
+        );
         let mixed = shapes.mixed();
         let item = json!({"geometry": {"type": "Point", "coordinates": [0, 0]},
             "properties": {"b": 3, "list": [1, "x"], "n": [[1], ["x"]], "proj:geometry": {"type": "Point"},
@@ -780,6 +992,67 @@ mod tests {
         }
         assert!(prepared(json!({"geometry": null}), &mixed).is_none());
         assert!(prepared(json!({"geometry": "text"}), &mixed).is_none());
+    }
+
+    #[test]
+    fn shapes_are_those_of_the_item_as_the_index_takes_it() {
+        let mut shapes = Shapes::default();
+        let item = json!({
+            "type": "Feature", "id": "a", "bbox": [1, 2, 3, 4],
+            "properties": {"n": null, "t": true, "i": -3, "u": 3, "f": 1.5, "s": "x",
+                "list": [1, {"k": "v"}], "proj:geometry": {"type": "Point"}, "id": 5, "links": []},
+            "geometry": {"type": "Point", "coordinates": [0, 0]},
+        });
+        let bytes = serde_json::to_vec(&item).unwrap();
+        assert_eq!(shapes.take(&bytes), Some(true));
+        assert_eq!(shapes.take(&bytes), Some(false));
+        let readable = |shape: &String| {
+            shape
+                .replace(KEY, ".")
+                .replace(EACH, "[]")
+                .replace(KIND, ":")
+                .replace('"', "")
+        };
+        let mut found: Vec<String> = shapes.seen.iter().map(readable).collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ".bbox:4",
+                ".id:s",
+                ".properties.f:f",
+                ".properties.i:i",
+                ".properties.list:a",
+                ".properties.list[].k:s",
+                ".properties.list[]:i",
+                ".properties.list[]:o",
+                ".properties.n:n",
+                ".properties.s:s",
+                ".properties.t:b",
+                ".properties.u:i",
+                ".properties:o",
+                ".type:s",
+            ]
+        );
+        // Not an item the index takes: nothing noted.
+        let mut none = Shapes::default();
+        for bad in [
+            json!({"geometry": null, "id": "a"}),
+            json!({"geometry": [0, 0], "id": "a"}),
+            json!({"id": "a"}),
+            json!([{"geometry": {}}]),
+            json!("text"),
+        ] {
+            assert_eq!(none.take(&serde_json::to_vec(&bad).unwrap()), None, "{bad}");
+        }
+        for bad in [
+            &b"not json"[..],
+            b"{\"geometry\": {}} trailing",
+            b"{\"geometry\": {}",
+        ] {
+            assert_eq!(none.take(bad), None);
+        }
+        assert!(none.seen.is_empty());
     }
 
     #[test]

@@ -1032,7 +1032,13 @@ async fn write_out(shared: &Shared) -> Result<()> {
             .ledger
             .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
     };
-    let provenance = match write_provenance(shared, job.destination.clone()).await {
+    // The two are made side by side: the provenance from the state file
+    // (on its thread), the index from the mirror's item documents.
+    let (provenance, indexed) = tokio::join!(
+        write_provenance(shared, job.destination.clone()),
+        crate::index::write(dest, &shared.local, &shared.cancel)
+    );
+    let provenance = match provenance {
         Ok(()) => true,
         Err(error) => {
             log_problem(format!(
@@ -1043,7 +1049,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
             had_provenance
         }
     };
-    let indexed = match crate::index::write(dest, &shared.local, &shared.cancel).await {
+    let indexed = match indexed {
         Ok(indexed) => indexed,
         Err(Error::Cancelled) => return Ok(()),
         Err(error) => {
