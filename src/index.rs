@@ -231,7 +231,8 @@ async fn encode(
             documents: Vec::with_capacity(SLICE),
             error: None,
         };
-        // Stops at a failed write (the reading then stops too) or a cancel.
+        // Stops at a failed write (the reading then stops too, a hand-over
+        // later) or a cancel.
         while rows.error.is_none()
             && !stop.is_cancelled()
             && let Some(batch) = batches.blocking_recv()
@@ -509,9 +510,10 @@ impl Shapes {
     /// Notes the shapes of the item document `bytes` as it is parsed (as
     /// [`prepared`] would leave it, without building it); whether any was
     /// new. `None`, and nothing noted, when it is not JSON or not an item
-    /// the index takes (no geometry).
+    /// the index takes (no geometry). (A key given twice has the shapes of
+    /// both its values here, where a parsed value keeps the last.)
     fn take(&mut self, bytes: &[u8]) -> Option<bool> {
-        let mut found = Vec::new();
+        let mut found = HashSet::new();
         let mut reader = serde_json::Deserializer::from_slice(bytes);
         let item = TopWalk {
             seen: &self.seen,
@@ -582,7 +584,7 @@ fn push_key(path: &mut String, key: &str) {
 /// Answers whether the geometry is an object.
 struct TopWalk<'a> {
     seen: &'a HashSet<String>,
-    found: &'a mut Vec<String>,
+    found: &'a mut HashSet<String>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for TopWalk<'_> {
@@ -603,8 +605,8 @@ impl<'de> serde::de::Visitor<'de> for TopWalk<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut geometry = false;
         let mut path = String::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key {
                 "geometry" => geometry = map.next_value::<Outline>()? == Outline::Object,
                 "bbox" => {
                     let len = match map.next_value()? {
@@ -631,9 +633,10 @@ impl<'de> serde::de::Visitor<'de> for TopWalk<'_> {
 }
 
 /// Notes `shape` among those found in an item, unless seen before.
-fn note(seen: &HashSet<String>, found: &mut Vec<String>, shape: &str) {
-    if !seen.contains(shape) && !found.iter().any(|f| f == shape) {
-        found.push(shape.to_string());
+/// As many as [`MAX_SHAPES`] in all are told apart.
+fn note(seen: &HashSet<String>, found: &mut HashSet<String>, shape: &str) {
+    if seen.len() + found.len() < MAX_SHAPES && !seen.contains(shape) && !found.contains(shape) {
+        found.insert(shape.to_string());
     }
 }
 
@@ -641,7 +644,7 @@ fn note(seen: &HashSet<String>, found: &mut Vec<String>, shape: &str) {
 /// shape of every field, each path with the kind of its value.
 struct Walk<'a> {
     seen: &'a HashSet<String>,
-    found: &'a mut Vec<String>,
+    found: &'a mut HashSet<String>,
     path: &'a mut String,
     /// The item's properties: the names [`prepared`] takes out are skipped.
     properties: bool,
@@ -719,9 +722,9 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         self.note('o');
         let at = self.path.len();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if self.properties && (key == "proj:geometry" || TOP_LEVEL.contains(&key.as_ref())) {
-                map.next_value::<serde::de::IgnoredAny>()?;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if self.properties && (&*key == "proj:geometry" || TOP_LEVEL.contains(&&*key)) {
+                map.next_value::<Skip>()?;
                 continue;
             }
             self.path.truncate(at);
@@ -763,15 +766,12 @@ impl<'de> serde::de::Visitor<'de> for OutlineOf {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Outline, A::Error> {
-        while map
-            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-            .is_some()
-        {}
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
         Ok(Outline::Object)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Outline, A::Error> {
         let mut len = 0;
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+        while seq.next_element::<Skip>()?.is_some() {
             len += 1;
         }
         Ok(Outline::Array(len))
@@ -796,12 +796,90 @@ impl<'de> serde::de::Visitor<'de> for OutlineOf {
     }
 }
 
+/// A key, borrowed from the document unless it has escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl std::ops::Deref for Key<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(reader: D) -> Result<Key<'de>, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(key.to_string())))
+            }
+        }
+        reader.deserialize_str(Text)
+    }
+}
+
+/// A value passed over, read as strictly as a `Value` would be (text,
+/// numbers and depth checked), so that a document the walk takes is one
+/// that parses.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(reader: D) -> Result<Skip, D::Error> {
+        reader.deserialize_any(SkipOf)
+    }
+}
+
+struct SkipOf;
+
+impl<'de> serde::de::Visitor<'de> for SkipOf {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Key<'de>, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+}
+
 /// Where [`each_item`] hands its answers, [`HAND_OVER`] at a time.
 type Hand<T> = mpsc::Sender<Vec<T>>;
 
 /// Calls `each` with the path and document bytes of every item of the
-/// mirror, and sends its answers to `to` (and stops when nothing takes them
-/// any more): the root catalog's child links to collections, then each
+/// mirror, and sends its answers to `to` when there is one (and stops when
+/// nothing takes them any more): the root catalog's child links to collections, then each
 /// collection's item links, as Cairn writes them (relative, inside the
 /// mirror). A link that leads anywhere else is not followed.
 async fn each_item<T>(
@@ -812,6 +890,7 @@ async fn each_item<T>(
     mut each: impl FnMut(&str, Option<Vec<u8>>) -> Option<T>,
 ) -> Result<()> {
     let mut batch = Vec::new();
+    let mut read = 0usize;
     let Some(root) = destination.read_json(local, "catalog.json").await else {
         return Ok(());
     };
@@ -836,13 +915,17 @@ async fn each_item<T>(
                 continue;
             };
             let bytes = destination.read(local, &path).await;
-            if let Some(answer) = each(&path, bytes) {
-                batch.push(answer);
-            }
-            if batch.len() >= HAND_OVER
-                && let Some(to) = to
-                && to.send(std::mem::take(&mut batch)).await.is_err()
-            {
+            let answer = each(&path, bytes);
+            read += 1;
+            let Some(to) = to else {
+                // Nothing to wait for: other tasks get their turn now and then.
+                if read.is_multiple_of(HAND_OVER) {
+                    tokio::task::yield_now().await;
+                }
+                continue;
+            };
+            batch.extend(answer);
+            if batch.len() >= HAND_OVER && to.send(std::mem::take(&mut batch)).await.is_err() {
                 return Ok(());
             }
         }
@@ -1045,14 +1128,27 @@ mod tests {
         ] {
             assert_eq!(none.take(&serde_json::to_vec(&bad).unwrap()), None, "{bad}");
         }
+        // Not JSON, even in the parts passed over (a number out of range, a
+        // lone surrogate, text that is not UTF-8).
         for bad in [
             &b"not json"[..],
             b"{\"geometry\": {}} trailing",
             b"{\"geometry\": {}",
+            b"{\"geometry\": {\"c\": 1e400}}",
+            b"{\"geometry\": {}, \"properties\": {\"id\": \"\\ud800\"}}",
+            b"{\"geometry\": {}, \"bbox\": [\"\xff\"]}",
         ] {
-            assert_eq!(none.take(bad), None);
+            assert_eq!(none.take(bad), None, "{}", String::from_utf8_lossy(bad));
         }
         assert!(none.seen.is_empty());
+        // However many keys an item has, as many shapes as the index tells
+        // apart are kept.
+        let keys: serde_json::Map<String, Value> = (0..MAX_SHAPES + 50_000)
+            .map(|n| (format!("k{n}"), json!(n)))
+            .collect();
+        let mut many = Shapes::default();
+        assert!(take(&mut many, Value::Object(keys)));
+        assert_eq!(many.seen.len(), MAX_SHAPES);
     }
 
     #[test]
