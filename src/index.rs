@@ -724,7 +724,7 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
         let at = self.path.len();
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if self.properties && (&*key == "proj:geometry" || TOP_LEVEL.contains(&&*key)) {
-                map.next_value::<Skip>()?;
+                map.next_value::<Outline>()?;
                 continue;
             }
             self.path.truncate(at);
@@ -742,7 +742,9 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
 }
 
 /// What a value is, read without keeping it: an item's geometry must be an
-/// object, and its bbox is noted by its length.
+/// object, and its bbox is noted by its length. Every value passed over is
+/// read as one, as strictly as a `Value` would be (text, numbers and depth
+/// checked), so that a document the walk takes is one that parses.
 #[derive(Debug, PartialEq)]
 enum Outline {
     Object,
@@ -766,12 +768,12 @@ impl<'de> serde::de::Visitor<'de> for OutlineOf {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Outline, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        while map.next_entry::<Key<'de>, Outline>()?.is_some() {}
         Ok(Outline::Object)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Outline, A::Error> {
         let mut len = 0;
-        while seq.next_element::<Skip>()?.is_some() {
+        while seq.next_element::<Outline>()?.is_some() {
             len += 1;
         }
         Ok(Outline::Array(len))
@@ -823,54 +825,6 @@ impl<'de> Deserialize<'de> for Key<'de> {
             }
         }
         reader.deserialize_str(Text)
-    }
-}
-
-/// A value passed over, read as strictly as a `Value` would be (text,
-/// numbers and depth checked), so that a document the walk takes is one
-/// that parses.
-struct Skip;
-
-impl<'de> Deserialize<'de> for Skip {
-    fn deserialize<D: serde::Deserializer<'de>>(reader: D) -> Result<Skip, D::Error> {
-        reader.deserialize_any(SkipOf)
-    }
-}
-
-struct SkipOf;
-
-impl<'de> serde::de::Visitor<'de> for SkipOf {
-    type Value = Skip;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-        while map.next_entry::<Key<'de>, Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-    fn visit_unit<E>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
     }
 }
 
