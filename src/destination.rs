@@ -9,6 +9,7 @@
 //! Credentials and endpoints come from the environment only (`AWS_*`, `AZURE_*`,
 //! `GOOGLE_*`, as each SDK documents them), so they are never stored by Cairn.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use url::Url;
 
 use crate::checksum::{Checksum, Hasher};
 use crate::folder::Folder;
+use crate::rewrite::Hrefs;
 use crate::transit::{Checked, Store};
 use crate::{Error, Result};
 
@@ -579,6 +581,36 @@ impl Destination {
     /// A JSON document written earlier at `relative`, if there is one.
     pub async fn read_json(&self, local: &Folder, relative: &str) -> Option<Value> {
         serde_json::from_slice(&self.read(local, relative).await?).ok()
+    }
+
+    /// Adds to `hrefs` the item links of the collection document at
+    /// `relative` (see [`Hrefs::add_linked_from`]), leaving out those in
+    /// `left_out`; false when it cannot be opened. In a folder the file is
+    /// read as a stream, never whole; from a bucket, the object is fetched
+    /// whole first.
+    pub async fn add_linked(
+        &self,
+        local: &Folder,
+        relative: &str,
+        hrefs: &mut Hrefs,
+        left_out: &HashSet<String>,
+    ) -> bool {
+        match self {
+            Destination::Folder(_) => match local.read_file(relative) {
+                Ok(file) => {
+                    hrefs.add_linked_from(file, left_out);
+                    true
+                }
+                Err(_) => false,
+            },
+            Destination::Bucket(_) => match self.read(local, relative).await {
+                Some(bytes) => {
+                    hrefs.add_linked_from(bytes.as_slice(), left_out);
+                    true
+                }
+                None => false,
+            },
+        }
     }
 
     /// The bytes of the file at `relative`, if there is one and it can be read.

@@ -854,12 +854,13 @@ async fn each_item<T>(
     collections.sort();
     collections.dedup();
     for collection in collections {
-        let Some(bytes) = destination.read(local, &collection).await else {
-            continue;
-        };
         let mut hrefs = Hrefs::new();
-        hrefs.add_linked(&bytes);
-        drop(bytes);
+        if !destination
+            .add_linked(local, &collection, &mut hrefs, &HashSet::new())
+            .await
+        {
+            continue;
+        }
         let dir = collection.rsplit_once('/').map_or("", |(dir, _)| dir);
         for href in hrefs.iter() {
             if cancel.is_cancelled() {

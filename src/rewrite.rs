@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::store::Version;
@@ -174,7 +174,8 @@ pub const VERSIONS_FIELD: &str = "cairn:previous_versions";
 
 /// The collection document at `<collection>/collection.json`, linking the
 /// items in `items` (paths relative to the collection folder; add those the
-/// collection there links already with [`Hrefs::add_linked`]).
+/// collection there links already with
+/// [`Destination::add_linked`](crate::destination::Destination::add_linked)).
 ///
 /// The item links are written out one at a time as the document is
 /// serialized, never held as JSON values: a collection may link a million.
@@ -315,40 +316,33 @@ impl Hrefs {
     /// `bytes` (one already at the destination); nothing if it is not one.
     /// Only the hrefs are kept, never the links as values.
     pub fn add_linked(&mut self, bytes: &[u8]) {
-        self.add_linked_except(bytes, &std::collections::HashSet::new());
+        self.add_linked_from(bytes, &std::collections::HashSet::new());
     }
 
-    /// [`Hrefs::add_linked`], leaving out the links in `left_out` (items
-    /// taken out of the mirror).
-    pub fn add_linked_except(
+    /// [`Hrefs::add_linked`] for the document `reader` gives, read as a
+    /// stream (a collection linking a million items is over 100 MB),
+    /// leaving out the links in `left_out` (items taken out of the mirror).
+    pub fn add_linked_from(
         &mut self,
-        bytes: &[u8],
+        reader: impl std::io::Read,
         left_out: &std::collections::HashSet<String>,
     ) {
-        #[derive(Deserialize)]
-        struct Linked {
-            #[serde(default)]
-            links: Vec<MaybeLink>,
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum MaybeLink {
-            Link {
-                rel: String,
-                href: String,
+        let (text, spans) = (self.text.len(), self.spans.len());
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+            1 << 16,
+            reader,
+        ));
+        let read = serde::de::DeserializeSeed::deserialize(
+            linked::Document {
+                hrefs: self,
+                left_out,
             },
-            #[allow(dead_code)]
-            Other(serde::de::IgnoredAny),
-        }
-        if let Ok(linked) = serde_json::from_slice::<Linked>(bytes) {
-            for link in linked.links {
-                if let MaybeLink::Link { rel, href } = link
-                    && rel == "item"
-                    && !left_out.contains(&href)
-                {
-                    self.push(&href);
-                }
-            }
+            &mut de,
+        )
+        .and_then(|()| de.end());
+        if read.is_err() {
+            self.text.truncate(text);
+            self.spans.truncate(spans);
         }
     }
 
@@ -375,6 +369,129 @@ impl Hrefs {
         let of = |&(start, end): &(u32, u32)| &text[start as usize..end as usize];
         self.spans.sort_unstable_by(|a, b| of(a).cmp(of(b)));
         self.spans.dedup_by(|a, b| of(a) == of(b));
+    }
+}
+
+/// The visitors of [`Hrefs::add_linked_from`]: they take a collection
+/// document's `item` links one at a time, and keep nothing else.
+mod linked {
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::Hrefs;
+
+    /// A collection document: an object whose `links` are read.
+    pub struct Document<'a> {
+        pub hrefs: &'a mut Hrefs,
+        pub left_out: &'a HashSet<String>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Document<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+            de.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Document<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a collection document")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = false;
+            while let Some(key) = map.next_key::<Key>()? {
+                match key {
+                    Key::Links if seen => {
+                        return Err(serde::de::Error::duplicate_field("links"));
+                    }
+                    Key::Links => {
+                        seen = true;
+                        map.next_value_seed(Links {
+                            hrefs: &mut *self.hrefs,
+                            left_out: self.left_out,
+                        })?;
+                    }
+                    Key::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// The `links` array; anything else is an error (the document is not
+    /// one Cairn wrote).
+    struct Links<'a> {
+        hrefs: &'a mut Hrefs,
+        left_out: &'a HashSet<String>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Links<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+            de.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Links<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of links")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            // One link at a time: only the one being read is held.
+            while let Some(link) = seq.next_element::<MaybeLink>()? {
+                if let MaybeLink::Link { rel, href } = link
+                    && rel == "item"
+                    && !self.left_out.contains(&href)
+                {
+                    self.hrefs.push(&href);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// A link with a text `rel` and `href` (each once), or anything else.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum MaybeLink {
+        Link {
+            rel: String,
+            href: String,
+        },
+        #[allow(dead_code)]
+        Other(IgnoredAny),
+    }
+
+    /// The keys of a document that matter: `links`, and the rest.
+    enum Key {
+        Links,
+        Other,
+    }
+
+    impl<'de> Deserialize<'de> for Key {
+        fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Key, D::Error> {
+            struct Text;
+            impl Visitor<'_> for Text {
+                type Value = Key;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+                    Ok(match key {
+                        "links" => Key::Links,
+                        _ => Key::Other,
+                    })
+                }
+            }
+            de.deserialize_str(Text)
+        }
     }
 }
 
@@ -602,6 +719,43 @@ mod tests {
     }
 
     #[test]
+    fn item_links_are_read_as_a_stream_leaving_out_those_taken_out() {
+        let mut links = Vec::new();
+        for n in 0..3000 {
+            links.push(json!({"rel": "item", "href": format!("./i{n}/i{n}.json"), "type": "application/geo+json"}));
+        }
+        links.push(json!({"type": "application/json", "href": "../catalog.json", "rel": "root"}));
+        // Escapes, keys in any order and values of other kinds.
+        links.push(
+            json!({"href": "./\u{e9}/\u{e9}.json", "title": {"a": [1, null]}, "rel": "item"}),
+        );
+        let document =
+            json!({"id": "c", "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}}, "links": links});
+        let text = serde_json::to_string_pretty(&document).unwrap();
+        let bytes = text.replace('\u{e9}', "\\u00e9").into_bytes();
+        let left_out = ["./i7/i7.json".to_string()].into_iter().collect();
+        let mut streamed = Hrefs::new();
+        // One byte at a time: nothing depends on how the reader splits it.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((first, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = *first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        streamed.add_linked_from(Trickle(&bytes), &left_out);
+        assert_eq!(streamed.len(), 3000);
+        let hrefs: Vec<&str> = streamed.iter().collect();
+        assert_eq!(hrefs[0], "./i0/i0.json");
+        assert!(!hrefs.contains(&"./i7/i7.json"));
+        assert_eq!(hrefs[2999], "./\u{e9}/\u{e9}.json");
+    }
+
+    #[test]
     fn collections_and_the_root_merge_what_is_already_there() {
         let mut items = Hrefs::new();
         items.push("./b/b.json");
@@ -616,6 +770,18 @@ mod tests {
         );
         items.add_linked(br#"{"links": null}"#);
         items.add_linked(b"not json");
+        // A link with two rels or two hrefs is not taken; a value out of
+        // range or a lone surrogate anywhere in a link spoils the document.
+        items.add_linked(
+            br#"{"links": [{"rel": "self", "rel": "item", "href": "./d/d.json"},
+                {"rel": "item", "href": "./e/e.json", "href": "./f/f.json"}]}"#,
+        );
+        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "title": 1e999}]}"#);
+        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "t": "\ud800"}]}"#);
+        // A document that breaks off after some links adds none of them.
+        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}"#);
+        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}]} x"#);
+        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}], "links": []}"#);
         let after = collection(&json!({"id": "c", "links": []}), items).to_value();
         let items: Vec<&str> = after["links"]
             .as_array()

@@ -1003,9 +1003,13 @@ async fn write_out(shared: &Shared) -> Result<()> {
             .map(|c| c.document.clone())
             .unwrap_or_else(|| rewrite::stand_in_collection(&dir));
         let path = format!("{dir}/collection.json");
-        if let Some(existing) = dest.read(&shared.local, &path).await {
-            links.add_linked_except(&existing, taken_out.get(&dir).unwrap_or(&HashSet::new()));
-        }
+        dest.add_linked(
+            &shared.local,
+            &path,
+            &mut links,
+            taken_out.get(&dir).unwrap_or(&HashSet::new()),
+        )
+        .await;
         dest.write_json(&shared.local, &path, &rewrite::collection(&source, links))
             .await?;
     }
