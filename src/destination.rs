@@ -146,6 +146,17 @@ pub fn normalize(text: &str) -> Result<String> {
     Ok(absolute.display().to_string())
 }
 
+/// What [`Destination::add_linked`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Linked {
+    /// No document there (or none that could be opened).
+    Absent,
+    /// A collection document, its item links taken.
+    Read,
+    /// A document that is not one Cairn wrote: why, and its size.
+    Damaged { why: String, size: u64 },
+}
+
 impl Destination {
     /// Opens a destination in its [`normalize`]d form; `staging` is where a
     /// bucket's files wait for upload (unused for a folder).
@@ -585,31 +596,36 @@ impl Destination {
 
     /// Adds to `hrefs` the item links of the collection document at
     /// `relative` (see [`Hrefs::add_linked_from`]), leaving out those in
-    /// `left_out`; false when it cannot be opened. In a folder the file is
-    /// read as a stream, never whole; from a bucket, the object is fetched
-    /// whole first.
+    /// `left_out`. In a folder the file is read as a stream, never whole;
+    /// from a bucket, the object is fetched whole first.
     pub async fn add_linked(
         &self,
         local: &Folder,
         relative: &str,
         hrefs: &mut Hrefs,
         left_out: &HashSet<String>,
-    ) -> bool {
-        match self {
-            Destination::Folder(_) => match local.read_file(relative) {
-                Ok(file) => {
-                    hrefs.add_linked_from(file, left_out);
-                    true
-                }
-                Err(_) => false,
-            },
-            Destination::Bucket(_) => match self.read(local, relative).await {
-                Some(bytes) => {
-                    hrefs.add_linked_from(bytes.as_slice(), left_out);
-                    true
-                }
-                None => false,
-            },
+    ) -> Linked {
+        let (read, size) = match self {
+            Destination::Folder(_) => {
+                let Ok(file) = local.read_file(relative) else {
+                    return Linked::Absent;
+                };
+                let size = file.metadata().map_or(0, |m| m.len());
+                (hrefs.add_linked_from(file, left_out), size)
+            }
+            Destination::Bucket(_) => {
+                let Some(bytes) = self.read(local, relative).await else {
+                    return Linked::Absent;
+                };
+                (
+                    hrefs.add_linked_from(bytes.as_slice(), left_out),
+                    bytes.len() as u64,
+                )
+            }
+        };
+        match read {
+            Ok(()) => Linked::Read,
+            Err(why) => Linked::Damaged { why, size },
         }
     }
 

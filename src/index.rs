@@ -854,13 +854,11 @@ async fn each_item<T>(
     collections.sort();
     collections.dedup();
     for collection in collections {
+        // A document that is not a collection Cairn wrote links nothing.
         let mut hrefs = Hrefs::new();
-        if !destination
+        destination
             .add_linked(local, &collection, &mut hrefs, &HashSet::new())
-            .await
-        {
-            continue;
-        }
+            .await;
         let dir = collection.rsplit_once('/').map_or("", |(dir, _)| dir);
         for href in hrefs.iter() {
             if cancel.is_cancelled() {

@@ -313,10 +313,11 @@ impl Hrefs {
     }
 
     /// Adds the hrefs of the `item` links of the collection document
-    /// `bytes` (one already at the destination); nothing if it is not one.
+    /// `bytes` (one already at the destination); nothing if it is not one,
+    /// and then why.
     /// Only the hrefs are kept, never the links as values.
-    pub fn add_linked(&mut self, bytes: &[u8]) {
-        self.add_linked_from(bytes, &std::collections::HashSet::new());
+    pub fn add_linked(&mut self, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.add_linked_from(bytes, &std::collections::HashSet::new())
     }
 
     /// [`Hrefs::add_linked`] for the document `reader` gives, read as a
@@ -326,7 +327,7 @@ impl Hrefs {
         &mut self,
         reader: impl std::io::Read,
         left_out: &std::collections::HashSet<String>,
-    ) {
+    ) -> std::result::Result<(), String> {
         let (text, spans) = (self.text.len(), self.spans.len());
         let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
             1 << 16,
@@ -340,10 +341,11 @@ impl Hrefs {
             &mut de,
         )
         .and_then(|()| de.end());
-        if read.is_err() {
+        read.map_err(|error| {
             self.text.truncate(text);
             self.spans.truncate(spans);
-        }
+            error.to_string()
+        })
     }
 
     /// How many there are.
@@ -747,7 +749,9 @@ mod tests {
                 Ok(1)
             }
         }
-        streamed.add_linked_from(Trickle(&bytes), &left_out);
+        streamed
+            .add_linked_from(Trickle(&bytes), &left_out)
+            .unwrap();
         assert_eq!(streamed.len(), 3000);
         let hrefs: Vec<&str> = streamed.iter().collect();
         assert_eq!(hrefs[0], "./i0/i0.json");
@@ -762,26 +766,29 @@ mod tests {
         let before = collection(&json!({"id": "c", "links": []}), items).to_value();
         let mut items = Hrefs::new();
         items.push("./a/a.json");
-        items.add_linked(&serde_json::to_vec(&before).unwrap());
+        let _ = items.add_linked(&serde_json::to_vec(&before).unwrap());
         // Links that are not item links, or not links at all, are left out.
-        items.add_linked(
+        let _ = items.add_linked(
             br#"{"links": [7, {"rel": 1, "href": "./x/x.json"}, {"rel": "item", "href": 2},
                 {"rel": "child", "href": "./y"}, {"rel": "item", "href": "./b/b.json"}]}"#,
         );
-        items.add_linked(br#"{"links": null}"#);
-        items.add_linked(b"not json");
+        let _ = items.add_linked(br#"{"links": null}"#);
+        let _ = items.add_linked(b"not json");
         // A link with two rels or two hrefs is not taken; a value out of
         // range or a lone surrogate anywhere in a link spoils the document.
-        items.add_linked(
+        let _ = items.add_linked(
             br#"{"links": [{"rel": "self", "rel": "item", "href": "./d/d.json"},
                 {"rel": "item", "href": "./e/e.json", "href": "./f/f.json"}]}"#,
         );
-        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "title": 1e999}]}"#);
-        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "t": "\ud800"}]}"#);
+        let _ = items
+            .add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "title": 1e999}]}"#);
+        let _ = items
+            .add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "t": "\ud800"}]}"#);
         // A document that breaks off after some links adds none of them.
-        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}"#);
-        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}]} x"#);
-        items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}], "links": []}"#);
+        let _ = items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}"#);
+        let _ = items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}]} x"#);
+        let _ =
+            items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}], "links": []}"#);
         let after = collection(&json!({"id": "c", "links": []}), items).to_value();
         let items: Vec<&str> = after["links"]
             .as_array()

@@ -26,7 +26,7 @@ use url::Url;
 use super::copy::{AssetCopy, verify_existing};
 use super::ledger::Ledger;
 use crate::checksum::{Algorithm, Checksum};
-use crate::destination::Destination;
+use crate::destination::{Destination, Linked};
 use crate::events::{Counters, Event, Sampler};
 use crate::fetch::{Fetcher, MinSpeed};
 use crate::folder::{Folder, Place};
@@ -996,6 +996,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
         written.entry(dir.clone()).or_default();
     }
     let dirs: Vec<String> = written.keys().cloned().collect();
+    let none = HashSet::new();
     for (dir, mut links) in written {
         let source = collections
             .iter()
@@ -1003,13 +1004,14 @@ async fn write_out(shared: &Shared) -> Result<()> {
             .map(|c| c.document.clone())
             .unwrap_or_else(|| rewrite::stand_in_collection(&dir));
         let path = format!("{dir}/collection.json");
-        dest.add_linked(
-            &shared.local,
-            &path,
-            &mut links,
-            taken_out.get(&dir).unwrap_or(&HashSet::new()),
-        )
-        .await;
+        let left_out = taken_out.get(&dir).unwrap_or(&none);
+        if let Linked::Damaged { why, size } = dest
+            .add_linked(&shared.local, &path, &mut links, left_out)
+            .await
+            && !keep_damaged(shared, &path, &why, size).await
+        {
+            continue;
+        }
         dest.write_json(&shared.local, &path, &rewrite::collection(&source, links))
             .await?;
     }
@@ -1094,6 +1096,42 @@ async fn write_out(shared: &Shared) -> Result<()> {
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
     Ok(())
+}
+
+/// Keeps aside the collection document at `path` that is not one Cairn
+/// wrote (damaged, or edited into something else), so that a new one can
+/// take its place, and says so in the job's log: the new one links the
+/// items of this job, and those of other jobs when they run again. False
+/// when it could not be kept: it is then left as it is.
+async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let kept = format!("{path}.damaged-{stamp}");
+    let set_aside = shared
+        .destination
+        .set_aside(&shared.local, path, &kept, size)
+        .await;
+    let (text, kept) = match set_aside {
+        Ok(true) => (
+            format!(
+                "{path} in the mirror could not be read as a collection ({why}); it is kept as {kept}, and a new one links the items of this job (the items other jobs of this mirror copied are linked again when they run)"
+            ),
+            true,
+        ),
+        Ok(false) | Err(_) => (
+            format!(
+                "{path} in the mirror could not be read as a collection ({why}) nor kept aside, so it is left as it is and the items of this job in that collection are not linked from it: move it away, then run the job again"
+            ),
+            false,
+        ),
+    };
+    tracing::warn!("{text}");
+    let job_id = shared.job_id;
+    shared
+        .ledger
+        .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
+    kept
 }
 
 /// Writes `provenance.jsonl` at the mirror's root: one line for every

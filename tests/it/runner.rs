@@ -377,3 +377,70 @@ async fn an_estimate_of_a_running_job_leaves_it_running() {
     assert_eq!(report.state, JobState::Finished);
     assert_eq!(report.counts.done, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_collection_document_in_the_mirror_is_kept_aside_and_said() {
+    let files = (0..4)
+        .map(|i| FileSpec::new(&format!("tile-{i}.bin"), 5_000))
+        .collect();
+    let farm = Farm::start(files, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror");
+    let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+    let first = new_job(&store, &farm, &mirror, &[]);
+    let second = new_job(&store, &farm, &mirror, &[]);
+    let runner = Runner::new(store, Fetcher::new().unwrap());
+    runner.start(first).unwrap();
+    assert_eq!(runner.wait(first).await.unwrap().state, JobState::Finished);
+    let collection = std::fs::read_dir(&mirror)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("collection.json"))
+        .find(|p| p.is_file())
+        .expect("no collection folder");
+    let linked = |path: &Path| -> Vec<String> {
+        let document: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut hrefs: Vec<String> = document["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["rel"] == "item")
+            .map(|l| l["href"].as_str().unwrap().to_string())
+            .collect();
+        hrefs.sort();
+        hrefs
+    };
+    let before = linked(&collection);
+    assert_eq!(before.len(), 2);
+    // Cut short, as a failing disk or an editor might leave it.
+    let bytes = std::fs::read(&collection).unwrap();
+    let damaged = &bytes[..bytes.len() / 2];
+    std::fs::write(&collection, damaged).unwrap();
+
+    runner.start(second).unwrap();
+    assert_eq!(runner.wait(second).await.unwrap().state, JobState::Finished);
+    assert_eq!(linked(&collection), before);
+    let folder = collection.parent().unwrap();
+    let kept: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("collection.json.damaged-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), damaged);
+    let story = runner.with_store(|s| s.job_log(second, 100)).unwrap();
+    let said = story
+        .iter()
+        .find(|l| l.kind == cairn::store::LogKind::Problem)
+        .expect("nothing said");
+    assert!(
+        said.text.contains("could not be read as a collection")
+            && said.text.contains("it is kept as"),
+        "{said:?}"
+    );
+}
