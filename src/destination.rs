@@ -149,11 +149,15 @@ pub fn normalize(text: &str) -> Result<String> {
 /// What [`Destination::add_linked`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Linked {
-    /// No document there (or none that could be opened).
+    /// No document there.
     Absent,
     /// A collection document, its item links taken.
     Read,
-    /// A document that is not one Cairn wrote: why, and its size.
+    /// Something that could not be opened or fetched (a folder, a link, no
+    /// permission, a bucket that did not answer): why.
+    Unreadable(String),
+    /// A document that is not a collection Cairn can read (cut short,
+    /// edited, or a read that failed part way): why, in words, and its size.
     Damaged { why: String, size: u64 },
 }
 
@@ -607,18 +611,26 @@ impl Destination {
     ) -> Linked {
         let (read, size) = match self {
             Destination::Folder(_) => {
-                let Ok(file) = local.read_file(relative) else {
-                    return Linked::Absent;
+                let file = match local.read_file(relative) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Linked::Absent,
+                    Err(e) => return Linked::Unreadable(e.to_string()),
                 };
                 let size = file.metadata().map_or(0, |m| m.len());
                 (hrefs.add_linked_from(file, left_out), size)
             }
-            Destination::Bucket(_) => {
-                let Some(bytes) = self.read(local, relative).await else {
-                    return Linked::Absent;
+            Destination::Bucket(bucket) => {
+                let got = match bucket.store.get(&bucket.object_path(relative)).await {
+                    Ok(got) => got.bytes().await,
+                    Err(e) => Err(e),
+                };
+                let bytes = match got {
+                    Ok(bytes) => bytes,
+                    Err(object_store::Error::NotFound { .. }) => return Linked::Absent,
+                    Err(e) => return Linked::Unreadable(e.to_string()),
                 };
                 (
-                    hrefs.add_linked_from(bytes.as_slice(), left_out),
+                    hrefs.add_linked_from(&bytes[..], left_out),
                     bytes.len() as u64,
                 )
             }

@@ -344,7 +344,15 @@ impl Hrefs {
         read.map_err(|error| {
             self.text.truncate(text);
             self.spans.truncate(spans);
-            error.to_string()
+            let (line, column) = (error.line(), error.column());
+            match error.classify() {
+                serde_json::error::Category::Eof => "it is cut short".into(),
+                serde_json::error::Category::Syntax => {
+                    format!("it is not valid JSON at line {line}, column {column}")
+                }
+                serde_json::error::Category::Data => "it is not a collection document".into(),
+                serde_json::error::Category::Io => format!("it could not be read: {error}"),
+            }
         })
     }
 
@@ -766,29 +774,55 @@ mod tests {
         let before = collection(&json!({"id": "c", "links": []}), items).to_value();
         let mut items = Hrefs::new();
         items.push("./a/a.json");
-        let _ = items.add_linked(&serde_json::to_vec(&before).unwrap());
+        items
+            .add_linked(&serde_json::to_vec(&before).unwrap())
+            .unwrap();
         // Links that are not item links, or not links at all, are left out.
-        let _ = items.add_linked(
-            br#"{"links": [7, {"rel": 1, "href": "./x/x.json"}, {"rel": "item", "href": 2},
+        items
+            .add_linked(
+                br#"{"links": [7, {"rel": 1, "href": "./x/x.json"}, {"rel": "item", "href": 2},
                 {"rel": "child", "href": "./y"}, {"rel": "item", "href": "./b/b.json"}]}"#,
-        );
-        let _ = items.add_linked(br#"{"links": null}"#);
-        let _ = items.add_linked(b"not json");
-        // A link with two rels or two hrefs is not taken; a value out of
-        // range or a lone surrogate anywhere in a link spoils the document.
-        let _ = items.add_linked(
-            br#"{"links": [{"rel": "self", "rel": "item", "href": "./d/d.json"},
+            )
+            .unwrap();
+        // A link with two rels or two hrefs is not taken.
+        items
+            .add_linked(
+                br#"{"links": [{"rel": "self", "rel": "item", "href": "./d/d.json"},
                 {"rel": "item", "href": "./e/e.json", "href": "./f/f.json"}]}"#,
-        );
-        let _ = items
-            .add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "title": 1e999}]}"#);
-        let _ = items
-            .add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json", "t": "\ud800"}]}"#);
-        // A document that breaks off after some links adds none of them.
-        let _ = items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}"#);
-        let _ = items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}]} x"#);
-        let _ =
-            items.add_linked(br#"{"links": [{"rel": "item", "href": "./z/z.json"}], "links": []}"#);
+            )
+            .unwrap();
+        // A value out of range or a lone surrogate anywhere in a link spoils
+        // the document, as do links that are not a list, text that is not
+        // JSON, and a document that breaks off or goes on after its end: it
+        // adds none of its links, and says why.
+        let spoiled: [(&[u8], &str); 7] = [
+            (br#"{"links": null}"#, "not a collection"),
+            (b"not json", "not valid JSON at line 1, column 2"),
+            (
+                br#"{"links": [{"rel": "item", "href": "./z/z.json", "title": 1e999}]}"#,
+                "not",
+            ),
+            (
+                br#"{"links": [{"rel": "item", "href": "./z/z.json", "t": "\ud800"}]}"#,
+                "not",
+            ),
+            (
+                br#"{"links": [{"rel": "item", "href": "./z/z.json"}"#,
+                "cut short",
+            ),
+            (
+                br#"{"links": [{"rel": "item", "href": "./z/z.json"}]} x"#,
+                "not valid JSON",
+            ),
+            (
+                br#"{"links": [{"rel": "item", "href": "./z/z.json"}], "links": []}"#,
+                "not",
+            ),
+        ];
+        for (bytes, why) in spoiled {
+            let said = items.add_linked(bytes).unwrap_err();
+            assert!(said.contains(why), "{said}");
+        }
         let after = collection(&json!({"id": "c", "links": []}), items).to_value();
         let items: Vec<&str> = after["links"]
             .as_array()

@@ -1005,12 +1005,26 @@ async fn write_out(shared: &Shared) -> Result<()> {
             .unwrap_or_else(|| rewrite::stand_in_collection(&dir));
         let path = format!("{dir}/collection.json");
         let left_out = taken_out.get(&dir).unwrap_or(&none);
-        if let Linked::Damaged { why, size } = dest
+        match dest
             .add_linked(&shared.local, &path, &mut links, left_out)
             .await
-            && !keep_damaged(shared, &path, &why, size).await
         {
-            continue;
+            Linked::Absent | Linked::Read => {}
+            Linked::Damaged { why, size } => {
+                if !keep_damaged(shared, &path, &why, size).await {
+                    continue;
+                }
+            }
+            // Never written over unread: it may link items of other jobs.
+            Linked::Unreadable(why) => {
+                say_problem(
+                    shared,
+                    format!(
+                        "{path} in the mirror could not be read ({why}), so it is left as it is and does not link this job's new items yet: make it readable (or move it away), then run the job again"
+                    ),
+                );
+                continue;
+            }
         }
         dest.write_json(&shared.local, &path, &rewrite::collection(&source, links))
             .await?;
@@ -1032,12 +1046,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
     }
     // They are extras: a failure is said in the job's log, and the copy
     // stands.
-    let log_problem = |text: String| {
-        tracing::warn!("{text}");
-        shared
-            .ledger
-            .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
-    };
+    let log_problem = |text: String| say_problem(shared, text);
     // The two are made side by side: the provenance from the state file
     // (on its thread), the index from the mirror's item documents.
     let (provenance, indexed) = tokio::join!(
@@ -1099,39 +1108,59 @@ async fn write_out(shared: &Shared) -> Result<()> {
 }
 
 /// Keeps aside the collection document at `path` that is not one Cairn
-/// wrote (damaged, or edited into something else), so that a new one can
-/// take its place, and says so in the job's log: the new one links the
-/// items of this job, and those of other jobs when they run again. False
-/// when it could not be kept: it is then left as it is.
+/// can read (cut short, edited into something else), under a name of its
+/// own beside it, so that a new one can take its place, and says so in the
+/// job's log: the new one links the items of this job, and those of other
+/// jobs of the mirror when they run again. False when it could not be kept:
+/// it is then left as it is.
 async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let kept = format!("{path}.damaged-{stamp}");
+    let when = chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string();
+    let mut kept = format!("{path}.damaged-{when}");
+    let mut n = 1;
+    while shared.destination.has_file(&shared.local, &kept).await {
+        n += 1;
+        kept = format!("{path}.damaged-{when}-{n}");
+    }
     let set_aside = shared
         .destination
         .set_aside(&shared.local, path, &kept, size)
         .await;
     let (text, kept) = match set_aside {
-        Ok(true) => (
+        Ok(true) => {
+            // The index is made again from the new document.
+            shared.changed.store(true, Ordering::Relaxed);
+            (
+                format!(
+                    "{path} in the mirror could not be read as a collection ({why}); it is kept as {kept}, and a new one links the items of this job (the items other jobs of this mirror copied are linked again when those jobs run again)"
+                ),
+                true,
+            )
+        }
+        Ok(false) => (
             format!(
-                "{path} in the mirror could not be read as a collection ({why}); it is kept as {kept}, and a new one links the items of this job (the items other jobs of this mirror copied are linked again when they run)"
+                "{path} in the mirror could not be read as a collection ({why}), and it changed while Cairn was keeping it aside; it is left as it is: run the job again"
             ),
-            true,
+            false,
         ),
-        Ok(false) | Err(_) => (
+        Err(error) => (
             format!(
-                "{path} in the mirror could not be read as a collection ({why}) nor kept aside, so it is left as it is and the items of this job in that collection are not linked from it: move it away, then run the job again"
+                "{path} in the mirror could not be read as a collection ({why}) nor kept aside ({}), so it is left as it is and does not link this job's new items: move it away, then run the job again",
+                error.reason()
             ),
             false,
         ),
     };
+    say_problem(shared, text);
+    kept
+}
+
+/// Says `text` in the job's log, as a problem that did not stop it.
+fn say_problem(shared: &Shared, text: String) {
     tracing::warn!("{text}");
     let job_id = shared.job_id;
     shared
         .ledger
         .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
-    kept
 }
 
 /// Writes `provenance.jsonl` at the mirror's root: one line for every

@@ -389,6 +389,7 @@ async fn a_damaged_collection_document_in_the_mirror_is_kept_aside_and_said() {
     let store = Store::open(&dir.path().join("cairn.db")).unwrap();
     let first = new_job(&store, &farm, &mirror, &[]);
     let second = new_job(&store, &farm, &mirror, &[]);
+    let third = new_job(&store, &farm, &mirror, &[]);
     let runner = Runner::new(store, Fetcher::new().unwrap());
     runner.start(first).unwrap();
     assert_eq!(runner.wait(first).await.unwrap().state, JobState::Finished);
@@ -439,8 +440,28 @@ async fn a_damaged_collection_document_in_the_mirror_is_kept_aside_and_said() {
         .find(|l| l.kind == cairn::store::LogKind::Problem)
         .expect("nothing said");
     assert!(
-        said.text.contains("could not be read as a collection")
+        said.text
+            .contains("could not be read as a collection (it is cut short)")
             && said.text.contains("it is kept as"),
         "{said:?}"
+    );
+
+    // Something that cannot be read at all is never written over, and the
+    // rest of the mirror is still written.
+    std::fs::remove_file(&collection).unwrap();
+    std::fs::create_dir(&collection).unwrap();
+    std::fs::remove_file(mirror.join("catalog.json")).unwrap();
+    runner.start(third).unwrap();
+    assert_eq!(runner.wait(third).await.unwrap().state, JobState::Finished);
+    assert!(collection.is_dir());
+    assert!(mirror.join("catalog.json").is_file());
+    let story = runner.with_store(|s| s.job_log(third, 100)).unwrap();
+    assert!(
+        story
+            .iter()
+            .any(|l| l.kind == cairn::store::LogKind::Problem
+                && l.text.contains("could not be read")
+                && l.text.contains("left as it is")),
+        "{story:?}"
     );
 }
