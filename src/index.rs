@@ -833,9 +833,10 @@ type Hand<T> = mpsc::Sender<Vec<T>>;
 
 /// Calls `each` with the path and document bytes of every item of the
 /// mirror, and sends its answers to `to` when there is one (and stops when
-/// nothing takes them any more): the root catalog's child links to collections, then each
-/// collection's item links, as Cairn writes them (relative, inside the
-/// mirror). A link that leads anywhere else is not followed.
+/// nothing takes them any more): the root catalog's child links to
+/// collections, then each collection's item links, as Cairn writes them
+/// (relative, inside the mirror). A link that leads anywhere else is not
+/// followed.
 async fn each_item<T>(
     destination: &Destination,
     local: &Folder,

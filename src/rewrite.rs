@@ -312,17 +312,18 @@ impl Hrefs {
         self.spans.push((from, to));
     }
 
-    /// Adds the hrefs of the `item` links of the collection document
-    /// `bytes` (one already at the destination); nothing if it is not one,
-    /// and then why.
-    /// Only the hrefs are kept, never the links as values.
+    /// [`Hrefs::add_linked_from`] for the document `bytes`.
+    #[cfg(test)]
     pub fn add_linked(&mut self, bytes: &[u8]) -> std::result::Result<(), String> {
         self.add_linked_from(bytes, &std::collections::HashSet::new())
     }
 
-    /// [`Hrefs::add_linked`] for the document `reader` gives, read as a
-    /// stream (a collection linking a million items is over 100 MB),
-    /// leaving out the links in `left_out` (items taken out of the mirror).
+    /// Adds the hrefs of the `item` links of the collection document
+    /// `reader` gives (one already at the destination), leaving out those
+    /// in `left_out` (items taken out of the mirror); nothing if it is not
+    /// one, and then why, in words. It is read as a stream (a collection
+    /// linking a million items is over 100 MB), and only the hrefs are
+    /// kept, never the links as values.
     pub fn add_linked_from(
         &mut self,
         reader: impl std::io::Read,

@@ -1046,7 +1046,6 @@ async fn write_out(shared: &Shared) -> Result<()> {
     }
     // They are extras: a failure is said in the job's log, and the copy
     // stands.
-    let log_problem = |text: String| say_problem(shared, text);
     // The two are made side by side: the provenance from the state file
     // (on its thread), the index from the mirror's item documents.
     let (provenance, indexed) = tokio::join!(
@@ -1056,11 +1055,14 @@ async fn write_out(shared: &Shared) -> Result<()> {
     let provenance = match provenance {
         Ok(()) => true,
         Err(error) => {
-            log_problem(format!(
-                "{} could not be written: {}",
-                rewrite::PROVENANCE,
-                error.reason()
-            ));
+            say_problem(
+                shared,
+                format!(
+                    "{} could not be written: {}",
+                    rewrite::PROVENANCE,
+                    error.reason()
+                ),
+            );
             had_provenance
         }
     };
@@ -1068,11 +1070,14 @@ async fn write_out(shared: &Shared) -> Result<()> {
         Ok(indexed) => indexed,
         Err(Error::Cancelled) => return Ok(()),
         Err(error) => {
-            log_problem(format!(
-                "{} could not be written: {}",
-                rewrite::INDEX,
-                error.reason()
-            ));
+            say_problem(
+                shared,
+                format!(
+                    "{} could not be written: {}",
+                    rewrite::INDEX,
+                    error.reason()
+                ),
+            );
             rewrite::link_index(&mut root, (had_index, provenance));
             return dest.write_json(&shared.local, "catalog.json", &root).await;
         }
@@ -1099,7 +1104,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
                 ""
             }
         );
-        log_problem(text);
+        say_problem(shared, text);
     }
     rewrite::link_index(&mut root, (indexed.items > 0, provenance));
     dest.write_json(&shared.local, "catalog.json", &root)
