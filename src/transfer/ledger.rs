@@ -34,13 +34,24 @@ const GATHER: Duration = Duration::from_millis(5);
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
 
 type Answer = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// How an answered request is committed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Without delay.
+    Now,
+    /// Without delay; it records files as done.
+    Finished,
+    /// Once others have had a few milliseconds to join it.
+    Gathered,
+}
 type Work = Box<dyn FnOnce(&Store) -> Answer + Send>;
 
 struct Request {
     work: Work,
     /// The request records files as done: they are to be flushed.
     finished: bool,
-    /// Someone waits for the answer: commit without delay.
+    /// Someone waits for the answer and nothing else: commit without delay.
     awaited: bool,
 }
 
@@ -139,7 +150,17 @@ impl Ledger {
         &self,
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.ask(f, false).await
+        self.ask(f, Ask::Now).await
+    }
+
+    /// As [`Ledger::call`], for a request that may wait for others to share
+    /// its transaction (a few milliseconds at most): for a caller that has
+    /// nothing else to do meanwhile, and many like it.
+    pub async fn call_gathered<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.ask(f, Ask::Gathered).await
     }
 
     /// As [`Ledger::call`], for a request that records files as done: they
@@ -148,7 +169,7 @@ impl Ledger {
         &self,
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.ask(f, true).await
+        self.ask(f, Ask::Finished).await
     }
 
     /// Runs `f` in the next batch without waiting; a failure is logged.
@@ -243,7 +264,7 @@ impl Ledger {
     async fn ask<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-        finished: bool,
+        ask: Ask,
     ) -> Result<T> {
         let (answer, answered) = oneshot::channel();
         let work: Work = Box::new(move |store| {
@@ -258,8 +279,8 @@ impl Ledger {
             .ok_or_else(stopped)?
             .send(Request {
                 work,
-                finished,
-                awaited: true,
+                finished: ask == Ask::Finished,
+                awaited: ask != Ask::Gathered,
             })
             .map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?

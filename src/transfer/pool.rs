@@ -104,6 +104,11 @@ struct Shared {
     fetcher: Fetcher,
     min_speed: MinSpeed,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// One permit per transfer the job runs at once (its concurrency): a
+    /// worker holds one while it fetches or checks a file, and lets it go
+    /// once the bytes are verified, so that waiting for their record does
+    /// not hold up the next file.
+    slots: Arc<Semaphore>,
     /// Why the run stopped early on its own (a full disk), if it did.
     stopped: Mutex<Option<Error>>,
     /// Assets claimed from the store and not yet taken by a worker.
@@ -240,6 +245,7 @@ pub async fn run(
         fetcher: fetcher.clone(),
         min_speed: fetcher.min_speed(),
         hosts: Mutex::new(HashMap::new()),
+        slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         ended: Mutex::new(Vec::new()),
         changed: std::sync::atomic::AtomicBool::new(false),
@@ -325,7 +331,7 @@ pub async fn run(
     };
 
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..shared.options.concurrency.max(1) {
+    for _ in 0..worker_count(&shared.options) {
         let shared = shared.clone();
         workers.spawn(async move { worker(&shared).await });
     }
@@ -439,6 +445,19 @@ async fn recheck_unflushed(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
+/// Workers beyond the job's concurrency: a file whose bytes are verified
+/// waits in one for its record (gathered with others into one transaction)
+/// and its rename, while the transfers go on with the next files.
+const SETTLING: usize = 64;
+
+/// How many workers a run has: one per transfer at once, and those where
+/// verified files wait for their record ([`SETTLING`]). (A bucket's file
+/// uploads in the worker that fetched it, still holding its transfer's
+/// permit: uploads are transfers too.)
+fn worker_count(options: &PoolOptions) -> usize {
+    options.concurrency.max(1) + SETTLING
+}
+
 async fn worker(shared: &Shared) -> Result<()> {
     while !shared.cancel.is_cancelled() {
         let Some(asset) = next_asset(shared).await? else {
@@ -460,7 +479,7 @@ async fn worker(shared: &Shared) -> Result<()> {
 async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
     let mut claimed = shared.claimed.lock().await;
     if claimed.is_empty() {
-        let (job_id, count) = (shared.job_id, shared.options.concurrency.max(1) * 4);
+        let (job_id, count) = (shared.job_id, worker_count(&shared.options) * 2);
         let repairs = shared.options.repair_only;
         claimed.extend(
             shared
@@ -478,6 +497,10 @@ async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
 /// failures of the state store itself.
 async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
+    let slot = tokio::select! {
+        _ = shared.cancel.cancelled() => return release(shared, &asset).await,
+        slot = shared.slots.clone().acquire_owned() => slot,
+    };
     // A repair must bring back the bytes verified before.
     let expected_checksum = asset
         .expected_checksum
@@ -630,19 +653,26 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
             Ok(copied) => {
                 let checksum = recorded_checksum(&asset, &copied.verified.sha256);
                 let size = copied.verified.size;
+                // New bytes for a file verified before: the old ones are
+                // kept beside it, and its item is written again.
+                let replaced = asset.prior.as_ref().filter(|p| p.checksum != checksum);
+                // The next transfer may start: what is left is to record
+                // the file and put it in place (an upload, for a bucket,
+                // and keeping aside a replaced file count as transfers).
+                if replaced.is_none() && !shared.destination.is_bucket() {
+                    drop(slot);
+                }
                 // Without a checksum from the catalog, the verified one is
                 // recorded before the file takes its place: after a crash the
-                // file is recognised by it, not fetched again.
+                // file is recognised by it, not fetched again. The record
+                // waits for others to share its transaction.
                 if copy.expected_checksum.is_none() {
                     let (id, recorded) = (asset.id, checksum.clone());
                     shared
                         .ledger
-                        .call(move |s| s.set_asset_verifying(id, size, &recorded))
+                        .call_gathered(move |s| s.set_asset_verifying(id, size, &recorded))
                         .await?;
                 }
-                // New bytes for a file verified before: the old ones are
-                // kept beside it, and its item is written again.
-                let replaced = asset.prior.as_ref().filter(|p| p.checksum != checksum);
                 if let Some(prior) = replaced {
                     if shared.options.keep_versions
                         && let Err(error) = set_aside(shared, &asset, prior, &copy.place).await
