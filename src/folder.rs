@@ -83,6 +83,32 @@ impl Folder {
         let (name, folders) = segments
             .split_last()
             .ok_or_else(|| invalid(relative, "it is empty"))?;
+        Ok(Place {
+            dir: self.open_folders(folders, create)?,
+            folder: relative[..relative.len() - name.len()].to_string(),
+            name: (*name).to_string(),
+            root: self.root.clone(),
+        })
+    }
+
+    /// The folder at `relative` beneath this one (`""`: this one), opened
+    /// once as a folder of its own, each segment without following links:
+    /// many files in it are then reached without going through the
+    /// folders above it again. (Its messages name paths beneath it.)
+    pub fn sub(&self, relative: &str) -> io::Result<Folder> {
+        let dir = match relative {
+            "" => self.dir.try_clone()?,
+            _ => self.open_folders(&segments(relative)?, false)?,
+        };
+        Ok(Folder {
+            root: self.root.join(relative),
+            dir,
+        })
+    }
+
+    /// Opens the folders `folders` one beneath the other (making them
+    /// when `create`), never following a link; the last one is returned.
+    fn open_folders(&self, folders: &[&str], create: bool) -> io::Result<Dir> {
         let mut current: Option<Dir> = None;
         for (n, segment) in folders.iter().enumerate() {
             let here = current.as_ref().unwrap_or(&self.dir);
@@ -99,16 +125,10 @@ impl Folder {
                 next.map_err(|error| explain(here, segment, &folders[..=n].join("/"), error))?;
             current = Some(next);
         }
-        let dir = match current {
-            Some(dir) => dir,
-            None => self.dir.try_clone()?,
-        };
-        Ok(Place {
-            dir,
-            folder: relative[..relative.len() - name.len()].to_string(),
-            name: (*name).to_string(),
-            root: self.root.clone(),
-        })
+        match current {
+            Some(dir) => Ok(dir),
+            None => self.dir.try_clone(),
+        }
     }
 
     /// Makes the file at `relative` anew (empty) for writing, with its folders.
@@ -182,9 +202,8 @@ impl Folder {
 
     /// Reads the whole file at `relative`.
     pub fn read(&self, relative: &str) -> io::Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        self.read_file(relative)?.read_to_end(&mut bytes)?;
-        Ok(bytes)
+        let place = self.place(relative, false)?;
+        place.read(&place.name)
     }
 
     /// Writes `bytes` at `relative` atomically: `relative.tmp`, then a rename.
@@ -328,12 +347,13 @@ impl Place {
         self.root.join(self.relative(name))
     }
 
+    /// Opens `name` as `mode` says, with its size when it was there before.
     fn open_with(
         &self,
         name: &str,
         options: &mut OpenOptions,
         mode: Mode,
-    ) -> io::Result<std::fs::File> {
+    ) -> io::Result<(std::fs::File, u64)> {
         plain(name)?;
         let at = self.relative(name);
         let failed = |error: io::Error| match error.kind() {
@@ -354,7 +374,7 @@ impl Place {
                 }
                 other => other,
             };
-            return made.map(cap_std::fs::File::into_std).map_err(failed);
+            return made.map(|file| (file.into_std(), 0)).map_err(failed);
         }
         let file = self.dir.open_with(name, options).map_err(failed)?;
         let meta = file.metadata()?;
@@ -364,27 +384,46 @@ impl Place {
         if mode == Mode::Write && meta.nlink() > 1 {
             return Err(shared(&at));
         }
-        Ok(file.into_std())
+        Ok((file.into_std(), meta.len()))
     }
 
     /// Makes the file `name` anew (empty) for writing.
     pub fn create(&self, name: &str) -> io::Result<std::fs::File> {
-        self.open_with(name, OpenOptions::new().write(true), Mode::Create)
+        Ok(self
+            .open_with(name, OpenOptions::new().write(true), Mode::Create)?
+            .0)
     }
 
     /// Opens the existing file `name` to add to its end.
     pub fn append(&self, name: &str) -> io::Result<std::fs::File> {
-        self.open_with(name, OpenOptions::new().append(true), Mode::Write)
+        Ok(self
+            .open_with(name, OpenOptions::new().append(true), Mode::Write)?
+            .0)
     }
 
     /// Opens the existing file `name` for writing in place.
     pub fn modify(&self, name: &str) -> io::Result<std::fs::File> {
-        self.open_with(name, OpenOptions::new().write(true), Mode::Write)
+        Ok(self
+            .open_with(name, OpenOptions::new().write(true), Mode::Write)?
+            .0)
+    }
+
+    /// Reads the whole file `name`, into as much memory as its size when
+    /// it was opened (and more should it have grown since).
+    pub fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let (file, len) = self.open_with(name, OpenOptions::new().read(true), Mode::Read)?;
+        // One more byte, so that the end is found without growing it; the
+        // file is read as it is, its size not asked again.
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+        Read::read_to_end(&mut Read::take(&file, u64::MAX), &mut bytes)?;
+        Ok(bytes)
     }
 
     /// Opens the file `name` for reading.
     pub fn read_file(&self, name: &str) -> io::Result<std::fs::File> {
-        self.open_with(name, OpenOptions::new().read(true), Mode::Read)
+        Ok(self
+            .open_with(name, OpenOptions::new().read(true), Mode::Read)?
+            .0)
     }
 
     /// The size of the regular file `name` (one with other names too, as
@@ -610,6 +649,18 @@ mod tests {
         assert_eq!(std::fs::read(outside.join("precious")).unwrap(), b"mine");
         assert_eq!(folder.read("d/b.tif").unwrap(), b"new");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+        // A folder opened beneath the mirror is reached the same way: a
+        // link to one is refused, and nothing climbs out of one.
+        let error = folder.sub("c").unwrap_err();
+        assert!(error.to_string().contains("never follows links"), "{error}");
+        let d = folder.sub("d").unwrap();
+        assert_eq!(d.read("b.tif").unwrap(), b"new");
+        assert!(d.read("a.tif.part").is_ok());
+        assert_eq!(d.display("b.tif"), root.join("d/b.tif"));
+        for bad in ["../d/b.tif", "../../outside/precious", "/etc/passwd"] {
+            assert_eq!(d.read(bad).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        }
+        assert_eq!(folder.sub("").unwrap().read("d/b.tif").unwrap(), b"new");
     }
 
     #[test]

@@ -157,18 +157,27 @@ async fn encode(
     let mut shapes = Shapes::default();
     let mut probes: Vec<Value> = Vec::new();
     let none = HashSet::new();
-    each_item(destination, local, cancel, None::<&Hand<()>>, |_, bytes| {
-        if let Some(bytes) = bytes
-            && shapes.take(&bytes) == Some(true)
-            && probes.len() < MAX_PROBES
-            && let Some(item) = serde_json::from_slice(&bytes)
-                .ok()
-                .and_then(|item| prepared(item, &none))
-        {
-            probes.push(item);
-        }
-        None
-    })
+    let mut kept = Kept::default();
+    each_item(
+        destination,
+        local,
+        cancel,
+        None::<&Hand<()>>,
+        None,
+        |path, bytes| {
+            if let Some(bytes) = bytes.as_deref()
+                && shapes.take(bytes) == Some(true)
+                && probes.len() < MAX_PROBES
+                && let Some(item) = serde_json::from_slice(bytes)
+                    .ok()
+                    .and_then(|item| prepared(item, &none))
+            {
+                probes.push(item);
+            }
+            kept.keep(path, bytes);
+            None
+        },
+    )
     .await
     .map_err(|e| failed(e.to_string()))?;
     let mixed = shapes.mixed();
@@ -255,10 +264,17 @@ async fn encode(
         }
         rows
     });
-    let read = each_item(destination, local, cancel, Some(&sender), |path, bytes| {
-        let item = row(bytes.as_deref(), &mixed);
-        Some((path.to_string(), bytes.unwrap_or_default(), item))
-    })
+    let read = each_item(
+        destination,
+        local,
+        cancel,
+        Some(&sender),
+        Some(&mut kept),
+        |path, bytes| {
+            let item = row(bytes.as_deref(), &mixed);
+            Some((path.to_string(), bytes.unwrap_or_default(), item))
+        },
+    )
     .await;
     drop(sender);
     let Rows {
@@ -828,6 +844,44 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// The item documents the first pass read, up to [`KEEP`] bytes of them
+/// (the first ones, in the order they are read): the second pass takes
+/// them from here rather than reading them again, so that a mirror of
+/// modest size is read once and a large one costs no more memory.
+#[derive(Default)]
+struct Kept {
+    documents: std::collections::VecDeque<(String, Vec<u8>)>,
+    bytes: usize,
+    full: bool,
+}
+
+/// Bytes of item documents kept between the two passes, at most.
+const KEEP: usize = 16 << 20;
+
+impl Kept {
+    /// Keeps the document read at `path`, while there is room.
+    fn keep(&mut self, path: &str, bytes: Option<Vec<u8>>) {
+        let Some(bytes) = bytes.filter(|_| !self.full) else {
+            return;
+        };
+        if self.bytes + bytes.len() + path.len() > KEEP {
+            // Only the first ones: the second pass meets them in order.
+            self.full = true;
+            return;
+        }
+        self.bytes += bytes.len() + path.len();
+        self.documents.push_back((path.to_string(), bytes));
+    }
+
+    /// The document kept for `path`, when it is the next one kept.
+    fn take(&mut self, path: &str) -> Option<Vec<u8>> {
+        match self.documents.front() {
+            Some((kept, _)) if kept == path => self.documents.pop_front().map(|(_, bytes)| bytes),
+            _ => None,
+        }
+    }
+}
+
 /// Where [`each_item`] hands its answers, [`HAND_OVER`] at a time.
 type Hand<T> = mpsc::Sender<Vec<T>>;
 
@@ -842,6 +896,7 @@ async fn each_item<T>(
     local: &Folder,
     cancel: &CancellationToken,
     to: Option<&Hand<T>>,
+    mut kept: Option<&mut Kept>,
     mut each: impl FnMut(&str, Option<Vec<u8>>) -> Option<T>,
 ) -> Result<()> {
     let mut batch = Vec::new();
@@ -861,14 +916,27 @@ async fn each_item<T>(
             .add_linked(local, &collection, &mut hrefs, &HashSet::new())
             .await;
         let dir = collection.rsplit_once('/').map_or("", |(dir, _)| dir);
+        // A collection's folder is opened once for its items.
+        let folder = match destination {
+            Destination::Folder(_) => local.sub(dir).ok(),
+            Destination::Bucket(_) => None,
+        };
         for href in hrefs.iter() {
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            let Some(path) = inside(dir, href) else {
+            let Some(beneath) = inside("", href) else {
                 continue;
             };
-            let bytes = destination.read(local, &path).await;
+            let path = match dir {
+                "" => beneath.clone(),
+                dir => format!("{dir}/{beneath}"),
+            };
+            let bytes = match (kept.as_deref_mut().and_then(|k| k.take(&path)), &folder) {
+                (Some(bytes), _) => Some(bytes),
+                (None, Some(folder)) => folder.read(&beneath).ok(),
+                (None, None) => destination.read(local, &path).await,
+            };
             let answer = each(&path, bytes);
             read += 1;
             let Some(to) = to else {
@@ -929,6 +997,30 @@ pub fn inside(dir: &str, href: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_first_documents_are_kept_for_the_second_pass_up_to_the_budget() {
+        let mut kept = Kept::default();
+        let document = vec![b'x'; KEEP / 3];
+        for n in 0..5 {
+            kept.keep(&format!("c/{n}/{n}.json"), Some(document.clone()));
+        }
+        // Three do not fit with their names; after the first that does not
+        // fit, none is kept (the second pass meets them in order).
+        kept.keep("c/small/small.json", Some(b"{}".to_vec()));
+        assert_eq!(kept.documents.len(), 2);
+        assert!(kept.bytes <= KEEP);
+        // Taken in order; a path that is not the next one kept is read.
+        assert_eq!(kept.take("c/1/1.json"), None);
+        assert_eq!(kept.take("c/0/0.json"), Some(document.clone()));
+        assert_eq!(kept.take("c/0/0.json"), None);
+        assert_eq!(kept.take("c/1/1.json"), Some(document));
+        assert_eq!(kept.take("c/2/2.json"), None);
+        // An unreadable document is not kept.
+        let mut kept = Kept::default();
+        kept.keep("c/a/a.json", None);
+        assert!(kept.documents.is_empty());
+    }
 
     #[test]
     fn an_item_parsed_once_is_the_item_parsed_by_way_of_a_value() {
