@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -113,6 +113,10 @@ struct Shared {
     stopped: Mutex<Option<Error>>,
     /// Assets claimed from the store and not yet taken by a worker.
     claimed: tokio::sync::Mutex<VecDeque<AssetRow>>,
+    /// When the store last had no asset to claim while the plan was still
+    /// being read: the workers that come soon after wait for more rows
+    /// rather than each asking again.
+    found_none: Mutex<Option<Instant>>,
     /// Items one of whose assets came to an end (verified, or failed for
     /// good) since the item writer last looked: while the job runs, the
     /// writer looks at these alone, not at every item still waiting, so its
@@ -247,6 +251,7 @@ pub async fn run(
         hosts: Mutex::new(HashMap::new()),
         slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
+        found_none: Mutex::new(None),
         ended: Mutex::new(Vec::new()),
         changed: std::sync::atomic::AtomicBool::new(false),
         stopped: Mutex::new(None),
@@ -460,14 +465,17 @@ fn worker_count(options: &PoolOptions) -> usize {
 
 async fn worker(shared: &Shared) -> Result<()> {
     while !shared.cancel.is_cancelled() {
-        let Some(asset) = next_asset(shared).await? else {
-            if shared.plan_complete() {
+        // Looked at before asking the store: once the plan is complete,
+        // every row of it is committed, and finding none means the end.
+        let complete = shared.plan_complete();
+        let Some(asset) = next_asset(shared, complete).await? else {
+            if complete {
                 return Ok(());
             }
             // The plan is still being read: more rows will come.
             tokio::select! {
                 _ = shared.cancel.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                _ = tokio::time::sleep(PLAN_WAIT) => continue,
             }
         };
         copy_one(shared, asset).await?;
@@ -475,9 +483,19 @@ async fn worker(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
-/// The next claimed asset; claims a few at a time from the store.
-async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
+/// How long the workers wait for more rows of a plan being read before
+/// they ask the store again.
+const PLAN_WAIT: Duration = Duration::from_millis(100);
+
+/// The next claimed asset; claims a few at a time from the store. While
+/// the plan is not `complete`, a store found empty a moment ago is not
+/// asked again.
+async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>> {
     let mut claimed = shared.claimed.lock().await;
+    let found_none = || *shared.found_none.lock().unwrap_or_else(|e| e.into_inner());
+    if claimed.is_empty() && !complete && found_none().is_some_and(|at| at.elapsed() < PLAN_WAIT) {
+        return Ok(None);
+    }
     if claimed.is_empty() {
         let (job_id, count) = (shared.job_id, worker_count(&shared.options) * 2);
         let repairs = shared.options.repair_only;
@@ -490,6 +508,8 @@ async fn next_asset(shared: &Shared) -> Result<Option<AssetRow>> {
                 })
                 .await?,
         );
+        *shared.found_none.lock().unwrap_or_else(|e| e.into_inner()) =
+            claimed.is_empty().then(Instant::now);
     }
     Ok(claimed.pop_front())
 }
