@@ -414,7 +414,11 @@ impl Place {
         let (file, len) = self.open_with(name, OpenOptions::new().read(true), Mode::Read)?;
         // One more byte, so that the end is found without growing it; the
         // file is read as it is, its size not asked again.
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+        let mut bytes = Vec::new();
+        // A size beyond what memory holds is an error, not an abort.
+        bytes
+            .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1))
+            .map_err(io::Error::other)?;
         Read::read_to_end(&mut Read::take(&file, u64::MAX), &mut bytes)?;
         Ok(bytes)
     }
