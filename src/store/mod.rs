@@ -79,34 +79,6 @@ pub const APPLICATION_ID: i32 = 0x4372_6e31;
 /// The first bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// How much a statement or a savepoint inside a transaction may keep in
-/// memory to undo itself (the pages it changes) before that goes to a file
-/// in the system's temporary folder. SQLite's own default, 64 KiB, sends
-/// the savepoint of every planned item of a batch there, a write per page;
-/// a few MiB keep them all in memory, and memory stays bounded.
-const STATEMENT_JOURNAL_IN_MEMORY: i32 = 4 << 20;
-
-/// Sets SQLite up for Cairn, once, before its first connection (SQLite
-/// takes such settings only before it starts).
-fn configure_sqlite() {
-    static CONFIGURED: std::sync::Once = std::sync::Once::new();
-    CONFIGURED.call_once(|| {
-        // SAFETY: called once, before any connection of this process is
-        // opened (every one is opened by `Store` after this); the argument
-        // is the `int` that this option takes. Should SQLite have started
-        // already, it refuses with SQLITE_MISUSE and keeps its default.
-        let code = unsafe {
-            rusqlite::ffi::sqlite3_config(
-                rusqlite::ffi::SQLITE_CONFIG_STMTJRNL_SPILL,
-                STATEMENT_JOURNAL_IN_MEMORY,
-            )
-        };
-        if code != rusqlite::ffi::SQLITE_OK {
-            tracing::debug!(code, "SQLite was started before Cairn could set it up");
-        }
-    });
-}
-
 /// The schema version this build writes.
 pub fn schema_version() -> usize {
     SCHEMA.len()
@@ -131,7 +103,6 @@ impl Store {
                 source,
             })?;
         }
-        configure_sqlite();
         let conn = Connection::open(path).map_err(|e| state_error(&name, e))?;
         let mut store = Store::setup(conn, &name).map_err(|e| match e {
             Error::Database(e) => state_error(&name, e),
@@ -152,7 +123,6 @@ impl Store {
             return Store::open(path);
         }
         let name = path.display().to_string();
-        configure_sqlite();
         let read = |immutable: bool| -> Result<Connection> {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = if immutable {
@@ -207,7 +177,6 @@ impl Store {
 
     /// A private in-memory store (for tests and dry runs).
     pub fn open_in_memory() -> Result<Store> {
-        configure_sqlite();
         Store::setup(Connection::open_in_memory()?, ":memory:")
     }
 
@@ -472,6 +441,25 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(MIGRATIONS.validate().is_ok());
+    }
+
+    #[test]
+    fn sqlite_keeps_what_a_savepoint_undoes_in_memory_up_to_4_mib() {
+        // Set when SQLite is built (.cargo/config.toml): without it every
+        // planned item of a batch writes its pages to a temporary file.
+        let store = Store::open_in_memory().unwrap();
+        let options: Vec<String> = store
+            .conn()
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "STMTJRNL_SPILL=4194304"),
+            "{options:?}"
+        );
     }
 
     #[test]
