@@ -27,13 +27,15 @@ use crate::{Error, Result};
 /// Requests at most in one transaction.
 const BATCH: usize = 512;
 
-/// How long updates nobody waits for may gather before they are committed.
+/// How long updates nobody waits for (and those sent with
+/// [`Ledger::call_gathered`]) may gather before they are committed.
 const GATHER: Duration = Duration::from_millis(5);
 
 /// The longest finished files wait before they are flushed to disk.
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
 
 type Answer = Box<dyn FnOnce(Result<()>) + Send>;
+type Work = Box<dyn FnOnce(&Store) -> Answer + Send>;
 
 /// How an answered request is committed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,7 +47,6 @@ enum Ask {
     /// Once others have had a few milliseconds to join it.
     Gathered,
 }
-type Work = Box<dyn FnOnce(&Store) -> Answer + Send>;
 
 struct Request {
     work: Work,
@@ -105,9 +106,10 @@ impl Ledger {
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
-                    // Updates nobody waits for gather a few milliseconds, so
-                    // that thousands of small files share transactions; an
-                    // awaited request ends the gathering.
+                    // Updates nobody waits for (or whose sender may wait)
+                    // gather a few milliseconds, so that thousands of small
+                    // files share transactions; a request answered without
+                    // delay ends the gathering.
                     let deadline = Instant::now() + GATHER;
                     let mut awaited = first.awaited;
                     let mut batch = vec![first];

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -105,9 +105,11 @@ struct Shared {
     min_speed: MinSpeed,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// One permit per transfer the job runs at once (its concurrency): a
-    /// worker holds one while it fetches or checks a file, and lets it go
-    /// once the bytes are verified, so that waiting for their record does
-    /// not hold up the next file.
+    /// worker takes one before it claims an asset and holds it while it
+    /// fetches or checks the file; into a folder, it lets it go once the
+    /// bytes are verified, so that waiting for their record does not hold
+    /// up the next file (an upload to a bucket, or keeping a replaced file
+    /// aside, is still part of the transfer).
     slots: Arc<Semaphore>,
     /// Why the run stopped early on its own (a full disk), if it did.
     stopped: Mutex<Option<Error>>,
@@ -452,7 +454,8 @@ async fn recheck_unflushed(shared: &Shared) -> Result<()> {
 
 /// Workers beyond the job's concurrency: a file whose bytes are verified
 /// waits in one for its record (gathered with others into one transaction)
-/// and its rename, while the transfers go on with the next files.
+/// and its rename, while the transfers go on with the next files. A worker
+/// that waits for a permit holds no asset.
 const SETTLING: usize = 64;
 
 /// How many workers a run has: one per transfer at once, and those where
@@ -465,10 +468,18 @@ fn worker_count(options: &PoolOptions) -> usize {
 
 async fn worker(shared: &Shared) -> Result<()> {
     while !shared.cancel.is_cancelled() {
+        // A transfer's permit first: only a worker about to transfer an
+        // asset claims one.
+        let slot = tokio::select! {
+            _ = shared.cancel.cancelled() => return Ok(()),
+            slot = shared.slots.clone().acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { return Ok(()) };
         // Looked at before asking the store: once the plan is complete,
         // every row of it is committed, and finding none means the end.
         let complete = shared.plan_complete();
         let Some(asset) = next_asset(shared, complete).await? else {
+            drop(slot);
             if complete {
                 return Ok(());
             }
@@ -478,7 +489,7 @@ async fn worker(shared: &Shared) -> Result<()> {
                 _ = tokio::time::sleep(PLAN_WAIT) => continue,
             }
         };
-        copy_one(shared, asset).await?;
+        copy_one(shared, asset, slot).await?;
     }
     Ok(())
 }
@@ -497,7 +508,7 @@ async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>>
         return Ok(None);
     }
     if claimed.is_empty() {
-        let (job_id, count) = (shared.job_id, worker_count(&shared.options) * 2);
+        let (job_id, count) = (shared.job_id, shared.options.concurrency.max(1) * 4);
         let repairs = shared.options.repair_only;
         claimed.extend(
             shared
@@ -516,11 +527,7 @@ async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>>
 
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
 /// failures of the state store itself.
-async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
-    let slot = tokio::select! {
-        _ = shared.cancel.cancelled() => return release(shared, &asset).await,
-        slot = shared.slots.clone().acquire_owned() => slot,
-    };
+async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) -> Result<()> {
     // A repair must bring back the bytes verified before.
     let expected_checksum = asset
         .expected_checksum
@@ -679,19 +686,22 @@ async fn copy_one(shared: &Shared, asset: AssetRow) -> Result<()> {
                 // The next transfer may start: what is left is to record
                 // the file and put it in place (an upload, for a bucket,
                 // and keeping aside a replaced file count as transfers).
-                if replaced.is_none() && !shared.destination.is_bucket() {
+                let apart = replaced.is_none() && !shared.destination.is_bucket();
+                if apart {
                     drop(slot);
                 }
                 // Without a checksum from the catalog, the verified one is
                 // recorded before the file takes its place: after a crash the
-                // file is recognised by it, not fetched again. The record
-                // waits for others to share its transaction.
+                // file is recognised by it, not fetched again. Apart from
+                // the transfers, the record waits for others to share its
+                // transaction.
                 if copy.expected_checksum.is_none() {
                     let (id, recorded) = (asset.id, checksum.clone());
-                    shared
-                        .ledger
-                        .call_gathered(move |s| s.set_asset_verifying(id, size, &recorded))
-                        .await?;
+                    let record = move |s: &Store| s.set_asset_verifying(id, size, &recorded);
+                    match apart {
+                        true => shared.ledger.call_gathered(record).await?,
+                        false => shared.ledger.call(record).await?,
+                    }
                 }
                 if let Some(prior) = replaced {
                     if shared.options.keep_versions
