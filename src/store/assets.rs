@@ -283,45 +283,6 @@ impl Store {
         Ok(())
     }
 
-    /// Whether asset `id`, held by a transfer, is still planned as the
-    /// transfer read it when it was claimed (`claimed`): the plan, read again
-    /// while the job runs, may have given it a new address, place or
-    /// promise, and the bytes fetched for the old ones are not its copy.
-    pub fn still_planned_as(&self, id: i64, claimed: &AssetRow) -> Result<bool> {
-        let found: i64 = self
-            .conn()
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM assets WHERE id = ?1 AND href = ?2 AND path = ?3
-                     AND expected_size IS ?4 AND expected_checksum IS ?5
-                     AND state IN ('active', 'verifying'))",
-            )?
-            .query_row(
-                params![
-                    id,
-                    claimed.href,
-                    claimed.path,
-                    claimed.expected_size.map(|s| s as i64),
-                    claimed.expected_checksum
-                ],
-                |row| row.get(0),
-            )?;
-        Ok(found == 1)
-    }
-
-    /// An asset planned anew while a transfer held it goes back to the
-    /// queue, to be fetched as it is planned now. It counts as an attempt:
-    /// a file the transfer put in its place is then known as this job's
-    /// own, and replaced.
-    pub fn requeue_changed(&self, id: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE assets SET state = 'pending', attempts = attempts + 1, validator = NULL
-                 WHERE id = ?1 AND state IN ('active', 'verifying')",
-            )?
-            .execute([id])?;
-        Ok(())
-    }
-
     /// Records the size and checksum of a verified copy before it is moved into
     /// place, so that a crash in between does not cost a second download.
     pub fn set_asset_verifying(&self, id: i64, size: u64, checksum: &str) -> Result<()> {
@@ -752,27 +713,6 @@ mod tests {
             .create_job(&crate::store::jobs::tests::new_job())
             .unwrap();
         (store, job)
-    }
-
-    #[test]
-    fn an_asset_planned_anew_while_a_transfer_holds_it_is_fetched_again() {
-        let (store, job) = new_job();
-        plan(&store, job, None);
-        let claimed = store.claim_asset(job).unwrap().unwrap();
-        assert!(store.still_planned_as(claimed.id, &claimed).unwrap());
-        // Read again while the transfer runs: a new promise (the same
-        // goes for a new address or place).
-        plan(&store, job, Some("1220aa"));
-        assert!(!store.still_planned_as(claimed.id, &claimed).unwrap());
-        store.requeue_changed(claimed.id).unwrap();
-        let again = store.claim_asset(job).unwrap().unwrap();
-        assert_eq!(again.id, claimed.id);
-        assert_eq!(again.expected_checksum.as_deref(), Some("1220aa"));
-        assert_eq!(again.attempts, claimed.attempts + 1);
-        assert!(store.still_planned_as(again.id, &again).unwrap());
-        // Once it is no longer held, it is not planned as any transfer read it.
-        store.release_asset(again.id, None).unwrap();
-        assert!(!store.still_planned_as(again.id, &again).unwrap());
     }
 
     #[test]

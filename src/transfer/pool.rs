@@ -696,18 +696,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                 // the transfers, the record waits for others to share its
                 // transaction.
                 if copy.expected_checksum.is_none() {
-                    let (id, recorded, claimed) = (asset.id, checksum.clone(), asset.clone());
-                    // Planned anew meanwhile: fetched again as planned now.
-                    let record = move |s: &Store| match s.still_planned_as(id, &claimed)? {
-                        true => s.set_asset_verifying(id, size, &recorded).map(|()| true),
-                        false => s.requeue_changed(id).map(|()| false),
-                    };
-                    let planned = match apart {
+                    let (id, recorded) = (asset.id, checksum.clone());
+                    let record = move |s: &Store| s.set_asset_verifying(id, size, &recorded);
+                    match apart {
                         true => shared.ledger.call_gathered(record).await?,
                         false => shared.ledger.call(record).await?,
-                    };
-                    if !planned {
-                        return Ok(());
                     }
                 }
                 if let Some(prior) = replaced {
@@ -791,12 +784,8 @@ async fn publish(
         }
         return give_up(shared, asset, &error.reason()).await;
     }
-    let (id, checksum, claimed) = (asset.id, checksum.to_string(), asset.clone());
-    // Planned anew while it was fetched: fetched again as planned now.
-    let finish = move |s: &Store| match s.still_planned_as(id, &claimed)? {
-        true => s.finish_asset_with(id, state, size, &checksum, &record),
-        false => s.requeue_changed(id),
-    };
+    let (id, checksum) = (asset.id, checksum.to_string());
+    let finish = move |s: &Store| s.finish_asset_with(id, state, size, &checksum, &record);
     if shared.destination.is_bucket() {
         // The staged copy is the proof until the upload is recorded.
         shared.ledger.call_finished(finish).await?;
