@@ -847,7 +847,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 /// The item documents the first pass read, up to [`KEEP`] bytes of them
 /// (the first ones, in the order they are read): the second pass takes
 /// them from here rather than reading them again, so that a mirror of
-/// modest size is read once and a large one costs no more memory.
+/// modest size is read once and a large one costs at most [`KEEP`] more.
 #[derive(Default)]
 struct Kept {
     documents: std::collections::VecDeque<(String, Vec<u8>)>,
