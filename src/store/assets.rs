@@ -2,7 +2,7 @@
 //! `pending -> active -> done`, or `failed` with a reason, or `skipped` when
 //! already present and verified.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::Store;
@@ -322,14 +322,20 @@ impl Store {
             AssetState::Skipped => "skipped",
             _ => "done",
         };
-        self.conn().prepare_cached("UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
+        let replanned: Option<bool> = self.conn().prepare_cached("UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
                  validator = NULL, attempts = attempts + 1,
                  provenance = coalesce(?5, provenance), verified_mtime = coalesce(?6, verified_mtime),
                  repair_checksum = NULL,
                  prior_size = NULL, prior_checksum = NULL, recheck = 0,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?1")?.execute(params![id, state, size as i64, checksum, record.provenance, record.mtime],
-        )?;
+             WHERE id = ?1 RETURNING replan IS NOT NULL")?.query_row(params![id, state, size as i64, checksum, record.provenance, record.mtime],
+            |r| r.get(0),
+        ).optional()?;
+        // Planned anew while it was copied: the bytes just recorded are
+        // those of its old source, compared with the new one's.
+        if replanned == Some(true) {
+            self.apply_replan(id)?;
+        }
         Ok(())
     }
 
@@ -396,7 +402,7 @@ impl Store {
              WHERE id = ?1",
             )?
             .execute(params![id, reason, give_up])?;
-        Ok(())
+        self.apply_replan(id)
     }
 
     /// Records a failed attempt that will be tried again by the same transfer.
@@ -419,19 +425,27 @@ impl Store {
                  WHERE id = ?1 AND state IN ('active', 'verifying')",
             )?
             .execute(params![id, kept.map(|k| k as i64)])?;
-        Ok(())
+        self.apply_replan(id)
     }
 
-    /// After a crash: assets left active go back to pending. Returns how many.
+    /// After a crash: assets left active go back to pending (and take the
+    /// plans that waited for them, unless they hold verified bytes). Returns
+    /// how many.
     pub fn reconcile_job(&self, job_id: i64) -> Result<usize> {
-        Ok(self
+        let ids: Vec<i64> = self
             .conn()
             .prepare_cached(
                 "UPDATE assets SET state = 'pending'
              WHERE state IN ('active', 'verifying')
-               AND item_row IN (SELECT id FROM items WHERE job_id = ?1)",
+               AND item_row IN (SELECT id FROM items WHERE job_id = ?1)
+             RETURNING id",
             )?
-            .execute([job_id])?)
+            .query_map([job_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for &id in &ids {
+            self.apply_replan(id)?;
+        }
+        Ok(ids.len())
     }
 
     /// Assets marked done at or after the job's last flush to disk: after a
@@ -551,7 +565,8 @@ impl Store {
                 "UPDATE assets SET state = 'skipped', size = ?2, checksum = ?3, bytes_done = ?2,
                      verified_mtime = ?4, provenance = ?5, failure = NULL, validator = NULL,
                      updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                 WHERE id = ?1 AND state = 'pending' AND attempts = 0 AND repair_checksum IS NULL",
+                 WHERE id = ?1 AND state = 'pending' AND attempts = 0 AND repair_checksum IS NULL
+                   AND replan IS NULL",
             )?
             .execute(params![
                 found.id,
@@ -794,14 +809,25 @@ mod tests {
         let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.verified, Some((10, "1220ab".to_string())));
         store.release_asset(again.id, None).unwrap();
-        // Planned again unchanged: the record stays; changed: it goes.
+        // Planned again unchanged: the record stays.
         plan(&store, job, None);
         let again = store.claim_asset(job).unwrap().unwrap();
         assert!(again.verified.is_some());
         store.release_asset(again.id, None).unwrap();
+        // Changed: the recorded bytes (perhaps in place already) are
+        // settled first, as Cairn's own; then the new plan applies and
+        // they are what the new copy is compared with.
         plan(&store, job, Some("1220cc"));
         let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.verified, Some((10, "1220ab".to_string())));
+        assert_eq!(again.expected_checksum, None);
+        store
+            .finish_asset(again.id, AssetState::Done, 10, "1220ab")
+            .unwrap();
+        let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.verified, None);
+        assert_eq!(again.expected_checksum.as_deref(), Some("1220cc"));
+        assert_eq!(again.prior.map(|p| p.checksum).as_deref(), Some("1220ab"));
     }
 
     #[test]

@@ -119,8 +119,6 @@ pub struct ItemMark {
     pub state: Mirrored,
 }
 
-/// An asset planned again keeps its state when its source and promises are
-/// unchanged, or while a transfer holds it (planning runs beside transfers).
 /// An asset whose verified bytes a job of Cairn's copied: done by this job,
 /// or found done by another job of the mirror (skipped, with no checksum
 /// from the catalog; a file found in place by its catalog checksum is not
@@ -128,10 +126,39 @@ pub struct ItemMark {
 const CAIRNS_BYTES: &str = "(assets.state = 'done'
     OR (assets.state = 'skipped' AND assets.expected_checksum IS NULL AND assets.checksum IS NOT NULL))";
 
-const SAME_ASSET: &str = "(assets.state = 'active' OR (
-    assets.href = excluded.href AND assets.path = excluded.path
+/// An asset a transfer holds: claimed, or with verified bytes recorded that
+/// are not yet in place or recorded as done (a stop or a crash came in
+/// between). Its source, place and promises do not change under it: a new
+/// plan of it waits (`replan`) until the transfer ends.
+const HELD: &str = "(assets.state IN ('active', 'verifying')
+    OR (assets.state = 'pending' AND assets.checksum IS NOT NULL))";
+
+/// Whether an asset planned again has the source, place and promises of
+/// its row.
+const SAME_ASSET: &str = "(assets.href = excluded.href AND assets.path = excluded.path
     AND assets.expected_size IS excluded.expected_size
-    AND assets.expected_checksum IS excluded.expected_checksum))";
+    AND assets.expected_checksum IS excluded.expected_checksum)";
+
+/// Applies the plan that waited for asset `?1` once no transfer holds it:
+/// it goes back in the queue with its new source, place and promises.
+/// Verified bytes of Cairn's are kept as what the new copy is compared
+/// with, and as a previous version (only bytes Cairn copied: a file found
+/// in place is not its own); a partial download of the old source is not
+/// resumed. Returns the item row of an asset it changed.
+static APPLY_REPLAN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE assets SET state = 'pending',
+             prior_size = CASE WHEN {CAIRNS_BYTES} THEN assets.size ELSE assets.prior_size END,
+             prior_checksum = CASE WHEN {CAIRNS_BYTES} THEN assets.checksum ELSE assets.prior_checksum END,
+             recheck = 0, size = NULL, checksum = NULL, validator = NULL, bytes_done = 0,
+             href = replan ->> '$.href', path = replan ->> '$.path',
+             expected_size = replan ->> '$.expected_size',
+             expected_checksum = replan ->> '$.expected_checksum',
+             replan = NULL
+         WHERE id = ?1 AND replan IS NOT NULL AND NOT {HELD}
+         RETURNING item_row"
+    )
+});
 
 impl Store {
     /// Records an item and its assets in one transaction. Planning the same item
@@ -203,39 +230,38 @@ impl Store {
                  RETURNING id, state",
             )?,
         };
+        // A plan differing from the asset's row is kept beside it, then
+        // applied at once unless a transfer holds the asset (then when the
+        // transfer ends); a plan like the row leaves it as it is.
         let mut insert_asset = conn.prepare_cached(&format!(
             "INSERT INTO assets (item_row, key, href, path, expected_size, expected_checksum, media_type, first_run)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (item_row, key) DO UPDATE SET
-                     state = CASE WHEN {SAME_ASSET} THEN assets.state ELSE 'pending' END,
-                     -- Verified bytes whose source changed are what a new copy
-                     -- is compared with, and kept as a previous version.
-                     -- (Only bytes Cairn copied: a file found in place is not its own.)
-                     prior_size = CASE WHEN {SAME_ASSET} THEN assets.prior_size
-                         WHEN {CAIRNS_BYTES} THEN assets.size
-                         ELSE assets.prior_size END,
-                     prior_checksum = CASE WHEN {SAME_ASSET} THEN assets.prior_checksum
-                         WHEN {CAIRNS_BYTES} THEN assets.checksum
-                         ELSE assets.prior_checksum END,
-                     recheck = CASE WHEN {SAME_ASSET} THEN assets.recheck ELSE 0 END,
-                     size = CASE WHEN {SAME_ASSET} THEN assets.size END,
-                     checksum = CASE WHEN {SAME_ASSET} THEN assets.checksum END,
-                     href = excluded.href, path = excluded.path,
-                     expected_size = excluded.expected_size,
-                     expected_checksum = excluded.expected_checksum,
-                     media_type = excluded.media_type"
+                     replan = CASE WHEN NOT {SAME_ASSET} THEN json_object(
+                         'href', excluded.href, 'path', excluded.path,
+                         'expected_size', excluded.expected_size,
+                         'expected_checksum', excluded.expected_checksum) END,
+                     media_type = excluded.media_type
+                 RETURNING id, replan IS NOT NULL"
         ))?;
+        let mut apply = conn.prepare_cached(&APPLY_REPLAN)?;
         for asset in &item.assets {
-            insert_asset.execute(params![
-                row,
-                asset.key,
-                asset.href,
-                asset.path,
-                asset.expected_size.map(|s| s as i64),
-                asset.expected_checksum,
-                asset.media_type,
-                item.run
-            ])?;
+            let (id, replanned): (i64, bool) = insert_asset.query_row(
+                params![
+                    row,
+                    asset.key,
+                    asset.href,
+                    asset.path,
+                    asset.expected_size.map(|s| s as i64),
+                    asset.expected_checksum,
+                    asset.media_type,
+                    item.run
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if replanned {
+                apply.query_row([id], |_| Ok(())).optional()?;
+            }
         }
         // An item written before is written again once an asset of it is to
         // be copied anew (its source changed, or it failed before). A new
@@ -249,6 +275,24 @@ impl Store {
             .execute([row])?;
         }
         Ok(row)
+    }
+
+    /// Applies the plan that waited for asset `id` while a transfer held it
+    /// (see [`HELD`]), now that the transfer ended; its item, if written,
+    /// is written again once the asset is copied anew.
+    pub(super) fn apply_replan(&self, id: i64) -> Result<()> {
+        let conn = self.conn();
+        let changed: Option<i64> = conn
+            .prepare_cached(&APPLY_REPLAN)?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if let Some(item_row) = changed {
+            conn.prepare_cached(
+                "UPDATE items SET state = 'pending' WHERE id = ?1 AND state = 'written'",
+            )?
+            .execute([item_row])?;
+        }
+        Ok(())
     }
 
     /// Where a job's collections and items were placed by earlier plans (of
@@ -612,6 +656,233 @@ mod tests {
         assert_eq!(
             store.item_href(job, None, "a").unwrap().as_deref(),
             Some("http://127.0.0.1/two.json")
+        );
+    }
+
+    /// The row of asset `id`: state, href, path, expected checksum, size,
+    /// checksum, prior size and checksum, whether a plan waits.
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        bool,
+    );
+
+    fn row(store: &Store, id: i64) -> Row {
+        store
+            .conn()
+            .query_row(
+                "SELECT state, href, path, expected_checksum, size, checksum, prior_size,
+                        prior_checksum, replan IS NOT NULL FROM assets WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                },
+            )
+            .unwrap()
+    }
+
+    /// Item `a` with its asset `x` moved to another address, place and
+    /// promised checksum.
+    fn moved(job: i64) -> NewItem {
+        let mut moved = item(job, "a", &["x"]);
+        moved.document = json!({"id": "a", "moved": true}).to_string();
+        moved.assets[0].href = "http://127.0.0.1/moved/a/x".into();
+        moved.assets[0].path = "tiles/a/x.tif".into();
+        moved.assets[0].expected_checksum = Some("1220bb".into());
+        moved
+    }
+
+    fn job(store: &Store) -> i64 {
+        store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_plan_read_again_under_a_transfer_waits_until_the_transfer_ends() {
+        let store = Store::open_in_memory().unwrap();
+        let job = job(&store);
+        let row_a = store.plan_item(&item(job, "a", &["x"])).unwrap();
+        store.mark_item_written(row_a).unwrap();
+        let claimed = store.claim_asset(job).unwrap().unwrap();
+        let id = claimed.id;
+        store.plan_item(&moved(job)).unwrap();
+        // The transfer's row is the one it claimed: what it records is
+        // about the address it fetches and the place it writes.
+        let held = row(&store, id);
+        assert_eq!(
+            (held.0.as_str(), held.1.as_str(), held.2.as_str(), held.8),
+            ("active", "http://127.0.0.1/a/x", "tiles/a/x", true)
+        );
+        store.set_asset_verifying(id, 5, "1220aa").unwrap();
+        store.plan_item(&moved(job)).unwrap();
+        assert_eq!(row(&store, id).1, "http://127.0.0.1/a/x");
+        store
+            .finish_asset(id, AssetState::Done, 5, "1220aa")
+            .unwrap();
+        // Then the new plan: fetched again from the new address, compared
+        // with the bytes just verified (kept as the previous version).
+        assert_eq!(
+            row(&store, id),
+            (
+                "pending".into(),
+                "http://127.0.0.1/moved/a/x".into(),
+                "tiles/a/x.tif".into(),
+                Some("1220bb".into()),
+                None,
+                None,
+                Some(5),
+                Some("1220aa".into()),
+                false
+            )
+        );
+        let written = store.written_items(job).unwrap();
+        assert!(written.is_empty(), "{written:?}");
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.href, "http://127.0.0.1/moved/a/x");
+        assert_eq!(again.path, "tiles/a/x.tif");
+        assert_eq!(
+            again.prior.map(|p| (p.size, p.checksum)),
+            Some((5, "1220aa".into()))
+        );
+        assert!(again.verified.is_none());
+    }
+
+    #[test]
+    fn a_plan_that_comes_back_to_the_claimed_asset_changes_nothing() {
+        let store = Store::open_in_memory().unwrap();
+        let job = job(&store);
+        store.plan_item(&item(job, "a", &["x"])).unwrap();
+        let id = store.claim_asset(job).unwrap().unwrap().id;
+        store.plan_item(&moved(job)).unwrap();
+        store.plan_item(&item(job, "a", &["x"])).unwrap();
+        store
+            .finish_asset(id, AssetState::Done, 5, "1220aa")
+            .unwrap();
+        let done = row(&store, id);
+        assert_eq!(
+            (done.0.as_str(), done.1.as_str(), done.5.as_deref(), done.8),
+            ("done", "http://127.0.0.1/a/x", Some("1220aa"), false)
+        );
+    }
+
+    #[test]
+    fn every_end_of_a_transfer_applies_the_plan_that_waited() {
+        let store = Store::open_in_memory().unwrap();
+        let job = job(&store);
+        let new_href = "http://127.0.0.1/moved/a/x".to_string();
+        // Given up, stopped, or cut short by a crash: the asset is queued
+        // again from its new address, nothing of the old one kept.
+        type End<'a> = &'a dyn Fn(&Store, i64);
+        let ends: [(&str, End); 3] = [
+            ("given up", &|s, id| {
+                s.fail_attempt(id, "gone", true).unwrap()
+            }),
+            ("stopped", &|s, id| s.release_asset(id, Some(3)).unwrap()),
+            ("crashed", &|s, _| {
+                s.reconcile_job(job).unwrap();
+            }),
+        ];
+        for (how, end) in ends {
+            store.plan_item(&item(job, "a", &["x"])).unwrap();
+            let id = store.claim_asset(job).unwrap().unwrap().id;
+            store.set_asset_validator(id, Some("\"v1\"")).unwrap();
+            store.plan_item(&moved(job)).unwrap();
+            end(&store, id);
+            let after = row(&store, id);
+            assert_eq!(
+                (after.0.as_str(), &after.1, after.8),
+                ("pending", &new_href, false),
+                "{how}"
+            );
+            let (validator, bytes_done): (Option<String>, i64) = store
+                .conn()
+                .query_row(
+                    "SELECT validator, bytes_done FROM assets WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((validator, bytes_done), (None, 0), "{how}");
+            // Back to the first plan for the next round.
+            store.plan_item(&item(job, "a", &["x"])).unwrap();
+            assert_eq!(row(&store, id).1, "http://127.0.0.1/a/x", "{how}");
+        }
+    }
+
+    #[test]
+    fn verified_bytes_cut_short_by_a_crash_are_settled_before_a_new_plan() {
+        let store = Store::open_in_memory().unwrap();
+        let job = job(&store);
+        store.plan_item(&item(job, "a", &["x"])).unwrap();
+        let id = store.claim_asset(job).unwrap().unwrap().id;
+        store.set_asset_verifying(id, 5, "1220aa").unwrap();
+        store.plan_item(&moved(job)).unwrap();
+        // The bytes may already be in place: the job first settles them
+        // under the address they came from.
+        store.reconcile_job(job).unwrap();
+        let waiting = row(&store, id);
+        assert_eq!(
+            (waiting.0.as_str(), waiting.1.as_str(), waiting.8),
+            ("pending", "http://127.0.0.1/a/x", true)
+        );
+        // Planned again after the crash: still waiting.
+        store.plan_item(&moved(job)).unwrap();
+        let claimed = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(claimed.href, "http://127.0.0.1/a/x");
+        assert_eq!(claimed.verified, Some((5, "1220aa".into())));
+        store
+            .finish_asset(id, AssetState::Done, 5, "1220aa")
+            .unwrap();
+        let after = row(&store, id);
+        assert_eq!(
+            (after.0.as_str(), after.1.as_str(), after.7.as_deref()),
+            ("pending", "http://127.0.0.1/moved/a/x", Some("1220aa"))
+        );
+    }
+
+    #[test]
+    fn an_asset_no_transfer_holds_takes_a_new_plan_at_once() {
+        let store = Store::open_in_memory().unwrap();
+        let job = job(&store);
+        store.plan_item(&item(job, "a", &["x"])).unwrap();
+        let id = store.claim_asset(job).unwrap().unwrap().id;
+        store
+            .finish_asset(id, AssetState::Done, 5, "1220aa")
+            .unwrap();
+        store.plan_item(&moved(job)).unwrap();
+        let after = row(&store, id);
+        assert_eq!(
+            (
+                after.0.as_str(),
+                after.1.as_str(),
+                after.4,
+                after.6,
+                after.8
+            ),
+            (
+                "pending",
+                "http://127.0.0.1/moved/a/x",
+                None,
+                Some(5),
+                false
+            )
         );
     }
 }

@@ -43,7 +43,7 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 22] = [
+const SCHEMA: [&str; 23] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -66,6 +66,7 @@ const SCHEMA: [&str; 22] = [
     include_str!("migrations/0020_jobs_access.sql"),
     include_str!("migrations/0021_settings.sql"),
     include_str!("migrations/0022_checks.sql"),
+    include_str!("migrations/0023_assets_replan.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

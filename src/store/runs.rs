@@ -113,9 +113,10 @@ impl Store {
     }
 
     /// A file a sync asked about is unchanged at its source: it is done
-    /// again with the bytes verified before, if the plan left its source and
-    /// place as they were when it was claimed (else it is fetched, compared
-    /// with those bytes). Returns whether it was kept.
+    /// again with the bytes verified before, if its source and place are
+    /// those it was claimed with (else it is fetched, compared with those
+    /// bytes); a plan that waited for it then takes effect. Returns whether
+    /// it was kept.
     pub fn keep_prior(&self, id: i64, href: &str, path: &str) -> Result<bool> {
         let kept = self
             .conn()
@@ -133,6 +134,7 @@ impl Store {
                 .prepare_cached("UPDATE assets SET state = 'pending', recheck = 0 WHERE id = ?1")?
                 .execute([id])?;
         }
+        self.apply_replan(id)?;
         Ok(kept == 1)
     }
 

@@ -876,8 +876,8 @@ async fn release(shared: &Shared, asset: &AssetRow) -> Result<()> {
 }
 
 /// A file a sync asked about is as it was at the source: it stays, verified
-/// as before, unless the plan has changed the asset since it was claimed
-/// (then it is fetched and compared). Returns whether it stays.
+/// as before (should the plan have changed the asset meanwhile, the new
+/// source is then fetched and compared with it). Returns whether it stays.
 async fn keep_as_it_is(shared: &Shared, asset: &AssetRow) -> Result<bool> {
     let (id, href, path) = (asset.id, asset.href.clone(), asset.path.clone());
     let kept = shared

@@ -373,3 +373,102 @@ fn a_changed_checksum_in_the_catalog_is_a_change_and_a_dry_run_does_not_hide_one
         verified.stderr
     );
 }
+
+/// A sync plans the source again while it already copies (what failed
+/// before is queued again at once): a file being fetched from the address
+/// its item had may be moved by the item read meanwhile. The copy from the
+/// old address is finished and kept as a previous version; the file in the
+/// mirror is the new address's, recorded as such (never the old bytes
+/// under the new address).
+#[test]
+fn an_asset_moved_while_a_sync_fetches_it_ends_with_the_new_address_bytes() {
+    let site = Site::start();
+    // A first copy in which asset 0 is missing at its server.
+    for i in 0..3 {
+        if i > 0 {
+            put_asset(&site, i, 1);
+        }
+        put_item(&site, i, "first");
+    }
+    put_collection(&site, &[0, 1, 2]);
+    let out = tempfile::tempdir().unwrap();
+    let (state, dest) = (out.path().join("cairn.db"), out.path().join("mirror"));
+    let first = cairn(
+        &state,
+        &[
+            "mirror",
+            &site.url("catalog/collection.json"),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let summary = first.summary();
+    assert_eq!(summary["failed"], 1, "{}\n{}", first.stdout, first.stderr);
+    let job = summary["job"].to_string();
+
+    // Upstream: the bytes are at the old address now, served slowly (the
+    // sync queues the failed file again and starts fetching it at once), and
+    // the item, read a moment later, names another address with other bytes.
+    site.put(
+        "assets/a0.bin",
+        Reply::bytes(asset_bytes(0, 2), "application/octet-stream")
+            .header("etag", "\"a0-v2\"")
+            .trickle(std::time::Duration::from_millis(1)),
+    );
+    site.put(
+        "moved/a0.bin",
+        Reply::bytes(asset_bytes(0, 3), "application/octet-stream").header("etag", "\"m0-v3\""),
+    );
+    let mut moved = item(&site, 0, "moved");
+    moved["assets"]["data"]["href"] = Value::from(site.url("moved/a0.bin"));
+    site.put(
+        "catalog/item-0.json",
+        Reply::json(&moved).trickle(std::time::Duration::from_micros(300)),
+    );
+
+    let run = cairn(&state, &["sync", &job, "--json"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    // The old address was being fetched when the item moved it (else this
+    // test shows nothing): its bytes were sent in full.
+    assert_eq!(
+        site.sent("assets/a0.bin"),
+        asset_bytes(0, 2).len() as u64,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(site.sent("moved/a0.bin"), asset_bytes(0, 3).len() as u64);
+    assert_eq!(run.summary()["done"], 3, "{}", run.stdout);
+
+    let file = dest.join("scenes/item-0/a0.bin");
+    assert_eq!(std::fs::read(&file).unwrap(), asset_bytes(0, 3));
+    let doc = item_document(&dest, 0);
+    let asset = &doc["assets"]["data"];
+    assert_eq!(asset["href"], "./a0.bin", "{doc}");
+    assert_eq!(asset["file:size"], asset_bytes(0, 3).len(), "{doc}");
+    assert_eq!(doc["properties"]["title"], "moved", "{doc}");
+    // The old address's bytes are kept beside it, as a previous version.
+    let previous = asset["cairn:previous_versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(previous.len(), 1, "{doc}");
+    let href = previous[0]["href"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(dest.join("scenes/item-0").join(&href[2..])).unwrap(),
+        asset_bytes(0, 2)
+    );
+    // The provenance names the address the bytes came from.
+    let provenance = std::fs::read_to_string(dest.join("provenance.jsonl")).unwrap();
+    let line = provenance
+        .lines()
+        .find(|l| l.contains("\"scenes/item-0/a0.bin\""))
+        .unwrap_or_else(|| panic!("{provenance}"));
+    assert!(line.contains("moved/a0.bin"), "{line}");
+    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        verified.code,
+        Some(0),
+        "{}\n{}",
+        verified.stdout,
+        verified.stderr
+    );
+}
