@@ -392,8 +392,10 @@ impl Store {
         Ok(Some(mirrored_file_of(row)?))
     }
 
-    /// Records a failed attempt: back to pending while attempts remain, else failed.
-    pub fn fail_attempt(&self, id: i64, reason: &str, give_up: bool) -> Result<()> {
+    /// Records a failed attempt: back to pending while attempts remain, else
+    /// failed. Returns whether a plan that waited for the asset put it back
+    /// in the queue (from its new source: the failure was the old one's).
+    pub fn fail_attempt(&self, id: i64, reason: &str, give_up: bool) -> Result<bool> {
         self.conn()
             .prepare_cached(
                 "UPDATE assets SET state = CASE WHEN ?3 THEN 'failed' ELSE 'pending' END,
@@ -425,7 +427,8 @@ impl Store {
                  WHERE id = ?1 AND state IN ('active', 'verifying')",
             )?
             .execute(params![id, kept.map(|k| k as i64)])?;
-        self.apply_replan(id)
+        self.apply_replan(id)?;
+        Ok(())
     }
 
     /// After a crash: assets left active go back to pending (and take the
@@ -578,7 +581,9 @@ impl Store {
         Ok(())
     }
 
-    /// Failed assets go back to pending with fresh attempts (the "retry" button).
+    /// Failed assets go back to pending with fresh attempts (the "retry"
+    /// button); bytes verified before they failed never took their place,
+    /// and are forgotten.
     pub fn retry_failed(&self, job_id: i64) -> Result<usize> {
         // Their items are written again once the assets are in, and items
         // whose documents could not be written are tried again.
@@ -596,7 +601,7 @@ impl Store {
         Ok(self
             .conn()
             .prepare_cached(
-                "UPDATE assets SET state = 'pending', attempts = 0
+                "UPDATE assets SET state = 'pending', attempts = 0, size = NULL, checksum = NULL
              WHERE state = 'failed' AND item_row IN (SELECT id FROM items WHERE job_id = ?1)",
             )?
             .execute([job_id])?)
@@ -828,6 +833,24 @@ mod tests {
         assert_eq!(again.verified, None);
         assert_eq!(again.expected_checksum.as_deref(), Some("1220cc"));
         assert_eq!(again.prior.map(|p| p.checksum).as_deref(), Some("1220ab"));
+    }
+
+    #[test]
+    fn bytes_verified_before_a_failure_are_forgotten_when_it_is_retried() {
+        let (store, job) = new_job();
+        plan(&store, job, None);
+        let asset = store.claim_asset(job).unwrap().unwrap();
+        store.set_asset_verifying(asset.id, 10, "1220ab").unwrap();
+        // They never took their place (the move into it failed).
+        assert!(!store.fail_attempt(asset.id, "no room", true).unwrap());
+        store.retry_failed(job).unwrap();
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.verified, None);
+        // So a new plan of it applies at once: no transfer holds it.
+        store.release_asset(again.id, None).unwrap();
+        plan(&store, job, Some("1220cc"));
+        let again = store.claim_asset(job).unwrap().unwrap();
+        assert_eq!(again.expected_checksum.as_deref(), Some("1220cc"));
     }
 
     #[test]

@@ -140,17 +140,21 @@ const SAME_ASSET: &str = "(assets.href = excluded.href AND assets.path = exclude
     AND assets.expected_checksum IS excluded.expected_checksum)";
 
 /// Applies the plan that waited for asset `?1` once no transfer holds it:
-/// it goes back in the queue with its new source, place and promises.
-/// Verified bytes of Cairn's are kept as what the new copy is compared
-/// with, and as a previous version (only bytes Cairn copied: a file found
-/// in place is not its own); a partial download of the old source is not
-/// resumed. Returns the item row of an asset it changed.
+/// it goes back in the queue with its new source, place and promises, and
+/// a fresh set of attempts. Verified bytes of Cairn's in the same place are
+/// what the new copy is compared with, and kept as a previous version
+/// (only bytes Cairn copied: a file found in place is not its own; a file
+/// whose place changed stays where it is). A partial download of the old
+/// source is not resumed. Returns the item row of an asset it changed.
 static APPLY_REPLAN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "UPDATE assets SET state = 'pending',
-             prior_size = CASE WHEN {CAIRNS_BYTES} THEN assets.size ELSE assets.prior_size END,
-             prior_checksum = CASE WHEN {CAIRNS_BYTES} THEN assets.checksum ELSE assets.prior_checksum END,
+             prior_size = CASE WHEN assets.path IS NOT replan ->> '$.path' THEN NULL
+                 WHEN {CAIRNS_BYTES} THEN assets.size ELSE assets.prior_size END,
+             prior_checksum = CASE WHEN assets.path IS NOT replan ->> '$.path' THEN NULL
+                 WHEN {CAIRNS_BYTES} THEN assets.checksum ELSE assets.prior_checksum END,
              recheck = 0, size = NULL, checksum = NULL, validator = NULL, bytes_done = 0,
+             attempts = 0, failure = NULL,
              href = replan ->> '$.href', path = replan ->> '$.path',
              expected_size = replan ->> '$.expected_size',
              expected_checksum = replan ->> '$.expected_checksum',
@@ -279,8 +283,9 @@ impl Store {
 
     /// Applies the plan that waited for asset `id` while a transfer held it
     /// (see [`HELD`]), now that the transfer ended; its item, if written,
-    /// is written again once the asset is copied anew.
-    pub(super) fn apply_replan(&self, id: i64) -> Result<()> {
+    /// is written again once the asset is copied anew. Returns whether it
+    /// did.
+    pub(super) fn apply_replan(&self, id: i64) -> Result<bool> {
         let conn = self.conn();
         let changed: Option<i64> = conn
             .prepare_cached(&APPLY_REPLAN)?
@@ -292,7 +297,7 @@ impl Store {
             )?
             .execute([item_row])?;
         }
-        Ok(())
+        Ok(changed.is_some())
     }
 
     /// Where a job's collections and items were placed by earlier plans (of
@@ -697,13 +702,12 @@ mod tests {
             .unwrap()
     }
 
-    /// Item `a` with its asset `x` moved to another address, place and
-    /// promised checksum.
+    /// Item `a` with its asset `x` moved to another address with another
+    /// promised checksum (the document kept as it was: what changes the
+    /// item is the asset alone).
     fn moved(job: i64) -> NewItem {
         let mut moved = item(job, "a", &["x"]);
-        moved.document = json!({"id": "a", "moved": true}).to_string();
         moved.assets[0].href = "http://127.0.0.1/moved/a/x".into();
-        moved.assets[0].path = "tiles/a/x.tif".into();
         moved.assets[0].expected_checksum = Some("1220bb".into());
         moved
     }
@@ -743,7 +747,7 @@ mod tests {
             (
                 "pending".into(),
                 "http://127.0.0.1/moved/a/x".into(),
-                "tiles/a/x.tif".into(),
+                "tiles/a/x".into(),
                 Some("1220bb".into()),
                 None,
                 None,
@@ -756,7 +760,7 @@ mod tests {
         assert!(written.is_empty(), "{written:?}");
         let again = store.claim_asset(job).unwrap().unwrap();
         assert_eq!(again.href, "http://127.0.0.1/moved/a/x");
-        assert_eq!(again.path, "tiles/a/x.tif");
+        assert_eq!(again.path, "tiles/a/x");
         assert_eq!(
             again.prior.map(|p| (p.size, p.checksum)),
             Some((5, "1220aa".into()))
@@ -792,7 +796,7 @@ mod tests {
         type End<'a> = &'a dyn Fn(&Store, i64);
         let ends: [(&str, End); 3] = [
             ("given up", &|s, id| {
-                s.fail_attempt(id, "gone", true).unwrap()
+                assert!(s.fail_attempt(id, "gone", true).unwrap())
             }),
             ("stopped", &|s, id| s.release_asset(id, Some(3)).unwrap()),
             ("crashed", &|s, _| {
@@ -820,6 +824,16 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!((validator, bytes_done), (None, 0), "{how}");
+            // The new source has a fresh set of attempts.
+            let (attempts, failure): (i64, Option<String>) = store
+                .conn()
+                .query_row(
+                    "SELECT attempts, failure FROM assets WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((attempts, failure), (0, None), "{how}");
             // Back to the first plan for the next round.
             store.plan_item(&item(job, "a", &["x"])).unwrap();
             assert_eq!(row(&store, id).1, "http://127.0.0.1/a/x", "{how}");
@@ -883,6 +897,25 @@ mod tests {
                 Some(5),
                 false
             )
+        );
+    }
+
+    #[test]
+    fn bytes_whose_place_changed_are_not_compared_at_the_new_place() {
+        let store = Store::open_in_memory().unwrap();
+        let job = job(&store);
+        store.plan_item(&item(job, "a", &["x"])).unwrap();
+        let id = store.claim_asset(job).unwrap().unwrap().id;
+        store
+            .finish_asset(id, AssetState::Done, 5, "1220aa")
+            .unwrap();
+        let mut renamed = moved(job);
+        renamed.assets[0].path = "tiles/a/x.tif".into();
+        store.plan_item(&renamed).unwrap();
+        let after = row(&store, id);
+        assert_eq!(
+            (after.0.as_str(), after.2.as_str(), after.6, after.7),
+            ("pending", "tiles/a/x.tif", None, None)
         );
     }
 }

@@ -129,11 +129,7 @@ impl Store {
                AND prior_checksum IS NOT NULL",
             )?
             .execute(params![id, href, path])?;
-        if kept == 0 {
-            self.conn()
-                .prepare_cached("UPDATE assets SET state = 'pending', recheck = 0 WHERE id = ?1")?
-                .execute([id])?;
-        }
+        // Not kept: the transfer goes on holding the asset, and fetches it.
         self.apply_replan(id)?;
         Ok(kept == 1)
     }
@@ -181,7 +177,8 @@ impl Store {
             // Their files are not asked about: the source no longer lists them.
             self.conn().execute(
                 "UPDATE assets SET state = 'done', size = prior_size, checksum = prior_checksum,
-                     bytes_done = prior_size, prior_size = NULL, prior_checksum = NULL, recheck = 0
+                     bytes_done = prior_size, prior_size = NULL, prior_checksum = NULL, recheck = 0,
+                     replan = NULL
                  WHERE recheck = 1 AND state = 'pending'
                    AND item_row IN (SELECT id FROM items
                                     WHERE job_id = (SELECT job_id FROM runs WHERE id = ?1)

@@ -600,9 +600,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
     // A file already in the asset's place that nothing proves is this asset
     // is replaced only if a job of this mirror put it there: someone else's
     // file is never overwritten.
-    // (A file a repair fetches again was put there by this very asset, and
-    // one a sync asks about was verified by it.)
-    if recorded.is_none() && present && asset.repair_checksum.is_none() && recheck.is_none() {
+    // (A file a repair fetches again was put there by this very asset, one
+    // a sync asks about was verified by it, and so were the bytes of an
+    // asset whose source changed: they are kept aside if they are still
+    // those verified.)
+    if recorded.is_none() && present && asset.repair_checksum.is_none() && asset.prior.is_none() {
         let (id, path) = (asset.id, asset.path.clone());
         let ours = shared
             .ledger
@@ -971,11 +973,15 @@ async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> 
         return Ok(());
     }
     let (id, recorded) = (asset.id, reason.to_string());
-    shared
+    let requeued = shared
         .ledger
         .call(move |s| s.fail_attempt(id, &recorded, true))
         .await?;
     shared.ended(asset);
+    if requeued {
+        // Its source changed meanwhile: the new one is tried instead.
+        return Ok(());
+    }
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     // Said (and logged) without credentials or a signature.
     shared.emit(Event::AssetFailed {
