@@ -14,6 +14,7 @@
 //! flushes its own file before it is reported.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -74,6 +75,7 @@ const PACED: usize = 4 * BATCH;
 /// dropped, after applying what was asked.
 pub struct Ledger {
     sender: Option<std::sync::mpsc::Sender<Request>>,
+    waker: Waker,
     thread: Option<JoinHandle<()>>,
     /// The first failure of an update nobody waited for.
     failed: Arc<Mutex<Option<String>>>,
@@ -82,12 +84,33 @@ pub struct Ledger {
     paced: Arc<(Mutex<usize>, Condvar)>,
 }
 
+/// Ends the store thread's gathering early, for a request answered without
+/// delay.
+struct Waker {
+    urgent: Arc<AtomicBool>,
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+impl Waker {
+    fn wake(&self) {
+        self.urgent.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+}
+
 impl Ledger {
     /// Starts the thread over `store` for job `job_id`. `flush` is the folder
     /// whose file system holds the finished files (`None` when they need no
     /// flush, e.g. for a bucket).
     pub fn start(store: Arc<Mutex<Store>>, job_id: i64, flush: Option<PathBuf>) -> Result<Ledger> {
         let (sender, receiver) = std::sync::mpsc::channel::<Request>();
+        let urgent = Arc::new(AtomicBool::new(false));
+        let waker = Waker {
+            urgent: urgent.clone(),
+            thread: std::sync::OnceLock::new(),
+        };
         let mut flush = flush.map(|folder| Flush {
             folder,
             job_id,
@@ -108,21 +131,23 @@ impl Ledger {
                     };
                     // Updates nobody waits for (or whose sender may wait)
                     // gather a few milliseconds, so that thousands of small
-                    // files share transactions; a request answered without
-                    // delay ends the gathering.
-                    let deadline = Instant::now() + GATHER;
-                    let mut awaited = first.awaited;
+                    // files share transactions. The thread sleeps meanwhile:
+                    // those sends do not wake it, one for a request answered
+                    // without delay does, and ends the gathering.
+                    if !first.awaited {
+                        let deadline = Instant::now() + GATHER;
+                        while !urgent.load(Ordering::Acquire) {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                break;
+                            }
+                            std::thread::park_timeout(left);
+                        }
+                    }
+                    urgent.store(false, Ordering::Release);
                     let mut batch = vec![first];
                     while batch.len() < BATCH {
-                        let more = if awaited {
-                            receiver.try_recv().ok()
-                        } else {
-                            receiver
-                                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                                .ok()
-                        };
-                        let Some(more) = more else { break };
-                        awaited |= more.awaited;
+                        let Ok(more) = receiver.try_recv() else { break };
                         batch.push(more);
                     }
                     if let Some(flush) = flush.as_mut() {
@@ -139,8 +164,10 @@ impl Ledger {
                     "Cairn could not start a thread for the job ({e}); the system may be short of memory"
                 ))
             })?;
+        waker.thread.get_or_init(|| thread.thread().clone());
         Ok(Ledger {
             sender: Some(sender),
+            waker,
             thread: Some(thread),
             failed: Arc::new(Mutex::new(None)),
             paced: Arc::new((Mutex::new(0), Condvar::new())),
@@ -285,6 +312,9 @@ impl Ledger {
                 awaited: ask != Ask::Gathered,
             })
             .map_err(|_| stopped())?;
+        if ask != Ask::Gathered {
+            self.waker.wake();
+        }
         answered.await.map_err(|_| stopped())?
     }
 }
