@@ -161,6 +161,17 @@ pub enum Linked {
     Damaged { why: String, size: u64 },
 }
 
+/// What became of a file to keep aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetAside {
+    /// It is kept under the new name.
+    Kept,
+    /// It was not there (or, in a bucket, not the size expected).
+    Gone,
+    /// Something is at the new name already: nothing was moved.
+    Taken,
+}
+
 impl Destination {
     /// Opens a destination in its [`normalize`]d form; `staging` is where a
     /// bucket's files wait for upload (unused for a folder).
@@ -265,23 +276,26 @@ impl Destination {
 
     /// Keeps the mirror's file at `relative` as `kept` (a sibling path), before
     /// new bytes take its place: a rename in a folder, a copy in a bucket.
-    /// Returns false when there is no such file.
+    /// What is at `kept` already is never replaced: the caller chooses
+    /// another name ([`SetAside::Taken`]).
     pub async fn set_aside(
         &self,
         local: &Folder,
         relative: &str,
         kept: &str,
         size: u64,
-    ) -> Result<bool> {
+    ) -> Result<SetAside> {
         match self {
             Destination::Folder(_) => {
                 if !local.has_file(relative) {
-                    return Ok(false);
+                    return Ok(SetAside::Gone);
                 }
-                local
-                    .rename(relative, kept)
-                    .map_err(|source| Error::io(&local.display(relative), source))?;
-                Ok(true)
+                match local.rename_new(relative, kept) {
+                    Ok(()) => Ok(SetAside::Kept),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(SetAside::Taken),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SetAside::Gone),
+                    Err(source) => Err(Error::io(&local.display(relative), source)),
+                }
             }
             Destination::Bucket(bucket) => {
                 let from = bucket.object_path(relative);
@@ -289,17 +303,18 @@ impl Destination {
                 // Not the verified bytes (another size): not a version.
                 match bucket.store.head(&from).await {
                     Ok(meta) if meta.size == size => {}
-                    _ => return Ok(false),
+                    _ => return Ok(SetAside::Gone),
                 }
                 match bucket.store.copy_if_not_exists(&from, &to).await {
-                    Ok(()) => Ok(true),
-                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Ok(()) => Ok(SetAside::Kept),
+                    Err(object_store::Error::NotFound { .. }) => Ok(SetAside::Gone),
+                    Err(object_store::Error::AlreadyExists { .. }) => Ok(SetAside::Taken),
                     // A store that cannot refuse to overwrite: the name was
                     // looked for just before and is new.
                     Err(object_store::Error::NotSupported { .. }) => {
                         match bucket.store.copy(&from, &to).await {
-                            Ok(()) => Ok(true),
-                            Err(object_store::Error::NotFound { .. }) => Ok(false),
+                            Ok(()) => Ok(SetAside::Kept),
+                            Err(object_store::Error::NotFound { .. }) => Ok(SetAside::Gone),
                             Err(source) => Err(Error::ObjectStore {
                                 href: format!("{}/{relative}", bucket.url),
                                 source,

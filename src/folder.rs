@@ -176,13 +176,26 @@ impl Folder {
     /// Renames `from` to `to`; both must be in one folder. A link at `to` is
     /// replaced, not followed.
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (place, to_name) = self.siblings(from, to)?;
+        place.rename(&place.name, to_name)
+    }
+
+    /// As [`Folder::rename`], never replacing what is at `to` (see
+    /// [`Place::rename_new`]).
+    pub fn rename_new(&self, from: &str, to: &str) -> io::Result<()> {
+        let (place, to_name) = self.siblings(from, to)?;
+        place.rename_new(&place.name, to_name)
+    }
+
+    /// The place of `from`, and the name of `to` in the same folder.
+    fn siblings<'a>(&self, from: &str, to: &'a str) -> io::Result<(Place, &'a str)> {
         let place = self.place(from, false)?;
         let (to_dir_name, to_name) = to.rsplit_once('/').unwrap_or(("", to));
         let from_dir_name = from.rsplit_once('/').map_or("", |(d, _)| d);
         if from_dir_name != to_dir_name {
             return Err(invalid(to, "a rename must stay in its folder"));
         }
-        place.rename(&place.name, to_name)
+        Ok((place, to_name))
     }
 
     /// Removes the folder at `relative` if it is empty (else leaves it).
@@ -505,6 +518,54 @@ impl Place {
         })
     }
 
+    /// Renames `from` to `to` in this folder unless something is at `to`
+    /// (an error of kind `AlreadyExists`, and nothing moved): what is there
+    /// is never replaced, not even by another process choosing the same
+    /// name at the same moment (Linux's `renameat2` with
+    /// `RENAME_NOREPLACE`; where the system or the file system does not
+    /// offer it, a look just before the rename).
+    pub fn rename_new(&self, from: &str, to: &str) -> io::Result<()> {
+        plain(from)?;
+        plain(to)?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::ffi::CString;
+            use std::os::fd::AsRawFd;
+            let (Ok(c_from), Ok(c_to)) = (CString::new(from), CString::new(to)) else {
+                return Err(invalid(to, "it holds a NUL character"));
+            };
+            let fd = self.dir.as_raw_fd();
+            // SAFETY: `fd` is this folder's open handle for the whole call,
+            // and both names are NUL-terminated strings that outlive it.
+            let done = unsafe {
+                libc::renameat2(
+                    fd,
+                    c_from.as_ptr(),
+                    fd,
+                    c_to.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            if done == 0 {
+                return Ok(());
+            }
+            let error = io::Error::last_os_error();
+            match error.raw_os_error() {
+                // Not offered here (an old kernel, some file systems).
+                Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => {}
+                Some(libc::EEXIST) => return Err(error),
+                _ => return Err(explain(&self.dir, to, &self.relative(to), error)),
+            }
+        }
+        if self.dir.symlink_metadata(to).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{:?} is taken", self.relative(to)),
+            ));
+        }
+        self.rename(from, to)
+    }
+
     /// Removes the file (or link) `name`, if there is one.
     pub fn remove(&self, name: &str) -> io::Result<()> {
         plain(name)?;
@@ -619,6 +680,32 @@ mod tests {
             let error = folder.create(bad).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_file_kept_aside_never_replaces_what_has_its_new_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mirror");
+        let folder = Folder::open(&root).unwrap();
+        folder
+            .write_atomic("c/collection.json", b"damaged")
+            .unwrap();
+        folder.write_atomic("c/kept", b"kept before").unwrap();
+        std::fs::write(dir.path().join("precious"), b"mine").unwrap();
+        symlink(dir.path().join("precious"), root.join("c/link")).unwrap();
+        // Taken by a file, or by a link (neither replaced nor followed).
+        for taken in ["c/kept", "c/link"] {
+            let error = folder.rename_new("c/collection.json", taken).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::AlreadyExists, "{error}");
+        }
+        assert_eq!(folder.read("c/kept").unwrap(), b"kept before");
+        assert_eq!(std::fs::read(dir.path().join("precious")).unwrap(), b"mine");
+        assert_eq!(folder.read("c/collection.json").unwrap(), b"damaged");
+        folder.rename_new("c/collection.json", "c/kept-2").unwrap();
+        assert_eq!(folder.read("c/kept-2").unwrap(), b"damaged");
+        assert!(!folder.has_file("c/collection.json"));
+        // Never into another folder.
+        assert!(folder.rename_new("c/kept-2", "d/kept").is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use url::Url;
 use super::copy::{AssetCopy, verify_existing};
 use super::ledger::Ledger;
 use crate::checksum::{Algorithm, Checksum};
-use crate::destination::{Destination, Linked};
+use crate::destination::{Destination, Linked, SetAside};
 use crate::events::{Counters, Event, Sampler};
 use crate::fetch::{Fetcher, MinSpeed};
 use crate::folder::{Folder, Place};
@@ -918,30 +918,41 @@ async fn set_aside(shared: &Shared, asset: &AssetRow, prior: &Prior, place: &Pla
         "" => name,
         dir => format!("{dir}/{name}"),
     };
-    let mut name = format!("{stem}.previous-{when}{extension}");
+    let named = |n: u32| match n {
+        1 => format!("{stem}.previous-{when}{extension}"),
+        n => format!("{stem}.previous-{when}-{n}{extension}"),
+    };
+    // A name nothing has; should another job take it at the same moment,
+    // the next one.
     let mut n = 1;
-    while shared
-        .destination
-        .has_file(&shared.local, &beside(name.clone()))
-        .await
-        || place.has_file(&crate::transfer::copy::part_path(&name))
-    {
+    loop {
+        let name = named(n);
         n += 1;
-        name = format!("{stem}.previous-{when}-{n}{extension}");
+        if shared
+            .destination
+            .has_file(&shared.local, &beside(name.clone()))
+            .await
+            || place.has_file(&crate::transfer::copy::part_path(&name))
+        {
+            continue;
+        }
+        let kept = beside(name);
+        match shared
+            .destination
+            .set_aside(&shared.local, &asset.path, &kept, prior.size)
+            .await?
+        {
+            SetAside::Taken => continue,
+            SetAside::Gone => return Ok(()),
+            SetAside::Kept => {
+                let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
+                return shared
+                    .ledger
+                    .call(move |s| s.keep_version(id, &kept, size, &checksum))
+                    .await;
+            }
+        }
     }
-    let kept = beside(name);
-    if shared
-        .destination
-        .set_aside(&shared.local, &asset.path, &kept, prior.size)
-        .await?
-    {
-        let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
-        shared
-            .ledger
-            .call(move |s| s.keep_version(id, &kept, size, &checksum))
-            .await?;
-    }
-    Ok(())
 }
 
 async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> {
@@ -1186,16 +1197,27 @@ async fn write_out(shared: &Shared) -> Result<()> {
 /// it is then left as it is.
 async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool {
     let when = chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string();
-    let mut kept = format!("{path}.damaged-{when}");
+    // A name nothing has; should another job take it at the same moment,
+    // the next one.
     let mut n = 1;
-    while shared.destination.has_file(&shared.local, &kept).await {
+    let (kept, set_aside) = loop {
+        let kept = match n {
+            1 => format!("{path}.damaged-{when}"),
+            n => format!("{path}.damaged-{when}-{n}"),
+        };
         n += 1;
-        kept = format!("{path}.damaged-{when}-{n}");
-    }
-    let set_aside = shared
-        .destination
-        .set_aside(&shared.local, path, &kept, size)
-        .await;
+        if shared.destination.has_file(&shared.local, &kept).await {
+            continue;
+        }
+        match shared
+            .destination
+            .set_aside(&shared.local, path, &kept, size)
+            .await
+        {
+            Ok(SetAside::Taken) => continue,
+            other => break (kept, other.map(|done| done == SetAside::Kept)),
+        }
+    };
     let (text, kept) = match set_aside {
         Ok(true) => {
             // The index is made again from the new document.
