@@ -88,15 +88,13 @@ pub struct Ledger {
 /// delay.
 struct Waker {
     urgent: Arc<AtomicBool>,
-    thread: std::sync::OnceLock<std::thread::Thread>,
+    thread: std::thread::Thread,
 }
 
 impl Waker {
     fn wake(&self) {
         self.urgent.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.get() {
-            thread.unpark();
-        }
+        self.thread.unpark();
     }
 }
 
@@ -107,10 +105,7 @@ impl Ledger {
     pub fn start(store: Arc<Mutex<Store>>, job_id: i64, flush: Option<PathBuf>) -> Result<Ledger> {
         let (sender, receiver) = std::sync::mpsc::channel::<Request>();
         let urgent = Arc::new(AtomicBool::new(false));
-        let waker = Waker {
-            urgent: urgent.clone(),
-            thread: std::sync::OnceLock::new(),
-        };
+        let woken = urgent.clone();
         let mut flush = flush.map(|folder| Flush {
             folder,
             job_id,
@@ -120,6 +115,7 @@ impl Ledger {
         let thread = std::thread::Builder::new()
             .name("cairn-ledger".into())
             .spawn(move || {
+                let mut backlog = false;
                 loop {
                     let first = match receiver.recv_timeout(FLUSH_EVERY) {
                         Ok(first) => first,
@@ -134,7 +130,7 @@ impl Ledger {
                     // files share transactions. The thread sleeps meanwhile:
                     // those sends do not wake it, one for a request answered
                     // without delay does, and ends the gathering.
-                    if !first.awaited {
+                    if !first.awaited && !backlog {
                         let deadline = Instant::now() + GATHER;
                         while !urgent.load(Ordering::Acquire) {
                             let left = deadline.saturating_duration_since(Instant::now());
@@ -150,6 +146,9 @@ impl Ledger {
                         let Ok(more) = receiver.try_recv() else { break };
                         batch.push(more);
                     }
+                    // A full batch leaves more waiting: the next one is
+                    // taken at once.
+                    backlog = batch.len() == BATCH;
                     if let Some(flush) = flush.as_mut() {
                         flush.pending |= batch.iter().any(|r| r.finished);
                     }
@@ -164,7 +163,10 @@ impl Ledger {
                     "Cairn could not start a thread for the job ({e}); the system may be short of memory"
                 ))
             })?;
-        waker.thread.get_or_init(|| thread.thread().clone());
+        let waker = Waker {
+            urgent: woken,
+            thread: thread.thread().clone(),
+        };
         Ok(Ledger {
             sender: Some(sender),
             waker,
@@ -393,4 +395,48 @@ pub(crate) fn flush_file_system(folder: &Path) -> Result<()> {
     #[cfg(not(target_os = "linux"))]
     let _ = folder;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Requests are applied in the order they were sent, a request waited
+    /// for is answered after all sent before it, however many batches they
+    /// fill, and the thread stops once the ledger is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_waited_for_sees_every_update_sent_before_it() {
+        let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+        let ledger = Ledger::start(store.clone(), 0, None).unwrap();
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let sent = 5 * BATCH + 3;
+        for n in 0..sent {
+            let applied = applied.clone();
+            ledger.send_paced(move |_| {
+                applied.lock().unwrap().push(n);
+                Ok(())
+            });
+        }
+        let seen = {
+            let applied = applied.clone();
+            ledger
+                .call(move |_| Ok(applied.lock().unwrap().len()))
+                .await
+                .unwrap()
+        };
+        assert_eq!(seen, sent);
+        // Gathered requests, and one waited for among them.
+        for n in sent..sent + 10 {
+            let applied = applied.clone();
+            ledger.send(move |_| {
+                applied.lock().unwrap().push(n);
+                Ok(())
+            });
+        }
+        let gathered = ledger.call_gathered(|_| Ok(7)).await.unwrap();
+        assert_eq!(gathered, 7);
+        drop(ledger);
+        let applied = applied.lock().unwrap();
+        assert_eq!(*applied, (0..sent + 10).collect::<Vec<_>>());
+    }
 }
