@@ -308,9 +308,15 @@ impl Destination {
                 match bucket.store.copy_if_not_exists(&from, &to).await {
                     Ok(()) => Ok(SetAside::Kept),
                     Err(object_store::Error::NotFound { .. }) => Ok(SetAside::Gone),
-                    Err(object_store::Error::AlreadyExists { .. }) => Ok(SetAside::Taken),
-                    // A store that cannot refuse to overwrite: the name was
-                    // looked for just before and is new.
+                    // Taken (some stores answer a failed precondition):
+                    // nothing was copied.
+                    Err(
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ) => Ok(SetAside::Taken),
+                    // A store that cannot refuse to overwrite (S3, unless
+                    // told how): the name was looked for just before and
+                    // is new.
                     Err(object_store::Error::NotSupported { .. }) => {
                         match bucket.store.copy(&from, &to).await {
                             Ok(()) => Ok(SetAside::Kept),

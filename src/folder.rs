@@ -551,8 +551,9 @@ impl Place {
             }
             let error = io::Error::last_os_error();
             match error.raw_os_error() {
-                // Not offered here (an old kernel, some file systems).
-                Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => {}
+                // Not offered here (an old kernel, some file systems, a
+                // sandbox that refuses the call).
+                Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP | libc::EPERM) => {}
                 Some(libc::EEXIST) => return Err(error),
                 _ => return Err(explain(&self.dir, to, &self.relative(to), error)),
             }

@@ -140,8 +140,10 @@ const SAME_ASSET: &str = "(assets.href = excluded.href AND assets.path = exclude
     AND assets.expected_checksum IS excluded.expected_checksum)";
 
 /// Applies the plan that waited for asset `?1` once no transfer holds it:
-/// it goes back in the queue with its new source, place and promises, and
-/// a fresh set of attempts. Verified bytes of Cairn's in the same place are
+/// it goes back in the queue with its new source, place and promises (a
+/// fresh set of attempts if the old source failed for good; else its count
+/// goes on, which also tells that the asset placed the bytes it verified).
+/// Verified bytes of Cairn's in the same place are
 /// what the new copy is compared with, and kept as a previous version
 /// (only bytes Cairn copied: a file found in place is not its own; a file
 /// whose place changed stays where it is). A partial download of the old
@@ -154,7 +156,8 @@ static APPLY_REPLAN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
              prior_checksum = CASE WHEN assets.path IS NOT replan ->> '$.path' THEN NULL
                  WHEN {CAIRNS_BYTES} THEN assets.checksum ELSE assets.prior_checksum END,
              recheck = 0, size = NULL, checksum = NULL, validator = NULL, bytes_done = 0,
-             attempts = 0, failure = NULL,
+             attempts = CASE WHEN assets.state = 'failed' THEN 0 ELSE assets.attempts END,
+             failure = NULL,
              href = replan ->> '$.href', path = replan ->> '$.path',
              expected_size = replan ->> '$.expected_size',
              expected_checksum = replan ->> '$.expected_checksum',
@@ -898,6 +901,15 @@ mod tests {
                 false
             )
         );
+        // Its count of attempts goes on: it tells that this asset placed
+        // the bytes now in its place (were it moved away and back).
+        let attempts: i64 = store
+            .conn()
+            .query_row("SELECT attempts FROM assets WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(attempts, 1);
     }
 
     #[test]

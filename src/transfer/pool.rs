@@ -1231,7 +1231,7 @@ async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool
         }
         Ok(false) => (
             format!(
-                "{path} in the mirror could not be read as a collection ({why}), and it changed while Cairn was keeping it aside; it is left as it is: run the job again"
+                "{path} in the mirror could not be read as a collection ({why}), and it was moved or changed while Cairn was keeping it aside (another job of this mirror may have kept it); what is there is left as it is: run the job again"
             ),
             false,
         ),
