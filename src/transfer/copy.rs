@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use tokio::io::AsyncReadExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -80,7 +81,10 @@ pub struct Started {
 /// time with one vectored write, while the next chunks arrive: no copy into
 /// an intermediate buffer, and the bytes are written while still in cache.
 struct ChunkWriter {
-    sender: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    sender: Option<tokio::sync::mpsc::Sender<(bytes::Bytes, OwnedSemaphorePermit)>>,
+    /// The bytes that may wait for the writer: each chunk holds as many
+    /// permits as it has bytes (at most all of them) until it is written.
+    room: Arc<Semaphore>,
     thread: tokio::task::JoinHandle<std::io::Result<std::fs::File>>,
     flush: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -88,23 +92,34 @@ struct ChunkWriter {
 /// Chunks in flight between a transfer and its writer (hyper's are 8 to 512 KiB).
 const WRITER_QUEUE: usize = 32;
 
+/// Bytes in flight between a transfer and its writer, at most: when the
+/// writer falls behind (a slow disk, a busy machine), the transfer waits
+/// rather than holding more in memory (32 chunks of hyper's largest would
+/// be 16 MiB a transfer).
+const WRITER_BYTES: usize = 2 << 20;
+
 impl ChunkWriter {
     fn start(mut file: std::fs::File) -> ChunkWriter {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(WRITER_QUEUE);
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<(bytes::Bytes, OwnedSemaphorePermit)>(WRITER_QUEUE);
         let flush = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flush_at_end = flush.clone();
         let thread = tokio::task::spawn_blocking(move || {
             let mut batch: Vec<bytes::Bytes> = Vec::with_capacity(WRITER_QUEUE);
+            let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(WRITER_QUEUE);
             while let Some(first) = receiver.blocking_recv() {
-                batch.push(first);
-                while batch.len() < WRITER_QUEUE {
-                    match receiver.try_recv() {
-                        Ok(more) => batch.push(more),
-                        Err(_) => break,
+                let mut next = Some(first);
+                while let Some((chunk, permit)) = next.take() {
+                    batch.push(chunk);
+                    permits.push(permit);
+                    if batch.len() < WRITER_QUEUE {
+                        next = receiver.try_recv().ok();
                     }
                 }
                 write_all_vectored(&mut file, &batch)?;
                 batch.clear();
+                // Written: their room is free again.
+                permits.clear();
             }
             if flush_at_end.load(Ordering::Relaxed) {
                 file.sync_all()?;
@@ -113,6 +128,7 @@ impl ChunkWriter {
         });
         ChunkWriter {
             sender: Some(sender),
+            room: Arc::new(Semaphore::new(WRITER_BYTES)),
             thread,
             flush,
         }
@@ -120,10 +136,17 @@ impl ChunkWriter {
 
     /// Queues a chunk; fails when the writer has stopped (see [`Self::finish`]).
     async fn write(&mut self, chunk: bytes::Bytes) -> std::result::Result<(), ()> {
-        match &self.sender {
-            Some(sender) => sender.send(chunk).await.map_err(|_| ()),
-            None => Err(()),
-        }
+        let Some(sender) = &self.sender else {
+            return Err(());
+        };
+        let wanted = chunk.len().clamp(1, WRITER_BYTES) as u32;
+        let room = self
+            .room
+            .clone()
+            .acquire_many_owned(wanted)
+            .await
+            .map_err(|_| ())?;
+        sender.send((chunk, room)).await.map_err(|_| ())
     }
 
     /// Waits until every queued chunk is written (and flushed to disk, if
