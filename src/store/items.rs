@@ -721,6 +721,33 @@ mod tests {
             .unwrap()
     }
 
+    /// Item `a` planned, and its asset `x` claimed by a transfer.
+    fn claimed(store: &Store, job: i64) -> i64 {
+        store.plan_item(&item(job, "a", &["x"])).unwrap();
+        store.claim_asset(job).unwrap().unwrap().id
+    }
+
+    /// As [`claimed`], and copied: done, 5 bytes verified.
+    fn copied(store: &Store, job: i64) -> i64 {
+        let id = claimed(store, job);
+        store
+            .finish_asset(id, AssetState::Done, 5, "1220aa")
+            .unwrap();
+        id
+    }
+
+    /// Column `name` of asset `id`.
+    fn column<T: rusqlite::types::FromSql>(store: &Store, id: i64, name: &str) -> T {
+        store
+            .conn()
+            .query_row(
+                &format!("SELECT {name} FROM assets WHERE id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
     #[test]
     fn a_plan_read_again_under_a_transfer_waits_until_the_transfer_ends() {
         let store = Store::open_in_memory().unwrap();
@@ -775,8 +802,7 @@ mod tests {
     fn a_plan_that_comes_back_to_the_claimed_asset_changes_nothing() {
         let store = Store::open_in_memory().unwrap();
         let job = job(&store);
-        store.plan_item(&item(job, "a", &["x"])).unwrap();
-        let id = store.claim_asset(job).unwrap().unwrap().id;
+        let id = claimed(&store, job);
         store.plan_item(&moved(job)).unwrap();
         store.plan_item(&item(job, "a", &["x"])).unwrap();
         store
@@ -807,8 +833,7 @@ mod tests {
             }),
         ];
         for (how, end) in ends {
-            store.plan_item(&item(job, "a", &["x"])).unwrap();
-            let id = store.claim_asset(job).unwrap().unwrap().id;
+            let id = claimed(&store, job);
             store.set_asset_validator(id, Some("\"v1\"")).unwrap();
             store.plan_item(&moved(job)).unwrap();
             end(&store, id);
@@ -818,24 +843,12 @@ mod tests {
                 ("pending", &new_href, false),
                 "{how}"
             );
-            let (validator, bytes_done): (Option<String>, i64) = store
-                .conn()
-                .query_row(
-                    "SELECT validator, bytes_done FROM assets WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .unwrap();
+            let validator: Option<String> = column(&store, id, "validator");
+            let bytes_done: i64 = column(&store, id, "bytes_done");
             assert_eq!((validator, bytes_done), (None, 0), "{how}");
             // The new source has a fresh set of attempts.
-            let (attempts, failure): (i64, Option<String>) = store
-                .conn()
-                .query_row(
-                    "SELECT attempts, failure FROM assets WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .unwrap();
+            let attempts: i64 = column(&store, id, "attempts");
+            let failure: Option<String> = column(&store, id, "failure");
             assert_eq!((attempts, failure), (0, None), "{how}");
             // Back to the first plan for the next round.
             store.plan_item(&item(job, "a", &["x"])).unwrap();
@@ -847,8 +860,7 @@ mod tests {
     fn verified_bytes_cut_short_by_a_crash_are_settled_before_a_new_plan() {
         let store = Store::open_in_memory().unwrap();
         let job = job(&store);
-        store.plan_item(&item(job, "a", &["x"])).unwrap();
-        let id = store.claim_asset(job).unwrap().unwrap().id;
+        let id = claimed(&store, job);
         store.set_asset_verifying(id, 5, "1220aa").unwrap();
         store.plan_item(&moved(job)).unwrap();
         // The bytes may already be in place: the job first settles them
@@ -878,11 +890,7 @@ mod tests {
     fn an_asset_no_transfer_holds_takes_a_new_plan_at_once() {
         let store = Store::open_in_memory().unwrap();
         let job = job(&store);
-        store.plan_item(&item(job, "a", &["x"])).unwrap();
-        let id = store.claim_asset(job).unwrap().unwrap().id;
-        store
-            .finish_asset(id, AssetState::Done, 5, "1220aa")
-            .unwrap();
+        let id = copied(&store, job);
         store.plan_item(&moved(job)).unwrap();
         let after = row(&store, id);
         assert_eq!(
@@ -903,24 +911,14 @@ mod tests {
         );
         // Its count of attempts goes on: it tells that this asset placed
         // the bytes now in its place (were it moved away and back).
-        let attempts: i64 = store
-            .conn()
-            .query_row("SELECT attempts FROM assets WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(attempts, 1);
+        assert_eq!(column::<i64>(&store, id, "attempts"), 1);
     }
 
     #[test]
     fn bytes_whose_place_changed_are_not_compared_at_the_new_place() {
         let store = Store::open_in_memory().unwrap();
         let job = job(&store);
-        store.plan_item(&item(job, "a", &["x"])).unwrap();
-        let id = store.claim_asset(job).unwrap().unwrap().id;
-        store
-            .finish_asset(id, AssetState::Done, 5, "1220aa")
-            .unwrap();
+        let id = copied(&store, job);
         let mut renamed = moved(job);
         renamed.assets[0].path = "tiles/a/x.tif".into();
         store.plan_item(&renamed).unwrap();

@@ -103,6 +103,19 @@ fn item_document(dest: &Path, i: usize) -> Value {
         .unwrap()
 }
 
+/// `cairn verify` of the mirror at `dest`: it passes; its summary.
+fn verifies(state: &Path, dest: &Path) -> Value {
+    let verified = cairn(state, &["verify", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        verified.code,
+        Some(0),
+        "{}\n{}",
+        verified.stdout,
+        verified.stderr
+    );
+    verified.summary()
+}
+
 #[test]
 fn a_sync_fetches_only_what_changed_and_keeps_what_went() {
     let site = Site::start();
@@ -212,15 +225,8 @@ fn a_sync_fetches_only_what_changed_and_keeps_what_went() {
     assert_eq!(index["duckdb"], 20, "{index}");
     let report = pystac_report(&dest.join("catalog.json"));
     assert_eq!(report["items"], 20, "{report}");
-    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        verified.code,
-        Some(0),
-        "{}\n{}",
-        verified.stdout,
-        verified.stderr
-    );
-    assert_eq!(verified.summary()["verified"], 21, "{}", verified.stdout);
+    let verified = verifies(&state, &dest);
+    assert_eq!(verified["verified"], 21, "{verified}");
 
     // Nothing changed: nothing is fetched, nothing counted. (The same
     // `cairn mirror` again is a sync too.)
@@ -293,14 +299,7 @@ fn a_sync_can_replace_changed_files_and_follow_deletions() {
         serde_json::from_slice(&std::fs::read(dest.join("scenes/collection.json")).unwrap())
             .unwrap();
     assert_eq!(item_links(&collection).len(), 3);
-    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        verified.code,
-        Some(0),
-        "{}\n{}",
-        verified.stdout,
-        verified.stderr
-    );
+    verifies(&state, &dest);
     let report = pystac_report(&dest.join("catalog.json"));
     assert_eq!(report["items"], 3, "{report}");
 }
@@ -364,14 +363,7 @@ fn a_changed_checksum_in_the_catalog_is_a_change_and_a_dry_run_does_not_hide_one
             "asset {i}"
         );
     }
-    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        verified.code,
-        Some(0),
-        "{}\n{}",
-        verified.stdout,
-        verified.stderr
-    );
+    verifies(&state, &dest);
 }
 
 /// A sync plans the source again while it already copies (what failed
@@ -463,12 +455,5 @@ fn an_asset_moved_while_a_sync_fetches_it_ends_with_the_new_address_bytes() {
         .find(|l| l.contains("\"scenes/item-0/a0.bin\""))
         .unwrap_or_else(|| panic!("{provenance}"));
     assert!(line.contains("moved/a0.bin"), "{line}");
-    let verified = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        verified.code,
-        Some(0),
-        "{}\n{}",
-        verified.stdout,
-        verified.stderr
-    );
+    verifies(&state, &dest);
 }
