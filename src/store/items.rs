@@ -821,20 +821,29 @@ mod tests {
         let job = job(&store);
         let new_href = "http://127.0.0.1/moved/a/x".to_string();
         // Given up, stopped, or cut short by a crash: the asset is queued
-        // again from its new address, nothing of the old one kept.
+        // again from its new address, nothing of the old one kept. Its
+        // attempts start afresh when the old address failed for good, and
+        // go on otherwise (each round makes one more, kept from the last).
         type End<'a> = &'a dyn Fn(&Store, i64);
-        let ends: [(&str, End); 3] = [
-            ("given up", &|s, id| {
-                assert!(s.fail_attempt(id, "gone", true).unwrap())
-            }),
-            ("stopped", &|s, id| s.release_asset(id, Some(3)).unwrap()),
-            ("crashed", &|s, _| {
-                s.reconcile_job(job).unwrap();
-            }),
+        let ends: [(&str, End, i64); 3] = [
+            (
+                "given up",
+                &|s, id| assert!(s.fail_attempt(id, "gone", true).unwrap()),
+                0,
+            ),
+            ("stopped", &|s, id| s.release_asset(id, Some(3)).unwrap(), 1),
+            (
+                "crashed",
+                &|s, _| {
+                    s.reconcile_job(job).unwrap();
+                },
+                2,
+            ),
         ];
-        for (how, end) in ends {
+        for (how, end, attempts_after) in ends {
             let id = claimed(&store, job);
             store.set_asset_validator(id, Some("\"v1\"")).unwrap();
+            store.note_attempt(id, "the server is busy").unwrap();
             store.plan_item(&moved(job)).unwrap();
             end(&store, id);
             let after = row(&store, id);
@@ -846,10 +855,10 @@ mod tests {
             let validator: Option<String> = column(&store, id, "validator");
             let bytes_done: i64 = column(&store, id, "bytes_done");
             assert_eq!((validator, bytes_done), (None, 0), "{how}");
-            // The new source has a fresh set of attempts.
+            // The old address's failure is not the new one's.
             let attempts: i64 = column(&store, id, "attempts");
             let failure: Option<String> = column(&store, id, "failure");
-            assert_eq!((attempts, failure), (0, None), "{how}");
+            assert_eq!((attempts, failure), (attempts_after, None), "{how}");
             // Back to the first plan for the next round.
             store.plan_item(&item(job, "a", &["x"])).unwrap();
             assert_eq!(row(&store, id).1, "http://127.0.0.1/a/x", "{how}");

@@ -924,7 +924,7 @@ async fn set_aside(shared: &Shared, asset: &AssetRow, prior: &Prior, place: &Pla
     };
     // A name nothing has; should another job take it at the same moment,
     // the next one.
-    let mut n = 1;
+    let (mut n, mut taken) = (1, 0);
     loop {
         let name = named(n);
         n += 1;
@@ -942,7 +942,12 @@ async fn set_aside(shared: &Shared, asset: &AssetRow, prior: &Prior, place: &Pla
             .set_aside(&shared.local, &asset.path, &kept, prior.size)
             .await?
         {
-            SetAside::Taken => continue,
+            SetAside::Taken => {
+                taken += 1;
+                if taken == TAKEN_AT_ONCE {
+                    return Err(all_taken(&asset.path));
+                }
+            }
             SetAside::Gone => return Ok(()),
             SetAside::Kept => {
                 let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
@@ -953,6 +958,18 @@ async fn set_aside(shared: &Shared, asset: &AssetRow, prior: &Prior, place: &Pla
             }
         }
     }
+}
+
+/// How many names found taken at the moment of the move (after a look
+/// found them free) end the search for one to keep a file aside under.
+const TAKEN_AT_ONCE: u32 = 16;
+
+/// The error when every name tried to keep `path` aside was taken as it
+/// was tried.
+fn all_taken(path: &str) -> Error {
+    Error::invalid_input(format!(
+        "{path} could not be kept aside: each name Cairn chose for it was taken at the moment it moved the file (another program may be writing into the mirror); run the job again"
+    ))
 }
 
 async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> {
@@ -1199,7 +1216,7 @@ async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool
     let when = chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string();
     // A name nothing has; should another job take it at the same moment,
     // the next one.
-    let mut n = 1;
+    let (mut n, mut taken) = (1, 0);
     let (kept, set_aside) = loop {
         let kept = match n {
             1 => format!("{path}.damaged-{when}"),
@@ -1214,7 +1231,8 @@ async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool
             .set_aside(&shared.local, path, &kept, size)
             .await
         {
-            Ok(SetAside::Taken) => continue,
+            Ok(SetAside::Taken) if taken + 1 < TAKEN_AT_ONCE => taken += 1,
+            Ok(SetAside::Taken) => break (kept, Err(all_taken(path))),
             other => break (kept, other.map(|done| done == SetAside::Kept)),
         }
     };
