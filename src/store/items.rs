@@ -143,11 +143,11 @@ const SAME_ASSET: &str = "(assets.href = excluded.href AND assets.path = exclude
 /// it goes back in the queue with its new source, place and promises (a
 /// fresh set of attempts if the old source failed for good; else its count
 /// goes on, which also tells that the asset placed the bytes it verified).
-/// Verified bytes of Cairn's in the same place are
-/// what the new copy is compared with, and kept as a previous version
-/// (only bytes Cairn copied: a file found in place is not its own; a file
-/// whose place changed stays where it is). A partial download of the old
-/// source is not resumed. Returns the item row of an asset it changed.
+/// Verified bytes of Cairn's in the same place are what the new copy is
+/// compared with, and kept as a previous version (only bytes Cairn copied:
+/// a file found in place is not its own; a file whose place changed stays
+/// where it is). A partial download of the old source is not resumed.
+/// Returns the item row of an asset it changed.
 static APPLY_REPLAN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "UPDATE assets SET state = 'pending',
