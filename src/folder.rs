@@ -558,7 +558,7 @@ impl Place {
                 _ => return Err(explain(&self.dir, to, &self.relative(to), error)),
             }
         }
-        if self.dir.symlink_metadata(to).is_ok() {
+        if self.exists(to) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!("{:?} is taken", self.relative(to)),

@@ -918,43 +918,58 @@ async fn set_aside(shared: &Shared, asset: &AssetRow, prior: &Prior, place: &Pla
         "" => name,
         dir => format!("{dir}/{name}"),
     };
-    let named = |n: u32| match n {
-        1 => format!("{stem}.previous-{when}{extension}"),
-        n => format!("{stem}.previous-{when}-{n}{extension}"),
+    let named = |n: u32| {
+        beside(match n {
+            1 => format!("{stem}.previous-{when}{extension}"),
+            n => format!("{stem}.previous-{when}-{n}{extension}"),
+        })
     };
-    // A name nothing has; should another job take it at the same moment,
-    // the next one.
-    let (mut n, mut taken) = (1, 0);
+    // Nor a name whose partial download is beside it.
+    let partial = |kept: &str| {
+        let name = kept.rsplit('/').next().unwrap_or(kept);
+        place.has_file(&crate::transfer::copy::part_path(name))
+    };
+    let Some(kept) = keep_aside(shared, &asset.path, prior.size, named, partial).await? else {
+        return Ok(());
+    };
+    let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
+    shared
+        .ledger
+        .call(move |s| s.keep_version(id, &kept, size, &checksum))
+        .await
+}
+
+/// Keeps the mirror's file at `path` (`size` bytes, for a bucket) aside
+/// under the first of `named(1)`, `named(2)`, ... that nothing has (nor
+/// `taken` says is taken); should another job take that name at the same
+/// moment, the next one. Returns the name, or `None` when the file was not
+/// there.
+async fn keep_aside(
+    shared: &Shared,
+    path: &str,
+    size: u64,
+    named: impl Fn(u32) -> String,
+    taken: impl Fn(&str) -> bool,
+) -> Result<Option<String>> {
+    let (mut n, mut lost) = (1, 0);
     loop {
-        let name = named(n);
+        let kept = named(n);
         n += 1;
-        if shared
-            .destination
-            .has_file(&shared.local, &beside(name.clone()))
-            .await
-            || place.has_file(&crate::transfer::copy::part_path(&name))
-        {
+        if shared.destination.has_file(&shared.local, &kept).await || taken(&kept) {
             continue;
         }
-        let kept = beside(name);
         match shared
             .destination
-            .set_aside(&shared.local, &asset.path, &kept, prior.size)
+            .set_aside(&shared.local, path, &kept, size)
             .await?
         {
+            SetAside::Kept => return Ok(Some(kept)),
+            SetAside::Gone => return Ok(None),
             SetAside::Taken => {
-                taken += 1;
-                if taken == TAKEN_AT_ONCE {
-                    return Err(all_taken(&asset.path));
+                lost += 1;
+                if lost == TAKEN_AT_ONCE {
+                    return Err(all_taken(path));
                 }
-            }
-            SetAside::Gone => return Ok(()),
-            SetAside::Kept => {
-                let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
-                return shared
-                    .ledger
-                    .call(move |s| s.keep_version(id, &kept, size, &checksum))
-                    .await;
             }
         }
     }
@@ -1214,30 +1229,12 @@ async fn write_out(shared: &Shared) -> Result<()> {
 /// it is then left as it is.
 async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool {
     let when = chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string();
-    // A name nothing has; should another job take it at the same moment,
-    // the next one.
-    let (mut n, mut taken) = (1, 0);
-    let (kept, set_aside) = loop {
-        let kept = match n {
-            1 => format!("{path}.damaged-{when}"),
-            n => format!("{path}.damaged-{when}-{n}"),
-        };
-        n += 1;
-        if shared.destination.has_file(&shared.local, &kept).await {
-            continue;
-        }
-        match shared
-            .destination
-            .set_aside(&shared.local, path, &kept, size)
-            .await
-        {
-            Ok(SetAside::Taken) if taken + 1 < TAKEN_AT_ONCE => taken += 1,
-            Ok(SetAside::Taken) => break (kept, Err(all_taken(path))),
-            other => break (kept, other.map(|done| done == SetAside::Kept)),
-        }
+    let named = |n: u32| match n {
+        1 => format!("{path}.damaged-{when}"),
+        n => format!("{path}.damaged-{when}-{n}"),
     };
-    let (text, kept) = match set_aside {
-        Ok(true) => {
+    let (text, kept) = match keep_aside(shared, path, size, named, |_| false).await {
+        Ok(Some(kept)) => {
             // The index is made again from the new document.
             shared.changed.store(true, Ordering::Relaxed);
             (
@@ -1247,7 +1244,7 @@ async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool
                 true,
             )
         }
-        Ok(false) => (
+        Ok(None) => (
             format!(
                 "{path} in the mirror could not be read as a collection ({why}), and it was moved or changed while Cairn was keeping it aside (another job of this mirror may have kept it); what is there is left as it is: run the job again"
             ),
