@@ -231,17 +231,8 @@ impl Store {
     }
 
     fn claim_assets_where(&self, job_id: i64, limit: usize, only: &str) -> Result<Vec<AssetRow>> {
-        let mut statement = self.conn().prepare_cached(&format!(
-            "UPDATE assets SET state = 'active', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id IN (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
-                          WHERE i.job_id = ?1 AND a.state = 'pending' {only} ORDER BY a.id LIMIT ?2)
-             RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
-                       attempts, validator, size, checksum, media_type, repair_checksum,
-                       prior_size, prior_checksum, recheck,
-                       json_extract(provenance, '$.headers.etag'),
-                       json_extract(provenance, '$.headers.\"last-modified\"')"
-        ))?;
-        let rows = statement.query_map(params![job_id, limit as i64], |row| {
+        let mut statement = self.conn().prepare_cached(&claim_sql(only, limit))?;
+        let rows = statement.query_map(params![job_id], |row| {
             Ok(AssetRow {
                 id: row.get(0)?,
                 item_row: row.get(1)?,
@@ -526,7 +517,7 @@ impl Store {
         if !shared {
             return Ok(Vec::new());
         }
-        let mut statement = self.conn().prepare_cached(
+        let mut statement = self.conn().prepare_cached(&format!(
             "SELECT a.id, a.path, o.size, o.checksum, o.verified_mtime, o.provenance
              FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs me ON me.id = i.job_id
              JOIN assets o ON o.id = (
@@ -545,9 +536,9 @@ impl Store {
                AND (a.expected_size IS NULL OR a.expected_size = o.size)
                AND (a.expected_checksum IS NULL OR a.expected_checksum = o.checksum)
                AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.destination = me.destination AND f.path = a.path)
-             ORDER BY a.id LIMIT ?3",
-        )?;
-        let rows = statement.query_map(params![job_id, after, limit as i64], |row| {
+             ORDER BY a.id LIMIT {limit}",
+        ))?;
+        let rows = statement.query_map(params![job_id, after], |row| {
             Ok(VerifiedElsewhere {
                 id: row.get(0)?,
                 path: row.get(1)?,
@@ -697,6 +688,23 @@ impl Store {
     }
 }
 
+/// The statement that claims up to `limit` pending assets of a job (`?1`),
+/// `only` those it adds to the filter. The limit is written into the text:
+/// given as a parameter, SQLite (which plans with the value bound) would
+/// prepare the statement again at every claim.
+fn claim_sql(only: &str, limit: usize) -> String {
+    format!(
+        "UPDATE assets SET state = 'active', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id IN (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
+                          WHERE i.job_id = ?1 AND a.state = 'pending' {only} ORDER BY a.id LIMIT {limit})
+             RETURNING id, item_row, key, href, path, expected_size, expected_checksum,
+                       attempts, validator, size, checksum, media_type, repair_checksum,
+                       prior_size, prior_checksum, recheck,
+                       json_extract(provenance, '$.headers.etag'),
+                       json_extract(provenance, '$.headers.\"last-modified\"')"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,6 +741,42 @@ mod tests {
             .create_job(&crate::store::jobs::tests::new_job())
             .unwrap();
         (store, job)
+    }
+
+    #[test]
+    fn claiming_again_does_not_prepare_the_statement_again() {
+        let (store, job) = new_job();
+        for n in 0..3 {
+            store
+                .plan_item(&NewItem {
+                    job_id: job,
+                    collection: Some("c".into()),
+                    item_id: format!("i{n}"),
+                    href: format!("https://x.test/i{n}.json"),
+                    dir: format!("c/i{n}"),
+                    renamed: None,
+                    document: json!({"id": format!("i{n}")}).to_string(),
+                    assets: vec![NewAsset {
+                        key: "data".into(),
+                        href: format!("https://x.test/i{n}.tif"),
+                        path: format!("c/i{n}/i{n}.tif"),
+                        expected_size: None,
+                        expected_checksum: None,
+                        media_type: None,
+                    }],
+                    run: None,
+                })
+                .unwrap();
+        }
+        for _ in 0..3 {
+            assert_eq!(store.claim_assets(job, 1).unwrap().len(), 1);
+        }
+        let statement = store.conn().prepare_cached(&claim_sql("", 1)).unwrap();
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "a claim's limit given as a parameter makes SQLite prepare it at every claim"
+        );
     }
 
     #[test]

@@ -109,11 +109,11 @@ impl Store {
         if count == 0 {
             return Ok((Vec::new(), 0));
         }
-        let mut statement = self.conn().prepare_cached(
-            "SELECT path, kind, noticed_at FROM flags WHERE destination = ?1 ORDER BY path LIMIT ?2",
-        )?;
+        let mut statement = self.conn().prepare_cached(&format!(
+            "SELECT path, kind, noticed_at FROM flags WHERE destination = ?1 ORDER BY path LIMIT {limit}",
+        ))?;
         let flags = statement
-            .query_map(params![destination, limit as i64], row_to_flag)?
+            .query_map(params![destination], row_to_flag)?
             .collect::<Result<_, _>>()?;
         Ok((flags, count as u64))
     }
@@ -159,7 +159,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<String>> {
         let (from, to) = (format!("{dir}/"), format!("{dir}0"));
-        let mut statement = self.conn().prepare_cached(
+        let mut statement = self.conn().prepare_cached(&format!(
             "SELECT path FROM (
                  SELECT a.path AS path FROM assets a JOIN items i ON i.id = a.item_row
                  JOIN jobs j ON j.id = i.job_id
@@ -174,10 +174,10 @@ impl Store {
                  FROM items i JOIN jobs j ON j.id = i.job_id
                  WHERE j.destination = ?1 AND i.state = 'written' AND i.doc_checksum IS NOT NULL
                    AND (i.dir || '/') >= ?2 AND (i.dir || '/') < ?3)
-             ORDER BY path LIMIT ?4",
-        )?;
+             ORDER BY path LIMIT {limit}",
+        ))?;
         let paths = statement
-            .query_map(params![destination, from, to, limit as i64], |r| r.get(0))?
+            .query_map(params![destination, from, to], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         Ok(paths)
     }

@@ -354,9 +354,9 @@ impl Store {
     /// item once, not once per slice.
     pub fn items_to_write(&self, job_id: i64, after: i64, limit: usize) -> Result<Vec<ItemRow>> {
         let mut statement = self.conn().prepare_cached(&format!(
-            "{SELECT_ITEMS} WHERE {READY} AND i.id > ?2 ORDER BY i.id LIMIT ?3"
+            "{SELECT_ITEMS} WHERE {READY} AND i.id > ?2 ORDER BY i.id LIMIT {limit}"
         ))?;
-        let rows = statement.query_map(params![job_id, after, limit as i64], item_row)?;
+        let rows = statement.query_map(params![job_id, after], item_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

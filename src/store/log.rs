@@ -52,12 +52,12 @@ impl Store {
 
     /// The last `limit` lines of a job's log, oldest first.
     pub fn job_log(&self, job_id: i64, limit: usize) -> Result<Vec<LogLine>> {
-        let mut statement = self.conn().prepare_cached(
+        let mut statement = self.conn().prepare_cached(&format!(
             "SELECT at, kind, text FROM (
-                 SELECT id, at, kind, text FROM job_log WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2)
+                 SELECT id, at, kind, text FROM job_log WHERE job_id = ?1 ORDER BY id DESC LIMIT {limit})
              ORDER BY id",
-        )?;
-        let rows = statement.query_map(params![job_id, limit as i64], |row| {
+        ))?;
+        let rows = statement.query_map(params![job_id], |row| {
             let kind: String = row.get(1)?;
             Ok(LogLine {
                 at: row.get(0)?,

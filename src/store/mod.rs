@@ -72,6 +72,9 @@ const SCHEMA: [&str; 23] = [
 static MIGRATIONS: LazyLock<Migrations<'static>> =
     LazyLock::new(|| Migrations::new(SCHEMA.iter().map(|sql| M::up(sql)).collect()));
 
+/// Prepared statements kept per connection.
+const STATEMENTS_KEPT: usize = 96;
+
 /// Cairn's mark in the header of its state files (`PRAGMA application_id`,
 /// "Crn1"): a file without it that holds tables is another program's, and
 /// Cairn never writes into it.
@@ -183,6 +186,10 @@ impl Store {
 
     fn setup(mut conn: Connection, name: &str) -> Result<Store> {
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Room for every statement a job runs in turn (claiming, planning,
+        // finishing, progress, writing items): with rusqlite's 16, each
+        // pass over them prepared some again.
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         // Before anything is written: is this file Cairn's?
         check_identity(&conn, name)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
