@@ -5,6 +5,10 @@
 
 use std::time::Duration;
 
+/// The reason given when a server could not be reached at all.
+pub(crate) const UNREACHABLE: &str =
+    "could not connect (the server may be down, or you may be offline)";
+
 /// A result with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -199,6 +203,12 @@ impl Error {
             Error::ObjectStore { href, source } => object_store_words(href, source),
             other => other.to_string(),
         }
+    }
+
+    /// Whether the server could not be reached at all (it is down, or the
+    /// network is gone), rather than answering with an error.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Unavailable { reason, .. } if reason == UNREACHABLE)
     }
 
     /// Whether trying the same thing again later may succeed.

@@ -92,6 +92,17 @@ pub enum Event {
         /// What happened, in plain words.
         reason: String,
     },
+    /// A server the job copies from stopped answering (it is down, or the
+    /// network is gone): its files wait for it rather than fail, for up to
+    /// an hour. Said again, without a reason, when it answers again.
+    Waiting {
+        /// The job.
+        job: i64,
+        /// The server: its scheme, host and port.
+        server: String,
+        /// What happened, in plain words; `None` once it answers again.
+        reason: Option<String>,
+    },
     /// The watcher saw a file of the job's mirror change since it was
     /// copied, or put right again.
     Flagged {
@@ -125,6 +136,7 @@ impl Event {
             | Event::AssetFailed { job, .. }
             | Event::Stopped { job, .. }
             | Event::Flagged { job, .. }
+            | Event::Waiting { job, .. }
             | Event::Finished { job, .. } => *job,
             Event::Progress(snapshot) => snapshot.job,
         }
@@ -169,6 +181,24 @@ impl Event {
                 (LogKind::Failed, format!("Could not copy {href}: {reason}"))
             }
             Event::Stopped { reason, .. } => (LogKind::Failed, format!("Stopped: {reason}")),
+            Event::Waiting {
+                server,
+                reason: Some(reason),
+                ..
+            } => (
+                LogKind::Problem,
+                format!(
+                    "{server} {reason}. Its files wait for it, and none counts as failed: Cairn tries again every few seconds, for up to an hour."
+                ),
+            ),
+            Event::Waiting {
+                server,
+                reason: None,
+                ..
+            } => (
+                LogKind::Info,
+                format!("{server} answers again; its files are copied."),
+            ),
             Event::Flagged {
                 path, kind, more, ..
             } => {

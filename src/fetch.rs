@@ -535,6 +535,15 @@ impl Fetcher {
         self.recalled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// A fetcher that shares this one's clients but waits for a server that
+    /// cannot be reached, for up to [`crate::retry::OUTAGE`] (a job's, which
+    /// runs for long and unattended), rather than failing after its retries.
+    pub fn waiting_for_servers(&self) -> Fetcher {
+        let mut waiting = self.clone();
+        waiting.retry.outage = crate::retry::OUTAGE;
+        waiting
+    }
+
     /// A fetcher that shares this one's clients but stops when `cancel` fires.
     pub fn with_cancellation(&self, cancel: CancellationToken) -> Fetcher {
         Fetcher {
@@ -839,10 +848,11 @@ fn not_json(href: &str, page: bool, source: serde_json::Error) -> Error {
 
 /// The error for a request that got no usable answer.
 pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
-    let reason = if error.is_timeout() {
+    // A connection that timed out is one that could not be made.
+    let reason = if error.is_connect() {
+        crate::error::UNREACHABLE.to_string()
+    } else if error.is_timeout() {
         "the server took too long to answer".to_string()
-    } else if error.is_connect() {
-        "could not connect (the server may be down, or you may be offline)".to_string()
     } else if error.is_redirect() {
         let why = std::error::Error::source(error)
             .map_or_else(|| "a redirect was refused".to_string(), |s| s.to_string());

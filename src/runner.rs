@@ -906,7 +906,11 @@ async fn run_job(
         limits.job.clone(),
         cancel.clone(),
     );
-    let fetcher = fetcher.with_cancellation(cancel.clone());
+    // A server that stops answering while the plan is read is waited for,
+    // as the transfers wait for it.
+    let fetcher = fetcher
+        .with_cancellation(cancel.clone())
+        .waiting_for_servers();
 
     let (planned_tx, planned_rx) = watch::channel(false);
     let repair = matches!(kind, RunKind::Repair { .. });

@@ -467,6 +467,13 @@ async fn print_events(
                     None => eprintln!("{text}"),
                 }
             }
+            Event::Waiting { .. } => {
+                let text = event.log_line().map(|(_, text)| text).unwrap_or_default();
+                match &bar {
+                    Some(bar) => bar.println(text),
+                    None => eprintln!("{text}"),
+                }
+            }
             Event::Planned { job, .. } => {
                 // The sentence the job's log keeps.
                 let sentence = event.log_line().map(|(_, text)| text).unwrap_or_default();

@@ -33,7 +33,7 @@ use crate::folder::{Folder, Place};
 use crate::layout;
 use crate::limit::Limits;
 use crate::provenance::Provenance;
-use crate::retry::{self, RetryPolicy};
+use crate::retry::{self, OUTAGE, RetryPolicy};
 use crate::rewrite::{self, Mirrored};
 use crate::store::{
     AssetRow, AssetState, Counts, FileRecord, ItemRow, Prior, Store, VerifiedAsset, Version,
@@ -88,6 +88,27 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+/// The wait before the next try of an unreachable server: the retry
+/// delays, growing up to the longest.
+fn outage_delay(options: &PoolOptions, waits: u32) -> Duration {
+    options
+        .min_delay
+        .saturating_mul(1 << waits.min(16))
+        .min(options.max_delay)
+}
+
+/// The server of `url`, as its transfers and outages are told apart and
+/// named: scheme, host and port (when not the scheme's own).
+fn server(url: &Url) -> String {
+    match url.origin() {
+        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+        // A bucket: its scheme and name.
+        url::Origin::Opaque(_) => {
+            format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+        }
+    }
+}
+
 /// Items written out per state-store round trip.
 const WRITE_SLICE: usize = 256;
 
@@ -104,6 +125,9 @@ struct Shared {
     fetcher: Fetcher,
     min_speed: MinSpeed,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The servers that stopped answering, with when: their files wait for
+    /// them (for up to [`OUTAGE`]).
+    outages: Mutex<HashMap<String, Instant>>,
     /// One permit per transfer the job runs at once (its concurrency): a
     /// worker takes one before it claims an asset and holds it while it
     /// fetches or checks the file; into a folder, it lets it go once the
@@ -143,17 +167,43 @@ impl Shared {
 
     /// The gate that keeps at most `per_host` transfers on `url`'s server.
     fn host_gate(&self, url: &Url) -> Arc<Semaphore> {
-        let host = format!(
-            "{}://{}:{}",
-            url.scheme(),
-            url.host_str().unwrap_or_default(),
-            url.port_or_known_default().unwrap_or_default()
-        );
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts
-            .entry(host)
+            .entry(server(url))
             .or_insert_with(|| Arc::new(Semaphore::new(self.options.per_host.max(1))))
             .clone()
+    }
+
+    /// How long to wait before trying `server` again, after its `waits`-th
+    /// try in a row found it unreachable; `None` once it has been
+    /// unreachable for longer than [`OUTAGE`]: its files then count their
+    /// attempts again. The first such try of an outage says so in the log.
+    fn unreachable(&self, server: &str, waits: u32) -> Option<Duration> {
+        let mut outages = self.outages.lock().unwrap_or_else(|e| e.into_inner());
+        let since = *outages.entry(server.to_string()).or_insert_with(|| {
+            self.emit(Event::Waiting {
+                job: self.job_id,
+                server: server.to_string(),
+                reason: Some(
+                    "cannot be reached (it may be down, or this computer may be offline)".into(),
+                ),
+            });
+            Instant::now()
+        });
+        (since.elapsed() < OUTAGE).then(|| outage_delay(&self.options, waits))
+    }
+
+    /// Notes that `server` answered: the files that wait for it go on.
+    fn reached(&self, server: &str) {
+        let mut outages = self.outages.lock().unwrap_or_else(|e| e.into_inner());
+        if outages.is_empty() || outages.remove(server).is_none() {
+            return;
+        }
+        self.emit(Event::Waiting {
+            job: self.job_id,
+            server: server.to_string(),
+            reason: None,
+        });
     }
 
     /// Notes that `asset` came to an end, after its record was sent: its item
@@ -251,6 +301,7 @@ pub async fn run(
         fetcher: fetcher.clone(),
         min_speed: fetcher.min_speed(),
         hosts: Mutex::new(HashMap::new()),
+        outages: Mutex::new(HashMap::new()),
         slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         found_none: Mutex::new(None),
@@ -625,6 +676,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
         }
     };
     let gate = shared.host_gate(&url);
+    let host = server(&url);
     let mut copy = AssetCopy {
         url,
         place,
@@ -648,6 +700,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
     }
     .backoff();
     let mut attempts = asset.attempts;
+    // Tries in a row that found the server unreachable.
+    let mut waits = 0;
     loop {
         let permit = tokio::select! {
             _ = shared.cancel.cancelled() => return release(shared, &asset).await,
@@ -678,6 +732,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             copy.validator = validator;
         }
         attempts += 1;
+        match &result {
+            Err(error) if error.is_unreachable() => {}
+            Err(Error::Cancelled) => {}
+            _ => shared.reached(&host),
+        }
         let error = match result {
             Ok(copied) => {
                 let checksum = recorded_checksum(&asset, &copied.verified.sha256);
@@ -733,6 +792,19 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             Err(error @ Error::DiskFull { .. }) => return stop_job(shared, &asset, error).await,
             Err(error) => error,
         };
+        // A server that does not answer at all (down, or the network is
+        // gone) is waited for, and these tries count no attempt: a laptop
+        // offline for a while fails nothing.
+        if error.is_unreachable()
+            && let Some(delay) = shared.unreachable(&host, waits)
+        {
+            attempts -= 1;
+            waits += 1;
+            if retry::pause(&shared.cancel, delay).await.is_err() {
+                return release(shared, &asset).await;
+            }
+            continue;
+        }
         // A verification failure may be a passing corruption: it counts as an
         // attempt and is tried again, like a busy server.
         let again = (error.is_retryable() || matches!(error, Error::Verification { .. }))

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use cairn::checksum::{Algorithm, Checksum};
 
-use crate::support::cairn;
 use crate::support::farm::{CatalogChecksum, Farm, Fault, FileSpec};
+use crate::support::{Server, cairn};
 
 fn specs() -> Vec<FileSpec> {
     let kb: u64 = 1024;
@@ -200,4 +200,117 @@ fn no_more_transfers_than_allowed_talk_to_one_server() {
         assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
         assert_eq!(farm.most_in_flight(), expected, "--per-host {per_host}");
     }
+}
+
+/// A server that does not answer at all for a while (it is down, or the
+/// network is gone, as on a laptop offline for a moment) is waited for: its
+/// files fail nothing and count no attempt, the job's log says what
+/// happened, and they are copied once it answers again. (Tried and failed
+/// as before, the five attempts of each file end in about 8 seconds.)
+#[test]
+fn a_server_down_for_a_while_is_waited_for_and_nothing_fails() {
+    use serde_json::json;
+    let out = tempfile::tempdir().unwrap();
+    let files = out.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    // A free port, not listened on until the server starts.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let items: Vec<_> = (0..3)
+        .map(|n| {
+            let bytes = vec![n as u8 + 1; 50_000];
+            std::fs::write(files.join(format!("a{n}.bin")), &bytes).unwrap();
+            json!({
+                "type": "Feature", "stac_version": "1.0.0", "id": format!("item-{n}"),
+                "geometry": {"type": "Point", "coordinates": [n, 0]}, "bbox": [n, 0, n, 0],
+                "properties": {"datetime": "2020-01-01T00:00:00Z"}, "links": [],
+                "assets": {"data": {"href": format!("http://{addr}/a{n}.bin"), "file:size": 50_000}}
+            })
+        })
+        .collect();
+    let catalog = out.path().join("items.json");
+    std::fs::write(
+        &catalog,
+        json!({"type": "FeatureCollection", "features": items}).to_string(),
+    )
+    .unwrap();
+    let down = Duration::from_secs(12);
+    let serve = std::thread::spawn(move || {
+        std::thread::sleep(down);
+        Server::start_at(
+            addr,
+            axum::Router::new().fallback_service(tower_http::services::ServeDir::new(files)),
+        )
+    });
+    let dest = out.path().join("mirror");
+    let state = out.path().join("cairn.db");
+    let started = std::time::Instant::now();
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            catalog.to_str().unwrap(),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let server = serve.join().unwrap();
+    assert!(started.elapsed() >= down);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let summary = run.summary();
+    assert_eq!(
+        (summary["done"].as_u64(), summary["failed"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(
+        server.request_count(),
+        3,
+        "each file is fetched once it answers"
+    );
+    for n in 0..3u8 {
+        let copied = walk(&dest)
+            .into_iter()
+            .find(|p| p.ends_with(format!("a{n}.bin")))
+            .expect("the file is in the mirror");
+        assert_eq!(std::fs::read(copied).unwrap(), vec![n + 1; 50_000]);
+    }
+    // The job says it waited, and that the server came back, once each.
+    let server_name = format!("http://{addr}");
+    let waiting: Vec<_> = run
+        .lines()
+        .into_iter()
+        .filter(|l| l["type"] == "waiting")
+        .collect();
+    assert_eq!(waiting.len(), 2, "{}", run.stdout);
+    assert_eq!(waiting[0]["server"], server_name.as_str());
+    assert!(
+        waiting[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{}",
+        waiting[0]
+    );
+    assert!(waiting[1]["reason"].is_null(), "{}", waiting[1]);
+    // No attempt was counted while it waited.
+    let db = rusqlite::Connection::open(&state).unwrap();
+    let attempts: i64 = db
+        .query_row("SELECT max(attempts) FROM assets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(attempts, 1);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        match path.is_dir() {
+            true => found.extend(walk(&path)),
+            false => found.push(path),
+        }
+    }
+    found
 }

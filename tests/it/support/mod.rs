@@ -59,6 +59,11 @@ impl Server {
     /// Serves `router` on a free port of the loopback address `ip` (a second
     /// address, such as 127.0.0.2, is a second host).
     pub fn start_on(ip: &'static str, router: Router) -> Server {
+        Server::start_at(SocketAddr::new(ip.parse().unwrap(), 0), router)
+    }
+
+    /// Serves `router` at `addr` (a port 0: any free one).
+    pub fn start_at(addr: SocketAddr, router: Router) -> Server {
         let requests = Arc::new(AtomicU64::new(0));
         let counter = requests.clone();
         let router = router.layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -78,7 +83,7 @@ impl Server {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+                let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 // Without TCP_NODELAY, small responses wait on delayed ACKs.
                 let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -223,6 +228,7 @@ pub fn fetcher() -> cairn::fetch::Fetcher {
         min_delay: std::time::Duration::from_millis(10),
         max_delay: std::time::Duration::from_millis(50),
         max_retry_after: std::time::Duration::from_millis(100),
+        outage: std::time::Duration::ZERO,
     })
     .unwrap()
 }

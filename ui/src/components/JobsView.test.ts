@@ -81,6 +81,20 @@ describe("the jobs screen", () => {
     expect(figures).toContain("1 min 30 s left");
   });
 
+  it("says which server a job waits for, until it answers", () => {
+    render(JobsView, { onchange: () => {} });
+    expect(screen.queryByTestId("waiting")).toBeNull();
+    const reason = "cannot be reached (it may be down, or this computer may be offline)";
+    jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", reason });
+    flushSync();
+    const text = screen.getByTestId("waiting").textContent ?? "";
+    expect(text).toContain("Waiting for https://data.example.org: it cannot be reached");
+    expect(text).toContain("none counts as failed");
+    jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", reason: null });
+    flushSync();
+    expect(screen.queryByTestId("waiting")).toBeNull();
+  });
+
   it("pauses, sets a limit and shows failures with their reasons", async () => {
     const onchange = vi.fn();
     render(JobsView, { onchange });

@@ -8,6 +8,9 @@ export class JobsState {
   /** How many steps (not progress samples) each job has taken in this session:
    * its kept log is read again when this moves. */
   steps = $state<Record<number, number>>({});
+  /** The servers each running job waits for (they cannot be reached), with
+   * what the engine said of each. */
+  waiting = $state<Record<number, Record<string, string>>>({});
 
   running = $derived(this.list.filter((j) => j.running).length);
 
@@ -44,13 +47,22 @@ export class JobsState {
     // Every other event is a step the engine keeps in the job's log.
     this.steps[event.job] = (this.steps[event.job] ?? 0) + 1;
     switch (event.type) {
+      case "waiting": {
+        const servers = { ...(this.waiting[event.job] ?? {}) };
+        if (event.reason === null) delete servers[event.server];
+        else servers[event.server] = event.reason;
+        this.waiting[event.job] = servers;
+        return false;
+      }
       // The list says why a job stopped (kept in the state file).
       case "started":
       case "stopped":
+        delete this.waiting[event.job];
         return true;
       case "flagged":
         return true;
       case "finished": {
+        delete this.waiting[event.job];
         const job = this.job(event.job);
         if (job) {
           job.running = false;

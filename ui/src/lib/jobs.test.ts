@@ -51,6 +51,20 @@ describe("the job list", () => {
     expect(jobs.job(1)!.job.state).toBe("paused");
   });
 
+  it("keeps the servers a job waits for until they answer or the job ends", () => {
+    const jobs = new JobsState();
+    jobs.set([status(1)]);
+    const reason = "cannot be reached (it may be down, or this computer may be offline)";
+    expect(jobs.apply({ type: "waiting", job: 1, server: "https://a.test", reason })).toBe(false);
+    jobs.apply({ type: "waiting", job: 1, server: "https://b.test", reason });
+    expect(jobs.waiting[1]).toEqual({ "https://a.test": reason, "https://b.test": reason });
+    jobs.apply({ type: "waiting", job: 1, server: "https://a.test", reason: null });
+    expect(jobs.waiting[1]).toEqual({ "https://b.test": reason });
+    expect(jobs.steps[1]).toBe(3);
+    jobs.apply({ type: "stopped", job: 1, reason: "paused" });
+    expect(jobs.waiting[1]).toBeUndefined();
+  });
+
   it("does not take a job winding down after a pause for a running one", () => {
     const jobs = new JobsState();
     jobs.set([status(1, false)]);
