@@ -211,6 +211,15 @@ impl Error {
         matches!(self, Error::Unavailable { reason, .. } if reason == UNREACHABLE)
     }
 
+    /// Whether the error is the server's answer (a status it sent), which
+    /// shows it can be reached.
+    pub fn is_answer(&self) -> bool {
+        matches!(
+            self,
+            Error::Http { .. } | Error::NotFound { .. } | Error::AccessDenied { .. }
+        )
+    }
+
     /// Whether trying the same thing again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -92,16 +92,18 @@ pub enum Event {
         /// What happened, in plain words.
         reason: String,
     },
-    /// A server the job copies from stopped answering (it is down, or the
-    /// network is gone): its files wait for it rather than fail, for up to
-    /// an hour. Said again, without a reason, when it answers again.
+    /// The job waits for a server it cannot reach (it is down, or the
+    /// network is gone) rather than fail its files, or no longer does (it
+    /// answers again, other servers answer, or an hour went by).
     Waiting {
         /// The job.
         job: i64,
         /// The server: its scheme, host and port.
         server: String,
-        /// What happened, in plain words; `None` once it answers again.
-        reason: Option<String>,
+        /// Whether the job waits for it from now on.
+        waiting: bool,
+        /// What happened, in plain words.
+        reason: String,
     },
     /// The watcher saw a file of the job's mirror change since it was
     /// copied, or put right again.
@@ -183,21 +185,15 @@ impl Event {
             Event::Stopped { reason, .. } => (LogKind::Failed, format!("Stopped: {reason}")),
             Event::Waiting {
                 server,
-                reason: Some(reason),
+                waiting,
+                reason,
                 ..
             } => (
-                LogKind::Problem,
-                format!(
-                    "{server} {reason}. Its files wait for it, and none counts as failed: Cairn tries again every few seconds, for up to an hour."
-                ),
-            ),
-            Event::Waiting {
-                server,
-                reason: None,
-                ..
-            } => (
-                LogKind::Info,
-                format!("{server} answers again; its files are copied."),
+                match waiting {
+                    true => LogKind::Problem,
+                    false => LogKind::Info,
+                },
+                format!("{server} {reason}."),
             ),
             Event::Flagged {
                 path, kind, more, ..

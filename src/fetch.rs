@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::outage::Outages;
 use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
@@ -406,6 +407,8 @@ pub struct Fetcher {
     recent: Option<(Arc<Recent>, bool)>,
     /// Documents this fetcher (and its clones) took from `recent`.
     recalled: Arc<std::sync::atomic::AtomicU64>,
+    /// A job's servers that cannot be reached, waited for.
+    outages: Option<Arc<Outages>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -448,6 +451,7 @@ impl Fetcher {
             access: Access::none(),
             recent: None,
             recalled: Arc::default(),
+            outages: None,
         })
     }
 
@@ -535,13 +539,19 @@ impl Fetcher {
         self.recalled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// A fetcher that shares this one's clients but waits for a server that
-    /// cannot be reached, for up to [`crate::retry::OUTAGE`] (a job's, which
-    /// runs for long and unattended), rather than failing after its retries.
-    pub fn waiting_for_servers(&self) -> Fetcher {
-        let mut waiting = self.clone();
-        waiting.retry.outage = crate::retry::OUTAGE;
-        waiting
+    /// A fetcher that shares this one's clients but waits for servers that
+    /// cannot be reached as `outages` says (a job's: it runs for long and
+    /// unattended), rather than failing after its retries.
+    pub fn with_outages(&self, outages: Arc<Outages>) -> Fetcher {
+        Fetcher {
+            outages: Some(outages),
+            ..self.clone()
+        }
+    }
+
+    /// The outages this fetcher waits through, if it does.
+    pub fn outages(&self) -> Option<&Arc<Outages>> {
+        self.outages.as_ref()
     }
 
     /// A fetcher that shares this one's clients but stops when `cancel` fires.
@@ -609,10 +619,37 @@ impl Fetcher {
             share.grow(request.url.as_str(), &weigher).await?;
             return Ok((bytes, at, share));
         }
-        let fetched = self
-            .retry
-            .run(&self.cancel, || self.bytes_once(request))
-            .await?;
+        let mut waits = 0;
+        let fetched = loop {
+            let fetched = self
+                .retry
+                .run(&self.cancel, || self.bytes_once(request))
+                .await;
+            // A file read from this computer says nothing of the network.
+            let Some(outages) = self
+                .outages
+                .as_ref()
+                .filter(|_| request.url.scheme() != "file")
+            else {
+                break fetched?;
+            };
+            let server = crate::outage::server(&request.url);
+            match fetched {
+                Err(error) if error.is_unreachable() => {
+                    let Some(delay) = outages.unreachable(&server, waits) else {
+                        return Err(error);
+                    };
+                    waits += 1;
+                    crate::retry::pause(&self.cancel, delay).await?;
+                }
+                fetched => {
+                    if fetched.as_ref().map_or_else(Error::is_answer, |_| true) {
+                        outages.answered(&server);
+                    }
+                    break fetched?;
+                }
+            }
+        };
         if let Some((recent, true)) = recent {
             recent.put(&request.url, &fetched.0, &fetched.1);
         }
@@ -846,13 +883,60 @@ fn not_json(href: &str, page: bool, source: serde_json::Error) -> Error {
     }
 }
 
+/// Whether `error` is a connection that could not be made at all: refused,
+/// no route to the host or its network, no answer in time, or no answer to
+/// the lookup of its name (the computer is offline). Not a certificate
+/// refused, a proxy's refusal or a name that does not exist: those do not
+/// get better by waiting.
+fn out_of_reach(error: &reqwest::Error) -> bool {
+    use std::io::ErrorKind;
+    if !error.is_connect() {
+        return false;
+    }
+    if error.is_timeout() {
+        return true;
+    }
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(at) = cause {
+        if let Some(io) = at.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkDown
+                    | ErrorKind::TimedOut
+                    | ErrorKind::AddrNotAvailable
+            ) {
+                return true;
+            }
+            // glibc's EAI_AGAIN: no name server answered.
+            if io
+                .to_string()
+                .contains("Temporary failure in name resolution")
+            {
+                return true;
+            }
+        }
+        cause = at.source();
+    }
+    false
+}
+
 /// The error for a request that got no usable answer.
 pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
-    // A connection that timed out is one that could not be made.
-    let reason = if error.is_connect() {
+    let reason = if out_of_reach(error) {
         crate::error::UNREACHABLE.to_string()
     } else if error.is_timeout() {
         "the server took too long to answer".to_string()
+    } else if error.is_connect() {
+        // A certificate refused, a proxy, a name that does not exist: the
+        // cause says which (it never holds the address).
+        let mut cause: &dyn std::error::Error = error;
+        while let Some(inner) = cause.source() {
+            cause = inner;
+        }
+        format!("could not connect ({cause})")
     } else if error.is_redirect() {
         let why = std::error::Error::source(error)
             .map_or_else(|| "a redirect was refused".to_string(), |s| s.to_string());

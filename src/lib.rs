@@ -51,6 +51,7 @@ pub mod folder;
 pub mod index;
 pub mod layout;
 pub mod limit;
+pub mod outage;
 pub mod plan;
 pub mod provenance;
 pub mod retry;

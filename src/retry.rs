@@ -13,11 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Error, Result};
 
-/// How long a job waits for a server that cannot be reached at all (it is
-/// down, or the network is gone) before its requests count their attempts
-/// again.
-pub const OUTAGE: Duration = Duration::from_secs(60 * 60);
-
 /// How often and how patiently to retry a failed request.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -29,10 +24,6 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest `Retry-After` we accept; a server asking for more gets this.
     pub max_retry_after: Duration,
-    /// How long a server that cannot be reached at all (down, or the network
-    /// gone) is waited for, its tries not counted as retries meanwhile; zero:
-    /// not waited for (browsing says so at once).
-    pub outage: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -42,7 +33,6 @@ impl Default for RetryPolicy {
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
-            outage: Duration::ZERO,
         }
     }
 }
@@ -77,9 +67,6 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T>>,
     {
         let mut backoff = self.backoff();
-        // Since when, and how many tries in a row, the server could not be
-        // reached.
-        let mut unreachable: Option<(std::time::Instant, u32)> = None;
         loop {
             let result = tokio::select! {
                 biased;
@@ -91,18 +78,6 @@ impl RetryPolicy {
                 Err(error) if error.is_retryable() => error,
                 Err(error) => return Err(error),
             };
-            if error.is_unreachable() && !self.outage.is_zero() {
-                let (since, waits) = unreachable.get_or_insert((std::time::Instant::now(), 0));
-                if since.elapsed() < self.outage {
-                    let delay = self.min_delay.saturating_mul(1 << (*waits).min(16));
-                    *waits += 1;
-                    tracing::info!(%error, "waiting for the server");
-                    pause(cancel, delay.min(self.max_delay)).await?;
-                    continue;
-                }
-            } else {
-                unreachable = None;
-            }
             let Some(delay) = backoff.after(&error) else {
                 return Err(error);
             };
@@ -154,7 +129,6 @@ mod tests {
             min_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
             max_retry_after: Duration::from_millis(50),
-            outage: Duration::ZERO,
         }
     }
 
@@ -177,51 +151,6 @@ mod tests {
             .await;
         assert!(matches!(result, Err(Error::Unavailable { .. })));
         assert_eq!(calls.load(Ordering::SeqCst), 4);
-    }
-
-    #[tokio::test]
-    async fn a_server_out_of_reach_is_waited_for_without_spending_retries() {
-        let calls = AtomicUsize::new(0);
-        let out_of_reach = || Error::Unavailable {
-            href: "http://example.test".into(),
-            reason: crate::error::UNREACHABLE.into(),
-            retry_after: None,
-        };
-        // Out of reach for ten tries, then busy once, then there: three
-        // retries are not enough unless the first ten do not count.
-        let attempt = || async {
-            match calls.fetch_add(1, Ordering::SeqCst) {
-                0..10 => Err(out_of_reach()),
-                10 => Err(busy(None)),
-                _ => Ok(7),
-            }
-        };
-        let waiting = RetryPolicy {
-            outage: Duration::from_secs(60),
-            ..quick()
-        };
-        assert_eq!(
-            waiting
-                .run(&CancellationToken::new(), attempt)
-                .await
-                .unwrap(),
-            7
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 12);
-        // Not waited for: the retries end it.
-        calls.store(0, Ordering::SeqCst);
-        let result = quick().run(&CancellationToken::new(), attempt).await;
-        assert!(result.is_err_and(|e| e.is_unreachable()));
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
-        // Waited for only so long: then its tries count again.
-        calls.store(0, Ordering::SeqCst);
-        let brief = RetryPolicy {
-            outage: Duration::from_millis(5),
-            ..quick()
-        };
-        let result = brief.run(&CancellationToken::new(), attempt).await;
-        assert!(result.is_err_and(|e| e.is_unreachable()));
-        assert!(calls.load(Ordering::SeqCst) < 10);
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@ use crate::events::Event;
 use crate::fetch::Fetcher;
 use crate::fetch::access::{Secrets, Settings};
 use crate::limit::{Bandwidth, Limits};
+use crate::outage::{Change, Outages};
 use crate::plan::{Selection, plan};
 use crate::store::{Counts, Holder, Job, JobState, LEASE, NewJob, Store};
 use crate::transfer::pool::{self, PoolOptions};
@@ -906,11 +907,23 @@ async fn run_job(
         limits.job.clone(),
         cancel.clone(),
     );
-    // A server that stops answering while the plan is read is waited for,
-    // as the transfers wait for it.
+    // A server that cannot be reached is waited for while the job hears
+    // from none (see `outage`), by the plan and the transfers alike.
+    let outages = {
+        let (store, events) = (store.clone(), events.clone());
+        Outages::new(Arc::default(), move |change: Change| {
+            let event = Event::Waiting {
+                job: job_id,
+                server: change.server,
+                waiting: change.waiting,
+                reason: change.reason,
+            };
+            announce(&store, &events, event);
+        })
+    };
     let fetcher = fetcher
         .with_cancellation(cancel.clone())
-        .waiting_for_servers();
+        .with_outages(Arc::new(outages));
 
     let (planned_tx, planned_rx) = watch::channel(false);
     let repair = matches!(kind, RunKind::Repair { .. });

@@ -32,8 +32,9 @@ use crate::fetch::{Fetcher, MinSpeed};
 use crate::folder::{Folder, Place};
 use crate::layout;
 use crate::limit::Limits;
+use crate::outage::server;
 use crate::provenance::Provenance;
-use crate::retry::{self, OUTAGE, RetryPolicy};
+use crate::retry::{self, RetryPolicy};
 use crate::rewrite::{self, Mirrored};
 use crate::store::{
     AssetRow, AssetState, Counts, FileRecord, ItemRow, Prior, Store, VerifiedAsset, Version,
@@ -88,27 +89,6 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// The wait before the next try of an unreachable server: the retry
-/// delays, growing up to the longest.
-fn outage_delay(options: &PoolOptions, waits: u32) -> Duration {
-    options
-        .min_delay
-        .saturating_mul(1 << waits.min(16))
-        .min(options.max_delay)
-}
-
-/// The server of `url`, as its transfers and outages are told apart and
-/// named: scheme, host and port (when not the scheme's own).
-fn server(url: &Url) -> String {
-    match url.origin() {
-        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
-        // A bucket: its scheme and name.
-        url::Origin::Opaque(_) => {
-            format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
-        }
-    }
-}
-
 /// Items written out per state-store round trip.
 const WRITE_SLICE: usize = 256;
 
@@ -125,9 +105,6 @@ struct Shared {
     fetcher: Fetcher,
     min_speed: MinSpeed,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// The servers that stopped answering, with when: their files wait for
-    /// them (for up to [`OUTAGE`]).
-    outages: Mutex<HashMap<String, Instant>>,
     /// One permit per transfer the job runs at once (its concurrency): a
     /// worker takes one before it claims an asset and holds it while it
     /// fetches or checks the file; into a folder, it lets it go once the
@@ -175,35 +152,17 @@ impl Shared {
     }
 
     /// How long to wait before trying `server` again, after its `waits`-th
-    /// try in a row found it unreachable; `None` once it has been
-    /// unreachable for longer than [`OUTAGE`]: its files then count their
-    /// attempts again. The first such try of an outage says so in the log.
+    /// try in a row found it unreachable; `None` when it is not waited for
+    /// (see [`crate::outage`]).
     fn unreachable(&self, server: &str, waits: u32) -> Option<Duration> {
-        let mut outages = self.outages.lock().unwrap_or_else(|e| e.into_inner());
-        let since = *outages.entry(server.to_string()).or_insert_with(|| {
-            self.emit(Event::Waiting {
-                job: self.job_id,
-                server: server.to_string(),
-                reason: Some(
-                    "cannot be reached (it may be down, or this computer may be offline)".into(),
-                ),
-            });
-            Instant::now()
-        });
-        (since.elapsed() < OUTAGE).then(|| outage_delay(&self.options, waits))
+        self.fetcher.outages()?.unreachable(server, waits)
     }
 
-    /// Notes that `server` answered: the files that wait for it go on.
+    /// Notes that `server` answered.
     fn reached(&self, server: &str) {
-        let mut outages = self.outages.lock().unwrap_or_else(|e| e.into_inner());
-        if outages.is_empty() || outages.remove(server).is_none() {
-            return;
+        if let Some(outages) = self.fetcher.outages() {
+            outages.answered(server);
         }
-        self.emit(Event::Waiting {
-            job: self.job_id,
-            server: server.to_string(),
-            reason: None,
-        });
     }
 
     /// Notes that `asset` came to an end, after its record was sent: its item
@@ -301,7 +260,6 @@ pub async fn run(
         fetcher: fetcher.clone(),
         min_speed: fetcher.min_speed(),
         hosts: Mutex::new(HashMap::new()),
-        outages: Mutex::new(HashMap::new()),
         slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         found_none: Mutex::new(None),
@@ -310,7 +268,11 @@ pub async fn run(
         stopped: Mutex::new(None),
         limits,
         cancel: cancel.clone(),
-        counters: Arc::new(Counters::default()),
+        // The job's outages hear of the bytes that arrive.
+        counters: Arc::new(Counters {
+            bytes: fetcher.outages().map(|o| o.bytes()).unwrap_or_default(),
+            ..Counters::default()
+        }),
         options,
         events,
     });
@@ -717,6 +679,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                 &shared.cancel,
                 &shared.counters.bytes,
                 |started| {
+                    shared.reached(&host);
                     if started.validator != copy.validator {
                         let (id, value) = (asset.id, started.validator.clone());
                         shared
@@ -732,10 +695,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             copy.validator = validator;
         }
         attempts += 1;
-        match &result {
-            Err(error) if error.is_unreachable() => {}
-            Err(Error::Cancelled) => {}
-            _ => shared.reached(&host),
+        if result.as_ref().map_or_else(Error::is_answer, |_| true) {
+            shared.reached(&host);
         }
         let error = match result {
             Ok(copied) => {

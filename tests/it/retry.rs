@@ -68,7 +68,6 @@ fn policy(max_retries: usize) -> RetryPolicy {
         min_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(100),
         max_retry_after: Duration::from_secs(5),
-        outage: Duration::ZERO,
     }
 }
 

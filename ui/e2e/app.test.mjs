@@ -27,9 +27,9 @@ after(async () => {
 
 const $ = (browser, id) => browser.$(`[data-testid="${id}"]`);
 
-async function openCollection(browser) {
+async function openCollection(browser, url = catalog.url) {
   await (await $(browser, "source-address")).waitForDisplayed({ timeout: LONG });
-  await (await $(browser, "source-address")).setValue(catalog.url);
+  await (await $(browser, "source-address")).setValue(url);
   await (await $(browser, "source-open")).click();
   const collection = await browser.$('[data-testid="tree-node"][data-url$="tiles/collection.json"]');
   await collection.waitForDisplayed({ timeout: LONG });
@@ -377,6 +377,42 @@ test("a job continues after the app is killed and started again", async () => {
     });
   } finally {
     await closeApp(browser, driver);
+  }
+  const checked = verify(dest);
+  assert.equal(checked.code, 0, checked.output);
+  assert.equal(checked.summary.verified, tiles().length);
+});
+
+test("a job waits for a server that goes away, says so, and goes on by itself when it is back", async () => {
+  const flaky = await serveCatalog();
+  const home = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  const dest = join(home, "mirror");
+  const driver = await startDriver({ CAIRN_HOME: home });
+  const browser = await openApp(driver.port);
+  try {
+    await openCollection(browser, flaky.url);
+    await (await $(browser, "destination")).setValue(dest);
+    await (await $(browser, "estimate")).click();
+    await (await $(browser, "estimate-result")).waitForDisplayed({ timeout: LONG });
+    await (await $(browser, "start")).click();
+    await browser.waitUntil(async () => (await progress(browser)) > 5, { timeout: LONG, timeoutMsg: "the bar did not move" });
+    await flaky.down();
+    const waiting = await $(browser, "waiting");
+    await waiting.waitForDisplayed({ timeout: LONG });
+    assert.match(await waiting.getText(), /Waiting for http:\/\/127\.0\.0\.1:\d+: it cannot be reached/);
+    assert.equal(await jobState(browser), "running");
+    await shot(browser, "10-job-waiting-for-its-server");
+    await flaky.up();
+    await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
+      timeout: LONG,
+      interval: 500,
+      timeoutMsg: "the job did not go on once its server was back",
+    });
+    assert.equal(await browser.$$('[data-testid="waiting"]').length, 0);
+    assert.match(await (await $(browser, "ended")).getText(), /copied and checked/);
+  } finally {
+    await closeApp(browser, driver);
+    await flaky.close();
   }
   const checked = verify(dest);
   assert.equal(checked.code, 0, checked.output);

@@ -87,7 +87,9 @@ function documents(base) {
 /**
  * Starts the server; `rate` is bytes per second per file. With `token`, every
  * request must carry `Authorization: Bearer <token>` (else 401), as a
- * catalog behind a login does. Resolves to { url, close, served }.
+ * catalog behind a login does. Resolves to { url, close, served, down, up }:
+ * `down` stops it answering (connections dropped, the port closed), as a
+ * server that goes away does; `up` serves again on the same port.
  */
 export async function serveCatalog({ rate = 512 * 1024, token = null } = {}) {
   const server = createServer();
@@ -148,9 +150,13 @@ export async function serveCatalog({ rate = 512 * 1024, token = null } = {}) {
     }, 100);
     res.on("close", () => clearInterval(timer));
   });
+  const port = server.address().port;
+  const close = () => new Promise((done) => { server.closeAllConnections(); server.close(done); });
   return {
     url: `${base}/catalog.json`,
     served,
-    close: () => new Promise((done) => { server.closeAllConnections(); server.close(done); }),
+    close,
+    down: close,
+    up: () => new Promise((done) => server.listen(port, "127.0.0.1", done)),
   };
 }

@@ -228,7 +228,6 @@ pub fn fetcher() -> cairn::fetch::Fetcher {
         min_delay: std::time::Duration::from_millis(10),
         max_delay: std::time::Duration::from_millis(50),
         max_retry_after: std::time::Duration::from_millis(100),
-        outage: std::time::Duration::ZERO,
     })
     .unwrap()
 }

@@ -84,13 +84,14 @@ describe("the jobs screen", () => {
   it("says which server a job waits for, until it answers", () => {
     render(JobsView, { onchange: () => {} });
     expect(screen.queryByTestId("waiting")).toBeNull();
-    const reason = "cannot be reached (it may be down, or this computer may be offline)";
-    jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", reason });
+    const reason =
+      "cannot be reached (it may be down, or this computer may be offline). Its files wait for it, and none counts as failed";
+    jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", waiting: true, reason });
     flushSync();
     const text = screen.getByTestId("waiting").textContent ?? "";
     expect(text).toContain("Waiting for https://data.example.org: it cannot be reached");
     expect(text).toContain("none counts as failed");
-    jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", reason: null });
+    jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", waiting: false, reason: "answers again; its files are copied" });
     flushSync();
     expect(screen.queryByTestId("waiting")).toBeNull();
   });

@@ -369,7 +369,7 @@ job: number;
 /**  Where. */
 href: string; 
 /**  What, in plain words. */
-reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; server?: never; unknown_sizes?: never } | 
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; server?: never; unknown_sizes?: never; waiting?: never } | 
 /**  The plan is complete: what the job holds. */
 ({ type: "plan"; 
 /**  The job. */
@@ -390,7 +390,7 @@ destination: string;
  *  Whether S3 buckets are read as requester-pays buckets: the
  *  user's account is billed.
  */
-requester_pays?: boolean }) & { bytes_total?: never; counts?: never; files_total?: never; href?: never; interrupted?: never; kind?: never; more?: never; path?: never; reason?: never; server?: never } | 
+requester_pays?: boolean }) & { bytes_total?: never; counts?: never; files_total?: never; href?: never; interrupted?: never; kind?: never; more?: never; path?: never; reason?: never; server?: never; waiting?: never } | 
 /**  The job started (or resumed) its transfers. */
 ({ type: "started"; 
 /**  The job. */
@@ -398,7 +398,7 @@ job: number;
 /**  Assets to copy in all. */
 files_total: number; 
 /**  Bytes the catalog announced (assets without a size are not counted). */
-bytes_total: number }) & { already_done?: never; assets?: never; bytes?: never; counts?: never; destination?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; reason?: never; requester_pays?: never; server?: never; unknown_sizes?: never } | 
+bytes_total: number }) & { already_done?: never; assets?: never; bytes?: never; counts?: never; destination?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; reason?: never; requester_pays?: never; server?: never; unknown_sizes?: never; waiting?: never } | 
 /**  A sample of the counters. */
 {
 	type: "progress",
@@ -410,7 +410,7 @@ job: number;
 /**  The asset's source. */
 href: string; 
 /**  Why, in plain words. */
-reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; server?: never; unknown_sizes?: never } | 
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; server?: never; unknown_sizes?: never; waiting?: never } | 
 /**
  *  The run stopped on an error that no retry fixes (the source cannot be
  *  read, the disk is full...): it says what to do, then resume.
@@ -419,19 +419,21 @@ reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes
 /**  The job. */
 job: number; 
 /**  What happened, in plain words. */
-reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; server?: never; unknown_sizes?: never } | 
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; server?: never; unknown_sizes?: never; waiting?: never } | 
 /**
- *  A server the job copies from stopped answering (it is down, or the
- *  network is gone): its files wait for it rather than fail, for up to
- *  an hour. Said again, without a reason, when it answers again.
+ *  The job waits for a server it cannot reach (it is down, or the
+ *  network is gone) rather than fail its files, or no longer does (it
+ *  answers again, other servers answer, or an hour went by).
  */
 ({ type: "waiting"; 
 /**  The job. */
 job: number; 
 /**  The server: its scheme, host and port. */
 server: string; 
-/**  What happened, in plain words; `None` once it answers again. */
-reason: string | null }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; unknown_sizes?: never } | 
+/**  Whether the job waits for it from now on. */
+waiting: boolean; 
+/**  What happened, in plain words. */
+reason: string }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; kind?: never; more?: never; path?: never; requester_pays?: never; unknown_sizes?: never } | 
 /**
  *  The watcher saw a file of the job's mirror change since it was
  *  copied, or put right again.
@@ -444,7 +446,7 @@ path: string;
 /**  What happened to it (`None`: it is no longer flagged). */
 kind: FlagKind | null; 
 /**  How many other files of the mirror changed in the same look. */
-more: number }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; reason?: never; requester_pays?: never; server?: never; unknown_sizes?: never } | 
+more: number }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; counts?: never; destination?: never; files_total?: never; href?: never; interrupted?: never; items?: never; reason?: never; requester_pays?: never; server?: never; unknown_sizes?: never; waiting?: never } | 
 /**  The run ended: everything was tried, or it was interrupted. */
 ({ type: "finished"; 
 /**  The job. */
@@ -452,7 +454,7 @@ job: number;
 /**  The job's counts at the end. */
 counts: Counts; 
 /**  Whether it stopped early (and can be resumed). */
-interrupted: boolean }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; destination?: never; files_total?: never; href?: never; items?: never; kind?: never; more?: never; path?: never; reason?: never; requester_pays?: never; server?: never; unknown_sizes?: never };
+interrupted: boolean }) & { already_done?: never; assets?: never; bytes?: never; bytes_total?: never; destination?: never; files_total?: never; href?: never; items?: never; kind?: never; more?: never; path?: never; reason?: never; requester_pays?: never; server?: never; unknown_sizes?: never; waiting?: never };
 
 /**  A failed asset and why. */
 export type Failure = {

@@ -49,7 +49,7 @@ export class JobsState {
     switch (event.type) {
       case "waiting": {
         const servers = { ...(this.waiting[event.job] ?? {}) };
-        if (event.reason === null) delete servers[event.server];
+        if (!event.waiting) delete servers[event.server];
         else servers[event.server] = event.reason;
         this.waiting[event.job] = servers;
         return false;

@@ -55,10 +55,10 @@ describe("the job list", () => {
     const jobs = new JobsState();
     jobs.set([status(1)]);
     const reason = "cannot be reached (it may be down, or this computer may be offline)";
-    expect(jobs.apply({ type: "waiting", job: 1, server: "https://a.test", reason })).toBe(false);
-    jobs.apply({ type: "waiting", job: 1, server: "https://b.test", reason });
+    expect(jobs.apply({ type: "waiting", job: 1, server: "https://a.test", waiting: true, reason })).toBe(false);
+    jobs.apply({ type: "waiting", job: 1, server: "https://b.test", waiting: true, reason });
     expect(jobs.waiting[1]).toEqual({ "https://a.test": reason, "https://b.test": reason });
-    jobs.apply({ type: "waiting", job: 1, server: "https://a.test", reason: null });
+    jobs.apply({ type: "waiting", job: 1, server: "https://a.test", waiting: false, reason: "answers again; its files are copied" });
     expect(jobs.waiting[1]).toEqual({ "https://b.test": reason });
     expect(jobs.steps[1]).toBe(3);
     jobs.apply({ type: "stopped", job: 1, reason: "paused" });

@@ -1,0 +1,248 @@
+//! Servers a job cannot reach, and whether to wait for them.
+//!
+//! A laptop that goes offline for a while, or the one server of a catalog
+//! going down for the night, should not fail a job's files: every file's
+//! attempts would be spent in seconds. So while a job hears from no server
+//! at all, a try that cannot reach its server (the connection refused, no
+//! route, no answer to the name lookup) waits for it and counts no attempt,
+//! for up to [`OUTAGE`]; the job says which server it waits for, and says
+//! again when that ends.
+//!
+//! While other servers answer, the fault is that one server's (it is gone,
+//! or a link leads to a wrong host): its files are tried as usual, and fail
+//! after their attempts, so that one dead server does not hold up the rest
+//! of the job for an hour.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+/// How long a server that cannot be reached is waited for, at most.
+pub const OUTAGE: Duration = Duration::from_secs(60 * 60);
+
+/// An answer (or a byte) from any server this recently means the job is
+/// not cut off: the server that fails is at fault on its own.
+const HEARD: Duration = Duration::from_secs(1);
+
+/// The first wait between tries of a server waited for; later ones double.
+const FIRST_WAIT: Duration = Duration::from_millis(500);
+
+/// The longest wait between tries of a server waited for.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(20);
+
+/// A change in what a job waits for, to say to the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The server: its scheme, host and port.
+    pub server: String,
+    /// Whether its files wait for it from now on (else: no longer).
+    pub waiting: bool,
+    /// What happened, in plain words.
+    pub reason: String,
+}
+
+/// What a job knows of the servers it cannot reach. Shared by its plan and
+/// its transfers.
+pub struct Outages {
+    servers: Mutex<HashMap<String, Instant>>,
+    /// When some server last answered.
+    heard: Mutex<Option<Instant>>,
+    /// The job's count of bytes received, and its value when last looked
+    /// at: bytes arriving are answers too.
+    bytes: std::sync::Arc<AtomicU64>,
+    bytes_seen: AtomicU64,
+    say: Box<dyn Fn(Change) + Send + Sync>,
+}
+
+impl std::fmt::Debug for Outages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outages")
+            .field("servers", &self.servers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outages {
+    /// Outages of a job whose received bytes `bytes` counts; `say` is told
+    /// every change.
+    pub fn new(
+        bytes: std::sync::Arc<AtomicU64>,
+        say: impl Fn(Change) + Send + Sync + 'static,
+    ) -> Outages {
+        Outages {
+            servers: Mutex::default(),
+            heard: Mutex::default(),
+            bytes,
+            bytes_seen: AtomicU64::new(0),
+            say: Box::new(say),
+        }
+    }
+
+    /// The job's count of bytes received, which its transfers add to.
+    pub fn bytes(&self) -> std::sync::Arc<AtomicU64> {
+        self.bytes.clone()
+    }
+
+    /// A try found `server` unreachable, after `waits` such tries in a row
+    /// by the same caller: how long to wait before the next one, or `None`
+    /// when it is not waited for (its tries count as usual).
+    pub fn unreachable(&self, server: &str, waits: u32) -> Option<Duration> {
+        let now = Instant::now();
+        let heard = self.heard_at(now);
+        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = match servers.get(server) {
+            // Others answered since it stopped: the fault is its own.
+            Some(since) if heard.is_some_and(|heard| heard > *since) => {
+                "still cannot be reached while other servers answer, so the fault is its own: its files are tried as usual, and fail if it stays out of reach"
+            }
+            Some(since) if now.duration_since(*since) >= OUTAGE => {
+                "has not answered for an hour: its files are tried as usual, and fail if it stays out of reach"
+            }
+            Some(_) => return Some(wait(waits)),
+            None if heard.is_some_and(|heard| now.duration_since(heard) < HEARD) => return None,
+            None => {
+                servers.insert(server.to_string(), now);
+                drop(servers);
+                (self.say)(Change {
+                    server: server.to_string(),
+                    waiting: true,
+                    reason: format!(
+                        "cannot be reached (it may be down, or this computer may be offline). Its files wait for it, and none counts as failed: Cairn tries it again every {} seconds or sooner, for up to an hour",
+                        LONGEST_WAIT.as_secs()
+                    ),
+                });
+                return Some(wait(waits));
+            }
+        };
+        servers.remove(server);
+        drop(servers);
+        (self.say)(Change {
+            server: server.to_string(),
+            waiting: false,
+            reason: ended.to_string(),
+        });
+        None
+    }
+
+    /// `server` answered (with anything, an error included).
+    pub fn answered(&self, server: &str) {
+        let now = Instant::now();
+        *self.heard.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        if servers.is_empty() || servers.remove(server).is_none() {
+            return;
+        }
+        drop(servers);
+        (self.say)(Change {
+            server: server.to_string(),
+            waiting: false,
+            reason: "answers again; its files are copied".to_string(),
+        });
+    }
+
+    /// When some server was last heard from: an answer, or bytes that
+    /// arrived since the last look.
+    fn heard_at(&self, now: Instant) -> Option<Instant> {
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        if self.bytes_seen.swap(bytes, Ordering::Relaxed) != bytes {
+            *heard = Some(now);
+        }
+        *heard
+    }
+}
+
+/// The wait after `waits` tries in a row found a server unreachable.
+fn wait(waits: u32) -> Duration {
+    FIRST_WAIT
+        .saturating_mul(1 << waits.min(16))
+        .min(LONGEST_WAIT)
+}
+
+/// The server of `url`, as outages are told apart and named: scheme, host
+/// and port (when not the scheme's own).
+pub fn server(url: &Url) -> String {
+    match url.origin() {
+        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+        // A bucket: its scheme and name.
+        url::Origin::Opaque(_) => {
+            format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn outages() -> (Outages, Arc<Mutex<Vec<Change>>>, Arc<AtomicU64>) {
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let kept = said.clone();
+        let outages = Outages::new(bytes.clone(), move |change| {
+            kept.lock().unwrap().push(change)
+        });
+        (outages, said, bytes)
+    }
+
+    #[test]
+    fn a_job_that_hears_from_no_server_waits_and_says_so_once() {
+        let (outages, said, _) = outages();
+        assert_eq!(outages.unreachable("https://a.test", 0), Some(FIRST_WAIT));
+        assert_eq!(
+            outages.unreachable("https://a.test", 1),
+            Some(FIRST_WAIT * 2)
+        );
+        assert_eq!(
+            outages.unreachable("https://a.test", 12),
+            Some(LONGEST_WAIT)
+        );
+        let said_now = said.lock().unwrap().clone();
+        assert_eq!(said_now.len(), 1);
+        assert!(said_now[0].waiting && said_now[0].reason.contains("cannot be reached"));
+        outages.answered("https://a.test");
+        let last = said.lock().unwrap().last().cloned().unwrap();
+        assert!(!last.waiting && last.reason.contains("answers again"));
+        // Said once: answering again is not news.
+        outages.answered("https://a.test");
+        assert_eq!(said.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_server_that_fails_while_others_answer_is_not_waited_for() {
+        let (outages, said, _) = outages();
+        outages.answered("https://b.test");
+        assert_eq!(outages.unreachable("https://a.test", 0), None);
+        assert!(said.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn waiting_ends_when_others_answer_or_bytes_arrive() {
+        let (outages, said, bytes) = outages();
+        assert!(outages.unreachable("https://a.test", 0).is_some());
+        std::thread::sleep(Duration::from_millis(2));
+        // A download from another server goes on: bytes arrive.
+        bytes.fetch_add(10, Ordering::Relaxed);
+        assert_eq!(outages.unreachable("https://a.test", 1), None);
+        let last = said.lock().unwrap().last().cloned().unwrap();
+        assert!(!last.waiting && last.reason.contains("the fault is its own"));
+        // Not waited for again while others are heard from: no news.
+        assert_eq!(outages.unreachable("https://a.test", 0), None);
+        assert_eq!(said.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn servers_are_named_by_scheme_host_and_port() {
+        let name = |u: &str| server(&Url::parse(u).unwrap());
+        assert_eq!(
+            name("https://data.example.org/a/b.tif"),
+            "https://data.example.org"
+        );
+        assert_eq!(name("http://127.0.0.1:8080/x"), "http://127.0.0.1:8080");
+        assert_eq!(name("s3://bucket/key"), "s3://bucket");
+    }
+}
