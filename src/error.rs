@@ -211,13 +211,15 @@ impl Error {
         matches!(self, Error::Unavailable { reason, .. } if reason == UNREACHABLE)
     }
 
-    /// Whether the error is the server's answer (a status it sent), which
-    /// shows it can be reached.
+    /// Whether the error is the server's answer (a status it sent, busy
+    /// ones included), which shows it can be reached.
     pub fn is_answer(&self) -> bool {
-        matches!(
-            self,
-            Error::Http { .. } | Error::NotFound { .. } | Error::AccessDenied { .. }
-        )
+        match self {
+            Error::Http { .. } | Error::NotFound { .. } | Error::AccessDenied { .. } => true,
+            // 408, 429, 500, 502-504: said with their status.
+            Error::Unavailable { reason, .. } => reason.contains("(HTTP "),
+            _ => false,
+        }
     }
 
     /// Whether trying the same thing again later may succeed.

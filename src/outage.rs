@@ -13,7 +13,7 @@
 //! after their attempts, so that one dead server does not hold up the rest
 //! of the job for an hour.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,9 +47,7 @@ pub struct Change {
 /// What a job knows of the servers it cannot reach. Shared by its plan and
 /// its transfers.
 pub struct Outages {
-    servers: Mutex<HashMap<String, Instant>>,
-    /// When some server last answered.
-    heard: Mutex<Option<Instant>>,
+    state: Mutex<State>,
     /// The job's count of bytes received, and its value when last looked
     /// at: bytes arriving are answers too.
     bytes: std::sync::Arc<AtomicU64>,
@@ -57,33 +55,54 @@ pub struct Outages {
     say: Box<dyn Fn(Change) + Send + Sync>,
 }
 
+#[derive(Debug, Default)]
+struct State {
+    /// The servers waited for, since when.
+    waited: HashMap<String, Instant>,
+    /// The servers no longer waited for (others answered meanwhile, or an
+    /// hour went by) until they answer again.
+    not_waited: HashSet<String>,
+    /// When some server was last heard from.
+    heard: Option<Instant>,
+}
+
 impl std::fmt::Debug for Outages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outages")
-            .field("servers", &self.servers)
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
 
 impl Outages {
     /// Outages of a job whose received bytes `bytes` counts; `say` is told
-    /// every change.
+    /// every change (it should not block: it is called from the job's
+    /// tasks).
     pub fn new(
         bytes: std::sync::Arc<AtomicU64>,
         say: impl Fn(Change) + Send + Sync + 'static,
     ) -> Outages {
         Outages {
-            servers: Mutex::default(),
-            heard: Mutex::default(),
+            state: Mutex::default(),
             bytes,
             bytes_seen: AtomicU64::new(0),
             say: Box::new(say),
         }
     }
 
-    /// The job's count of bytes received, which its transfers add to.
+    /// The job's count of bytes received from servers, which its transfers
+    /// add to.
     pub fn bytes(&self) -> std::sync::Arc<AtomicU64> {
         self.bytes.clone()
+    }
+
+    /// Looks at the count of bytes received: bytes that arrived since the
+    /// last look are news from a server. Called a few times a second.
+    pub fn look(&self) {
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        if self.bytes_seen.swap(bytes, Ordering::Relaxed) != bytes {
+            self.lock().heard = Some(Instant::now());
+        }
     }
 
     /// A try found `server` unreachable, after `waits` such tries in a row
@@ -91,9 +110,9 @@ impl Outages {
     /// when it is not waited for (its tries count as usual).
     pub fn unreachable(&self, server: &str, waits: u32) -> Option<Duration> {
         let now = Instant::now();
-        let heard = self.heard_at(now);
-        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
-        let ended = match servers.get(server) {
+        let mut state = self.lock();
+        let heard = state.heard;
+        let ended = match state.waited.get(server) {
             // Others answered since it stopped: the fault is its own.
             Some(since) if heard.is_some_and(|heard| heard > *since) => {
                 "still cannot be reached while other servers answer, so the fault is its own: its files are tried as usual, and fail if it stays out of reach"
@@ -102,10 +121,11 @@ impl Outages {
                 "has not answered for an hour: its files are tried as usual, and fail if it stays out of reach"
             }
             Some(_) => return Some(wait(waits)),
+            None if state.not_waited.contains(server) => return None,
             None if heard.is_some_and(|heard| now.duration_since(heard) < HEARD) => return None,
             None => {
-                servers.insert(server.to_string(), now);
-                drop(servers);
+                state.waited.insert(server.to_string(), now);
+                drop(state);
                 (self.say)(Change {
                     server: server.to_string(),
                     waiting: true,
@@ -117,8 +137,9 @@ impl Outages {
                 return Some(wait(waits));
             }
         };
-        servers.remove(server);
-        drop(servers);
+        state.waited.remove(server);
+        state.not_waited.insert(server.to_string());
+        drop(state);
         (self.say)(Change {
             server: server.to_string(),
             waiting: false,
@@ -127,15 +148,17 @@ impl Outages {
         None
     }
 
-    /// `server` answered (with anything, an error included).
+    /// `server` answered (with anything, an error status included).
     pub fn answered(&self, server: &str) {
-        let now = Instant::now();
-        *self.heard.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
-        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
-        if servers.is_empty() || servers.remove(server).is_none() {
+        let mut state = self.lock();
+        state.heard = Some(Instant::now());
+        if !state.not_waited.is_empty() {
+            state.not_waited.remove(server);
+        }
+        if state.waited.is_empty() || state.waited.remove(server).is_none() {
             return;
         }
-        drop(servers);
+        drop(state);
         (self.say)(Change {
             server: server.to_string(),
             waiting: false,
@@ -143,15 +166,8 @@ impl Outages {
         });
     }
 
-    /// When some server was last heard from: an answer, or bytes that
-    /// arrived since the last look.
-    fn heard_at(&self, now: Instant) -> Option<Instant> {
-        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes = self.bytes.load(Ordering::Relaxed);
-        if self.bytes_seen.swap(bytes, Ordering::Relaxed) != bytes {
-            *heard = Some(now);
-        }
-        *heard
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -227,12 +243,19 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         // A download from another server goes on: bytes arrive.
         bytes.fetch_add(10, Ordering::Relaxed);
+        outages.look();
         assert_eq!(outages.unreachable("https://a.test", 1), None);
         let last = said.lock().unwrap().last().cloned().unwrap();
         assert!(!last.waiting && last.reason.contains("the fault is its own"));
-        // Not waited for again while others are heard from: no news.
+        // Not waited for again, even once the others are quiet, until it
+        // answers: no news either.
+        std::thread::sleep(HEARD);
         assert_eq!(outages.unreachable("https://a.test", 0), None);
         assert_eq!(said.lock().unwrap().len(), 2);
+        outages.answered("https://a.test");
+        std::thread::sleep(HEARD);
+        assert!(outages.unreachable("https://a.test", 0).is_some());
+        assert_eq!(said.lock().unwrap().len(), 3);
     }
 
     #[test]

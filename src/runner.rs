@@ -907,10 +907,21 @@ async fn run_job(
         limits.job.clone(),
         cancel.clone(),
     );
-    // A server that cannot be reached is waited for while the job hears
-    // from none (see `outage`), by the plan and the transfers alike.
-    let outages = {
+    // The pool's events go to the broadcast channel.
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let forward = {
         let (store, events) = (store.clone(), events.clone());
+        tokio::spawn(async move {
+            while let Some(event) = receiver.recv().await {
+                announce(&store, &events, event);
+            }
+        })
+    };
+    // A server that cannot be reached is waited for while the job hears
+    // from none (see `outage`), by the plan and the transfers alike. What
+    // it says goes out with the pool's events (while the pool runs).
+    let outages = {
+        let sender = sender.downgrade();
         Outages::new(Arc::default(), move |change: Change| {
             let event = Event::Waiting {
                 job: job_id,
@@ -918,7 +929,9 @@ async fn run_job(
                 waiting: change.waiting,
                 reason: change.reason,
             };
-            announce(&store, &events, event);
+            if let Some(sender) = sender.upgrade() {
+                let _ = sender.send(event);
+            }
         })
     };
     let fetcher = fetcher
@@ -974,16 +987,6 @@ async fn run_job(
         }
         let _ = planned_tx.send(true);
         planned
-    };
-    // The pool's events go to the broadcast channel.
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let forward = {
-        let (store, events) = (store.clone(), events.clone());
-        tokio::spawn(async move {
-            while let Some(event) = receiver.recv().await {
-                announce(&store, &events, event);
-            }
-        })
     };
     let options = PoolOptions {
         concurrency: job.concurrency.max(1) as usize,

@@ -317,6 +317,9 @@ pub async fn run(
                     totals_final = complete;
                 }
                 shared.emit(Event::Progress(sampler.sample(&shared.counters)));
+                if let Some(outages) = shared.fetcher.outages() {
+                    outages.look();
+                }
             }
             sampler
         });
@@ -639,6 +642,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
     };
     let gate = shared.host_gate(&url);
     let host = server(&url);
+    // Only an answer over the network is news of the network.
+    let remote = matches!(url.scheme(), "http" | "https");
     let mut copy = AssetCopy {
         url,
         place,
@@ -679,7 +684,9 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                 &shared.cancel,
                 &shared.counters.bytes,
                 |started| {
-                    shared.reached(&host);
+                    if remote {
+                        shared.reached(&host);
+                    }
                     if started.validator != copy.validator {
                         let (id, value) = (asset.id, started.validator.clone());
                         shared
@@ -695,7 +702,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             copy.validator = validator;
         }
         attempts += 1;
-        if result.as_ref().map_or_else(Error::is_answer, |_| true) {
+        if remote && result.as_ref().map_or_else(Error::is_answer, |_| true) {
             shared.reached(&host);
         }
         let error = match result {
@@ -753,12 +760,13 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             Err(error @ Error::DiskFull { .. }) => return stop_job(shared, &asset, error).await,
             Err(error) => error,
         };
-        // A server that does not answer at all (down, or the network is
-        // gone) is waited for, and these tries count no attempt: a laptop
-        // offline for a while fails nothing.
-        if error.is_unreachable()
-            && let Some(delay) = shared.unreachable(&host, waits)
-        {
+        // A server that cannot be reached while the job hears from no
+        // server (the computer is offline, or the catalog's one server is
+        // down) is waited for, and these tries count no attempt (see
+        // `crate::outage`).
+        if !error.is_unreachable() {
+            waits = 0;
+        } else if let Some(delay) = shared.unreachable(&host, waits) {
             attempts -= 1;
             waits += 1;
             if retry::pause(&shared.cancel, delay).await.is_err() {
