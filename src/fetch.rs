@@ -936,7 +936,9 @@ pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
         while let Some(inner) = cause.source() {
             cause = inner;
         }
-        format!("could not connect ({cause})")
+        format!(
+            "could not connect ({cause}); check the address, and for https that the server's certificate is valid"
+        )
     } else if error.is_redirect() {
         let why = std::error::Error::source(error)
             .map_or_else(|| "a redirect was refused".to_string(), |s| s.to_string());
@@ -1055,6 +1057,36 @@ fn summarize(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a client says when `url` cannot be fetched, in Cairn's words.
+    async fn failure(url: &str) -> Error {
+        let error = reqwest::Client::new().get(url).send().await.unwrap_err();
+        transport_error(url, &error)
+    }
+
+    #[tokio::test]
+    async fn only_a_server_out_of_reach_is_taken_for_one() {
+        // Nothing listens: refused, which waiting may mend.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let refused = failure(&format!("http://127.0.0.1:{port}/a.tif")).await;
+        assert!(refused.is_unreachable(), "{refused}");
+        // A server that answers TLS with something else: no wait mends it,
+        // and the cause is said.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let tls = failure(&format!("https://127.0.0.1:{port}/a.tif")).await;
+        assert!(!tls.is_unreachable(), "{tls}");
+        assert!(tls.to_string().contains("could not connect ("), "{tls}");
+        assert!(!tls.to_string().contains("offline"), "{tls}");
+    }
 
     #[test]
     fn a_web_address_without_its_scheme_is_not_taken_for_a_missing_file() {

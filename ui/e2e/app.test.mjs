@@ -401,7 +401,7 @@ test("a job waits for a server that goes away, says so, and goes on by itself wh
     await waiting.waitForDisplayed({ timeout: LONG });
     assert.match(await waiting.getText(), /Waiting for http:\/\/127\.0\.0\.1:\d+: it cannot be reached/);
     assert.equal(await jobState(browser), "running");
-    await shot(browser, "10-job-waiting-for-its-server");
+    await shot(browser, "21-job-waiting-for-its-server");
     await flaky.up();
     await browser.waitUntil(async () => (await jobState(browser)) === "finished", {
       timeout: LONG,
