@@ -554,6 +554,30 @@ impl Fetcher {
         self.outages.as_ref()
     }
 
+    /// While `server` is waited for, asks the catalog's server now and
+    /// then (in the background, one HEAD request) whether the computer is
+    /// online: any answer ends the wait (see [`Outages::probe_due`]).
+    pub fn ask_whether_online(&self, server: &str) {
+        let Some(outages) = &self.outages else {
+            return;
+        };
+        let Some(url) = outages.probe_due(server) else {
+            return;
+        };
+        let (fetcher, outages) = (self.clone(), outages.clone());
+        tokio::spawn(async move {
+            let mut request = Outgoing::get(&url);
+            request.method = reqwest::Method::HEAD;
+            let answered = match fetcher.send_asset(request).await {
+                Ok(_) => true,
+                Err(error) => error.is_answer(),
+            };
+            if answered {
+                outages.answered(&crate::outage::server(&url));
+            }
+        });
+    }
+
     /// A fetcher that shares this one's clients but stops when `cancel` fires.
     pub fn with_cancellation(&self, cancel: CancellationToken) -> Fetcher {
         Fetcher {
@@ -639,6 +663,7 @@ impl Fetcher {
                     let Some(delay) = outages.unreachable(&server, waits) else {
                         return Err(error);
                     };
+                    self.ask_whether_online(&server);
                     waits += 1;
                     crate::retry::pause(&self.cancel, delay).await?;
                 }

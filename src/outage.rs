@@ -11,7 +11,9 @@
 //! While other servers answer, the fault is that one server's (it is gone,
 //! or a link leads to a wrong host): its files are tried as usual, and fail
 //! after their attempts, so that one dead server does not hold up the rest
-//! of the job for an hour.
+//! of the job for an hour. To tell the two apart when nothing else is
+//! going on, the job asks the server of its catalog (once in a while, while
+//! it waits for another): if that one answers, the computer is online.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -33,6 +35,10 @@ const FIRST_WAIT: Duration = Duration::from_millis(500);
 /// The longest wait between tries of a server waited for.
 pub const LONGEST_WAIT: Duration = Duration::from_secs(20);
 
+/// How often the catalog's server is asked, at most, while another is
+/// waited for.
+const PROBE_EVERY: Duration = Duration::from_secs(10);
+
 /// A change in what a job waits for, to say to the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -52,6 +58,8 @@ pub struct Outages {
     /// at: bytes arriving are answers too.
     bytes: std::sync::Arc<AtomicU64>,
     bytes_seen: AtomicU64,
+    /// The catalog's address, asked whether the computer is online.
+    probe: Option<Url>,
     say: Box<dyn Fn(Change) + Send + Sync>,
 }
 
@@ -64,6 +72,8 @@ struct State {
     not_waited: HashSet<String>,
     /// When some server was last heard from.
     heard: Option<Instant>,
+    /// When the catalog's server was last asked.
+    probed: Option<Instant>,
 }
 
 impl std::fmt::Debug for Outages {
@@ -75,19 +85,40 @@ impl std::fmt::Debug for Outages {
 }
 
 impl Outages {
-    /// Outages of a job whose received bytes `bytes` counts; `say` is told
-    /// every change (it should not block: it is called from the job's
-    /// tasks).
+    /// Outages of a job whose received bytes `bytes` counts, and whose
+    /// catalog is at `catalog`; `say` is told every change (it should not
+    /// block: it is called from the job's tasks).
     pub fn new(
         bytes: std::sync::Arc<AtomicU64>,
+        catalog: Option<Url>,
         say: impl Fn(Change) + Send + Sync + 'static,
     ) -> Outages {
         Outages {
             state: Mutex::default(),
             bytes,
             bytes_seen: AtomicU64::new(0),
+            probe: catalog.filter(|url| matches!(url.scheme(), "http" | "https")),
             say: Box::new(say),
         }
+    }
+
+    /// The address to ask now whether the computer is online, while
+    /// `server` is waited for: the catalog's, unless it is on that same
+    /// server or was asked less than [`PROBE_EVERY`] ago. Whoever asks
+    /// tells [`Outages::answered`] of an answer.
+    pub fn probe_due(&self, server: &str) -> Option<Url> {
+        let probe = self.probe.as_ref()?;
+        if self::server(probe) == server {
+            return None;
+        }
+        let mut state = self.lock();
+        if !state.waited.contains_key(server)
+            || state.probed.is_some_and(|at| at.elapsed() < PROBE_EVERY)
+        {
+            return None;
+        }
+        state.probed = Some(Instant::now());
+        Some(probe.clone())
     }
 
     /// The job's count of bytes received from servers, which its transfers
@@ -199,7 +230,8 @@ mod tests {
         let said = Arc::new(Mutex::new(Vec::new()));
         let bytes = Arc::new(AtomicU64::new(0));
         let kept = said.clone();
-        let outages = Outages::new(bytes.clone(), move |change| {
+        let catalog = Url::parse("https://stac.test/catalog.json").ok();
+        let outages = Outages::new(bytes.clone(), catalog, move |change| {
             kept.lock().unwrap().push(change)
         });
         (outages, said, bytes)
@@ -256,6 +288,30 @@ mod tests {
         std::thread::sleep(HEARD);
         assert!(outages.unreachable("https://a.test", 0).is_some());
         assert_eq!(said.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_catalogs_server_is_asked_now_and_then_while_another_is_waited_for() {
+        let (outages, _, _) = outages();
+        assert_eq!(
+            outages.probe_due("https://data.test"),
+            None,
+            "not waited for"
+        );
+        assert!(outages.unreachable("https://data.test", 0).is_some());
+        let asked = outages.probe_due("https://data.test").unwrap();
+        assert_eq!(asked.as_str(), "https://stac.test/catalog.json");
+        assert_eq!(
+            outages.probe_due("https://data.test"),
+            None,
+            "asked a moment ago"
+        );
+        // The catalog's own server is not asked about itself.
+        assert!(outages.unreachable("https://stac.test", 0).is_some());
+        assert_eq!(outages.probe_due("https://stac.test"), None);
+        // It answered: the computer is online, and the wait ends.
+        outages.answered("https://stac.test");
+        assert_eq!(outages.unreachable("https://data.test", 1), None);
     }
 
     #[test]

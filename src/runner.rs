@@ -922,7 +922,8 @@ async fn run_job(
     // it says goes out with the pool's events (while the pool runs).
     let outages = {
         let sender = sender.downgrade();
-        Outages::new(Arc::default(), move |change: Change| {
+        let catalog = url::Url::parse(&job.source_url).ok();
+        Outages::new(Arc::default(), catalog, move |change: Change| {
             let event = Event::Waiting {
                 job: job_id,
                 server: change.server,

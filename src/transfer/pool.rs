@@ -767,6 +767,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
         if !error.is_unreachable() {
             waits = 0;
         } else if let Some(delay) = shared.unreachable(&host, waits) {
+            shared.fetcher.ask_whether_online(&host);
             attempts -= 1;
             waits += 1;
             if retry::pause(&shared.cancel, delay).await.is_err() {

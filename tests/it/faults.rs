@@ -311,3 +311,76 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// Assets on a server that refuses connections while the catalog's server
+/// answers: the computer is online, so the fault is that server's own, and
+/// its files fail after their attempts (in seconds, not after an hour of
+/// waiting), each with its reason.
+#[test]
+fn assets_on_a_dead_server_fail_when_the_catalogs_server_answers() {
+    use serde_json::json;
+    let out = tempfile::tempdir().unwrap();
+    let served = out.path().join("served");
+    std::fs::create_dir(&served).unwrap();
+    // A port nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let items: Vec<_> = (0..3)
+        .map(|n| {
+            json!({
+                "type": "Feature", "stac_version": "1.0.0", "id": format!("item-{n}"),
+                "geometry": {"type": "Point", "coordinates": [n, 0]}, "bbox": [n, 0, n, 0],
+                "properties": {"datetime": "2020-01-01T00:00:00Z"}, "links": [],
+                "assets": {"data": {"href": format!("http://{dead}/a{n}.bin")}}
+            })
+        })
+        .collect();
+    std::fs::write(
+        served.join("items.json"),
+        json!({"type": "FeatureCollection", "features": items}).to_string(),
+    )
+    .unwrap();
+    let catalog = Server::files(&served);
+    let dest = out.path().join("mirror");
+    let state = out.path().join("cairn.db");
+    let started = std::time::Instant::now();
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            catalog.url("items.json").as_str(),
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let summary = run.summary();
+    assert_eq!(summary["failed"], 3);
+    let lines = run.lines();
+    for failure in lines.iter().filter(|l| l["type"] == "failed") {
+        let reason = failure["reason"].as_str().unwrap();
+        assert!(reason.contains("could not connect"), "{reason}");
+    }
+    // A wait, if one began, ended on learning that the computer is online.
+    let waiting: Vec<_> = lines.iter().filter(|l| l["type"] == "waiting").collect();
+    if let Some(first) = waiting.first() {
+        assert_eq!(first["waiting"], true, "{}", run.stdout);
+        let ended = waiting.get(1).expect("the wait ends");
+        assert_eq!(ended["waiting"], false);
+        assert!(
+            ended["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the fault is its own"),
+            "{ended}"
+        );
+    }
+    println!("{} waiting lines, {:?}", waiting.len(), started.elapsed());
+}
