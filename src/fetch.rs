@@ -568,9 +568,11 @@ impl Fetcher {
         tokio::spawn(async move {
             let mut request = Outgoing::get(&url);
             request.method = reqwest::Method::HEAD;
-            let answered = match fetcher.send_asset(request).await {
-                Ok(_) => true,
-                Err(error) => error.is_answer(),
+            let asked = fetcher.send_asset(request);
+            let answered = match tokio::time::timeout(crate::outage::PROBE_TIME, asked).await {
+                Ok(Ok(_)) => true,
+                Ok(Err(error)) => error.is_answer(),
+                Err(_) => false,
             };
             if answered {
                 outages.answered(&crate::outage::server(&url));
@@ -955,15 +957,25 @@ pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
     } else if error.is_timeout() {
         "the server took too long to answer".to_string()
     } else if error.is_connect() {
-        // A certificate refused, a proxy, a name that does not exist: the
+        // A name that does not exist, a certificate refused, a proxy: the
         // cause says which (it never holds the address).
         let mut cause: &dyn std::error::Error = error;
         while let Some(inner) = cause.source() {
             cause = inner;
         }
-        format!(
-            "could not connect ({cause}); check the address, and for https that the server's certificate is valid"
-        )
+        let said = cause.to_string();
+        if said.contains("Name or service not known")
+            || said.contains("No address associated with hostname")
+            || said.contains("nodename nor servname")
+        {
+            "could not connect: no server has that name; check the address".to_string()
+        } else if href.starts_with("https:") {
+            format!(
+                "could not connect: the secure (https) connection failed ({said}); check the address, and that the server's certificate is valid"
+            )
+        } else {
+            format!("could not connect ({said}); check the address")
+        }
     } else if error.is_redirect() {
         let why = std::error::Error::source(error)
             .map_or_else(|| "a redirect was refused".to_string(), |s| s.to_string());
@@ -1109,7 +1121,11 @@ mod tests {
         });
         let tls = failure(&format!("https://127.0.0.1:{port}/a.tif")).await;
         assert!(!tls.is_unreachable(), "{tls}");
-        assert!(tls.to_string().contains("could not connect ("), "{tls}");
+        assert!(
+            tls.to_string()
+                .contains("could not connect: the secure (https) connection failed"),
+            "{tls}"
+        );
         assert!(!tls.to_string().contains("offline"), "{tls}");
     }
 

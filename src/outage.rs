@@ -104,11 +104,15 @@ impl Outages {
 
     /// The address to ask now whether the computer is online, while
     /// `server` is waited for: the catalog's, unless it is on that same
-    /// server or was asked less than [`PROBE_EVERY`] ago. Whoever asks
-    /// tells [`Outages::answered`] of an answer.
+    /// server, or nearer or farther than it (a catalog on this computer or
+    /// the local network answers when the internet is gone), or was asked
+    /// less than [`PROBE_EVERY`] ago. Whoever asks tells
+    /// [`Outages::answered`] of an answer, within [`PROBE_EVERY`].
     pub fn probe_due(&self, server: &str) -> Option<Url> {
         let probe = self.probe.as_ref()?;
-        if self::server(probe) == server {
+        if self::server(probe) == server
+            || Url::parse(server).map(|at| distance(&at)).ok() != Some(distance(probe))
+        {
             return None;
         }
         let mut state = self.lock();
@@ -201,6 +205,22 @@ impl Outages {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// How far the host of `url` is: this computer (0), the local network (1),
+/// or anywhere else, a name included (2).
+fn distance(url: &Url) -> u8 {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) if ip.is_loopback() => 0,
+        Some(url::Host::Ipv6(ip)) if ip.is_loopback() => 0,
+        Some(url::Host::Domain(name)) if name.eq_ignore_ascii_case("localhost") => 0,
+        Some(url::Host::Ipv4(ip)) if ip.is_private() || ip.is_link_local() => 1,
+        Some(url::Host::Ipv6(ip)) if ip.is_unique_local() || ip.is_unicast_link_local() => 1,
+        _ => 2,
+    }
+}
+
+/// How long a probe may take (then it is as if it had no answer).
+pub const PROBE_TIME: Duration = PROBE_EVERY;
 
 /// The wait after `waits` tries in a row found a server unreachable.
 fn wait(waits: u32) -> Duration {
@@ -312,6 +332,21 @@ mod tests {
         // It answered: the computer is online, and the wait ends.
         outages.answered("https://stac.test");
         assert_eq!(outages.unreachable("https://data.test", 1), None);
+    }
+
+    #[test]
+    fn a_catalog_nearer_than_the_server_waited_for_is_not_asked() {
+        let said = |_| {};
+        let local = Url::parse("http://localhost:8080/catalog.json").ok();
+        let outages = Outages::new(Arc::default(), local, said);
+        assert!(outages.unreachable("https://data.example.org", 0).is_some());
+        assert_eq!(outages.probe_due("https://data.example.org"), None);
+        assert!(outages.unreachable("http://127.0.0.1:9", 0).is_some());
+        assert!(outages.probe_due("http://127.0.0.1:9").is_some());
+        let lan = Url::parse("http://192.168.1.20/catalog.json").ok();
+        let outages = Outages::new(Arc::default(), lan, said);
+        assert!(outages.unreachable("https://data.example.org", 0).is_some());
+        assert_eq!(outages.probe_due("https://data.example.org"), None);
     }
 
     #[test]

@@ -390,6 +390,20 @@ pub fn cairn(state: &Path, args: &[&str]) -> Run {
     cairn_with_env(state, args, Vec::new())
 }
 
+/// Runs `cairn`, stopped (exit code 124) if it takes longer than `limit`.
+pub fn cairn_within(state: &Path, args: &[&str], limit: std::time::Duration) -> Run {
+    let output = std::process::Command::new("timeout")
+        .arg(format!("{}s", limit.as_secs()))
+        .arg(env!("CARGO_BIN_EXE_cairn"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap();
+    Run::from(output)
+}
+
 /// Runs `cairn` with extra environment variables (credentials, endpoints).
 pub fn cairn_with_env(state: &Path, args: &[&str], env: Vec<(&'static str, String)>) -> Run {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
