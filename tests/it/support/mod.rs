@@ -392,25 +392,31 @@ pub fn cairn(state: &Path, args: &[&str]) -> Run {
 
 /// Runs `cairn`, stopped (exit code 124) if it takes longer than `limit`.
 pub fn cairn_within(state: &Path, args: &[&str], limit: std::time::Duration) -> Run {
-    let output = std::process::Command::new("timeout")
+    let mut command = quiet_command("timeout");
+    command
         .arg(format!("{}s", limit.as_secs()))
-        .arg(env!("CARGO_BIN_EXE_cairn"))
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .output()
-        .unwrap();
-    Run::from(output)
+        .arg(env!("CARGO_BIN_EXE_cairn"));
+    run_cairn(command, state, args)
 }
 
 /// Runs `cairn` with extra environment variables (credentials, endpoints).
 pub fn cairn_with_env(state: &Path, args: &[&str], env: Vec<(&'static str, String)>) -> Run {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        // The machine's own keyring stays out of the tests (tests that want
-        // one start their own and say so in `env`).
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .envs(env)
+    let mut command = quiet_command(env!("CARGO_BIN_EXE_cairn"));
+    command.envs(env);
+    run_cairn(command, state, args)
+}
+
+/// A command for `program`, without the machine's own keyring (tests that
+/// want one start their own and say so in the command's environment).
+fn quiet_command(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command.env_remove("DBUS_SESSION_BUS_ADDRESS");
+    command
+}
+
+/// Runs `command` (which starts `cairn`) with `--state STATE ARGS...`.
+fn run_cairn(mut command: std::process::Command, state: &Path, args: &[&str]) -> Run {
+    let output = command
         .arg("--state")
         .arg(state)
         .args(args)
