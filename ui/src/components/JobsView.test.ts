@@ -84,6 +84,9 @@ describe("the jobs screen", () => {
   it("says which server a job waits for, until it answers", () => {
     render(JobsView, { onchange: () => {} });
     expect(screen.queryByTestId("waiting")).toBeNull();
+    jobs.apply({ type: "progress", job: 4, bytes_done: 250, bytes_total: 1000, files_done: 2, files_total: 10, files_failed: 0, rate: 2_000_000, eta_seconds: 90 });
+    flushSync();
+    expect(screen.getByTestId("figures").textContent).toContain("1 min 30 s left");
     const reason =
       "cannot be reached (it may be down, or this computer may be offline). Its files wait for it, and none counts as failed";
     jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", waiting: true, reason });
@@ -91,9 +94,13 @@ describe("the jobs screen", () => {
     const text = screen.getByTestId("waiting").textContent ?? "";
     expect(text).toContain("Waiting for https://data.example.org: it cannot be reached");
     expect(text).toContain("none counts as failed");
+    const figures = () => screen.getByTestId("figures").textContent ?? "";
+    expect(figures()).toContain("waiting for its server");
+    expect(figures()).not.toContain("left");
     jobs.apply({ type: "waiting", job: 4, server: "https://data.example.org", waiting: false, reason: "answers again; its files are copied" });
     flushSync();
     expect(screen.queryByTestId("waiting")).toBeNull();
+    expect(figures()).toContain("left");
   });
 
   it("pauses, sets a limit and shows failures with their reasons", async () => {
