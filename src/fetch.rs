@@ -569,7 +569,7 @@ impl Fetcher {
             let mut request = Outgoing::get(&url);
             request.method = reqwest::Method::HEAD;
             let asked = fetcher.send_asset(request);
-            let answered = match tokio::time::timeout(crate::outage::PROBE_TIME, asked).await {
+            let answered = match tokio::time::timeout(crate::outage::PROBE_EVERY, asked).await {
                 Ok(Ok(_)) => true,
                 Ok(Err(error)) => error.is_answer(),
                 Err(_) => false,

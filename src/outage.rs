@@ -36,8 +36,8 @@ const FIRST_WAIT: Duration = Duration::from_millis(500);
 pub const LONGEST_WAIT: Duration = Duration::from_secs(20);
 
 /// How often the catalog's server is asked, at most, while another is
-/// waited for.
-const PROBE_EVERY: Duration = Duration::from_secs(10);
+/// waited for; and how long one asking may take.
+pub const PROBE_EVERY: Duration = Duration::from_secs(10);
 
 /// A change in what a job waits for, to say to the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,18 +209,15 @@ impl Outages {
 /// How far the host of `url` is: this computer (0), the local network (1),
 /// or anywhere else, a name included (2).
 fn distance(url: &Url) -> u8 {
+    if crate::fetch::access::on_this_computer(url) {
+        return 0;
+    }
     match url.host() {
-        Some(url::Host::Ipv4(ip)) if ip.is_loopback() => 0,
-        Some(url::Host::Ipv6(ip)) if ip.is_loopback() => 0,
-        Some(url::Host::Domain(name)) if name.eq_ignore_ascii_case("localhost") => 0,
         Some(url::Host::Ipv4(ip)) if ip.is_private() || ip.is_link_local() => 1,
         Some(url::Host::Ipv6(ip)) if ip.is_unique_local() || ip.is_unicast_link_local() => 1,
         _ => 2,
     }
 }
-
-/// How long a probe may take (then it is as if it had no answer).
-pub const PROBE_TIME: Duration = PROBE_EVERY;
 
 /// The wait after `waits` tries in a row found a server unreachable.
 fn wait(waits: u32) -> Duration {

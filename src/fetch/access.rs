@@ -206,7 +206,7 @@ fn private_way(url: &Url) -> bool {
 }
 
 /// Whether `url` is on this computer (a loopback address or `localhost`).
-fn on_this_computer(url: &Url) -> bool {
+pub(crate) fn on_this_computer(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

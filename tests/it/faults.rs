@@ -209,7 +209,6 @@ fn no_more_transfers_than_allowed_talk_to_one_server() {
 /// as before, the five attempts of each file end in about 8 seconds.)
 #[test]
 fn a_server_down_for_a_while_is_waited_for_and_nothing_fails() {
-    use serde_json::json;
     let out = tempfile::tempdir().unwrap();
     let files = out.path().join("files");
     std::fs::create_dir(&files).unwrap();
@@ -218,24 +217,11 @@ fn a_server_down_for_a_while_is_waited_for_and_nothing_fails() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let items: Vec<_> = (0..3)
-        .map(|n| {
-            let bytes = vec![n as u8 + 1; 50_000];
-            std::fs::write(files.join(format!("a{n}.bin")), &bytes).unwrap();
-            json!({
-                "type": "Feature", "stac_version": "1.0.0", "id": format!("item-{n}"),
-                "geometry": {"type": "Point", "coordinates": [n, 0]}, "bbox": [n, 0, n, 0],
-                "properties": {"datetime": "2020-01-01T00:00:00Z"}, "links": [],
-                "assets": {"data": {"href": format!("http://{addr}/a{n}.bin"), "file:size": 50_000}}
-            })
-        })
-        .collect();
+    for n in 0..3u8 {
+        std::fs::write(files.join(format!("a{n}.bin")), vec![n + 1; 50_000]).unwrap();
+    }
     let catalog = out.path().join("items.json");
-    std::fs::write(
-        &catalog,
-        json!({"type": "FeatureCollection", "features": items}).to_string(),
-    )
-    .unwrap();
+    write_three_items(&catalog, addr, Some(50_000));
     let down = Duration::from_secs(12);
     let serve = std::thread::spawn(move || {
         std::thread::sleep(down);
@@ -318,7 +304,6 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// waiting), each with its reason.
 #[test]
 fn assets_on_a_dead_server_fail_when_the_catalogs_server_answers() {
-    use serde_json::json;
     let out = tempfile::tempdir().unwrap();
     let served = out.path().join("served");
     std::fs::create_dir(&served).unwrap();
@@ -327,21 +312,7 @@ fn assets_on_a_dead_server_fail_when_the_catalogs_server_answers() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let items: Vec<_> = (0..3)
-        .map(|n| {
-            json!({
-                "type": "Feature", "stac_version": "1.0.0", "id": format!("item-{n}"),
-                "geometry": {"type": "Point", "coordinates": [n, 0]}, "bbox": [n, 0, n, 0],
-                "properties": {"datetime": "2020-01-01T00:00:00Z"}, "links": [],
-                "assets": {"data": {"href": format!("http://{dead}/a{n}.bin")}}
-            })
-        })
-        .collect();
-    std::fs::write(
-        served.join("items.json"),
-        json!({"type": "FeatureCollection", "features": items}).to_string(),
-    )
-    .unwrap();
+    write_three_items(&served.join("items.json"), dead, None);
     let catalog = Server::files(&served);
     let dest = out.path().join("mirror");
     let state = out.path().join("cairn.db");
@@ -375,4 +346,26 @@ fn assets_on_a_dead_server_fail_when_the_catalogs_server_answers() {
     let reason = waiting[1]["reason"].as_str().unwrap();
     assert!(reason.contains("the fault is its own"), "{reason}");
     println!("{:?}", started.elapsed());
+}
+
+/// Writes at `path` an item collection of three items whose assets are
+/// `http://{at}/a{n}.bin`, with `size` as their `file:size` if given.
+fn write_three_items(path: &std::path::Path, at: std::net::SocketAddr, size: Option<u64>) {
+    use serde_json::json;
+    let items: Vec<_> = (0..3)
+        .map(|n| {
+            let mut asset = json!({"href": format!("http://{at}/a{n}.bin")});
+            if let Some(size) = size {
+                asset["file:size"] = json!(size);
+            }
+            json!({
+                "type": "Feature", "stac_version": "1.0.0", "id": format!("item-{n}"),
+                "geometry": {"type": "Point", "coordinates": [n, 0]}, "bbox": [n, 0, n, 0],
+                "properties": {"datetime": "2020-01-01T00:00:00Z"}, "links": [],
+                "assets": {"data": asset}
+            })
+        })
+        .collect();
+    let collection = json!({"type": "FeatureCollection", "features": items});
+    std::fs::write(path, collection.to_string()).unwrap();
 }
