@@ -194,12 +194,25 @@ impl Destination {
     /// The local folder transfers write into (made if needed): the mirror
     /// folder itself, or a bucket's staging folder.
     pub fn local_folder(&self) -> Result<Arc<Folder>> {
+        self.open_local(false)
+    }
+
+    /// [`Destination::local_folder`] for one run, which keeps the folders
+    /// of its collections open (see [`Folder::keeping_parents`]).
+    pub fn run_folder(&self) -> Result<Arc<Folder>> {
+        self.open_local(true)
+    }
+
+    fn open_local(&self, for_run: bool) -> Result<Arc<Folder>> {
         let root = match self {
             Destination::Folder(root) => root,
             Destination::Bucket(bucket) => &bucket.staging,
         };
         Folder::open(root)
-            .map(Arc::new)
+            .map(|folder| match for_run {
+                true => Arc::new(folder.keeping_parents()),
+                false => Arc::new(folder),
+            })
             .map_err(|source| Error::Io {
                 path: root.display().to_string(),
                 source,

@@ -21,6 +21,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use cap_fs_ext::{DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, OpenOptions};
@@ -30,7 +31,16 @@ use cap_std::fs::{Dir, OpenOptions};
 pub struct Folder {
     root: PathBuf,
     dir: Dir,
+    /// Folders that hold the folders of files, kept open (see
+    /// [`Folder::keeping_parents`]); `None`: each is opened anew.
+    parents: Option<Mutex<Parents>>,
 }
+
+/// Open folders, each with its path in the mirror, the latest last.
+type Parents = Vec<(String, Arc<Dir>)>;
+
+/// Parent folders a [`Folder`] keeps open at most.
+const PARENTS_KEPT: usize = 8;
 
 /// The error for a link found at `at` (a path inside the mirror).
 fn link(at: &str) -> io::Error {
@@ -63,7 +73,21 @@ impl Folder {
         Ok(Folder {
             root: root.to_path_buf(),
             dir,
+            parents: None,
         })
+    }
+
+    /// This folder, keeping open the few folders that hold the folders of
+    /// its files (a collection's folder, for the files of its items): a
+    /// run that writes thousands of files into a collection opens the
+    /// collection's folder once, not once per file. For one run: a folder
+    /// renamed meanwhile is still reached through the handle taken before
+    /// (never through a link planted at its name).
+    pub fn keeping_parents(self) -> Folder {
+        Folder {
+            parents: Some(Mutex::new(Vec::new())),
+            ..self
+        }
     }
 
     /// Where the folder is, for messages and for the system's own tools.
@@ -83,8 +107,10 @@ impl Folder {
         let (name, folders) = segments
             .split_last()
             .ok_or_else(|| invalid(relative, "it is empty"))?;
+        let (dir, made) = self.open_folders(folders, create)?;
         Ok(Place {
-            dir: self.open_folders(folders, create)?,
+            dir,
+            made,
             folder: relative[..relative.len() - name.len()].to_string(),
             name: (*name).to_string(),
             root: self.root.clone(),
@@ -98,36 +124,49 @@ impl Folder {
     pub fn sub(&self, relative: &str) -> io::Result<Folder> {
         let dir = match relative {
             "" => self.dir.try_clone()?,
-            _ => self.open_folders(&segments(relative)?, false)?,
+            _ => self.open_folders(&segments(relative)?, false)?.0,
         };
         Ok(Folder {
             root: self.root.join(relative),
             dir,
+            parents: None,
         })
     }
 
     /// Opens the folders `folders` one beneath the other (making them
-    /// when `create`), never following a link; the last one is returned.
-    fn open_folders(&self, folders: &[&str], create: bool) -> io::Result<Dir> {
-        let mut current: Option<Dir> = None;
-        for (n, segment) in folders.iter().enumerate() {
-            let here = current.as_ref().unwrap_or(&self.dir);
-            let next = match here.open_dir_nofollow(segment) {
-                Err(error) if create && error.kind() == io::ErrorKind::NotFound => {
-                    match here.create_dir(segment) {
-                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                        _ => here.open_dir_nofollow(segment),
-                    }
+    /// when `create`), never following a link; the last one is returned,
+    /// with whether this call made it.
+    fn open_folders(&self, folders: &[&str], create: bool) -> io::Result<(Dir, bool)> {
+        let (Some(kept), 2..) = (&self.parents, folders.len()) else {
+            return open_each(&self.dir, folders, 0, create);
+        };
+        let above = folders.len() - 1;
+        let key = folders[..above].join("/");
+        let found = kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(path, _)| *path == key)
+            .map(|(_, dir)| dir.clone());
+        let parent = match found {
+            Some(parent) => parent,
+            None => {
+                let parent = Arc::new(open_each(&self.dir, &folders[..above], 0, create)?.0);
+                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                if kept.len() >= PARENTS_KEPT {
+                    kept.remove(0);
                 }
-                other => other,
-            };
-            let next =
-                next.map_err(|error| explain(here, segment, &folders[..=n].join("/"), error))?;
-            current = Some(next);
-        }
-        match current {
-            Some(dir) => Ok(dir),
-            None => self.dir.try_clone(),
+                kept.push((key, parent.clone()));
+                parent
+            }
+        };
+        open_each(&parent, folders, above, create)
+    }
+
+    /// Forgets the folders kept open (one of them may be gone).
+    fn forget_parents(&self) {
+        if let Some(kept) = &self.parents {
+            kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
     }
 
@@ -200,6 +239,7 @@ impl Folder {
 
     /// Removes the folder at `relative` if it is empty (else leaves it).
     pub fn remove_empty_folder(&self, relative: &str) -> io::Result<()> {
+        self.forget_parents();
         let place = self.place(relative, false)?;
         match place.dir.remove_dir(&place.name) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -337,6 +377,8 @@ pub enum Entry {
 #[derive(Debug)]
 pub struct Place {
     dir: Dir,
+    /// The folder was made for this place: nothing was in it.
+    made: bool,
     /// The folder's path in the mirror, with its trailing `/` (empty at the
     /// root).
     folder: String,
@@ -348,6 +390,12 @@ impl Place {
     /// The file's name in its folder.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the folder was made just now for this place: no file was
+    /// in it then (none from an earlier run, no partial download).
+    pub fn is_new(&self) -> bool {
+        self.made
     }
 
     /// The path in the mirror of `name` in this folder.
@@ -642,6 +690,37 @@ enum Mode {
 
 /// A plain sentence for an error at `name` in `dir` (`at` in the mirror):
 /// a link found where a folder or a file should be is said as such.
+/// Opens `folders[from..]` one beneath the other, starting in `start`
+/// (the folder at `folders[..from]`), making them when `create`, never
+/// following a link: the last one, with whether it was made here.
+fn open_each(start: &Dir, folders: &[&str], from: usize, create: bool) -> io::Result<(Dir, bool)> {
+    let mut current: Option<Dir> = None;
+    let mut made = false;
+    for (n, segment) in folders.iter().enumerate().skip(from) {
+        let here = current.as_ref().unwrap_or(start);
+        made = false;
+        let next = match here.open_dir_nofollow(segment) {
+            Err(error) if create && error.kind() == io::ErrorKind::NotFound => {
+                match here.create_dir(segment) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    Err(_) => here.open_dir_nofollow(segment),
+                    Ok(()) => {
+                        made = true;
+                        here.open_dir_nofollow(segment)
+                    }
+                }
+            }
+            other => other,
+        };
+        let next = next.map_err(|error| explain(here, segment, &folders[..=n].join("/"), error))?;
+        current = Some(next);
+    }
+    match current {
+        Some(dir) => Ok((dir, made)),
+        None => Ok((start.try_clone()?, false)),
+    }
+}
+
 fn explain(dir: &Dir, name: &str, at: &str, error: io::Error) -> io::Error {
     if error.kind() == io::ErrorKind::NotFound {
         return error;
@@ -681,6 +760,44 @@ mod tests {
             let error = folder.create(bad).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_run_keeps_its_collection_folders_open_and_still_follows_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mirror");
+        let folder = Folder::open(&root).unwrap().keeping_parents();
+        // The collection's folder is made once; each item's is new once.
+        let first = folder.place("c/one/a.tif", true).unwrap();
+        assert!(first.is_new());
+        assert!(!folder.place("c/one/b.tif", true).unwrap().is_new());
+        assert!(folder.place("c/two/a.tif", true).unwrap().is_new());
+        folder.write_atomic("c/two/two.json", b"{}").unwrap();
+        assert_eq!(std::fs::read(root.join("c/two/two.json")).unwrap(), b"{}");
+        assert_eq!(folder.parents.as_ref().unwrap().lock().unwrap().len(), 1);
+        // A link planted at an item's name beneath the kept folder.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        symlink(&outside, root.join("c/three")).unwrap();
+        let error = folder.create("c/three/a.tif").unwrap_err();
+        assert!(error.to_string().contains("\"c/three\""), "{error}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        // An item folder taken out and made again.
+        std::fs::remove_file(root.join("c/two/two.json")).unwrap();
+        folder.remove_empty_folder("c/two").unwrap();
+        assert!(folder.place("c/two/a.tif", true).unwrap().is_new());
+        // Deeper: the item's folder is what is kept, and what is taken out
+        // is forgotten.
+        folder.write_atomic("c/four/sub/x.tif", b"x").unwrap();
+        folder.remove("c/four/sub/x.tif").unwrap();
+        folder.remove_empty_folder("c/four/sub").unwrap();
+        folder.remove_empty_folder("c/four").unwrap();
+        folder.write_atomic("c/four/sub/x.tif", b"y").unwrap();
+        assert_eq!(std::fs::read(root.join("c/four/sub/x.tif")).unwrap(), b"y");
+        // Without keeping, nothing is kept.
+        let plain = Folder::open(&root).unwrap();
+        assert!(plain.place("c/five/a.tif", true).unwrap().is_new());
+        assert!(plain.parents.is_none());
     }
 
     #[test]

@@ -250,7 +250,7 @@ pub async fn run(
     events: Option<mpsc::UnboundedSender<Event>>,
     planned: Option<watch::Receiver<bool>>,
 ) -> Result<Outcome> {
-    let local = destination.local_folder()?;
+    let local = destination.run_folder()?;
     let shared = Arc::new(Shared {
         ledger,
         planned,
@@ -568,7 +568,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             };
         }
     };
-    let present = place.has_file(place.name());
+    // (A folder made just now holds nothing yet.)
+    let present = !place.is_new() && place.has_file(place.name());
     if let Some(proof) = proof
         && present
         && let Some(verified) = verify_existing(
