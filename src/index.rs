@@ -35,8 +35,9 @@ use crate::{Error, Result};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Items encoded at a time.
-const SLICE: usize = 1_000;
+/// Items encoded at a time: small enough that the reading half fills the
+/// next slice while this one is encoded (see [`QUEUE`]).
+const SLICE: usize = 256;
 /// Rows kept in memory before they are written as one row group.
 const ROW_GROUP: usize = 10_000;
 /// At most this many items set the schema; a field first seen after them is
@@ -334,8 +335,9 @@ fn row(bytes: Option<&[u8]>, mixed: &HashSet<String>) -> ItemRow {
 
 /// Items handed to the thread that takes them in at a time.
 const HAND_OVER: usize = 32;
-/// Hand-overs read ahead of the thread that takes them in.
-const QUEUE: usize = 4;
+/// Hand-overs read ahead of the thread that takes them in: a slice's worth,
+/// so that reading goes on while a slice is encoded.
+const QUEUE: usize = SLICE / HAND_OVER;
 
 /// An item as the second pass reads it: parsed, or why it is left out.
 type ItemRow = std::result::Result<stac::Item, String>;
