@@ -21,6 +21,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cap_fs_ext::{DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt, OpenOptionsSyncExt};
@@ -31,15 +32,24 @@ use cap_std::fs::{Dir, OpenOptions};
 pub struct Folder {
     root: PathBuf,
     dir: Dir,
-    /// Folders that hold the folders of files, kept open (see
-    /// [`Folder::keeping_parents`]); `None`: each is opened anew.
+    /// Folders at its root kept open (see [`Folder::keeping_parents`]);
+    /// `None`: each is opened anew.
     parents: Option<Mutex<Parents>>,
 }
 
-/// Open folders, each with its path in the mirror, the latest last.
-type Parents = Vec<(String, Arc<Dir>)>;
+/// A folder at the root of a [`Folder`] kept open, with the device and
+/// inode that tell it is still the one at its name.
+#[derive(Debug)]
+struct Kept {
+    name: String,
+    dir: Arc<Dir>,
+    id: (u64, u64),
+}
 
-/// Parent folders a [`Folder`] keeps open at most.
+/// The folders kept open, the latest last.
+type Parents = Vec<Kept>;
+
+/// Folders a [`Folder`] keeps open at most.
 const PARENTS_KEPT: usize = 8;
 
 /// The error for a link found at `at` (a path inside the mirror).
@@ -77,12 +87,14 @@ impl Folder {
         })
     }
 
-    /// This folder, keeping open the few folders that hold the folders of
-    /// its files (a collection's folder, for the files of its items): a
-    /// run that writes thousands of files into a collection opens the
-    /// collection's folder once, not once per file. For one run: a folder
-    /// renamed meanwhile is still reached through the handle taken before
-    /// (never through a link planted at its name).
+    /// This folder, keeping open the few folders at its root that hold the
+    /// folders of its files (a collection's folder, for the files of its
+    /// items): a run that writes thousands of files into a collection
+    /// opens the collection's folder once, and then only looks, for each
+    /// file, that its name still leads to that very folder (one `statx`
+    /// without following a link, rather than an open and a close). A link
+    /// put at its name, or another folder moved there, is opened anew,
+    /// and refused as ever; a folder removed is made again.
     pub fn keeping_parents(self) -> Folder {
         Folder {
             parents: Some(Mutex::new(Vec::new())),
@@ -110,7 +122,7 @@ impl Folder {
         let (dir, made) = self.open_folders(folders, create)?;
         Ok(Place {
             dir,
-            made,
+            made: AtomicBool::new(made),
             folder: relative[..relative.len() - name.len()].to_string(),
             name: (*name).to_string(),
             root: self.root.clone(),
@@ -137,37 +149,46 @@ impl Folder {
     /// when `create`), never following a link; the last one is returned,
     /// with whether this call made it.
     fn open_folders(&self, folders: &[&str], create: bool) -> io::Result<(Dir, bool)> {
-        let (Some(kept), 2..) = (&self.parents, folders.len()) else {
+        let (Some(kept), [first, _, ..]) = (&self.parents, folders) else {
             return open_each(&self.dir, folders, 0, create);
         };
-        let above = folders.len() - 1;
-        let key = folders[..above].join("/");
-        let found = kept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|(path, _)| *path == key)
-            .map(|(_, dir)| dir.clone());
-        let parent = match found {
-            Some(parent) => parent,
-            None => {
-                let parent = Arc::new(open_each(&self.dir, &folders[..above], 0, create)?.0);
-                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-                if kept.len() >= PARENTS_KEPT {
-                    kept.remove(0);
-                }
-                kept.push((key, parent.clone()));
-                parent
-            }
-        };
-        open_each(&parent, folders, above, create)
+        let top = self.top_folder(kept, first, create)?;
+        open_each(&top, folders, 1, create)
     }
 
-    /// Forgets the folders kept open (one of them may be gone).
-    fn forget_parents(&self) {
-        if let Some(kept) = &self.parents {
-            kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    /// The folder `name` at the root, open: the one kept while the name
+    /// still leads to it (not to a link put in its place, nor to another
+    /// folder moved there, nor to nothing), else opened anew and kept.
+    fn top_folder(&self, kept: &Mutex<Parents>, name: &str, create: bool) -> io::Result<Arc<Dir>> {
+        let here = self
+            .dir
+            .symlink_metadata(name)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()));
+        let lock = || kept.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut kept = lock();
+            if let Some(at) = kept.iter().position(|k| k.name == name) {
+                if Some(kept[at].id) == here {
+                    return Ok(kept[at].dir.clone());
+                }
+                kept.remove(at);
+            }
         }
+        let dir = open_each(&self.dir, &[name], 0, create)?.0;
+        let meta = dir.dir_metadata()?;
+        let dir = Arc::new(dir);
+        let mut kept = lock();
+        kept.retain(|k| k.name != name);
+        if kept.len() >= PARENTS_KEPT {
+            kept.remove(0);
+        }
+        kept.push(Kept {
+            name: name.to_string(),
+            dir: dir.clone(),
+            id: (meta.dev(), meta.ino()),
+        });
+        Ok(dir)
     }
 
     /// Makes the file at `relative` anew (empty) for writing, with its folders.
@@ -239,7 +260,6 @@ impl Folder {
 
     /// Removes the folder at `relative` if it is empty (else leaves it).
     pub fn remove_empty_folder(&self, relative: &str) -> io::Result<()> {
-        self.forget_parents();
         let place = self.place(relative, false)?;
         match place.dir.remove_dir(&place.name) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -377,8 +397,9 @@ pub enum Entry {
 #[derive(Debug)]
 pub struct Place {
     dir: Dir,
-    /// The folder was made for this place: nothing was in it.
-    made: bool,
+    /// The folder was made for this place, and nothing was written in it
+    /// through the place since.
+    made: AtomicBool,
     /// The folder's path in the mirror, with its trailing `/` (empty at the
     /// root).
     folder: String,
@@ -392,10 +413,11 @@ impl Place {
         &self.name
     }
 
-    /// Whether the folder was made just now for this place: no file was
-    /// in it then (none from an earlier run, no partial download).
+    /// Whether the folder was made just now for this place and nothing
+    /// was written in it through the place since: no file is in it (none
+    /// from an earlier run or an earlier attempt, no partial download).
     pub fn is_new(&self) -> bool {
-        self.made
+        self.made.load(Ordering::Relaxed)
     }
 
     /// The path in the mirror of `name` in this folder.
@@ -416,6 +438,9 @@ impl Place {
         mode: Mode,
     ) -> io::Result<(std::fs::File, u64)> {
         plain(name)?;
+        if mode != Mode::Read {
+            self.made.store(false, Ordering::Relaxed);
+        }
         let at = self.relative(name);
         let failed = |error: io::Error| match error.kind() {
             io::ErrorKind::IsADirectory => not_regular(&at),
@@ -554,6 +579,7 @@ impl Place {
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         plain(from)?;
         plain(to)?;
+        self.made.store(false, Ordering::Relaxed);
         self.dir.rename(from, &self.dir, to).map_err(|error| {
             let at = self.relative(to);
             match error.kind() {
@@ -575,6 +601,7 @@ impl Place {
     pub fn rename_new(&self, from: &str, to: &str) -> io::Result<()> {
         plain(from)?;
         plain(to)?;
+        self.made.store(false, Ordering::Relaxed);
         #[cfg(target_os = "linux")]
         {
             use std::ffi::CString;
@@ -688,8 +715,6 @@ enum Mode {
     Read,
 }
 
-/// A plain sentence for an error at `name` in `dir` (`at` in the mirror):
-/// a link found where a folder or a file should be is said as such.
 /// Opens `folders[from..]` one beneath the other, starting in `start`
 /// (the folder at `folders[..from]`), making them when `create`, never
 /// following a link: the last one, with whether it was made here.
@@ -721,6 +746,8 @@ fn open_each(start: &Dir, folders: &[&str], from: usize, create: bool) -> io::Re
     }
 }
 
+/// A plain sentence for an error at `name` in `dir` (`at` in the mirror):
+/// a link found where a folder or a file should be is said as such.
 fn explain(dir: &Dir, name: &str, at: &str, error: io::Error) -> io::Error {
     if error.kind() == io::ErrorKind::NotFound {
         return error;
@@ -767,36 +794,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mirror");
         let folder = Folder::open(&root).unwrap().keeping_parents();
-        // The collection's folder is made once; each item's is new once.
+        let kept = || folder.parents.as_ref().unwrap().lock().unwrap().len();
+        // The collection's folder is made once; each item's is new once,
+        // until something is written in it.
         let first = folder.place("c/one/a.tif", true).unwrap();
         assert!(first.is_new());
+        first.create("a.tif.part").unwrap();
+        assert!(!first.is_new(), "a retry must look for its partial");
         assert!(!folder.place("c/one/b.tif", true).unwrap().is_new());
         assert!(folder.place("c/two/a.tif", true).unwrap().is_new());
         folder.write_atomic("c/two/two.json", b"{}").unwrap();
         assert_eq!(std::fs::read(root.join("c/two/two.json")).unwrap(), b"{}");
-        assert_eq!(folder.parents.as_ref().unwrap().lock().unwrap().len(), 1);
+        assert_eq!(kept(), 1);
         // A link planted at an item's name beneath the kept folder.
         let outside = dir.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         symlink(&outside, root.join("c/three")).unwrap();
         let error = folder.create("c/three/a.tif").unwrap_err();
         assert!(error.to_string().contains("\"c/three\""), "{error}");
+        // The collection's folder moved away (out of the mirror) and a link
+        // put in its place: refused, never written through the old handle.
+        let moved = dir.path().join("moved");
+        std::fs::rename(root.join("c"), &moved).unwrap();
+        symlink(&moved, root.join("c")).unwrap();
+        let error = folder.create("c/four/a.tif").unwrap_err();
+        assert!(error.to_string().contains("\"c\""), "{error}");
+        assert!(!moved.join("four").exists());
+        // Another folder at the name: the new one is written, not the old.
+        std::fs::remove_file(root.join("c")).unwrap();
+        std::fs::create_dir(root.join("c")).unwrap();
+        folder.write_atomic("c/four/four.json", b"4").unwrap();
+        assert!(root.join("c/four/four.json").is_file());
+        assert!(!moved.join("four").exists());
+        // Removed: made again.
+        std::fs::remove_dir_all(root.join("c")).unwrap();
+        folder.write_atomic("c/five/five.json", b"5").unwrap();
+        assert!(root.join("c/five/five.json").is_file());
+        assert_eq!(kept(), 1);
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
-        // An item folder taken out and made again.
-        std::fs::remove_file(root.join("c/two/two.json")).unwrap();
-        folder.remove_empty_folder("c/two").unwrap();
-        assert!(folder.place("c/two/a.tif", true).unwrap().is_new());
-        // Deeper: the item's folder is what is kept, and what is taken out
-        // is forgotten.
-        folder.write_atomic("c/four/sub/x.tif", b"x").unwrap();
-        folder.remove("c/four/sub/x.tif").unwrap();
-        folder.remove_empty_folder("c/four/sub").unwrap();
-        folder.remove_empty_folder("c/four").unwrap();
-        folder.write_atomic("c/four/sub/x.tif", b"y").unwrap();
-        assert_eq!(std::fs::read(root.join("c/four/sub/x.tif")).unwrap(), b"y");
+        // Deeper paths keep only the folder at the root.
+        folder.write_atomic("d/i/sub/x.tif", b"x").unwrap();
+        assert_eq!(kept(), 2);
         // Without keeping, nothing is kept.
         let plain = Folder::open(&root).unwrap();
-        assert!(plain.place("c/five/a.tif", true).unwrap().is_new());
+        assert!(plain.place("c/six/a.tif", true).unwrap().is_new());
         assert!(plain.parents.is_none());
     }
 

@@ -338,6 +338,7 @@ const HAND_OVER: usize = 32;
 /// Hand-overs read ahead of the thread that takes them in: a slice's worth,
 /// so that reading goes on while a slice is encoded.
 const QUEUE: usize = SLICE / HAND_OVER;
+const _: () = assert!(SLICE >= HAND_OVER, "a slice holds at least one hand-over");
 
 /// An item as the second pass reads it: parsed, or why it is left out.
 type ItemRow = std::result::Result<stac::Item, String>;
