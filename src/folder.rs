@@ -152,43 +152,70 @@ impl Folder {
         let (Some(kept), [first, _, ..]) = (&self.parents, folders) else {
             return open_each(&self.dir, folders, 0, create);
         };
-        let top = self.top_folder(kept, first, create)?;
-        open_each(&top, folders, 1, create)
+        let (top, was_kept) = self.top_folder(kept, first, create, false)?;
+        match open_each(&top, folders, 1, create) {
+            // A kept handle the file system no longer honours (a network
+            // file system's stale handle, a folder removed in between):
+            // opened anew, once.
+            Err(_) if was_kept => {
+                let (top, _) = self.top_folder(kept, first, create, true)?;
+                open_each(&top, folders, 1, create)
+            }
+            opened => opened,
+        }
     }
 
-    /// The folder `name` at the root, open: the one kept while the name
-    /// still leads to it (not to a link put in its place, nor to another
-    /// folder moved there, nor to nothing), else opened anew and kept.
-    fn top_folder(&self, kept: &Mutex<Parents>, name: &str, create: bool) -> io::Result<Arc<Dir>> {
-        let here = self
-            .dir
-            .symlink_metadata(name)
-            .ok()
-            .map(|meta| (meta.dev(), meta.ino()));
+    /// The folder `name` at the root, open, and whether it was the one
+    /// kept: that one while the name still leads to it (not to a link put
+    /// in its place, nor to another folder moved there, nor to nothing)
+    /// and not `anew`, else one opened anew and kept. A file system whose
+    /// folders do not keep their identity (their device and inode differ
+    /// from one look to the next) gets nothing kept.
+    fn top_folder(
+        &self,
+        kept: &Mutex<Parents>,
+        name: &str,
+        create: bool,
+        anew: bool,
+    ) -> io::Result<(Arc<Dir>, bool)> {
+        let id_at_name = || {
+            self.dir
+                .symlink_metadata(name)
+                .ok()
+                .map(|meta| (meta.dev(), meta.ino()))
+        };
         let lock = || kept.lock().unwrap_or_else(|e| e.into_inner());
+        let here = id_at_name();
         {
             let mut kept = lock();
             if let Some(at) = kept.iter().position(|k| k.name == name) {
-                if Some(kept[at].id) == here {
-                    return Ok(kept[at].dir.clone());
+                let found = kept.remove(at);
+                if Some(found.id) == here && !anew {
+                    // The latest used goes last: the first is the one
+                    // let go when there are too many.
+                    let dir = found.dir.clone();
+                    kept.push(found);
+                    return Ok((dir, true));
                 }
-                kept.remove(at);
             }
         }
         let dir = open_each(&self.dir, &[name], 0, create)?.0;
         let meta = dir.dir_metadata()?;
+        let id = (meta.dev(), meta.ino());
         let dir = Arc::new(dir);
-        let mut kept = lock();
-        kept.retain(|k| k.name != name);
-        if kept.len() >= PARENTS_KEPT {
-            kept.remove(0);
+        if id_at_name() == Some(id) {
+            let mut kept = lock();
+            kept.retain(|k| k.name != name);
+            if kept.len() >= PARENTS_KEPT {
+                kept.remove(0);
+            }
+            kept.push(Kept {
+                name: name.to_string(),
+                dir: dir.clone(),
+                id,
+            });
         }
-        kept.push(Kept {
-            name: name.to_string(),
-            dir: dir.clone(),
-            id: (meta.dev(), meta.ino()),
-        });
-        Ok(dir)
+        Ok((dir, false))
     }
 
     /// Makes the file at `relative` anew (empty) for writing, with its folders.
@@ -826,6 +853,14 @@ mod tests {
         folder.write_atomic("c/four/four.json", b"4").unwrap();
         assert!(root.join("c/four/four.json").is_file());
         assert!(!moved.join("four").exists());
+        // With it kept, the folder moved away within the mirror and a new
+        // one made at its name: the new one is written, not the kept one.
+        assert_eq!(kept(), 1);
+        std::fs::rename(root.join("c"), root.join("moved")).unwrap();
+        std::fs::create_dir(root.join("c")).unwrap();
+        folder.write_atomic("c/x/y.json", b"y").unwrap();
+        assert!(root.join("c/x/y.json").is_file());
+        assert!(!root.join("moved/x").exists());
         // Removed: made again.
         std::fs::remove_dir_all(root.join("c")).unwrap();
         folder.write_atomic("c/five/five.json", b"5").unwrap();

@@ -368,8 +368,9 @@ impl AssetCopy {
         };
         // Starting again: the old partial goes before the new validator is
         // recorded, so that a crash in between never leaves old bytes under
-        // the new version's validator. (A folder made just now holds none.)
-        if offset == 0 && !self.place.is_new() {
+        // the new version's validator. (A folder made just now holds none,
+        // unless one was found there all the same.)
+        if offset == 0 && (existing > 0 || !self.place.is_new()) {
             let _ = self.place.remove(&part);
         }
         on_start(&started);
