@@ -92,9 +92,10 @@ impl Folder {
     /// items): a run that writes thousands of files into a collection
     /// opens the collection's folder once, and then only looks, for each
     /// file, that its name still leads to that very folder (one `statx`
-    /// without following a link, rather than an open and a close). A link
-    /// put at its name, or another folder moved there, is opened anew,
-    /// and refused as ever; a folder removed is made again.
+    /// without following a link, rather than an open and a close). When
+    /// the name leads elsewhere it is opened anew, as without keeping: a
+    /// link put at its name is refused, another folder moved there is the
+    /// one written, a folder removed is made again.
     pub fn keeping_parents(self) -> Folder {
         Folder {
             parents: Some(Mutex::new(Vec::new())),
