@@ -5,9 +5,19 @@
 
 use std::time::Duration;
 
-/// The reason given when a server could not be reached at all.
-pub(crate) const UNREACHABLE: &str =
-    "could not connect (the server may be down, or you may be offline)";
+/// Whether a server was reached, as far as a temporary failure shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// No connection could be made (refused, no route to the host or its
+    /// network, no answer in time, no name server): the server, or the
+    /// network, is down.
+    None,
+    /// The server answered, with this HTTP status (busy, or in trouble).
+    Answered(u16),
+    /// Nothing certain either way: a connection dropped, a body cut short,
+    /// an answer that did not fit.
+    Unknown,
+}
 
 /// A result with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,6 +59,8 @@ pub enum Error {
         reason: String,
         /// How long the server asked us to wait, if it said.
         retry_after: Option<Duration>,
+        /// Whether the server was reached, as far as the failure shows.
+        reach: Reach,
     },
 
     /// A document too large to read within Cairn's memory for documents.
@@ -208,7 +220,13 @@ impl Error {
     /// Whether the server could not be reached at all (it is down, or the
     /// network is gone), rather than answering with an error.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Error::Unavailable { reason, .. } if reason == UNREACHABLE)
+        matches!(
+            self,
+            Error::Unavailable {
+                reach: Reach::None,
+                ..
+            }
+        )
     }
 
     /// Whether the error is the server's answer (a status it sent, busy
@@ -216,8 +234,11 @@ impl Error {
     pub fn is_answer(&self) -> bool {
         match self {
             Error::Http { .. } | Error::NotFound { .. } | Error::AccessDenied { .. } => true,
-            // 408, 429, 500, 502-504: said with their status.
-            Error::Unavailable { reason, .. } => reason.contains("(HTTP "),
+            // 408, 429, 500, 502-504.
+            Error::Unavailable {
+                reach: Reach::Answered(_),
+                ..
+            } => true,
             _ => false,
         }
     }
@@ -456,6 +477,7 @@ pub fn examples() -> Vec<Error> {
             href: "https://example.org/catalog.json".into(),
             reason: "the server did not answer in time".into(),
             retry_after: None,
+            reach: Reach::Unknown,
         },
         Error::TooLarge {
             href: "https://example.org/big.json".into(),

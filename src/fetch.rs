@@ -23,7 +23,7 @@ use url::Url;
 
 use crate::outage::Outages;
 use crate::retry::RetryPolicy;
-use crate::{Error, Result};
+use crate::{Error, Reach, Result};
 
 pub mod access;
 mod document;
@@ -247,6 +247,7 @@ impl Pace {
                             self.min.bytes_per_second
                         ),
                         retry_after: None,
+                        reach: Reach::Unknown,
                     });
                 }
                 self.waited = Duration::ZERO;
@@ -952,8 +953,9 @@ fn out_of_reach(error: &reqwest::Error) -> bool {
 
 /// The error for a request that got no usable answer.
 pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
-    let reason = if out_of_reach(error) {
-        crate::error::UNREACHABLE.to_string()
+    let out_of_reach = out_of_reach(error);
+    let reason = if out_of_reach {
+        "could not connect (the server may be down, or you may be offline)".to_string()
     } else if error.is_timeout() {
         "the server took too long to answer".to_string()
     } else if error.is_connect() {
@@ -996,6 +998,10 @@ pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
         href: href.to_string(),
         reason,
         retry_after: None,
+        reach: match out_of_reach {
+            true => Reach::None,
+            false => Reach::Unknown,
+        },
     }
 }
 
@@ -1035,11 +1041,13 @@ fn status_error(
             href,
             reason: "the server asked us to slow down (HTTP 429)".into(),
             retry_after,
+            reach: Reach::Answered(429),
         },
         code @ (502..=504) => Error::Unavailable {
             href,
             reason: format!("the server is temporarily unavailable (HTTP {code})"),
             retry_after,
+            reach: Reach::Answered(code),
         },
         // Object stores and busy web servers answer 500 for passing trouble too.
         code @ (408 | 500) => Error::Unavailable {
@@ -1049,6 +1057,7 @@ fn status_error(
                 detail.map(|d| format!(": {d}")).unwrap_or_default()
             ),
             retry_after,
+            reach: Reach::Answered(code),
         },
         code => Error::Http {
             href,
@@ -1099,6 +1108,17 @@ mod tests {
     async fn failure(url: &str) -> Error {
         let error = reqwest::Client::new().get(url).send().await.unwrap_err();
         transport_error(url, &error)
+    }
+
+    #[test]
+    fn a_busy_server_has_answered_and_is_reached() {
+        for code in [408, 429, 500, 502, 503, 504] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let error = status_error("http://x.test/a", status, None, None);
+            assert!(error.is_retryable(), "{code}");
+            assert!(error.is_answer(), "{code}");
+            assert!(!error.is_unreachable(), "{code}");
+        }
     }
 
     #[tokio::test]

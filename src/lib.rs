@@ -66,7 +66,7 @@ pub mod verify;
 pub mod watch;
 pub mod words;
 
-pub use error::{Error, Result, examples as error_examples};
+pub use error::{Error, Reach, Result, examples as error_examples};
 
 /// Logs go to stderr; `CAIRN_LOG` sets the filter (e.g. `CAIRN_LOG=debug`).
 /// The command line and the desktop app both start with this.

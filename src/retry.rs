@@ -121,6 +121,7 @@ pub async fn pause(cancel: &CancellationToken, delay: Duration) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Reach;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn quick() -> RetryPolicy {
@@ -137,6 +138,7 @@ mod tests {
             href: "http://example.test".into(),
             reason: "busy".into(),
             retry_after,
+            reach: Reach::Unknown,
         }
     }
 

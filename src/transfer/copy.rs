@@ -25,7 +25,7 @@ use crate::folder::Place;
 use crate::limit::Limits;
 use crate::provenance::Provenance;
 use crate::transfer::sniff::wrong_content;
-use crate::{Error, Result};
+use crate::{Error, Reach, Result};
 
 /// One asset to copy.
 #[derive(Debug, Clone)]
@@ -324,6 +324,7 @@ impl AssetCopy {
                 href,
                 reason: "the partial download no longer fits the file on the server; it will start again".into(),
                 retry_after: None,
+                reach: Reach::Unknown,
             });
         }
         if !status.is_success() {
@@ -354,6 +355,7 @@ impl AssetCopy {
                         reason: "the server answered a resumed download with the wrong range"
                             .into(),
                         retry_after: None,
+                        reach: Reach::Unknown,
                     });
                 }
             }
@@ -633,6 +635,7 @@ impl AssetCopy {
                     reason: "the partial download could not be continued; it will start again"
                         .into(),
                     retry_after: None,
+                    reach: Reach::Unknown,
                 });
             }
             Err(error) => return Err(wrap(error)),
@@ -650,6 +653,7 @@ impl AssetCopy {
                 href,
                 reason: "the bucket answered a resumed download with the wrong range".into(),
                 retry_after: None,
+                reach: Reach::Unknown,
             });
         }
         let started = Started {
@@ -765,6 +769,7 @@ impl AssetCopy {
                 href,
                 reason: "changed while it was copied; it is copied again from its start".into(),
                 retry_after: None,
+                reach: Reach::Unknown,
             });
         }
         let expected_size = self.expected_size.or(Some(len));
@@ -943,6 +948,7 @@ fn short_body(href: &str, declared: u64, fetched: u64) -> Error {
         href: href.to_string(),
         reason: format!("the server announced {declared} bytes but sent {fetched}"),
         retry_after: None,
+        reach: Reach::Unknown,
     }
 }
 
@@ -1018,6 +1024,7 @@ fn changed_since_partial(href: String) -> Error {
         reason: "the file changed at its source since the partial download; it will start again"
             .into(),
         retry_after: None,
+        reach: Reach::Unknown,
     }
 }
 
