@@ -8,7 +8,7 @@ use std::time::Duration;
 use cairn::checksum::{Algorithm, Checksum};
 
 use crate::support::farm::{CatalogChecksum, Farm, Fault, FileSpec};
-use crate::support::{Server, cairn, cairn_within};
+use crate::support::{Server, cairn, cairn_within, files_under, free_port};
 
 fn specs() -> Vec<FileSpec> {
     let kb: u64 = 1024;
@@ -213,10 +213,7 @@ fn a_server_down_for_a_while_is_waited_for_and_nothing_fails() {
     let files = out.path().join("files");
     std::fs::create_dir(&files).unwrap();
     // A free port, not listened on until the server starts.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     for n in 0..3u8 {
         std::fs::write(files.join(format!("a{n}.bin")), vec![n + 1; 50_000]).unwrap();
     }
@@ -256,7 +253,7 @@ fn a_server_down_for_a_while_is_waited_for_and_nothing_fails() {
         "each file is fetched once it answers"
     );
     for n in 0..3u8 {
-        let copied = walk(&dest)
+        let copied = files_under(&dest)
             .into_iter()
             .find(|p| p.ends_with(format!("a{n}.bin")))
             .expect("the file is in the mirror");
@@ -285,19 +282,6 @@ fn a_server_down_for_a_while_is_waited_for_and_nothing_fails() {
     assert_eq!(attempts, 1);
 }
 
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        match path.is_dir() {
-            true => found.extend(walk(&path)),
-            false => found.push(path),
-        }
-    }
-    found
-}
-
 /// Assets on a server that refuses connections while the catalog's server
 /// answers: the computer is online, so the fault is that server's own, and
 /// its files fail after their attempts (in seconds, not after an hour of
@@ -308,10 +292,7 @@ fn assets_on_a_dead_server_fail_when_the_catalogs_server_answers() {
     let served = out.path().join("served");
     std::fs::create_dir(&served).unwrap();
     // A port nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     write_three_items(&served.join("items.json"), dead, None);
     let catalog = Server::files(&served);
     let dest = out.path().join("mirror");
