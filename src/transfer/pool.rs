@@ -142,11 +142,15 @@ impl Shared {
             .is_none_or(|planned| *planned.borrow())
     }
 
-    /// The gate that keeps at most `per_host` transfers on `url`'s server.
-    fn host_gate(&self, url: &Url) -> Arc<Semaphore> {
+    /// The gate that keeps at most `per_host` transfers on `server` (as
+    /// [`server`] names it).
+    fn host_gate(&self, server: &str) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(gate) = hosts.get(server) {
+            return gate.clone();
+        }
         hosts
-            .entry(server(url))
+            .entry(server.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.options.per_host.max(1))))
             .clone()
     }
@@ -603,7 +607,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             last_modified: prior.last_modified.clone(),
             size: prior.size,
         };
-        let gate = shared.host_gate(&url);
+        let gate = shared.host_gate(&server(&url));
         let permit = tokio::select! {
             _ = shared.cancel.cancelled() => return release(shared, &asset).await,
             permit = gate.acquire_owned() => permit,
@@ -641,8 +645,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             return give_up(shared, &asset, &format!("its address is not valid ({e})")).await;
         }
     };
-    let gate = shared.host_gate(&url);
     let host = server(&url);
+    let gate = shared.host_gate(&host);
     // Only an answer over the network is news of the network.
     let remote = matches!(url.scheme(), "http" | "https");
     let mut copy = AssetCopy {
@@ -703,7 +707,9 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             copy.validator = validator;
         }
         attempts += 1;
-        if remote && result.as_ref().map_or_else(Error::is_answer, |_| true) {
+        // A transfer that started was heard from then; a status the server
+        // answered with is news of it too.
+        if remote && result.as_ref().is_err_and(Error::is_answer) {
             shared.reached(&host);
         }
         let error = match result {
