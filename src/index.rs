@@ -6,8 +6,8 @@
 //! collections, each collection's item links), so the index holds what the
 //! mirror holds, whichever job or state file wrote it. It is written with
 //! the `stac` crate's encoder (which adds the `geo` and `stac-geoparquet`
-//! metadata) in row groups, in two passes over the items so that memory
-//! does not follow the number of items:
+//! metadata) in row groups, so that memory does not follow the number of
+//! items:
 //!
 //! 1. Every item is looked at for the shape of its fields (each field's path
 //!    and the kind of its value). The few items that bring a shape not seen
@@ -16,11 +16,14 @@
 //!    number here, text there) is written as text in every row.
 //! 2. Every item is encoded against that schema, a slice at a time.
 //!
+//! The two are one pass over the items when the items after the first slice
+//! bring no new shape (see [`encode`]).
+//!
 //! An item the encoder cannot take (no geometry, not valid STAC) stays in
 //! the catalog and is left out of the index, and the summary says which.
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{Seek, Write};
 
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -140,59 +143,241 @@ pub async fn write_file(
     }
 }
 
-/// Encodes every item of the mirror into `out`, in two passes; `None` when
-/// there is no item to index. The error is said in words.
+/// Encodes every item of the mirror into `out`; `None` when there is no item
+/// to index. The error is said in words.
 ///
-/// The first pass finds each item's shapes as it parses it. In the second
-/// the items are read and parsed here while another thread encodes them, so
-/// that the two halves of the work share the machine's cores.
+/// The first pass finds each item's shapes as it parses it. Once the first
+/// slice of items has set the schema, each later item is also parsed for the
+/// index as it is read, while another thread encodes it: a mirror whose later
+/// items bring no shape the first slice did not have (most catalogs: their
+/// items share one shape) is read once. A later item with a new shape ends
+/// that: the first pass goes on only looking, what it encoded is thrown away,
+/// and a second pass encodes every item against the schema of all. Either
+/// way the file is the same, byte for byte.
 async fn encode(
     destination: &Destination,
     local: &Folder,
     out: std::fs::File,
     cancel: &CancellationToken,
 ) -> std::result::Result<Option<Indexed>, String> {
+    let (indexed, _passes) = encode_in(destination, local, out, cancel, true).await?;
+    Ok(indexed)
+}
+
+/// [`encode`], in two passes whatever the items when not `at_once`; with
+/// the number of passes made.
+async fn encode_in(
+    destination: &Destination,
+    local: &Folder,
+    out: std::fs::File,
+    cancel: &CancellationToken,
+    at_once: bool,
+) -> std::result::Result<(Option<Indexed>, u8), String> {
     let failed = |reason: String| format!("the index of the items could not be written: {reason}");
-    // Pass 1: the shapes of every item, found as each is parsed (no value
-    // is built); the items that bring new ones, kept as values.
-    let mut shapes = Shapes::default();
-    let mut probes: Vec<Value> = Vec::new();
-    let none = HashSet::new();
-    let mut kept = Kept::default();
-    each_item(
+    // The file again, for a second pass.
+    let mut spare = out.try_clone().map_err(|e| failed(e.to_string()))?;
+    let stop = cancel.child_token();
+    let (sender, batches) = mpsc::channel(QUEUE);
+    let mut first = FirstPass {
+        shapes: Shapes::default(),
+        probes: Vec::new(),
+        mode: Mode::Gathering(Vec::with_capacity(SLICE)),
+        kept: Kept::default(),
+        start: at_once.then_some((out, batches)),
+        stop: stop.clone(),
+        writing: None,
+    };
+    let read = each_item(
         destination,
         local,
         cancel,
-        None::<&Hand<()>>,
+        &sender,
         None,
-        |path, bytes| {
-            if let Some(bytes) = bytes.as_deref()
-                && shapes.take(bytes) == Some(true)
-                && probes.len() < MAX_PROBES
-                && let Some(item) = serde_json::from_slice(bytes)
-                    .ok()
-                    .and_then(|item| prepared(item, &none))
-            {
-                probes.push(item);
-            }
-            kept.keep(path, bytes);
-            None
-        },
+        |path, bytes, rows| first.take(path, bytes, rows),
     )
-    .await
-    .map_err(|e| failed(e.to_string()))?;
+    .await;
+    // Fewer items than a slice: every shape is known.
+    if read.is_ok() && matches!(first.mode, Mode::Gathering(_)) {
+        let mut rows = Vec::new();
+        first.close(&mut rows);
+        if !rows.is_empty() {
+            // (A writing half that stopped says why when it is joined.)
+            let _ = sender.send(rows).await;
+        }
+    }
+    drop(sender);
+    let FirstPass {
+        shapes,
+        probes,
+        mode,
+        mut kept,
+        writing,
+        ..
+    } = first;
+    match (mode, writing) {
+        (Mode::Encoding(_), Some(writing)) => {
+            let indexed = finish(writing, read, cancel).await.map_err(failed)?;
+            return Ok((Some(indexed), 1));
+        }
+        (_, Some(writing)) => {
+            stop.cancel();
+            let _ = writing.await;
+        }
+        (_, None) => {}
+    }
+    read.map_err(|e| failed(e.to_string()))?;
+    if cancel.is_cancelled() {
+        return Err(failed(Error::Cancelled.to_string()));
+    }
+
+    // Pass 2: every item, against the schema of all, into the file emptied.
+    spare
+        .set_len(0)
+        .and_then(|()| spare.rewind())
+        .map_err(|e| failed(e.to_string()))?;
     let mixed = shapes.mixed();
     drop(shapes);
-    let probes: Vec<stac::Item> = probes
-        .into_iter()
-        .filter_map(|item| prepared(item, &mixed))
-        .filter_map(|item| serde_json::from_value(item).ok())
-        .collect();
+    let Some((state, writer)) = writer_for(&probes, &mixed, spare).map_err(failed)? else {
+        return Ok((None, 1));
+    };
+    drop(probes);
+    let (sender, batches) = mpsc::channel(QUEUE);
+    let writing = start_writing(state, writer, mixed.clone(), batches, cancel.clone());
+    let read = each_item(
+        destination,
+        local,
+        cancel,
+        &sender,
+        Some(&mut kept),
+        |path, bytes, rows| {
+            let item = row(bytes.as_deref(), &mixed);
+            rows.push((path.to_string(), bytes.unwrap_or_default(), item));
+        },
+    )
+    .await;
+    drop(sender);
+    let indexed = finish(writing, read, cancel).await.map_err(failed)?;
+    Ok((Some(indexed), 2))
+}
+
+/// An item for the writing half: its path, its document, and the item as
+/// the index takes it (or why it cannot).
+type Row = (String, Vec<u8>, ItemRow);
+
+/// The file's writer.
+type Writer = ArrowWriter<std::io::BufWriter<std::fs::File>>;
+
+/// The first pass over the items (see [`encode`]).
+struct FirstPass {
+    shapes: Shapes,
+    /// The items that brought shapes not seen before, as values.
+    probes: Vec<Value>,
+    mode: Mode,
+    /// Documents kept for a second pass, once there is to be one.
+    kept: Kept,
+    /// What the writing half starts with, until it starts (`None` for two
+    /// passes whatever the items).
+    start: Option<(std::fs::File, mpsc::Receiver<Vec<Row>>)>,
+    /// Stops the writing half: a cancel, or its work thrown away.
+    stop: CancellationToken,
+    writing: Option<tokio::task::JoinHandle<Rows>>,
+}
+
+/// What the first pass does with each item.
+enum Mode {
+    /// Keeps the first slice's documents, read before the schema is set.
+    Gathering(Vec<(String, Option<Vec<u8>>)>),
+    /// Hands each item to the writing half, parsed against the schema the
+    /// first slice set (fields at these paths made text).
+    Encoding(HashSet<String>),
+    /// Only looks: an item brought a shape the schema does not have, or
+    /// there is no schema yet.
+    Looking,
+}
+
+impl FirstPass {
+    /// Takes the item document read at `path`, and adds what it hands to the
+    /// writing half to `rows`.
+    fn take(&mut self, path: &str, bytes: Option<Vec<u8>>, rows: &mut Vec<Row>) {
+        let new = bytes.as_deref().and_then(|b| self.shapes.take(b)) == Some(true);
+        if new
+            && self.probes.len() < MAX_PROBES
+            && let Some(item) = bytes
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .and_then(|item| prepared(item, &HashSet::new()))
+        {
+            self.probes.push(item);
+        }
+        match &mut self.mode {
+            Mode::Gathering(read) => {
+                read.push((path.to_string(), bytes));
+                if read.len() >= SLICE {
+                    self.close(rows);
+                }
+            }
+            Mode::Encoding(mixed) if !new => {
+                let item = row(bytes.as_deref(), mixed);
+                rows.push((path.to_string(), bytes.unwrap_or_default(), item));
+            }
+            Mode::Encoding(_) => {
+                // What was encoded is to be thrown away: no more of it.
+                self.stop.cancel();
+                self.mode = Mode::Looking;
+                self.kept.keep(path, bytes);
+            }
+            Mode::Looking => self.kept.keep(path, bytes),
+        }
+    }
+
+    /// Sets the schema from the shapes seen so far, starts the writing half
+    /// and adds the gathered items to `rows`; or, when there is no schema (or
+    /// no writing half to start), goes on only looking.
+    fn close(&mut self, rows: &mut Vec<Row>) {
+        let Mode::Gathering(read) = std::mem::replace(&mut self.mode, Mode::Looking) else {
+            return;
+        };
+        let mixed = self.shapes.mixed();
+        let writing = self.start.take().and_then(|(out, batches)| {
+            let (state, writer) = writer_for(&self.probes, &mixed, out).ok()??;
+            Some(start_writing(
+                state,
+                writer,
+                mixed.clone(),
+                batches,
+                self.stop.clone(),
+            ))
+        });
+        let Some(writing) = writing else {
+            for (path, bytes) in read {
+                self.kept.keep(&path, bytes);
+            }
+            return;
+        };
+        self.writing = Some(writing);
+        for (path, bytes) in read {
+            let item = row(bytes.as_deref(), &mixed);
+            rows.push((path, bytes.unwrap_or_default(), item));
+        }
+        self.mode = Mode::Encoding(mixed);
+    }
+}
+
+/// The encoder and the file's writer for the schema of `probes` (items as
+/// values, whose fields at `mixed` paths are made text); `None` when no probe
+/// gives one. The error is said in words.
+fn writer_for(
+    probes: &[Value],
+    mixed: &HashSet<String>,
+    out: std::fs::File,
+) -> std::result::Result<Option<(WriterState, Writer)>, String> {
     // A probe the encoder refuses on its own would spoil the schema of all:
-    // it is left to the second pass, which leaves it out by itself.
+    // it is left to the encoding, which leaves it out by itself.
     let probes: Vec<stac::Item> = probes
-        .into_iter()
-        .filter(|probe| new_state(vec![probe.clone()]).is_ok())
+        .iter()
+        .filter_map(|item| prepared(item.clone(), mixed))
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .filter(|probe: &stac::Item| new_state(vec![probe.clone()]).is_ok())
         .collect();
     if probes.is_empty() {
         return Ok(None);
@@ -210,7 +395,7 @@ async fn encode(
                     agreed.push(probe);
                 }
             }
-            new_state(agreed).map_err(failed)?
+            new_state(agreed)?
         }
     };
     let properties: WriterProperties = WriterOptions::new()
@@ -222,18 +407,24 @@ async fn encode(
         first.schema(),
         Some(properties),
     )
-    .map_err(|e| failed(e.to_string()))?;
-    drop(first);
+    .map_err(|e| e.to_string())?;
+    Ok(Some((state, writer)))
+}
 
-    // Pass 2: every item, against that schema. Parsed here, encoded and
-    // written by the other thread, a few at a time (one hand-over an item
-    // would cost more than the item).
-    let (sender, mut batches) = mpsc::channel(QUEUE);
-    let kept_mixed = mixed.clone();
-    let stop = cancel.clone();
-    let writing = tokio::task::spawn_blocking(move || {
+/// Starts the writing half on a thread of its own: it encodes the items
+/// that arrive from `batches` a slice at a time, and writes them. It stops
+/// at a failed write (the reading then stops too, a hand-over later), or
+/// when `stop` is cancelled (without writing what it holds).
+fn start_writing(
+    state: WriterState,
+    writer: Writer,
+    mixed: HashSet<String>,
+    mut batches: mpsc::Receiver<Vec<Row>>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<Rows> {
+    tokio::task::spawn_blocking(move || {
         let mut rows = Rows {
-            mixed: kept_mixed,
+            mixed,
             state,
             writer,
             indexed: Indexed::default(),
@@ -241,8 +432,6 @@ async fn encode(
             documents: Vec::with_capacity(SLICE),
             error: None,
         };
-        // Stops at a failed write (the reading then stops too, a hand-over
-        // later) or a cancel.
         while rows.error.is_none()
             && !stop.is_cancelled()
             && let Some(batch) = batches.blocking_recv()
@@ -264,43 +453,37 @@ async fn encode(
             rows.flush();
         }
         rows
-    });
-    let read = each_item(
-        destination,
-        local,
-        cancel,
-        Some(&sender),
-        Some(&mut kept),
-        |path, bytes| {
-            let item = row(bytes.as_deref(), &mixed);
-            Some((path.to_string(), bytes.unwrap_or_default(), item))
-        },
-    )
-    .await;
-    drop(sender);
+    })
+}
+
+/// Ends the file that `writing` wrote from the items `read` handed it: its
+/// metadata, then the file flushed to disk. The error is said in words.
+async fn finish(
+    writing: tokio::task::JoinHandle<Rows>,
+    read: Result<()>,
+    cancel: &CancellationToken,
+) -> std::result::Result<Indexed, String> {
     let Rows {
         state,
         mut writer,
         indexed,
         error,
         ..
-    } = writing.await.map_err(|e| failed(e.to_string()))?;
-    read.map_err(|e| failed(e.to_string()))?;
+    } = writing.await.map_err(|e| e.to_string())?;
+    read.map_err(|e| e.to_string())?;
     if cancel.is_cancelled() {
-        return Err(failed(Error::Cancelled.to_string()));
+        return Err(Error::Cancelled.to_string());
     }
     if let Some(why) = error {
-        return Err(failed(why));
+        return Err(why);
     }
-    for entry in state.into_metadata().map_err(|e| failed(e.to_string()))? {
+    for entry in state.into_metadata().map_err(|e| e.to_string())? {
         writer.append_key_value_metadata(entry);
     }
-    let mut out = writer.into_inner().map_err(|e| failed(e.to_string()))?;
-    out.flush().map_err(|e| failed(e.to_string()))?;
-    out.get_ref()
-        .sync_all()
-        .map_err(|e| failed(e.to_string()))?;
-    Ok(Some(indexed))
+    let mut out = writer.into_inner().map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    out.get_ref().sync_all().map_err(|e| e.to_string())?;
+    Ok(indexed)
 }
 
 /// The item document `bytes` as the second pass encodes it (see
@@ -340,16 +523,15 @@ const HAND_OVER: usize = 32;
 const QUEUE: usize = SLICE / HAND_OVER;
 const _: () = assert!(SLICE >= HAND_OVER, "a slice holds at least one hand-over");
 
-/// An item as the second pass reads it: parsed, or why it is left out.
+/// An item as the index takes it: parsed, or why it is left out.
 type ItemRow = std::result::Result<stac::Item, String>;
 
-/// The second pass's writing half: the encoder, the file, and the slice of
-/// items waiting to be encoded (with their documents, to take them again one
-/// by one).
+/// The writing half: the encoder, the file, and the slice of items waiting
+/// to be encoded (with their documents, to take them again one by one).
 struct Rows {
     mixed: HashSet<String>,
     state: WriterState,
-    writer: ArrowWriter<std::io::BufWriter<std::fs::File>>,
+    writer: Writer,
     indexed: Indexed,
     items: Vec<stac::Item>,
     documents: Vec<(String, Vec<u8>)>,
@@ -889,7 +1071,7 @@ impl Kept {
 type Hand<T> = mpsc::Sender<Vec<T>>;
 
 /// Calls `each` with the path and document bytes of every item of the
-/// mirror, and sends its answers to `to` when there is one (and stops when
+/// mirror, and sends what it adds to the batch to `to` (and stops when
 /// nothing takes them any more): the root catalog's child links to
 /// collections, then each collection's item links, as Cairn writes them
 /// (relative, inside the mirror). A link that leads anywhere else is not
@@ -898,9 +1080,9 @@ async fn each_item<T>(
     destination: &Destination,
     local: &Folder,
     cancel: &CancellationToken,
-    to: Option<&Hand<T>>,
+    to: &Hand<T>,
     mut kept: Option<&mut Kept>,
-    mut each: impl FnMut(&str, Option<Vec<u8>>) -> Option<T>,
+    mut each: impl FnMut(&str, Option<Vec<u8>>, &mut Vec<T>),
 ) -> Result<()> {
     let mut batch = Vec::new();
     let mut read = 0usize;
@@ -940,24 +1122,19 @@ async fn each_item<T>(
                 (None, Some(folder)) => folder.read(&beneath).ok(),
                 (None, None) => destination.read(local, &path).await,
             };
-            let answer = each(&path, bytes);
+            each(&path, bytes, &mut batch);
             read += 1;
-            let Some(to) = to else {
-                // Nothing to wait for: other tasks get their turn now and then.
-                if read.is_multiple_of(HAND_OVER) {
-                    tokio::task::yield_now().await;
+            if batch.len() >= HAND_OVER {
+                if to.send(std::mem::take(&mut batch)).await.is_err() {
+                    return Ok(());
                 }
-                continue;
-            };
-            batch.extend(answer);
-            if batch.len() >= HAND_OVER && to.send(std::mem::take(&mut batch)).await.is_err() {
-                return Ok(());
+            } else if read.is_multiple_of(HAND_OVER) {
+                // Nothing handed over lately: other tasks get their turn.
+                tokio::task::yield_now().await;
             }
         }
     }
-    if !batch.is_empty()
-        && let Some(to) = to
-    {
+    if !batch.is_empty() {
         let _ = to.send(batch).await;
     }
     Ok(())
@@ -1198,6 +1375,116 @@ mod tests {
         let mut many = Shapes::default();
         assert!(take(&mut many, Value::Object(keys)));
         assert_eq!(many.seen.len(), MAX_SHAPES);
+    }
+
+    /// A mirror at `root` whose one collection links `items` (documents as
+    /// text), in order.
+    fn mirror_of(root: &std::path::Path, items: &[String]) {
+        let collection = root.join("c");
+        let links: Vec<Value> = (0..items.len())
+            .map(|n| json!({"rel": "item", "href": format!("./i{n}/i{n}.json")}))
+            .collect();
+        std::fs::create_dir_all(&collection).unwrap();
+        for (n, item) in items.iter().enumerate() {
+            std::fs::create_dir_all(collection.join(format!("i{n}"))).unwrap();
+            std::fs::write(collection.join(format!("i{n}/i{n}.json")), item).unwrap();
+        }
+        let document = json!({"type": "Collection", "id": "c", "links": links});
+        std::fs::write(collection.join("collection.json"), document.to_string()).unwrap();
+        let root_document = json!({"type": "Catalog", "id": "m",
+            "links": [{"rel": "child", "href": "./c/collection.json"}]});
+        std::fs::write(root.join("catalog.json"), root_document.to_string()).unwrap();
+    }
+
+    /// An item document with `properties` besides its datetime.
+    fn item(n: usize, properties: Value) -> String {
+        let mut document = json!({
+            "type": "Feature", "stac_version": "1.1.0", "id": format!("i{n}"), "collection": "c",
+            "geometry": {"type": "Point", "coordinates": [n as f64 / 1000.0, 2.0]},
+            "bbox": [n as f64 / 1000.0, 2.0, n as f64 / 1000.0, 2.0],
+            "properties": {"datetime": "2024-01-01T00:00:00Z"},
+            "links": [], "assets": {"data": {"href": format!("./i{n}.tif"), "type": "image/tiff"}}
+        });
+        if let (Some(all), Value::Object(more)) =
+            (document["properties"].as_object_mut(), properties)
+        {
+            all.extend(more);
+        }
+        document.to_string()
+    }
+
+    /// The index of the mirror at `root` with and without the one pass: the
+    /// same file, the same summary; and how many passes the one pass made.
+    async fn both_ways(root: &std::path::Path) -> u8 {
+        let destination = Destination::open(&root.to_string_lossy(), root).unwrap();
+        let local = destination.local_folder().unwrap();
+        let cancel = CancellationToken::new();
+        let mut made = Vec::new();
+        for at_once in [true, false] {
+            let path = root.join(format!("index-{at_once}.parquet"));
+            let out = std::fs::File::create(&path).unwrap();
+            let (indexed, passes) = encode_in(&destination, &local, out, &cancel, at_once)
+                .await
+                .unwrap();
+            made.push((std::fs::read(&path).unwrap(), indexed, passes));
+        }
+        let (once, twice) = (&made[0], &made[1]);
+        assert_eq!(twice.2, 2);
+        assert!(once.1.as_ref().is_some_and(|i| i.items > 0), "{:?}", once.1);
+        assert_eq!(once.1, twice.1);
+        assert!(once.0 == twice.0, "the two files differ");
+        once.2
+    }
+
+    #[tokio::test]
+    async fn the_index_is_made_in_one_pass_when_later_items_bring_no_new_shape() {
+        let count = SLICE + 100;
+        // Every item alike, and optional fields the first slice already had.
+        let alike: Vec<String> = (0..count)
+            .map(|n| {
+                item(
+                    n,
+                    json!({"eo:cloud_cover": n % 7, "title": format!("item {n}")}),
+                )
+            })
+            .map(|document| document.to_string())
+            .collect();
+        let mut varied = alike.clone();
+        varied[3] = item(3, json!({"note": "only some have it"}));
+        varied[count - 1] = item(count - 1, json!({}));
+        // Fewer than a slice, shapes of every kind: one pass, all known.
+        let mut few = varied[..40].to_vec();
+        few[30] = item(30, json!({"eo:cloud_cover": "cloudy"}));
+        // Items the index cannot take, after the first slice.
+        let mut refused = alike.clone();
+        refused[SLICE + 10] = "not json".into();
+        refused[SLICE + 20] = json!({"type": "Feature", "id": "x", "geometry": null}).to_string();
+        for (name, items) in [
+            ("alike", alike.clone()),
+            ("varied", varied),
+            ("few", few),
+            ("refused", refused),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            mirror_of(dir.path(), &items);
+            assert_eq!(both_ways(dir.path()).await, 1, "{name}");
+        }
+        // A later item with a field the first slice did not have, one whose
+        // field is of another kind, one with a nested field: two passes,
+        // and the same file.
+        for late in [
+            json!({"new:field": 1.5}),
+            json!({"eo:cloud_cover": "cloudy"}),
+            json!({"title": {"en": "nested"}}),
+        ] {
+            for at in [SLICE, count - 1] {
+                let mut items = alike.clone();
+                items[at] = item(at, late.clone());
+                let dir = tempfile::tempdir().unwrap();
+                mirror_of(dir.path(), &items);
+                assert_eq!(both_ways(dir.path()).await, 2, "{late} at {at}");
+            }
+        }
     }
 
     #[test]
