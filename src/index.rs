@@ -183,6 +183,9 @@ async fn encode_in(
         probes: Vec::new(),
         mode: Mode::Gathering(Vec::with_capacity(SLICE)),
         kept: Kept::default(),
+        // A bucket's documents are read again over the network: those read
+        // first are kept from the start, should there be a second pass.
+        keep_all: destination.is_bucket(),
         start: at_once.then_some((out, batches)),
         stop: stop.clone(),
         writing: None,
@@ -273,8 +276,10 @@ struct FirstPass {
     /// The items that brought shapes not seen before, as values.
     probes: Vec<Value>,
     mode: Mode,
-    /// Documents kept for a second pass, once there is to be one.
+    /// Documents kept for a second pass, once there is to be one (or from
+    /// the start when `keep_all`).
     kept: Kept,
+    keep_all: bool,
     /// What the writing half starts with, until it starts (`None` for two
     /// passes whatever the items).
     start: Option<(std::fs::File, mpsc::Receiver<Vec<Row>>)>,
@@ -311,12 +316,18 @@ impl FirstPass {
         }
         match &mut self.mode {
             Mode::Gathering(read) => {
+                if self.keep_all {
+                    self.kept.keep(path, bytes.clone());
+                }
                 read.push((path.to_string(), bytes));
                 if read.len() >= SLICE {
                     self.close(rows);
                 }
             }
             Mode::Encoding(mixed) if !new => {
+                if self.keep_all {
+                    self.kept.keep(path, bytes.clone());
+                }
                 let item = row(bytes.as_deref(), mixed);
                 rows.push((path.to_string(), bytes.unwrap_or_default(), item));
             }
@@ -349,8 +360,10 @@ impl FirstPass {
             ))
         });
         let Some(writing) = writing else {
-            for (path, bytes) in read {
-                self.kept.keep(&path, bytes);
+            if !self.keep_all {
+                for (path, bytes) in read {
+                    self.kept.keep(&path, bytes);
+                }
             }
             return;
         };
@@ -413,8 +426,8 @@ fn writer_for(
 
 /// Starts the writing half on a thread of its own: it encodes the items
 /// that arrive from `batches` a slice at a time, and writes them. It stops
-/// at a failed write (the reading then stops too, a hand-over later), or
-/// when `stop` is cancelled (without writing what it holds).
+/// at a failed write (the reading then stops too, a hand-over later), or as
+/// soon as `stop` is cancelled (without writing what it holds).
 fn start_writing(
     state: WriterState,
     writer: Writer,
@@ -422,7 +435,16 @@ fn start_writing(
     mut batches: mpsc::Receiver<Vec<Row>>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<Rows> {
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let next = |batches: &mut mpsc::Receiver<Vec<Row>>| {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = stop.cancelled() => None,
+                    batch = batches.recv() => batch,
+                }
+            })
+        };
         let mut rows = Rows {
             mixed,
             state,
@@ -433,8 +455,7 @@ fn start_writing(
             error: None,
         };
         while rows.error.is_none()
-            && !stop.is_cancelled()
-            && let Some(batch) = batches.blocking_recv()
+            && let Some(batch) = next(&mut batches)
         {
             for (path, bytes, item) in batch {
                 match item {
@@ -1414,8 +1435,9 @@ mod tests {
     }
 
     /// The index of the mirror at `root` with and without the one pass: the
-    /// same file, the same summary; and how many passes the one pass made.
-    async fn both_ways(root: &std::path::Path) -> u8 {
+    /// same file, the same summary; and how many passes the one pass made,
+    /// with how many items were left out.
+    async fn both_ways(root: &std::path::Path) -> (u8, u64) {
         let destination = Destination::open(&root.to_string_lossy(), root).unwrap();
         let local = destination.local_folder().unwrap();
         let cancel = CancellationToken::new();
@@ -1433,7 +1455,7 @@ mod tests {
         assert!(once.1.as_ref().is_some_and(|i| i.items > 0), "{:?}", once.1);
         assert_eq!(once.1, twice.1);
         assert!(once.0 == twice.0, "the two files differ");
-        once.2
+        (once.2, once.1.as_ref().map_or(0, |i| i.left_out_count))
     }
 
     #[tokio::test]
@@ -1455,19 +1477,28 @@ mod tests {
         // Fewer than a slice, shapes of every kind: one pass, all known.
         let mut few = varied[..40].to_vec();
         few[30] = item(30, json!({"eo:cloud_cover": "cloudy"}));
-        // Items the index cannot take, after the first slice.
+        // Items the index cannot take, after the first slice: unreadable,
+        // without geometry, and one the encoder refuses (its slice is then
+        // encoded one item at a time).
         let mut refused = alike.clone();
         refused[SLICE + 10] = "not json".into();
         refused[SLICE + 20] = json!({"type": "Feature", "id": "x", "geometry": null}).to_string();
-        for (name, items) in [
-            ("alike", alike.clone()),
-            ("varied", varied),
-            ("few", few),
-            ("refused", refused),
+        let dated = |n: usize, created: &str| item(n, json!({"created": created}));
+        let mut dates: Vec<String> = (0..count)
+            .map(|n| dated(n, "2024-01-02T00:00:00Z"))
+            .collect();
+        dates[SLICE + 30] = dated(SLICE + 30, "yesterday");
+        for (name, items, left_out) in [
+            ("alike", alike.clone(), 0),
+            ("varied", varied, 0),
+            ("few", few, 0),
+            ("a slice", alike[..SLICE].to_vec(), 0),
+            ("refused", refused, 2),
+            ("dates", dates, 1),
         ] {
             let dir = tempfile::tempdir().unwrap();
             mirror_of(dir.path(), &items);
-            assert_eq!(both_ways(dir.path()).await, 1, "{name}");
+            assert_eq!(both_ways(dir.path()).await, (1, left_out), "{name}");
         }
         // A later item with a field the first slice did not have, one whose
         // field is of another kind, one with a nested field: two passes,
@@ -1482,8 +1513,29 @@ mod tests {
                 items[at] = item(at, late.clone());
                 let dir = tempfile::tempdir().unwrap();
                 mirror_of(dir.path(), &items);
-                assert_eq!(both_ways(dir.path()).await, 2, "{late} at {at}");
+                assert_eq!(both_ways(dir.path()).await, (2, 0), "{late} at {at}");
             }
+        }
+        // A new shape after a whole row group was written: the file is
+        // emptied and written anew.
+        let mut many: Vec<String> = (0..ROW_GROUP + SLICE).map(|n| item(n, json!({}))).collect();
+        let last = many.len() - 1;
+        many[last] = item(last, json!({"new:field": true}));
+        let dir = tempfile::tempdir().unwrap();
+        mirror_of(dir.path(), &many);
+        assert_eq!(both_ways(dir.path()).await, (2, 0));
+        // No item: no index either way.
+        let dir = tempfile::tempdir().unwrap();
+        mirror_of(dir.path(), &[]);
+        let destination = Destination::open(&dir.path().to_string_lossy(), dir.path()).unwrap();
+        let local = destination.local_folder().unwrap();
+        let cancel = CancellationToken::new();
+        for at_once in [true, false] {
+            let out = std::fs::File::create(dir.path().join("index.parquet")).unwrap();
+            let (indexed, _) = encode_in(&destination, &local, out, &cancel, at_once)
+                .await
+                .unwrap();
+            assert_eq!(indexed, None);
         }
     }
 
