@@ -1390,22 +1390,23 @@ fn item_href_len(name: &str) -> usize {
 /// once at its end.
 async fn write_items(shared: &Shared) -> Result<()> {
     let job_id = shared.job_id;
-    let mut after = 0;
-    loop {
-        let items = shared
+    let slice = |after: i64| {
+        shared
             .ledger
             .call(move |s| with_assets(s, s.items_to_write(job_id, after, WRITE_SLICE)?))
-            .await?;
+    };
+    let mut items = slice(0).await?;
+    while let Some((_, last)) = items.last() {
         // A short slice means the pass reached the last waiting item: items
         // that become ready behind it from now on are written as they end.
-        let (Some((_, last)), full) = (items.last(), items.len() == WRITE_SLICE) else {
-            break;
-        };
-        after = last.id;
-        write_these(shared, items).await?;
-        if !full {
-            break;
+        if items.len() < WRITE_SLICE {
+            return write_these(shared, items).await;
         }
+        // The next slice is read while this one is written.
+        let after = last.id;
+        let (written, next) = tokio::join!(write_these(shared, items), slice(after));
+        written?;
+        items = next?;
     }
     Ok(())
 }
@@ -1453,39 +1454,105 @@ fn with_assets(s: &Store, items: Vec<ItemRow>) -> Result<Vec<ToWrite>> {
         .collect()
 }
 
+/// The mirror's document of the item `to_write`: where it goes, its bytes,
+/// and their checksum (recorded: `cairn verify` finds an edit later).
+fn document_of(((finished, missing, versions), item): &ToWrite) -> (String, Vec<u8>, String) {
+    let mirrored: Vec<Mirrored> = finished
+        .iter()
+        .map(|asset| Mirrored {
+            key: asset.key.clone(),
+            file_name: asset
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            size: asset.size,
+            checksum: asset.checksum.clone(),
+            source: asset.href.clone(),
+        })
+        .collect();
+    let base = url::Url::parse(&item.href).ok();
+    let mut document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
+    rewrite::history(&mut document, item.removed_at.as_deref(), versions);
+    let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
+    let checksum = Checksum::of(Algorithm::Sha2_256, &bytes).to_hex();
+    (layout::item_document(&item.dir), bytes, checksum)
+}
+
+/// Items at least this many are written by two threads at once (into a
+/// folder).
+const WRITTEN_APART: usize = 64;
+
+/// Writes the documents of `items` into the mirror folder `local`, on
+/// threads of their own (two for many items); the checksum of each
+/// written, or why it was not.
+async fn write_into_folder(local: &Arc<Folder>, items: Vec<ToWrite>) -> Vec<Result<String>> {
+    let parts = if items.len() >= WRITTEN_APART { 2 } else { 1 };
+    let size = items.len().div_ceil(parts).max(1);
+    let items = Arc::new(items);
+    let mut threads = Vec::with_capacity(parts);
+    for start in (0..items.len()).step_by(size) {
+        let (items, local) = (items.clone(), local.clone());
+        threads.push(tokio::task::spawn_blocking(move || {
+            items[start..(start + size).min(items.len())]
+                .iter()
+                .map(|item| {
+                    let (path, bytes, checksum) = document_of(item);
+                    local
+                        .write_atomic(&path, &bytes)
+                        .map(|()| checksum)
+                        .map_err(|e| Error::io(&local.display(&path), e))
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut written = Vec::with_capacity(items.len());
+    for thread in threads {
+        match thread.await.map_err(tokio::task::JoinError::try_into_panic) {
+            Ok(part) => written.extend(part),
+            Err(Ok(panic)) => std::panic::resume_unwind(panic),
+            // (The runtime is shutting down: what is left is written next time.)
+            Err(Err(_)) => break,
+        }
+    }
+    written
+}
+
 /// Writes `items` into the mirror and records each as written, or as failed
 /// with why.
 async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
     let job_id = shared.job_id;
     let dest = &shared.destination;
-    let mut written = Vec::with_capacity(items.len());
-    for ((finished, missing, versions), item) in &items {
-        let mirrored: Vec<Mirrored> = finished
-            .iter()
-            .map(|asset| Mirrored {
-                key: asset.key.clone(),
-                file_name: asset
-                    .path
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-                size: asset.size,
-                checksum: asset.checksum.clone(),
-                source: asset.href.clone(),
-            })
-            .collect();
-        let base = url::Url::parse(&item.href).ok();
-        let mut document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
-        rewrite::history(&mut document, item.removed_at.as_deref(), versions);
-        let path = layout::item_document(&item.dir);
-        // Its checksum is recorded: `cairn verify` finds an edit later.
-        let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
-        let checksum = Checksum::of(Algorithm::Sha2_256, &bytes).to_hex();
-        match dest.write_bytes(&shared.local, &path, bytes).await {
-            Ok(()) => {
+    let hrefs: Vec<(i64, String)> = items
+        .iter()
+        .map(|(_, item)| (item.id, item.href.clone()))
+        .collect();
+    let outcomes = match dest {
+        Destination::Folder(_) => write_into_folder(&shared.local, items).await,
+        Destination::Bucket(_) => {
+            let mut outcomes = Vec::with_capacity(items.len());
+            for item in &items {
+                let (path, bytes, checksum) = document_of(item);
+                let written = dest.write_bytes(&shared.local, &path, bytes).await;
+                // A failure of the bucket itself stops the writing (below).
+                let stop = written
+                    .as_ref()
+                    .is_err_and(|e| !matches!(e, Error::Io { .. }));
+                outcomes.push(written.map(|()| checksum));
+                if stop {
+                    break;
+                }
+            }
+            outcomes
+        }
+    };
+    let mut written = Vec::with_capacity(hrefs.len());
+    for ((id, href), outcome) in hrefs.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(checksum) => {
                 shared.changed.store(true, Ordering::Relaxed);
-                written.push((item.id, Ok(checksum)));
+                written.push((id, Ok(checksum)));
             }
             // This item's place in the folder is unusable (a folder or a link
             // planted at its name...): said for this item, and the others go
@@ -1498,10 +1565,10 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
                 );
                 shared.emit(Event::AssetFailed {
                     job: job_id,
-                    href: crate::provenance::redact(&item.href),
+                    href: crate::provenance::redact(&href),
                     reason: reason.clone(),
                 });
-                written.push((item.id, Err(reason)));
+                written.push((id, Err(reason)));
             }
             Err(error) => return Err(error),
         }
