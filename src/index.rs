@@ -147,8 +147,8 @@ pub async fn write_file(
 /// to index. The error is said in words.
 ///
 /// The first pass finds each item's shapes as it parses it. Once the first
-/// slice of items has set the schema, each later item is also parsed for the
-/// index as it is read, while another thread encodes it: a mirror whose later
+/// slice of items has set the schema, each later item is also handed, as it
+/// is read, to another thread that parses and encodes it: a mirror whose later
 /// items bring no shape the first slice did not have (most catalogs: their
 /// items share one shape) is read once. A later item with a new shape ends
 /// that: the first pass goes on only looking, what it encoded is thrown away,
@@ -252,10 +252,7 @@ async fn encode_in(
         cancel,
         &sender,
         Some(&mut kept),
-        |path, bytes, rows| {
-            let item = row(bytes.as_deref(), &mixed);
-            rows.push((path.to_string(), bytes.unwrap_or_default(), item));
-        },
+        |path, bytes, rows| rows.push((path.to_string(), bytes)),
     )
     .await;
     drop(sender);
@@ -263,9 +260,10 @@ async fn encode_in(
     Ok((Some(indexed), 2))
 }
 
-/// An item for the writing half: its path, its document, and the item as
-/// the index takes it (or why it cannot).
-type Row = (String, Vec<u8>, ItemRow);
+/// An item for the writing half: its path and its document (`None` when it
+/// could not be read). The writing half parses it: an item is then made
+/// and dropped by the same thread, which is cheaper for the allocator.
+type Row = (String, Option<Vec<u8>>);
 
 /// The file's writer.
 type Writer = ArrowWriter<std::io::BufWriter<std::fs::File>>;
@@ -328,8 +326,7 @@ impl FirstPass {
                 if self.keep_all {
                     self.kept.keep(path, bytes.clone());
                 }
-                let item = row(bytes.as_deref(), mixed);
-                rows.push((path.to_string(), bytes.unwrap_or_default(), item));
+                rows.push((path.to_string(), bytes));
             }
             Mode::Encoding(_) => {
                 // What was encoded is to be thrown away: no more of it.
@@ -368,10 +365,7 @@ impl FirstPass {
             return;
         };
         self.writing = Some(writing);
-        for (path, bytes) in read {
-            let item = row(bytes.as_deref(), &mixed);
-            rows.push((path, bytes.unwrap_or_default(), item));
-        }
+        rows.extend(read);
         self.mode = Mode::Encoding(mixed);
     }
 }
@@ -457,11 +451,11 @@ fn start_writing(
         while rows.error.is_none()
             && let Some(batch) = next(&mut batches)
         {
-            for (path, bytes, item) in batch {
-                match item {
+            for (path, bytes) in batch {
+                match row(bytes.as_deref(), &rows.mixed) {
                     Ok(item) => {
                         rows.items.push(item);
-                        rows.documents.push((path, bytes));
+                        rows.documents.push((path, bytes.unwrap_or_default()));
                         if rows.items.len() >= SLICE {
                             rows.flush();
                         }
