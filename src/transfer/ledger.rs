@@ -8,7 +8,8 @@
 //! are made durable in the background: at most every two seconds, and when
 //! the job stops, one `syncfs` of the destination's file system (Linux) covers
 //! everything written so far, and the moment it started is recorded as the
-//! job's `flushed_at`. A file marked done after that moment is checked again
+//! job's `flushed_at`. The flush has a thread of its own, so that batches go
+//! on being committed while the disk writes (on a slow disk, for seconds). A file marked done after that moment is checked again
 //! when the job next starts, in case the machine stopped before the file
 //! system wrote it (see [`Store::unflushed_done`]). Elsewhere each copy
 //! flushes its own file before it is reported.
@@ -61,9 +62,52 @@ struct Request {
 struct Flush {
     folder: PathBuf,
     job_id: i64,
-    /// Files were finished since the last flush.
+    /// Files were finished since the last flush began.
     pending: bool,
     last: Instant,
+    /// The thread that flushes while the store thread goes on.
+    flusher: Option<Flusher>,
+}
+
+/// A thread that flushes the file system each time it is asked.
+struct Flusher {
+    ask: std::sync::mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+    /// A flush is under way.
+    busy: Arc<AtomicBool>,
+    /// A flush failed: the last one, when the job stops, is not skipped.
+    failed: Arc<AtomicBool>,
+}
+
+impl Flusher {
+    /// Starts the thread; `None` when it cannot be (the store thread then
+    /// flushes by itself, as when the job stops).
+    fn start(store: Arc<Mutex<Store>>, folder: PathBuf, job_id: i64) -> Option<Flusher> {
+        let (ask, asked) = std::sync::mpsc::channel::<()>();
+        let busy = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicBool::new(false));
+        let (done, failing) = (busy.clone(), failed.clone());
+        let thread = std::thread::Builder::new()
+            .name("cairn-flush".into())
+            .spawn(move || {
+                for () in asked {
+                    if let Err(error) = flush_once(&store, &folder, job_id) {
+                        // Not recorded: the files are checked again at the
+                        // next start (unless a later flush covers them).
+                        tracing::warn!(%error, "flushing finished files failed");
+                        failing.store(true, Ordering::Release);
+                    }
+                    done.store(false, Ordering::Release);
+                }
+            })
+            .ok()?;
+        Some(Flusher {
+            ask,
+            thread,
+            busy,
+            failed,
+        })
+    }
 }
 
 /// Updates sent with [`Ledger::send_paced`] that may wait at most, not yet
@@ -107,6 +151,7 @@ impl Ledger {
         let urgent = Arc::new(AtomicBool::new(false));
         let woken = urgent.clone();
         let mut flush = flush.map(|folder| Flush {
+            flusher: Flusher::start(store.clone(), folder.clone(), job_id),
             folder,
             job_id,
             pending: false,
@@ -120,7 +165,7 @@ impl Ledger {
                     let first = match receiver.recv_timeout(FLUSH_EVERY) {
                         Ok(first) => first,
                         Err(RecvTimeoutError::Timeout) => {
-                            flush_if_due(&store, flush.as_mut(), true);
+                            flush_if_due(&store, flush.as_mut(), When::Idle);
                             continue;
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
@@ -153,10 +198,10 @@ impl Ledger {
                         flush.pending |= batch.iter().any(|r| r.finished);
                     }
                     apply(&store, batch);
-                    flush_if_due(&store, flush.as_mut(), false);
+                    flush_if_due(&store, flush.as_mut(), When::Batch);
                 }
                 // The job is stopping: everything it finished goes to disk.
-                flush_if_due(&store, flush.as_mut(), true);
+                flush_if_due(&store, flush.as_mut(), When::Stopping);
             })
             .map_err(|e| {
                 Error::invalid_input(format!(
@@ -352,26 +397,95 @@ fn apply(store: &Mutex<Store>, batch: Vec<Request>) {
     }
 }
 
-/// Flushes the finished files when some wait and the last flush is old
-/// enough (or `now`), then records the moment the flush started.
-fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, now: bool) {
+/// When the store thread looks whether a flush is due.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// After a batch: a flush at most every [`FLUSH_EVERY`].
+    Batch,
+    /// Nothing came for a while: a flush whenever files wait.
+    Idle,
+    /// The job stops: everything now.
+    Stopping,
+}
+
+/// Has the finished files flushed when some wait (and, after a batch, the
+/// last flush began long enough ago), by the flushing thread unless it is
+/// still at the last one. When the job stops, the flushing thread is let
+/// finish, and whatever is left is flushed here and now.
+fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
     let Some(flush) = flush else { return };
-    if !flush.pending || (!now && flush.last.elapsed() < FLUSH_EVERY) {
+    if when == When::Stopping {
+        let mut failed = false;
+        if let Some(Flusher {
+            ask,
+            thread,
+            failed: failing,
+            ..
+        }) = flush.flusher.take()
+        {
+            drop(ask);
+            let _ = thread.join();
+            failed = failing.load(Ordering::Acquire);
+        }
+        if flush.pending || failed {
+            match flush_once(store, &flush.folder, flush.job_id) {
+                Ok(()) => flush.pending = false,
+                // Not recorded: the files are checked again at the next start.
+                Err(error) => tracing::warn!(%error, "flushing finished files failed"),
+            }
+        }
         return;
     }
-    let store = store.lock().unwrap_or_else(|e| e.into_inner());
-    let flushed = store.now().and_then(|started| {
-        flush_file_system(&flush.folder)?;
-        store.set_job_flushed(flush.job_id, &started)
-    });
-    match flushed {
-        Ok(()) => {
-            flush.pending = false;
-            flush.last = Instant::now();
-        }
-        // Not recorded: the files are checked again at the next start.
-        Err(error) => tracing::warn!(%error, "flushing finished files failed"),
+    if !flush.pending || (when == When::Batch && flush.last.elapsed() < FLUSH_EVERY) {
+        return;
     }
+    match &flush.flusher {
+        Some(flusher) => {
+            if flusher.busy.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            if flusher.ask.send(()).is_err() {
+                flusher.busy.store(false, Ordering::Release);
+                return;
+            }
+        }
+        None => {
+            if let Err(error) = flush_once(store, &flush.folder, flush.job_id) {
+                tracing::warn!(%error, "flushing finished files failed");
+                return;
+            }
+        }
+    }
+    flush.pending = false;
+    flush.last = Instant::now();
+}
+
+/// Flushes the file system that holds `folder`, and records the moment the
+/// flush began as job `job_id`'s `flushed_at`: every file recorded done
+/// before that moment was written before it, so the flush covers it. The
+/// store is held only to read the moment and to record it. No record bears
+/// that moment's time (the store's clock is in milliseconds): it is read
+/// once the clock has moved on from the last record's, and the store is let
+/// go once the clock has moved on from it.
+fn flush_once(store: &Mutex<Store>, folder: &Path, job_id: i64) -> Result<()> {
+    let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
+    let started = {
+        let store = lock();
+        let tick = |after: &str| -> Result<String> {
+            loop {
+                let now = store.now()?;
+                if now.as_str() > after {
+                    return Ok(now);
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        };
+        let started = tick(&store.now()?)?;
+        tick(&started)?;
+        started
+    };
+    flush_file_system(folder)?;
+    lock().set_job_flushed(job_id, &started)
 }
 
 /// Makes every file written under `folder` durable: `syncfs` on Linux (one
@@ -400,6 +514,67 @@ pub(crate) fn flush_file_system(folder: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{AssetState, NewAsset, NewItem};
+
+    /// Files recorded done are flushed by the flushing thread once the store
+    /// thread is idle, and every one of them when the job stops; a file
+    /// recorded after a flush began waits for the next.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finished_files_are_flushed_beside_the_batches_and_when_the_job_stops() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+        let (job, first, second) = {
+            let s = store.lock().unwrap();
+            let job = s
+                .create_job(&crate::store::NewJob {
+                    source_url: "https://x.test/catalog.json".into(),
+                    destination: folder.path().display().to_string(),
+                    selection: serde_json::json!({}),
+                    limit_rate: None,
+                    concurrency: 4,
+                    per_host: 2,
+                })
+                .unwrap();
+            s.plan_item(&NewItem {
+                job_id: job,
+                collection: Some("c".into()),
+                item_id: "i".into(),
+                href: "https://x.test/i.json".into(),
+                dir: "c/i".into(),
+                renamed: None,
+                document: "{}".into(),
+                assets: ["a", "b"]
+                    .map(|key| NewAsset {
+                        key: key.into(),
+                        href: format!("https://x.test/{key}.tif"),
+                        path: format!("c/i/{key}.tif"),
+                        expected_size: Some(10),
+                        expected_checksum: None,
+                        media_type: None,
+                    })
+                    .into(),
+                run: None,
+            })
+            .unwrap();
+            let claim = || s.claim_asset(job).unwrap().unwrap().id;
+            (job, claim(), claim())
+        };
+        let unflushed = || store.lock().unwrap().unflushed_done(job).unwrap().len();
+        let ledger = Ledger::start(store.clone(), job, Some(folder.path().to_path_buf())).unwrap();
+        let finish = |id: i64| move |s: &Store| s.finish_asset(id, AssetState::Done, 10, "1220ab");
+        ledger.call_finished(finish(first)).await.unwrap();
+        assert_eq!(unflushed(), 1);
+        let deadline = Instant::now() + 3 * FLUSH_EVERY;
+        while unflushed() > 0 {
+            assert!(Instant::now() < deadline, "never flushed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Recorded after that flush began: a suspect until the next.
+        ledger.call_finished(finish(second)).await.unwrap();
+        assert_eq!(unflushed(), 1);
+        tokio::task::block_in_place(|| drop(ledger));
+        assert_eq!(unflushed(), 0);
+    }
 
     /// Requests are applied in the order they were sent, a request waited
     /// for is answered after all sent before it, however many batches they
