@@ -9,10 +9,11 @@
 //! the job stops, one `syncfs` of the destination's file system (Linux) covers
 //! everything written so far, and the moment it started is recorded as the
 //! job's `flushed_at`. The flush has a thread of its own, so that batches go
-//! on being committed while the disk writes (on a slow disk, for seconds). A file marked done after that moment is checked again
-//! when the job next starts, in case the machine stopped before the file
-//! system wrote it (see [`Store::unflushed_done`]). Elsewhere each copy
-//! flushes its own file before it is reported.
+//! on being committed while the disk writes (on a slow disk, for seconds).
+//! A file marked done after that moment is checked again when the job next
+//! starts, in case the machine stopped before the file system wrote it (see
+//! [`Store::unflushed_done`]). Elsewhere each copy flushes its own file
+//! before it is reported.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -424,8 +425,8 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
         }) = flush.flusher.take()
         {
             drop(ask);
-            let _ = thread.join();
-            failed = failing.load(Ordering::Acquire);
+            // (A thread that panicked may have left its flush unrecorded.)
+            failed = thread.join().is_err() || failing.load(Ordering::Acquire);
         }
         if flush.pending || failed {
             match flush_once(store, &flush.folder, flush.job_id) {
@@ -436,6 +437,12 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
         }
         return;
     }
+    // A failed flush is tried again, as if its files were finished anew.
+    if let Some(flusher) = &flush.flusher
+        && flusher.failed.swap(false, Ordering::AcqRel)
+    {
+        flush.pending = true;
+    }
     if !flush.pending || (when == When::Batch && flush.last.elapsed() < FLUSH_EVERY) {
         return;
     }
@@ -444,8 +451,10 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
             if flusher.busy.swap(true, Ordering::AcqRel) {
                 return;
             }
+            // A flushing thread that is gone (it panicked): this thread
+            // flushes from now on, the next time.
             if flusher.ask.send(()).is_err() {
-                flusher.busy.store(false, Ordering::Release);
+                flush.flusher = None;
                 return;
             }
         }
@@ -471,13 +480,20 @@ fn flush_once(store: &Mutex<Store>, folder: &Path, job_id: i64) -> Result<()> {
     let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
     let started = {
         let store = lock();
+        // (A clock set back is not waited for: the flush is then not
+        // recorded, and its files are checked again at the next start.)
         let tick = |after: &str| -> Result<String> {
             loop {
                 let now = store.now()?;
-                if now.as_str() > after {
-                    return Ok(now);
+                match now.as_str().cmp(after) {
+                    std::cmp::Ordering::Greater => return Ok(now),
+                    std::cmp::Ordering::Equal => std::thread::sleep(Duration::from_micros(200)),
+                    std::cmp::Ordering::Less => {
+                        return Err(Error::invalid_input(
+                            "the computer's clock was set back during a flush",
+                        ));
+                    }
                 }
-                std::thread::sleep(Duration::from_micros(200));
             }
         };
         let started = tick(&store.now()?)?;
@@ -516,19 +532,14 @@ mod tests {
     use super::*;
     use crate::store::{AssetState, NewAsset, NewItem};
 
-    /// Files recorded done are flushed by the flushing thread once the store
-    /// thread is idle, and every one of them when the job stops; a file
-    /// recorded after a flush began waits for the next.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn finished_files_are_flushed_beside_the_batches_and_when_the_job_stops() {
-        let folder = tempfile::tempdir().unwrap();
-        let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
-        let (job, first, second) = {
-            let s = store.lock().unwrap();
+    /// A store with a job of `assets` claimed assets, and their ids.
+    fn claimed(folder: &Path, assets: usize) -> (Store, i64, Vec<i64>) {
+        let s = Store::open_in_memory().unwrap();
+        let (job, ids) = {
             let job = s
                 .create_job(&crate::store::NewJob {
                     source_url: "https://x.test/catalog.json".into(),
-                    destination: folder.path().display().to_string(),
+                    destination: folder.display().to_string(),
                     selection: serde_json::json!({}),
                     limit_rate: None,
                     concurrency: 4,
@@ -543,35 +554,65 @@ mod tests {
                 dir: "c/i".into(),
                 renamed: None,
                 document: "{}".into(),
-                assets: ["a", "b"]
-                    .map(|key| NewAsset {
-                        key: key.into(),
-                        href: format!("https://x.test/{key}.tif"),
-                        path: format!("c/i/{key}.tif"),
+                assets: (0..assets)
+                    .map(|n| NewAsset {
+                        key: format!("a{n}"),
+                        href: format!("https://x.test/a{n}.tif"),
+                        path: format!("c/i/a{n}.tif"),
                         expected_size: Some(10),
                         expected_checksum: None,
                         media_type: None,
                     })
-                    .into(),
+                    .collect(),
                 run: None,
             })
             .unwrap();
-            let claim = || s.claim_asset(job).unwrap().unwrap().id;
-            (job, claim(), claim())
+            let ids = (0..assets)
+                .map(|_| s.claim_asset(job).unwrap().unwrap().id)
+                .collect();
+            (job, ids)
         };
+        (s, job, ids)
+    }
+
+    fn finish(id: i64) -> impl FnOnce(&Store) -> Result<()> {
+        move |s: &Store| s.finish_asset(id, AssetState::Done, 10, "1220ab")
+    }
+
+    /// A flush covers every file recorded done before it began, also in the
+    /// same millisecond, and none recorded after it, also in the same one.
+    #[test]
+    fn a_flush_covers_what_was_recorded_before_it_and_nothing_after() {
+        let folder = tempfile::tempdir().unwrap();
+        let (store, job, ids) = claimed(folder.path(), 40);
+        let store = Mutex::new(store);
+        for pair in ids.chunks(2) {
+            finish(pair[0])(&store.lock().unwrap()).unwrap();
+            flush_once(&store, folder.path(), job).unwrap();
+            finish(pair[1])(&store.lock().unwrap()).unwrap();
+            let unflushed = store.lock().unwrap().unflushed_done(job).unwrap();
+            let unflushed: Vec<i64> = unflushed.iter().map(|a| a.id).collect();
+            assert_eq!(unflushed, [pair[1]]);
+        }
+    }
+
+    /// Files recorded done are flushed by the flushing thread once the store
+    /// thread is idle, and every one of them when the job stops.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finished_files_are_flushed_beside_the_batches_and_when_the_job_stops() {
+        let folder = tempfile::tempdir().unwrap();
+        let (store, job, ids) = claimed(folder.path(), 2);
+        let store = Arc::new(Mutex::new(store));
         let unflushed = || store.lock().unwrap().unflushed_done(job).unwrap().len();
         let ledger = Ledger::start(store.clone(), job, Some(folder.path().to_path_buf())).unwrap();
-        let finish = |id: i64| move |s: &Store| s.finish_asset(id, AssetState::Done, 10, "1220ab");
-        ledger.call_finished(finish(first)).await.unwrap();
+        ledger.call_finished(finish(ids[0])).await.unwrap();
         assert_eq!(unflushed(), 1);
-        let deadline = Instant::now() + 3 * FLUSH_EVERY;
+        let deadline = Instant::now() + 10 * FLUSH_EVERY;
         while unflushed() > 0 {
             assert!(Instant::now() < deadline, "never flushed");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // Recorded after that flush began: a suspect until the next.
-        ledger.call_finished(finish(second)).await.unwrap();
-        assert_eq!(unflushed(), 1);
+        ledger.call_finished(finish(ids[1])).await.unwrap();
         tokio::task::block_in_place(|| drop(ledger));
         assert_eq!(unflushed(), 0);
     }

@@ -1486,7 +1486,9 @@ const WRITTEN_APART: usize = 64;
 
 /// Writes the documents of `items` into the mirror folder `local`, on
 /// threads of their own (two for many items); the checksum of each
-/// written, or why it was not.
+/// written, or why it was not, in order. A failure that is not of one
+/// item's place (a full disk) ends a thread's part there: what follows it
+/// is left out.
 async fn write_into_folder(local: &Arc<Folder>, items: Vec<ToWrite>) -> Vec<Result<String>> {
     let parts = if items.len() >= WRITTEN_APART { 2 } else { 1 };
     let size = items.len().div_ceil(parts).max(1);
@@ -1495,25 +1497,45 @@ async fn write_into_folder(local: &Arc<Folder>, items: Vec<ToWrite>) -> Vec<Resu
     for start in (0..items.len()).step_by(size) {
         let (items, local) = (items.clone(), local.clone());
         threads.push(tokio::task::spawn_blocking(move || {
-            items[start..(start + size).min(items.len())]
-                .iter()
-                .map(|item| {
-                    let (path, bytes, checksum) = document_of(item);
-                    local
-                        .write_atomic(&path, &bytes)
-                        .map(|()| checksum)
-                        .map_err(|e| Error::io(&local.display(&path), e))
-                })
-                .collect::<Vec<_>>()
+            let mut part = Vec::with_capacity(size);
+            for item in &items[start..(start + size).min(items.len())] {
+                let (path, bytes, checksum) = document_of(item);
+                let written = local
+                    .write_atomic(&path, &bytes)
+                    .map(|()| checksum)
+                    .map_err(|e| Error::io(&local.display(&path), e));
+                let stop = written
+                    .as_ref()
+                    .is_err_and(|e| !matches!(e, Error::Io { .. }));
+                part.push(written);
+                if stop {
+                    break;
+                }
+            }
+            part
         }));
     }
-    let mut written = Vec::with_capacity(items.len());
+    // Every thread is waited for before anything is said, a panic too.
+    let mut parts = Vec::with_capacity(threads.len());
     for thread in threads {
-        match thread.await.map_err(tokio::task::JoinError::try_into_panic) {
-            Ok(part) => written.extend(part),
+        parts.push(thread.await);
+    }
+    let mut written = Vec::with_capacity(items.len());
+    for part in parts {
+        match part.map_err(tokio::task::JoinError::try_into_panic) {
+            Ok(part) => {
+                let whole = part.len() == size.min(items.len() - written.len());
+                written.extend(part);
+                if !whole {
+                    break;
+                }
+            }
             Err(Ok(panic)) => std::panic::resume_unwind(panic),
-            // (The runtime is shutting down: what is left is written next time.)
-            Err(Err(_)) => break,
+            // The runtime is shutting down: the job stops here.
+            Err(Err(_)) => {
+                written.push(Err(Error::Cancelled));
+                break;
+            }
         }
     }
     written
