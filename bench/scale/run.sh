@@ -25,9 +25,11 @@ WORK=${CAIRN_BENCH_DIR:-$REPO/bench/out/scale}
 PORT=${CAIRN_BENCH_PORT:-18473}
 AT_ONCE=8
 # A million items leave two million files and a million folders: a RAM file
-# system when it has room, else the disk.
+# system when it has room for them (its bytes and its count of files),
+# else the disk.
 if [ -z "${CAIRN_BENCH_DEST:-}" ] && [ -d /dev/shm ] \
-    && [ "$(df --output=avail -B1G /dev/shm | tail -n 1)" -ge 14 ]; then
+    && [ "$(df --output=avail -B1G /dev/shm | tail -n 1)" -ge 14 ] \
+    && [ "$(df --output=iavail /dev/shm | tail -n 1)" -ge 3200000 ]; then
     DEST=/dev/shm/cairn-scale
 else
     DEST=${CAIRN_BENCH_DEST:-$WORK/dest}
@@ -107,7 +109,11 @@ for shape, count, seconds, kb in rows:
     count, mib = int(count), int(kb) / 1024
     if (shape, count) in limits:
         limit = limits[(shape, count)]
-        print(f"{shape} {count:,}: peak {mib:.0f} MiB; target: under {limit} MB ({'met' if mib * 1.048576 < limit else 'not met'})")
+        if float(seconds) != float(seconds):
+            verdict = "not measured: the run failed"
+        else:
+            verdict = "met" if mib * 1.048576 < limit else "not met"
+        print(f"{shape} {count:,}: peak {mib:.0f} MiB; target: under {limit} MB ({verdict})")
 for shape, (count, per_item) in smallest.items():
     for other_shape, other, seconds, _ in rows:
         other = int(other)
