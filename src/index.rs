@@ -218,7 +218,7 @@ async fn encode_in(
         ..
     } = first;
     match (mode, writing) {
-        (Mode::Encoding(_), Some(writing)) => {
+        (Mode::Encoding, Some(writing)) => {
             let indexed = finish(writing, read, cancel).await.map_err(failed)?;
             return Ok((Some(indexed), 1));
         }
@@ -290,9 +290,9 @@ struct FirstPass {
 enum Mode {
     /// Keeps the first slice's documents, read before the schema is set.
     Gathering(Vec<(String, Option<Vec<u8>>)>),
-    /// Hands each item to the writing half, parsed against the schema the
-    /// first slice set (fields at these paths made text).
-    Encoding(HashSet<String>),
+    /// Hands each item's document to the writing half, which parses and
+    /// encodes it against the schema the first slice set.
+    Encoding,
     /// Only looks: an item brought a shape the schema does not have, or
     /// there is no schema yet.
     Looking,
@@ -322,13 +322,13 @@ impl FirstPass {
                     self.close(rows);
                 }
             }
-            Mode::Encoding(mixed) if !new => {
+            Mode::Encoding if !new => {
                 if self.keep_all {
                     self.kept.keep(path, bytes.clone());
                 }
                 rows.push((path.to_string(), bytes));
             }
-            Mode::Encoding(_) => {
+            Mode::Encoding => {
                 // What was encoded is to be thrown away: no more of it.
                 self.stop.cancel();
                 self.mode = Mode::Looking;
@@ -351,7 +351,7 @@ impl FirstPass {
             Some(start_writing(
                 state,
                 writer,
-                mixed.clone(),
+                mixed,
                 batches,
                 self.stop.clone(),
             ))
@@ -366,7 +366,7 @@ impl FirstPass {
         };
         self.writing = Some(writing);
         rows.extend(read);
-        self.mode = Mode::Encoding(mixed);
+        self.mode = Mode::Encoding;
     }
 }
 
@@ -1044,10 +1044,11 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// The item documents the first pass read, up to [`KEEP`] bytes of them
-/// (the first ones, in the order they are read): the second pass takes
-/// them from here rather than reading them again, so that a mirror of
-/// modest size is read once and a large one costs at most [`KEEP`] more.
+/// Item documents the first pass read, up to [`KEEP`] bytes of them (the
+/// first ones from the moment it keeps any, in the order they are read:
+/// from the start for a bucket, else from the item that brought a new
+/// shape on): the second pass takes them from here rather than reading them
+/// again, and costs at most [`KEEP`] more.
 #[derive(Default)]
 struct Kept {
     documents: std::collections::VecDeque<(String, Vec<u8>)>,

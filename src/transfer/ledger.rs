@@ -437,6 +437,17 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
         }
         return;
     }
+    // A flushing thread ends only when asked to: one that is gone
+    // panicked, and may have left its flush unrecorded. This thread
+    // flushes from now on.
+    if flush
+        .flusher
+        .as_ref()
+        .is_some_and(|flusher| flusher.thread.is_finished())
+    {
+        flush.flusher = None;
+        flush.pending = true;
+    }
     // A failed flush is tried again, as if its files were finished anew.
     if let Some(flusher) = &flush.flusher
         && flusher.failed.swap(false, Ordering::AcqRel)
@@ -451,8 +462,7 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
             if flusher.busy.swap(true, Ordering::AcqRel) {
                 return;
             }
-            // A flushing thread that is gone (it panicked): this thread
-            // flushes from now on, the next time.
+            // (Gone since the look above: this thread flushes next time.)
             if flusher.ask.send(()).is_err() {
                 flush.flusher = None;
                 return;
