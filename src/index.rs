@@ -245,7 +245,7 @@ async fn encode_in(
     };
     drop(probes);
     let (sender, batches) = mpsc::channel(QUEUE);
-    let writing = start_writing(state, writer, mixed.clone(), batches, cancel.clone());
+    let writing = start_writing(state, writer, mixed, batches, cancel.clone());
     let read = each_item(
         destination,
         local,

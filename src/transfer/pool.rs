@@ -1489,10 +1489,9 @@ const WRITTEN_APART: usize = 64;
 /// written, or why it was not, in order. A failure that is not of one
 /// item's place (a full disk) ends a thread's part there: what follows it
 /// is left out.
-async fn write_into_folder(local: &Arc<Folder>, items: Vec<ToWrite>) -> Vec<Result<String>> {
+async fn write_into_folder(local: &Arc<Folder>, items: &Arc<Vec<ToWrite>>) -> Vec<Result<String>> {
     let parts = if items.len() >= WRITTEN_APART { 2 } else { 1 };
     let size = items.len().div_ceil(parts).max(1);
-    let items = Arc::new(items);
     let mut threads = Vec::with_capacity(parts);
     for start in (0..items.len()).step_by(size) {
         let (items, local) = (items.clone(), local.clone());
@@ -1546,15 +1545,12 @@ async fn write_into_folder(local: &Arc<Folder>, items: Vec<ToWrite>) -> Vec<Resu
 async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
     let job_id = shared.job_id;
     let dest = &shared.destination;
-    let hrefs: Vec<(i64, String)> = items
-        .iter()
-        .map(|(_, item)| (item.id, item.href.clone()))
-        .collect();
+    let items = Arc::new(items);
     let outcomes = match dest {
-        Destination::Folder(_) => write_into_folder(&shared.local, items).await,
+        Destination::Folder(_) => write_into_folder(&shared.local, &items).await,
         Destination::Bucket(_) => {
             let mut outcomes = Vec::with_capacity(items.len());
-            for item in &items {
+            for item in items.iter() {
                 let (path, bytes, checksum) = document_of(item);
                 let written = dest.write_bytes(&shared.local, &path, bytes).await;
                 // A failure of the bucket itself stops the writing (below).
@@ -1569,8 +1565,9 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
             outcomes
         }
     };
-    let mut written = Vec::with_capacity(hrefs.len());
-    for ((id, href), outcome) in hrefs.into_iter().zip(outcomes) {
+    let mut written = Vec::with_capacity(items.len());
+    for ((_, item), outcome) in items.iter().zip(outcomes) {
+        let id = item.id;
         match outcome {
             Ok(checksum) => {
                 shared.changed.store(true, Ordering::Relaxed);
@@ -1587,7 +1584,7 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
                 );
                 shared.emit(Event::AssetFailed {
                     job: job_id,
-                    href: crate::provenance::redact(&href),
+                    href: crate::provenance::redact(&item.href),
                     reason: reason.clone(),
                 });
                 written.push((id, Err(reason)));
