@@ -1215,3 +1215,86 @@ fn watch_row(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::NewJob;
+
+    /// Statements run on the one connection that traces them.
+    static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+    fn count(event: TraceEvent<'_>) {
+        if let TraceEvent::Stmt(..) = event {
+            STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The per-file work of a whole job (planning, claiming, recording each
+    /// file, writing each item), counted rather than timed: a change that
+    /// adds a statement per file fails here.
+    ///
+    /// The bound, for one-asset items without size or checksum in the
+    /// catalog (the shape most large collections have): about 4 statements
+    /// per item to plan it (see `plan.rs`), 2 to record its file (the
+    /// checksum before the file takes its place, then done), 3 to write the
+    /// item (is it ready, its assets, written), and a few per batch of rows
+    /// (claims, transactions, progress): at most 9.6 per item in all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_runs_a_bounded_number_of_statements_per_file() {
+        const ITEMS: usize = 2_000;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        std::fs::create_dir_all(source.join("files")).unwrap();
+        let mut features = Vec::with_capacity(ITEMS);
+        for i in 0..ITEMS {
+            let name = format!("chip-{i:05}.bin");
+            std::fs::write(source.join("files").join(&name), format!("chip {i}")).unwrap();
+            features.push(json!({
+                "type": "Feature", "stac_version": "1.1.0", "id": format!("chip-{i:05}"),
+                "collection": "chips",
+                "geometry": {"type": "Point", "coordinates": [i as f64 / 1e3, 1.5]},
+                "bbox": [i as f64 / 1e3, 1.5, i as f64 / 1e3, 1.5],
+                "properties": {"datetime": "2024-05-01T00:00:00Z"},
+                "links": [],
+                "assets": {"data": {"href": format!("./files/{name}"), "roles": ["data"]}},
+            }));
+        }
+        let catalog = source.join("chips.json");
+        let collection = json!({"type": "FeatureCollection", "features": features});
+        std::fs::write(&catalog, collection.to_string()).unwrap();
+
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let job = store
+            .create_job(&NewJob {
+                source_url: url::Url::from_file_path(&catalog).unwrap().to_string(),
+                destination: dir.path().join("mirror").display().to_string(),
+                selection: json!({}),
+                limit_rate: None,
+                concurrency: 8,
+                per_host: 8,
+            })
+            .unwrap();
+        store
+            .conn()
+            .trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count));
+        let runner = Runner::new(store, Fetcher::new().unwrap());
+        runner.start(job).unwrap();
+        let report = runner.wait(job).await.unwrap();
+        assert_eq!(report.state, JobState::Finished, "{report:?}");
+        assert_eq!(report.counts.done, ITEMS as u64);
+
+        let statements = STATEMENTS.load(Ordering::Relaxed);
+        let per_item = statements as f64 / ITEMS as f64;
+        eprintln!("a job of {ITEMS} one-asset items: {per_item:.2} statements per item");
+        assert!(
+            per_item <= 9.6,
+            "{per_item:.2} statements per item; the bound is 9.6"
+        );
+    }
+}

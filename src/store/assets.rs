@@ -120,6 +120,15 @@ pub struct VerifiedElsewhere {
     pub provenance: Option<String>,
 }
 
+/// The assets of an item that ended (see [`Store::ended_assets`]).
+#[derive(Debug, Default)]
+pub struct EndedAssets {
+    /// Done or skipped: verified in the mirror.
+    pub finished: Vec<VerifiedAsset>,
+    /// Failed for good: each one's key and why.
+    pub failed: Vec<(String, String)>,
+}
+
 /// An asset whose bytes were verified: where it is and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAsset {
@@ -653,21 +662,33 @@ impl Store {
         Ok(failures)
     }
 
-    /// The failed assets of an item, with why, for writing it out.
-    pub fn missing_assets(&self, item_row: i64) -> Result<Vec<(String, String)>> {
+    /// The assets of an item that ended, for writing it out: the done (or
+    /// skipped) ones, and the failed ones with why, each in the order they
+    /// were planned. One statement: it runs once per item of a job.
+    pub fn ended_assets(&self, item_row: i64) -> Result<EndedAssets> {
         let mut statement = self.conn().prepare_cached(
-            "SELECT key, coalesce(failure, '') FROM assets WHERE item_row = ?1 AND state = 'failed' ORDER BY id",
+            "SELECT a.id, a.key, a.path, a.size, a.checksum, a.href, a.state = 'failed',
+                    coalesce(a.failure, '')
+             FROM assets a WHERE a.item_row = ?1 AND a.state IN ('done', 'skipped', 'failed')
+             ORDER BY a.id",
         )?;
-        let rows = statement.query_map([item_row], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The done (or skipped) assets of an item, for writing it out.
-    pub fn finished_assets(&self, item_row: i64) -> Result<Vec<VerifiedAsset>> {
-        self.verified_assets(
-            "WHERE a.item_row = ?1 AND a.state IN ('done', 'skipped')",
-            item_row,
-        )
+        let mut rows = statement.query([item_row])?;
+        let mut ended = EndedAssets::default();
+        while let Some(row) = rows.next()? {
+            if row.get(6)? {
+                ended.failed.push((row.get(1)?, row.get(7)?));
+            } else {
+                ended.finished.push(VerifiedAsset {
+                    id: row.get(0)?,
+                    key: row.get(1)?,
+                    path: row.get(2)?,
+                    size: row.get::<_, i64>(3)? as u64,
+                    checksum: row.get(4)?,
+                    href: row.get(5)?,
+                });
+            }
+        }
+        Ok(ended)
     }
 
     fn verified_assets(&self, filter: &str, id: i64) -> Result<Vec<VerifiedAsset>> {

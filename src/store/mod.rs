@@ -27,8 +27,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
 pub use assets::{
-    AssetRow, AssetState, Counts, Failure, FileRecord, MirroredFile, Prior, VerifiedAsset,
-    VerifiedElsewhere,
+    AssetRow, AssetState, Counts, EndedAssets, Failure, FileRecord, MirroredFile, Prior,
+    VerifiedAsset, VerifiedElsewhere,
 };
 pub use collections::CollectionRow;
 pub use flags::{Flag, FlagKind, Known};

@@ -313,6 +313,15 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the state file keeps any previous version of a file (most
+    /// keep none: then no item need be asked for its own).
+    pub fn any_versions(&self) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM versions)")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// The kept versions of the assets of item row `item_row`, oldest first.
     pub fn versions_of_item(&self, item_row: i64) -> Result<Vec<(String, Version)>> {
         let mut statement = self.conn().prepare_cached(

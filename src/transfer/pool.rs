@@ -37,7 +37,7 @@ use crate::provenance::Provenance;
 use crate::retry::{self, RetryPolicy};
 use crate::rewrite::{self, Mirrored};
 use crate::store::{
-    AssetRow, AssetState, Counts, FileRecord, ItemRow, Prior, Store, VerifiedAsset, Version,
+    AssetRow, AssetState, Counts, EndedAssets, FileRecord, ItemRow, Prior, Store, Version,
 };
 use crate::transfer::copy::{Served, unchanged_at_source};
 use crate::{Error, Result};
@@ -1427,37 +1427,30 @@ async fn write_ended_items(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
-/// An item to write, with its verified assets, the failed ones and the
-/// previous versions kept.
-type ToWrite = (
-    (
-        Vec<VerifiedAsset>,
-        Vec<(String, String)>,
-        Vec<(String, Version)>,
-    ),
-    ItemRow,
-);
+/// An item to write, with its assets that ended and the previous versions
+/// kept.
+type ToWrite = ((EndedAssets, Vec<(String, Version)>), ItemRow);
 
 fn with_assets(s: &Store, items: Vec<ItemRow>) -> Result<Vec<ToWrite>> {
+    // One question for the whole slice rather than one per item.
+    let versions = s.any_versions()?;
     items
         .into_iter()
         .map(|item| {
-            Ok((
-                (
-                    s.finished_assets(item.id)?,
-                    s.missing_assets(item.id)?,
-                    s.versions_of_item(item.id)?,
-                ),
-                item,
-            ))
+            let kept = match versions {
+                true => s.versions_of_item(item.id)?,
+                false => Vec::new(),
+            };
+            Ok(((s.ended_assets(item.id)?, kept), item))
         })
         .collect()
 }
 
 /// The mirror's document of the item `to_write`: where it goes, its bytes,
 /// and their checksum (recorded: `cairn verify` finds an edit later).
-fn document_of(((finished, missing, versions), item): &ToWrite) -> (String, Vec<u8>, String) {
-    let mirrored: Vec<Mirrored> = finished
+fn document_of(((ended, versions), item): &ToWrite) -> (String, Vec<u8>, String) {
+    let mirrored: Vec<Mirrored> = ended
+        .finished
         .iter()
         .map(|asset| Mirrored {
             key: asset.key.clone(),
@@ -1473,7 +1466,7 @@ fn document_of(((finished, missing, versions), item): &ToWrite) -> (String, Vec<
         })
         .collect();
     let base = url::Url::parse(&item.href).ok();
-    let mut document = rewrite::item(&item.document, base.as_ref(), &mirrored, missing);
+    let mut document = rewrite::item(&item.document, base.as_ref(), &mirrored, &ended.failed);
     rewrite::history(&mut document, item.removed_at.as_deref(), versions);
     let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
     let checksum = Checksum::of(Algorithm::Sha2_256, &bytes).to_hex();
