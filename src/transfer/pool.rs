@@ -92,6 +92,12 @@ pub struct Outcome {
 /// Items written out per state-store round trip.
 const WRITE_SLICE: usize = 256;
 
+/// How often the totals of a job still being planned are counted again, at
+/// most; and how many times the time a count took passes before the next
+/// (the state thread spends at most about a twentieth of its time on them).
+const TOTALS_EVERY: Duration = Duration::from_secs(1);
+const TOTALS_SHARE: u32 = 20;
+
 /// Everything one job's workers share.
 struct Shared {
     ledger: Arc<Ledger>,
@@ -302,23 +308,26 @@ pub async fn run(
         let stopped = stop.clone();
         let handle = tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(250));
-            let mut ticks = 0u64;
             let mut totals_final = shared.plan_complete();
+            let mut totals_next = Instant::now() + TOTALS_EVERY;
             loop {
                 tokio::select! {
                     _ = stopped.cancelled() => break,
                     _ = interval.tick() => {}
                 }
-                ticks += 1;
                 // While planning goes on, the totals grow; once more when it
                 // is complete.
                 let complete = shared.plan_complete();
-                if !totals_final
-                    && (complete || ticks.is_multiple_of(4))
-                    && let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await
-                {
-                    sampler.set_totals(counts.bytes_expected, counts.assets);
-                    totals_final = complete;
+                if !totals_final && (complete || Instant::now() >= totals_next) {
+                    let asked = Instant::now();
+                    if let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await {
+                        sampler.set_totals(counts.bytes_expected, counts.assets);
+                        totals_final = complete;
+                    }
+                    // Counting reads every row of the job, and holds the
+                    // state file meanwhile: for a big job, it is asked less
+                    // often (else planning and claiming wait for it).
+                    totals_next = Instant::now() + TOTALS_EVERY.max(asked.elapsed() * TOTALS_SHARE);
                 }
                 shared.emit(Event::Progress(sampler.sample(&shared.counters)));
                 if let Some(outages) = shared.fetcher.outages() {
