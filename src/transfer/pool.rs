@@ -126,6 +126,10 @@ struct Shared {
     /// being read: the workers that come soon after wait for more rows
     /// rather than each asking again.
     found_none: Mutex<Option<Instant>>,
+    /// A worker is claiming the next assets while others take those left.
+    claiming: std::sync::atomic::AtomicBool,
+    /// Said when that claim has landed in [`Shared::claimed`].
+    claim_landed: tokio::sync::Notify,
     /// Items one of whose assets came to an end (verified, or failed for
     /// good) since the item writer last looked: while the job runs, the
     /// writer looks at these alone, not at every item still waiting, so its
@@ -273,6 +277,8 @@ pub async fn run(
         slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
         claimed: tokio::sync::Mutex::new(VecDeque::new()),
         found_none: Mutex::new(None),
+        claiming: std::sync::atomic::AtomicBool::new(false),
+        claim_landed: tokio::sync::Notify::new(),
         ended: Mutex::new(Vec::new()),
         changed: std::sync::atomic::AtomicBool::new(false),
         stopped: Mutex::new(None),
@@ -530,28 +536,84 @@ const PLAN_WAIT: Duration = Duration::from_millis(100);
 /// The next claimed asset; claims a few at a time from the store. While
 /// the plan is not `complete`, a store found empty a moment ago is not
 /// asked again.
+///
+/// The next few are claimed before the last ones are taken: a worker that
+/// takes one of the last (fewer left than transfers at once) claims more
+/// before it starts its own transfer, while the other workers go on with
+/// those left. Claiming waits for the state thread's batch in progress, a
+/// few milliseconds; claimed only once none were left, every transfer
+/// waited for it (at 7,000 files a second, half of a run's time).
 async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>> {
-    let mut claimed = shared.claimed.lock().await;
-    let found_none = || *shared.found_none.lock().unwrap_or_else(|e| e.into_inner());
-    if claimed.is_empty() && !complete && found_none().is_some_and(|at| at.elapsed() < PLAN_WAIT) {
-        return Ok(None);
+    let ahead = shared.options.concurrency.max(1);
+    loop {
+        let mut claimed = shared.claimed.lock().await;
+        if let Some(asset) = claimed.pop_front() {
+            // Not while a plan still being read had none a moment ago.
+            let few = claimed.len() < ahead && (complete || !found_none_lately(shared));
+            drop(claimed);
+            if few && !shared.claiming.swap(true, Ordering::AcqRel) {
+                let more = claim(shared).await;
+                // The claim ends once its assets are in hand (a worker
+                // that finds none left looks at both under this lock).
+                let mut claimed = shared.claimed.lock().await;
+                let landed = more.map(|more| {
+                    found_none_if(shared, more.is_empty());
+                    claimed.extend(more);
+                });
+                shared.claiming.store(false, Ordering::Release);
+                drop(claimed);
+                shared.claim_landed.notify_waiters();
+                if let Err(error) = landed {
+                    // Released with the others never started.
+                    shared.claimed.lock().await.push_front(asset);
+                    return Err(error);
+                }
+            }
+            return Ok(Some(asset));
+        }
+        // None left in hand while a worker claims more: those are waited
+        // for (they may be the job's last).
+        let landed = shared.claim_landed.notified();
+        tokio::pin!(landed);
+        landed.as_mut().enable();
+        if shared.claiming.load(Ordering::Acquire) {
+            drop(claimed);
+            landed.await;
+            continue;
+        }
+        if !complete && found_none_lately(shared) {
+            return Ok(None);
+        }
+        let more = claim(shared).await?;
+        found_none_if(shared, more.is_empty());
+        claimed.extend(more);
+        return Ok(claimed.pop_front());
     }
-    if claimed.is_empty() {
-        let (job_id, count) = (shared.job_id, shared.options.concurrency.max(1) * 4);
-        let repairs = shared.options.repair_only;
-        claimed.extend(
-            shared
-                .ledger
-                .call(move |s| match repairs {
-                    true => s.claim_repairs(job_id, count),
-                    false => s.claim_assets(job_id, count),
-                })
-                .await?,
-        );
-        *shared.found_none.lock().unwrap_or_else(|e| e.into_inner()) =
-            claimed.is_empty().then(Instant::now);
-    }
-    Ok(claimed.pop_front())
+}
+
+/// Claims the next few pending assets of the job from the store.
+async fn claim(shared: &Shared) -> Result<Vec<AssetRow>> {
+    let (job_id, count) = (shared.job_id, shared.options.concurrency.max(1) * 4);
+    let repairs = shared.options.repair_only;
+    shared
+        .ledger
+        .call(move |s| match repairs {
+            true => s.claim_repairs(job_id, count),
+            false => s.claim_assets(job_id, count),
+        })
+        .await
+}
+
+/// Whether the store had no asset to claim a moment ago.
+fn found_none_lately(shared: &Shared) -> bool {
+    let found_none = *shared.found_none.lock().unwrap_or_else(|e| e.into_inner());
+    found_none.is_some_and(|at| at.elapsed() < PLAN_WAIT)
+}
+
+/// Notes when the store last had no asset to claim (see
+/// [`Shared::found_none`]).
+fn found_none_if(shared: &Shared, none: bool) {
+    *shared.found_none.lock().unwrap_or_else(|e| e.into_inner()) = none.then(Instant::now);
 }
 
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
