@@ -616,6 +616,13 @@ fn found_none_if(shared: &Shared, none: bool) {
     *shared.found_none.lock().unwrap_or_else(|e| e.into_inner()) = none.then(Instant::now);
 }
 
+/// Files up to this size are fetched again whole after a crash rather than
+/// resumed: the validator of their download is not recorded (a statement
+/// per file; over HTTP such a body is gathered in memory and leaves no
+/// partial file anyway). A partial file found without its validator is
+/// not resumed, as when a crash came before the record.
+const WORTH_RESUMING: u64 = 256 * 1024;
+
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
 /// failures of the state store itself.
 async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) -> Result<()> {
@@ -763,7 +770,9 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                     if remote {
                         shared.reached(&host);
                     }
-                    if started.validator != copy.validator {
+                    if started.validator != copy.validator
+                        && started.total.is_none_or(|total| total > WORTH_RESUMING)
+                    {
                         let (id, value) = (asset.id, started.validator.clone());
                         shared
                             .ledger
