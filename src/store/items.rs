@@ -361,19 +361,22 @@ impl Store {
     }
 
     /// Those of the items `rows` of job `job_id` that are ready to write (as
-    /// [`Store::items_to_write`]), in order.
+    /// [`Store::items_to_write`]), in the order of their rows. One statement
+    /// for them all (the rows are handed over as a JSON array).
     pub fn items_ready(&self, job_id: i64, rows: &[i64]) -> Result<Vec<ItemRow>> {
-        let mut ready = Vec::with_capacity(rows.len());
-        let mut statement = self
-            .conn()
-            .prepare_cached(&format!("{SELECT_ITEMS} WHERE {READY} AND i.id = ?2"))?;
-        for &row in rows {
-            let mut found = statement.query_map(params![job_id, row], item_row)?;
-            if let Some(item) = found.next() {
-                ready.push(item?);
-            }
-        }
-        Ok(ready)
+        let rows = format!(
+            "[{}]",
+            rows.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut statement = self.conn().prepare_cached(&format!(
+            "{SELECT_ITEMS} WHERE i.id IN (SELECT value FROM json_each(?2)) AND {READY}
+             ORDER BY i.id"
+        ))?;
+        let ready = statement.query_map(params![job_id, rows], item_row)?;
+        Ok(ready.collect::<Result<_, _>>()?)
     }
 
     /// Items of a job already written to the destination.
