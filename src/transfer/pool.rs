@@ -548,10 +548,11 @@ async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>>
     loop {
         let mut claimed = shared.claimed.lock().await;
         if let Some(asset) = claimed.pop_front() {
-            // Not while a plan still being read had none a moment ago.
-            let few = claimed.len() < ahead && (complete || !found_none_lately(shared));
+            // Not when the store had none a moment ago.
+            let few = claimed.len() < ahead && !found_none_lately(shared);
             drop(claimed);
             if few && !shared.claiming.swap(true, Ordering::AcqRel) {
+                let claiming = Claiming(shared);
                 let more = claim(shared).await;
                 // The claim ends once its assets are in hand (a worker
                 // that finds none left looks at both under this lock).
@@ -560,9 +561,8 @@ async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>>
                     found_none_if(shared, more.is_empty());
                     claimed.extend(more);
                 });
-                shared.claiming.store(false, Ordering::Release);
+                drop(claiming);
                 drop(claimed);
-                shared.claim_landed.notify_waiters();
                 if let Err(error) = landed {
                     // Released with the others never started.
                     shared.claimed.lock().await.push_front(asset);
@@ -588,6 +588,17 @@ async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>>
         found_none_if(shared, more.is_empty());
         claimed.extend(more);
         return Ok(claimed.pop_front());
+    }
+}
+
+/// A claim ahead under way: when it ends (or is dropped unfinished), the
+/// workers waiting for it are told.
+struct Claiming<'a>(&'a Shared);
+
+impl Drop for Claiming<'_> {
+    fn drop(&mut self) {
+        self.0.claiming.store(false, Ordering::Release);
+        self.0.claim_landed.notify_waiters();
     }
 }
 
@@ -619,8 +630,9 @@ fn found_none_if(shared: &Shared, none: bool) {
 /// Files up to this size are fetched again whole after a crash rather than
 /// resumed: the validator of their download is not recorded (a statement
 /// per file; over HTTP such a body is gathered in memory and leaves no
-/// partial file anyway). A partial file found without its validator is
-/// not resumed, as when a crash came before the record.
+/// partial file anyway), unless the row holds another one. A partial file
+/// found without its validator is not resumed, as when a crash came before
+/// the record.
 const WORTH_RESUMING: u64 = 256 * 1024;
 
 /// Copies one claimed asset, with retries; records the outcome. Errors only for
@@ -750,6 +762,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
     }
     .backoff();
     let mut attempts = asset.attempts;
+    // The validator the asset's row holds.
+    let mut recorded = asset.validator.clone();
     // Tries in a row that found the server unreachable.
     let mut waits = 0;
     loop {
@@ -760,6 +774,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
         // The validator is stored as soon as the server answers, before the
         // body: a crash mid-body can then resume the partial file.
         let mut validator = None;
+        let recorded = &mut recorded;
         let result = copy
             .run(
                 &shared.fetcher,
@@ -770,13 +785,17 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                     if remote {
                         shared.reached(&host);
                     }
-                    if started.validator != copy.validator
-                        && started.total.is_none_or(|total| total > WORTH_RESUMING)
+                    // A small file's is not, unless the row holds another
+                    // one: no partial file is left under a stale validator.
+                    if started.validator != *recorded
+                        && (recorded.is_some()
+                            || started.total.is_none_or(|total| total > WORTH_RESUMING))
                     {
                         let (id, value) = (asset.id, started.validator.clone());
                         shared
                             .ledger
                             .send(move |s| s.set_asset_validator(id, value.as_deref()));
+                        recorded.clone_from(&started.validator);
                     }
                     validator = Some(started.validator.clone());
                 },
