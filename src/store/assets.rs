@@ -678,14 +678,7 @@ impl Store {
             if row.get(6)? {
                 ended.failed.push((row.get(1)?, row.get(7)?));
             } else {
-                ended.finished.push(VerifiedAsset {
-                    id: row.get(0)?,
-                    key: row.get(1)?,
-                    path: row.get(2)?,
-                    size: row.get::<_, i64>(3)? as u64,
-                    checksum: row.get(4)?,
-                    href: row.get(5)?,
-                });
+                ended.finished.push(verified_asset_of(row)?);
             }
         }
         Ok(ended)
@@ -695,18 +688,22 @@ impl Store {
         let mut statement = self.conn().prepare_cached(&format!(
             "SELECT a.id, a.key, a.path, a.size, a.checksum, a.href FROM assets a {filter} ORDER BY a.id"
         ))?;
-        let rows = statement.query_map([id], |row| {
-            Ok(VerifiedAsset {
-                id: row.get(0)?,
-                key: row.get(1)?,
-                path: row.get(2)?,
-                size: row.get::<_, i64>(3)? as u64,
-                checksum: row.get(4)?,
-                href: row.get(5)?,
-            })
-        })?;
+        let rows = statement.query_map([id], verified_asset_of)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A [`VerifiedAsset`] from a row that starts with `a.id, a.key, a.path,
+/// a.size, a.checksum, a.href`.
+fn verified_asset_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<VerifiedAsset> {
+    Ok(VerifiedAsset {
+        id: row.get(0)?,
+        key: row.get(1)?,
+        path: row.get(2)?,
+        size: row.get::<_, i64>(3)? as u64,
+        checksum: row.get(4)?,
+        href: row.get(5)?,
+    })
 }
 
 /// The statement that claims up to `limit` pending assets of a job (`?1`),

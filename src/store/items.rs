@@ -361,8 +361,8 @@ impl Store {
     }
 
     /// Those of the items `rows` of job `job_id` that are ready to write (as
-    /// [`Store::items_to_write`]), by row id. One statement
-    /// for them all (the rows are handed over as a JSON array).
+    /// [`Store::items_to_write`]), by row id. One statement for them all
+    /// (the rows are handed over as a JSON array).
     pub fn items_ready(&self, job_id: i64, rows: &[i64]) -> Result<Vec<ItemRow>> {
         let rows = format!(
             "[{}]",

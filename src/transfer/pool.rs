@@ -542,7 +542,7 @@ const PLAN_WAIT: Duration = Duration::from_millis(100);
 /// before it starts its own transfer, while the other workers go on with
 /// those left. Claiming waits for the state thread's batch in progress, a
 /// few milliseconds; claimed only once none were left, every transfer
-/// waited for it (at 7,000 files a second, half of a run's time).
+/// waited for it (at 7,000 files a second, a third of a run's time).
 async fn next_asset(shared: &Shared, complete: bool) -> Result<Option<AssetRow>> {
     let ahead = shared.options.concurrency.max(1);
     loop {
@@ -785,8 +785,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                     if remote {
                         shared.reached(&host);
                     }
-                    // A small file's is not, unless the row holds another
-                    // one: no partial file is left under a stale validator.
+                    // Not for a small file, unless the row holds another
+                    // validator: no partial is left under a stale one.
                     if started.validator != *recorded
                         && (recorded.is_some()
                             || started.total.is_none_or(|total| total > WORTH_RESUMING))
