@@ -774,7 +774,6 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
         // The validator is stored as soon as the server answers, before the
         // body: a crash mid-body can then resume the partial file.
         let mut validator = None;
-        let recorded = &mut recorded;
         let result = copy
             .run(
                 &shared.fetcher,
@@ -787,7 +786,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                     }
                     // Not for a small file, unless the row holds another
                     // validator: no partial is left under a stale one.
-                    if started.validator != *recorded
+                    if started.validator != recorded
                         && (recorded.is_some()
                             || started.total.is_none_or(|total| total > WORTH_RESUMING))
                     {
