@@ -128,6 +128,17 @@ fn secret_parameter(name: &str) -> bool {
 /// rebuilt only when something is taken out, from its own text). Text that
 /// is not an absolute address is returned as it is.
 pub fn redact(address: &str) -> String {
+    // A user name and a password come before an `@`, a query after a `?`,
+    // a fragment after a `#`: without them there is nothing to take out,
+    // and the address is not parsed (a copy redacts every file's).
+    if !address.contains(['@', '?', '#']) {
+        return address.to_string();
+    }
+    redact_parsed(address)
+}
+
+/// [`redact`] of an address that may hold something to take out.
+fn redact_parsed(address: &str) -> String {
     let Ok(mut url) = Url::parse(address) else {
         return address.to_string();
     };
@@ -344,6 +355,22 @@ mod tests {
                 "https://example.org/x?page=2",
                 "{secret}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// What the quick look in [`redact`] lets through unparsed is what
+        /// parsing would have kept as it was: any text without `@`, `?`
+        /// or `#`, addresses of every scheme, escapes, spaces, controls.
+        #[test]
+        fn an_address_without_userinfo_query_or_fragment_is_kept_as_written(
+            scheme in "(https?|s3|file|ftp|x-y\\+z)",
+            rest in "[^@?#]{0,40}",
+        ) {
+            for address in [format!("{scheme}://{rest}"), format!("{scheme}:{rest}"), rest.clone()] {
+                proptest::prop_assert_eq!(redact_parsed(&address), address.clone());
+                proptest::prop_assert_eq!(redact(&address), address);
+            }
         }
     }
 
