@@ -2,10 +2,10 @@
 //! `pending -> active -> done`, or `failed` with a reason, or `skipped` when
 //! already present and verified.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 
-use super::Store;
+use super::{Store, stamp};
 use crate::Result;
 
 /// Where an asset is in its life.
@@ -186,6 +186,15 @@ pub struct MirroredFile {
     pub job_id: i64,
 }
 
+/// The update that records a file as verified (see
+/// [`Store::finish_asset_with`]), up to the end of its `WHERE` clause.
+const FINISH: &str = "UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3,
+        failure = NULL, validator = NULL, attempts = attempts + 1,
+        provenance = coalesce(?5, provenance), verified_mtime = coalesce(?6, verified_mtime),
+        repair_checksum = NULL, prior_size = NULL, prior_checksum = NULL, recheck = 0,
+        updated_at = ?7
+     WHERE id = ?1";
+
 /// The columns of a [`MirroredFile`], read by [`mirrored_file_of`].
 const MIRRORED: &str = "SELECT a.path, a.key, i.collection, i.item_id, a.href, a.size, a.checksum,
         a.provenance, a.verified_mtime, a.updated_at, j.id, a.id
@@ -241,7 +250,7 @@ impl Store {
 
     fn claim_assets_where(&self, job_id: i64, limit: usize, only: &str) -> Result<Vec<AssetRow>> {
         let mut statement = self.conn().prepare_cached(&claim_sql(only, limit))?;
-        let rows = statement.query_map(params![job_id], |row| {
+        let rows = statement.query_map(params![job_id, stamp()], |row| {
             Ok(AssetRow {
                 id: row.get(0)?,
                 item_row: row.get(1)?,
@@ -288,11 +297,10 @@ impl Store {
     pub fn set_asset_verifying(&self, id: i64, size: u64, checksum: &str) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "UPDATE assets SET state = 'verifying', size = ?2, checksum = ?3,
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                "UPDATE assets SET state = 'verifying', size = ?2, checksum = ?3, updated_at = ?4
              WHERE id = ?1",
             )?
-            .execute(params![id, size as i64, checksum])?;
+            .execute(params![id, size as i64, checksum, stamp()])?;
         Ok(())
     }
 
@@ -322,18 +330,26 @@ impl Store {
             AssetState::Skipped => "skipped",
             _ => "done",
         };
-        let replanned: Option<bool> = self.conn().prepare_cached("UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3, failure = NULL,
-                 validator = NULL, attempts = attempts + 1,
-                 provenance = coalesce(?5, provenance), verified_mtime = coalesce(?6, verified_mtime),
-                 repair_checksum = NULL,
-                 prior_size = NULL, prior_checksum = NULL, recheck = 0,
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?1 RETURNING replan IS NOT NULL")?.query_row(params![id, state, size as i64, checksum, record.provenance, record.mtime],
-            |r| r.get(0),
-        ).optional()?;
-        // Planned anew while it was copied: the bytes just recorded are
-        // those of its old source, compared with the new one's.
-        if replanned == Some(true) {
+        let now = stamp();
+        let update = |only: &str| -> Result<usize> {
+            Ok(self
+                .conn()
+                .prepare_cached(&format!("{FINISH}{only}"))?
+                .execute(params![
+                    id,
+                    state,
+                    size as i64,
+                    checksum,
+                    record.provenance,
+                    record.mtime,
+                    now
+                ])?)
+        };
+        // Nearly always no plan waits for the asset: one statement, with
+        // nothing to return. Planned anew while it was copied: the bytes
+        // just recorded are those of its old source, compared with the new
+        // one's.
+        if update(" AND replan IS NULL")? == 0 && update("")? == 1 {
             self.apply_replan(id)?;
         }
         Ok(())
@@ -399,11 +415,10 @@ impl Store {
         self.conn()
             .prepare_cached(
                 "UPDATE assets SET state = CASE WHEN ?3 THEN 'failed' ELSE 'pending' END,
-                 failure = ?2, attempts = attempts + 1,
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 failure = ?2, attempts = attempts + 1, updated_at = ?4
              WHERE id = ?1",
             )?
-            .execute(params![id, reason, give_up])?;
+            .execute(params![id, reason, give_up, stamp()])?;
         self.apply_replan(id)
     }
 
@@ -411,11 +426,10 @@ impl Store {
     pub fn note_attempt(&self, id: i64, reason: &str) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "UPDATE assets SET failure = ?2, attempts = attempts + 1,
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                "UPDATE assets SET failure = ?2, attempts = attempts + 1, updated_at = ?3
              WHERE id = ?1",
             )?
-            .execute(params![id, reason])?;
+            .execute(params![id, reason, stamp()])?;
         Ok(())
     }
 
@@ -567,7 +581,7 @@ impl Store {
             .prepare_cached(
                 "UPDATE assets SET state = 'skipped', size = ?2, checksum = ?3, bytes_done = ?2,
                      verified_mtime = ?4, provenance = ?5, failure = NULL, validator = NULL,
-                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                     updated_at = ?6
                  WHERE id = ?1 AND state = 'pending' AND attempts = 0 AND repair_checksum IS NULL
                    AND replan IS NULL",
             )?
@@ -576,7 +590,8 @@ impl Store {
                 found.size as i64,
                 found.checksum,
                 found.mtime,
-                found.provenance
+                found.provenance,
+                stamp()
             ])?;
         Ok(())
     }
@@ -712,7 +727,7 @@ fn verified_asset_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<VerifiedAsset>
 /// prepare the statement again at every claim.
 fn claim_sql(only: &str, limit: usize) -> String {
     format!(
-        "UPDATE assets SET state = 'active', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        "UPDATE assets SET state = 'active', updated_at = ?2
              WHERE id IN (SELECT a.id FROM assets a JOIN items i ON i.id = a.item_row
                           WHERE i.job_id = ?1 AND a.state = 'pending' {only} ORDER BY a.id LIMIT {limit})
              RETURNING id, item_row, key, href, path, expected_size, expected_checksum,

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Failure, Store};
+use super::{Failure, Store, stamp};
 use crate::Result;
 
 /// An asset of a planned item.
@@ -463,10 +463,10 @@ impl Store {
     pub fn mark_item_written_as(&self, row: i64, checksum: Option<&str>) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "UPDATE items SET state = 'written', doc_checksum = ?2,
-                     written_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                "UPDATE items SET state = 'written', doc_checksum = ?2, written_at = ?3
+                 WHERE id = ?1",
             )?
-            .execute(params![row, checksum])?;
+            .execute(params![row, checksum, stamp()])?;
         Ok(())
     }
 

@@ -42,6 +42,15 @@ pub use sources::Source;
 
 use crate::{Error, Result};
 
+/// Now, as the timestamps of the store's rows are written: UTC to the
+/// millisecond, `2026-12-07T02:49:35.123Z` (SQLite's
+/// `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`, from the same system clock).
+/// The statements run for every file take it as a parameter rather than
+/// have SQLite format the time in each of them.
+pub(crate) fn stamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// The schema, one numbered SQL file per table, in the order they apply.
 const SCHEMA: [&str; 23] = [
     include_str!("migrations/0001_sources.sql"),
@@ -246,11 +255,7 @@ impl Store {
 
     /// The store's clock: now, as the timestamps of its rows are written.
     pub fn now(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
-                r.get(0)
-            })?)
+        Ok(stamp())
     }
 
     /// Starts a write transaction (for batches of updates).
@@ -449,6 +454,34 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(MIGRATIONS.validate().is_ok());
+    }
+
+    #[test]
+    fn the_store_clock_reads_as_sqlite_writes_its_own() {
+        // Rows stamped by either are compared with each other (a file done
+        // after the last flush began, a lease still held): the same form,
+        // the same clock, so text order is time order.
+        let store = Store::open_in_memory().unwrap();
+        let sqlite = || -> String {
+            store
+                .conn()
+                .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        for _ in 0..50 {
+            let (before, ours, after) = (sqlite(), stamp(), sqlite());
+            assert!(before <= ours && ours <= after, "{before} {ours} {after}");
+            assert_eq!(ours.len(), before.len(), "{ours} {before}");
+            let form = |t: &str| {
+                t.chars()
+                    .map(|c| if c.is_ascii_digit() { '0' } else { c })
+                    .collect::<String>()
+            };
+            assert_eq!(form(&ours), "0000-00-00T00:00:00.000Z");
+            assert_eq!(form(&before), form(&ours));
+        }
     }
 
     #[test]
