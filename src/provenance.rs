@@ -358,6 +358,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn separators_the_parser_could_make_of_other_text_are_not_made() {
+        // Full-width @ ? # (which IDNA maps to ASCII in a host, after the
+        // address is split, where the URL deny list refuses them), escapes,
+        // backslashes, tabs and line breaks the parser drops, opaque
+        // schemes: parsing finds nothing to take out of any of them.
+        for address in [
+            "https://u\u{FF20}h/",
+            "https://h\u{FF1F}sig=x/",
+            "https://h\u{FF03}a=b",
+            "https://a%40b/",
+            "https://h/p%3Fsig=x",
+            "https://h/p%23access_token=x",
+            "http:\\\\u:p\\h",
+            "ht\ttps://u:p\nh/",
+            "javascript:x",
+            "data:,x",
+            "file:///tmp/a:b",
+        ] {
+            assert_eq!(redact_parsed(address), address);
+            assert_eq!(redact(address), address);
+        }
+    }
+
     proptest::proptest! {
         /// What the quick look in [`redact`] lets through unparsed is what
         /// parsing would have kept as it was: any text without `@`, `?`
@@ -368,8 +392,7 @@ mod tests {
             rest in "[^@?#]{0,40}",
         ) {
             for address in [format!("{scheme}://{rest}"), format!("{scheme}:{rest}"), rest.clone()] {
-                proptest::prop_assert_eq!(redact_parsed(&address), address.clone());
-                proptest::prop_assert_eq!(redact(&address), address);
+                proptest::prop_assert_eq!(redact_parsed(&address), address);
             }
         }
     }

@@ -43,10 +43,12 @@ pub use sources::Source;
 use crate::{Error, Result};
 
 /// Now, as the timestamps of the store's rows are written: UTC to the
-/// millisecond, `2026-12-07T02:49:35.123Z` (SQLite's
-/// `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`, from the same system clock).
-/// The statements run for every file take it as a parameter rather than
-/// have SQLite format the time in each of them.
+/// millisecond, `2026-12-07T02:49:35.123Z`, the form of SQLite's
+/// `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')` (read from the same clock on
+/// Linux and macOS; SQLite's is coarser on Windows). The statements that
+/// stamp a file's row (every update of `assets.updated_at`, which is
+/// compared with the job's `flushed_at`, itself this clock) take it as a
+/// parameter rather than have SQLite format the time in each of them.
 pub(crate) fn stamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -456,6 +458,7 @@ mod tests {
         assert!(MIGRATIONS.validate().is_ok());
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_store_clock_reads_as_sqlite_writes_its_own() {
         // Rows stamped by either are compared with each other (a file done

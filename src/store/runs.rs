@@ -124,11 +124,11 @@ impl Store {
                 "UPDATE assets SET state = 'done', size = prior_size, checksum = prior_checksum,
                  bytes_done = prior_size, failure = NULL, validator = NULL,
                  prior_size = NULL, prior_checksum = NULL, recheck = 0,
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 updated_at = ?4
              WHERE id = ?1 AND href = ?2 AND path = ?3 AND expected_checksum IS NULL
                AND prior_checksum IS NOT NULL",
             )?
-            .execute(params![id, href, path])?;
+            .execute(params![id, href, path, super::stamp()])?;
         // Not kept: the transfer goes on holding the asset, and fetches it.
         self.apply_replan(id)?;
         Ok(kept == 1)
