@@ -461,9 +461,10 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn the_store_clock_reads_as_sqlite_writes_its_own() {
-        // Rows stamped by either are compared with each other (a file done
-        // after the last flush began, a lease still held): the same form,
-        // the same clock, so text order is time order.
+        // Stamps of both are compared as text (SQLite's 'now' in the
+        // statements of jobs and runs, this clock in those of files and
+        // flushes): the same form, the same clock, so text order is time
+        // order.
         let store = Store::open_in_memory().unwrap();
         let sqlite = || -> String {
             store
