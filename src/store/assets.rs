@@ -186,15 +186,6 @@ pub struct MirroredFile {
     pub job_id: i64,
 }
 
-/// The update that records a file as verified (see
-/// [`Store::finish_asset_with`]), up to the end of its `WHERE` clause.
-const FINISH: &str = "UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3,
-        failure = NULL, validator = NULL, attempts = attempts + 1,
-        provenance = coalesce(?5, provenance), verified_mtime = coalesce(?6, verified_mtime),
-        repair_checksum = NULL, prior_size = NULL, prior_checksum = NULL, recheck = 0,
-        updated_at = ?7
-     WHERE id = ?1";
-
 /// The columns of a [`MirroredFile`], read by [`mirrored_file_of`].
 const MIRRORED: &str = "SELECT a.path, a.key, i.collection, i.item_id, a.href, a.size, a.checksum,
         a.provenance, a.verified_mtime, a.updated_at, j.id, a.id
@@ -331,10 +322,19 @@ impl Store {
             _ => "done",
         };
         let now = stamp();
-        let update = |only: &str| -> Result<usize> {
+        // One text for both runs (`?8`: no plan waits for the asset).
+        let update = |unplanned: bool| -> Result<usize> {
             Ok(self
                 .conn()
-                .prepare_cached(&format!("{FINISH}{only}"))?
+                .prepare_cached(
+                    "UPDATE assets SET state = ?2, size = ?3, checksum = ?4, bytes_done = ?3,
+                         failure = NULL, validator = NULL, attempts = attempts + 1,
+                         provenance = coalesce(?5, provenance),
+                         verified_mtime = coalesce(?6, verified_mtime),
+                         repair_checksum = NULL, prior_size = NULL, prior_checksum = NULL,
+                         recheck = 0, updated_at = ?7
+                     WHERE id = ?1 AND (replan IS NULL) = ?8",
+                )?
                 .execute(params![
                     id,
                     state,
@@ -342,14 +342,15 @@ impl Store {
                     checksum,
                     record.provenance,
                     record.mtime,
-                    now
+                    now,
+                    unplanned
                 ])?)
         };
         // Nearly always no plan waits for the asset: one statement, with
         // nothing to return. Planned anew while it was copied: the bytes
         // just recorded are those of its old source, compared with the new
         // one's.
-        if update(" AND replan IS NULL")? == 0 && update("")? == 1 {
+        if update(true)? == 0 && update(false)? == 1 {
             self.apply_replan(id)?;
         }
         Ok(())
