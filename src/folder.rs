@@ -2,9 +2,11 @@
 //!
 //! Every path Cairn writes into a destination folder goes through a
 //! [`Folder`]. It holds an open handle on the folder and resolves each path
-//! one segment at a time beneath it (`cap-std`, which uses `openat2` with
-//! `RESOLVE_BENEATH` where the system has it), opening every folder on the way
-//! without following links and every file with `O_NOFOLLOW`. So a link planted
+//! beneath it without following a link: on Linux in one `openat2` call with
+//! `RESOLVE_BENEATH` and `RESOLVE_NO_SYMLINKS` (see [`beneath`]), elsewhere
+//! (and to say in words what stood in the way) one segment at a time
+//! (`cap-std`), opening every folder on the way without following links and
+//! every file with `O_NOFOLLOW`. So a link planted
 //! inside the mirror (a collection folder pointing at `/home`, a `.part` file
 //! pointing at someone's document) is refused in words, never written
 //! through, and a `..` cannot climb out: by construction, not by checking a
@@ -35,6 +37,9 @@ pub struct Folder {
     /// Folders at its root kept open (see [`Folder::keeping_parents`]);
     /// `None`: each is opened anew.
     parents: Option<Mutex<Parents>>,
+    /// Paths are opened in one call where the system can (see [`beneath`]);
+    /// `false` only in tests, for the segment by segment way.
+    at_once: bool,
 }
 
 /// A folder at the root of a [`Folder`] kept open, with the device and
@@ -84,6 +89,7 @@ impl Folder {
             root: root.to_path_buf(),
             dir,
             parents: None,
+            at_once: true,
         })
     }
 
@@ -99,6 +105,16 @@ impl Folder {
     pub fn keeping_parents(self) -> Folder {
         Folder {
             parents: Some(Mutex::new(Vec::new())),
+            ..self
+        }
+    }
+
+    /// This folder, opening every path one segment at a time, as where the
+    /// system cannot open one in one call.
+    #[cfg(test)]
+    fn segment_by_segment(self) -> Folder {
+        Folder {
+            at_once: false,
             ..self
         }
     }
@@ -143,6 +159,7 @@ impl Folder {
             root: self.root.join(relative),
             dir,
             parents: None,
+            at_once: self.at_once,
         })
     }
 
@@ -150,6 +167,9 @@ impl Folder {
     /// when `create`), never following a link; the last one is returned,
     /// with whether this call made it.
     fn open_folders(&self, folders: &[&str], create: bool) -> io::Result<(Dir, bool)> {
+        if let Some(opened) = self.open_folders_at_once(folders, create) {
+            return Ok(opened);
+        }
         let (Some(kept), [first, _, ..]) = (&self.parents, folders) else {
             return open_each(&self.dir, folders, 0, create);
         };
@@ -164,6 +184,43 @@ impl Folder {
             }
             opened => opened,
         }
+    }
+
+    /// The folders `folders` opened in one call where the system can (see
+    /// [`beneath`]); one missing at the end is made (when `create`) in the
+    /// folder above it (an item's folder, in its collection's). `None`: not done so, for the segment by segment
+    /// way to do (and to say in words what stands in the way: a link, a
+    /// file where a folder should be, a folder to make higher up).
+    #[cfg(target_os = "linux")]
+    fn open_folders_at_once(&self, folders: &[&str], create: bool) -> Option<(Dir, bool)> {
+        use rustix::fs::OFlags;
+        let (last, above) = folders.split_last().filter(|_| self.at_once)?;
+        let open = |path: &[&str]| beneath::open(&self.dir, &path.join("/"), OFlags::DIRECTORY);
+        match open(folders)? {
+            Ok(dir) => return Some((Dir::from(dir), false)),
+            Err(error) if create && error.kind() == io::ErrorKind::NotFound => {}
+            Err(_) => return None,
+        }
+        // The folder above: the collection's kept one when it is (one look
+        // that it is still at its name), else opened in one call too.
+        let parent = match (above, &self.parents) {
+            ([], _) => None,
+            ([first], Some(kept)) => Some(self.top_folder(kept, first, true, false).ok()?.0),
+            _ => Some(Arc::new(Dir::from(open(above)?.ok()?))),
+        };
+        let here = parent.as_deref().unwrap_or(&self.dir);
+        let made = match here.create_dir(last) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(_) => return None,
+        };
+        let dir = here.open_dir_nofollow(last).ok()?;
+        Some((dir, made))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn open_folders_at_once(&self, _: &[&str], _: bool) -> Option<(Dir, bool)> {
+        None
     }
 
     /// The folder `name` at the root, open, and whether it was the one
@@ -239,8 +296,32 @@ impl Folder {
 
     /// Opens the file at `relative` for reading.
     pub fn read_file(&self, relative: &str) -> io::Result<std::fs::File> {
+        if let Some((file, _)) = self.file_at_once(relative) {
+            return Ok(file);
+        }
         let place = self.place(relative, false)?;
         place.read_file(&place.name)
+    }
+
+    /// The regular file at `relative` opened for reading in one call where
+    /// the system can (see [`beneath`]), with its size. `None`: not done so,
+    /// for the segment by segment way to do, and to say why in words.
+    #[cfg(target_os = "linux")]
+    fn file_at_once(&self, relative: &str) -> Option<(std::fs::File, u64)> {
+        use rustix::fs::OFlags;
+        if !self.at_once || !relative.split('/').all(is_plain) {
+            return None;
+        }
+        // A pipe does not block the open.
+        let fd = beneath::open(&self.dir, relative, OFlags::RDONLY | OFlags::NONBLOCK)?.ok()?;
+        let file = std::fs::File::from(fd);
+        let meta = file.metadata().ok()?;
+        meta.is_file().then_some((file, meta.len()))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn file_at_once(&self, _: &str) -> Option<(std::fs::File, u64)> {
+        None
     }
 
     /// The size of the regular file at `relative`: see [`Place::file_len`].
@@ -303,6 +384,9 @@ impl Folder {
 
     /// Reads the whole file at `relative`.
     pub fn read(&self, relative: &str) -> io::Result<Vec<u8>> {
+        if let Some((file, len)) = self.file_at_once(relative) {
+            return read_whole(&file, len);
+        }
         let place = self.place(relative, false)?;
         place.read(&place.name)
     }
@@ -526,15 +610,7 @@ impl Place {
     /// it was opened (and more should it have grown since).
     pub fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         let (file, len) = self.open_with(name, OpenOptions::new().read(true), Mode::Read)?;
-        // One more byte, so that the end is found without growing it; the
-        // file is read as it is, its size not asked again.
-        let mut bytes = Vec::new();
-        // A size beyond what memory holds is an error, not an abort.
-        bytes
-            .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1))
-            .map_err(io::Error::other)?;
-        Read::read_to_end(&mut Read::take(&file, u64::MAX), &mut bytes)?;
-        Ok(bytes)
+        read_whole(&file, len)
     }
 
     /// Opens the file `name` for reading.
@@ -685,6 +761,67 @@ impl Place {
     }
 }
 
+/// Reads the whole of `file`, into as much memory as `len` (its size when
+/// it was opened; more should it have grown since).
+fn read_whole(file: &std::fs::File, len: u64) -> io::Result<Vec<u8>> {
+    // One more byte, so that the end is found without growing it; the
+    // file is read as it is, its size not asked again.
+    let mut bytes = Vec::new();
+    // A size beyond what memory holds is an error, not an abort.
+    bytes
+        .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1))
+        .map_err(io::Error::other)?;
+    Read::read_to_end(&mut Read::take(file, u64::MAX), &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Paths beneath a folder opened in one call: Linux's `openat2` (5.6 and
+/// later) with `RESOLVE_BENEATH` (nothing outside the folder is reached, not
+/// by `..`, not by an absolute path) and `RESOLVE_NO_SYMLINKS` (no link is
+/// followed, on the way or at the end): what opening one segment at a time
+/// without following links ensures, in one system call rather than one per
+/// segment (and a look that a kept folder is still at its name). Whatever
+/// it refuses (a link, a file where a folder should be), the segment by
+/// segment way is taken, to say it in words.
+#[cfg(target_os = "linux")]
+mod beneath {
+    use std::io;
+    use std::os::fd::OwnedFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use cap_std::fs::Dir;
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use rustix::io::Errno;
+
+    /// The system has no `openat2`, or refuses the flags (an older kernel).
+    static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+    /// Opens `path` (plain segments) beneath `dir` with `flags` (and never
+    /// following a link); `None` where the system cannot.
+    pub(super) fn open(dir: &Dir, path: &str, flags: OFlags) -> Option<io::Result<OwnedFd>> {
+        if UNAVAILABLE.load(Ordering::Relaxed) {
+            return None;
+        }
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        // A rename anywhere on the system while the path is resolved makes
+        // the call fail with `EAGAIN`; a few more tries, then the other way.
+        for _ in 0..4 {
+            match rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve) {
+                Ok(fd) => return Some(Ok(fd)),
+                Err(Errno::AGAIN) => {}
+                Err(Errno::NOSYS | Errno::INVAL | Errno::TOOBIG) => {
+                    UNAVAILABLE.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                Err(error) => return Some(Err(error.into())),
+            }
+        }
+        None
+    }
+}
+
 /// `at` in nanoseconds since 1970 (negative before).
 pub fn nanos(at: std::time::SystemTime) -> i64 {
     match at.duration_since(std::time::UNIX_EPOCH) {
@@ -795,10 +932,27 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    /// The folder at `root`, opened as Cairn does (`at_once`), or one
+    /// segment at a time, as where the system cannot open a path in one call.
+    fn open(root: &Path, at_once: bool) -> Folder {
+        let folder = Folder::open(root).unwrap();
+        if at_once {
+            folder
+        } else {
+            folder.segment_by_segment()
+        }
+    }
+
     #[test]
     fn files_are_written_beneath_the_folder() {
+        for at_once in [true, false] {
+            files_are_written_beneath(at_once);
+        }
+    }
+
+    fn files_are_written_beneath(at_once: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let folder = Folder::open(&dir.path().join("mirror")).unwrap();
+        let folder = open(&dir.path().join("mirror"), at_once);
         folder.write_atomic("c/i/i.json", b"{}").unwrap();
         assert_eq!(folder.read("c/i/i.json").unwrap(), b"{}");
         assert_eq!(folder.file_len("c/i/i.json").unwrap(), 2);
@@ -821,7 +975,8 @@ mod tests {
     fn a_run_keeps_its_collection_folders_open_and_still_follows_no_link() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mirror");
-        let folder = Folder::open(&root).unwrap().keeping_parents();
+        // Kept only where paths are opened a segment at a time.
+        let folder = open(&root, false).keeping_parents();
         let kept = || folder.parents.as_ref().unwrap().lock().unwrap().len();
         // The collection's folder is made once; each item's is new once,
         // until something is written in it.
@@ -903,21 +1058,73 @@ mod tests {
         assert!(folder.rename_new("c/kept-2", "d/kept").is_err());
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_path_is_opened_in_one_call_beneath_the_folder_and_through_no_link() {
+        use rustix::fs::OFlags;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mirror");
+        let folder = Folder::open(&root).unwrap();
+        std::fs::create_dir_all(root.join("c/i")).unwrap();
+        std::fs::write(root.join("c/i/i.json"), b"{}").unwrap();
+        symlink(root.join("c"), root.join("l")).unwrap();
+        let open = |path: &str, flags| beneath::open(&folder.dir, path, flags);
+        // This machine's kernel has openat2 (Linux 5.6 and later).
+        assert!(open("c/i", OFlags::DIRECTORY).unwrap().is_ok());
+        assert!(open("c/i/i.json", OFlags::RDONLY).unwrap().is_ok());
+        let code = |path: &str| {
+            open(path, OFlags::RDONLY)
+                .unwrap()
+                .unwrap_err()
+                .raw_os_error()
+        };
+        assert_eq!(code("l/i/i.json"), Some(libc::ELOOP));
+        assert_eq!(code("c/i/none.json"), Some(libc::ENOENT));
+        assert_eq!(code("c/../../x"), Some(libc::EXDEV));
+        assert_eq!(code("/etc/passwd"), Some(libc::EXDEV));
+        // Never with `..` nor a link, whatever the path says.
+        assert!(folder.file_at_once("c/../c/i/i.json").is_none());
+        assert!(folder.file_at_once("l/i/i.json").is_none());
+        assert_eq!(folder.file_at_once("c/i/i.json").unwrap().1, 2);
+    }
+
     #[test]
     fn links_inside_the_folder_are_never_followed() {
+        for at_once in [true, false] {
+            links_are_never_followed(at_once);
+        }
+    }
+
+    fn links_are_never_followed(at_once: bool) {
         let dir = tempfile::tempdir().unwrap();
         let outside = dir.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         std::fs::write(outside.join("precious"), b"mine").unwrap();
         let root = dir.path().join("mirror");
-        let folder = Folder::open(&root).unwrap();
+        let folder = open(&root, at_once);
         // A folder link and a file link, both leading out.
         symlink(&outside, root.join("c")).unwrap();
         std::fs::create_dir(root.join("d")).unwrap();
         symlink(outside.join("precious"), root.join("d/a.tif.part")).unwrap();
         let error = folder.create("c/i/a.tif").unwrap_err();
         assert!(error.to_string().contains("never follows links"), "{error}");
+        // A link on the way, inside the mirror or out of it, is not taken.
+        std::fs::create_dir_all(root.join("e/i")).unwrap();
+        std::fs::write(root.join("e/i/i.json"), b"{}").unwrap();
+        symlink(root.join("e"), root.join("f")).unwrap();
         for error in [
+            folder.read("c/precious").unwrap_err(),
+            folder.read_file("c/precious").unwrap_err(),
+            folder.read("f/i/i.json").unwrap_err(),
+            folder.create("f/i/j.json").unwrap_err(),
+            folder.write_atomic("f/i/i.json", b"[]").unwrap_err(),
+        ] {
+            assert!(error.to_string().contains("never follows links"), "{error}");
+        }
+        assert_eq!(folder.read("e/i/i.json").unwrap(), b"{}");
+        for error in [
+            folder.read("d/a.tif.part").unwrap_err(),
+            folder.read_file("d/a.tif.part").unwrap_err(),
             folder.read("d/a.tif.part").unwrap_err(),
             folder.append("d/a.tif.part").unwrap_err(),
             folder.file_len("d/a.tif.part").unwrap_err(),
@@ -951,11 +1158,17 @@ mod tests {
 
     #[test]
     fn hard_links_and_pipes_inside_the_folder_are_never_written_through() {
+        for at_once in [true, false] {
+            hard_links_and_pipes_are_never_written_through(at_once);
+        }
+    }
+
+    fn hard_links_and_pipes_are_never_written_through(at_once: bool) {
         let dir = tempfile::tempdir().unwrap();
         let outside = dir.path().join("precious");
         std::fs::write(&outside, b"mine").unwrap();
         let root = dir.path().join("mirror");
-        let folder = Folder::open(&root).unwrap();
+        let folder = open(&root, at_once);
         std::fs::hard_link(&outside, root.join("a.tif.part")).unwrap();
         // Not taken as the mirror's, not resumed, and replaced when made anew.
         assert!(folder.own_len("a.tif.part").is_err());
@@ -979,6 +1192,7 @@ mod tests {
         );
         for error in [
             folder.read_file("b.tif.part").unwrap_err(),
+            folder.read("b.tif.part").unwrap_err(),
             folder.append("b.tif.part").unwrap_err(),
             folder.modify("b.tif.part").unwrap_err(),
             folder.file_len("b.tif.part").unwrap_err(),
@@ -992,6 +1206,7 @@ mod tests {
         std::fs::create_dir(root.join("d.tif")).unwrap();
         for error in [
             folder.read_file("d.tif").unwrap_err(),
+            folder.read("d.tif").unwrap_err(),
             folder.modify("d.tif").unwrap_err(),
             folder.create("d.tif").unwrap_err(),
         ] {
