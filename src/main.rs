@@ -7,6 +7,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc rather than the system's allocator: a mirror of many small
+/// files allocates and frees from several threads at once (HTTP, JSON,
+/// the state file), where glibc's malloc spends its time in its locks and
+/// in giving memory back (about 7 % less CPU time for 20,000 files of
+/// 20 KB, at the same peak memory; see the README's figures).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Mirror STAC catalogs: browse, search, copy and verify geospatial data.
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about, long_about = None)]
