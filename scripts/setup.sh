@@ -20,6 +20,10 @@ ensure_cargo() {
             exit 2
         fi
     fi
+    # The bundled C code (SQLite, zstd, jemalloc) needs a C compiler, and
+    # jemalloc's build runs make.
+    ensure_apt cc gcc
+    ensure_apt make make
 }
 
 ensure_venv() {

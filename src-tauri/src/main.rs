@@ -4,7 +4,7 @@
 /// jemalloc for Rust's allocations (the web view keeps the system's): the
 /// jobs the app runs allocate from many threads at once, as the command
 /// line's do (see its src/main.rs).
-#[cfg(not(target_env = "msvc"))]
+#[cfg(not(windows))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
