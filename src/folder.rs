@@ -187,10 +187,11 @@ impl Folder {
     }
 
     /// The folders `folders` opened in one call where the system can (see
-    /// [`beneath`]); one missing at the end is made (when `create`) in the
-    /// folder above it (an item's folder, in its collection's). `None`: not done so, for the segment by segment
-    /// way to do (and to say in words what stands in the way: a link, a
-    /// file where a folder should be, a folder to make higher up).
+    /// `beneath`); one missing at the end is made (when `create`) in the
+    /// folder above it (an item's folder, in its collection's). `None`: not
+    /// done so, for the segment by segment way to do (and to say in words
+    /// what stands in the way: a link, a file where a folder should be, a
+    /// folder to make higher up).
     #[cfg(target_os = "linux")]
     fn open_folders_at_once(&self, folders: &[&str], create: bool) -> Option<(Dir, bool)> {
         use rustix::fs::OFlags;
