@@ -136,11 +136,13 @@ impl Folder {
         let (name, folders) = segments
             .split_last()
             .ok_or_else(|| invalid(relative, "it is empty"))?;
-        let (dir, made) = self.open_folders(folders, create)?;
+        let folder = &relative[..relative.len() - name.len()];
+        let path = folder.strip_suffix('/').unwrap_or(folder);
+        let (dir, made) = self.open_folders(folders, path, create)?;
         Ok(Place {
             dir,
             made: AtomicBool::new(made),
-            folder: relative[..relative.len() - name.len()].to_string(),
+            folder: folder.to_string(),
             name: (*name).to_string(),
             root: self.root.clone(),
         })
@@ -153,7 +155,7 @@ impl Folder {
     pub fn sub(&self, relative: &str) -> io::Result<Folder> {
         let dir = match relative {
             "" => self.dir.try_clone()?,
-            _ => self.open_folders(&segments(relative)?, false)?.0,
+            _ => self.open_folders(&segments(relative)?, relative, false)?.0,
         };
         Ok(Folder {
             root: self.root.join(relative),
@@ -163,11 +165,11 @@ impl Folder {
         })
     }
 
-    /// Opens the folders `folders` one beneath the other (making them
-    /// when `create`), never following a link; the last one is returned,
-    /// with whether this call made it.
-    fn open_folders(&self, folders: &[&str], create: bool) -> io::Result<(Dir, bool)> {
-        if let Some(opened) = self.open_folders_at_once(folders, create) {
+    /// Opens the folders `folders` (`path`, as one text) one beneath the
+    /// other (making them when `create`), never following a link; the last
+    /// one is returned, with whether this call made it.
+    fn open_folders(&self, folders: &[&str], path: &str, create: bool) -> io::Result<(Dir, bool)> {
+        if let Some(opened) = self.open_folders_at_once(folders, path, create) {
             return Ok(opened);
         }
         let (Some(kept), [first, _, ..]) = (&self.parents, folders) else {
@@ -193,11 +195,16 @@ impl Folder {
     /// what stands in the way: a link, a file where a folder should be, a
     /// folder to make higher up).
     #[cfg(target_os = "linux")]
-    fn open_folders_at_once(&self, folders: &[&str], create: bool) -> Option<(Dir, bool)> {
+    fn open_folders_at_once(
+        &self,
+        folders: &[&str],
+        path: &str,
+        create: bool,
+    ) -> Option<(Dir, bool)> {
         use rustix::fs::OFlags;
         let (last, above) = folders.split_last().filter(|_| self.at_once)?;
-        let open = |path: &[&str]| beneath::open(&self.dir, &path.join("/"), OFlags::DIRECTORY);
-        match open(folders)? {
+        let open = |path: &str| beneath::open(&self.dir, path, OFlags::DIRECTORY);
+        match open(path)? {
             Ok(dir) => return Some((Dir::from(dir), false)),
             Err(error) if create && error.kind() == io::ErrorKind::NotFound => {}
             Err(_) => return None,
@@ -207,7 +214,9 @@ impl Folder {
         let parent = match (above, &self.parents) {
             ([], _) => None,
             ([first], Some(kept)) => Some(self.top_folder(kept, first, true, false).ok()?.0),
-            _ => Some(Arc::new(Dir::from(open(above)?.ok()?))),
+            _ => Some(Arc::new(Dir::from(
+                open(&path[..path.len() - last.len() - 1])?.ok()?,
+            ))),
         };
         let here = parent.as_deref().unwrap_or(&self.dir);
         let made = match here.create_dir(last) {
@@ -220,7 +229,7 @@ impl Folder {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn open_folders_at_once(&self, _: &[&str], _: bool) -> Option<(Dir, bool)> {
+    fn open_folders_at_once(&self, _: &[&str], _: &str, _: bool) -> Option<(Dir, bool)> {
         None
     }
 
@@ -1048,6 +1057,11 @@ mod tests {
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
         // Deeper paths keep only the folder at the root.
         folder.write_atomic("d/i/sub/x.tif", b"x").unwrap();
+        // A new folder deep down, made in the one above it.
+        let deep = folder.place("d/i/other/y.tif", true).unwrap();
+        assert!(deep.is_new());
+        deep.create("y.tif").unwrap();
+        assert!(root.join("d/i/other/y.tif").is_file());
         kept(2);
         // Without keeping, nothing is kept.
         let plain = Folder::open(&root).unwrap();

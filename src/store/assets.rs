@@ -953,7 +953,7 @@ mod tests {
             }]
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
-        store.set_job_flushed(job, &store.now().unwrap()).unwrap();
+        store.set_job_flushed(job, &store.now()).unwrap();
         assert!(store.unflushed_done(job).unwrap().is_empty());
         // Found damaged: back to pending, with nothing verified remembered.
         store.reopen_asset(asset.id).unwrap();

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::Store;
+use super::{Store, stamp};
 use crate::Result;
 
 /// One run of a job: the first copy, or a sync bringing it up to date.
@@ -128,7 +128,7 @@ impl Store {
              WHERE id = ?1 AND href = ?2 AND path = ?3 AND expected_checksum IS NULL
                AND prior_checksum IS NOT NULL",
             )?
-            .execute(params![id, href, path, super::stamp()])?;
+            .execute(params![id, href, path, stamp()])?;
         // Not kept: the transfer goes on holding the asset, and fetches it.
         self.apply_replan(id)?;
         Ok(kept == 1)

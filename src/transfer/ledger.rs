@@ -494,7 +494,7 @@ fn flush_once(store: &Mutex<Store>, folder: &Path, job_id: i64) -> Result<()> {
         // recorded, and its files are checked again at the next start.)
         let tick = |after: &str| -> Result<String> {
             loop {
-                let now = store.now()?;
+                let now = store.now();
                 match now.as_str().cmp(after) {
                     std::cmp::Ordering::Greater => return Ok(now),
                     std::cmp::Ordering::Equal => std::thread::sleep(Duration::from_micros(200)),
@@ -506,7 +506,7 @@ fn flush_once(store: &Mutex<Store>, folder: &Path, job_id: i64) -> Result<()> {
                 }
             }
         };
-        let started = tick(&store.now()?)?;
+        let started = tick(&store.now())?;
         tick(&started)?;
         started
     };
