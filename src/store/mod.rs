@@ -7,7 +7,6 @@
 //! rather than damaged.
 
 mod assets;
-mod checkpoint;
 mod collections;
 mod cursors;
 mod flags;
@@ -31,7 +30,6 @@ pub use assets::{
     AssetRow, AssetState, Counts, EndedAssets, Failure, FileRecord, MirroredFile, Prior,
     VerifiedAsset, VerifiedElsewhere,
 };
-pub use checkpoint::Checkpoints;
 pub use collections::CollectionRow;
 pub use flags::{Flag, FlagKind, Known};
 pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces, WrittenDocument};
@@ -208,7 +206,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Fewer, larger checkpoints: each one waits for the disk twice.
-        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::PAGES)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         // Several processes opening a new file at once: each reads the

@@ -14,9 +14,6 @@
 //! starts, in case the machine stopped before the file system wrote it (see
 //! [`Store::unflushed_done`]). Elsewhere each copy flushes its own file
 //! before it is reported.
-//!
-//! The state file's own checkpoints are taken aside too, while the job
-//! runs (see [`Store::checkpoint_aside`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,10 +161,6 @@ impl Ledger {
         let thread = std::thread::Builder::new()
             .name("cairn-ledger".into())
             .spawn(move || {
-                let aside = store
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .checkpoint_aside();
                 let mut backlog = false;
                 loop {
                     let first = match receiver.recv_timeout(FLUSH_EVERY) {
@@ -206,16 +199,10 @@ impl Ledger {
                         flush.pending |= batch.iter().any(|r| r.finished);
                     }
                     apply(&store, batch);
-                    if let Some(aside) = &aside {
-                        aside.after_commit();
-                    }
                     flush_if_due(&store, flush.as_mut(), When::Batch);
                 }
                 // The job is stopping: everything it finished goes to disk.
                 flush_if_due(&store, flush.as_mut(), When::Stopping);
-                if let Some(aside) = aside {
-                    aside.stop(&store.lock().unwrap_or_else(|e| e.into_inner()));
-                }
             })
             .map_err(|e| {
                 Error::invalid_input(format!(
