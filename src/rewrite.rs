@@ -52,6 +52,28 @@ pub fn item(
         return item;
     };
     if let Some(Value::Object(assets)) = object.get_mut("assets") {
+        // An asset's other addresses (alternate-assets) are the source's
+        // words like its links: made absolute, without credentials, and
+        // left out where the source may not point.
+        for asset in assets.values_mut() {
+            let Value::Object(asset) = asset else {
+                continue;
+            };
+            match asset.get_mut("alternate") {
+                Some(Value::Object(alternate)) => alternate.retain(|_, entry| match entry {
+                    Value::Object(entry) => match entry.get_mut("href") {
+                        Some(Value::String(href)) => outside(base, href),
+                        Some(_) => false,
+                        None => true,
+                    },
+                    _ => false,
+                }),
+                Some(_) => {
+                    asset.remove("alternate");
+                }
+                None => {}
+            }
+        }
         for done in mirrored {
             let Some(Value::Object(asset)) = assets.get_mut(&done.key) else {
                 continue;
@@ -60,6 +82,9 @@ pub fn item(
             asset.insert("file:size".into(), json!(done.size));
             asset.insert("file:checksum".into(), json!(done.checksum));
             let alternate = asset.entry("alternate").or_insert_with(|| json!({}));
+            if !alternate.is_object() {
+                *alternate = json!({});
+            }
             if let Value::Object(alternate) = alternate {
                 alternate.insert(
                     "source".into(),
@@ -99,19 +124,7 @@ pub fn item(
             }
         }
     }
-    // Other links (license, via, derived_from...) keep pointing where they
-    // did: made absolute, and left out when the source may not point there
-    // (a file on this computer, from a remote catalog).
-    let mut links: Vec<Value> = other_links(object)
-        .into_iter()
-        .filter_map(|mut link| {
-            let (Some(base), Some(Value::String(href))) = (base, link.get_mut("href")) else {
-                return Some(link);
-            };
-            *href = crate::provenance::redact(crate::catalog::resolve(base, href).ok()?.as_str());
-            Some(link)
-        })
-        .collect();
+    let mut links = outside_links(object, base);
     links.push(json!({"rel": "root", "href": "../../catalog.json", "type": "application/json"}));
     links.push(json!({"rel": "parent", "href": "../collection.json", "type": "application/json"}));
     links.push(
@@ -179,10 +192,10 @@ pub const VERSIONS_FIELD: &str = "cairn:previous_versions";
 ///
 /// The item links are written out one at a time as the document is
 /// serialized, never held as JSON values: a collection may link a million.
-pub fn collection(source: &Value, mut items: Hrefs) -> Collection {
+pub fn collection(source: &Value, base: Option<&url::Url>, mut items: Hrefs) -> Collection {
     let mut collection = source.clone();
     if let Some(object) = collection.as_object_mut() {
-        let mut links = other_links(object);
+        let mut links = outside_links(object, base);
         links.push(json!({"rel": "root", "href": "../catalog.json", "type": "application/json"}));
         links.push(json!({"rel": "parent", "href": "../catalog.json", "type": "application/json"}));
         object.insert("links".into(), Value::Array(links));
@@ -637,6 +650,45 @@ fn other_links(object: &Map<String, Value>) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The links of a document read from `base` that are not its structure
+/// (license, via, derived_from...): they keep pointing where they did, made
+/// absolute and without credentials or a signature, and are left out when
+/// the source may not point there (a file on this computer, from a remote
+/// catalog), so that a later mirror of the mirror never follows them there.
+fn outside_links(object: &Map<String, Value>, base: Option<&url::Url>) -> Vec<Value> {
+    other_links(object)
+        .into_iter()
+        .filter_map(|mut link| {
+            let keep = match link.get_mut("href") {
+                Some(Value::String(href)) => outside(base, href),
+                Some(_) => false,
+                None => true,
+            };
+            keep.then_some(link)
+        })
+        .collect()
+}
+
+/// Makes `href`, read in a document from `base`, the absolute address to
+/// keep in the mirror (without credentials or a signature); false when the
+/// document may not point there (see [`crate::catalog::resolve`]). Without
+/// a base, only an absolute address that is not a file's is kept.
+fn outside(base: Option<&url::Url>, href: &mut String) -> bool {
+    let absolute = match base {
+        Some(base) => crate::catalog::resolve(base, href).ok(),
+        None => url::Url::parse(href)
+            .ok()
+            .filter(|url| url.scheme() != "file"),
+    };
+    match absolute {
+        Some(absolute) => {
+            *href = crate::provenance::redact(absolute.as_str());
+            true
+        }
+        None => false,
+    }
+}
+
 fn linked(existing: Option<&Value>, rel: &str) -> BTreeSet<String> {
     existing
         .and_then(|v| v.get("links"))
@@ -730,6 +782,72 @@ mod tests {
     }
 
     #[test]
+    fn other_addresses_of_assets_and_collections_are_kept_only_where_the_source_may_point() {
+        let base = url::Url::parse("https://x.test/c/i.json").unwrap();
+        let hostile = json!({
+            "evil": {"href": "file:///etc/passwd"},
+            "up": {"href": "../../up.tif"},
+            "signed": {"href": "https://u:secret@x.test/d.tif?X-Amz-Signature=abc&v=2"},
+            "odd": {"href": 7},
+            "flat": "file:///etc/passwd",
+            "plain": {"title": "no address"}});
+        let source = json!({"type": "Feature", "id": "i", "links": [],
+            "assets": {"data": {"href": "https://x.test/d.tif", "alternate": hostile.clone()},
+                       "other": {"href": "https://x.test/o.tif", "alternate": hostile},
+                       "flat": {"href": "https://x.test/f.tif", "alternate": "file:///etc/passwd"}}});
+        let done = |key: &str| Mirrored {
+            key: key.into(),
+            file_name: format!("{key}.tif"),
+            size: 1,
+            checksum: "1220ab".into(),
+            source: format!("https://x.test/{key}.tif"),
+        };
+        let out = item(&source, Some(&base), &[done("data"), done("flat")], &[]);
+        for key in ["data", "other"] {
+            let alternate = out["assets"][key]["alternate"].as_object().unwrap();
+            assert!(!alternate.contains_key("evil"), "{alternate:?}");
+            assert!(!alternate.contains_key("odd"), "{alternate:?}");
+            assert!(!alternate.contains_key("flat"), "{alternate:?}");
+            assert_eq!(alternate["up"]["href"], "https://x.test/up.tif");
+            assert_eq!(alternate["signed"]["href"], "https://x.test/d.tif?v=2");
+            assert_eq!(alternate["plain"]["title"], "no address");
+        }
+        assert_eq!(
+            out["assets"]["data"]["alternate"]["source"]["href"],
+            "https://x.test/data.tif"
+        );
+        assert_eq!(
+            out["assets"]["flat"]["alternate"],
+            json!({"source": {"href": "https://x.test/flat.tif", "title": "Where Cairn copied it from"}})
+        );
+        assert!(!out.to_string().contains("/etc/passwd"));
+
+        let base = url::Url::parse("https://x.test/c/collection.json").unwrap();
+        let source = json!({"id": "c", "links": [
+            {"rel": "license", "href": "../LICENSE"},
+            {"rel": "via", "href": "file:///etc/passwd"},
+            {"rel": "related", "href": "https://u:p@x.test/r?sig=s&sv=1&sp=r&keep=1"},
+            {"rel": "describedby", "href": ["not", "an", "address"]},
+            {"rel": "item", "href": "./i.json"}]});
+        let out = collection(&source, Some(&base), Hrefs::new()).to_value();
+        let links: Vec<(&str, &str)> = out["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["rel"].as_str().unwrap(), l["href"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("license", "https://x.test/LICENSE"),
+                ("related", "https://x.test/r?keep=1"),
+                ("root", "../catalog.json"),
+                ("parent", "../catalog.json"),
+            ]
+        );
+    }
+
+    #[test]
     fn item_links_are_read_as_a_stream_leaving_out_those_taken_out() {
         let mut links = Vec::new();
         for n in 0..3000 {
@@ -772,7 +890,7 @@ mod tests {
     fn collections_and_the_root_merge_what_is_already_there() {
         let mut items = Hrefs::new();
         items.push("./b/b.json");
-        let before = collection(&json!({"id": "c", "links": []}), items).to_value();
+        let before = collection(&json!({"id": "c", "links": []}), None, items).to_value();
         let mut items = Hrefs::new();
         items.push("./a/a.json");
         items
@@ -824,7 +942,7 @@ mod tests {
             let said = items.add_linked(bytes).unwrap_err();
             assert!(said.contains(why), "{said}");
         }
-        let after = collection(&json!({"id": "c", "links": []}), items).to_value();
+        let after = collection(&json!({"id": "c", "links": []}), None, items).to_value();
         let items: Vec<&str> = after["links"]
             .as_array()
             .unwrap()

@@ -1254,11 +1254,11 @@ async fn write_out(shared: &Shared) -> Result<()> {
     let dirs: Vec<String> = written.keys().cloned().collect();
     let none = HashSet::new();
     for (dir, mut links) in written {
-        let source = collections
+        let (source, base) = collections
             .iter()
             .find(|c| c.dir == dir)
-            .map(|c| c.document.clone())
-            .unwrap_or_else(|| rewrite::stand_in_collection(&dir));
+            .map(|c| (c.document.clone(), url::Url::parse(&c.href).ok()))
+            .unwrap_or_else(|| (rewrite::stand_in_collection(&dir), None));
         let path = format!("{dir}/collection.json");
         let left_out = taken_out.get(&dir).unwrap_or(&none);
         match dest
@@ -1282,8 +1282,12 @@ async fn write_out(shared: &Shared) -> Result<()> {
                 continue;
             }
         }
-        dest.write_json(&shared.local, &path, &rewrite::collection(&source, links))
-            .await?;
+        dest.write_json(
+            &shared.local,
+            &path,
+            &rewrite::collection(&source, base.as_ref(), links),
+        )
+        .await?;
     }
     let existing = dest.read_json(&shared.local, "catalog.json").await;
     let mut root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);

@@ -248,7 +248,21 @@ fn a_remote_catalog_cannot_make_cairn_read_local_files() {
         &[Asset::new("good", "good.tif", bytes_of("good", 100))],
     );
     hostile["assets"]["stolen"] = json!({"href": secret_url, "type": "text/plain"});
+    // Other addresses of an asset, and links of the collection, that point
+    // at the file: kept as they were, a mirror of the mirror would read it.
+    hostile["assets"]["good"]["alternate"] = json!({"evil": {"href": secret_url}});
+    hostile["links"] = json!([{"rel": "via", "href": secret_url}]);
     let source = publish(&site, &[("col", vec![hostile])]);
+    site.put(
+        "c0/collection.json",
+        Reply::json(&json!({
+            "type": "Collection", "stac_version": "1.1.0", "id": "col",
+            "description": "test", "license": "CC0-1.0",
+            "extent": {"spatial": {"bbox": [[0.0, 0.0, 1.0, 1.0]]},
+                       "temporal": {"interval": [["2024-01-01T00:00:00Z", null]]}},
+            "links": [{"rel": "item", "href": "./i0.json"},
+                      {"rel": "license", "href": secret_url}]})),
+    );
     let root: Value = json!({"type": "Catalog", "stac_version": "1.1.0", "id": "root",
         "description": "test", "links": [
             {"rel": "child", "href": "./c0/collection.json"},
@@ -281,6 +295,36 @@ fn a_remote_catalog_cannot_make_cairn_read_local_files() {
             .unwrap()
             .contains("a file on this computer")
     );
+    // No address in any document of the mirror leads to the file.
+    fn hrefs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("href", Value::String(href)) => found.push(href.clone()),
+                        _ => hrefs(value, found),
+                    }
+                }
+            }
+            Value::Array(list) => list.iter().for_each(|v| hrefs(v, found)),
+            _ => {}
+        }
+    }
+    let secret_path = secret.display().to_string();
+    let mut documents = 0;
+    for (path, bytes) in tree(&dest) {
+        let Ok(document) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        documents += 1;
+        let mut found = Vec::new();
+        hrefs(&document, &mut found);
+        assert!(
+            found.iter().all(|href| !href.contains(&secret_path)),
+            "{path} still points at the user's file: {found:?}"
+        );
+    }
+    assert!(documents >= 3, "{documents}");
     let again = dir.path().join("again");
     let run = cairn(
         &state,
@@ -288,6 +332,8 @@ fn a_remote_catalog_cannot_make_cairn_read_local_files() {
             "mirror",
             dest.to_str().unwrap(),
             again.to_str().unwrap(),
+            "--alternate",
+            "evil",
             "--json",
         ],
     );
