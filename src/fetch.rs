@@ -410,6 +410,52 @@ pub struct Fetcher {
     recalled: Arc<std::sync::atomic::AtomicU64>,
     /// A job's servers that cannot be reached, waited for.
     outages: Option<Arc<Outages>>,
+    /// Where local documents may be read from, when not anywhere.
+    confined: Option<Arc<Confined>>,
+}
+
+/// Local documents read only beneath one folder, never through a link:
+/// a mirror's, whose documents (and the links in them) are not trusted.
+struct Confined {
+    /// The folder's address.
+    inside: Url,
+    folder: Arc<crate::folder::Folder>,
+}
+
+impl Confined {
+    /// The document at `url`, read from the folder as a regular file reached
+    /// without a link (see [`crate::folder::Folder`]).
+    async fn read(&self, url: &Url) -> Result<Bytes> {
+        let Some(relative) = crate::layout::relative_path(&self.inside, url) else {
+            return Err(Error::invalid_input(format!(
+                "{url} is not inside {}, and only the files there are read",
+                self.inside
+            )));
+        };
+        let folder = self.folder.clone();
+        let path = folder.display(&relative).display().to_string();
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            folder
+                .read_file(&relative)?
+                .take(MAX_DOCUMENT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)?;
+            Ok::<_, std::io::Error>(bytes)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let bytes = read.map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                href: url.to_string(),
+            },
+            _ => Error::Io { path, source },
+        })?;
+        if bytes.len() > MAX_DOCUMENT_BYTES {
+            return Err(too_large(url.as_str()));
+        }
+        Ok(Bytes::from(bytes))
+    }
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -453,7 +499,18 @@ impl Fetcher {
             recent: None,
             recalled: Arc::default(),
             outages: None,
+            confined: None,
         })
+    }
+
+    /// A fetcher that shares this one's clients but reads local documents
+    /// only inside `inside`, the folder `folder` holds, and never through a
+    /// link there: one for reading a mirror, whose links are not trusted.
+    pub fn reading_within(&self, inside: Url, folder: Arc<crate::folder::Folder>) -> Fetcher {
+        Fetcher {
+            confined: Some(Arc::new(Confined { inside, folder })),
+            ..self.clone()
+        }
     }
 
     /// Sends a request for asset bytes, signed in as this fetcher's
@@ -688,7 +745,13 @@ impl Fetcher {
         let url = &request.url;
         let (bytes, at, share) = match url.scheme() {
             "http" | "https" => return self.http_once(request).await,
-            "file" => (read_file(url).await?, url.clone(), Share::new(&self.budget)),
+            "file" => {
+                let bytes = match &self.confined {
+                    Some(confined) => confined.read(url).await?,
+                    None => read_file(url).await?,
+                };
+                (bytes, url.clone(), Share::new(&self.budget))
+            }
             "s3" | "az" | "gs" => (
                 self.object_once(url).await?,
                 url.clone(),

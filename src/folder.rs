@@ -60,7 +60,7 @@ const PARENTS_KEPT: usize = 8;
 /// The error for a link found at `at` (a path inside the mirror).
 fn link(at: &str) -> io::Error {
     io::Error::other(format!(
-        "{at:?} in the mirror is a link, and Cairn never follows links inside a mirror (they could lead outside it); remove the link, then run the job again"
+        "{at:?} in the mirror is a link, and Cairn never follows links inside a mirror (they could lead outside it); remove the link, then try again"
     ))
 }
 

@@ -222,6 +222,27 @@ pub fn unescape(text: &str) -> Cow<'_, str> {
     percent_encoding::percent_decode_str(text).decode_utf8_lossy()
 }
 
+/// The path, relative to the folder (or bucket prefix) at `inside`, of
+/// `url`, decoded; `None` when it leads elsewhere, or names a segment that
+/// could leave the folder (`..`, an encoded separator).
+pub fn relative_path(inside: &url::Url, url: &url::Url) -> Option<String> {
+    if url.scheme() != inside.scheme() || url.host_str() != inside.host_str() {
+        return None;
+    }
+    let relative = url.path().strip_prefix(inside.path())?;
+    let decoded: Vec<String> = relative
+        .split('/')
+        .map(|s| unescape(s).into_owned())
+        .collect();
+    if decoded
+        .iter()
+        .any(|s| s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']))
+    {
+        return None;
+    }
+    Some(decoded.join("/"))
+}
+
 /// Whether `path` has the name of a file Cairn keeps beside another while
 /// it works on it (a partial download `.part`, a document being written
 /// `.tmp`): not part of a finished mirror unless the catalog names it.

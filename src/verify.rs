@@ -177,7 +177,7 @@ impl Mirror {
 
     /// The path of `url` inside the mirror, or `None` when it leads elsewhere.
     fn relative(&self, url: &Url) -> Option<String> {
-        inside_mirror(&self.inside, url)
+        crate::layout::relative_path(&self.inside, url)
     }
 }
 
@@ -228,7 +228,12 @@ async fn check_mirror(
     options: &VerifyOptions,
 ) -> Result<Report> {
     let mirror = Mirror::open(destination)?;
-    let fetcher = Fetcher::new()?;
+    // A mirror's documents are read as its files are: beneath its folder,
+    // never through a link that could lead to the user's own files.
+    let fetcher = match &mirror.folder {
+        Some(folder) => Fetcher::new()?.reading_within(mirror.inside.clone(), folder.clone()),
+        None => Fetcher::new()?,
+    };
     let documents = written_documents(&mirror, runner)?;
     let (mut report, checks) = inspect(&mirror, &fetcher, &documents).await?;
     let repairable = |f: &Finding| {
@@ -651,26 +656,6 @@ fn gather_file(
         checksum: field("file:checksum"),
         source,
     });
-}
-
-/// The path of `url` inside the mirror whose root folder (or prefix) is
-/// `inside`, or `None` when it leads elsewhere.
-fn inside_mirror(inside: &Url, url: &Url) -> Option<String> {
-    if url.scheme() != inside.scheme() || url.host_str() != inside.host_str() {
-        return None;
-    }
-    let relative = url.path().strip_prefix(inside.path())?;
-    let decoded: Vec<String> = relative
-        .split('/')
-        .map(|s| crate::layout::unescape(s).into_owned())
-        .collect();
-    if decoded
-        .iter()
-        .any(|s| s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']))
-    {
-        return None;
-    }
-    Some(decoded.join("/"))
 }
 
 /// Checks one asset; a finding when it is not whole.

@@ -501,6 +501,58 @@ fn something_planted_at_a_files_name_fails_that_file_alone() {
     verified(&state, &dest, 4);
 }
 
+#[cfg(unix)]
+#[test]
+fn verify_reads_no_document_through_a_link() {
+    use std::os::unix::fs::symlink;
+    let site = Site::start();
+    let source = publish(
+        &site,
+        &[(
+            "col",
+            vec![one_asset(
+                &site,
+                "it",
+                "col",
+                "data.tif",
+                bytes_of("it", 500),
+            )],
+        )],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    assert_eq!(mirror(&state, &source, &dest).code, Some(0));
+    // The item's document and the collection's moved out of the mirror,
+    // links left in their place: they read as they did, through the links.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    for (inside, name) in [
+        ("col/it/it.json", "it.json"),
+        ("col/collection.json", "c.json"),
+    ] {
+        std::fs::rename(dest.join(inside), outside.join(name)).unwrap();
+        symlink(outside.join(name), dest.join(inside)).unwrap();
+    }
+    for state in [state, dir.path().join("elsewhere.db")] {
+        let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
+        assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+        let problems: Vec<String> = run
+            .lines()
+            .into_iter()
+            .filter(|l| l["type"] == "problem")
+            .map(|l| format!("{} {}", l["path"], l["reason"]))
+            .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("col/collection.json") && p.contains("is a link")),
+            "{problems:?}"
+        );
+        // Nothing beneath the collection was read: its item is not counted.
+        assert_eq!(run.summary()["verified"], 0, "{}", run.stdout);
+    }
+}
+
 #[test]
 fn verify_repair_reads_and_writes_only_inside_the_mirror() {
     let site = Site::start();
