@@ -17,6 +17,8 @@ use crate::{Error, Result};
 /// K is 1024, M is 1024², G is 1024³. A trailing `B`, `/s` or `iB` is accepted.
 /// `0`, `off` and `none` mean no limit (`None`).
 pub fn parse_rate(text: &str) -> Result<Option<u64>> {
+    // The largest limit taken: a terabyte per second.
+    const MAX_RATE: u64 = 1 << 40;
     let invalid = || {
         Error::invalid_input(format!(
             "the rate {text:?} is not a number of bytes per second like 500K, 10M or 1G"
@@ -45,6 +47,11 @@ pub fn parse_rate(text: &str) -> Result<Option<u64>> {
     if bytes < 1.0 {
         return Err(Error::invalid_input(format!(
             "the rate {text:?} is less than one byte per second; use 0 or off for no limit"
+        )));
+    }
+    if bytes > MAX_RATE as f64 {
+        return Err(Error::invalid_input(format!(
+            "the rate {text:?} is more than any network carries (the most is 1024G, a terabyte per second); use 0 or off for no limit"
         )));
     }
     Ok(Some(bytes as u64))
@@ -347,8 +354,24 @@ mod tests {
         assert_eq!(rate("10MiB"), Some(10 * 1024 * 1024));
         assert_eq!(rate("off"), None);
         assert_eq!(rate("0"), None);
-        for bad in ["fast", "-5M", "10X", "", "M", "0.0001"] {
+        assert_eq!(rate("1024G"), Some(1 << 40));
+        for bad in [
+            "fast", "-5M", "10X", "", "M", "0.0001", "1e400", "inf", "NaN",
+        ] {
             assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        // Past any network: refused in words rather than stored wrapped.
+        for huge in [
+            "9223372036854775807",
+            "99999999999G",
+            "1025G",
+            "18446744073709551616",
+        ] {
+            let said = parse_rate(huge).unwrap_err().to_string();
+            assert!(
+                said.contains("more than any network carries"),
+                "{huge}: {said}"
+            );
         }
     }
 

@@ -30,6 +30,9 @@ use crate::store::{CollectionRow, NewAsset, NewItem};
 use crate::transfer::ledger::Ledger;
 use crate::{Error, Result};
 
+/// The largest `file:size` believed (2^53 bytes, 9 PB).
+const MAX_FILE_SIZE: u64 = 1 << 53;
+
 /// What to mirror: stored with the job, as JSON.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -795,7 +798,17 @@ impl Planner<'_> {
                 } else {
                     names.claim(&wanted)
                 };
-                let expected_size = asset.get("file:size").and_then(Value::as_u64);
+                // A size past any file's (2^53 bytes, 9 PB) is not
+                // believed: it would only overflow the sums.
+                let expected_size = match asset.get("file:size").and_then(Value::as_u64) {
+                    Some(size) if size > MAX_FILE_SIZE => {
+                        notes.push(format!(
+                            "the asset {key:?} says it holds {size} bytes, more than any file; its size is not trusted and is checked as it is copied"
+                        ));
+                        None
+                    }
+                    size => size,
+                };
                 let expected_checksum = match asset.get("file:checksum").and_then(Value::as_str) {
                     Some(text) => match Checksum::parse(text) {
                         Ok(checksum) => Some(checksum.to_hex()),
@@ -809,7 +822,7 @@ impl Planner<'_> {
                     None => None,
                 };
                 match expected_size {
-                    Some(size) => self.summary.bytes += size,
+                    Some(size) => self.summary.bytes = self.summary.bytes.saturating_add(size),
                     None => self.summary.unknown_sizes += 1,
                 }
                 assets.push(NewAsset {

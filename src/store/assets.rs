@@ -632,10 +632,10 @@ impl Store {
                     count(*) FILTER (WHERE a.state = 'skipped'),
                     count(*) FILTER (WHERE a.state = 'failed'),
                     count(*) FILTER (WHERE a.state IN ('pending', 'active', 'verifying')),
-                    coalesce(sum(a.expected_size), 0),
-                    coalesce(sum(a.size) FILTER (WHERE a.state IN ('done', 'skipped')), 0),
+                    CAST(total(a.expected_size) AS INTEGER),
+                    CAST(total(a.size) FILTER (WHERE a.state IN ('done', 'skipped')) AS INTEGER),
                     (SELECT count(*) FROM items WHERE job_id = ?1 AND failure IS NOT NULL),
-                    coalesce(sum(a.bytes_done) FILTER (WHERE a.state IN ('pending', 'active', 'verifying')), 0)
+                    CAST(total(a.bytes_done) FILTER (WHERE a.state IN ('pending', 'active', 'verifying')) AS INTEGER)
              FROM assets a JOIN items i ON i.id = a.item_row WHERE i.job_id = ?1",
             [job_id],
             |row| {

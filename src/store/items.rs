@@ -645,6 +645,26 @@ mod tests {
     }
 
     #[test]
+    fn sizes_that_add_up_past_what_a_number_holds_still_count() {
+        let store = Store::open_in_memory().unwrap();
+        let job = store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        // 2^53 bytes each (the largest size the plan believes): 1,100 of
+        // them add up past 2^63.
+        let keys: Vec<String> = (0..1100).map(|n| format!("k{n}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut big = item(job, "big", &keys);
+        for asset in &mut big.assets {
+            asset.expected_size = Some(1 << 53);
+        }
+        store.plan_item(&big).unwrap();
+        let counts = store.job_counts(job).unwrap();
+        assert_eq!(counts.assets, 1100);
+        assert_eq!(counts.bytes_expected, i64::MAX as u64);
+    }
+
+    #[test]
     fn an_item_without_a_collection_planned_again_is_the_same_item() {
         let store = Store::open_in_memory().unwrap();
         let job = store

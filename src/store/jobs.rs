@@ -120,7 +120,7 @@ pub struct Job {
 impl Store {
     /// Creates a job in the `planning` state and returns its id.
     pub fn create_job(&self, job: &NewJob) -> Result<i64> {
-        let limit = job.limit_rate.map(|r| r as i64);
+        let limit = job.limit_rate.map(|r| i64::try_from(r).unwrap_or(i64::MAX));
         self.conn().execute(
             "INSERT INTO jobs (source_url, destination, selection, limit_rate, concurrency, per_host)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -336,7 +336,7 @@ impl Store {
         let changed = self.conn().execute(
             "UPDATE jobs SET limit_rate = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ?1",
-            params![id, limit_rate.map(|r| r as i64)],
+            params![id, limit_rate.map(|r| i64::try_from(r).unwrap_or(i64::MAX))],
         )?;
         if changed == 0 {
             return Err(Error::invalid_input(format!("there is no job {id}")));

@@ -501,6 +501,28 @@ fn something_planted_at_a_files_name_fails_that_file_alone() {
     verified(&state, &dest, 4);
 }
 
+#[test]
+fn sizes_past_any_file_are_not_believed() {
+    let site = Site::start();
+    let mut items = Vec::new();
+    for (n, size) in [u64::MAX, 1 << 62, 1 << 62].into_iter().enumerate() {
+        let id = format!("i{n}");
+        let mut item = one_asset(&site, &id, "col", &format!("{id}.tif"), bytes_of(&id, 300));
+        item["assets"]["data"]["file:size"] = json!(size);
+        items.push(item);
+    }
+    let source = publish(&site, &[("col", items)]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let notes = problems(&run).join("\n");
+    assert_eq!(notes.matches("more than any file").count(), 3, "{notes}");
+    assert_eq!(verified(&state, &dest, 3).len(), 3);
+    let status = cairn(&state, &["jobs", "--json"]);
+    assert_eq!(status.code, Some(0), "{}\n{}", status.stdout, status.stderr);
+}
+
 #[cfg(unix)]
 #[test]
 fn verify_reads_no_document_through_a_link() {
