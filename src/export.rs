@@ -603,7 +603,14 @@ fn copy_one(
     let recorded = match (store, mtime) {
         (Some(store), Some(mtime)) => store
             .mirrored_file(destination, path)?
-            .filter(|file| file.size == size && file.mtime == Some(mtime))
+            // Its change time too, which no one can set back: bytes edited
+            // and given their old modification time again are hashed.
+            .filter(|file| {
+                file.size == size
+                    && file.mtime == Some(mtime)
+                    && file.changed.is_some()
+                    && file.changed == crate::folder::changed_at(&meta)
+            })
             .and_then(|file| Checksum::parse(&file.checksum).ok())
             .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256),
         _ => None,

@@ -665,8 +665,23 @@ impl Place {
     /// The size and modification time (nanoseconds since 1970) of the
     /// regular file `name`: what shows later that it has not changed.
     pub fn stamp(&self, name: &str) -> io::Result<(u64, i64)> {
+        let (len, modified, _) = self.stamp_changed(name)?;
+        Ok((len, modified))
+    }
+
+    /// [`Place::stamp`], and the file's change time (nanoseconds), where the
+    /// system keeps one (see [`changed_at`]).
+    pub fn stamp_changed(&self, name: &str) -> io::Result<(u64, i64, Option<i64>)> {
         let meta = self.metadata(name, false)?;
-        Ok((meta.len(), nanos(meta.modified()?.into_std())))
+        #[cfg(unix)]
+        let changed = Some(
+            cap_std::fs::MetadataExt::ctime(&meta)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(cap_std::fs::MetadataExt::ctime_nsec(&meta)),
+        );
+        #[cfg(not(unix))]
+        let changed = None;
+        Ok((meta.len(), nanos(meta.modified()?.into_std()), changed))
     }
 
     /// Whether a folder (not a link to one) is at `name`.
@@ -842,6 +857,26 @@ mod beneath {
     }
 }
 
+/// The change time (nanoseconds since 1970) in a file's metadata `meta`,
+/// where the system keeps one: it moves with every change to a file, to its
+/// bytes, times and names alike, and no one can set it back.
+pub fn changed_at(meta: &std::fs::Metadata) -> Option<i64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(
+            meta.ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
 /// `at` in nanoseconds since 1970 (negative before).
 pub fn nanos(at: std::time::SystemTime) -> i64 {
     match at.duration_since(std::time::UNIX_EPOCH) {
@@ -963,6 +998,30 @@ mod tests {
         } else {
             folder.segment_by_segment()
         }
+    }
+
+    #[test]
+    fn a_files_change_time_is_read_and_moves_when_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"a").unwrap();
+        let folder = Folder::open(dir.path()).unwrap();
+        let place = folder.place("f", false).unwrap();
+        let (len, modified, before) = place.stamp_changed("f").unwrap();
+        let meta = std::fs::metadata(dir.path().join("f")).unwrap();
+        assert_eq!((len, modified), (1, nanos(meta.modified().unwrap())));
+        assert_eq!(before, changed_at(&meta));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // New bytes given the old modification time again: the change
+        // time still moved.
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        std::io::Write::write_all(&mut &file, b"b").unwrap();
+        file.set_modified(meta.modified().unwrap()).unwrap();
+        let (_, again, after) = place.stamp_changed("f").unwrap();
+        assert_eq!(again, modified);
+        assert!(after.unwrap() > before.unwrap());
     }
 
     #[test]

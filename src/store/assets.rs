@@ -118,6 +118,8 @@ pub struct VerifiedElsewhere {
     pub mtime: i64,
     /// Where its bytes came from, as recorded then.
     pub provenance: Option<String>,
+    /// Its change time then (nanoseconds), if recorded.
+    pub changed: Option<i64>,
 }
 
 /// The assets of an item that ended (see [`Store::ended_assets`]).
@@ -155,6 +157,8 @@ pub struct FileRecord {
     /// The file's modification time (nanoseconds since 1970) when verified
     /// in a folder.
     pub mtime: Option<i64>,
+    /// Its change time then (nanoseconds), where the system keeps one.
+    pub changed: Option<i64>,
 }
 
 /// A verified file of a mirror, as a job recorded it.
@@ -180,6 +184,8 @@ pub struct MirroredFile {
     pub provenance: Option<String>,
     /// The file's modification time when verified (nanoseconds), if recorded.
     pub mtime: Option<i64>,
+    /// Its change time then (nanoseconds), if recorded.
+    pub changed: Option<i64>,
     /// When it was verified (RFC 3339).
     pub verified_at: String,
     /// The job that recorded it.
@@ -188,7 +194,7 @@ pub struct MirroredFile {
 
 /// The columns of a [`MirroredFile`], read by [`mirrored_file_of`].
 const MIRRORED: &str = "SELECT a.path, a.key, i.collection, i.item_id, a.href, a.size, a.checksum,
-        a.provenance, a.verified_mtime, a.updated_at, j.id, a.id
+        a.provenance, a.verified_mtime, a.updated_at, j.id, a.id, a.verified_ctime
      FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs j ON j.id = i.job_id";
 
 fn mirrored_file_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<MirroredFile> {
@@ -205,6 +211,7 @@ fn mirrored_file_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<MirroredFile> {
         verified_at: row.get(9)?,
         job_id: row.get(10)?,
         id: row.get(11)?,
+        changed: row.get(12)?,
     })
 }
 
@@ -331,6 +338,7 @@ impl Store {
                          failure = NULL, validator = NULL, attempts = attempts + 1,
                          provenance = coalesce(?5, provenance),
                          verified_mtime = coalesce(?6, verified_mtime),
+                         verified_ctime = CASE WHEN ?6 IS NULL THEN verified_ctime ELSE ?9 END,
                          repair_checksum = NULL, prior_size = NULL, prior_checksum = NULL,
                          recheck = 0, updated_at = ?7
                      WHERE id = ?1 AND (replan IS NULL) = ?8",
@@ -343,7 +351,8 @@ impl Store {
                     record.provenance,
                     record.mtime,
                     now,
-                    unplanned
+                    unplanned,
+                    record.changed
                 ])?)
         };
         // Nearly always no plan waits for the asset: one statement, with
@@ -542,7 +551,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut statement = self.conn().prepare_cached(&format!(
-            "SELECT a.id, a.path, o.size, o.checksum, o.verified_mtime, o.provenance
+            "SELECT a.id, a.path, o.size, o.checksum, o.verified_mtime, o.provenance, o.verified_ctime
              FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs me ON me.id = i.job_id
              JOIN assets o ON o.id = (
                  SELECT o2.id FROM assets o2 JOIN items oi ON oi.id = o2.item_row
@@ -570,6 +579,7 @@ impl Store {
                 checksum: row.get(3)?,
                 mtime: row.get(4)?,
                 provenance: row.get(5)?,
+                changed: row.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -582,7 +592,7 @@ impl Store {
             .prepare_cached(
                 "UPDATE assets SET state = 'skipped', size = ?2, checksum = ?3, bytes_done = ?2,
                      verified_mtime = ?4, provenance = ?5, failure = NULL, validator = NULL,
-                     updated_at = ?6
+                     updated_at = ?6, verified_ctime = ?7
                  WHERE id = ?1 AND state = 'pending' AND attempts = 0 AND repair_checksum IS NULL
                    AND replan IS NULL",
             )?
@@ -592,7 +602,8 @@ impl Store {
                 found.checksum,
                 found.mtime,
                 found.provenance,
-                stamp()
+                stamp(),
+                found.changed
             ])?;
         Ok(())
     }

@@ -679,9 +679,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
             AssetState::Skipped
         };
         let checksum = recorded_checksum(&asset, &verified.sha256);
+        let (mtime, changed) = stamp(shared, &place);
         let record = FileRecord {
             provenance: None,
-            mtime: stamp(shared, &place),
+            mtime,
+            changed,
         };
         return publish(shared, &asset, state, (verified.size, &checksum), record).await;
     }
@@ -855,9 +857,11 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                 if let Err(error) = copy.commit().await {
                     return give_up(shared, &asset, &error.reason()).await;
                 }
+                let (mtime, changed) = stamp(shared, &copy.place);
                 let record = FileRecord {
                     provenance: copied.provenance.as_ref().map(Provenance::to_json),
-                    mtime: stamp(shared, &copy.place),
+                    mtime,
+                    changed,
                 };
                 return publish(shared, &asset, AssetState::Done, (size, &checksum), record).await;
             }
@@ -952,14 +956,16 @@ async fn publish(
     Ok(())
 }
 
-/// The size and modification time of a verified file in a mirror folder,
-/// recorded so that an export can tell later that it has not changed (a
-/// bucket's staged copy is not the mirror's file).
-fn stamp(shared: &Shared, place: &Place) -> Option<i64> {
+/// The modification and change times of a verified file in a mirror
+/// folder, recorded so that an export can tell later that it has not
+/// changed (a bucket's staged copy is not the mirror's file).
+fn stamp(shared: &Shared, place: &Place) -> (Option<i64>, Option<i64>) {
     if shared.destination.is_bucket() {
-        return None;
+        return (None, None);
     }
-    place.stamp(place.name()).ok().map(|(_, mtime)| mtime)
+    place
+        .stamp_changed(place.name())
+        .map_or((None, None), |(_, mtime, changed)| (Some(mtime), changed))
 }
 
 /// Whether the mirror's own item document (written by an earlier run of this

@@ -257,6 +257,26 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     assert_eq!(run.summary()["reused"], assets.len() - 1);
     assert!(bagit_validate(&again).status.success());
 
+    // A byte changed and the old modification time given back: the file
+    // is hashed again all the same (its change time moved), and the bag's
+    // manifest holds what the bag holds.
+    let edited = dest.join("scenes/scene 05/a5.tif");
+    let modified = std::fs::metadata(&edited).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&edited).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&edited, &bytes).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&edited)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let third = out.path().join("bag-4");
+    let run = export(&state, &dest, &third);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.summary()["reused"], assets.len() - 2);
+    assert!(bagit_validate(&third).status.success());
+
     // A bag over a folder that holds something, or inside the mirror, is
     // refused in words and nothing is written.
     for (place, words) in [
