@@ -33,7 +33,9 @@ pub struct Counters {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    /// Something in the source could not be used (the plan goes on past it).
+    /// Something in the source could not be used, or something in the
+    /// mirror stood in the way (the job goes on past it). `href` is where:
+    /// an address in the source, or a path in the mirror.
     Problem {
         /// The job.
         job: i64,

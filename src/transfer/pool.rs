@@ -1281,6 +1281,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
             Linked::Unreadable(why) => {
                 say_problem(
                     shared,
+                    &path,
                     format!(
                         "{path} in the mirror could not be read ({why}), so it is left as it is and does not link this job's new items yet: make it readable (or move it away), then run the job again"
                     ),
@@ -1323,6 +1324,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
         Err(error) => {
             say_problem(
                 shared,
+                rewrite::PROVENANCE,
                 format!(
                     "{} could not be written: {}",
                     rewrite::PROVENANCE,
@@ -1338,6 +1340,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
         Err(error) => {
             say_problem(
                 shared,
+                rewrite::INDEX,
                 format!(
                     "{} could not be written: {}",
                     rewrite::INDEX,
@@ -1370,7 +1373,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
                 ""
             }
         );
-        say_problem(shared, text);
+        say_problem(shared, rewrite::INDEX, text);
     }
     rewrite::link_index(&mut root, (indexed.items > 0, provenance));
     dest.write_json(&shared.local, "catalog.json", &root)
@@ -1415,17 +1418,30 @@ async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool
             false,
         ),
     };
-    say_problem(shared, text);
+    say_problem(shared, path, text);
     kept
 }
 
-/// Says `text` in the job's log, as a problem that did not stop it.
-fn say_problem(shared: &Shared, text: String) {
-    tracing::warn!("{text}");
+/// Says `text`, about `at` in the mirror, as a problem that did not stop
+/// the job: to whoever listens to the job (and so in its log, in words),
+/// else in its log alone.
+fn say_problem(shared: &Shared, at: &str, text: String) {
     let job_id = shared.job_id;
-    shared
-        .ledger
-        .send(move |s| s.log_job(job_id, crate::store::LogKind::Problem, &text));
+    let problem = Event::Problem {
+        job: job_id,
+        href: at.to_string(),
+        reason: text,
+    };
+    match &shared.events {
+        Some(events) => {
+            let _ = events.send(problem);
+        }
+        None => {
+            if let Some((kind, text)) = problem.log_line() {
+                shared.ledger.send(move |s| s.log_job(job_id, kind, &text));
+            }
+        }
+    }
 }
 
 /// Writes `provenance.jsonl` at the mirror's root: one line for every

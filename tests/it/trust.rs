@@ -523,6 +523,36 @@ fn sizes_past_any_file_are_not_believed() {
     assert_eq!(status.code, Some(0), "{}\n{}", status.stdout, status.stderr);
 }
 
+#[test]
+fn a_problem_met_while_the_mirror_is_written_is_said_in_words() {
+    let site = Site::start();
+    let one = |id: &str| one_asset(&site, id, "col", &format!("{id}.tif"), bytes_of(id, 100));
+    let source = publish(&site, &[("col", vec![one("a")])]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    assert_eq!(mirror(&state, &source, &dest).code, Some(0));
+    // The collection's document cut short; the source has a new item.
+    let collection = dest.join("col/collection.json");
+    let bytes = std::fs::read(&collection).unwrap();
+    std::fs::write(&collection, &bytes[..bytes.len() / 2]).unwrap();
+    let source = publish(&site, &[("col", vec![one("a"), one("b")])]);
+    let run = cairn(
+        &state,
+        &["mirror", &source, dest.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let said = problems(&run).join("\n");
+    assert!(
+        said.contains("col/collection.json: ")
+            && said.contains("could not be read as a collection")
+            && said.contains("it is kept as"),
+        "{said}"
+    );
+    // Not as a program's log line.
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+}
+
 #[cfg(unix)]
 #[test]
 fn verify_reads_no_document_through_a_link() {
