@@ -1099,6 +1099,20 @@ async fn plan_and_report(
     let job_id = job.id;
     let selection: Selection = serde_json::from_value(job.selection.clone())
         .map_err(|e| Error::invalid_input(format!("job {job_id} has a damaged selection: {e}")))?;
+    let lost = restore_lost(ledger, job).await?;
+    if lost > 0 {
+        let event = Event::Problem {
+            job: job_id,
+            href: job.destination.clone(),
+            reason: format!(
+                "{} this job copied before {} no longer in the mirror (deleted or moved away?); {} fetched again",
+                crate::words::plural(lost as u64, "file"),
+                if lost == 1 { "is" } else { "are" },
+                if lost == 1 { "it is" } else { "they are" },
+            ),
+        };
+        announce(store, events, event);
+    }
     let summary = match plan(ledger, fetcher, job_id, &job.source_url, &selection).await {
         Ok(summary) => summary,
         Err(error) => {
@@ -1128,6 +1142,55 @@ async fn plan_and_report(
     };
     announce(store, events, planned);
     Ok(summary.problems)
+}
+
+/// Fetches again the files this job verified into its folder that are no
+/// longer there (the folder deleted or emptied, another drive in its place,
+/// files removed): each goes back to be fetched as a new one, and its
+/// item's document is written again. Only files that are gone: one that
+/// changed is for `cairn verify --repair`, which knows what it held. Looked
+/// at a slice at a time. Returns how many.
+async fn restore_lost(ledger: &crate::transfer::ledger::Ledger, job: &Job) -> Result<usize> {
+    const SLICE: usize = 4096;
+    if crate::destination::is_bucket_address(&job.destination) {
+        return Ok(0);
+    }
+    let (job_id, root) = (job.id, std::path::PathBuf::from(&job.destination));
+    // No folder at all: everything in it is gone.
+    let folder = match crate::folder::Folder::open(&root) {
+        Ok(folder) => Some(Arc::new(folder)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => return Ok(0),
+    };
+    let (mut after, mut lost) = (0, 0);
+    loop {
+        let files = ledger
+            .call(move |s| s.verified_files(job_id, after, SLICE))
+            .await?;
+        let Some(last) = files.last() else {
+            return Ok(lost);
+        };
+        after = last.0;
+        let folder = folder.clone();
+        let gone = tokio::task::spawn_blocking(move || {
+            files
+                .into_iter()
+                .filter(|(_, path, _)| match &folder {
+                    Some(folder) => folder
+                        .file_len(path)
+                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound),
+                    None => true,
+                })
+                .map(|(id, _, _)| id)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        lost += gone.len();
+        ledger
+            .call(move |s| gone.iter().try_for_each(|&id| s.forget_lost(id)))
+            .await?;
+    }
 }
 
 /// Counts as already there the files another job of the same mirror copied from the

@@ -529,6 +529,49 @@ impl Store {
         Ok(found == 1)
     }
 
+    /// The files job `job_id` verified (the first `limit` after asset row
+    /// `after`): asset row, path and size.
+    pub fn verified_files(
+        &self,
+        job_id: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String, u64)>> {
+        let mut statement = self.conn().prepare_cached(
+            "SELECT a.id, a.path, a.size FROM assets a JOIN items i ON i.id = a.item_row
+             WHERE i.job_id = ?1 AND a.id > ?2 AND a.state IN ('done', 'skipped')
+               AND a.size IS NOT NULL
+             ORDER BY a.id LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![job_id, after, limit as i64], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Asset `id`, verified before, whose file is no longer in the mirror:
+    /// it is fetched again as a new file would be, and its item's document
+    /// written again. (Its attempts stay counted: the file it gets is one
+    /// a job placed.)
+    pub fn forget_lost(&self, id: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE items SET state = 'pending', doc_checksum = NULL
+                 WHERE id = (SELECT item_row FROM assets WHERE id = ?1)",
+            )?
+            .execute([id])?;
+        self.conn()
+            .prepare_cached(
+                "UPDATE assets SET state = 'pending', size = NULL, checksum = NULL, bytes_done = 0,
+                     validator = NULL, provenance = NULL, verified_mtime = NULL,
+                     verified_ctime = NULL, prior_size = NULL, prior_checksum = NULL,
+                     recheck = 0, repair_checksum = NULL, failure = NULL, updated_at = ?2
+                 WHERE id = ?1 AND state IN ('done', 'skipped')",
+            )?
+            .execute(params![id, stamp()])?;
+        Ok(())
+    }
+
     /// The files job `job_id` has yet to fetch (the first `limit` after
     /// asset row `after`) that another job into the same mirror copied from
     /// the same address into the same place and verified, as that job last

@@ -553,6 +553,48 @@ fn a_problem_met_while_the_mirror_is_written_is_said_in_words() {
     assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
 }
 
+#[test]
+fn files_gone_from_the_mirror_are_fetched_again_by_the_next_run() {
+    let site = Site::start();
+    let items: Vec<Value> = ["i0", "i1", "i2"]
+        .iter()
+        .map(|id| one_asset(&site, id, "col", &format!("{id}.tif"), bytes_of(id, 700)))
+        .collect();
+    let source = publish(&site, &[("col", items)]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    assert_eq!(mirror(&state, &source, &dest).code, Some(0));
+    let whole = tree(&dest);
+    // The whole folder deleted (or another drive in its place), then one
+    // item's folder and one file: each run brings back what is gone.
+    std::fs::remove_dir_all(&dest).unwrap();
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let said = problems(&run).join("\n");
+    assert!(
+        said.contains("3 files this job copied before are no longer in the mirror"),
+        "{said}"
+    );
+    verified(&state, &dest, 3);
+    std::fs::remove_dir_all(dest.join("col/i1")).unwrap();
+    std::fs::remove_file(dest.join("col/i2/i2.tif")).unwrap();
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        problems(&run).join("\n").contains("2 files"),
+        "{}",
+        run.stdout
+    );
+    verified(&state, &dest, 3);
+    let again = tree(&dest);
+    for (path, bytes) in &whole {
+        if path.ends_with(".tif") {
+            assert_eq!(again.get(path), Some(bytes), "{path}");
+        }
+        assert!(again.contains_key(path), "{path}");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn verify_reads_no_document_through_a_link() {
