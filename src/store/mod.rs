@@ -213,12 +213,16 @@ impl Store {
         // Several processes opening a new file at once: each reads the
         // version, then migrates in a transaction. The one that loses the
         // race fails; it then finds the file up to date and goes on.
+        // A loser is told at once (its snapshot is stale, so SQLite does not
+        // wait): it waits a little longer each time before it looks again,
+        // so that a crowd of them on a busy machine does not lose every time.
         let mut migrated = MIGRATIONS.to_latest(&mut conn);
-        for _ in 0..5 {
+        for attempt in 1..=20 {
             let now: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
             if migrated.is_ok() || now == found {
                 break;
             }
+            std::thread::sleep(Duration::from_millis(5 * attempt));
             migrated = MIGRATIONS.to_latest(&mut conn);
         }
         migrated.map_err(|error| match error {
