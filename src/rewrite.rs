@@ -17,6 +17,10 @@ const FILE_EXTENSION: &str = "https://stac-extensions.github.io/file/v2.1.0/sche
 const ALTERNATE_EXTENSION: &str =
     "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json";
 
+/// Fields of other kinds of document (a FeatureCollection's features, an
+/// API's conformance), never written into an item or a collection.
+const NOT_AN_ITEMS: [&str; 3] = ["features", "conformsTo", "numberMatched"];
+
 /// Links that describe the catalog's own structure; they are rewritten.
 const STRUCTURAL: [&str; 6] = ["self", "root", "parent", "collection", "child", "item"];
 
@@ -51,6 +55,13 @@ pub fn item(
     let Some(object) = item.as_object_mut() else {
         return item;
     };
+    // An item, and only that: fields that would make a reader take the
+    // document for something else (a FeatureCollection with features of
+    // its own, an API) are the source's, not the mirror's.
+    object.insert("type".into(), json!("Feature"));
+    for field in NOT_AN_ITEMS {
+        object.remove(field);
+    }
     if let Some(Value::Object(assets)) = object.get_mut("assets") {
         // An asset's other addresses (alternate-assets) are the source's
         // words like its links: made absolute, without credentials, and
@@ -200,8 +211,12 @@ pub fn collection(source: &Value, base: Option<&url::Url>, mut items: Hrefs) -> 
         links.push(json!({"rel": "parent", "href": "../catalog.json", "type": "application/json"}));
         object.insert("links".into(), Value::Array(links));
         // Collection-level assets are not mirrored: drop them rather than
-        // leave links out of the mirror.
+        // leave links out of the mirror. Neither is what would make a
+        // reader take it for something else (features, an API's).
         object.remove("assets");
+        for field in NOT_AN_ITEMS {
+            object.remove(field);
+        }
         object.insert("type".into(), json!("Collection"));
         object.entry("stac_version").or_insert(json!("1.1.0"));
         items.sort();
@@ -791,7 +806,10 @@ mod tests {
             "odd": {"href": 7},
             "flat": "file:///etc/passwd",
             "plain": {"title": "no address"}});
-        let source = json!({"type": "Feature", "id": "i", "links": [],
+        let source = json!({"type": "FeatureCollection", "id": "i", "links": [],
+            "conformsTo": ["https://api.stacspec.org/v1.0.0/core"],
+            "features": [{"type": "Feature", "id": "inner",
+                          "assets": {"x": {"href": "file:///etc/passwd"}}}],
             "assets": {"data": {"href": "https://x.test/d.tif", "alternate": hostile.clone()},
                        "other": {"href": "https://x.test/o.tif", "alternate": hostile},
                        "flat": {"href": "https://x.test/f.tif", "alternate": "file:///etc/passwd"}}});
@@ -821,9 +839,14 @@ mod tests {
             json!({"source": {"href": "https://x.test/flat.tif", "title": "Where Cairn copied it from"}})
         );
         assert!(!out.to_string().contains("/etc/passwd"));
+        // An item, whatever the source called it, with nothing of another
+        // kind of document.
+        assert_eq!(out["type"], "Feature");
+        assert!(out.get("features").is_none() && out.get("conformsTo").is_none());
 
         let base = url::Url::parse("https://x.test/c/collection.json").unwrap();
-        let source = json!({"id": "c", "links": [
+        let source = json!({"id": "c", "conformsTo": ["https://api.stacspec.org/v1.0.0/core"],
+            "features": [], "links": [
             {"rel": "license", "href": "../LICENSE"},
             {"rel": "via", "href": "file:///etc/passwd"},
             {"rel": "related", "href": "https://u:p@x.test/r?sig=s&sv=1&sp=r&keep=1"},
@@ -845,6 +868,8 @@ mod tests {
                 ("parent", "../catalog.json"),
             ]
         );
+        assert_eq!(out["type"], "Collection");
+        assert!(out.get("features").is_none() && out.get("conformsTo").is_none());
     }
 
     #[test]
