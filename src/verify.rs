@@ -142,6 +142,21 @@ impl Mirror {
     fn open(text: &str) -> Result<Mirror> {
         // A bucket address stands for the catalog.json under it.
         let text = text.trim_end_matches('/');
+        // A root catalog named as a link: what it points at is elsewhere,
+        // and a repair would write there.
+        let named = match text.split_once("://") {
+            _ if !text.ends_with(".json") => None,
+            Some(("file", _)) => Url::parse(text).ok().and_then(|u| u.to_file_path().ok()),
+            Some(_) => None,
+            None => Some(std::path::PathBuf::from(text)),
+        };
+        if named.is_some_and(|path| {
+            std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        }) {
+            return Err(Error::invalid_input(format!(
+                "{text} is a link; Cairn checks a mirror's own files only, never through a link: give the mirror's folder"
+            )));
+        }
         let root = if is_bucket_address(text) && !text.ends_with(".json") {
             parse_location(&catalog_location(text))?
         } else {

@@ -627,6 +627,7 @@ fn verify_reads_no_document_through_a_link() {
         std::fs::rename(dest.join(inside), outside.join(name)).unwrap();
         symlink(outside.join(name), dest.join(inside)).unwrap();
     }
+    let state_path = state.clone();
     for state in [state, dir.path().join("elsewhere.db")] {
         let run = cairn(&state, &["verify", dest.to_str().unwrap(), "--json"]);
         assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
@@ -645,6 +646,17 @@ fn verify_reads_no_document_through_a_link() {
         // Nothing beneath the collection was read: its item is not counted.
         assert_eq!(run.summary()["verified"], 0, "{}", run.stdout);
     }
+    // The root catalog named itself, as a link to another mirror's: refused,
+    // never checked (nor repaired) there.
+    std::fs::rename(dest.join("catalog.json"), outside.join("catalog.json")).unwrap();
+    symlink(outside.join("catalog.json"), dest.join("catalog.json")).unwrap();
+    let named = dest.join("catalog.json");
+    let run = cairn(
+        &state_path,
+        &["verify", named.to_str().unwrap(), "--repair"],
+    );
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("is a link"), "{}", run.stderr);
 }
 
 #[test]
