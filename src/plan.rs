@@ -439,7 +439,7 @@ impl Planner<'_> {
     /// (a name changed to be safe on disk).
     fn notice(&mut self, href: &str, reason: String) {
         self.summary.problems.push(Problem {
-            href: href.to_string(),
+            href: crate::provenance::redact(href),
             reason,
         });
     }

@@ -134,7 +134,9 @@ pub fn resolve(base: &Url, href: &str) -> std::result::Result<Url, String> {
     url.set_fragment(None);
     if url.scheme() == "file" && base.scheme() != "file" {
         return Err(format!(
-            "{href:?} points at a file on this computer, but it was found in a document that is not ({base}); Cairn reads local files only for a catalog that is itself on this computer"
+            "{:?} points at a file on this computer, but it was found in a document that is not ({}); Cairn reads local files only for a catalog that is itself on this computer",
+            crate::provenance::redact(href),
+            crate::provenance::redact(base.as_str())
         ));
     }
     Ok(url)
@@ -221,6 +223,12 @@ mod tests {
                 let error = resolve(&base, href).unwrap_err();
                 assert!(error.contains("a file on this computer"), "{error}");
             }
+        }
+        // The words never carry the login or the signature of the address.
+        let signed = Url::parse("http://alice:S3CRET@h/i.json?X-Amz-Signature=SIG").unwrap();
+        let error = resolve(&signed, "file:///etc/passwd?token=T0K").unwrap_err();
+        for secret in ["S3CRET", "SIG", "T0K"] {
+            assert!(!error.contains(secret), "{error}");
         }
     }
 }

@@ -22,7 +22,11 @@ pub struct Args {
 /// Lists jobs, newest first.
 pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     let store = open_store_for_reading(state)?;
-    let jobs = store.jobs()?;
+    let mut jobs = store.jobs()?;
+    // A source's login or signature is the job's to use, not to show.
+    for job in &mut jobs {
+        job.source_url = cairn::provenance::redact(&job.source_url);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         for job in &jobs {
