@@ -31,6 +31,10 @@ use crate::store::{Counts, Holder, Job, JobState, LEASE, NewJob, Store};
 use crate::transfer::pool::{self, PoolOptions};
 use crate::{Error, Result};
 
+/// The most transfers a job runs at once (and from one server): each is a
+/// task with its buffers, and no link or disk needs more.
+pub const MAX_CONCURRENCY: u32 = 256;
+
 /// Events kept for a slow listener before the oldest are dropped (progress
 /// snapshots come four times a second per job).
 const EVENT_BUFFER: usize = 4096;
@@ -108,7 +112,10 @@ fn prepare(store: &Store, request: &JobRequest, draft: bool) -> Result<Prepared>
     let source = crate::fetch::parse_location(&request.source)?.to_string();
     let selection = serde_json::to_value(&request.selection)
         .map_err(|e| Error::invalid_input(e.to_string()))?;
-    let (concurrency, per_host) = (request.concurrency.max(1), request.per_host.max(1));
+    let (concurrency, per_host) = (
+        request.concurrency.clamp(1, MAX_CONCURRENCY),
+        request.per_host.clamp(1, MAX_CONCURRENCY),
+    );
     let name = request.name.as_deref().and_then(job_name);
     // Found or made under the write lock: two identical requests at once
     // (the app and a script) are one job.
@@ -990,8 +997,8 @@ async fn run_job(
         planned
     };
     let options = PoolOptions {
-        concurrency: job.concurrency.max(1) as usize,
-        per_host: job.per_host.max(1) as usize,
+        concurrency: job.concurrency.clamp(1, MAX_CONCURRENCY) as usize,
+        per_host: job.per_host.clamp(1, MAX_CONCURRENCY) as usize,
         repair_only: repair,
         keep_versions: job.keep_versions,
         mirror_deletions: job.mirror_deletions,

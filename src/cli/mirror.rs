@@ -44,11 +44,13 @@ pub struct Args {
     /// address and an alternate is on the web (no credentials needed).
     #[arg(long, value_name = "NAME")]
     alternate: Option<String>,
-    /// Transfers at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Transfers at once (1 to 256).
+    #[arg(long, default_value_t = 8, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=cairn::runner::MAX_CONCURRENCY as i64))]
     concurrency: u32,
-    /// Transfers at once from any one server.
-    #[arg(long, default_value_t = 6, value_name = "N")]
+    /// Transfers at once from any one server (1 to 256).
+    #[arg(long, default_value_t = 6, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=cairn::runner::MAX_CONCURRENCY as i64))]
     per_host: u32,
     /// Bandwidth limit in bytes per second, e.g. 500K, 10M, 1G.
     #[arg(long, value_name = "RATE")]

@@ -521,6 +521,20 @@ fn sizes_past_any_file_are_not_believed() {
     assert_eq!(verified(&state, &dest, 3).len(), 3);
     let status = cairn(&state, &["jobs", "--json"]);
     assert_eq!(status.code, Some(0), "{}\n{}", status.stdout, status.stderr);
+    // Transfers at once past any use are refused in words before anything
+    // starts (a hundred million of them filled the memory).
+    let run = cairn(
+        &state,
+        &[
+            "mirror",
+            &source,
+            dest.to_str().unwrap(),
+            "--concurrency",
+            "100000000",
+        ],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("1..=256"), "{}", run.stderr);
 }
 
 #[test]
