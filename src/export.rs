@@ -419,7 +419,14 @@ fn source_of(bytes: &[u8], what: &str) -> Result<String> {
     value
         .get(SOURCE_FIELD)
         .and_then(serde_json::Value::as_str)
-        .map(crate::provenance::redact)
+        // One line of bag-info.txt: control characters (a line break that
+        // would add a field of its own) become spaces.
+        .map(|source| {
+            crate::provenance::redact(source)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect::<String>()
+        })
         .ok_or_else(|| {
             Error::invalid_input(format!(
                 "{what} is not the catalog of a mirror Cairn made (it names no source)"
@@ -755,6 +762,14 @@ fn write_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_is_one_line_of_bag_info() {
+        let catalog = serde_json::json!({SOURCE_FIELD: "http://x/\nPayload-Oxum: 1.1\r\nBag-Group-Identifier: forged"});
+        let source = source_of(catalog.to_string().as_bytes(), "it").unwrap();
+        assert!(!source.contains(['\n', '\r']), "{source:?}");
+        assert!(source.starts_with("http://x/ Payload-Oxum"), "{source:?}");
+    }
 
     #[test]
     fn manifest_paths_escape_what_rfc_8493_asks() {

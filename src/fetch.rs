@@ -1156,6 +1156,8 @@ fn summarize(body: &str) -> Option<String> {
         Err(_) => body.to_string(),
     };
     let line = text.lines().find(|l| !l.trim().is_empty())?.trim();
+    // A server's words, never its escape sequences.
+    let line = crate::words::printable(line);
     let mut short: String = line.chars().take(200).collect();
     if short.len() < line.len() {
         short.push('…');

@@ -1,6 +1,25 @@
 //! Numbers in a person's words, for messages and logs.
 
 /// Counts: "1 item", "3 items", "2 entries".
+/// `text` as it may be shown on a terminal or kept in a message: control
+/// characters (an escape sequence that would retitle, clear or colour the
+/// user's terminal, a line break) become U+FFFD.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 pub fn plural(count: u64, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
@@ -127,6 +146,16 @@ pub fn not_plain(text: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn control_characters_are_never_shown() {
+        assert_eq!(printable("plain, é"), "plain, é");
+        assert_eq!(
+            printable("a\u{1b}]0;owned\u{7}b\nc"),
+            "a\u{fffd}]0;owned\u{fffd}b\u{fffd}c"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -159,7 +159,12 @@ fn left_out(out: &mut impl Write, json: bool, left_out: &[(String, String)]) {
                 &json!({"type": "left_out", "path": path, "reason": reason}),
             );
         } else {
-            let _ = writeln!(out, "left out: {path}\n  {reason}");
+            let _ = writeln!(
+                out,
+                "left out: {}\n  {}",
+                cairn::words::printable(path),
+                cairn::words::printable(reason)
+            );
         }
     }
 }

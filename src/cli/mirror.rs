@@ -451,7 +451,11 @@ async fn print_events(
                 }
             }
             Event::AssetFailed { href, reason, .. } => {
-                let text = format!("failed: {href}\n  {reason}");
+                let text = format!(
+                    "failed: {}\n  {}",
+                    cairn::words::printable(href),
+                    cairn::words::printable(reason)
+                );
                 match &bar {
                     Some(bar) => bar.println(text),
                     None => eprintln!("{text}"),
@@ -463,7 +467,11 @@ async fn print_events(
                 }
             }
             Event::Problem { href, reason, .. } => {
-                let text = format!("note: {href}\n  {reason}");
+                let text = format!(
+                    "note: {}\n  {}",
+                    cairn::words::printable(href),
+                    cairn::words::printable(reason)
+                );
                 match &bar {
                     Some(bar) => bar.println(text),
                     None => eprintln!("{text}"),

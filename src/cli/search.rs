@@ -8,6 +8,7 @@ use cairn::Result;
 use cairn::catalog::api::build_search;
 use cairn::catalog::filter::with_filter;
 use cairn::catalog::search::{Found, search};
+use cairn::words::printable;
 use serde_json::{Value, json};
 
 use super::{EXIT_FAILED, EXIT_OK, ItemFilter, json_line, plural};
@@ -96,9 +97,9 @@ impl Printer<'_> {
         let _ = writeln!(
             self.out,
             "{:<40} {:<24} {:<26} {}",
-            text("/id"),
-            text("/collection"),
-            datetime,
+            printable(text("/id")),
+            printable(text("/collection")),
+            printable(datetime),
             plural(assets, "asset")
         );
     }
@@ -110,7 +111,7 @@ impl Printer<'_> {
                 &json!({"type": "problem", "href": href, "reason": reason}),
             );
         } else {
-            eprintln!("problem: {href}\n  {reason}");
+            eprintln!("problem: {}\n  {}", printable(href), printable(reason));
         }
     }
 
