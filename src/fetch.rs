@@ -1052,10 +1052,14 @@ pub(crate) fn transport_error(href: &str, error: &reqwest::Error) -> Error {
         "the connection dropped while reading the answer".to_string()
     } else {
         // The error's own text names the address as sent, which may carry
-        // a signature: only its cause is said.
-        let why = std::error::Error::source(error)
-            .map_or_else(|| "no cause was given".to_string(), |s| s.to_string());
-        format!("the request failed ({why})")
+        // a signature: only its cause is said, the innermost (the outer
+        // ones are the HTTP library's, "client error (SendRequest)").
+        let mut cause = std::error::Error::source(error);
+        while let Some(inner) = cause.and_then(std::error::Error::source) {
+            cause = Some(inner);
+        }
+        let why = cause.map_or_else(|| "no cause was given".to_string(), |s| s.to_string());
+        format!("the request failed ({})", crate::words::printable(&why))
     };
     Error::Unavailable {
         href: href.to_string(),
