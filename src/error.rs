@@ -159,7 +159,7 @@ pub enum Error {
     },
 
     /// The state database failed.
-    #[error("the state database failed: {0}")]
+    #[error("{}", database_words(.0))]
     Database(#[from] rusqlite::Error),
 
     /// The state database is damaged or was written by a newer Cairn.
@@ -319,6 +319,19 @@ impl Error {
 /// A file system error in words: the system's own message for an error
 /// Cairn made with words of its own, else what the kind of error means
 /// (never the bare "(os error 13)").
+/// What a failure of the state database means, in words: the common
+/// causes said as what to do, the rest as SQLite says them.
+fn database_words(error: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode;
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => "the state file could not be written: its disk is full; make room on it, then resume the job (nothing copied is lost)".into(),
+        Some(ErrorCode::ReadOnly) => "the state file could not be written: it, or its folder, can only be read; make it writable, then try again".into(),
+        Some(ErrorCode::SystemIoFailure) => "the state file could not be read or written (a disk error, or its -wal file was removed while Cairn used it); try again, and if it persists, check the disk".into(),
+        Some(ErrorCode::DatabaseCorrupt) => "the state file is damaged; Cairn stops rather than write into it. Keep a copy of it, then start with a new one (--state)".into(),
+        _ => format!("the state database failed: {error}"),
+    }
+}
+
 fn io_words(source: &std::io::Error) -> String {
     use std::io::ErrorKind;
     if source.get_ref().is_some() {

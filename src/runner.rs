@@ -658,7 +658,7 @@ impl Runner {
             {
                 let db = store.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(error) = db.release_job(job_id, &holder) {
-                    tracing::warn!(%error, "the job's lease could not be let go; it runs out by itself");
+                    tracing::debug!(%error, "the job's lease could not be let go; it runs out by itself");
                 }
             }
             // Whoever watches (the app, a log) learns why the job stopped.
@@ -1088,7 +1088,7 @@ fn announce(store: &Mutex<Store>, events: &broadcast::Sender<Event>, event: Even
                 .unwrap_or_else(|e| e.into_inner())
                 .log_job(event.job(), kind, &text);
         if let Err(error) = logged {
-            tracing::warn!(%error, "a line of the job's log could not be kept");
+            tracing::debug!(%error, "a line of the job's log could not be kept");
         }
     }
     let _ = events.send(event);

@@ -310,7 +310,7 @@ impl Ledger {
             let result = f(store);
             Box::new(move |committed: Result<()>| {
                 if let Err(error) = result.and(committed) {
-                    tracing::warn!(%error, "a state update failed");
+                    tracing::debug!(%error, "a state update failed");
                     failed
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -325,6 +325,15 @@ impl Ledger {
                 awaited: false,
             });
         }
+    }
+
+    /// The first failure of an update sent without waiting, if any, left
+    /// for [`Ledger::take_error`].
+    pub fn failure(&self) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The first failure of an update sent without waiting, if any (once

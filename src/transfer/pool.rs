@@ -339,6 +339,19 @@ pub async fn run(
                 if let Some(outages) = shared.fetcher.outages() {
                     outages.look();
                 }
+                // An update of the state file that failed (its disk full)
+                // leaves rows that others wait for: the job stops, in words,
+                // rather than wait for ever.
+                if let Some(reason) = shared.ledger.failure() {
+                    shared
+                        .stopped
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert_with(|| Error::invalid_input(format!(
+                            "the state file could not record the job's progress ({reason}); the job stops here: make room on the state file's disk, then resume the job"
+                        )));
+                    shared.cancel.cancel();
+                }
             }
             sampler
         });
@@ -371,6 +384,12 @@ pub async fn run(
         });
         (stop, handle)
     };
+
+    // However this returns (a failure of the state file returns early),
+    // the ticker and the item writer stop, and with them their hold on
+    // the job's events: whoever forwards them is not left waiting.
+    let _stop_ticker = ticker.0.clone().drop_guard();
+    let _stop_item_writer = item_writer.0.clone().drop_guard();
 
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..worker_count(&shared.options) {

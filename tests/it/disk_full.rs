@@ -91,3 +91,39 @@ fn a_full_disk_stops_the_job_and_resume_finishes_it_once_there_is_room() {
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     assert_eq!(run.summary()["verified"], 12);
 }
+
+#[test]
+fn a_full_disk_under_the_state_file_stops_the_job_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("state");
+    let Some(_tmpfs) = Tmpfs::mount(&volume, 1) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "could not mount a tmpfs for the full-disk test"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    // 2,000 files: their rows outgrow a state file's megabyte.
+    let specs: Vec<FileSpec> = (0..2000)
+        .map(|i| FileSpec::new(&format!("tile-{i:04}.bin"), 512))
+        .collect();
+    let farm = Farm::start(specs, 1);
+    let dest = dir.path().join("mirror");
+    let state = volume.join("cairn.db");
+    // It stops: it never waits for ever on rows that were not written.
+    let run = crate::support::cairn_within(
+        &state,
+        &["mirror", &farm.catalog_url(), dest.to_str().unwrap()],
+        std::time::Duration::from_secs(120),
+    );
+    assert!(
+        matches!(run.code, Some(1..=3)),
+        "{:?}\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stderr.contains("its disk is full"), "{}", run.stderr);
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+}
