@@ -1,5 +1,6 @@
 //! `cairn`: the command line over the Cairn engine.
 
+#[macro_use]
 mod cli;
 
 use std::path::PathBuf;
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: could not start: {error}");
+            say_err!("error: could not start: {error}");
             return ExitCode::from(cli::EXIT_FAILED);
         }
     };
@@ -109,7 +110,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error}");
+            say_err!("error: {error}");
             ExitCode::from(cli::exit_code(&error))
         }
     }

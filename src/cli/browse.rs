@@ -189,12 +189,12 @@ fn print_problems(problems: &[Problem]) {
     if problems.is_empty() {
         return;
     }
-    eprintln!(
+    say_err!(
         "\n{} found (the walk went on past each):",
         plural(problems.len() as u64, "problem")
     );
     for problem in problems {
-        eprintln!("  - {}\n    {}", problem.href, problem.reason);
+        say_err!("  - {}\n    {}", problem.href, problem.reason);
     }
 }
 

@@ -34,7 +34,7 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         }
         json_line(&mut out, &json!({"type": "summary", "jobs": jobs.len()}));
     } else if jobs.is_empty() {
-        println!("No mirror jobs yet.");
+        say!("No mirror jobs yet.");
     } else {
         for job in &jobs {
             // A job that stopped on its own says so, and why.
@@ -42,15 +42,18 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
                 Some(_) => "stopped".to_string(),
                 None => format!("{:?}", job.state).to_lowercase(),
             };
-            println!(
+            say!(
                 "{:>5}  {:<10} {} -> {}",
-                job.id, state, job.source_url, job.destination
+                job.id,
+                state,
+                job.source_url,
+                job.destination
             );
             if let Some(name) = &job.name {
-                println!("       {name}");
+                say!("       {name}");
             }
             if let Some(reason) = &job.stop_reason {
-                println!("       It stopped: {reason}");
+                say!("       It stopped: {reason}");
             }
         }
     }
@@ -80,12 +83,12 @@ pub fn limit(args: LimitArgs, state: Option<PathBuf>) -> Result<u8> {
     existing(&store, args.job_id)?;
     store.set_job_limit_rate(args.job_id, rate)?;
     match rate {
-        Some(rate) => println!(
+        Some(rate) => say!(
             "Job {} is limited to {}/s.",
             args.job_id,
             super::mirror::human_bytes(rate)
         ),
-        None => println!("Job {} has no bandwidth limit.", args.job_id),
+        None => say!("Job {} has no bandwidth limit.", args.job_id),
     }
     Ok(EXIT_OK)
 }
@@ -95,7 +98,7 @@ pub fn stop(args: JobArgs, state: Option<PathBuf>, to: JobState) -> Result<u8> {
     let store = open_store(state)?;
     let job = existing(&store, args.job_id)?;
     if matches!(job.state, JobState::Finished | JobState::Cancelled) {
-        println!(
+        say!(
             "Job {} is already {}.",
             args.job_id,
             format!("{:?}", job.state).to_lowercase()
@@ -104,13 +107,14 @@ pub fn stop(args: JobArgs, state: Option<PathBuf>, to: JobState) -> Result<u8> {
     }
     store.set_job_state(args.job_id, to)?;
     match to {
-        JobState::Cancelled => println!(
+        JobState::Cancelled => say!(
             "Job {} is cancelled; files already verified stay where they are.",
             args.job_id
         ),
-        _ => println!(
+        _ => say!(
             "Job {} is paused; `cairn resume {}` continues it.",
-            args.job_id, args.job_id
+            args.job_id,
+            args.job_id
         ),
     }
     Ok(EXIT_OK)

@@ -237,7 +237,7 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
         .job(job_id)?
         .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
     if job.access.requester_pays && !dry_run && !json {
-        eprintln!("{}", cairn::events::REQUESTER_PAYS);
+        say_err!("{}", cairn::events::REQUESTER_PAYS);
     }
     let runner = Arc::new(Runner::new(store, Fetcher::new()?));
     runner.give_secrets(job_id, secrets);
@@ -278,9 +278,7 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
         && super::exit_code(error) == EXIT_INTERRUPTED
         && !matches!(error, Error::Cancelled)
     {
-        eprintln!(
-            "Once that is fixed, `cairn resume {job_id}` continues the job where it stopped."
-        );
+        say_err!("Once that is fixed, `cairn resume {job_id}` continues the job where it stopped.");
     }
     let report = result?;
     if dry_run {
@@ -447,7 +445,7 @@ async fn print_events(
                     ));
                 } else if last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
                     last_line = Some(std::time::Instant::now());
-                    eprintln!("{}", progress_line(snapshot));
+                    say_err!("{}", progress_line(snapshot));
                 }
             }
             Event::AssetFailed { href, reason, .. } => {
@@ -458,7 +456,7 @@ async fn print_events(
                 );
                 match &bar {
                     Some(bar) => bar.println(text),
-                    None => eprintln!("{text}"),
+                    None => say_err!("{text}"),
                 }
             }
             Event::Finished { .. } => {
@@ -474,14 +472,14 @@ async fn print_events(
                 );
                 match &bar {
                     Some(bar) => bar.println(text),
-                    None => eprintln!("{text}"),
+                    None => say_err!("{text}"),
                 }
             }
             Event::Waiting { .. } => {
                 let text = event.log_line().map(|(_, text)| text).unwrap_or_default();
                 match &bar {
                     Some(bar) => bar.println(text),
-                    None => eprintln!("{text}"),
+                    None => say_err!("{text}"),
                 }
             }
             Event::Planned { job, .. } => {
@@ -490,7 +488,7 @@ async fn print_events(
                 let text = format!("Job {job}: {sentence}");
                 match &bar {
                     Some(bar) => bar.println(text),
-                    None => println!("{text}"),
+                    None => say!("{text}"),
                 }
             }
             // The error itself is printed when the run returns; the watcher

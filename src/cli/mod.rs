@@ -1,6 +1,23 @@
 //! The commands of the `cairn` binary. Each is a thin layer over the engine:
 //! parse arguments, call the engine, print.
 
+/// `println!` that never panics: a closed pipe (`cairn jobs | head`) is the
+/// reader's choice, not an error of Cairn's, and what is left is not said.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see `say!`).
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod browse;
 pub mod export;
 pub mod jobs;

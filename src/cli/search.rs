@@ -111,7 +111,7 @@ impl Printer<'_> {
                 &json!({"type": "problem", "href": href, "reason": reason}),
             );
         } else {
-            eprintln!("problem: {}\n  {}", printable(href), printable(reason));
+            say_err!("problem: {}\n  {}", printable(href), printable(reason));
         }
     }
 
@@ -124,7 +124,7 @@ impl Printer<'_> {
         } else {
             let _ = writeln!(self.out, "\n{} found", plural(self.items, "item"));
             if problems > 0 {
-                eprintln!("{} on the way (listed above)", plural(problems, "problem"));
+                say_err!("{} on the way (listed above)", plural(problems, "problem"));
             }
         }
     }

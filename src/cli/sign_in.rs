@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Result<u8> {
             json!({"type": "summary", "address": address, "kept": !args.forget, "message": said});
         json_line(&mut std::io::stdout().lock(), &line);
     } else {
-        println!("{said}");
+        say!("{said}");
     }
     Ok(EXIT_OK)
 }

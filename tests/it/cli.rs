@@ -250,3 +250,25 @@ fn every_verify_of_a_mirror_is_recorded_for_the_mirrors_list() {
     let check = last_check().unwrap();
     assert_eq!((check.files, check.verified, check.problems), (12, 11, 1));
 }
+
+#[test]
+fn a_reader_that_stops_reading_is_no_error() {
+    // `cairn jobs | head -0`: the pipe is closed before Cairn writes.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    for args in [&["jobs"][..], &["jobs", "--json"]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--state")
+            .arg(&state)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
