@@ -1325,8 +1325,15 @@ async fn write_out(shared: &Shared) -> Result<()> {
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
     // They wait for the end of a run, and are written again only when the
-    // run changed the mirror.
-    let changed = shared.changed.load(Ordering::Relaxed);
+    // run changed the mirror, or when an earlier run was stopped while it
+    // wrote them (what it left half-made says so): that run's changes are
+    // in neither yet.
+    let half_made = |name: &str| {
+        !shared.destination.is_bucket() && shared.local.has_file(&format!("{name}.tmp"))
+    };
+    let changed = shared.changed.load(Ordering::Relaxed)
+        || half_made(rewrite::INDEX)
+        || half_made(rewrite::PROVENANCE);
     if shared.cancel.is_cancelled() || (!changed && had_index && had_provenance) {
         return Ok(());
     }

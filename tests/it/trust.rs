@@ -609,6 +609,46 @@ fn files_gone_from_the_mirror_are_fetched_again_by_the_next_run() {
     }
 }
 
+#[test]
+fn an_index_left_half_written_is_written_again_by_the_next_run() {
+    let site = Site::start();
+    let items: Vec<Value> = ["i0", "i1"]
+        .iter()
+        .map(|id| one_asset(&site, id, "col", &format!("{id}.tif"), bytes_of(id, 300)))
+        .collect();
+    let source = publish(&site, &[("col", items)]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    assert_eq!(mirror(&state, &source, &dest).code, Some(0));
+    let (index, provenance) = (
+        std::fs::read(dest.join("items.parquet")).unwrap(),
+        std::fs::read(dest.join("provenance.jsonl")).unwrap(),
+    );
+    // A run stopped while it wrote them: the old ones stand, beside what
+    // it left half-made. The next run, with nothing new to copy, makes
+    // them again.
+    for (name, old) in [
+        ("items.parquet", &b"PAR1 old"[..]),
+        ("provenance.jsonl", b"{}\n"),
+    ] {
+        std::fs::write(dest.join(name), old).unwrap();
+        std::fs::write(dest.join(format!("{name}.tmp")), b"").unwrap();
+    }
+    let run = mirror(&state, &source, &dest);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        std::fs::read(dest.join("provenance.jsonl")).unwrap(),
+        provenance
+    );
+    assert_eq!(
+        std::fs::read(dest.join("items.parquet")).unwrap().len(),
+        index.len()
+    );
+    for name in ["items.parquet.tmp", "provenance.jsonl.tmp"] {
+        assert!(!dest.join(name).exists(), "{name} is left");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn verify_reads_no_document_through_a_link() {
