@@ -362,7 +362,11 @@ export type Estimate = {
 
 /**  What a job reports. */
 export type Event = 
-/**  Something in the source could not be used (the plan goes on past it). */
+/**
+ *  Something in the source could not be used, or something in the
+ *  mirror stood in the way (the job goes on past it). `href` is where:
+ *  an address in the source, or a path in the mirror.
+ */
 ({ type: "problem"; 
 /**  The job. */
 job: number; 
