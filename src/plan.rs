@@ -563,6 +563,8 @@ impl Planner<'_> {
         let options = WalkOptions {
             only_collections: search.collections.clone(),
             skip_collections: self.selection.exclude_collections.clone(),
+            // The first N items are the same N each time the job plans.
+            ordered: self.selection.max_items.is_some(),
             ..WalkOptions::default()
         };
         let mut failure: Option<Error> = None;

@@ -8,7 +8,7 @@
 //! not grow with the catalog's bytes: only the set of visited addresses and the
 //! links still to follow are kept.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -40,6 +40,10 @@ pub struct WalkOptions {
     /// collection count as that collection's. `child` links are followed
     /// either way (a collection inside one left out has its own id).
     pub skip_collections: Vec<String>,
+    /// Take the documents read in the order they were asked for, not as
+    /// they arrive, so that two walks of one catalog meet its items in one
+    /// order (the first N of a walk are then the same N each time).
+    pub ordered: bool,
 }
 
 impl Default for WalkOptions {
@@ -50,6 +54,7 @@ impl Default for WalkOptions {
             within: None,
             only_collections: Vec::new(),
             skip_collections: Vec::new(),
+            ordered: false,
         }
     }
 }
@@ -198,27 +203,47 @@ async fn walk_from(
     };
     walker.accept(root_task, kind, document, checked, true, &mut on_event);
 
-    let mut reads: JoinSet<Read> = JoinSet::new();
-    let concurrency = options.concurrency.max(1);
+    let mut reads: JoinSet<(u64, Read)> = JoinSet::new();
+    let concurrency = options.concurrency.max(1) as u64;
+    // Reads are numbered as they are asked for; when `ordered`, those that
+    // arrive early wait here for the ones asked for before them. (New
+    // reads are then asked for only as one is taken, so which links are
+    // read in which order depends on the catalog alone.)
+    let (mut asked, mut taken) = (0u64, 0u64);
+    let mut early: BTreeMap<u64, Read> = BTreeMap::new();
     while !walker.stopped {
-        while reads.len() < concurrency {
+        while asked - taken < concurrency {
             let Some(task) = walker.stack.pop() else {
                 break;
             };
             let fetcher = fetcher.clone();
+            let number = asked;
+            asked += 1;
             reads.spawn(async move {
                 let outcome = read(&fetcher, &task.url).await;
-                Read { task, outcome }
+                (number, Read { task, outcome })
             });
         }
-        let Some(joined) = reads.join_next().await else {
+        let next = loop {
+            if let Some(read) = early.remove(&taken) {
+                break Some(read);
+            }
+            let Some(joined) = reads.join_next().await else {
+                break None;
+            };
+            match joined {
+                Ok((number, read)) if options.ordered && number != taken => {
+                    early.insert(number, read);
+                }
+                Ok((_, read)) => break Some(read),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(Error::Cancelled),
+            }
+        };
+        let Some(Read { task, outcome }) = next else {
             break;
         };
-        let Read { task, outcome } = match joined {
-            Ok(read) => read,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => return Err(Error::Cancelled),
-        };
+        taken += 1;
         match outcome {
             Ok((kind, document, checked, at)) => {
                 // A document reached through a redirect is where it ended
