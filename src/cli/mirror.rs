@@ -366,9 +366,9 @@ fn finish(
                 let _ = writeln!(
                     out,
                     "  - {}\n    from {}\n    {} (after {})",
-                    failure.path,
-                    failure.href,
-                    failure.reason,
+                    cairn::words::printable(&failure.path),
+                    cairn::words::printable(&cairn::provenance::redact(&failure.href)),
+                    cairn::words::printable(&failure.reason),
                     plural(failure.attempts as u64, "attempt")
                 );
             }
