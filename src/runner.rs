@@ -897,6 +897,26 @@ async fn run_job(
 ) -> Result<Report> {
     let job_id = job.id;
     let db = |f: &dyn Fn(&Store) -> Result<()>| f(&store.lock().unwrap_or_else(|e| e.into_inner()));
+    // The mirror's folder gone entirely, after this job copied into it: its
+    // drive may not be plugged in, and filling the folder again would put
+    // the whole mirror on the disk beneath. Said, rather than done; a
+    // folder made again (empty) is filled again.
+    if let (Destination::Folder(root), RunKind::Plan { .. }) = (&destination, &kind)
+        && !root.exists()
+    {
+        let copied = store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .verified_files(job_id, 0, 1)?;
+        if !copied.is_empty() {
+            let error = Error::invalid_input(format!(
+                "the mirror's folder {} is not there (is its drive plugged in?), though this job copied files into it. To fill it again from the source, make an empty folder there, then run the job again",
+                root.display()
+            ));
+            db(&|s| s.stop_job(job_id, &error.to_string()))?;
+            return Err(error);
+        }
+    }
     let ledger =
         match pool::open_ledger(store.clone(), job_id, &destination, (&job.source_url, true)).await
         {
@@ -1163,11 +1183,9 @@ async fn restore_lost(ledger: &crate::transfer::ledger::Ledger, job: &Job) -> Re
         return Ok(0);
     }
     let (job_id, root) = (job.id, std::path::PathBuf::from(&job.destination));
-    // No folder at all: everything in it is gone.
-    let folder = match crate::folder::Folder::open(&root) {
-        Ok(folder) => Some(Arc::new(folder)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(_) => return Ok(0),
+    // (A folder that was gone is refused before the run, or made again.)
+    let Ok(folder) = crate::folder::Folder::open(&root).map(Arc::new) else {
+        return Ok(0);
     };
     let (mut after, mut lost) = (0, 0);
     loop {
@@ -1182,11 +1200,10 @@ async fn restore_lost(ledger: &crate::transfer::ledger::Ledger, job: &Job) -> Re
         let gone = tokio::task::spawn_blocking(move || {
             files
                 .into_iter()
-                .filter(|(_, path, _)| match &folder {
-                    Some(folder) => folder
+                .filter(|(_, path, _)| {
+                    folder
                         .file_len(path)
-                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound),
-                    None => true,
+                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
                 })
                 .map(|(id, _, _)| id)
                 .collect::<Vec<_>>()

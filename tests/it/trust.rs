@@ -579,9 +579,21 @@ fn files_gone_from_the_mirror_are_fetched_again_by_the_next_run() {
     let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
     assert_eq!(mirror(&state, &source, &dest).code, Some(0));
     let whole = tree(&dest);
-    // The whole folder deleted (or another drive in its place), then one
-    // item's folder and one file: each run brings back what is gone.
+    // The whole folder gone: its drive may not be plugged in, so the run
+    // says so rather than fill the disk beneath.
     std::fs::remove_dir_all(&dest).unwrap();
+    let run = mirror(&state, &source, &dest);
+    assert_ne!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("is not there (is its drive plugged in?)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dest.exists());
+    // Made again, empty (or another drive in its place), then one item's
+    // folder and one file gone: each run brings back what is gone.
+    std::fs::create_dir(&dest).unwrap();
     let run = mirror(&state, &source, &dest);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     let said = problems(&run).join("\n");
