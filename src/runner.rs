@@ -1175,56 +1175,63 @@ async fn plan_and_report(
 /// longer there (the folder deleted or emptied, another drive in its place,
 /// files removed): each goes back to be fetched as a new one, and its
 /// item's document is written again. Only files that are gone: one that
-/// changed is for `cairn verify --repair`, which knows what it held. Looked
-/// at a slice at a time. Returns how many.
+/// changed is for `cairn verify --repair`, which knows what it held.
+/// Returns how many.
 async fn restore_lost(ledger: &crate::transfer::ledger::Ledger, job: &Job) -> Result<usize> {
-    const SLICE: usize = 4096;
-    if crate::destination::is_bucket_address(&job.destination) {
-        return Ok(0);
-    }
-    let (job_id, root) = (job.id, std::path::PathBuf::from(&job.destination));
     // (A folder that was gone is refused before the run, or made again.)
-    let Ok(folder) = crate::folder::Folder::open(&root).map(Arc::new) else {
-        return Ok(0);
-    };
-    let (mut after, mut lost) = (0, 0);
-    loop {
-        let files = ledger
-            .call(move |s| s.verified_files(job_id, after, SLICE))
-            .await?;
-        let Some(last) = files.last() else {
-            return Ok(lost);
-        };
-        after = last.0;
-        let folder = folder.clone();
-        let gone = tokio::task::spawn_blocking(move || {
-            files
-                .into_iter()
-                .filter(|(_, path, _)| {
-                    folder
-                        .file_len(path)
-                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-                })
-                .map(|(id, _, _)| id)
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        lost += gone.len();
-        ledger
-            .call(move |s| gone.iter().try_for_each(|&id| s.forget_lost(id)))
-            .await?;
-    }
+    each_slice_of_files(
+        ledger,
+        job,
+        |s, job_id, after| s.verified_files(job_id, after, FILE_SLICE),
+        |(id, _, _)| *id,
+        |folder, (_, path, _)| {
+            folder
+                .file_len(path)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        },
+        |s, (id, _, _)| s.forget_lost(*id),
+    )
+    .await
 }
 
 /// Counts as already there the files another job of the same mirror copied from the
 /// same addresses into the same places and verified, so that they are not
 /// fetched again (and an estimate says they are there). Only in a folder,
 /// and only files that still have the size and modification time they
-/// were verified with (a bucket's objects are fetched, as ever). Looked at
-/// a slice at a time. Returns how many.
+/// were verified with (a bucket's objects are fetched, as ever). Returns
+/// how many.
 async fn adopt_verified(ledger: &crate::transfer::ledger::Ledger, job: &Job) -> Result<usize> {
-    const SLICE: usize = 4096;
+    each_slice_of_files(
+        ledger,
+        job,
+        |s, job_id, after| s.verified_elsewhere(job_id, after, FILE_SLICE),
+        |found| found.id,
+        |folder, found| {
+            folder
+                .place(&found.path, false)
+                .and_then(|place| place.stamp(place.name()))
+                .is_ok_and(|stamp| stamp == (found.size, found.mtime))
+        },
+        |s, found| s.adopt_verified(found),
+    )
+    .await
+}
+
+/// How many of a job's files [`each_slice_of_files`] reads at a time.
+const FILE_SLICE: usize = 4096;
+
+/// Goes over files of `job`'s mirror folder a slice at a time: `read`
+/// gives those after a row (`id` says each one's row), `pick` chooses some
+/// by looking at the folder (off the async threads), and `apply` records
+/// each one picked. Nothing in a bucket. Returns how many were picked.
+async fn each_slice_of_files<T: Send + 'static>(
+    ledger: &crate::transfer::ledger::Ledger,
+    job: &Job,
+    read: fn(&Store, i64, i64) -> Result<Vec<T>>,
+    id: fn(&T) -> i64,
+    pick: fn(&crate::folder::Folder, &T) -> bool,
+    apply: fn(&Store, &T) -> Result<()>,
+) -> Result<usize> {
     if crate::destination::is_bucket_address(&job.destination) {
         return Ok(0);
     }
@@ -1232,32 +1239,25 @@ async fn adopt_verified(ledger: &crate::transfer::ledger::Ledger, job: &Job) -> 
     let Ok(folder) = crate::folder::Folder::open(&root).map(Arc::new) else {
         return Ok(0);
     };
-    let (mut after, mut adopted) = (0, 0);
+    let (mut after, mut picked) = (0, 0);
     loop {
-        let found = ledger
-            .call(move |s| s.verified_elsewhere(job_id, after, SLICE))
-            .await?;
-        let Some(last) = found.last() else {
-            return Ok(adopted);
+        let files = ledger.call(move |s| read(s, job_id, after)).await?;
+        let Some(last) = files.last() else {
+            return Ok(picked);
         };
-        after = last.id;
+        after = id(last);
         let folder = folder.clone();
-        let unchanged = tokio::task::spawn_blocking(move || {
-            found
+        let chosen = tokio::task::spawn_blocking(move || {
+            files
                 .into_iter()
-                .filter(|f| {
-                    folder
-                        .place(&f.path, false)
-                        .and_then(|place| place.stamp(place.name()))
-                        .is_ok_and(|stamp| stamp == (f.size, f.mtime))
-                })
+                .filter(|file| pick(&folder, file))
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        adopted += unchanged.len();
+        picked += chosen.len();
         ledger
-            .call(move |s| unchanged.iter().try_for_each(|f| s.adopt_verified(f)))
+            .call(move |s| chosen.iter().try_for_each(|file| apply(s, file)))
             .await?;
     }
 }
