@@ -674,11 +674,10 @@ impl Place {
     pub fn stamp_changed(&self, name: &str) -> io::Result<(u64, i64, Option<i64>)> {
         let meta = self.metadata(name, false)?;
         #[cfg(unix)]
-        let changed = Some(
-            cap_std::fs::MetadataExt::ctime(&meta)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(cap_std::fs::MetadataExt::ctime_nsec(&meta)),
-        );
+        let changed = Some(seconds_nanos(
+            cap_std::fs::MetadataExt::ctime(&meta),
+            cap_std::fs::MetadataExt::ctime_nsec(&meta),
+        ));
         #[cfg(not(unix))]
         let changed = None;
         Ok((meta.len(), nanos(meta.modified()?.into_std()), changed))
@@ -864,17 +863,19 @@ pub fn changed_at(meta: &std::fs::Metadata) -> Option<i64> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        Some(
-            meta.ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(meta.ctime_nsec()),
-        )
+        Some(seconds_nanos(meta.ctime(), meta.ctime_nsec()))
     }
     #[cfg(not(unix))]
     {
         let _ = meta;
         None
     }
+}
+
+/// A time given as seconds and nanoseconds, in nanoseconds.
+#[cfg(unix)]
+fn seconds_nanos(seconds: i64, nanos: i64) -> i64 {
+    seconds.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 /// `at` in nanoseconds since 1970 (negative before).

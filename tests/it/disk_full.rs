@@ -24,6 +24,21 @@ impl Tmpfs {
     }
 }
 
+/// A tmpfs as [`Tmpfs::mount`] makes it; `None` (the test is skipped, and
+/// says so) where mounting needs root that the tests do not have. CI runs
+/// as root: there, failing to mount fails the test.
+fn tmpfs_or_skip(path: &Path, megabytes: u32) -> Option<Tmpfs> {
+    let mounted = Tmpfs::mount(path, megabytes);
+    if mounted.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "could not mount a tmpfs for the full-disk test"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+    }
+    mounted
+}
+
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
@@ -34,13 +49,7 @@ impl Drop for Tmpfs {
 fn a_full_disk_stops_the_job_and_resume_finishes_it_once_there_is_room() {
     let dir = tempfile::tempdir().unwrap();
     let volume = dir.path().join("volume");
-    let Some(_tmpfs) = Tmpfs::mount(&volume, 24) else {
-        // CI runs as root and can mount; elsewhere this test needs root.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "could not mount a tmpfs for the full-disk test"
-        );
-        eprintln!("skipped: mounting a tmpfs needs root");
+    let Some(_tmpfs) = tmpfs_or_skip(&volume, 24) else {
         return;
     };
     // Leave about 5 MB free for 12 MB of files.
@@ -96,12 +105,7 @@ fn a_full_disk_stops_the_job_and_resume_finishes_it_once_there_is_room() {
 fn a_full_disk_under_the_state_file_stops_the_job_in_words() {
     let dir = tempfile::tempdir().unwrap();
     let volume = dir.path().join("state");
-    let Some(_tmpfs) = Tmpfs::mount(&volume, 1) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "could not mount a tmpfs for the full-disk test"
-        );
-        eprintln!("skipped: mounting a tmpfs needs root");
+    let Some(_tmpfs) = tmpfs_or_skip(&volume, 1) else {
         return;
     };
     // 2,000 files: their rows outgrow a state file's megabyte.
