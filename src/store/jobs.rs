@@ -300,6 +300,26 @@ impl Store {
         Ok(())
     }
 
+    /// Records whether job `id`'s mirror holds changes its index and
+    /// provenance do not have yet (`due`), or has them written (`!due`).
+    pub fn set_extras_due(&self, id: i64, due: bool) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE jobs SET extras_due = ?2 WHERE id = ?1")?
+            .execute(params![id, due])?;
+        Ok(())
+    }
+
+    /// Whether job `id`'s mirror holds changes its index and provenance do
+    /// not have yet (see [`Store::set_extras_due`]).
+    pub fn extras_due(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT extras_due FROM jobs WHERE id = ?1")?
+            .query_row([id], |row| row.get(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
     /// Forgets job `id` and everything recorded of it (its plan, its runs,
     /// its log); the files it copied stay where they are. Flags of a mirror
     /// no job names any more go too. Returns whether there was such a job.

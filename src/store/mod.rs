@@ -54,7 +54,7 @@ pub(crate) fn stamp() -> String {
 }
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 24] = [
+const SCHEMA: [&str; 25] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -79,6 +79,7 @@ const SCHEMA: [&str; 24] = [
     include_str!("migrations/0022_checks.sql"),
     include_str!("migrations/0023_assets_replan.sql"),
     include_str!("migrations/0024_assets_verified_ctime.sql"),
+    include_str!("migrations/0025_jobs_extras_due.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

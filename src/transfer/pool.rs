@@ -136,7 +136,8 @@ struct Shared {
     /// cost follows the items that finish. (An item planned with no asset to
     /// copy is found by the pass over every waiting item at the end.)
     ended: Mutex<Vec<i64>>,
-    /// Whether this run put a file or an item document into the mirror.
+    /// Whether this run put a file or an item document into the mirror, or
+    /// took something out (see [`Shared::mark_changed`]).
     changed: std::sync::atomic::AtomicBool,
     limits: Limits,
     cancel: CancellationToken,
@@ -186,6 +187,17 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(asset.item_row);
+    }
+
+    /// Notes that the run changed the mirror: its index and provenance are
+    /// to be written again at the end, and stay due in the state file until
+    /// they are (a run stopped or killed first leaves them to the next run,
+    /// which may change nothing itself).
+    fn mark_changed(&self) {
+        if !self.changed.swap(true, Ordering::AcqRel) {
+            let job_id = self.job_id;
+            self.ledger.send(move |s| s.set_extras_due(job_id, true));
+        }
     }
 
     fn emit(&self, event: Event) {
@@ -970,7 +982,7 @@ async fn publish(
         shared.ledger.send_finished(finish);
     }
     shared.ended(asset);
-    shared.changed.store(true, Ordering::Relaxed);
+    shared.mark_changed();
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -1325,13 +1337,15 @@ async fn write_out(shared: &Shared) -> Result<()> {
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
     // They wait for the end of a run, and are written again only when the
-    // run changed the mirror, or when an earlier run was stopped while it
-    // wrote them (what it left half-made says so): that run's changes are
-    // in neither yet.
+    // run changed the mirror, or an earlier one did and was stopped before
+    // they were written again (the state file says so), or was stopped
+    // while it wrote them (what it left half-made says so).
     let half_made = |name: &str| {
         !shared.destination.is_bucket() && shared.local.has_file(&format!("{name}.tmp"))
     };
+    let due = shared.ledger.call(move |s| s.extras_due(job_id)).await?;
     let changed = shared.changed.load(Ordering::Relaxed)
+        || due
         || half_made(rewrite::INDEX)
         || half_made(rewrite::PROVENANCE);
     if shared.cancel.is_cancelled() || (!changed && had_index && had_provenance) {
@@ -1345,6 +1359,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
         write_provenance(shared, job.destination.clone()),
         crate::index::write(dest, &shared.local, &shared.cancel)
     );
+    let provenance_written = provenance.is_ok();
     let provenance = match provenance {
         Ok(()) => true,
         Err(error) => {
@@ -1404,6 +1419,12 @@ async fn write_out(shared: &Shared) -> Result<()> {
     rewrite::link_index(&mut root, (indexed.items > 0, provenance));
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
+    if provenance_written {
+        shared
+            .ledger
+            .call(move |s| s.set_extras_due(job_id, false))
+            .await?;
+    }
     Ok(())
 }
 
@@ -1422,7 +1443,7 @@ async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool
     let (text, kept) = match keep_aside(shared, path, size, named, |_| false).await {
         Ok(Some(kept)) => {
             // The index is made again from the new document.
-            shared.changed.store(true, Ordering::Relaxed);
+            shared.mark_changed();
             (
                 format!(
                     "{path} in the mirror could not be read as a collection ({why}); it is kept as {kept}, and a new one links the items of this job (the items other jobs of this mirror copied are linked again when those jobs run again)"
@@ -1496,7 +1517,7 @@ async fn take_out_removed(shared: &Shared) -> Result<BTreeMap<String, HashSet<St
                 .or_default()
                 .insert(format!("./{name}/{name}.json"));
         }
-        shared.changed.store(true, Ordering::Relaxed);
+        shared.mark_changed();
     }
     Ok(taken_out)
 }
@@ -1713,7 +1734,7 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
         let id = item.id;
         match outcome {
             Ok(checksum) => {
-                shared.changed.store(true, Ordering::Relaxed);
+                shared.mark_changed();
                 written.push((id, Ok(checksum)));
             }
             // This item's place in the folder is unusable (a folder or a link

@@ -457,3 +457,58 @@ fn an_asset_moved_while_a_sync_fetches_it_ends_with_the_new_address_bytes() {
     assert!(line.contains("moved/a0.bin"), "{line}");
     verifies(&state, &dest);
 }
+
+#[test]
+fn a_run_that_could_not_write_the_index_leaves_it_to_the_next_run_even_one_that_changes_nothing() {
+    let site = Site::start();
+    let Mirrored {
+        out: _out,
+        state,
+        dest,
+        job,
+        ..
+    } = first_copy(&site, 4);
+    assert_eq!(read_index(&dest.join("items.parquet"))["duckdb"], 4);
+
+    // A new item upstream; a folder in the way of the new index (as a run
+    // stopped or killed before its end would leave the old index too).
+    put_asset(&site, 4, 1);
+    put_item(&site, 4, "first");
+    put_collection(&site, &[0, 1, 2, 3, 4]);
+    let blocker = dest.join("items.parquet.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let second = cairn(&state, &["sync", &job, "--json"]);
+    assert!(
+        second.stdout.contains("items.parquet could not be written"),
+        "{}\n{}",
+        second.stdout,
+        second.stderr
+    );
+    assert!(dest.join("scenes/item-4/a4.bin").is_file());
+    assert_eq!(read_index(&dest.join("items.parquet"))["duckdb"], 4);
+
+    // The next run has nothing new to fetch, and writes the index all the
+    // same: the mirror's change is in it at last.
+    std::fs::remove_dir(&blocker).unwrap();
+    let third = cairn(&state, &["sync", &job, "--json"]);
+    assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
+    assert_eq!(third.summary()["sync"]["new_items"], 0, "{}", third.stdout);
+    let index = read_index(&dest.join("items.parquet"));
+    assert_eq!(index["duckdb"], 5, "{index}");
+    assert!(!dest.join("items.parquet.tmp").exists());
+
+    // And once written, a run that changes nothing leaves it as it is.
+    let written = std::fs::metadata(dest.join("items.parquet"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let fourth = cairn(&state, &["sync", &job, "--json"]);
+    assert_eq!(fourth.code, Some(0), "{}\n{}", fourth.stdout, fourth.stderr);
+    assert_eq!(
+        std::fs::metadata(dest.join("items.parquet"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        written
+    );
+}
