@@ -284,6 +284,11 @@ pub fn asset_file_name(key: &str, href: &str) -> Result<Segment, Refused> {
 /// joins what full case folding joins (`µ` and `μ`, `ſ` and `s`, `ϑ` and `θ`,
 /// the Kelvin sign and `k`, `ß` and `ss`).
 pub fn fold(name: &str) -> String {
+    // Plain ASCII (nearly every name): already composed, and its case
+    // folds one letter for one.
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
     name.nfc()
         .flat_map(char::to_uppercase)
         .flat_map(char::to_lowercase)
@@ -336,12 +341,16 @@ impl Names {
     /// given out, or one with `.part` or `.tmp` added, or adding one of them
     /// to it gives a name given out.
     pub fn is_taken(&self, name: &str) -> bool {
-        let key = fold(name);
-        self.taken.contains(&key)
+        self.is_taken_folded(&fold(name))
+    }
+
+    /// [`Names::is_taken`] for a name folded already.
+    fn is_taken_folded(&self, key: &str) -> bool {
+        self.taken.contains(key)
             || SUFFIXES.iter().any(|suffix| {
                 key.strip_suffix(suffix)
                     .is_some_and(|stem| self.taken.contains(stem))
-                    || self.taken.contains(&format!("{key}{suffix}"))
+                    || self.taken.contains(&[key, suffix].concat())
             })
     }
 
@@ -349,8 +358,9 @@ impl Names {
     /// (shortened to fit); the name given is marked as used.
     pub fn claim(&mut self, wanted: &str) -> String {
         let mut name = wanted.to_string();
+        let mut key = fold(&name);
         let mut n = 2u64;
-        while self.is_taken(&name) {
+        while self.is_taken_folded(&key) {
             let (stem, extension) = split_extension(wanted);
             let suffix = format!("-{n}{extension}");
             let mut keep = stem.to_string();
@@ -361,9 +371,10 @@ impl Names {
                 keep.pop();
             }
             name = format!("{keep}{suffix}");
+            key = fold(&name);
             n += 1;
         }
-        self.take(&name);
+        self.taken.insert(key.as_str());
         name
     }
 }
@@ -374,6 +385,18 @@ mod tests {
 
     fn name(original: &str) -> String {
         segment("the id", original, ITEM_CHARS).unwrap().name
+    }
+
+    #[test]
+    fn plain_ascii_folds_as_unicode_does() {
+        let every: String = (0u8..128).map(char::from).collect();
+        let unicode: String = every
+            .nfc()
+            .flat_map(char::to_uppercase)
+            .flat_map(char::to_lowercase)
+            .collect();
+        assert_eq!(fold(&every), unicode);
+        assert_eq!(fold("Scene_01.TIF"), "scene_01.tif");
     }
 
     #[test]
