@@ -188,6 +188,7 @@ async fn encode_in(
         keep_all: destination.is_bucket(),
         start: at_once.then_some((out, batches)),
         stop: stop.clone(),
+        mixed: HashSet::new(),
         writing: None,
     };
     let read = each_item(
@@ -252,7 +253,7 @@ async fn encode_in(
         cancel,
         &sender,
         Some(&mut kept),
-        |path, bytes, rows| rows.push((path.to_string(), bytes)),
+        |path, bytes, rows| rows.push((path.to_string(), bytes, None)),
     )
     .await;
     drop(sender);
@@ -260,10 +261,13 @@ async fn encode_in(
     Ok((Some(indexed), 2))
 }
 
-/// An item for the writing half: its path and its document (`None` when it
-/// could not be read). The writing half parses it: an item is then made
-/// and dropped by the same thread, which is cheaper for the allocator.
-type Row = (String, Option<Vec<u8>>);
+/// An item for the writing half: its path, its document (`None` when it
+/// could not be read), and the item parsed from it when the reading half
+/// parsed it already. Once the schema is set, the reading half parses each
+/// item as it reads it: the two halves then share the work about evenly
+/// (encoding alone takes the writing half longer than reading and looking
+/// at an item takes the other). Otherwise the writing half parses it.
+type Row = (String, Option<Vec<u8>>, Option<ItemRow>);
 
 /// The file's writer.
 type Writer = ArrowWriter<std::io::BufWriter<std::fs::File>>;
@@ -283,6 +287,8 @@ struct FirstPass {
     start: Option<(std::fs::File, mpsc::Receiver<Vec<Row>>)>,
     /// Stops the writing half: a cancel, or its work thrown away.
     stop: CancellationToken,
+    /// The fields made text, once the schema is set.
+    mixed: HashSet<String>,
     writing: Option<tokio::task::JoinHandle<Rows>>,
 }
 
@@ -326,7 +332,8 @@ impl FirstPass {
                 if self.keep_all {
                     self.kept.keep(path, bytes.clone());
                 }
-                rows.push((path.to_string(), bytes));
+                let parsed = row(bytes.as_deref(), &self.mixed);
+                rows.push((path.to_string(), bytes, Some(parsed)));
             }
             Mode::Encoding => {
                 // What was encoded is to be thrown away: no more of it.
@@ -351,7 +358,7 @@ impl FirstPass {
             Some(start_writing(
                 state,
                 writer,
-                mixed,
+                mixed.clone(),
                 batches,
                 self.stop.clone(),
             ))
@@ -365,7 +372,8 @@ impl FirstPass {
             return;
         };
         self.writing = Some(writing);
-        rows.extend(read);
+        rows.extend(read.into_iter().map(|(path, bytes)| (path, bytes, None)));
+        self.mixed = mixed;
         self.mode = Mode::Encoding;
     }
 }
@@ -451,8 +459,8 @@ fn start_writing(
         while rows.error.is_none()
             && let Some(batch) = next(&mut batches)
         {
-            for (path, bytes) in batch {
-                match row(bytes.as_deref(), &rows.mixed) {
+            for (path, bytes, parsed) in batch {
+                match parsed.unwrap_or_else(|| row(bytes.as_deref(), &rows.mixed)) {
                     Ok(item) => {
                         rows.items.push(item);
                         rows.documents.push((path, bytes.unwrap_or_default()));
