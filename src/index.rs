@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use stac::geoparquet::{Compression, WriterOptions, WriterState, ZstdLevel};
 
-use crate::destination::Destination;
+use crate::destination::{Destination, Linked};
 use crate::folder::Folder;
 use crate::rewrite::{Hrefs, INDEX};
 use crate::{Error, Result};
@@ -63,6 +63,9 @@ pub struct Indexed {
     pub left_out: Vec<(String, String)>,
     /// How many were left out in all.
     pub left_out_count: u64,
+    /// A collection of the mirror could not be read: the items it links
+    /// are not in the index.
+    pub incomplete: bool,
 }
 
 impl Indexed {
@@ -77,11 +80,20 @@ impl Indexed {
 /// Writes `items.parquet` at the root of the mirror at `destination` from
 /// the items its catalog links (`local` as in [`Destination::local_folder`]).
 /// A mirror without items gets none (an empty table would have no schema).
+/// A mirror whose catalog cannot be read keeps the index it has: that is
+/// no sign of a mirror without items (the catalog was written just before;
+/// a bucket may not have answered).
 pub async fn write(
     destination: &Destination,
     local: &Folder,
     cancel: &CancellationToken,
 ) -> Result<Indexed> {
+    if destination.read(local, "catalog.json").await.is_none() {
+        return Err(Error::io(
+            &local.display(INDEX),
+            std::io::Error::other("the mirror's catalog.json could not be read"),
+        ));
+    }
     let temporary = format!("{INDEX}.tmp");
     let file = local
         .create(&temporary)
@@ -191,12 +203,15 @@ async fn encode_in(
         mixed: HashSet::new(),
         writing: None,
     };
+    // A collection that could not be read, and why.
+    let mut unreadable = None;
     let read = each_item(
         destination,
         local,
         cancel,
         &sender,
         None,
+        &mut unreadable,
         |path, bytes, rows| first.take(path, bytes, rows),
     )
     .await;
@@ -220,7 +235,8 @@ async fn encode_in(
     } = first;
     match (mode, writing) {
         (Mode::Encoding, Some(writing)) => {
-            let indexed = finish(writing, read, cancel).await.map_err(failed)?;
+            let mut indexed = finish(writing, read, cancel).await.map_err(failed)?;
+            indexed.incomplete = unreadable.is_some();
             return Ok((Some(indexed), 1));
         }
         (_, Some(writing)) => {
@@ -242,6 +258,10 @@ async fn encode_in(
     let mixed = shapes.mixed();
     drop(shapes);
     let Some((state, writer)) = writer_for(&probes, &mixed, spare).map_err(failed)? else {
+        // No item, for want of reading them: not an empty mirror.
+        if let Some(why) = unreadable {
+            return Err(failed(why));
+        }
         return Ok((None, 1));
     };
     drop(probes);
@@ -253,11 +273,13 @@ async fn encode_in(
         cancel,
         &sender,
         Some(&mut kept),
+        &mut unreadable,
         |path, bytes, rows| rows.push((path.to_string(), bytes, None)),
     )
     .await;
     drop(sender);
-    let indexed = finish(writing, read, cancel).await.map_err(failed)?;
+    let mut indexed = finish(writing, read, cancel).await.map_err(failed)?;
+    indexed.incomplete = unreadable.is_some();
     Ok((Some(indexed), 2))
 }
 
@@ -1106,6 +1128,7 @@ async fn each_item<T>(
     cancel: &CancellationToken,
     to: &Hand<T>,
     mut kept: Option<&mut Kept>,
+    unreadable: &mut Option<String>,
     mut each: impl FnMut(&str, Option<Vec<u8>>, &mut Vec<T>),
 ) -> Result<()> {
     let mut batch = Vec::new();
@@ -1119,11 +1142,18 @@ async fn each_item<T>(
     collections.sort();
     collections.dedup();
     for collection in collections {
-        // A document that is not a collection Cairn wrote links nothing.
+        // A document that is not a collection Cairn wrote links nothing;
+        // one that could not be read is noted (its items are missing).
         let mut hrefs = Hrefs::new();
-        destination
+        match destination
             .add_linked(local, &collection, &mut hrefs, &HashSet::new())
-            .await;
+            .await
+        {
+            Linked::Absent | Linked::Read => {}
+            Linked::Unreadable(why) | Linked::Damaged { why, .. } => {
+                unreadable.get_or_insert(format!("{collection} could not be read ({why})"));
+            }
+        }
         let dir = collection.rsplit_once('/').map_or("", |(dir, _)| dir);
         // A collection's folder is opened once for its items.
         let folder = match destination {
@@ -1540,6 +1570,43 @@ mod tests {
                 .unwrap();
             assert_eq!(indexed, None);
         }
+    }
+
+    #[tokio::test]
+    async fn a_collection_that_cannot_be_read_makes_the_index_incomplete_not_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        mirror_of(root, &[item(0, json!({})), item(1, json!({}))]);
+        let destination = Destination::open(&root.to_string_lossy(), root).unwrap();
+        let local = destination.local_folder().unwrap();
+        let cancel = CancellationToken::new();
+        let indexed = write(&destination, &local, &cancel).await.unwrap();
+        assert_eq!((indexed.items, indexed.incomplete), (2, false));
+
+        // A second collection whose document is a folder: the index holds
+        // the first one's items, and says it lacks some.
+        std::fs::create_dir_all(root.join("d/collection.json")).unwrap();
+        let root_document = json!({"type": "Catalog", "id": "m", "links": [
+            {"rel": "child", "href": "./c/collection.json"},
+            {"rel": "child", "href": "./d/collection.json"}]});
+        std::fs::write(root.join("catalog.json"), root_document.to_string()).unwrap();
+        let indexed = write(&destination, &local, &cancel).await.unwrap();
+        assert_eq!((indexed.items, indexed.incomplete), (2, true));
+
+        // Nothing readable at all: an error, and the index there is kept.
+        std::fs::remove_file(root.join("c/collection.json")).unwrap();
+        std::fs::create_dir(root.join("c/collection.json")).unwrap();
+        let refused = write(&destination, &local, &cancel).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("could not be read"),
+            "{refused}"
+        );
+        assert!(root.join(INDEX).is_file());
+        // Nor is it taken away when the catalog cannot be read.
+        std::fs::remove_file(root.join("catalog.json")).unwrap();
+        std::fs::create_dir(root.join("catalog.json")).unwrap();
+        assert!(write(&destination, &local, &cancel).await.is_err());
+        assert!(root.join(INDEX).is_file());
     }
 
     #[test]

@@ -189,15 +189,24 @@ impl Shared {
             .push(asset.item_row);
     }
 
-    /// Notes that the run changed the mirror: its index and provenance are
-    /// to be written again at the end, and stay due in the state file until
-    /// they are (a run stopped or killed first leaves them to the next run,
-    /// which may change nothing itself).
-    fn mark_changed(&self) {
+    /// Notes, before the run changes the mirror, that it does: its index
+    /// and provenance are to be written again at the end, and stay due in
+    /// the state file until they are (a run stopped or killed first leaves
+    /// them to the next run, which may change nothing itself). The first
+    /// note of a run waits until the state file has it.
+    async fn mark_changed(&self) -> Result<()> {
         if !self.changed.swap(true, Ordering::AcqRel) {
             let job_id = self.job_id;
-            self.ledger.send(move |s| s.set_extras_due(job_id, true));
+            let noted = self
+                .ledger
+                .call(move |s| s.set_extras_due(job_id, true))
+                .await;
+            if noted.is_err() {
+                self.changed.store(false, Ordering::Release);
+            }
+            return noted;
         }
+        Ok(())
     }
 
     fn emit(&self, event: Event) {
@@ -890,6 +899,7 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                         })
                         .await?;
                 }
+                shared.mark_changed().await?;
                 if let Err(error) = copy.commit().await {
                     return give_up(shared, &asset, &error.reason()).await;
                 }
@@ -952,6 +962,7 @@ async fn publish(
     // be recorded even when the job is stopping; an upload stops between its
     // parts, and is abandoned (never left open in the store).
     let verified = Checksum::parse(checksum).ok();
+    shared.mark_changed().await?;
     let published = shared
         .destination
         .publish(
@@ -987,7 +998,6 @@ async fn publish(
         shared.ledger.send_finished(finish);
     }
     shared.ended(asset);
-    shared.mark_changed();
     shared.counters.files.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -1295,6 +1305,9 @@ async fn write_out(shared: &Shared) -> Result<()> {
     }
     let dirs: Vec<String> = written.keys().cloned().collect();
     let none = HashSet::new();
+    // A collection left as it was: the index made now lacks what it would
+    // link, so the index stays due.
+    let mut left_as_it_was = false;
     for (dir, mut links) in written {
         let (source, base) = collections
             .iter()
@@ -1310,6 +1323,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
             Linked::Absent | Linked::Read => {}
             Linked::Damaged { why, size } => {
                 if !keep_damaged(shared, &path, &why, size).await {
+                    left_as_it_was = true;
                     continue;
                 }
             }
@@ -1322,6 +1336,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
                         "{path} in the mirror could not be read ({why}), so it is left as it is and does not link this job's new items yet: make it readable (or move it away), then run the job again"
                     ),
                 );
+                left_as_it_was = true;
                 continue;
             }
         }
@@ -1424,7 +1439,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
     rewrite::link_index(&mut root, (indexed.items > 0, provenance));
     dest.write_json(&shared.local, "catalog.json", &root)
         .await?;
-    if provenance_written {
+    if provenance_written && !left_as_it_was && !indexed.incomplete {
         shared
             .ledger
             .call(move |s| s.set_extras_due(job_id, false))
@@ -1445,17 +1460,17 @@ async fn keep_damaged(shared: &Shared, path: &str, why: &str, size: u64) -> bool
         1 => format!("{path}.damaged-{when}"),
         n => format!("{path}.damaged-{when}-{n}"),
     };
+    // The index is made again from the new document.
+    if shared.mark_changed().await.is_err() {
+        return false;
+    }
     let (text, kept) = match keep_aside(shared, path, size, named, |_| false).await {
-        Ok(Some(kept)) => {
-            // The index is made again from the new document.
-            shared.mark_changed();
-            (
-                format!(
-                    "{path} in the mirror could not be read as a collection ({why}); it is kept as {kept}, and a new one links the items of this job (the items other jobs of this mirror copied are linked again when those jobs run again)"
-                ),
-                true,
-            )
-        }
+        Ok(Some(kept)) => (
+            format!(
+                "{path} in the mirror could not be read as a collection ({why}); it is kept as {kept}, and a new one links the items of this job (the items other jobs of this mirror copied are linked again when those jobs run again)"
+            ),
+            true,
+        ),
         Ok(None) => (
             format!(
                 "{path} in the mirror could not be read as a collection ({why}), and it was moved or changed while Cairn was keeping it aside (another job of this mirror may have kept it); what is there is left as it is: run the job again"
@@ -1508,6 +1523,7 @@ async fn take_out_removed(shared: &Shared) -> Result<BTreeMap<String, HashSet<St
     let removed = shared.ledger.call(move |s| s.removed_items(job_id)).await?;
     let mut taken_out: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     for (row, dir, files) in removed {
+        shared.mark_changed().await?;
         let document = layout::item_document(&dir);
         for path in files.iter().chain(std::iter::once(&document)) {
             shared.destination.remove(&shared.local, path).await?;
@@ -1522,7 +1538,6 @@ async fn take_out_removed(shared: &Shared) -> Result<BTreeMap<String, HashSet<St
                 .or_default()
                 .insert(format!("./{name}/{name}.json"));
         }
-        shared.mark_changed();
     }
     Ok(taken_out)
 }
@@ -1714,6 +1729,9 @@ async fn write_into_folder(local: &Arc<Folder>, items: &Arc<Vec<ToWrite>>) -> Ve
 async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
     let job_id = shared.job_id;
     let dest = &shared.destination;
+    if !items.is_empty() {
+        shared.mark_changed().await?;
+    }
     let items = Arc::new(items);
     let outcomes = match dest {
         Destination::Folder(_) => write_into_folder(&shared.local, &items).await,
@@ -1739,7 +1757,6 @@ async fn write_these(shared: &Shared, items: Vec<ToWrite>) -> Result<()> {
         let id = item.id;
         match outcome {
             Ok(checksum) => {
-                shared.mark_changed();
                 written.push((id, Ok(checksum)));
             }
             // This item's place in the folder is unusable (a folder or a link

@@ -461,13 +461,8 @@ fn an_asset_moved_while_a_sync_fetches_it_ends_with_the_new_address_bytes() {
 #[test]
 fn a_run_that_could_not_write_the_index_leaves_it_to_the_next_run_even_one_that_changes_nothing() {
     let site = Site::start();
-    let Mirrored {
-        out: _out,
-        state,
-        dest,
-        job,
-        ..
-    } = first_copy(&site, 4);
+    let mirrored = first_copy(&site, 4);
+    let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
     assert_eq!(read_index(&dest.join("items.parquet"))["duckdb"], 4);
 
     // A new item upstream; a folder in the way of the new index (as a run
@@ -477,7 +472,7 @@ fn a_run_that_could_not_write_the_index_leaves_it_to_the_next_run_even_one_that_
     put_collection(&site, &[0, 1, 2, 3, 4]);
     let blocker = dest.join("items.parquet.tmp");
     std::fs::create_dir(&blocker).unwrap();
-    let second = cairn(&state, &["sync", &job, "--json"]);
+    let second = cairn(state, &["sync", job, "--json"]);
     assert!(
         second.stdout.contains("items.parquet could not be written"),
         "{}\n{}",
@@ -490,7 +485,7 @@ fn a_run_that_could_not_write_the_index_leaves_it_to_the_next_run_even_one_that_
     // The next run has nothing new to fetch, and writes the index all the
     // same: the mirror's change is in it at last.
     std::fs::remove_dir(&blocker).unwrap();
-    let third = cairn(&state, &["sync", &job, "--json"]);
+    let third = cairn(state, &["sync", job, "--json"]);
     assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
     assert_eq!(third.summary()["sync"]["new_items"], 0, "{}", third.stdout);
     let index = read_index(&dest.join("items.parquet"));
@@ -498,17 +493,54 @@ fn a_run_that_could_not_write_the_index_leaves_it_to_the_next_run_even_one_that_
     assert!(!dest.join("items.parquet.tmp").exists());
 
     // And once written, a run that changes nothing leaves it as it is.
-    let written = std::fs::metadata(dest.join("items.parquet"))
+    let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
+    std::fs::File::options()
+        .write(true)
+        .open(dest.join("items.parquet"))
         .unwrap()
-        .modified()
+        .set_modified(long_ago)
         .unwrap();
-    let fourth = cairn(&state, &["sync", &job, "--json"]);
+    let fourth = cairn(state, &["sync", job, "--json"]);
     assert_eq!(fourth.code, Some(0), "{}\n{}", fourth.stdout, fourth.stderr);
     assert_eq!(
         std::fs::metadata(dest.join("items.parquet"))
             .unwrap()
             .modified()
             .unwrap(),
-        written
+        long_ago
     );
+}
+
+#[test]
+fn an_index_made_while_a_collection_could_not_be_read_is_made_again_by_the_next_run() {
+    let site = Site::start();
+    let mirrored = first_copy(&site, 3);
+    let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
+
+    // A new item upstream, while the mirror's collection document cannot be
+    // read (a folder stands at its name): it is left as it is, and the
+    // index cannot list the collection's items.
+    put_asset(&site, 3, 1);
+    put_item(&site, 3, "first");
+    put_collection(&site, &[0, 1, 2, 3]);
+    let collection = dest.join("scenes/collection.json");
+    std::fs::remove_file(&collection).unwrap();
+    std::fs::create_dir(&collection).unwrap();
+    let second = cairn(state, &["sync", job, "--json"]);
+    assert!(
+        second.stdout.contains("could not be read"),
+        "{}\n{}",
+        second.stdout,
+        second.stderr
+    );
+    assert!(dest.join("scenes/item-3/a3.bin").is_file());
+
+    // Readable again (gone): the next run, with nothing to fetch, links
+    // the items anew, and the index holds them all.
+    std::fs::remove_dir(&collection).unwrap();
+    let third = cairn(state, &["sync", job, "--json"]);
+    assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
+    assert_eq!(third.summary()["sync"]["new_items"], 0, "{}", third.stdout);
+    let index = read_index(&dest.join("items.parquet"));
+    assert_eq!(index["duckdb"], 4, "{index}");
 }
