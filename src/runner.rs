@@ -1078,8 +1078,8 @@ async fn run_job(
     };
     db(&|s| s.set_job_state(job_id, state))?;
     if !repair && !outcome.interrupted {
-        let failures = outcome.counts.failed;
-        db(&|s| s.close_run(job_id, failures).map(drop))?;
+        let (failures, tallies) = (outcome.counts.failed, outcome.tallies);
+        db(&|s| s.close_run(job_id, failures, tallies).map(drop))?;
     }
     // Announced once the state is written: whoever reads the job on hearing
     // it finds it ended.

@@ -37,7 +37,7 @@ pub use jobs::{Job, JobState, NewJob};
 pub use lease::{Holder, LEASE};
 pub use log::{LogKind, LogLine};
 pub use mirrors::{Check, MirrorRow};
-pub use runs::{Run, Version};
+pub use runs::{Run, Tallies, Version};
 pub use sources::Source;
 
 use crate::{Error, Result};

@@ -8,6 +8,25 @@ use serde::Serialize;
 use super::{Store, stamp};
 use crate::Result;
 
+/// What a run brought, counted in SQL over `runs` (as `runs.id`) for job
+/// `?1`: its new items, the items it changed, its new assets.
+const NEW_ITEMS: &str = "(SELECT count(*) FROM items WHERE job_id = ?1 AND first_run = runs.id)";
+const CHANGED_ITEMS: &str = "(SELECT count(*) FROM items WHERE job_id = ?1
+                                  AND changed_run = runs.id AND first_run IS NOT runs.id)";
+const NEW_ASSETS: &str = "(SELECT count(*) FROM assets a JOIN items i ON i.id = a.item_row
+                               WHERE i.job_id = ?1 AND a.first_run = runs.id)";
+
+/// The counts of a run (see [`Store::close_run`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tallies {
+    /// Items first planned in the run.
+    pub new_items: u64,
+    /// Items planned before whose document the run found changed.
+    pub changed_items: u64,
+    /// Assets first planned in the run.
+    pub new_assets: u64,
+}
+
 /// One run of a job: the first copy, or a sync bringing it up to date.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -259,28 +278,71 @@ impl Store {
 
     /// Ends the open run of job `job_id` (its copying is over): counts what
     /// it found. Returns it, if there was one.
-    pub fn close_run(&self, job_id: i64, failures: u64) -> Result<Option<Run>> {
-        let closed: Option<i64> = self
-            .conn()
-            .query_row(
-                &format!(
-                    "UPDATE runs SET finished_at = {NOW}, failures = ?2,
-                 new_items = (SELECT count(*) FROM items WHERE job_id = ?1 AND first_run = runs.id),
-                 changed_items = (SELECT count(*) FROM items WHERE job_id = ?1
-                                  AND changed_run = runs.id AND first_run IS NOT runs.id),
-                 new_assets = (SELECT count(*) FROM assets a JOIN items i ON i.id = a.item_row
-                               WHERE i.job_id = ?1 AND a.first_run = runs.id)
-                 WHERE id = (SELECT max(id) FROM runs WHERE job_id = ?1 AND finished_at IS NULL)
-                 RETURNING id"
-                ),
-                params![job_id, failures as i64],
+    ///
+    /// `tallies`, when given, are what [`Store::tally_run`] counted once
+    /// the run's changes were all made (the counting reads every row of
+    /// the job); else they are counted here.
+    pub fn close_run(
+        &self,
+        job_id: i64,
+        failures: u64,
+        tallies: Option<Tallies>,
+    ) -> Result<Option<Run>> {
+        // Counted here, or the counts given (`?3` to `?5`).
+        let (new_items, changed_items, new_assets) = match tallies {
+            Some(_) => ("?3", "?4", "?5"),
+            None => (NEW_ITEMS, CHANGED_ITEMS, NEW_ASSETS),
+        };
+        let sql = format!(
+            "UPDATE runs SET finished_at = {NOW}, failures = ?2,
+                 new_items = {new_items}, changed_items = {changed_items}, new_assets = {new_assets}
+             WHERE id = (SELECT max(id) FROM runs WHERE job_id = ?1 AND finished_at IS NULL)
+             RETURNING id"
+        );
+        let failures = failures as i64;
+        let conn = self.conn();
+        let closed: Option<i64> = match tallies {
+            Some(t) => conn.query_row(
+                &sql,
+                params![
+                    job_id,
+                    failures,
+                    t.new_items as i64,
+                    t.changed_items as i64,
+                    t.new_assets as i64
+                ],
                 |r| r.get(0),
-            )
-            .optional()?;
+            ),
+            None => conn.query_row(&sql, params![job_id, failures], |r| r.get(0)),
+        }
+        .optional()?;
         match closed {
             Some(id) => self.run(id),
             None => Ok(None),
         }
+    }
+
+    /// What the open run of job `job_id` brought so far, counted (see
+    /// [`Store::close_run`]); `None` when no run is open.
+    pub fn tally_run(&self, job_id: i64) -> Result<Option<Tallies>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {NEW_ITEMS}, {CHANGED_ITEMS}, {NEW_ASSETS} FROM runs
+                     WHERE id = (SELECT max(id) FROM runs WHERE job_id = ?1 AND finished_at IS NULL)"
+                ),
+                [job_id],
+                |r| {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+                    Ok(Tallies {
+                        new_items: n(0)?,
+                        changed_items: n(1)?,
+                        new_assets: n(2)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Run `id`.

@@ -37,7 +37,7 @@ use crate::provenance::Provenance;
 use crate::retry::{self, RetryPolicy};
 use crate::rewrite::{self, Mirrored};
 use crate::store::{
-    AssetRow, AssetState, Counts, EndedAssets, FileRecord, ItemRow, Prior, Store, Version,
+    AssetRow, AssetState, Counts, EndedAssets, FileRecord, ItemRow, Prior, Store, Tallies, Version,
 };
 use crate::transfer::copy::{Served, unchanged_at_source};
 use crate::{Error, Result};
@@ -85,6 +85,9 @@ impl Default for PoolOptions {
 pub struct Outcome {
     /// The job's counts at the end.
     pub counts: Counts,
+    /// What the run brought, counted at its end (see
+    /// [`Store::close_run`]), when it was.
+    pub tallies: Option<Tallies>,
     /// Whether the run was interrupted (resumable).
     pub interrupted: bool,
 }
@@ -139,6 +142,10 @@ struct Shared {
     /// Whether this run put a file or an item document into the mirror, or
     /// took something out (see [`Shared::mark_changed`]).
     changed: std::sync::atomic::AtomicBool,
+    /// The job's counts and the run's tallies, once the run's changes are
+    /// all made: counted while the index is written (the state thread is
+    /// free then), rather than after it.
+    ending: Mutex<Option<(Counts, Option<Tallies>)>>,
     limits: Limits,
     cancel: CancellationToken,
     counters: Arc<Counters>,
@@ -302,6 +309,7 @@ pub async fn run(
         claim_landed: tokio::sync::Notify::new(),
         ended: Mutex::new(Vec::new()),
         changed: std::sync::atomic::AtomicBool::new(false),
+        ending: Mutex::new(None),
         stopped: Mutex::new(None),
         limits,
         cancel: cancel.clone(),
@@ -374,7 +382,7 @@ pub async fn run(
                     shared.cancel.cancel();
                 }
             }
-            sampler
+            (sampler, totals_final)
         });
         (stop, handle)
     };
@@ -452,8 +460,10 @@ pub async fn run(
     let _ = handle.await;
     let (stop, handle) = ticker;
     stop.cancel();
-    if let Ok(sampler) = handle.await {
-        if let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await {
+    if let Ok((sampler, totals_final)) = handle.await {
+        // (Counted already once the plan was complete.)
+        if !totals_final && let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await
+        {
             sampler.set_totals(counts.bytes_expected, counts.assets);
         }
         shared.emit(Event::Progress(sampler.sample(&shared.counters)));
@@ -478,10 +488,22 @@ pub async fn run(
     }
     write_out(&shared).await?;
     shared.ledger.take_error()?;
-    let counts = shared.ledger.call(move |s| s.job_counts(job_id)).await?;
+    let ending = shared
+        .ending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let (counts, tallies) = match ending {
+        Some(ending) => ending,
+        None => (
+            shared.ledger.call(move |s| s.job_counts(job_id)).await?,
+            None,
+        ),
+    };
     let interrupted = cancel.is_cancelled();
     Ok(Outcome {
         counts,
+        tallies,
         interrupted,
     })
 }
@@ -1375,10 +1397,16 @@ async fn write_out(shared: &Shared) -> Result<()> {
     // stands.
     // The two are made side by side: the provenance from the state file
     // (on its thread), the index from the mirror's item documents.
-    let (provenance, indexed) = tokio::join!(
+    let (provenance, indexed, ending) = tokio::join!(
         write_provenance(shared, job.destination.clone()),
-        crate::index::write(dest, &shared.local, &shared.cancel)
+        crate::index::write(dest, &shared.local, &shared.cancel),
+        shared
+            .ledger
+            .call(move |s| Ok((s.job_counts(job_id)?, s.tally_run(job_id)?)))
     );
+    if let Ok(ending) = ending {
+        *shared.ending.lock().unwrap_or_else(|e| e.into_inner()) = Some(ending);
+    }
     let provenance_written = provenance.is_ok();
     let provenance = match provenance {
         Ok(()) => true,
