@@ -530,7 +530,8 @@ impl Store {
     }
 
     /// The files job `job_id` verified (the first `limit` after asset row
-    /// `after`): asset row, path and size.
+    /// `after`): asset row, path and size. Not those of items removed
+    /// upstream: the source no longer lists them.
     pub fn verified_files(
         &self,
         job_id: i64,
@@ -540,7 +541,7 @@ impl Store {
         let mut statement = self.conn().prepare_cached(
             "SELECT a.id, a.path, a.size FROM assets a JOIN items i ON i.id = a.item_row
              WHERE i.job_id = ?1 AND a.id > ?2 AND a.state IN ('done', 'skipped')
-               AND a.size IS NOT NULL
+               AND a.size IS NOT NULL AND i.removed_at IS NULL
              ORDER BY a.id LIMIT ?3",
         )?;
         let rows = statement.query_map(params![job_id, after, limit as i64], |row| {

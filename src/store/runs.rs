@@ -216,7 +216,8 @@ impl Store {
     /// The items of job `job_id` marked as removed upstream, to take out of
     /// the mirror: (row, folder, the files Cairn copied for it and the
     /// previous versions it kept). A file found already in place (not
-    /// copied by Cairn) or also recorded by another item stays.
+    /// copied by Cairn) or also recorded by another item of the same mirror
+    /// stays.
     pub fn removed_items(&self, job_id: i64) -> Result<Vec<(i64, String, Vec<String>)>> {
         // An item whose folder another job into the same mirror also
         // uses stays (its document and link are that job's too).
@@ -233,7 +234,11 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut files = self.conn().prepare_cached(
             "SELECT a.path FROM assets a WHERE a.item_row = ?1 AND a.state = 'done'
-               AND NOT EXISTS (SELECT 1 FROM assets b WHERE b.path = a.path AND b.id != a.id)
+               AND NOT EXISTS (SELECT 1 FROM assets b JOIN items bi ON bi.id = b.item_row
+                               JOIN jobs bj ON bj.id = bi.job_id
+                               WHERE b.path = a.path AND b.id != a.id
+                                 AND bj.destination = (SELECT j.destination FROM items i
+                                     JOIN jobs j ON j.id = i.job_id WHERE i.id = ?1))
              UNION ALL
              SELECT v.path FROM versions v JOIN assets a ON a.id = v.asset_id WHERE a.item_row = ?1",
         )?;
@@ -246,6 +251,15 @@ impl Store {
                 Ok((row, dir, paths))
             })
             .collect()
+    }
+
+    /// Keeps item row `row`, taken out of the mirror, out of what is
+    /// written (its document is gone) until it is forgotten.
+    pub fn hold_taken_out(&self, row: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE items SET state = 'written' WHERE id = ?1")?
+            .execute([row])?;
+        Ok(())
     }
 
     /// Forgets item row `row` (taken out of the mirror), with its assets.

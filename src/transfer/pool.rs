@@ -92,6 +92,16 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+/// The items a run took out of the mirror (removed upstream), until their
+/// collections' documents no longer link them: the links to leave out, and
+/// the item rows and folders, by collection folder.
+#[derive(Default)]
+struct TakenOut {
+    links: BTreeMap<String, HashSet<String>>,
+    rows: BTreeMap<String, Vec<i64>>,
+    dirs: HashSet<String>,
+}
+
 /// Items written out per state-store round trip.
 const WRITE_SLICE: usize = 256;
 
@@ -1278,13 +1288,17 @@ async fn write_out(shared: &Shared) -> Result<()> {
                 .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))
         })
         .await?;
-    let taken_out = if shared.options.mirror_deletions
+    let TakenOut {
+        links: taken_out,
+        rows: mut taken_out_rows,
+        dirs: taken_out_dirs,
+    } = if shared.options.mirror_deletions
         && shared.plan_complete()
         && !shared.cancel.is_cancelled()
     {
         take_out_removed(shared).await?
     } else {
-        BTreeMap::new()
+        TakenOut::default()
     };
     write_items(shared).await?;
     let dest = &shared.destination;
@@ -1299,6 +1313,9 @@ async fn write_out(shared: &Shared) -> Result<()> {
             // they need and no more (a growing buffer may take twice).
             let mut sizes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
             s.each_written_dir(job_id, |item_dir| {
+                if taken_out_dirs.contains(item_dir) {
+                    return;
+                }
                 if let Some((dir, name)) = item_dir.split_once('/') {
                     let size = match sizes.get_mut(dir) {
                         Some(size) => size,
@@ -1313,6 +1330,7 @@ async fn write_out(shared: &Shared) -> Result<()> {
                 .collect();
             s.each_written_dir(job_id, |item_dir| {
                 if let Some((dir, name)) = item_dir.split_once('/')
+                    && !taken_out_dirs.contains(item_dir)
                     && let Some(hrefs) = written.get_mut(dir)
                 {
                     hrefs.push_parts(&["./", name, "/", name, ".json"]);
@@ -1368,12 +1386,26 @@ async fn write_out(shared: &Shared) -> Result<()> {
             &rewrite::collection(&source, base.as_ref(), links),
         )
         .await?;
+        // The collection no longer links the items taken out of it: they
+        // can be forgotten. (A collection left as it was keeps their rows,
+        // and the next run takes their links out.)
+        if let Some(rows) = taken_out_rows.remove(&dir) {
+            shared
+                .ledger
+                .call(move |s| rows.into_iter().try_for_each(|row| s.forget_item(row)))
+                .await?;
+        }
     }
     let existing = dest.read_json(&shared.local, "catalog.json").await;
     let mut root = rewrite::root(existing.as_ref(), &job.source_url, title.as_deref(), &dirs);
     // The index and the provenance keep their links until they are written
     // again.
-    let (had_index, had_provenance) = rewrite::links_index(existing.as_ref());
+    let (linked_index, linked_provenance) = rewrite::links_index(existing.as_ref());
+    // A link to a file that is gone (removed by hand) is none: the file is
+    // written again.
+    let had_index = linked_index && dest.has_file(&shared.local, rewrite::INDEX).await;
+    let had_provenance =
+        linked_provenance && dest.has_file(&shared.local, rewrite::PROVENANCE).await;
     rewrite::link_index(&mut root, (had_index, had_provenance));
     // The root first, so that the index finds every collection.
     dest.write_json(&shared.local, "catalog.json", &root)
@@ -1539,37 +1571,53 @@ fn say_problem(shared: &Shared, at: &str, text: String) {
     }
 }
 
-/// Writes `provenance.jsonl` at the mirror's root: one line for every
-/// verified file that a job of this state file put into the mirror at
-/// `destination`, in the order of their paths.
 /// Takes the items a sync found gone from the source out of the mirror:
-/// the files Cairn copied for them, their previous versions, their
-/// documents, and their records. Returns the links to leave out of each
-/// collection folder's document.
-async fn take_out_removed(shared: &Shared) -> Result<BTreeMap<String, HashSet<String>>> {
+/// the files Cairn copied for them, their previous versions and their
+/// documents. Their records go once their collections' documents no longer
+/// link them (see [`TakenOut`]); an item taken out by a run stopped before
+/// that is taken out again, finding its files gone.
+async fn take_out_removed(shared: &Shared) -> Result<TakenOut> {
     let job_id = shared.job_id;
     let removed = shared.ledger.call(move |s| s.removed_items(job_id)).await?;
-    let mut taken_out: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    let mut taken_out = TakenOut::default();
     for (row, dir, files) in removed {
         shared.mark_changed().await?;
         let document = layout::item_document(&dir);
         for path in files.iter().chain(std::iter::once(&document)) {
-            shared.destination.remove(&shared.local, path).await?;
+            match shared.destination.remove(&shared.local, path).await {
+                // Taken out already (by a run stopped before its end).
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                removed => removed?,
+            }
         }
         if !shared.destination.is_bucket() {
             let _ = shared.local.remove_empty_folder(&dir);
         }
-        shared.ledger.call(move |s| s.forget_item(row)).await?;
-        if let Some((collection, name)) = dir.split_once('/') {
-            taken_out
-                .entry(collection.to_string())
-                .or_default()
-                .insert(format!("./{name}/{name}.json"));
+        match dir.split_once('/') {
+            Some((collection, name)) => {
+                // Kept, as written, until its collection stops linking it.
+                shared.ledger.call(move |s| s.hold_taken_out(row)).await?;
+                taken_out
+                    .links
+                    .entry(collection.to_string())
+                    .or_default()
+                    .insert(format!("./{name}/{name}.json"));
+                taken_out
+                    .rows
+                    .entry(collection.to_string())
+                    .or_default()
+                    .push(row);
+                taken_out.dirs.insert(dir);
+            }
+            None => shared.ledger.call(move |s| s.forget_item(row)).await?,
         }
     }
     Ok(taken_out)
 }
 
+/// Writes `provenance.jsonl` at the mirror's root: one line for every
+/// verified file that a job of this state file put into the mirror at
+/// `destination`, in the order of their paths.
 async fn write_provenance(shared: &Shared, destination: String) -> Result<()> {
     let local = shared.local.clone();
     shared

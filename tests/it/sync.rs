@@ -544,3 +544,86 @@ fn an_index_made_while_a_collection_could_not_be_read_is_made_again_by_the_next_
     let index = read_index(&dest.join("items.parquet"));
     assert_eq!(index["duckdb"], 4, "{index}");
 }
+
+#[test]
+fn items_taken_out_while_their_collection_could_not_be_read_are_unlinked_by_the_next_run() {
+    let site = Site::start();
+    let mirrored = first_copy(&site, 4);
+    let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
+
+    // Item 3 gone upstream; the mirror's collection document cannot be read
+    // while the sync takes the item out.
+    put_collection(&site, &[0, 1, 2]);
+    let collection = dest.join("scenes/collection.json");
+    let kept = std::fs::read(&collection).unwrap();
+    std::fs::remove_file(&collection).unwrap();
+    std::fs::create_dir(&collection).unwrap();
+    let second = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
+    assert!(
+        second.stdout.contains("could not be read"),
+        "{}",
+        second.stdout
+    );
+    assert!(!dest.join("scenes/item-3").exists());
+
+    // Readable again, as it was (linking item 3): the next run takes the
+    // link out, and the catalog and its index agree.
+    std::fs::remove_dir(&collection).unwrap();
+    std::fs::write(&collection, kept).unwrap();
+    let third = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
+    assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
+    let document: Value = serde_json::from_slice(&std::fs::read(&collection).unwrap()).unwrap();
+    let links = item_links(&document);
+    assert_eq!(links.len(), 3, "{links:?}");
+    assert!(
+        !links.contains(&"./item-3/item-3.json".to_string()),
+        "{links:?}"
+    );
+    assert_eq!(read_index(&dest.join("items.parquet"))["duckdb"], 3);
+    let report = pystac_report(&dest.join("catalog.json"));
+    assert_eq!(report["items"], 3, "{report}");
+}
+
+#[test]
+fn a_removal_takes_the_files_out_of_its_own_mirror_whatever_other_mirrors_hold() {
+    let site = Site::start();
+    let mirrored = first_copy(&site, 3);
+    let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
+    // The same source into a second mirror, by a second job.
+    let other = mirrored.out.path().join("other");
+    let copied = cairn(
+        state,
+        &[
+            "mirror",
+            &mirrored.source,
+            other.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(copied.code, Some(0), "{}\n{}", copied.stdout, copied.stderr);
+
+    put_collection(&site, &[0, 1]);
+    let synced = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
+    assert_eq!(synced.code, Some(0), "{}\n{}", synced.stdout, synced.stderr);
+    assert!(
+        !dest.join("scenes/item-2").exists(),
+        "a file of item 2 stayed"
+    );
+    // The other mirror is the other job's: untouched.
+    assert!(other.join("scenes/item-2/a2.bin").is_file());
+    verifies(state, dest);
+}
+
+#[test]
+fn an_index_removed_by_hand_is_written_again_by_a_run_that_changes_nothing() {
+    let site = Site::start();
+    let mirrored = first_copy(&site, 2);
+    let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
+    std::fs::remove_file(dest.join("items.parquet")).unwrap();
+    std::fs::remove_file(dest.join("provenance.jsonl")).unwrap();
+    let synced = cairn(state, &["sync", job, "--json"]);
+    assert_eq!(synced.code, Some(0), "{}\n{}", synced.stdout, synced.stderr);
+    assert_eq!(read_index(&dest.join("items.parquet"))["duckdb"], 2);
+    let provenance = std::fs::read_to_string(dest.join("provenance.jsonl")).unwrap();
+    assert_eq!(provenance.lines().count(), 2, "{provenance}");
+}
