@@ -60,8 +60,10 @@ pub fn run_summary(run: &crate::store::Run) -> String {
         parts.push(plural(run.changed_items, "changed item"));
     }
     if run.removed_items > 0 {
+        // Kept (marked as removed upstream) or taken out, as the job chose
+        // then: its choice now may differ, so neither is said.
         parts.push(format!(
-            "{} gone from the source (marked as removed upstream)",
+            "{} gone from the source",
             plural(run.removed_items, "item")
         ));
     }
