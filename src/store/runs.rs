@@ -254,8 +254,14 @@ impl Store {
     }
 
     /// Keeps item row `row`, taken out of the mirror, out of what is
-    /// written (its document is gone) until it is forgotten.
+    /// written (its document is gone) until it is forgotten; its assets
+    /// (their files gone too) are forgotten now, so that nothing counts
+    /// them as in the mirror, and an item that comes back upstream
+    /// meanwhile has them planned, and fetched, anew.
     pub fn hold_taken_out(&self, row: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM assets WHERE item_row = ?1")?
+            .execute([row])?;
         self.conn()
             .prepare_cached("UPDATE items SET state = 'written' WHERE id = ?1")?
             .execute([row])?;

@@ -627,3 +627,39 @@ fn an_index_removed_by_hand_is_written_again_by_a_run_that_changes_nothing() {
     let provenance = std::fs::read_to_string(dest.join("provenance.jsonl")).unwrap();
     assert_eq!(provenance.lines().count(), 2, "{provenance}");
 }
+
+#[test]
+fn an_item_back_upstream_after_a_removal_left_half_done_comes_back_whole() {
+    let site = Site::start();
+    let mirrored = first_copy(&site, 4);
+    let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
+
+    // Item 3 taken out while the collection's document cannot be read: the
+    // removal is left half done (its files gone, its record kept).
+    put_collection(&site, &[0, 1, 2]);
+    let collection = dest.join("scenes/collection.json");
+    let kept = std::fs::read(&collection).unwrap();
+    std::fs::remove_file(&collection).unwrap();
+    std::fs::create_dir(&collection).unwrap();
+    let second = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
+    assert!(
+        second.stdout.contains("could not be read"),
+        "{}",
+        second.stdout
+    );
+    assert!(!dest.join("scenes/item-3/a3.bin").exists());
+    std::fs::remove_dir(&collection).unwrap();
+    std::fs::write(&collection, kept).unwrap();
+
+    // Item 3 is back upstream before the next run: it comes back whole.
+    put_collection(&site, &[0, 1, 2, 3]);
+    let third = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
+    assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
+    assert_eq!(
+        std::fs::read(dest.join("scenes/item-3/a3.bin")).unwrap(),
+        asset_bytes(3, 1)
+    );
+    let verified = verifies(state, dest);
+    assert_eq!(verified["verified"], 4, "{verified}");
+    assert_eq!(read_index(&dest.join("items.parquet"))["duckdb"], 4);
+}
