@@ -545,31 +545,39 @@ fn an_index_made_while_a_collection_could_not_be_read_is_made_again_by_the_next_
     assert_eq!(index["duckdb"], 4, "{index}");
 }
 
-#[test]
-fn items_taken_out_while_their_collection_could_not_be_read_are_unlinked_by_the_next_run() {
-    let site = Site::start();
-    let mirrored = first_copy(&site, 4);
+/// Four items mirrored; item 3 gone upstream and taken out by a sync while
+/// the mirror's collection document could not be read (a folder stood at
+/// its name), so the removal is left half done: the item's files are gone,
+/// its record is kept, and the document, readable again as it was, still
+/// links it.
+fn removal_left_half_done(site: &Site) -> Mirrored {
+    let mirrored = first_copy(site, 4);
     let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
-
-    // Item 3 gone upstream; the mirror's collection document cannot be read
-    // while the sync takes the item out.
-    put_collection(&site, &[0, 1, 2]);
+    put_collection(site, &[0, 1, 2]);
     let collection = dest.join("scenes/collection.json");
     let kept = std::fs::read(&collection).unwrap();
     std::fs::remove_file(&collection).unwrap();
     std::fs::create_dir(&collection).unwrap();
-    let second = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
+    let synced = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
     assert!(
-        second.stdout.contains("could not be read"),
+        synced.stdout.contains("could not be read"),
         "{}",
-        second.stdout
+        synced.stdout
     );
     assert!(!dest.join("scenes/item-3").exists());
-
-    // Readable again, as it was (linking item 3): the next run takes the
-    // link out, and the catalog and its index agree.
     std::fs::remove_dir(&collection).unwrap();
     std::fs::write(&collection, kept).unwrap();
+    mirrored
+}
+
+#[test]
+fn items_taken_out_while_their_collection_could_not_be_read_are_unlinked_by_the_next_run() {
+    let site = Site::start();
+    let mirrored = removal_left_half_done(&site);
+    let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
+    let collection = dest.join("scenes/collection.json");
+
+    // The next run takes the link out, and the catalog and its index agree.
     let third = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
     assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
     let document: Value = serde_json::from_slice(&std::fs::read(&collection).unwrap()).unwrap();
@@ -631,25 +639,8 @@ fn an_index_removed_by_hand_is_written_again_by_a_run_that_changes_nothing() {
 #[test]
 fn an_item_back_upstream_after_a_removal_left_half_done_comes_back_whole() {
     let site = Site::start();
-    let mirrored = first_copy(&site, 4);
+    let mirrored = removal_left_half_done(&site);
     let (state, dest, job) = (&mirrored.state, &mirrored.dest, &mirrored.job);
-
-    // Item 3 taken out while the collection's document cannot be read: the
-    // removal is left half done (its files gone, its record kept).
-    put_collection(&site, &[0, 1, 2]);
-    let collection = dest.join("scenes/collection.json");
-    let kept = std::fs::read(&collection).unwrap();
-    std::fs::remove_file(&collection).unwrap();
-    std::fs::create_dir(&collection).unwrap();
-    let second = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
-    assert!(
-        second.stdout.contains("could not be read"),
-        "{}",
-        second.stdout
-    );
-    assert!(!dest.join("scenes/item-3/a3.bin").exists());
-    std::fs::remove_dir(&collection).unwrap();
-    std::fs::write(&collection, kept).unwrap();
 
     // Item 3 is back upstream before the next run: it comes back whole.
     put_collection(&site, &[0, 1, 2, 3]);
