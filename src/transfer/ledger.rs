@@ -95,7 +95,7 @@ impl Flusher {
                     if let Err(error) = flush_once(&store, &folder, job_id) {
                         // Not recorded: the files are checked again at the
                         // next start (unless a later flush covers them).
-                        tracing::warn!(%error, "flushing finished files failed");
+                        flush_failed(&error);
                         failing.store(true, Ordering::Release);
                     }
                     done.store(false, Ordering::Release);
@@ -441,7 +441,7 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
             match flush_once(store, &flush.folder, flush.job_id) {
                 Ok(()) => flush.pending = false,
                 // Not recorded: the files are checked again at the next start.
-                Err(error) => tracing::warn!(%error, "flushing finished files failed"),
+                Err(error) => flush_failed(&error),
             }
         }
         return;
@@ -479,7 +479,7 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
         }
         None => {
             if let Err(error) = flush_once(store, &flush.folder, flush.job_id) {
-                tracing::warn!(%error, "flushing finished files failed");
+                flush_failed(&error);
                 return;
             }
         }
@@ -495,6 +495,17 @@ fn flush_if_due(store: &Mutex<Store>, flush: Option<&mut Flush>, when: When) {
 /// that moment's time (the store's clock is in milliseconds): it is read
 /// once the clock has moved on from the last record's, and the store is let
 /// go once the clock has moved on from it.
+/// Notes a flush that failed (its files are checked again at the next
+/// start). A failure of the state file itself (its disk full) is the job's
+/// to say, in words, as it stops (see [`Ledger::failure`]): not a warning
+/// of its own beside it.
+fn flush_failed(error: &Error) {
+    match error {
+        Error::Database(_) => tracing::debug!(%error, "flushing finished files failed"),
+        _ => tracing::warn!(%error, "flushing finished files failed"),
+    }
+}
+
 fn flush_once(store: &Mutex<Store>, folder: &Path, job_id: i64) -> Result<()> {
     let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
     let started = {
