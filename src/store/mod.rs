@@ -455,6 +455,7 @@ fn json_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<serde_
     })
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,7 +496,7 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_keeps_what_a_savepoint_undoes_in_memory_up_to_4_mib() {
+    fn sqlite_keeps_what_a_savepoint_undoes_in_memory_up_to_124_kib() {
         // Set when SQLite is built (.cargo/config.toml): without it every
         // planned item of a batch writes its pages to a temporary file.
         let store = Store::open_in_memory().unwrap();
@@ -508,9 +509,36 @@ mod tests {
             .collect::<std::result::Result<_, _>>()
             .unwrap();
         assert!(
-            options.iter().any(|o| o == "STMTJRNL_SPILL=4194304"),
+            options.iter().any(|o| o == "STMTJRNL_SPILL=126976"),
             "{options:?}"
         );
+    }
+
+    #[test]
+    fn a_savepoint_that_changes_more_than_memory_keeps_still_commits() {
+        // Past the threshold above, the undo pages go to a temporary file,
+        // where SQLite writes them in pieces of the threshold's size; a piece
+        // of 128 KiB or more was written as nothing and taken for a full
+        // disk (a sync asking again about 20,000 files stopped so).
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cairn.db")).unwrap();
+        let conn = store.conn();
+        conn.execute_batch(
+            "CREATE TABLE big (x BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO big SELECT randomblob(3000) FROM n;",
+        )
+        .unwrap();
+        conn.execute_batch(
+            "BEGIN; SAVEPOINT s; UPDATE big SET x = randomblob(3000); RELEASE s; COMMIT;",
+        )
+        .unwrap();
+        let changed: i64 = conn
+            .query_row("SELECT count(*) FROM big WHERE length(x) = 3000", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(changed, 3000);
     }
 
     #[test]
