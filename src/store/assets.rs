@@ -733,26 +733,35 @@ impl Store {
         Ok(failures)
     }
 
-    /// The assets of an item that ended, for writing it out: the done (or
-    /// skipped) ones, and the failed ones with why, each in the order they
-    /// were planned. One statement: it runs once per item of a job.
-    pub fn ended_assets(&self, item_row: i64) -> Result<EndedAssets> {
+    /// The assets of the items `item_rows` that ended, for writing them
+    /// out, in the order of `item_rows`: the done (or skipped) ones, and the
+    /// failed ones with why, each in the order they were planned. One
+    /// statement for them all (the rows are handed over as a JSON array):
+    /// items are written a slice at a time, and each item's own statement
+    /// cost more than its row.
+    pub fn ended_assets(&self, item_rows: &[i64]) -> Result<Vec<EndedAssets>> {
+        let rows = super::json_array(item_rows);
         let mut statement = self.conn().prepare_cached(
             "SELECT a.id, a.key, a.path, a.size, a.checksum, a.href, a.state = 'failed',
-                    coalesce(a.failure, '')
-             FROM assets a WHERE a.item_row = ?1 AND a.state IN ('done', 'skipped', 'failed')
-             ORDER BY a.id",
+                    coalesce(a.failure, ''), a.item_row
+             FROM assets a WHERE a.item_row IN (SELECT value FROM json_each(?1))
+                 AND a.state IN ('done', 'skipped', 'failed')
+             ORDER BY a.item_row, a.id",
         )?;
-        let mut rows = statement.query([item_row])?;
-        let mut ended = EndedAssets::default();
+        let mut found = std::collections::HashMap::<i64, EndedAssets>::new();
+        let mut rows = statement.query([rows])?;
         while let Some(row) = rows.next()? {
+            let ended = found.entry(row.get(8)?).or_default();
             if row.get(6)? {
                 ended.failed.push((row.get(1)?, row.get(7)?));
             } else {
                 ended.finished.push(verified_asset_of(row)?);
             }
         }
-        Ok(ended)
+        Ok(item_rows
+            .iter()
+            .map(|row| found.remove(row).unwrap_or_default())
+            .collect())
     }
 
     fn verified_assets(&self, filter: &str, id: i64) -> Result<Vec<VerifiedAsset>> {

@@ -364,13 +364,7 @@ impl Store {
     /// [`Store::items_to_write`]), by row id. One statement for them all
     /// (the rows are handed over as a JSON array).
     pub fn items_ready(&self, job_id: i64, rows: &[i64]) -> Result<Vec<ItemRow>> {
-        let rows = format!(
-            "[{}]",
-            rows.iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let rows = super::json_array(rows);
         let mut statement = self.conn().prepare_cached(&format!(
             "{SELECT_ITEMS} WHERE i.id IN (SELECT value FROM json_each(?2)) AND {READY}
              ORDER BY i.id"

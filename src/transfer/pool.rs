@@ -1701,14 +1701,16 @@ type ToWrite = ((EndedAssets, Vec<(String, Version)>), ItemRow);
 fn with_assets(s: &Store, items: Vec<ItemRow>) -> Result<Vec<ToWrite>> {
     // One question for the whole slice rather than one per item.
     let versions = s.any_versions()?;
+    let ended = s.ended_assets(&items.iter().map(|item| item.id).collect::<Vec<_>>())?;
     items
         .into_iter()
-        .map(|item| {
+        .zip(ended)
+        .map(|(item, ended)| {
             let kept = match versions {
                 true => s.versions_of_item(item.id)?,
                 false => Vec::new(),
             };
-            Ok(((s.ended_assets(item.id)?, kept), item))
+            Ok(((ended, kept), item))
         })
         .collect()
 }
