@@ -57,7 +57,9 @@ pub enum Event {
         bytes: u64,
         /// Assets whose size the catalog does not give.
         unknown_sizes: u64,
-        /// Assets already done or present.
+        /// Assets in the mirror before this run (copied by an earlier one,
+        /// or found there and verified); not those copied while the plan
+        /// was read.
         already_done: u64,
         /// Where the mirror goes.
         destination: String,

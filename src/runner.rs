@@ -1126,6 +1126,9 @@ async fn plan_and_report(
     let job_id = job.id;
     let selection: Selection = serde_json::from_value(job.selection.clone())
         .map_err(|e| Error::invalid_input(format!("job {job_id} has a damaged selection: {e}")))?;
+    // What the mirror held before this run: the files the transfers copy
+    // while the plan is read are not "already there".
+    let done_before = ledger.call(move |s| s.job_counts(job_id)).await?.done;
     let lost = restore_lost(ledger, job).await?;
     if lost > 0 {
         let event = Event::Problem {
@@ -1163,7 +1166,9 @@ async fn plan_and_report(
         assets: counts.assets,
         bytes: counts.bytes_expected,
         unknown_sizes: summary.unknown_sizes,
-        already_done: counts.done + counts.skipped,
+        // Found in place (skipped) or copied by an earlier run, less those
+        // lost since.
+        already_done: counts.skipped + counts.done.min(done_before.saturating_sub(lost as u64)),
         destination: job.destination.clone(),
         requester_pays: job.access.requester_pays,
     };

@@ -196,6 +196,67 @@ fn a_second_job_into_the_same_folder_skips_what_is_already_verified() {
 }
 
 #[test]
+fn a_first_mirror_finds_nothing_already_there_though_copies_start_during_the_plan() {
+    // Files are copied while the plan still reads the item files: by the
+    // time it is told, some are done, and they were not there before.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let source = dir.path().join("source");
+    std::fs::create_dir_all(source.join("files")).unwrap();
+    std::fs::create_dir_all(source.join("items")).unwrap();
+    let mut links = vec![serde_json::json!({"rel": "root", "href": "./collection.json"})];
+    for n in 0..2000 {
+        std::fs::write(source.join(format!("files/f{n}.bin")), format!("file {n}")).unwrap();
+        let item = serde_json::json!({
+            "type": "Feature", "stac_version": "1.1.0", "id": format!("item-{n}"),
+            "collection": "c",
+            "geometry": {"type": "Point", "coordinates": [0.0, 0.0]},
+            "bbox": [0.0, 0.0, 0.0, 0.0],
+            "properties": {"datetime": "2024-01-01T00:00:00Z"},
+            "links": [{"rel": "collection", "href": "../collection.json"}],
+            "assets": {"data": {"href": format!("../files/f{n}.bin")}}
+        });
+        std::fs::write(
+            source.join(format!("items/item-{n}.json")),
+            item.to_string(),
+        )
+        .unwrap();
+        links.push(serde_json::json!({"rel": "item", "href": format!("./items/item-{n}.json")}));
+    }
+    let items = source.join("collection.json");
+    let collection = serde_json::json!({
+        "type": "Collection", "stac_version": "1.1.0", "id": "c", "description": "d",
+        "license": "CC0-1.0",
+        "extent": {"spatial": {"bbox": [[0.0, 0.0, 0.0, 0.0]]},
+                   "temporal": {"interval": [[null, null]]}},
+        "links": links
+    });
+    std::fs::write(&items, collection.to_string()).unwrap();
+    let dest = dir.path().join("mirror");
+    let run = || {
+        let output = cairn(
+            &state,
+            &[
+                "mirror",
+                items.to_str().unwrap(),
+                dest.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        assert_eq!(output.code, Some(0), "{}", output.stderr);
+        let lines = output.lines();
+        let plan = lines.iter().find(|l| l["type"] == "plan").unwrap().clone();
+        (plan, lines.last().unwrap().clone())
+    };
+    let (plan, summary) = run();
+    assert_eq!(plan["already_done"], 0, "{plan}");
+    assert_eq!(summary["done"], 2000, "{summary}");
+    // Run again, every file is there from before.
+    let (plan, _) = run();
+    assert_eq!(plan["already_done"], 2000, "{plan}");
+}
+
+#[test]
 fn a_destination_that_cannot_be_made_is_said_plainly_and_the_job_waits() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cairn.db");

@@ -386,7 +386,11 @@ assets: number;
 bytes: number; 
 /**  Assets whose size the catalog does not give. */
 unknown_sizes: number; 
-/**  Assets already done or present. */
+/**
+ *  Assets in the mirror before this run (copied by an earlier one,
+ *  or found there and verified); not those copied while the plan
+ *  was read.
+ */
 already_done: number; 
 /**  Where the mirror goes. */
 destination: string; 
