@@ -65,6 +65,7 @@ pub mod vault;
 pub mod verify;
 pub mod watch;
 pub mod words;
+pub mod writer;
 
 pub use error::{Error, Reach, Result, examples as error_examples};
 

@@ -127,6 +127,8 @@ pub struct Ledger {
     /// Paced updates sent and not yet applied, and the signal that a batch
     /// of room was made.
     paced: Arc<(Mutex<usize>, Condvar)>,
+    /// The mirror folder the job writes into, held while the ledger lives.
+    writer: Option<crate::writer::Writer>,
 }
 
 /// Ends the store thread's gathering early, for a request answered without
@@ -219,7 +221,15 @@ impl Ledger {
             thread: Some(thread),
             failed: Arc::new(Mutex::new(None)),
             paced: Arc::new((Mutex::new(0), Condvar::new())),
+            writer: None,
         })
+    }
+
+    /// Keeps `writer` (the job's hold on its mirror folder) until the
+    /// ledger is dropped: the run's last write is done by then.
+    pub fn holding(mut self, writer: Option<crate::writer::Writer>) -> Ledger {
+        self.writer = writer;
+        self
     }
 
     /// Runs `f` in the next batch and answers once it is committed.

@@ -241,14 +241,19 @@ pub async fn open_ledger(
     destination: &Destination,
     (source, claim): (&str, bool),
 ) -> Result<Arc<Ledger>> {
-    let flush = match destination {
+    let (flush, writer) = match destination {
         Destination::Folder(root) => {
             tokio::fs::create_dir_all(root)
                 .await
                 .map_err(|source| destination_error(root, source))?;
-            Some(root.clone())
+            // A run that copies holds the folder against other programs.
+            let writer = match claim {
+                true => Some(take_folder(root).await?),
+                false => None,
+            };
+            (Some(root.clone()), writer)
         }
-        Destination::Bucket(_) => None,
+        Destination::Bucket(_) => (None, None),
     };
     // The root catalog is written first, naming its source, so that a job
     // from another source started meanwhile is refused too (unless only
@@ -260,7 +265,24 @@ pub async fn open_ledger(
             .write_json(&local, "catalog.json", &root)
             .await?;
     }
-    Ok(Arc::new(Ledger::start(store, job_id, flush)?))
+    Ok(Arc::new(
+        Ledger::start(store, job_id, flush)?.holding(writer),
+    ))
+}
+
+/// Takes the mirror folder `root` for this run (see [`crate::writer`]).
+async fn take_folder(root: &std::path::Path) -> Result<crate::writer::Writer> {
+    let at = root.to_path_buf();
+    let taken = tokio::task::spawn_blocking(move || crate::writer::Writer::take(&at))
+        .await
+        .map_err(|e| Error::invalid_input(format!("the destination could not be opened: {e}")))?
+        .map_err(|source| destination_error(root, source))?;
+    taken.ok_or_else(|| {
+        Error::invalid_input(format!(
+            "another program is copying into the mirror folder {} (another Cairn: the app, a command in another terminal, or one on another computer sharing the drive); two copiers at once would overwrite each other's catalog files. Resume this job once that one has ended",
+            root.display()
+        ))
+    })
 }
 
 /// Why a destination folder could not be made, in words.

@@ -280,6 +280,40 @@ fn a_destination_that_cannot_be_made_is_said_plainly_and_the_job_waits() {
 }
 
 #[test]
+fn a_mirror_folder_another_program_copies_into_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let (demo, dest) = (demo.to_str().unwrap(), dir.path().join("mirror"));
+    std::fs::create_dir_all(&dest).unwrap();
+    // Another Cairn, with a state file of its own, holds the folder.
+    let other = cairn::writer::Writer::take(&dest).unwrap().expect("free");
+    let state = dir.path().join("cairn.db");
+    let run = cairn(&state, &["mirror", demo, dest.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("another program is copying into the mirror folder"),
+        "{}",
+        run.stderr
+    );
+    // Nothing was written into the mirror meanwhile.
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+    let jobs = cairn(&state, &["jobs", "--json"]);
+    assert_eq!(jobs.lines()[0]["state"], "paused");
+    // Once it has ended, the job goes on.
+    drop(other);
+    let resumed = cairn(&state, &["resume", "1"]);
+    assert_eq!(
+        resumed.code,
+        Some(0),
+        "{}\n{}",
+        resumed.stdout,
+        resumed.stderr
+    );
+    assert!(dest.join("catalog.json").exists());
+}
+
+#[test]
 fn every_verify_of_a_mirror_is_recorded_for_the_mirrors_list() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cairn.db");
