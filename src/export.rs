@@ -10,7 +10,9 @@
 //! A file whose checksum Cairn recorded when it verified it is not hashed
 //! again while its size and modification time still match the record (the
 //! copy itself is left to the kernel); any other file is hashed as it is
-//! copied. The mirror is read through its [`Folder`]: a link inside it is
+//! copied; one whose bytes are then not those verified is left out of the
+//! bag and said, as is a file verified into the mirror and gone since. The
+//! mirror is read through its [`Folder`]: a link inside it is
 //! never followed (it is reported, and the bag is not made complete with
 //! whatever it points at). The bag is built under a temporary name beside
 //! its place and renamed there once whole, so an interrupted export leaves
@@ -520,8 +522,6 @@ fn fill(
         sha512: options.sha512.then(Vec::new),
     };
     let mut failure = None;
-    // The checksums recorded when files were verified, unless asked not to.
-    let reuse = store.filter(|_| !options.rehash);
     let walked = mirror.each_entry(|path, kind| {
         match kind {
             Entry::Folder => {}
@@ -532,8 +532,15 @@ fn fill(
                         .into(),
                 ));
             }
-            Entry::File => match copy_one(mirror, bag, path, reuse, destination, &mut manifests) {
-                Ok((size, reused)) => {
+            Entry::File => match copy_one(
+                mirror,
+                bag,
+                path,
+                (store, options.rehash),
+                destination,
+                &mut manifests,
+            ) {
+                Ok(Copied::Bagged { size, reused }) => {
                     bagged.files += 1;
                     bagged.bytes += size;
                     if reused {
@@ -541,6 +548,10 @@ fn fill(
                     } else {
                         bagged.hashed += 1;
                     }
+                }
+                Ok(Copied::Damaged) => {
+                    bagged.hashed += 1;
+                    bagged.left_out.push((path.to_string(), DAMAGED.into()));
                 }
                 // A name the bag's folder cannot hold (a backslash...): that
                 // file is left out, and said.
@@ -580,6 +591,16 @@ fn fill(
         return Err(error);
     }
     walked.map_err(|e| Error::io(mirror.root(), e))?;
+    // Files verified into the mirror and gone since are said too: the bag
+    // is not the whole mirror.
+    if let Some(store) = store {
+        store.each_mirrored_file(destination, |file| {
+            if !mirror.has_file(&file.path) {
+                bagged.left_out.push((file.path.clone(), MISSING.into()));
+            }
+            Ok(())
+        })?;
+    }
     write_tags(bag, &mut manifests, &bagged, source)?;
     Ok(bagged)
 }
@@ -590,16 +611,33 @@ fn recorded(store: Option<&Store>, destination: &str, path: &str) -> bool {
     store.is_some_and(|s| s.mirrored_file(destination, path).ok().flatten().is_some())
 }
 
-/// Copies one file of the mirror into the bag's `data/`; its size, and
-/// whether a recorded checksum was used rather than hashing it.
+/// Why a file whose bytes are not those verified is not in the bag.
+const DAMAGED: &str = "its bytes are not those Cairn verified (damaged or edited since); `cairn verify --repair` fetches it again";
+
+/// Why a file verified into the mirror and gone since is not in the bag.
+const MISSING: &str = "Cairn verified it into the mirror, and it is no longer there; `cairn verify --repair` fetches it again";
+
+/// What became of a file of the mirror.
+enum Copied {
+    /// In the bag: its size, and whether a recorded checksum was used
+    /// rather than hashing it.
+    Bagged { size: u64, reused: bool },
+    /// Hashed, and not the bytes verified: left out of the bag.
+    Damaged,
+}
+
+/// Copies one file of the mirror into the bag's `data/`. `store` holds the
+/// checksum recorded when the file was verified: it is used rather than
+/// hashing the file while the file keeps its size and times (unless
+/// `rehash`), and a file hashed that differs from it is left out.
 fn copy_one(
     mirror: &Folder,
     bag: &Folder,
     path: &str,
-    store: Option<&Store>,
+    (store, rehash): (Option<&Store>, bool),
     destination: &str,
     manifests: &mut Manifests,
-) -> Result<(u64, bool)> {
+) -> Result<Copied> {
     let io_mirror = |e| Error::io(&mirror.display(path), e);
     let target = format!("data/{path}");
     let io_bag = |e| Error::io(&bag.display(&target), e);
@@ -607,64 +645,75 @@ fn copy_one(
     let meta = from.metadata().map_err(io_mirror)?;
     let size = meta.len();
     let mtime = meta.modified().ok().map(crate::folder::nanos);
-    let recorded = match (store, mtime) {
-        (Some(store), Some(mtime)) => store
-            .mirrored_file(destination, path)?
-            // Its change time too, which no one can set back: bytes edited
-            // and given their old modification time again are hashed.
-            .filter(|file| {
-                file.size == size
-                    && file.mtime == Some(mtime)
-                    && file.changed.is_some()
-                    && file.changed == crate::folder::changed_at(&meta)
-            })
-            .and_then(|file| Checksum::parse(&file.checksum).ok())
-            .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256),
-        _ => None,
+    let record = match store {
+        Some(store) => store.mirrored_file(destination, path)?,
+        None => None,
     };
+    let verified = record
+        .as_ref()
+        .and_then(|file| Checksum::parse(&file.checksum).ok())
+        .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256);
+    // Unchanged since verified: its size and modification time, and its
+    // change time too, which no one can set back (bytes edited and given
+    // their old modification time again are hashed).
+    let unchanged = record.as_ref().is_some_and(|file| {
+        file.size == size
+            && mtime.is_some()
+            && file.mtime == mtime
+            && file.changed.is_some()
+            && file.changed == crate::folder::changed_at(&meta)
+    });
     let mut to = bag.create(&target).map_err(io_bag)?;
-    let reused = recorded.is_some() && manifests.sha512.is_none();
-    let sha256 = if let (Some(recorded), true) = (recorded, reused) {
-        // Unchanged since it was verified: the kernel copies the bytes.
-        let copied = std::io::copy(&mut from, &mut to).map_err(io_bag)?;
-        if copied != size {
-            return Err(io_mirror(std::io::Error::other(format!(
-                "it changed while it was copied ({size} bytes became {copied})"
-            ))));
-        }
-        recorded
-    } else {
-        let mut sha256 = Hasher::new(Algorithm::Sha2_256);
-        let mut sha512 = manifests
-            .sha512
-            .is_some()
-            .then(|| Hasher::new(Algorithm::Sha2_512));
-        let mut buffer = vec![0u8; CHUNK];
-        loop {
-            let read = from.read(&mut buffer).map_err(io_mirror)?;
-            if read == 0 {
-                break;
+    let reused = unchanged && !rehash && verified.is_some() && manifests.sha512.is_none();
+    let (sha256, sha512) = match verified.clone().filter(|_| reused) {
+        Some(recorded) => {
+            // The kernel copies the bytes.
+            let copied = std::io::copy(&mut from, &mut to).map_err(io_bag)?;
+            if copied != size {
+                return Err(io_mirror(std::io::Error::other(format!(
+                    "it changed while it was copied ({size} bytes became {copied})"
+                ))));
             }
-            sha256.update(&buffer[..read]);
-            if let Some(sha512) = &mut sha512 {
-                sha512.update(&buffer[..read]);
+            (recorded, None)
+        }
+        None => {
+            let mut sha256 = Hasher::new(Algorithm::Sha2_256);
+            let mut sha512 = manifests
+                .sha512
+                .is_some()
+                .then(|| Hasher::new(Algorithm::Sha2_512));
+            let mut buffer = vec![0u8; CHUNK];
+            loop {
+                let read = from.read(&mut buffer).map_err(io_mirror)?;
+                if read == 0 {
+                    break;
+                }
+                sha256.update(&buffer[..read]);
+                if let Some(sha512) = &mut sha512 {
+                    sha512.update(&buffer[..read]);
+                }
+                to.write_all(&buffer[..read]).map_err(io_bag)?;
             }
-            to.write_all(&buffer[..read]).map_err(io_bag)?;
+            (sha256.finish(), sha512.map(Hasher::finish))
         }
-        if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, sha512) {
-            lines.push((hex::encode(sha512.finish().digest), target.clone()));
-        }
-        sha256.finish()
     };
+    if verified.is_some_and(|verified| verified.digest != sha256.digest) {
+        drop(to);
+        bag.remove(&target).map_err(io_bag)?;
+        return Ok(Copied::Damaged);
+    }
     // Flushed to disk with the whole bag (one syncfs) on Linux; elsewhere
     // file by file.
     if !cfg!(target_os = "linux") {
         to.sync_all().map_err(io_bag)?;
     }
+    if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, sha512) {
+        lines.push((hex::encode(sha512.digest), target.clone()));
+    }
     manifests
         .sha256
         .push((hex::encode(&sha256.digest), target.clone()));
-    Ok((size, reused))
+    Ok(Copied::Bagged { size, reused })
 }
 
 /// `path` as a manifest names it: CR, LF and `%` percent-encoded (RFC 8493

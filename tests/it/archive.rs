@@ -258,8 +258,10 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     assert!(bagit_validate(&again).status.success());
 
     // A byte changed and the old modification time given back: the file
-    // is hashed again all the same (its change time moved), and the bag's
-    // manifest holds what the bag holds.
+    // is hashed again all the same (its change time moved), found not to
+    // be the bytes verified, and left out of the bag, said; a file verified
+    // and deleted since is said too. The bag holds the rest, whole.
+    std::fs::remove_file(dest.join("scenes/scene 06/a6.tif")).unwrap();
     let edited = dest.join("scenes/scene 05/a5.tif");
     let modified = std::fs::metadata(&edited).unwrap().modified().unwrap();
     let mut bytes = std::fs::read(&edited).unwrap();
@@ -273,8 +275,34 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
         .unwrap();
     let third = out.path().join("bag-4");
     let run = export(&state, &dest, &third);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.summary()["reused"], assets.len() - 2);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.summary()["reused"], assets.len() - 3);
+    assert_eq!(run.summary()["left_out"], 2);
+    let left_out: Vec<(String, String)> = run
+        .lines()
+        .iter()
+        .filter(|l| l["type"] == "left_out")
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        left_out
+            .iter()
+            .any(|(path, why)| path == "scenes/scene 05/a5.tif"
+                && why.contains("not those Cairn verified")),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out
+            .iter()
+            .any(|(path, why)| path == "scenes/scene 06/a6.tif" && why.contains("no longer there")),
+        "{left_out:?}"
+    );
+    assert!(!third.join("data/scenes/scene 05/a5.tif").exists());
     assert!(bagit_validate(&third).status.success());
 
     // A bag over a folder that holds something, or inside the mirror, is
