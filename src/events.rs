@@ -24,6 +24,11 @@ pub struct Counters {
     pub bytes: Arc<AtomicU64>,
     /// Assets finished (done or skipped) in this run.
     pub files: AtomicU64,
+    /// Of those, the ones whose record the state store has applied (counted
+    /// by the store's thread as it applies each): beside a count of the
+    /// store's rows read in the same turn, it tells what the rows held
+    /// before this run.
+    pub files_recorded: AtomicU64,
     /// Assets failed in this run.
     pub failed: AtomicU64,
 }
@@ -292,7 +297,7 @@ pub struct Snapshot {
 pub struct Sampler {
     job: i64,
     base_bytes: u64,
-    base_files: u64,
+    base_files: AtomicU64,
     bytes_total: AtomicU64,
     files_total: AtomicU64,
     window: Mutex<Vec<(Instant, u64)>>,
@@ -310,17 +315,21 @@ impl Sampler {
         Sampler {
             job,
             base_bytes,
-            base_files,
+            base_files: AtomicU64::new(base_files),
             bytes_total: AtomicU64::new(bytes_total),
             files_total: AtomicU64::new(files_total),
             window: Mutex::new(Vec::new()),
         }
     }
 
-    /// New totals, while the job is still being planned.
-    pub fn set_totals(&self, bytes_total: u64, files_total: u64) {
+    /// New totals, while the job is still being planned, and the assets
+    /// finished before this run as the store now counts them: a sync asks
+    /// again about files verified before, which are then no longer counted
+    /// as finished until they are again.
+    pub fn set_totals(&self, bytes_total: u64, files_total: u64, files_before: u64) {
         self.bytes_total.store(bytes_total, Ordering::Relaxed);
         self.files_total.store(files_total, Ordering::Relaxed);
+        self.base_files.store(files_before, Ordering::Relaxed);
     }
 
     /// Reads the counters now.
@@ -344,7 +353,8 @@ impl Sampler {
             job: self.job,
             bytes_done,
             bytes_total: bytes_total.max(bytes_done),
-            files_done: self.base_files + counters.files.load(Ordering::Relaxed),
+            files_done: self.base_files.load(Ordering::Relaxed)
+                + counters.files.load(Ordering::Relaxed),
             files_total: self.files_total.load(Ordering::Relaxed),
             files_failed: counters.failed.load(Ordering::Relaxed),
             rate,

@@ -387,8 +387,8 @@ pub async fn run(
                 let complete = shared.plan_complete();
                 if !totals_final && (complete || Instant::now() >= totals_next) {
                     let asked = Instant::now();
-                    if let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await {
-                        sampler.set_totals(counts.bytes_expected, counts.assets);
+                    if let Ok(totals) = totals(&shared).await {
+                        sampler.set_totals(totals.0, totals.1, totals.2);
                         totals_final = complete;
                     }
                     // Counting reads every row of the job, and holds the
@@ -494,9 +494,8 @@ pub async fn run(
     stop.cancel();
     if let Ok((sampler, totals_final)) = handle.await {
         // (Counted already once the plan was complete.)
-        if !totals_final && let Ok(counts) = shared.ledger.call(move |s| s.job_counts(job_id)).await
-        {
-            sampler.set_totals(counts.bytes_expected, counts.assets);
+        if !totals_final && let Ok(totals) = totals(&shared).await {
+            sampler.set_totals(totals.0, totals.1, totals.2);
         }
         shared.emit(Event::Progress(sampler.sample(&shared.counters)));
     }
@@ -621,6 +620,26 @@ async fn worker(shared: &Shared) -> Result<()> {
         copy_one(shared, asset, slot).await?;
     }
     Ok(())
+}
+
+/// The job's bytes and assets in all, and the assets finished before this
+/// run (those finished now, less those this run finished and recorded, both
+/// read in one turn of the store's thread).
+async fn totals(shared: &Shared) -> Result<(u64, u64, u64)> {
+    let (job_id, counters) = (shared.job_id, shared.counters.clone());
+    shared
+        .ledger
+        .call(move |s| {
+            let counts = s.job_counts(job_id)?;
+            let recorded = counters.files_recorded.load(Ordering::Relaxed);
+            let finished = counts.done + counts.skipped;
+            Ok((
+                counts.bytes_expected,
+                counts.assets,
+                finished.saturating_sub(recorded),
+            ))
+        })
+        .await
 }
 
 /// How often the items whose assets all ended are written while the job
@@ -1038,8 +1057,12 @@ async fn publish(
         }
         return give_up(shared, asset, &error.reason()).await;
     }
-    let (id, checksum) = (asset.id, checksum.to_string());
-    let finish = move |s: &Store| s.finish_asset_with(id, state, size, &checksum, &record);
+    let (id, checksum, counters) = (asset.id, checksum.to_string(), shared.counters.clone());
+    let finish = move |s: &Store| {
+        s.finish_asset_with(id, state, size, &checksum, &record)?;
+        counters.files_recorded.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    };
     if shared.destination.is_bucket() {
         // The staged copy is the proof until the upload is recorded.
         shared.ledger.call_finished(finish).await?;
@@ -1135,9 +1158,16 @@ async fn release(shared: &Shared, asset: &AssetRow) -> Result<()> {
 /// source is then fetched and compared with it). Returns whether it stays.
 async fn keep_as_it_is(shared: &Shared, asset: &AssetRow) -> Result<bool> {
     let (id, href, path) = (asset.id, asset.href.clone(), asset.path.clone());
+    let counters = shared.counters.clone();
     let kept = shared
         .ledger
-        .call_finished(move |s| s.keep_prior(id, &href, &path))
+        .call_finished(move |s| {
+            let kept = s.keep_prior(id, &href, &path)?;
+            if kept {
+                counters.files_recorded.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(kept)
+        })
         .await?;
     if kept {
         shared.ended(asset);

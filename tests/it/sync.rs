@@ -150,6 +150,25 @@ fn a_sync_fetches_only_what_changed_and_keeps_what_went() {
     assert_eq!(run["removed_items"], 2, "{run}");
     assert_eq!(run["changed_assets"], 1, "{run}");
     assert_eq!(run["removals_checked"], true, "{run}");
+    // Progress counts each file once: the files asked about again had been
+    // counted as finished before the run.
+    let progress: Vec<Value> = second
+        .lines()
+        .into_iter()
+        .filter(|l| l["type"] == "progress")
+        .collect();
+    for line in &progress {
+        assert!(
+            line["files_done"].as_u64() <= line["files_total"].as_u64(),
+            "{line}"
+        );
+    }
+    let last = progress.last().unwrap();
+    assert_eq!(
+        last["files_done"].as_u64(),
+        Some(summary["done"].as_u64().unwrap() + summary["skipped"].as_u64().unwrap()),
+        "{last} {summary}"
+    );
 
     // Exactly the new and changed bytes came from the server.
     let after = asset_bytes_sent(&site, 20);
