@@ -408,15 +408,27 @@ impl Runner {
             Err(error) => {
                 // The job is as it was before the plan (and says why it
                 // stopped, if it had).
-                self.with_store(|s| match &job.stop_reason {
-                    Some(reason) => s.stop_job(job_id, reason),
-                    None => s.set_job_state(job_id, job.state),
-                })?;
+                self.with_store(|s| s.restore_job(job))?;
                 return Err(error);
             }
         };
+        // A job that has run stays as its last run left it (finished,
+        // paused...): a plan copies nothing, and the next run goes on from
+        // the plan. (A paused job that stopped on its own no longer says
+        // why: its source was read this time.)
+        let state = match (state, job.state) {
+            (JobState::Ready, JobState::Paused) => JobState::Paused,
+            (
+                JobState::Ready,
+                ran @ (JobState::Finished | JobState::Failed | JobState::Cancelled),
+            ) => ran,
+            _ => state,
+        };
         self.with_store(|s| {
-            s.set_job_state(job_id, state)?;
+            match state == job.state && state != JobState::Paused {
+                true => s.restore_job(job)?,
+                false => s.set_job_state(job_id, state)?,
+            }
             // Held still: no run can have started from it meanwhile. A plan
             // that could not read some of the source is read again by the run.
             s.set_plan_fresh(

@@ -282,6 +282,13 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
     }
     let report = result?;
     if dry_run {
+        // The plan line said what it holds; the last line sums it up as
+        // for a run (nothing was copied).
+        if json {
+            let mut summary = summary_of(&report);
+            summary["dry_run"] = json!(true);
+            json_line(&mut std::io::stdout().lock(), &summary);
+        }
         return Ok(EXIT_OK);
     }
     // The progress printer has stopped: stdout is free again.
@@ -294,6 +301,15 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
             &job.destination,
         )
     })
+}
+
+/// The `--json` summary of a job's run: its counts, its number and state.
+fn summary_of(report: &Report) -> serde_json::Value {
+    let mut summary = serde_json::to_value(&report.counts).unwrap_or_default();
+    summary["type"] = json!("summary");
+    summary["job"] = json!(report.job);
+    summary["state"] = json!(format!("{:?}", report.state).to_lowercase());
+    summary
 }
 
 fn finish(
@@ -323,10 +339,7 @@ fn finish(
                 &json!({"type": "failed", "href": failure.href, "path": failure.path, "attempts": failure.attempts, "reason": failure.reason}),
             );
         }
-        let mut summary = serde_json::to_value(counts).unwrap_or_default();
-        summary["type"] = json!("summary");
-        summary["job"] = json!(job_id);
-        summary["state"] = json!(format!("{state:?}").to_lowercase());
+        let mut summary = summary_of(report);
         summary["catalog"] = json!(catalog_location(destination));
         if let Some(run) = &run {
             summary["sync"] = serde_json::to_value(run).unwrap_or_default();

@@ -247,6 +247,21 @@ impl Store {
         Ok(())
     }
 
+    /// Puts job `job` back as it was when read: its state, when it ended,
+    /// and why it stopped (a plan that copied nothing leaves it so).
+    pub fn restore_job(&self, job: &Job) -> Result<()> {
+        let changed = self.conn().execute(
+            "UPDATE jobs SET state = ?2, finished_at = ?3, stop_reason = ?4,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+            params![job.id, job.state.as_str(), job.finished_at, job.stop_reason],
+        )?;
+        if changed == 0 {
+            return Err(Error::invalid_input(format!("there is no job {}", job.id)));
+        }
+        Ok(())
+    }
+
     /// Job `id` stopped on its own because of `reason` (said in words): it
     /// is paused, needing attention, until it runs again.
     pub fn stop_job(&self, id: i64, reason: &str) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The CLI contract: output, `--json` lines with a final summary, exit codes.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{cairn, fixtures};
 
@@ -182,17 +182,35 @@ fn a_second_job_into_the_same_folder_skips_what_is_already_verified() {
         .filter(|l| l["rel"] == "child")
         .count();
     assert_eq!(children, 2);
-    let dry = run(&[
-        "mirror",
-        demo,
-        dest.to_str().unwrap(),
-        "--dry-run",
-        "--json",
-    ]);
-    assert_eq!(
-        (dry["type"].as_str(), dry["already_done"].as_u64()),
-        (Some("plan"), Some(12))
+    let dry = cairn(
+        &state,
+        &[
+            "mirror",
+            demo,
+            dest.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
     );
+    assert_eq!(dry.code, Some(0), "{}", dry.stderr);
+    let plan = dry
+        .lines()
+        .into_iter()
+        .find(|l| l["type"] == "plan")
+        .unwrap();
+    assert_eq!(plan["already_done"], 12, "{plan}");
+    // The last line sums up, as for a run; the job stays as its run left it.
+    let summary = dry.summary();
+    assert_eq!(
+        (&summary["type"], &summary["dry_run"], &summary["state"]),
+        (&json!("summary"), &json!(true), &json!("finished")),
+        "{summary}"
+    );
+    let jobs = cairn(&state, &["jobs", "--json"]).lines();
+    for job in jobs.iter().filter(|l| l["type"] != "summary") {
+        assert_eq!(job["state"], "finished", "{job}");
+        assert!(job["finished_at"].is_string(), "{job}");
+    }
 }
 
 #[test]
