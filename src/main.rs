@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         }
     };
     let state = cli.state;
+    cli::remember_state(state.as_deref());
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Browse(args) => cli::browse::run(args, state).await,

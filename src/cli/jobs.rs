@@ -27,10 +27,24 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     for job in &mut jobs {
         job.source_url = cairn::provenance::redact(&job.source_url);
     }
+    // A job said to run that no live process holds: the program copying
+    // it ended without stopping it (killed, or the computer went down).
+    let mut interrupted = std::collections::HashSet::new();
+    for job in &jobs {
+        if matches!(job.state, JobState::Running | JobState::Planning)
+            && store.job_holder(job.id)?.is_none()
+        {
+            interrupted.insert(job.id);
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         for job in &jobs {
-            json_line(&mut out, job);
+            let mut line = serde_json::to_value(job).unwrap_or_default();
+            if interrupted.contains(&job.id) {
+                line["interrupted"] = json!(true);
+            }
+            json_line(&mut out, &line);
         }
         json_line(&mut out, &json!({"type": "summary", "jobs": jobs.len()}));
     } else if jobs.is_empty() {
@@ -40,6 +54,7 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
             // A job that stopped on its own says so, and why.
             let state = match &job.stop_reason {
                 Some(_) => "stopped".to_string(),
+                None if interrupted.contains(&job.id) => "interrupted".to_string(),
                 None => format!("{:?}", job.state).to_lowercase(),
             };
             say!(
@@ -54,6 +69,11 @@ pub fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
             }
             if let Some(reason) = &job.stop_reason {
                 say!("       It stopped: {reason}");
+            } else if interrupted.contains(&job.id) {
+                say!(
+                    "       The program copying it ended before the job did; `{}` continues it where it stopped.",
+                    super::command(&format!("resume {}", job.id))
+                );
             }
         }
     }
@@ -112,9 +132,9 @@ pub fn stop(args: JobArgs, state: Option<PathBuf>, to: JobState) -> Result<u8> {
             args.job_id
         ),
         _ => say!(
-            "Job {} is paused; `cairn resume {}` continues it.",
+            "Job {} is paused; `{}` continues it.",
             args.job_id,
-            args.job_id
+            super::command(&format!("resume {}", args.job_id))
         ),
     }
     Ok(EXIT_OK)

@@ -278,7 +278,10 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
         && super::exit_code(error) == EXIT_INTERRUPTED
         && !matches!(error, Error::Cancelled)
     {
-        say_err!("Once that is fixed, `cairn resume {job_id}` continues the job where it stopped.");
+        say_err!(
+            "Once that is fixed, `{}` continues the job where it stopped.",
+            super::command(&format!("resume {job_id}"))
+        );
     }
     let report = result?;
     if dry_run {
@@ -385,12 +388,17 @@ fn finish(
                     plural(failure.attempts as u64, "attempt")
                 );
             }
-            let _ = writeln!(out, "\nRun `cairn resume {job_id}` to try them again.");
+            let _ = writeln!(
+                out,
+                "\nRun `{}` to try them again.",
+                super::command(&format!("resume {job_id}"))
+            );
         }
         if code == EXIT_INTERRUPTED {
             let _ = writeln!(
                 out,
-                "Interrupted. Run `cairn resume {job_id}` to continue where it stopped."
+                "Stopped before the end. Run `{}` to continue where it stopped.",
+                super::command(&format!("resume {job_id}"))
             );
         } else {
             let _ = writeln!(out, "The catalog is at {}", catalog_location(destination));

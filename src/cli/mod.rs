@@ -216,6 +216,40 @@ async fn stop_signal() {
 }
 
 /// Opens the state file the user chose (or the default one).
+/// The `--state` this command was given, for the commands it suggests.
+static STATE_GIVEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Notes the `--state` given (if any): a command suggested to the person
+/// (`cairn resume 3`) names the same state file, or it would look in
+/// another one.
+pub fn remember_state(state: Option<&std::path::Path>) {
+    if let Some(path) = state {
+        let _ = STATE_GIVEN.set(quoted(&path.display().to_string()));
+    }
+}
+
+/// The command line `cairn <rest>`, with the `--state` this command was
+/// given.
+pub fn command(rest: &str) -> String {
+    match STATE_GIVEN.get() {
+        Some(state) => format!("cairn --state {state} {rest}"),
+        None => format!("cairn {rest}"),
+    }
+}
+
+/// `text` as one word for a shell: quoted when it holds anything but
+/// letters, digits and `-_./:,=+@%`.
+pub fn quoted(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=+@%".contains(c));
+    match plain {
+        true => text.to_string(),
+        false => format!("'{}'", text.replace('\'', "'\\''")),
+    }
+}
+
 pub fn open_store(state: Option<PathBuf>) -> Result<Store> {
     Store::open(&Store::default_path(state.as_deref())?)
 }

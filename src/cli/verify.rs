@@ -95,8 +95,11 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
         if problems > 0 && !args.repair {
             let _ = writeln!(
                 out,
-                "`cairn verify {} --repair` fetches damaged and missing files again.",
-                args.destination
+                "`{}` fetches damaged and missing files again.",
+                super::command(&format!(
+                    "verify {} --repair",
+                    super::quoted(&args.destination)
+                ))
             );
         }
     }

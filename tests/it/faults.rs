@@ -66,7 +66,9 @@ fn a_misbehaving_server_leaves_good_assets_verified_and_bad_ones_failed_with_rea
     // The list says what failed and why, in words.
     let text = &run.stdout;
     assert!(text.contains("These assets could not be copied:"), "{text}");
-    assert!(text.contains("`cairn resume 1`"), "{text}");
+    // The command to run names the state file this one was given.
+    let resume = format!("`cairn --state {} resume 1`", state.display());
+    assert!(text.contains(&resume), "{text}");
     println!("{text}");
 
     // The same job again (a sync, which tries the failed ones once more):
