@@ -306,6 +306,10 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
     })
 }
 
+/// Failures listed at the end of a run in words at most: each was said as
+/// it happened, and a list of 20,000 copies of one reason hides the summary.
+const FAILURES_LISTED: usize = 100;
+
 /// The `--json` summary of a job's run: its counts, its number and state.
 fn summary_of(report: &Report) -> serde_json::Value {
     let mut summary = serde_json::to_value(&report.counts).unwrap_or_default();
@@ -378,7 +382,7 @@ fn finish(
                     "assets could not be copied"
                 }
             );
-            for failure in &failures {
+            for failure in failures.iter().take(FAILURES_LISTED) {
                 let _ = writeln!(
                     out,
                     "  - {}\n    from {}\n    {} (after {})",
@@ -386,6 +390,13 @@ fn finish(
                     cairn::words::printable(&cairn::provenance::redact(&failure.href)),
                     cairn::words::printable(&failure.reason),
                     plural(failure.attempts as u64, "attempt")
+                );
+            }
+            if failures.len() > FAILURES_LISTED {
+                let _ = writeln!(
+                    out,
+                    "  ...and {} more (each was said as it failed; with --json, every one is listed)",
+                    failures.len() - FAILURES_LISTED
                 );
             }
             let _ = writeln!(

@@ -298,6 +298,40 @@ fn a_destination_that_cannot_be_made_is_said_plainly_and_the_job_waits() {
 }
 
 #[test]
+fn a_long_list_of_failures_ends_in_a_count_in_words_and_whole_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let features: Vec<Value> = (0..130)
+        .map(|n| {
+            json!({
+                "type": "Feature", "stac_version": "1.1.0", "id": format!("item-{n}"),
+                "geometry": null, "properties": {"datetime": "2024-01-01T00:00:00Z"},
+                "links": [], "assets": {"data": {"href": format!("./missing/f{n}.bin")}}
+            })
+        })
+        .collect();
+    let items = dir.path().join("items.json");
+    std::fs::write(
+        &items,
+        json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .unwrap();
+    let dest = dir.path().join("mirror");
+    let args = ["mirror", items.to_str().unwrap(), dest.to_str().unwrap()];
+    let run = cairn(&state, &args);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.matches("\n  - ").count(), 100, "{}", run.stdout);
+    assert!(run.stdout.contains("...and 30 more"), "{}", run.stdout);
+    let json = cairn(&state, &[&args[..], &["--json"]].concat());
+    let failed = json
+        .lines()
+        .iter()
+        .filter(|l| l["type"] == "failed")
+        .count();
+    assert_eq!(failed, 130);
+}
+
+#[test]
 fn a_mirror_folder_another_program_copies_into_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
