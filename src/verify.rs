@@ -314,6 +314,23 @@ async fn check_mirror(
             }
         }
     }
+    // Not while another program copies into the folder (see `writer`).
+    let held = match (&mirror.folder, direct.is_empty()) {
+        (Some(folder), false) => match crate::writer::Writer::take(folder.root()) {
+            Ok(Some(writer)) => Ok(Some(writer)),
+            Ok(None) => Err(
+                "another program is copying into the mirror folder; repair it once that has ended"
+                    .to_string(),
+            ),
+            Err(error) => Err(format!("the mirror folder could not be opened: {error}")),
+        },
+        _ => Ok(None),
+    };
+    if let Err(why) = &held {
+        for check in direct.drain(..) {
+            failed.insert(check.relative.clone(), why.clone());
+        }
+    }
     if let Some(folder) = &mirror.folder {
         let results: Vec<(String, std::result::Result<(), String>)> =
             futures::stream::iter(0..direct.len())
@@ -332,6 +349,7 @@ async fn check_mirror(
                 failed.insert(path, why);
             }
         }
+        drop(held);
     } else {
         for check in direct {
             failed.insert(

@@ -331,6 +331,7 @@ fn a_long_list_of_failures_ends_in_a_count_in_words_and_whole_in_json() {
     assert_eq!(failed, 130);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_mirror_folder_another_program_copies_into_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
