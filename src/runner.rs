@@ -413,19 +413,18 @@ impl Runner {
             }
         };
         // A job that has run stays as its last run left it (finished,
-        // paused...): a plan copies nothing, and the next run goes on from
-        // the plan. (A paused job that stopped on its own no longer says
-        // why: its source was read this time.)
-        let state = match (state, job.state) {
-            (JobState::Ready, JobState::Paused) => JobState::Paused,
-            (
-                JobState::Ready,
-                ran @ (JobState::Finished | JobState::Failed | JobState::Cancelled),
-            ) => ran,
-            _ => state,
+        // paused, and why it stopped): a plan copies nothing, and the next
+        // run goes on from the plan. So does one whose plan was stopped.
+        let ran = matches!(
+            job.state,
+            JobState::Finished | JobState::Failed | JobState::Cancelled | JobState::Paused
+        );
+        let state = match ran {
+            true => job.state,
+            false => state,
         };
         self.with_store(|s| {
-            match state == job.state && state != JobState::Paused {
+            match ran {
                 true => s.restore_job(job)?,
                 false => s.set_job_state(job_id, state)?,
             }
@@ -1140,8 +1139,17 @@ async fn plan_and_report(
         .map_err(|e| Error::invalid_input(format!("job {job_id} has a damaged selection: {e}")))?;
     // What the mirror held before this run: the files the transfers copy
     // while the plan is read are not "already there".
-    let done_before = ledger.call(move |s| s.job_counts(job_id)).await?.done;
+    let before = ledger.call(move |s| s.job_counts(job_id)).await?;
     let lost = restore_lost(ledger, job).await?;
+    // Of the files lost, those that had been found in place (skipped): the
+    // rest had been copied (done).
+    let lost_done = match lost {
+        0 => 0,
+        _ => {
+            let after = ledger.call(move |s| s.job_counts(job_id)).await?;
+            (lost as u64).saturating_sub(before.skipped.saturating_sub(after.skipped))
+        }
+    };
     if lost > 0 {
         let event = Event::Problem {
             job: job_id,
@@ -1180,7 +1188,7 @@ async fn plan_and_report(
         unknown_sizes: summary.unknown_sizes,
         // Found in place (skipped) or copied by an earlier run, less those
         // lost since.
-        already_done: counts.skipped + counts.done.min(done_before.saturating_sub(lost as u64)),
+        already_done: counts.skipped + counts.done.min(before.done.saturating_sub(lost_done)),
         destination: job.destination.clone(),
         requester_pays: job.access.requester_pays,
     };

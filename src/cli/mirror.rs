@@ -248,7 +248,12 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
         tokio::select! {
             planned = runner.plan_only(job_id) => planned,
             _ = interrupt.cancelled() => {
-                runner.with_store(|s| s.set_job_state(job_id, JobState::Paused))?;
+                // As it was: a plan stopped half way changed nothing it
+                // showed (a job never run waits, paused).
+                runner.with_store(|s| match job.state {
+                    JobState::Finished | JobState::Failed | JobState::Cancelled | JobState::Paused => s.restore_job(&job),
+                    _ => s.set_job_state(job_id, JobState::Paused),
+                })?;
                 Err(Error::Cancelled)
             }
         }

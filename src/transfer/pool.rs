@@ -1276,6 +1276,7 @@ async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> 
     let still_there = shared.destination.is_bucket() || shared.local.has_file(&asset.path);
     if let Some(prior) = asset.prior.as_ref().filter(|p| p.recheck && still_there) {
         let (id, size, checksum) = (asset.id, prior.size, prior.checksum.clone());
+        let counters = shared.counters.clone();
         shared
             .ledger
             .call(move |s| {
@@ -1285,10 +1286,13 @@ async fn give_up(shared: &Shared, asset: &AssetRow, reason: &str) -> Result<()> 
                     size,
                     &checksum,
                     &FileRecord::default(),
-                )
+                )?;
+                counters.files_recorded.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             })
             .await?;
         shared.ended(asset);
+        shared.counters.files.fetch_add(1, Ordering::Relaxed);
         shared.emit(Event::Problem {
             job: shared.job_id,
             href: crate::provenance::redact(&asset.href),
