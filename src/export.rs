@@ -522,6 +522,8 @@ fn fill(
         sha512: options.sha512.then(Vec::new),
     };
     let mut failure = None;
+    // Files walked that a job recorded as verified.
+    let mut recorded_found = 0u64;
     let walked = mirror.each_entry(|path, kind| {
         match kind {
             Entry::Folder => {}
@@ -540,7 +542,12 @@ fn fill(
                 destination,
                 &mut manifests,
             ) {
-                Ok(Copied::Bagged { size, reused }) => {
+                Ok(Copied::Bagged {
+                    size,
+                    reused,
+                    recorded,
+                }) => {
+                    recorded_found += u64::from(recorded);
                     bagged.files += 1;
                     bagged.bytes += size;
                     if reused {
@@ -550,6 +557,7 @@ fn fill(
                     }
                 }
                 Ok(Copied::Damaged) => {
+                    recorded_found += 1;
                     bagged.hashed += 1;
                     bagged.left_out.push((path.to_string(), DAMAGED.into()));
                 }
@@ -592,10 +600,21 @@ fn fill(
     }
     walked.map_err(|e| Error::io(mirror.root(), e))?;
     // Files verified into the mirror and gone since are said too: the bag
-    // is not the whole mirror.
-    if let Some(store) = store {
+    // is not the whole mirror. (Looked for only when the walk found fewer
+    // recorded files than the records hold.)
+    if let Some(store) = store
+        && store.count_mirrored_files(destination)? > recorded_found
+    {
+        let said: std::collections::HashSet<String> = bagged
+            .left_out
+            .iter()
+            .map(|(path, _)| path.clone())
+            .collect();
         store.each_mirrored_file(destination, |file| {
-            if !mirror.has_file(&file.path) {
+            let gone = mirror
+                .file_len(&file.path)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+            if gone && !said.contains(&file.path) {
                 bagged.left_out.push((file.path.clone(), MISSING.into()));
             }
             Ok(())
@@ -619,9 +638,13 @@ const MISSING: &str = "Cairn verified it into the mirror, and it is no longer th
 
 /// What became of a file of the mirror.
 enum Copied {
-    /// In the bag: its size, and whether a recorded checksum was used
-    /// rather than hashing it.
-    Bagged { size: u64, reused: bool },
+    /// In the bag: its size, whether a recorded checksum was used rather
+    /// than hashing it, and whether a job recorded it as verified.
+    Bagged {
+        size: u64,
+        reused: bool,
+        recorded: bool,
+    },
     /// Hashed, and not the bytes verified: left out of the bag.
     Damaged,
 }
@@ -713,7 +736,11 @@ fn copy_one(
     manifests
         .sha256
         .push((hex::encode(&sha256.digest), target.clone()));
-    Ok(Copied::Bagged { size, reused })
+    Ok(Copied::Bagged {
+        size,
+        reused,
+        recorded: record.is_some(),
+    })
 }
 
 /// `path` as a manifest names it: CR, LF and `%` percent-encoded (RFC 8493

@@ -403,6 +403,18 @@ impl Store {
         Ok(())
     }
 
+    /// How many files jobs of this state file verified into `destination`
+    /// (each path once).
+    pub fn count_mirrored_files(&self, destination: &str) -> Result<u64> {
+        Ok(self.conn().query_row(
+            "SELECT count(DISTINCT a.path)
+             FROM assets a JOIN items i ON i.id = a.item_row JOIN jobs j ON j.id = i.job_id
+             WHERE j.destination = ?1 AND a.state IN ('done', 'skipped') AND j.draft = 0",
+            [destination],
+            |row| row.get::<_, i64>(0).map(|n| n as u64),
+        )?)
+    }
+
     /// What was recorded when the file at `path` of the mirror at
     /// `destination` was last verified there, if a job of this state file did.
     pub fn mirrored_file(&self, destination: &str, path: &str) -> Result<Option<MirroredFile>> {
