@@ -215,7 +215,6 @@ async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Opens the state file the user chose (or the default one).
 /// The `--state` this command was given, for the commands it suggests.
 static STATE_GIVEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -250,6 +249,7 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// Opens the state file the user chose (or the default one).
 pub fn open_store(state: Option<PathBuf>) -> Result<Store> {
     Store::open(&Store::default_path(state.as_deref())?)
 }

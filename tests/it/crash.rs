@@ -183,13 +183,17 @@ fn a_job_killed_twenty_times_finishes_without_fetching_anything_verified_twice()
         done_at_last_kill.len() < 1000,
         "the kills should interrupt the job"
     );
-    // The job list says the job was cut short, not that it runs.
-    let jobs = cairn(&state, &["jobs", "--json"]);
-    let job = &jobs.lines()[0];
-    assert_eq!(job["interrupted"], true, "{job}");
-    let listed = cairn(&state, &["jobs"]).stdout;
-    assert!(listed.contains("interrupted"), "{listed}");
-    assert!(listed.contains("resume 1` continues it"), "{listed}");
+    // The job list says the job was cut short, not that it runs (seen at
+    // once where a process's end can be seen: Linux).
+    #[cfg(target_os = "linux")]
+    {
+        let jobs = cairn(&state, &["jobs", "--json"]);
+        let job = &jobs.lines()[0];
+        assert_eq!(job["interrupted"], true, "{job}");
+        let listed = cairn(&state, &["jobs"]).stdout;
+        assert!(listed.contains("interrupted"), "{listed}");
+        assert!(listed.contains("resume 1` continues it"), "{listed}");
+    }
 
     // The machine stops before the file system wrote one finished file: its
     // bytes are lost, and the job was never flushed. The next start checks

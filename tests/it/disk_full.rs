@@ -76,7 +76,7 @@ fn a_full_disk_stops_the_job_and_resume_finishes_it_once_there_is_room() {
     );
     assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("is full"), "{}", run.stderr);
-    assert!(run.stderr.contains("cairn resume"), "{}", run.stderr);
+    assert!(run.stderr.contains("resume 1` continues"), "{}", run.stderr);
     let jobs = cairn(&state, &["jobs", "--json"]);
     assert_eq!(jobs.lines()[0]["state"], "paused");
     let db = rusqlite::Connection::open(&state).unwrap();
