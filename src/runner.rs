@@ -378,7 +378,15 @@ impl Runner {
 
     async fn plan_held(&self, job: &Job, fresh: bool) -> Result<(Report, Vec<Problem>)> {
         let job_id = job.id;
-        self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
+        // A job that has run keeps its state meanwhile too: should this
+        // process end half way, it is as it was.
+        let ran = matches!(
+            job.state,
+            JobState::Finished | JobState::Failed | JobState::Cancelled | JobState::Paused
+        );
+        if !ran {
+            self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
+        }
         let planned = async {
             let destination = self.destination(job)?;
             let ledger = pool::open_ledger(
@@ -415,10 +423,6 @@ impl Runner {
         // A job that has run stays as its last run left it (finished,
         // paused, and why it stopped): a plan copies nothing, and the next
         // run goes on from the plan. So does one whose plan was stopped.
-        let ran = matches!(
-            job.state,
-            JobState::Finished | JobState::Failed | JobState::Cancelled | JobState::Paused
-        );
         let state = match ran {
             true => job.state,
             false => state,
@@ -932,6 +936,13 @@ async fn run_job(
         match pool::open_ledger(store.clone(), job_id, &destination, (&job.source_url, true)).await
         {
             Ok(ledger) => ledger,
+            // A repair that cannot start leaves the job as it was (the
+            // files to repair are not reopened yet): it is tried again as a
+            // repair, not left to a resume that would not repair them.
+            Err(error) if matches!(kind, RunKind::Repair { .. }) => {
+                db(&|s| s.restore_job(&job))?;
+                return Err(error);
+            }
             Err(error) => {
                 // The destination cannot be prepared (no permission, no room):
                 // the job waits to be resumed once that is fixed.

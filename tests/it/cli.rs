@@ -364,6 +364,27 @@ fn a_mirror_folder_another_program_copies_into_is_waited_for() {
         resumed.stderr
     );
     assert!(dest.join("catalog.json").exists());
+
+    // A repair while another program holds the folder: not done, said, and
+    // the job stays finished; done once the folder is free.
+    let damaged = dest.join("coastlines/coastlines-lisbon/samples.csv");
+    std::fs::write(&damaged, b"not the bytes").unwrap();
+    let other = cairn::writer::Writer::take(&dest).unwrap().expect("free");
+    let repair = cairn(&state, &["verify", dest.to_str().unwrap(), "--repair"]);
+    assert_ne!(repair.code, Some(0), "{}\n{}", repair.stdout, repair.stderr);
+    assert!(
+        format!("{}{}", repair.stdout, repair.stderr).contains("another program is copying"),
+        "{}\n{}",
+        repair.stdout,
+        repair.stderr
+    );
+    let jobs = cairn(&state, &["jobs", "--json"]);
+    assert_eq!(jobs.lines()[0]["state"], "finished");
+    assert_eq!(std::fs::read(&damaged).unwrap(), b"not the bytes");
+    drop(other);
+    let repair = cairn(&state, &["verify", dest.to_str().unwrap(), "--repair"]);
+    assert_eq!(repair.code, Some(0), "{}\n{}", repair.stdout, repair.stderr);
+    assert_ne!(std::fs::read(&damaged).unwrap(), b"not the bytes");
 }
 
 #[test]
