@@ -58,6 +58,9 @@ pub struct Bagged {
     pub hashed: u64,
     /// What was in the mirror and is not in the bag, with why.
     pub left_out: Vec<(String, String)>,
+    /// Of those, files Cairn verified into the mirror that are no longer
+    /// the bytes verified, or no longer there: a repair fetches them again.
+    pub to_repair: u64,
 }
 
 /// Bytes read at a time when a file is hashed as it is copied.
@@ -558,7 +561,7 @@ fn fill(
                 }
                 Ok(Copied::Damaged) => {
                     recorded_found += 1;
-                    bagged.hashed += 1;
+                    bagged.to_repair += 1;
                     bagged.left_out.push((path.to_string(), DAMAGED.into()));
                 }
                 // A name the bag's folder cannot hold (a backslash...): that
@@ -611,12 +614,17 @@ fn fill(
             .map(|(path, _)| path.clone())
             .collect();
         store.each_mirrored_file(destination, |file| {
-            let gone = mirror
-                .file_len(&file.path)
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-            if gone && !said.contains(&file.path) {
-                bagged.left_out.push((file.path.clone(), MISSING.into()));
+            if said.contains(&file.path) {
+                return Ok(());
             }
+            let why = match mirror.file_len(&file.path) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => MISSING.to_string(),
+                // A folder where the file was, say: not the file verified.
+                Err(e) => format!("{REPLACED} ({e})"),
+            };
+            bagged.to_repair += 1;
+            bagged.left_out.push((file.path.clone(), why));
             Ok(())
         })?;
     }
@@ -631,10 +639,15 @@ fn recorded(store: Option<&Store>, destination: &str, path: &str) -> bool {
 }
 
 /// Why a file whose bytes are not those verified is not in the bag.
-const DAMAGED: &str = "its bytes are not those Cairn verified (damaged or edited since); `cairn verify --repair` fetches it again";
+const DAMAGED: &str = "its bytes are not those Cairn verified (damaged or edited since)";
 
 /// Why a file verified into the mirror and gone since is not in the bag.
-const MISSING: &str = "Cairn verified it into the mirror, and it is no longer there; `cairn verify --repair` fetches it again";
+const MISSING: &str = "Cairn verified it into the mirror, and it is no longer there";
+
+/// Why a file verified into the mirror whose name now leads to something
+/// else (a folder) is not in the bag.
+const REPLACED: &str =
+    "Cairn verified a file into the mirror at this name, and what is there now is not that file";
 
 /// What became of a file of the mirror.
 enum Copied {

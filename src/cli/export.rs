@@ -129,7 +129,8 @@ async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
         json_line(
             &mut out,
             &json!({"type": "summary", "bag": bagged.path, "files": bagged.files, "bytes": bagged.bytes,
-                "reused": bagged.reused, "hashed": bagged.hashed, "left_out": bagged.left_out.len()}),
+                "reused": bagged.reused, "hashed": bagged.hashed, "left_out": bagged.left_out.len(),
+                "to_repair": bagged.to_repair}),
         );
     } else {
         let _ = writeln!(
@@ -141,6 +142,17 @@ async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
             bagged.hashed,
             bagged.reused,
         );
+        if bagged.to_repair > 0 {
+            let _ = writeln!(
+                out,
+                "`{}` fetches the {} not as verified again (while the source has them), then a new bag holds them.",
+                super::command(&format!(
+                    "verify {} --repair",
+                    super::quoted(&args.destination)
+                )),
+                plural(bagged.to_repair, "file")
+            );
+        }
     }
     Ok(if bagged.left_out.is_empty() {
         EXIT_OK

@@ -262,6 +262,10 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     // be the bytes verified, and left out of the bag, said; a file verified
     // and deleted since is said too. The bag holds the rest, whole.
     std::fs::remove_file(dest.join("scenes/scene 06/a6.tif")).unwrap();
+    // A folder where a verified file was: not that file.
+    std::fs::remove_file(dest.join("scenes/scene 07/a7.tif")).unwrap();
+    std::fs::create_dir_all(dest.join("scenes/scene 07/a7.tif")).unwrap();
+    std::fs::write(dest.join("scenes/scene 07/a7.tif/x"), b"x").unwrap();
     let edited = dest.join("scenes/scene 05/a5.tif");
     let modified = std::fs::metadata(&edited).unwrap().modified().unwrap();
     let mut bytes = std::fs::read(&edited).unwrap();
@@ -276,8 +280,16 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     let third = out.path().join("bag-4");
     let run = export(&state, &dest, &third);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert_eq!(run.summary()["reused"], assets.len() - 3);
-    assert_eq!(run.summary()["left_out"], 2);
+    let summary = run.summary();
+    assert_eq!(summary["reused"], assets.len() - 4, "{summary}");
+    assert_eq!(summary["left_out"], 3, "{summary}");
+    assert_eq!(summary["to_repair"], 3, "{summary}");
+    // What was hashed or reused is what the bag holds.
+    assert_eq!(
+        summary["files"].as_u64(),
+        Some(summary["hashed"].as_u64().unwrap() + summary["reused"].as_u64().unwrap()),
+        "{summary}"
+    );
     let left_out: Vec<(String, String)> = run
         .lines()
         .iter()
@@ -300,6 +312,12 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
         left_out
             .iter()
             .any(|(path, why)| path == "scenes/scene 06/a6.tif" && why.contains("no longer there")),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out
+            .iter()
+            .any(|(path, why)| path == "scenes/scene 07/a7.tif" && why.contains("not that file")),
         "{left_out:?}"
     );
     assert!(!third.join("data/scenes/scene 05/a5.tif").exists());
