@@ -147,7 +147,15 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     {
         request.selection.alternate = Some(cairn::plan::AUTO.to_string());
     }
-    let job_id = prepare_job(&store, &request)?;
+    // A dry run of a job that exists changes none of its settings (its
+    // limit, its concurrency): it only plans.
+    let job_id = match args.dry_run {
+        true => match cairn::runner::existing_job(&store, &request)? {
+            Some(job_id) => job_id,
+            None => prepare_job(&store, &request)?,
+        },
+        false => prepare_job(&store, &request)?,
+    };
     // The same mirror again, once it has run to its end: a sync.
     let ended = store.has_copied(job_id)?;
     let run = match (args.dry_run, ended) {

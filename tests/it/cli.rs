@@ -190,6 +190,8 @@ fn a_second_job_into_the_same_folder_skips_what_is_already_verified() {
             dest.to_str().unwrap(),
             "--dry-run",
             "--json",
+            "--concurrency",
+            "3",
         ],
     );
     assert_eq!(dry.code, Some(0), "{}", dry.stderr);
@@ -210,6 +212,8 @@ fn a_second_job_into_the_same_folder_skips_what_is_already_verified() {
     for job in jobs.iter().filter(|l| l["type"] != "summary") {
         assert_eq!(job["state"], "finished", "{job}");
         assert!(job["finished_at"].is_string(), "{job}");
+        // Its settings too: a dry run only plans.
+        assert_ne!(job["concurrency"], 3, "{job}");
     }
 }
 
