@@ -10,8 +10,9 @@
 //! A file whose checksum Cairn recorded when it verified it is not hashed
 //! again while its size and modification time still match the record (the
 //! copy itself is left to the kernel); any other file is hashed as it is
-//! copied; one whose bytes are then not those verified is left out of the
-//! bag and said, as is a file verified into the mirror and gone since. The
+//! copied; one whose bytes are then not those verified (or an item
+//! document not as Cairn wrote it) is left out of the bag and said, as is
+//! a file verified into the mirror and gone since. The
 //! mirror is read through its [`Folder`]: a link inside it is
 //! never followed (it is reported, and the bag is not made complete with
 //! whatever it points at). The bag is built under a temporary name beside
@@ -564,6 +565,10 @@ fn fill(
                     bagged.to_repair += 1;
                     bagged.left_out.push((path.to_string(), DAMAGED.into()));
                 }
+                Ok(Copied::Edited) => {
+                    bagged.to_repair += 1;
+                    bagged.left_out.push((path.to_string(), EDITED.into()));
+                }
                 // A name the bag's folder cannot hold (a backslash...): that
                 // file is left out, and said.
                 Err(Error::Io { source, .. })
@@ -641,6 +646,9 @@ fn recorded(store: Option<&Store>, destination: &str, path: &str) -> bool {
 /// Why a file whose bytes are not those verified is not in the bag.
 const DAMAGED: &str = "its bytes are not those Cairn verified (damaged or edited since)";
 
+/// Why an item document changed since Cairn wrote it is not in the bag.
+const EDITED: &str = "the item's document was changed since Cairn wrote it";
+
 /// Why a file verified into the mirror and gone since is not in the bag.
 const MISSING: &str = "Cairn verified it into the mirror, and it is no longer there";
 
@@ -660,6 +668,8 @@ enum Copied {
     },
     /// Hashed, and not the bytes verified: left out of the bag.
     Damaged,
+    /// An item document Cairn wrote, changed since: left out of the bag.
+    Edited,
 }
 
 /// Copies one file of the mirror into the bag's `data/`. `store` holds the
@@ -685,9 +695,17 @@ fn copy_one(
         Some(store) => store.mirrored_file(destination, path)?,
         None => None,
     };
+    // The checksum recorded for its bytes: as an asset verified, else as an
+    // item document Cairn wrote.
+    let written = match (store, &record) {
+        (Some(store), None) => store.written_document(destination, path)?,
+        _ => None,
+    };
     let verified = record
         .as_ref()
-        .and_then(|file| Checksum::parse(&file.checksum).ok())
+        .map(|file| file.checksum.as_str())
+        .or(written.as_deref())
+        .and_then(|checksum| Checksum::parse(checksum).ok())
         .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256);
     // Unchanged since verified: its size and modification time, and its
     // change time too, which no one can set back (bytes edited and given
@@ -736,7 +754,10 @@ fn copy_one(
     if verified.is_some_and(|verified| verified.digest != sha256.digest) {
         drop(to);
         bag.remove(&target).map_err(io_bag)?;
-        return Ok(Copied::Damaged);
+        return Ok(match written {
+            Some(_) => Copied::Edited,
+            None => Copied::Damaged,
+        });
     }
     // Flushed to disk with the whole bag (one syncfs) on Linux; elsewhere
     // file by file.

@@ -145,7 +145,7 @@ async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
         if bagged.to_repair > 0 {
             let _ = writeln!(
                 out,
-                "`{}` fetches the {} not as verified again (while the source has them), then a new bag holds them.",
+                "`{}` puts the {} back as Cairn verified or wrote them (while the source has them); a new bag then holds them.",
                 super::command(&format!(
                     "verify {} --repair",
                     super::quoted(&args.destination)

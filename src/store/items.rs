@@ -464,6 +464,27 @@ impl Store {
         Ok(())
     }
 
+    /// The checksum recorded when a job into `destination` last wrote the
+    /// item document at `path`, if `path` is one it wrote.
+    pub fn written_document(&self, destination: &str, path: &str) -> Result<Option<String>> {
+        let Some((dir, file)) = path.rsplit_once('/') else {
+            return Ok(None);
+        };
+        if crate::layout::item_document(dir) != path || !file.ends_with(".json") {
+            return Ok(None);
+        }
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT i.doc_checksum FROM items i JOIN jobs j ON j.id = i.job_id
+                 WHERE i.dir = ?2 AND j.destination = ?1 AND i.state = 'written'
+                   AND i.doc_checksum IS NOT NULL
+                 ORDER BY i.written_at DESC, i.id DESC LIMIT 1",
+            )?
+            .query_row(params![destination, dir], |row| row.get(0))
+            .optional()?)
+    }
+
     /// The checksum of every item document the jobs into `destination`
     /// wrote, by its path in the mirror (the latest write of each path).
     pub fn written_documents(

@@ -266,6 +266,10 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     std::fs::remove_file(dest.join("scenes/scene 07/a7.tif")).unwrap();
     std::fs::create_dir_all(dest.join("scenes/scene 07/a7.tif")).unwrap();
     std::fs::write(dest.join("scenes/scene 07/a7.tif/x"), b"x").unwrap();
+    // An item document edited since Cairn wrote it.
+    let document = dest.join("scenes/scene 08/scene 08.json");
+    let text = std::fs::read_to_string(&document).unwrap();
+    std::fs::write(&document, text.replace("sat-1", "sat-2")).unwrap();
     let edited = dest.join("scenes/scene 05/a5.tif");
     let modified = std::fs::metadata(&edited).unwrap().modified().unwrap();
     let mut bytes = std::fs::read(&edited).unwrap();
@@ -282,8 +286,8 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let summary = run.summary();
     assert_eq!(summary["reused"], assets.len() - 4, "{summary}");
-    assert_eq!(summary["left_out"], 3, "{summary}");
-    assert_eq!(summary["to_repair"], 3, "{summary}");
+    assert_eq!(summary["left_out"], 4, "{summary}");
+    assert_eq!(summary["to_repair"], 4, "{summary}");
     // What was hashed or reused is what the bag holds.
     assert_eq!(
         summary["files"].as_u64(),
@@ -318,6 +322,13 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
         left_out
             .iter()
             .any(|(path, why)| path == "scenes/scene 07/a7.tif" && why.contains("not that file")),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out
+            .iter()
+            .any(|(path, why)| path == "scenes/scene 08/scene 08.json"
+                && why.contains("changed since Cairn wrote it")),
         "{left_out:?}"
     );
     assert!(!third.join("data/scenes/scene 05/a5.tif").exists());
