@@ -67,6 +67,12 @@ pub fn run_summary(run: &crate::store::Run) -> String {
             plural(run.removed_items, "item")
         ));
     }
+    if run.taken_out > 0 {
+        parts.push(format!(
+            "{} taken out of the mirror",
+            plural(run.taken_out, "item")
+        ));
+    }
     if run.changed_assets > 0 {
         parts.push(format!(
             "{} with new bytes",

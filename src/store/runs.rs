@@ -61,6 +61,9 @@ pub struct Run {
     pub removals_checked: bool,
     /// Why items removed upstream were not looked for, if they were not.
     pub removals_note: Option<String>,
+    /// Items it took out of the mirror, as the job follows the source's
+    /// deletions.
+    pub taken_out: u64,
 }
 
 /// Verified bytes a file had before its source changed, kept in the mirror.
@@ -384,6 +387,17 @@ impl Store {
         Ok(runs)
     }
 
+    /// Counts an item taken out of job `job_id`'s mirror by its latest run.
+    pub fn count_taken_out(&self, job_id: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE runs SET taken_out = taken_out + 1
+                 WHERE id = (SELECT max(id) FROM runs WHERE job_id = ?1)",
+            )?
+            .execute([job_id])?;
+        Ok(())
+    }
+
     /// Records verified bytes of asset `asset` set aside at `path`.
     pub fn keep_version(&self, asset: i64, path: &str, size: u64, checksum: &str) -> Result<()> {
         self.conn()
@@ -431,7 +445,7 @@ impl Store {
 
 const SELECT_RUN: &str = "SELECT id, job_id, kind, started_at, finished_at, new_items,
     changed_items, removed_items, new_assets, changed_assets, bytes, failures,
-    removals_checked, removals_note FROM runs";
+    removals_checked, removals_note, taken_out FROM runs";
 
 fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     let count = |i: usize| -> rusqlite::Result<u64> {
@@ -452,5 +466,6 @@ fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         failures: count(11)?,
         removals_checked: r.get(12)?,
         removals_note: r.get(13)?,
+        taken_out: count(14)?,
     })
 }

@@ -1652,7 +1652,13 @@ async fn take_out_removed(shared: &Shared) -> Result<TakenOut> {
         match dir.split_once('/') {
             Some((collection, name)) => {
                 // Kept, as written, until its collection stops linking it.
-                shared.ledger.call(move |s| s.hold_taken_out(row)).await?;
+                shared
+                    .ledger
+                    .call(move |s| {
+                        s.hold_taken_out(row)?;
+                        s.count_taken_out(job_id)
+                    })
+                    .await?;
                 taken_out
                     .links
                     .entry(collection.to_string())
@@ -1665,7 +1671,15 @@ async fn take_out_removed(shared: &Shared) -> Result<TakenOut> {
                     .push(row);
                 taken_out.dirs.insert(dir);
             }
-            None => shared.ledger.call(move |s| s.forget_item(row)).await?,
+            None => {
+                shared
+                    .ledger
+                    .call(move |s| {
+                        s.forget_item(row)?;
+                        s.count_taken_out(job_id)
+                    })
+                    .await?
+            }
         }
     }
     Ok(taken_out)

@@ -301,6 +301,7 @@ fn a_sync_can_replace_changed_files_and_follow_deletions() {
     assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
     let run = &second.summary()["sync"];
     assert_eq!(run["removed_items"], 1, "{run}");
+    assert_eq!(run["taken_out"], 1, "{run}");
     assert_eq!(run["changed_assets"], 1, "{run}");
     // The new bytes replaced the old; no version kept.
     let folder: Vec<String> = std::fs::read_dir(dest.join("scenes/item-0"))
@@ -321,6 +322,22 @@ fn a_sync_can_replace_changed_files_and_follow_deletions() {
     verifies(&state, &dest);
     let report = pystac_report(&dest.join("catalog.json"));
     assert_eq!(report["items"], 3, "{report}");
+
+    // An item marked removed by a sync that kept it, then taken out by
+    // one that follows deletions: that run says so, though nothing in the
+    // source changed for it.
+    put_collection(&site, &[0, 1]);
+    let kept = cairn(&state, &["sync", &job, "--keep-removed", "--json"]);
+    assert_eq!(kept.code, Some(0), "{}\n{}", kept.stdout, kept.stderr);
+    assert!(dest.join("scenes/item-2").exists());
+    let taken = cairn(&state, &["sync", &job, "--mirror-deletions"]);
+    assert_eq!(taken.code, Some(0), "{}\n{}", taken.stdout, taken.stderr);
+    assert!(!dest.join("scenes/item-2").exists());
+    assert!(
+        taken.stdout.contains("1 item taken out of the mirror"),
+        "{}",
+        taken.stdout
+    );
 }
 
 #[test]

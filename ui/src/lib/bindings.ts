@@ -908,6 +908,11 @@ export type Run = {
 	removals_checked: boolean,
 	/**  Why items removed upstream were not looked for, if they were not. */
 	removals_note: string | null,
+	/**
+	 *  Items it took out of the mirror, as the job follows the source's
+	 *  deletions.
+	 */
+	taken_out: number,
 };
 
 /**  What to mirror: stored with the job, as JSON. */
