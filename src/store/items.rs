@@ -473,16 +473,19 @@ impl Store {
         if crate::layout::item_document(dir) != path || !file.ends_with(".json") {
             return Ok(None);
         }
+        // The item that wrote it last, and only if it stands as written
+        // (one being written again has no checksum to compare yet).
         Ok(self
             .conn()
             .prepare_cached(
-                "SELECT i.doc_checksum FROM items i JOIN jobs j ON j.id = i.job_id
-                 WHERE i.dir = ?2 AND j.destination = ?1 AND i.state = 'written'
-                   AND i.doc_checksum IS NOT NULL
-                 ORDER BY i.written_at DESC, i.id DESC LIMIT 1",
+                "SELECT CASE WHEN i.state = 'written' THEN i.doc_checksum END
+                 FROM items i JOIN jobs j ON j.id = i.job_id
+                 WHERE i.dir = ?2 AND j.destination = ?1
+                 ORDER BY i.written_at IS NULL, i.written_at DESC, i.id DESC LIMIT 1",
             )?
             .query_row(params![destination, dir], |row| row.get(0))
-            .optional()?)
+            .optional()?
+            .flatten())
     }
 
     /// The checksum of every item document the jobs into `destination`

@@ -261,22 +261,31 @@ impl Store {
     /// (their files gone too) are forgotten now, so that nothing counts
     /// them as in the mirror, and an item that comes back upstream
     /// meanwhile has them planned, and fetched, anew.
-    pub fn hold_taken_out(&self, row: i64) -> Result<()> {
-        self.conn()
+    /// Returns whether it was not held already (a pass over items taken
+    /// out meets those held again until their collection is rewritten).
+    pub fn hold_taken_out(&self, row: i64) -> Result<bool> {
+        let forgotten = self
+            .conn()
             .prepare_cached("DELETE FROM assets WHERE item_row = ?1")?
             .execute([row])?;
-        self.conn()
-            .prepare_cached("UPDATE items SET state = 'written' WHERE id = ?1")?
+        let held = self
+            .conn()
+            .prepare_cached(
+                "UPDATE items SET state = 'written' WHERE id = ?1 AND state <> 'written'",
+            )?
             .execute([row])?;
-        Ok(())
+        // Held already: its assets were forgotten then, and it was written.
+        Ok(forgotten > 0 || held > 0)
     }
 
-    /// Forgets item row `row` (taken out of the mirror), with its assets.
-    pub fn forget_item(&self, row: i64) -> Result<()> {
-        self.conn()
+    /// Forgets item row `row` (taken out of the mirror), with its assets;
+    /// whether it was there to forget.
+    pub fn forget_item(&self, row: i64) -> Result<bool> {
+        let forgotten = self
+            .conn()
             .prepare_cached("DELETE FROM items WHERE id = ?1")?
             .execute([row])?;
-        Ok(())
+        Ok(forgotten > 0)
     }
 
     /// Records why `run` did not look for items removed upstream.
@@ -387,12 +396,13 @@ impl Store {
         Ok(runs)
     }
 
-    /// Counts an item taken out of job `job_id`'s mirror by its latest run.
+    /// Counts an item taken out of job `job_id`'s mirror by its open run
+    /// (a repair opens none, and counts nothing).
     pub fn count_taken_out(&self, job_id: i64) -> Result<()> {
         self.conn()
             .prepare_cached(
                 "UPDATE runs SET taken_out = taken_out + 1
-                 WHERE id = (SELECT max(id) FROM runs WHERE job_id = ?1)",
+                 WHERE id = (SELECT max(id) FROM runs WHERE job_id = ?1 AND finished_at IS NULL)",
             )?
             .execute([job_id])?;
         Ok(())

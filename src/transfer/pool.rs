@@ -1448,7 +1448,10 @@ async fn write_out(shared: &Shared) -> Result<()> {
         if let Some(rows) = taken_out_rows.remove(&dir) {
             shared
                 .ledger
-                .call(move |s| rows.into_iter().try_for_each(|row| s.forget_item(row)))
+                .call(move |s| {
+                    rows.into_iter()
+                        .try_for_each(|row| s.forget_item(row).map(drop))
+                })
                 .await?;
         }
     }
@@ -1654,9 +1657,9 @@ async fn take_out_removed(shared: &Shared) -> Result<TakenOut> {
                 // Kept, as written, until its collection stops linking it.
                 shared
                     .ledger
-                    .call(move |s| {
-                        s.hold_taken_out(row)?;
-                        s.count_taken_out(job_id)
+                    .call(move |s| match s.hold_taken_out(row)? {
+                        true => s.count_taken_out(job_id),
+                        false => Ok(()),
                     })
                     .await?;
                 taken_out
@@ -1674,9 +1677,9 @@ async fn take_out_removed(shared: &Shared) -> Result<TakenOut> {
             None => {
                 shared
                     .ledger
-                    .call(move |s| {
-                        s.forget_item(row)?;
-                        s.count_taken_out(job_id)
+                    .call(move |s| match s.forget_item(row)? {
+                        true => s.count_taken_out(job_id),
+                        false => Ok(()),
                     })
                     .await?
             }

@@ -616,6 +616,9 @@ fn items_taken_out_while_their_collection_could_not_be_read_are_unlinked_by_the_
     // The next run takes the link out, and the catalog and its index agree.
     let third = cairn(state, &["sync", job, "--mirror-deletions", "--json"]);
     assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
+    // The item was taken out by the run before: this one says nothing of it.
+    let run = &third.summary()["sync"];
+    assert_eq!(run["taken_out"], 0, "{run}");
     let document: Value = serde_json::from_slice(&std::fs::read(&collection).unwrap()).unwrap();
     let links = item_links(&document);
     assert_eq!(links.len(), 3, "{links:?}");
