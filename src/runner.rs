@@ -380,10 +380,7 @@ impl Runner {
         let job_id = job.id;
         // A job that has run keeps its state meanwhile too: should this
         // process end half way, it is as it was.
-        let ran = matches!(
-            job.state,
-            JobState::Finished | JobState::Failed | JobState::Cancelled | JobState::Paused
-        );
+        let ran = job.state.has_run();
         if !ran {
             self.with_store(|s| s.set_job_state(job_id, JobState::Planning))?;
         }

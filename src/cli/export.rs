@@ -146,10 +146,7 @@ async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
             let _ = writeln!(
                 out,
                 "`{}` puts the {} back as Cairn verified or wrote them (while the source has them); a new bag then holds them.",
-                super::command(&format!(
-                    "verify {} --repair",
-                    super::quoted(&args.destination)
-                )),
+                super::repair_command(&args.destination),
                 plural(bagged.to_repair, "file")
             );
         }

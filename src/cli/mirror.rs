@@ -258,9 +258,9 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
             _ = interrupt.cancelled() => {
                 // As it was: a plan stopped half way changed nothing it
                 // showed (a job never run waits, paused).
-                runner.with_store(|s| match job.state {
-                    JobState::Finished | JobState::Failed | JobState::Cancelled | JobState::Paused => s.restore_job(&job),
-                    _ => s.set_job_state(job_id, JobState::Paused),
+                runner.with_store(|s| match job.state.has_run() {
+                    true => s.restore_job(&job),
+                    false => s.set_job_state(job_id, JobState::Paused),
                 })?;
                 Err(Error::Cancelled)
             }

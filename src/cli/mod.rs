@@ -236,9 +236,14 @@ pub fn command(rest: &str) -> String {
     }
 }
 
+/// The command that repairs the mirror at `destination`.
+pub fn repair_command(destination: &str) -> String {
+    command(&format!("verify {} --repair", quoted(destination)))
+}
+
 /// `text` as one word for a shell: quoted when it holds anything but
 /// letters, digits and `-_./:,=+@%`.
-pub fn quoted(text: &str) -> String {
+fn quoted(text: &str) -> String {
     let plain = !text.is_empty()
         && text
             .chars()

@@ -96,10 +96,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
             let _ = writeln!(
                 out,
                 "`{}` fetches damaged and missing files again.",
-                super::command(&format!(
-                    "verify {} --repair",
-                    super::quoted(&args.destination)
-                ))
+                super::repair_command(&args.destination)
             );
         }
     }

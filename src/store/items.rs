@@ -467,10 +467,10 @@ impl Store {
     /// The checksum recorded when a job into `destination` last wrote the
     /// item document at `path`, if `path` is one it wrote.
     pub fn written_document(&self, destination: &str, path: &str) -> Result<Option<String>> {
-        let Some((dir, file)) = path.rsplit_once('/') else {
+        let Some((dir, _)) = path.rsplit_once('/') else {
             return Ok(None);
         };
-        if crate::layout::item_document(dir) != path || !file.ends_with(".json") {
+        if crate::layout::item_document(dir) != path {
             return Ok(None);
         }
         // The item that wrote it last, and only if it stands as written

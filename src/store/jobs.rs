@@ -29,6 +29,15 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Whether a run of the job has ended in this state (finished, failed,
+    /// cancelled, or paused): planning it again leaves it so.
+    pub fn has_run(self) -> bool {
+        matches!(
+            self,
+            JobState::Finished | JobState::Failed | JobState::Cancelled | JobState::Paused
+        )
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             JobState::Planning => "planning",

@@ -459,16 +459,7 @@ fn json_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<serde_
 /// Row ids as a JSON array, for a statement that takes many at once through
 /// `json_each`.
 fn json_array(rows: &[i64]) -> String {
-    let mut text = String::with_capacity(rows.len() * 8 + 2);
-    text.push('[');
-    for (n, row) in rows.iter().enumerate() {
-        if n > 0 {
-            text.push(',');
-        }
-        text.push_str(&row.to_string());
-    }
-    text.push(']');
-    text
+    serde_json::json!(rows).to_string()
 }
 
 #[cfg(test)]

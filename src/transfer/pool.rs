@@ -387,8 +387,8 @@ pub async fn run(
                 let complete = shared.plan_complete();
                 if !totals_final && (complete || Instant::now() >= totals_next) {
                     let asked = Instant::now();
-                    if let Ok(totals) = totals(&shared).await {
-                        sampler.set_totals(totals.0, totals.1, totals.2);
+                    if let Ok((bytes, files, before)) = totals(&shared).await {
+                        sampler.set_totals(bytes, files, before);
                         totals_final = complete;
                     }
                     // Counting reads every row of the job, and holds the
@@ -494,8 +494,8 @@ pub async fn run(
     stop.cancel();
     if let Ok((sampler, totals_final)) = handle.await {
         // (Counted already once the plan was complete.)
-        if !totals_final && let Ok(totals) = totals(&shared).await {
-            sampler.set_totals(totals.0, totals.1, totals.2);
+        if !totals_final && let Ok((bytes, files, before)) = totals(&shared).await {
+            sampler.set_totals(bytes, files, before);
         }
         shared.emit(Event::Progress(sampler.sample(&shared.counters)));
     }
