@@ -16,7 +16,8 @@ pub enum AssetState {
     Pending,
     /// Being copied.
     Active,
-    /// Being verified.
+    /// Verified, not yet in place: what state files of earlier versions
+    /// hold (an `active` row with a size and checksum is the same now).
     Verifying,
     /// Copied and verified.
     Done,
@@ -292,11 +293,13 @@ impl Store {
 
     /// Records the size and checksum of a verified copy before it is moved into
     /// place, so that a crash in between does not cost a second download.
+    /// The row stays `active` (held by its transfer, as a `verifying` one
+    /// is): its state, and with it the two indexes of states, is changed
+    /// once, when the copy is done.
     pub fn set_asset_verifying(&self, id: i64, size: u64, checksum: &str) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "UPDATE assets SET state = 'verifying', size = ?2, checksum = ?3, updated_at = ?4
-             WHERE id = ?1",
+                "UPDATE assets SET size = ?2, checksum = ?3, updated_at = ?4 WHERE id = ?1",
             )?
             .execute(params![id, size as i64, checksum, stamp()])?;
         Ok(())
