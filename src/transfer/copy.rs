@@ -708,17 +708,37 @@ impl AssetCopy {
             std::io::ErrorKind::NotFound => Error::NotFound { href: href.clone() },
             _ => Error::io(&source, e),
         };
-        // Looked at before it is opened: a pipe would block the open.
-        let meta = tokio::fs::metadata(&source).await.map_err(missing)?;
-        if !meta.is_file() {
+        // Looked at, opened and looked at again in one trip to a blocking
+        // thread, and a small file read whole in the same trip: a trip is a
+        // hand-over between threads, and a folder of small files cost
+        // several each.
+        let path = source.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            // Looked at before it is opened: a pipe would block the open.
+            if !std::fs::metadata(&path)?.is_file() {
+                return Ok(None);
+            }
+            let mut file = std::fs::File::open(&path)?;
+            // Known by the file opened, not by the path: a file put in its
+            // place in between is not taken for it.
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                return Ok(None);
+            }
+            let early = match meta.len() < FILE_PIECE as u64 {
+                true => Some(read_early(&mut file, &path, meta.len())?),
+                false => None,
+            };
+            Ok::<_, std::io::Error>(Some((file, meta, early)))
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(missing)?;
+        let Some((mut reader, opened, early)) = opened else {
             return Err(Error::invalid_input(format!(
                 "{href} is not a regular file (a folder, a device or a pipe); Cairn copies only files"
             )));
-        }
-        let mut reader = tokio::fs::File::open(&source).await.map_err(missing)?;
-        // Known by the file opened, not by the path: a file put in its place
-        // in between is not taken for it.
-        let opened = reader.metadata().await.map_err(|e| Error::io(&source, e))?;
+        };
         let len = opened.len();
         // A cut copy goes on from where it stopped while the file is the
         // one it was started from (see `file_validator`); otherwise, and
@@ -737,16 +757,28 @@ impl AssetCopy {
         if offset > 0 && offset == len {
             return self.verify_whole_part(&href, &part, offset, on_start).await;
         }
+        // What was read early, unless the copy goes on from a partial.
+        let early = early.filter(|_| offset == 0);
         if offset > 0 {
-            use tokio::io::AsyncSeekExt;
+            use std::io::Seek;
             reader
                 .seek(std::io::SeekFrom::Start(offset))
-                .await
                 .map_err(|e| Error::io(&source, e))?;
         } else {
             // No old partial under the new validator.
             let _ = self.place.remove(&part);
         }
+        // The file as it was once its last byte was read: known already
+        // when it was read whole early.
+        let (first, ended, after_early) = match early {
+            Some(Early {
+                piece,
+                ended,
+                after,
+            }) => (Some(piece), ended, ended.then_some(after)),
+            None => (None, false, None),
+        };
+        let read_early = first.as_ref().map_or(0, |piece| piece.len() as u64);
         on_start(&Started {
             offset,
             total: Some(len),
@@ -755,14 +787,29 @@ impl AssetCopy {
         let mut intake = Intake::new(self, limits, progress);
         self.receive(
             &href,
-            Body::File(reader, source.clone()),
+            Body::File(LocalFile {
+                file: Some(reader),
+                path: source.clone(),
+                first,
+                left: (len - offset).saturating_sub(read_early),
+                ended,
+            }),
             (offset, None),
             &mut intake,
             cancel,
         )
         .await?;
         // The file must still be the one that was read.
-        let after = tokio::fs::metadata(&source).await.ok();
+        let after = match after_early {
+            Some(after) => after,
+            None => {
+                let path = source.clone();
+                tokio::task::spawn_blocking(move || std::fs::metadata(path).ok())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        };
         if offset + intake.fetched != len || after.as_ref().and_then(file_validator) != validator {
             let _ = self.place.remove(&part);
             return Err(Error::Unavailable {
@@ -868,8 +915,107 @@ impl<'a> Intake<'a> {
 enum Body {
     Http(reqwest::Response),
     Object(futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>),
-    /// A file on this computer (at the path), read a piece at a time.
-    File(tokio::fs::File, std::path::PathBuf),
+    /// A file on this computer, read a piece at a time.
+    File(LocalFile),
+}
+
+/// A local file being read: each piece in one trip to a blocking thread,
+/// the size of what is left (a small file is one trip, and its end is
+/// known without another).
+struct LocalFile {
+    /// The file (`None` while a piece is read).
+    file: Option<std::fs::File>,
+    path: std::path::PathBuf,
+    /// The first piece, when it was read as the file was opened.
+    first: Option<Vec<u8>>,
+    /// The bytes its size says are left.
+    left: u64,
+    ended: bool,
+}
+
+impl LocalFile {
+    async fn next(&mut self) -> Result<Option<bytes::Bytes>> {
+        if let Some(first) = self.first.take().filter(|piece| !piece.is_empty()) {
+            return Ok(Some(bytes::Bytes::from(first)));
+        }
+        if self.ended {
+            return Ok(None);
+        }
+        let Some(mut file) = self.file.take() else {
+            return Ok(None);
+        };
+        let room = piece_room(self.left);
+        let (file, read) = tokio::task::spawn_blocking(move || {
+            let read = read_piece(&mut file, room);
+            (file, read)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let piece = read.map_err(|e| Error::io(&self.path, e))?;
+        self.file = Some(file);
+        // A piece short of its room: the file's end was read.
+        self.ended = piece.len() < room;
+        self.left = self.left.saturating_sub(piece.len() as u64);
+        Ok((!piece.is_empty()).then(|| bytes::Bytes::from(piece)))
+    }
+}
+
+/// The most to read of a file that its size says holds `left` bytes more:
+/// one byte more than that, so that a file that grew is read on (a whole
+/// piece at a time, and found changed once copied), not cut short.
+fn piece_room(left: u64) -> usize {
+    match left {
+        0 => FILE_PIECE,
+        left => left.saturating_add(1).min(FILE_PIECE as u64) as usize,
+    }
+}
+
+/// Reads from `file` until `room` bytes are read or its end is.
+fn read_piece(file: &mut std::fs::File, room: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut piece = vec![0; room];
+    let mut filled = 0;
+    while filled < room {
+        match file.read(&mut piece[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    piece.truncate(filled);
+    Ok(piece)
+}
+
+/// A small file's first piece, read as it was opened.
+struct Early {
+    piece: Vec<u8>,
+    /// The piece holds the file to its end...
+    ended: bool,
+    /// ...and this is what its path showed then.
+    after: Option<std::fs::Metadata>,
+}
+
+/// Reads the first piece of the file at `path`, opened as `file`, whose size
+/// was `len`; looks at its path again when that was the whole file.
+fn read_early(
+    file: &mut std::fs::File,
+    path: &std::path::Path,
+    len: u64,
+) -> std::io::Result<Early> {
+    // (An empty file: one byte, to find that it is still empty.)
+    let room = if len == 0 { 1 } else { piece_room(len) };
+    let piece = read_piece(file, room)?;
+    let ended = piece.len() < room;
+    let after = match ended {
+        true => std::fs::metadata(path).ok(),
+        false => None,
+    };
+    Ok(Early {
+        piece,
+        ended,
+        after,
+    })
 }
 
 /// The most read from a local file at a time.
@@ -888,16 +1034,11 @@ impl Body {
         let stream = match self {
             Body::Http(response) => return next_chunk(response, pace, cancel, href).await,
             Body::Object(stream) => stream,
-            Body::File(file, path) => {
+            Body::File(file) => {
                 if cancel.is_cancelled() {
                     return Err(Error::Cancelled);
                 }
-                let mut piece = bytes::BytesMut::with_capacity(FILE_PIECE);
-                let read = file
-                    .read_buf(&mut piece)
-                    .await
-                    .map_err(|e| Error::io(&*path, e))?;
-                return Ok((read > 0).then(|| piece.freeze()));
+                return file.next().await;
             }
         };
         let size = |c: &Option<object_store::Result<bytes::Bytes>>| {

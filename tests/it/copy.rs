@@ -494,6 +494,35 @@ async fn a_cut_copy_of_a_local_file_goes_on_from_where_it_stopped() {
     }
 }
 
+/// Local files of every size about a piece's (the most read at a time,
+/// 256 KiB; a smaller file is read whole as it is opened) are copied whole
+/// and verified, an empty one too.
+#[tokio::test(flavor = "multi_thread")]
+async fn local_files_small_and_large_are_copied_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("mirror")).unwrap();
+    const PIECE: usize = 256 * 1024;
+    for size in [0, 1, 20_000, PIECE - 1, PIECE, PIECE + 1, 3 * PIECE + 7] {
+        let source = dir.path().join(format!("source-{size}.bin"));
+        let data = content(size);
+        std::fs::write(&source, &data).unwrap();
+        let target = dir.path().join(format!("mirror/copy-{size}.bin"));
+        let copy = AssetCopy {
+            expected_checksum: Some(Checksum::of(Algorithm::Sha2_256, &data)),
+            ..file_copy(&source, &target)
+        };
+        let (result, started) = attempt(&copy).await;
+        let copied = result.unwrap_or_else(|e| panic!("{size}: {e}"));
+        assert_eq!(
+            (copied.fetched, copied.verified.size),
+            (size as u64, size as u64),
+            "{size}"
+        );
+        assert_eq!(started.unwrap().total, Some(size as u64));
+        assert_eq!(std::fs::read(&target).unwrap(), data, "{size}");
+    }
+}
+
 /// A local file written to while it is copied (same size) is not
 /// committed: the copy says so and starts again on the next try.
 #[tokio::test(flavor = "multi_thread")]
