@@ -1104,10 +1104,33 @@ pub async fn verify_existing(
     if expected_size.is_some_and(|size| size != len) {
         return None;
     }
-    let mut fixity = Fixity::new(expected_checksum);
-    let file = tokio::fs::File::from_std(place.read_file(place.name()).ok()?);
-    hash_from(file, &mut fixity).await.ok()?;
+    let file = place.read_file(place.name()).ok()?;
+    // Read and hashed in one trip to a blocking thread, not a trip per
+    // piece: a mirror of small files is checked file after file.
+    let fixity = tokio::task::spawn_blocking(move || {
+        let mut fixity = Fixity::new(expected_checksum);
+        let room = piece_room(len).max(1);
+        hash_whole(file, room, &mut fixity).ok()?;
+        Some(fixity)
+    })
+    .await
+    .ok()??;
     fixity.finish(expected_size).ok()
+}
+
+/// Feeds everything `file` holds to `fixity`, read `room` bytes at most at
+/// a time.
+fn hash_whole(mut file: std::fs::File, room: usize, fixity: &mut Fixity) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut buffer = vec![0u8; room];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(read) => fixity.update(&buffer[..read]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Feeds everything `reader` holds to `fixity`.
