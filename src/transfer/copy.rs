@@ -661,8 +661,9 @@ impl AssetCopy {
             total: Some(meta.size),
             validator: meta.e_tag.clone(),
         };
-        // As over HTTP: no old partial under the new validator.
-        if offset == 0 {
+        // As over HTTP: no old partial under the new validator (a folder
+        // made just now holds none).
+        if offset == 0 && (existing > 0 || !self.place.is_new()) {
             let _ = self.place.remove(&part);
         }
         on_start(&started);
@@ -764,8 +765,9 @@ impl AssetCopy {
             reader
                 .seek(std::io::SeekFrom::Start(offset))
                 .map_err(|e| Error::io(&source, e))?;
-        } else {
-            // No old partial under the new validator.
+        } else if !self.place.is_new() {
+            // No old partial under the new validator (a folder made just
+            // now holds none).
             let _ = self.place.remove(&part);
         }
         // The file as it was once its last byte was read: known already
