@@ -972,20 +972,12 @@ fn piece_room(left: u64) -> usize {
     }
 }
 
-/// Reads from `file` until `room` bytes are read or its end is.
+/// Reads from `file` until `room` bytes are read or its end is (into
+/// memory not zeroed first: a big file is read 256 KiB at a time).
 fn read_piece(file: &mut std::fs::File, room: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut piece = vec![0; room];
-    let mut filled = 0;
-    while filled < room {
-        match file.read(&mut piece[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    piece.truncate(filled);
+    let mut piece = Vec::with_capacity(room);
+    file.by_ref().take(room as u64).read_to_end(&mut piece)?;
     Ok(piece)
 }
 
