@@ -188,6 +188,15 @@ fn detail_suffix(detail: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// What a task on a blocking thread gave back: its panic goes on
+/// unwinding, and a task the runtime dropped as it shut down was cancelled.
+pub fn joined<T>(joined: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    joined.map_err(|e| match e.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(_) => Error::Cancelled,
+    })
+}
+
 impl Error {
     /// What happened, without the address it happened to (for lists that show
     /// the address apart, such as the failed assets of a job).

@@ -443,9 +443,8 @@ impl Confined {
                 .read_to_end(&mut bytes)?;
             Ok::<_, std::io::Error>(bytes)
         })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        let bytes = read.map_err(|source| match source.kind() {
+        .await;
+        let bytes = crate::error::joined(read)?.map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound {
                 href: url.to_string(),
             },
@@ -886,17 +885,9 @@ async fn read_file(url: &Url) -> Result<Bytes> {
     // documents was read slower than the same catalog over loopback HTTP.
     let read = tokio::task::spawn_blocking(move || {
         use std::io::Read;
-        // Looked at before it is opened: a pipe would block the open.
-        let regular = |meta: &std::fs::Metadata| meta.is_file();
-        let meta = std::fs::metadata(&path)?;
-        if !regular(&meta) {
+        let Some((file, meta)) = open_regular(&path)? else {
             return Ok(LocalRead::NotAFile);
-        }
-        let file = std::fs::File::open(&path)?;
-        let meta = file.metadata()?;
-        if !regular(&meta) {
-            return Ok(LocalRead::NotAFile);
-        }
+        };
         if meta.len() > MAX_DOCUMENT_BYTES as u64 {
             return Ok(LocalRead::TooLarge);
         }
@@ -908,9 +899,8 @@ async fn read_file(url: &Url) -> Result<Bytes> {
             false => LocalRead::Read(bytes),
         })
     })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    match read {
+    .await;
+    match crate::error::joined(read)? {
         Ok(LocalRead::Read(bytes)) => Ok(Bytes::from(bytes)),
         Ok(LocalRead::TooLarge) => Err(too_large(url.as_str())),
         // A device or a pipe never ends (`/dev/zero`), or never answers.
@@ -926,6 +916,36 @@ async fn read_file(url: &Url) -> Result<Bytes> {
             source,
         }),
     }
+}
+
+/// Opens the file at `path` on this computer for reading, with what it is;
+/// `None` when it is not a regular file (a folder, a device, a pipe). It is
+/// looked at first (a device is not even opened), and opened without
+/// waiting for a writer, should a pipe have taken its place in between
+/// (then refused too).
+pub(crate) fn open_regular(
+    path: &Path,
+) -> std::io::Result<Option<(std::fs::File, std::fs::Metadata)>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Ok(None);
+    }
+    open_found(path)
+}
+
+/// [`open_regular`] once the path was looked at: the open never waits,
+/// whatever has taken its place.
+fn open_found(path: &Path) -> std::io::Result<Option<(std::fs::File, std::fs::Metadata)>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    // Known by the file opened, not by the path.
+    let meta = file.metadata()?;
+    Ok(meta.is_file().then_some((file, meta)))
 }
 
 /// What reading a local document found.
@@ -1226,14 +1246,24 @@ mod tests {
             // opened, let alone read.
             refused.push(Url::parse("file:///dev/zero").unwrap());
             let pipe = dir.path().join("pipe.json");
-            let made = std::ffi::CString::new(pipe.to_str().unwrap()).unwrap();
-            assert_eq!(unsafe { libc::mkfifo(made.as_ptr(), 0o600) }, 0);
+            let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+            assert!(made.unwrap().success());
             refused.push(url("pipe.json"));
         }
         for url in refused {
             let error = read_file(&url).await.unwrap_err();
             assert_eq!(error.code(), "not_stac", "{url}: {error}");
             assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
+        // A pipe put in a file's place after it was looked at is opened
+        // without waiting for a writer, and refused.
+        #[cfg(unix)]
+        {
+            let (done, opened) = std::sync::mpsc::channel();
+            let pipe = dir.path().join("pipe.json");
+            std::thread::spawn(move || done.send(open_found(&pipe).map(|f| f.is_none())));
+            let refused = opened.recv_timeout(std::time::Duration::from_secs(10));
+            assert!(matches!(refused, Ok(Ok(true))), "{refused:?}");
         }
     }
 

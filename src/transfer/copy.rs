@@ -715,26 +715,19 @@ impl AssetCopy {
         // several each.
         let path = source.clone();
         let opened = tokio::task::spawn_blocking(move || {
-            // Looked at before it is opened: a pipe would block the open.
-            if !std::fs::metadata(&path)?.is_file() {
-                return Ok(None);
-            }
-            let mut file = std::fs::File::open(&path)?;
             // Known by the file opened, not by the path: a file put in its
             // place in between is not taken for it.
-            let meta = file.metadata()?;
-            if !meta.is_file() {
+            let Some((mut file, meta)) = crate::fetch::open_regular(&path)? else {
                 return Ok(None);
-            }
+            };
             let early = match meta.len() < FILE_PIECE as u64 {
                 true => Some(read_early(&mut file, &path, meta.len())?),
                 false => None,
             };
             Ok::<_, std::io::Error>(Some((file, meta, early)))
         })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-        .map_err(missing)?;
+        .await;
+        let opened = crate::error::joined(opened)?.map_err(missing)?;
         let Some((mut reader, opened, early)) = opened else {
             return Err(Error::invalid_input(format!(
                 "{href} is not a regular file (a folder, a device or a pipe); Cairn copies only files"
@@ -780,6 +773,10 @@ impl AssetCopy {
             }) => (Some(piece), ended, ended.then_some(after)),
             None => (None, false, None),
         };
+        // Longer than it was when it was opened: changed, not copied.
+        if first.is_some() && !ended {
+            return Err(changed_while_copied(&href));
+        }
         let read_early = first.as_ref().map_or(0, |piece| piece.len() as u64);
         on_start(&Started {
             offset,
@@ -792,6 +789,7 @@ impl AssetCopy {
             Body::File(LocalFile {
                 file: Some(reader),
                 path: source.clone(),
+                href: href.clone(),
                 first,
                 left: (len - offset).saturating_sub(read_early),
                 ended,
@@ -814,12 +812,7 @@ impl AssetCopy {
         };
         if offset + intake.fetched != len || after.as_ref().and_then(file_validator) != validator {
             let _ = self.place.remove(&part);
-            return Err(Error::Unavailable {
-                href,
-                reason: "changed while it was copied; it is copied again from its start".into(),
-                retry_after: None,
-                reach: Reach::Unknown,
-            });
+            return Err(changed_while_copied(&href));
         }
         let expected_size = self.expected_size.or(Some(len));
         let verified = verify_part(&href, &self.place, &part, intake.fixity, expected_size)?;
@@ -834,6 +827,16 @@ impl AssetCopy {
                 offset,
             )),
         })
+    }
+}
+
+/// A local file that changed while it was copied.
+fn changed_while_copied(href: &str) -> Error {
+    Error::Unavailable {
+        href: href.to_string(),
+        reason: "changed while it was copied; it is copied again from its start".into(),
+        retry_after: None,
+        reach: Reach::Unknown,
     }
 }
 
@@ -928,6 +931,7 @@ struct LocalFile {
     /// The file (`None` while a piece is read).
     file: Option<std::fs::File>,
     path: std::path::PathBuf,
+    href: String,
     /// The first piece, when it was read as the file was opened.
     first: Option<Vec<u8>>,
     /// The bytes its size says are left.
@@ -947,13 +951,18 @@ impl LocalFile {
             return Ok(None);
         };
         let room = piece_room(self.left);
-        let (file, read) = tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let read = read_piece(&mut file, room);
             (file, read)
         })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        .await;
+        let (file, read) = crate::error::joined(read)?;
         let piece = read.map_err(|e| Error::io(&self.path, e))?;
+        // More than its size said: it grows while it is copied (a file
+        // appended to without end would never be done).
+        if piece.len() as u64 > self.left {
+            return Err(changed_while_copied(&self.href));
+        }
         self.file = Some(file);
         // A piece short of its room: the file's end was read.
         self.ended = piece.len() < room;
@@ -963,8 +972,8 @@ impl LocalFile {
 }
 
 /// The most to read of a file that its size says holds `left` bytes more:
-/// one byte more than that, so that a file that grew is read on (a whole
-/// piece at a time, and found changed once copied), not cut short.
+/// one byte more than that, so that a file that grew is found changed, not
+/// cut short.
 fn piece_room(left: u64) -> usize {
     match left {
         0 => FILE_PIECE,
@@ -1103,12 +1112,13 @@ pub async fn verify_existing(
     // piece: a mirror of small files is checked file after file.
     let fixity = tokio::task::spawn_blocking(move || {
         let mut fixity = Fixity::new(expected_checksum);
-        let room = piece_room(len).max(1);
+        // Room for the whole of a small file (and its end), at least 8 KiB.
+        let room = piece_room(len).max(8 * 1024);
         hash_whole(file, room, &mut fixity).ok()?;
         Some(fixity)
     })
-    .await
-    .ok()??;
+    .await;
+    let fixity = crate::error::joined(fixity).ok()??;
     fixity.finish(expected_size).ok()
 }
 
@@ -1211,4 +1221,56 @@ fn content_range_start(response: &reqwest::Response) -> Option<u64> {
 
 fn content_range_total(response: &reqwest::Response) -> Option<u64> {
     content_range(response).and_then(|(_, total)| total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A local file read as its size said when it was opened.
+    fn reading(path: &std::path::Path, left: u64) -> LocalFile {
+        LocalFile {
+            file: Some(std::fs::File::open(path).unwrap()),
+            path: path.to_path_buf(),
+            href: "file:///source.bin".into(),
+            first: None,
+            left,
+            ended: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_local_file_is_read_to_its_end_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("source.bin");
+        for size in [0, 1, 10, FILE_PIECE - 1, FILE_PIECE, 2 * FILE_PIECE + 3] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+            std::fs::write(&path, &data).unwrap();
+            // As long as its size said: read whole, in pieces.
+            let mut file = reading(&path, size as u64);
+            let mut read = Vec::new();
+            while let Some(piece) = file.next().await.unwrap() {
+                assert!(piece.len() <= FILE_PIECE);
+                read.extend_from_slice(&piece);
+            }
+            assert_eq!(read, data, "{size}");
+            assert!(file.next().await.unwrap().is_none());
+            // Longer than its size said (it grew after it was opened): the
+            // copy stops there, changed, rather than read on without end.
+            if size > 0 {
+                let mut file = reading(&path, size as u64 - 1);
+                let error = loop {
+                    match file.next().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => panic!("{size}: read to its end"),
+                        Err(error) => break error,
+                    }
+                };
+                assert!(
+                    error.to_string().contains("changed while it was copied"),
+                    "{error}"
+                );
+            }
+        }
+    }
 }
