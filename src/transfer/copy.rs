@@ -463,7 +463,10 @@ impl AssetCopy {
                     });
                 }
             }
-            intake.take(&chunk).await;
+            if let Err(error) = intake.take(&chunk, cancel).await {
+                writer.finish(false).await.map_err(|e| self.io(&part, e))?;
+                return Err(error);
+            }
             if writer.write(chunk).await.is_err() {
                 // The writer stopped: its error says why.
                 writer.finish(false).await.map_err(|e| self.io(&part, e))?;
@@ -490,7 +493,7 @@ impl AssetCopy {
         let mut body = Vec::with_capacity(declared as usize);
         let mut intake = Intake::new(self, limits, progress);
         while let Some(chunk) = next_chunk(&mut response, &mut intake.pace, cancel, href).await? {
-            intake.take(&chunk).await;
+            intake.take(&chunk, cancel).await?;
             body.extend_from_slice(&chunk);
         }
         let fetched = intake.fetched;
@@ -784,21 +787,30 @@ impl AssetCopy {
             validator: validator.clone(),
         });
         let mut intake = Intake::new(self, limits, progress);
-        self.receive(
-            &href,
-            Body::File(LocalFile {
-                file: Some(reader),
-                path: source.clone(),
-                href: href.clone(),
-                first,
-                left: (len - offset).saturating_sub(read_early),
-                ended,
-            }),
-            (offset, None),
-            &mut intake,
-            cancel,
-        )
-        .await?;
+        let received = self
+            .receive(
+                &href,
+                Body::File(LocalFile {
+                    file: Some(reader),
+                    path: source.clone(),
+                    href: href.clone(),
+                    validator: validator.clone(),
+                    first,
+                    left: (len - offset).saturating_sub(read_early),
+                    ended,
+                }),
+                (offset, None),
+                &mut intake,
+                cancel,
+            )
+            .await;
+        if let Err(error) = received {
+            // Found changed part way: what was read is of no one version.
+            if is_changed_while_copied(&error) {
+                let _ = self.place.remove(&part);
+            }
+            return Err(error);
+        }
         // The file must still be the one that was read.
         let after = match after_early {
             Some(after) => after,
@@ -830,14 +842,22 @@ impl AssetCopy {
     }
 }
 
+/// Why a copy of a local file that changed while it was copied is not kept.
+const CHANGED_WHILE_COPIED: &str =
+    "changed while it was copied, so the copy is not kept (a next try copies it from its start)";
+
 /// A local file that changed while it was copied.
 fn changed_while_copied(href: &str) -> Error {
     Error::Unavailable {
         href: href.to_string(),
-        reason: "changed while it was copied; it is copied again from its start".into(),
+        reason: CHANGED_WHILE_COPIED.into(),
         retry_after: None,
         reach: Reach::Unknown,
     }
+}
+
+fn is_changed_while_copied(error: &Error) -> bool {
+    matches!(error, Error::Unavailable { reason, .. } if reason == CHANGED_WHILE_COPIED)
 }
 
 /// What a local file is known by while a copy of it is cut: its size,
@@ -907,12 +927,19 @@ impl<'a> Intake<'a> {
         }
     }
 
-    async fn take(&mut self, bytes: &[u8]) {
-        self.limits.consume(bytes.len()).await;
+    /// Takes `bytes` in once the bandwidth limits allow; a cancel does not
+    /// wait for them (at a few bytes a second, a wait is long).
+    async fn take(&mut self, bytes: &[u8], cancel: &CancellationToken) -> Result<()> {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Error::Cancelled),
+            () = self.limits.consume(bytes.len()) => {}
+        }
         self.fixity.update(bytes);
         self.fetched += bytes.len() as u64;
         self.progress
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -932,6 +959,9 @@ struct LocalFile {
     file: Option<std::fs::File>,
     path: std::path::PathBuf,
     href: String,
+    /// What the file was known by when it was opened (see
+    /// [`file_validator`]): looked at again after each piece.
+    validator: Option<String>,
     /// The first piece, when it was read as the file was opened.
     first: Option<Vec<u8>>,
     /// The bytes its size says are left.
@@ -953,14 +983,18 @@ impl LocalFile {
         let room = piece_room(self.left);
         let read = tokio::task::spawn_blocking(move || {
             let read = read_piece(&mut file, room);
-            (file, read)
+            // Written to since it was opened (its size or time moved)?
+            let now = file.metadata().ok();
+            (file, read, now)
         })
         .await;
-        let (file, read) = crate::error::joined(read)?;
+        let (file, read, now) = crate::error::joined(read)?;
         let piece = read.map_err(|e| Error::io(&self.path, e))?;
-        // More than its size said: it grows while it is copied (a file
-        // appended to without end would never be done).
-        if piece.len() as u64 > self.left {
+        // More than its size said, or written to: it changes while it is
+        // copied, and is given up at once (a file appended to without end
+        // would never be done).
+        if piece.len() as u64 > self.left || now.as_ref().and_then(file_validator) != self.validator
+        {
             return Err(changed_while_copied(&self.href));
         }
         self.file = Some(file);
@@ -1233,6 +1267,7 @@ mod tests {
             file: Some(std::fs::File::open(path).unwrap()),
             path: path.to_path_buf(),
             href: "file:///source.bin".into(),
+            validator: file_validator(&std::fs::metadata(path).unwrap()),
             first: None,
             left,
             ended: false,

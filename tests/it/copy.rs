@@ -523,6 +523,35 @@ async fn local_files_small_and_large_are_copied_whole() {
     }
 }
 
+/// A cancel (a pause, Ctrl-C, a stop) ends a copy that waits for its
+/// bandwidth limit at once, however low the limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_does_not_wait_for_the_bandwidth_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("B04.tif");
+    std::fs::write(&source, content(1_000_000)).unwrap();
+    let target = dir.path().join("mirror/B04.tif");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let copy = file_copy(&source, &target);
+    let limits = Limits::unlimited();
+    // Ten bytes a second: the first piece alone would take days.
+    limits.job.set(Some(10));
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        stop.cancel();
+    });
+    let (fetcher, progress) = (
+        cairn::fetch::Fetcher::new().unwrap(),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let run = copy.run(&fetcher, &limits, &cancel, &progress, |_| {});
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), run).await;
+    let error = ended.expect("the copy went on waiting").unwrap_err();
+    assert_eq!(error.code(), "cancelled", "{error}");
+}
+
 /// A local file written to while it is copied (same size) is not
 /// committed: the copy says so and starts again on the next try.
 #[tokio::test(flavor = "multi_thread")]
