@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
-use tokio::io::AsyncReadExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -1156,13 +1155,16 @@ pub async fn verify_existing(
     fixity.finish(expected_size).ok()
 }
 
-/// Feeds everything `file` holds to `fixity`, read `room` bytes at most at
-/// a time.
-fn hash_whole(mut file: std::fs::File, room: usize, fixity: &mut Fixity) -> std::io::Result<()> {
-    use std::io::Read;
+/// Feeds everything `reader` holds to `fixity`, read `room` bytes at most
+/// at a time (on a blocking thread: it reads a file).
+fn hash_whole(
+    mut reader: impl std::io::Read,
+    room: usize,
+    fixity: &mut Fixity,
+) -> std::io::Result<()> {
     let mut buffer = vec![0u8; room];
     loop {
-        match file.read(&mut buffer) {
+        match reader.read(&mut buffer) {
             Ok(0) => return Ok(()),
             Ok(read) => fixity.update(&buffer[..read]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -1171,28 +1173,21 @@ fn hash_whole(mut file: std::fs::File, room: usize, fixity: &mut Fixity) -> std:
     }
 }
 
-/// Feeds everything `reader` holds to `fixity`.
-async fn hash_from(
-    mut reader: impl tokio::io::AsyncRead + Unpin,
-    fixity: &mut Fixity,
-) -> std::io::Result<()> {
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = reader.read(&mut buffer).await?;
-        if read == 0 {
-            return Ok(());
-        }
-        fixity.update(&buffer[..read]);
-    }
-}
-
 /// Feeds the first `length` bytes of `name` (beside the file) to `fixity`.
 async fn rehash(place: &Place, name: &str, length: u64, fixity: &mut Fixity) -> Result<()> {
     let path = &place.display(name);
     let file = place.read_file(name).map_err(|e| Error::io(path, e))?;
-    hash_from(tokio::fs::File::from_std(file).take(length), fixity)
-        .await
-        .map_err(|e| Error::io(path, e))?;
+    // Hashed on a blocking thread, in one trip (see `hash_whole`).
+    let mut taken = std::mem::replace(fixity, Fixity::new(None));
+    let hashed = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let hashed = hash_whole(file.take(length), FILE_PIECE, &mut taken);
+        (taken, hashed)
+    })
+    .await;
+    let (taken, hashed) = crate::error::joined(hashed)?;
+    *fixity = taken;
+    hashed.map_err(|e| Error::io(path, e))?;
     if fixity.size() != length {
         return Err(Error::io(
             path,
