@@ -1041,6 +1041,7 @@ async fn run_job(
         repair_only: repair,
         keep_versions: job.keep_versions,
         mirror_deletions: job.mirror_deletions,
+        sync,
         ..PoolOptions::default()
     };
     let transfers = pool::run(

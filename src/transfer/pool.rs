@@ -63,6 +63,10 @@ pub struct PoolOptions {
     /// Take the items a sync found gone from the source out of the mirror
     /// (else they stay, marked).
     pub mirror_deletions: bool,
+    /// A sync: which of the files verified before stay done is known once
+    /// its plan is complete (the others are asked about again), so they are
+    /// counted only then, and the count of files done never goes back.
+    pub sync: bool,
 }
 
 impl Default for PoolOptions {
@@ -76,6 +80,7 @@ impl Default for PoolOptions {
             repair_only: false,
             keep_versions: true,
             mirror_deletions: false,
+            sync: false,
         }
     }
 }
@@ -362,10 +367,15 @@ pub async fn run(
         bytes_total: before.bytes_expected,
     });
 
+    let sync = shared.options.sync;
     let sampler = Sampler::new(
         job_id,
         before.bytes_done,
-        before.done + before.skipped,
+        if sync {
+            0
+        } else {
+            before.done + before.skipped
+        },
         before.bytes_expected,
         before.assets,
     );
@@ -383,9 +393,10 @@ pub async fn run(
                     _ = interval.tick() => {}
                 }
                 // While planning goes on, the totals grow; once more when it
-                // is complete.
+                // is complete (only then for a sync, see `PoolOptions::sync`).
                 let complete = shared.plan_complete();
-                if !totals_final && (complete || Instant::now() >= totals_next) {
+                let due = !sync && Instant::now() >= totals_next;
+                if !totals_final && (complete || due) {
                     let asked = Instant::now();
                     if let Ok((bytes, files, before)) = totals(&shared).await {
                         sampler.set_totals(bytes, files, before);

@@ -163,6 +163,16 @@ fn a_sync_fetches_only_what_changed_and_keeps_what_went() {
             "{line}"
         );
     }
+    // It never goes back (the files asked about again are not first
+    // counted as finished, then taken off).
+    for pair in progress.windows(2) {
+        assert!(
+            pair[0]["files_done"].as_u64() <= pair[1]["files_done"].as_u64(),
+            "{} then {}",
+            pair[0],
+            pair[1]
+        );
+    }
     let last = progress.last().unwrap();
     assert_eq!(
         last["files_done"].as_u64(),
@@ -273,6 +283,43 @@ fn a_sync_fetches_only_what_changed_and_keeps_what_went() {
         "{}",
         third.stdout
     );
+}
+
+#[test]
+fn the_files_done_of_a_sync_that_asks_about_every_file_never_go_back() {
+    let site = Site::start();
+    let Mirrored {
+        out: _out,
+        state,
+        job,
+        ..
+    } = first_copy(&site, 10);
+    let before = asset_bytes_sent(&site, 10);
+    // Nothing changed upstream, but each file takes the server a while to
+    // speak of: the sync's questions outlast a few progress lines.
+    for i in 0..10 {
+        site.put(
+            &format!("assets/a{i}.bin"),
+            Reply::bytes(asset_bytes(i, 1), "application/octet-stream")
+                .header("etag", &format!("\"a{i}-v1\""))
+                .delay(std::time::Duration::from_millis(400)),
+        );
+    }
+    let sync = cairn(&state, &["sync", &job, "--json"]);
+    assert_eq!(sync.code, Some(0), "{}\n{}", sync.stdout, sync.stderr);
+    assert_eq!(asset_bytes_sent(&site, 10), before, "nothing is fetched");
+    let files_done: Vec<u64> = sync
+        .lines()
+        .into_iter()
+        .filter(|l| l["type"] == "progress")
+        .map(|l| l["files_done"].as_u64().unwrap())
+        .collect();
+    assert!(files_done.len() >= 3, "{files_done:?}");
+    assert!(
+        files_done.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{files_done:?}"
+    );
+    assert_eq!(files_done.last(), Some(&10), "{files_done:?}");
 }
 
 #[test]

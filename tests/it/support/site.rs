@@ -23,6 +23,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Sends the body one byte at a time with this pause between bytes.
     pub trickle: Option<Duration>,
+    /// Waits this long before answering (a HEAD request too).
+    pub delay: Option<Duration>,
 }
 
 impl Reply {
@@ -36,6 +38,7 @@ impl Reply {
             headers: vec![("content-type".into(), content_type.into())],
             body,
             trickle: None,
+            delay: None,
         }
     }
 
@@ -46,6 +49,7 @@ impl Reply {
             headers: vec![("location".into(), location.into())],
             body: Vec::new(),
             trickle: None,
+            delay: None,
         }
     }
 
@@ -56,6 +60,11 @@ impl Reply {
 
     pub fn trickle(mut self, pause: Duration) -> Reply {
         self.trickle = Some(pause);
+        self
+    }
+
+    pub fn delay(mut self, delay: Duration) -> Reply {
+        self.delay = Some(delay);
         self
     }
 }
@@ -134,6 +143,9 @@ async fn answer(State(pages): State<Arc<Pages>>, request: Request) -> Response {
             .body(Body::from("not found"))
             .unwrap();
     };
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
+    }
     if request.method() == axum::http::Method::GET {
         *pages.sent.lock().unwrap().entry(path.clone()).or_default() += reply.body.len() as u64;
     }
