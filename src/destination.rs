@@ -687,6 +687,12 @@ impl Destination {
     }
 }
 
+/// A staged file as it is to go up: in one request, or in parts.
+enum Staged {
+    Whole(Vec<u8>),
+    Parts(std::fs::File),
+}
+
 impl Bucket {
     /// Uploads the staged file at `relative` once (see
     /// [`Destination::publish`]).
@@ -709,10 +715,9 @@ impl Bucket {
             path: local.display().to_string(),
             source,
         };
-        let mut hasher = verified.map(|c| (c, Hasher::new(c.algorithm)));
-        let damaged = |hasher: Option<(&Checksum, Hasher)>| -> Option<Error> {
-            let (expected, hasher) = hasher?;
-            let got = hasher.finish();
+        let mut hasher = verified.map(|c| Hasher::new(c.algorithm));
+        let damaged = |hasher: Option<Hasher>| -> Option<Error> {
+            let (expected, got) = (verified?, hasher?.finish());
             (&got != expected).then(|| Error::Verification {
                 href: href.clone(),
                 reason: format!(
@@ -724,61 +729,78 @@ impl Bucket {
                 ),
             })
         };
-        let mut file = tokio::fs::File::from_std(staged.read_file(relative).map_err(io)?);
-        let size = file.metadata().await.map_err(io)?.len();
-        if size <= PART_SIZE as u64 {
+        // A file that goes up in one request is measured, read and hashed
+        // in one trip to a blocking thread (a mirror of small files uploads
+        // file after file); a bigger one is read as its parts go up.
+        let file = staged.read_file(relative).map_err(io)?;
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut file = file;
+            let size = file.metadata()?.len();
+            if size > PART_SIZE as u64 {
+                return Ok((size, Staged::Parts(file), hasher));
+            }
             let mut bytes = Vec::with_capacity(size as usize);
-            file.read_to_end(&mut bytes).await.map_err(io)?;
-            if let Some((_, hasher)) = hasher.as_mut() {
+            file.read_to_end(&mut bytes)?;
+            if let Some(hasher) = hasher.as_mut() {
                 hasher.update(&bytes);
             }
-            if let Some(error) = damaged(hasher) {
-                return Err(error);
+            Ok((size, Staged::Whole(bytes), hasher))
+        })
+        .await;
+        let (size, read, mut hasher) = crate::error::joined(read)?.map_err(io)?;
+        match read {
+            Staged::Whole(bytes) => {
+                if let Some(error) = damaged(hasher) {
+                    return Err(error);
+                }
+                bucket
+                    .store
+                    .put(&location, PutPayload::from(bytes))
+                    .await
+                    .map_err(wrap)?;
             }
-            bucket
-                .store
-                .put(&location, PutPayload::from(bytes))
-                .await
-                .map_err(wrap)?;
-        } else {
-            let upload = bucket.store.put_multipart(&location).await.map_err(wrap)?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let sent = async {
-                let mut buffer = vec![0u8; READ_SIZE];
-                loop {
-                    let read = file.read(&mut buffer).await.map_err(io)?;
-                    if read == 0 {
-                        break;
+            Staged::Parts(file) => {
+                let mut file = tokio::fs::File::from_std(file);
+                let upload = bucket.store.put_multipart(&location).await.map_err(wrap)?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                let sent = async {
+                    let mut buffer = vec![0u8; READ_SIZE];
+                    loop {
+                        let read = file.read(&mut buffer).await.map_err(io)?;
+                        if read == 0 {
+                            break;
+                        }
+                        if let Some(hasher) = hasher.as_mut() {
+                            hasher.update(&buffer[..read]);
+                        }
+                        tokio::select! {
+                            biased;
+                            _ = cancel.cancelled() => return Err(Error::Cancelled),
+                            room = writer.wait_for_capacity(PARTS_IN_FLIGHT) => room.map_err(wrap)?,
+                        }
+                        writer.write(&buffer[..read]);
                     }
-                    if let Some((_, hasher)) = hasher.as_mut() {
-                        hasher.update(&buffer[..read]);
-                    }
+                    // Every part up before the upload is completed.
                     tokio::select! {
                         biased;
                         _ = cancel.cancelled() => return Err(Error::Cancelled),
-                        room = writer.wait_for_capacity(PARTS_IN_FLIGHT) => room.map_err(wrap)?,
+                        done = writer.wait_for_capacity(0) => done.map_err(wrap)?,
                     }
-                    writer.write(&buffer[..read]);
+                    // Completing the upload is what makes the object: not with
+                    // bytes other than the verified ones.
+                    match damaged(hasher) {
+                        Some(error) => Err(error),
+                        None => Ok(()),
+                    }
                 }
-                // Every part up before the upload is completed.
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return Err(Error::Cancelled),
-                    done = writer.wait_for_capacity(0) => done.map_err(wrap)?,
+                .await;
+                if let Err(error) = sent {
+                    let _ = writer.abort().await;
+                    return Err(error);
                 }
-                // Completing the upload is what makes the object: not with
-                // bytes other than the verified ones.
-                match damaged(hasher) {
-                    Some(error) => Err(error),
-                    None => Ok(()),
-                }
+                writer.finish().await.map_err(wrap)?;
             }
-            .await;
-            if let Err(error) = sent {
-                let _ = writer.abort().await;
-                return Err(error);
-            }
-            writer.finish().await.map_err(wrap)?;
         }
         // What arrived must be what was verified.
         let meta = bucket.store.head(&location).await.map_err(wrap)?;
