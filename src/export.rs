@@ -20,7 +20,8 @@
 //! no half bag under the chosen name.
 //!
 //! A mirror in a bucket is read object by object (each hashed as it is
-//! written into the bag). A bag for a bucket is built in a temporary folder
+//! written into the bag, and left out, as above, when it is not the bytes
+//! Cairn verified or wrote, or when it is gone). A bag for a bucket is built in a temporary folder
 //! and uploaded under a prefix that holds nothing yet, payload first and
 //! `bagit.txt` last, so that a bag cut short never looks whole.
 
@@ -140,7 +141,9 @@ pub async fn bag(
         None => PathBuf::from(&out),
     };
     let mut bagged = match source {
-        Some((source, files)) => bagit_of_bucket(&source, files, &local_out, options).await?,
+        Some((source, files)) => {
+            bagit_of_bucket((&source, &mirror), files, &local_out, store, options).await?
+        }
         None => bagit(Path::new(&mirror), &local_out, store, options)?,
     };
     if let Some(target) = target {
@@ -184,12 +187,15 @@ fn folder_bytes(mirror: &Path) -> Result<u64> {
     Ok(bytes)
 }
 
-/// Makes a bag at `out` of the mirror in a bucket `mirror`, whose objects
-/// are `files` (path and size).
+/// Makes a bag at `out` of the mirror in a bucket `mirror` (at `address`),
+/// whose objects are `files` (path and size). An object whose bytes are
+/// not those `store` recorded as verified is left out, and said, as is an
+/// object verified into the mirror and gone since.
 async fn bagit_of_bucket(
-    mirror: &crate::destination::Destination,
+    (mirror, address): (&crate::destination::Destination, &str),
     files: Vec<(String, u64)>,
     out: &Path,
+    store: Option<&Store>,
     options: &BagOptions,
 ) -> Result<Bagged> {
     let root = mirror
@@ -215,12 +221,30 @@ async fn bagit_of_bucket(
             sha256: Vec::new(),
             sha512: options.sha512.then(Vec::new),
         };
+        let mut listed = std::collections::HashSet::new();
+        let mut recorded_found = 0u64;
         for (path, size) in files {
-            match copy_object(mirror, &bag, &path, size, &mut manifests).await {
-                Ok(()) => {
+            listed.insert(path.clone());
+            let proof = Proof::of(store, address, &path)?;
+            recorded_found += u64::from(proof.record.is_some());
+            match copy_object(
+                mirror,
+                &bag,
+                &path,
+                size,
+                proof.verified.as_ref(),
+                &mut manifests,
+            )
+            .await
+            {
+                Ok(true) => {
                     bagged.files += 1;
                     bagged.bytes += size;
                     bagged.hashed += 1;
+                }
+                Ok(false) => {
+                    bagged.to_repair += 1;
+                    bagged.left_out.push((path.clone(), proof.why_not().into()));
                 }
                 // A key the bag's folder cannot hold as a file (a name it
                 // refuses, one that is also a folder's, twins by case):
@@ -233,6 +257,11 @@ async fn bagit_of_bucket(
                 }
                 Err(error) => return Err(error),
             }
+        }
+        if let Some(store) = store {
+            say_missing(store, address, recorded_found, &mut bagged, |path| {
+                Ok((!listed.contains(path)).then(|| MISSING.to_string()))
+            })?;
         }
         write_tags(&bag, &mut manifests, &bagged, &source)?;
         Ok(bagged)
@@ -259,14 +288,16 @@ async fn collect(
 }
 
 /// Writes the object `path` of a bucket mirror into the bag's `data/`,
-/// hashing it on the way; its size must be the listed one.
+/// hashing it on the way; its size must be the listed one. Returns false,
+/// and leaves it out, when it is not the bytes `verified`.
 async fn copy_object(
     mirror: &crate::destination::Destination,
     bag: &Folder,
     path: &str,
     size: u64,
+    verified: Option<&Checksum>,
     manifests: &mut Manifests,
-) -> Result<()> {
+) -> Result<bool> {
     let target = format!("data/{path}");
     let io_bag = |e| Error::io(&bag.display(&target), e);
     let mut to = bag.create(&target).map_err(io_bag)?;
@@ -291,16 +322,20 @@ async fn copy_object(
             "{path} in the bucket changed while it was read ({size} bytes became {written}); export again"
         )));
     }
+    let sha256 = sha256.finish();
+    if verified.is_some_and(|verified| verified.digest != sha256.digest) {
+        drop(to);
+        bag.remove(&target).map_err(io_bag)?;
+        return Ok(false);
+    }
     if !cfg!(target_os = "linux") {
         to.sync_all().map_err(io_bag)?;
     }
     if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, sha512) {
         lines.push((hex::encode(sha512.finish().digest), target.clone()));
     }
-    manifests
-        .sha256
-        .push((hex::encode(&sha256.finish().digest), target));
-    Ok(())
+    manifests.sha256.push((hex::encode(&sha256.digest), target));
+    Ok(true)
 }
 
 /// Uploads the bag in the folder `bag` under the bucket prefix `target`
@@ -607,34 +642,97 @@ fn fill(
         return Err(error);
     }
     walked.map_err(|e| Error::io(mirror.root(), e))?;
-    // Files verified into the mirror and gone since are said too: the bag
-    // is not the whole mirror. (Looked for only when the walk found fewer
-    // recorded files than the records hold.)
-    if let Some(store) = store
-        && store.count_mirrored_files(destination)? > recorded_found
-    {
-        let said: std::collections::HashSet<String> = bagged
-            .left_out
-            .iter()
-            .map(|(path, _)| path.clone())
-            .collect();
-        store.each_mirrored_file(destination, |file| {
-            if said.contains(&file.path) {
-                return Ok(());
-            }
-            let why = match mirror.file_len(&file.path) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => MISSING.to_string(),
+    if let Some(store) = store {
+        say_missing(store, destination, recorded_found, &mut bagged, |path| {
+            Ok(match mirror.file_len(path) {
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(MISSING.to_string()),
                 // A folder where the file was, say: not the file verified.
-                Err(e) => format!("{REPLACED} ({e})"),
-            };
-            bagged.to_repair += 1;
-            bagged.left_out.push((file.path.clone(), why));
-            Ok(())
+                Err(e) => Some(format!("{REPLACED} ({e})")),
+            })
         })?;
     }
     write_tags(bag, &mut manifests, &bagged, source)?;
     Ok(bagged)
+}
+
+/// Says the files verified into the mirror at `destination` and gone since
+/// (`gone` tells why, or `None` for one still there): the bag is not the
+/// whole mirror, and a repair fetches them again. Looked for only when the
+/// bag found fewer recorded files (`recorded_found`) than the records hold.
+fn say_missing(
+    store: &Store,
+    destination: &str,
+    recorded_found: u64,
+    bagged: &mut Bagged,
+    mut gone: impl FnMut(&str) -> Result<Option<String>>,
+) -> Result<()> {
+    if store.count_mirrored_files(destination)? <= recorded_found {
+        return Ok(());
+    }
+    let said: std::collections::HashSet<String> = bagged
+        .left_out
+        .iter()
+        .map(|(path, _)| path.clone())
+        .collect();
+    store.each_mirrored_file(destination, |file| {
+        if said.contains(&file.path) {
+            return Ok(());
+        }
+        if let Some(why) = gone(&file.path)? {
+            bagged.to_repair += 1;
+            bagged.left_out.push((file.path.clone(), why));
+        }
+        Ok(())
+    })
+}
+
+/// What the state file holds about a file of a mirror: the checksum of the
+/// bytes Cairn verified there (an asset's, or an item document's as Cairn
+/// wrote it).
+struct Proof {
+    /// A job recorded it as a verified asset.
+    record: Option<crate::store::MirroredFile>,
+    /// It is an item document Cairn wrote.
+    document: bool,
+    /// The sha256 its bytes must have.
+    verified: Option<Checksum>,
+}
+
+impl Proof {
+    fn of(store: Option<&Store>, destination: &str, path: &str) -> Result<Proof> {
+        let Some(store) = store else {
+            return Ok(Proof {
+                record: None,
+                document: false,
+                verified: None,
+            });
+        };
+        let record = store.mirrored_file(destination, path)?;
+        let written = match &record {
+            None => store.written_document(destination, path)?,
+            Some(_) => None,
+        };
+        let verified = record
+            .as_ref()
+            .map(|file| file.checksum.as_str())
+            .or(written.as_deref())
+            .and_then(|checksum| Checksum::parse(checksum).ok())
+            .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256);
+        Ok(Proof {
+            record,
+            document: written.is_some(),
+            verified,
+        })
+    }
+
+    /// Why a file that is not the bytes verified is not in the bag.
+    fn why_not(&self) -> &'static str {
+        match self.document {
+            true => EDITED,
+            false => DAMAGED,
+        }
+    }
 }
 
 /// Whether a job of `store` recorded the file at `path` of the mirror as
@@ -691,22 +789,8 @@ fn copy_one(
     let meta = from.metadata().map_err(io_mirror)?;
     let size = meta.len();
     let mtime = meta.modified().ok().map(crate::folder::nanos);
-    let record = match store {
-        Some(store) => store.mirrored_file(destination, path)?,
-        None => None,
-    };
-    // The checksum recorded for its bytes: as an asset verified, else as an
-    // item document Cairn wrote.
-    let written = match (store, &record) {
-        (Some(store), None) => store.written_document(destination, path)?,
-        _ => None,
-    };
-    let verified = record
-        .as_ref()
-        .map(|file| file.checksum.as_str())
-        .or(written.as_deref())
-        .and_then(|checksum| Checksum::parse(checksum).ok())
-        .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256);
+    let proof = Proof::of(store, destination, path)?;
+    let (record, verified) = (&proof.record, &proof.verified);
     // Unchanged since verified: its size and modification time, and its
     // change time too, which no one can set back (bytes edited and given
     // their old modification time again are hashed).
@@ -751,12 +835,15 @@ fn copy_one(
             (sha256.finish(), sha512.map(Hasher::finish))
         }
     };
-    if verified.is_some_and(|verified| verified.digest != sha256.digest) {
+    if verified
+        .as_ref()
+        .is_some_and(|verified| verified.digest != sha256.digest)
+    {
         drop(to);
         bag.remove(&target).map_err(io_bag)?;
-        return Ok(match written {
-            Some(_) => Copied::Edited,
-            None => Copied::Damaged,
+        return Ok(match proof.document {
+            true => Copied::Edited,
+            false => Copied::Damaged,
         });
     }
     // Flushed to disk with the whole bag (one syncfs) on Linux; elsewhere

@@ -178,10 +178,80 @@ async fn mirror_into_bucket(
     let run = cairn_with_env(
         &state,
         &["browse", &format!("{url}/catalog.json"), "--json"],
-        env,
+        env.clone(),
     );
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary()["items"], 3);
+
+    // An object damaged in the bucket, an item document edited there and
+    // an object gone: the bag leaves them out and says so (a bag holds the
+    // bytes Cairn verified, never others under their name), and bagit.py
+    // accepts what it holds.
+    store
+        .put(&damaged, b"not the bytes".to_vec().into())
+        .await
+        .unwrap();
+    let document = ObjectPath::from(format!("{prefix}/farm/{}", items[0]));
+    store
+        .put(&document, b"{\"edited\": true}".to_vec().into())
+        .await
+        .unwrap();
+    let keys: Vec<ObjectPath> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(&ObjectPath::from(prefix))))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|meta| meta.location)
+            .collect();
+    let gone = keys
+        .iter()
+        .find(|key| key.as_ref().ends_with("/plain.bin"))
+        .unwrap()
+        .clone();
+    store.delete(&gone).await.unwrap();
+    let bag = dir.path().join("bag-of-damaged");
+    let run = cairn_with_env(
+        &state,
+        &["export", url, "--bagit", bag.to_str().unwrap(), "--json"],
+        env,
+    );
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["left_out"], 3, "{}", run.stdout);
+    assert_eq!(run.summary()["to_repair"], 3, "{}", run.stdout);
+    let reasons: Vec<(String, String)> = run
+        .lines()
+        .iter()
+        .filter(|l| l["type"] == "left_out")
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let reason_of = |suffix: &str| {
+        reasons
+            .iter()
+            .find(|(path, _)| path.ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix} not said: {reasons:?}"))
+            .1
+            .clone()
+    };
+    assert!(
+        reason_of("/tile-0.bin").contains("not those Cairn verified"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason_of(&items[0]).contains("changed since Cairn wrote it"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason_of("/plain.bin").contains("no longer there"),
+        "{reasons:?}"
+    );
+    assert!(!bag.join("data/farm/item-0000/tile-0.bin").exists());
+    assert!(!bag.join(format!("data/farm/{}", items[0])).exists());
+    assert_bag_valid(&bag);
 }
 
 #[tokio::test(flavor = "multi_thread")]
