@@ -656,10 +656,11 @@ fn fill(
     Ok(bagged)
 }
 
-/// Says the files verified into the mirror at `destination` and gone since
-/// (`gone` tells why, or `None` for one still there): the bag is not the
-/// whole mirror, and a repair fetches them again. Looked for only when the
-/// bag found fewer recorded files (`recorded_found`) than the records hold.
+/// Says the files verified into the mirror at `destination` and the item
+/// documents written there that are gone since (`gone` tells why, or
+/// `None` for one still there): the bag is not the whole mirror, and a
+/// repair fetches or writes them again. Files are looked for only when the
+/// bag found fewer recorded ones (`recorded_found`) than the records hold.
 fn say_missing(
     store: &Store,
     destination: &str,
@@ -667,24 +668,33 @@ fn say_missing(
     bagged: &mut Bagged,
     mut gone: impl FnMut(&str) -> Result<Option<String>>,
 ) -> Result<()> {
-    if store.count_mirrored_files(destination)? <= recorded_found {
-        return Ok(());
-    }
     let said: std::collections::HashSet<String> = bagged
         .left_out
         .iter()
         .map(|(path, _)| path.clone())
         .collect();
-    store.each_mirrored_file(destination, |file| {
-        if said.contains(&file.path) {
-            return Ok(());
+    if store.count_mirrored_files(destination)? > recorded_found {
+        store.each_mirrored_file(destination, |file| {
+            if said.contains(&file.path) {
+                return Ok(());
+            }
+            if let Some(why) = gone(&file.path)? {
+                bagged.to_repair += 1;
+                bagged.left_out.push((file.path.clone(), why));
+            }
+            Ok(())
+        })?;
+    }
+    let mut documents: Vec<String> = store.written_documents(destination)?.into_keys().collect();
+    documents.sort();
+    for path in documents {
+        if said.contains(&path) || gone(&path)?.is_none() {
+            continue;
         }
-        if let Some(why) = gone(&file.path)? {
-            bagged.to_repair += 1;
-            bagged.left_out.push((file.path.clone(), why));
-        }
-        Ok(())
-    })
+        bagged.to_repair += 1;
+        bagged.left_out.push((path, DOCUMENT_MISSING.into()));
+    }
+    Ok(())
 }
 
 /// What the state file holds about a file of a mirror: the checksum of the
@@ -749,6 +759,10 @@ const EDITED: &str = "the item's document was changed since Cairn wrote it";
 
 /// Why a file verified into the mirror and gone since is not in the bag.
 const MISSING: &str = "Cairn verified it into the mirror, and it is no longer there";
+
+/// Why an item document Cairn wrote and gone since is not in the bag.
+const DOCUMENT_MISSING: &str =
+    "Cairn wrote this item's document into the mirror, and it is no longer there";
 
 /// Why a file verified into the mirror whose name now leads to something
 /// else (a folder) is not in the bag.

@@ -270,6 +270,8 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     let document = dest.join("scenes/scene 08/scene 08.json");
     let text = std::fs::read_to_string(&document).unwrap();
     std::fs::write(&document, text.replace("sat-1", "sat-2")).unwrap();
+    // An item document Cairn wrote, deleted since.
+    std::fs::remove_file(dest.join("scenes/scene 09/scene 09.json")).unwrap();
     let edited = dest.join("scenes/scene 05/a5.tif");
     let modified = std::fs::metadata(&edited).unwrap().modified().unwrap();
     let mut bytes = std::fs::read(&edited).unwrap();
@@ -286,8 +288,8 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let summary = run.summary();
     assert_eq!(summary["reused"], assets.len() - 4, "{summary}");
-    assert_eq!(summary["left_out"], 4, "{summary}");
-    assert_eq!(summary["to_repair"], 4, "{summary}");
+    assert_eq!(summary["left_out"], 5, "{summary}");
+    assert_eq!(summary["to_repair"], 5, "{summary}");
     // What was hashed or reused is what the bag holds.
     assert_eq!(
         summary["files"].as_u64(),
@@ -312,6 +314,10 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
         (
             "scenes/scene 08/scene 08.json",
             "changed since Cairn wrote it",
+        ),
+        (
+            "scenes/scene 09/scene 09.json",
+            "Cairn wrote this item's document into the mirror, and it is no longer there",
         ),
     ] {
         assert!(
