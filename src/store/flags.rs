@@ -134,10 +134,11 @@ impl Store {
     pub fn mirror_held(&self, destination: &str) -> Result<bool> {
         Ok(self
             .conn()
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT EXISTS (SELECT 1 FROM jobs WHERE destination = ?1 AND holder IS NOT NULL
-                 AND held_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-            )?
+                 AND {})",
+                super::lease::LEASE_HOLDS
+            ))?
             .query_row([destination], |r| r.get(0))?)
     }
 

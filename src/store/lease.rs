@@ -97,7 +97,12 @@ fn process_runs(pid: u32) -> bool {
     }
 }
 
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+/// A lease that holds now: one whose end is a time (a value that is not,
+/// as a damaged or hand-edited file may hold, would sort after every time
+/// and hold the job for ever) and is still to come.
+pub(super) const LEASE_HOLDS: &str =
+    "held_until GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*'
+     AND held_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 impl Store {
     /// Takes the lease on job `job_id` for `holder`; `Err` with who holds it
@@ -161,7 +166,7 @@ impl Store {
         let current: Option<String> = self
             .conn()
             .query_row(
-                &format!("SELECT holder FROM jobs WHERE id = ?1 AND held_until > {NOW}"),
+                &format!("SELECT holder FROM jobs WHERE id = ?1 AND {LEASE_HOLDS}"),
                 [job_id],
                 |r| r.get(0),
             )
@@ -220,6 +225,16 @@ mod tests {
                 [],
             )
             .unwrap();
+        assert_eq!(store.take_job(job, &me).unwrap(), Ok(()));
+        // A lease whose end is not a time (a damaged or edited file) does
+        // not hold the job for ever.
+        store.release_job(job, &me).unwrap();
+        assert_eq!(store.take_job(job, &remote).unwrap(), Ok(()));
+        store
+            .conn()
+            .execute("UPDATE jobs SET held_until = 'not a date'", [])
+            .unwrap();
+        assert_eq!(store.job_holder(job).unwrap(), None);
         assert_eq!(store.take_job(job, &me).unwrap(), Ok(()));
     }
 }
