@@ -198,6 +198,12 @@ pub fn joined<T>(joined: std::result::Result<T, tokio::task::JoinError>) -> Resu
 }
 
 impl Error {
+    /// Whether this is the state database finding its file damaged (or a
+    /// record in it edited by hand).
+    pub fn is_damaged_state(&self) -> bool {
+        matches!(self, Error::Database(error) if damaged_state(error))
+    }
+
     /// What happened, without the address it happened to (for lists that show
     /// the address apart, such as the failed assets of a job).
     pub fn reason(&self) -> String {
@@ -332,12 +338,39 @@ impl Error {
 /// causes said as what to do, the rest as SQLite says them.
 fn database_words(error: &rusqlite::Error) -> String {
     use rusqlite::ErrorCode;
+    if damaged_state(error) && error.sqlite_error_code() != Some(ErrorCode::DatabaseCorrupt) {
+        return format!(
+            "the state file holds a record Cairn cannot read ({error}): it is damaged, or was changed by another program. Keep a copy of it, then start with a new one (--state)"
+        );
+    }
     match error.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => "the state file could not be written: its disk is full; make room on it, then resume the job (nothing copied is lost)".into(),
         Some(ErrorCode::ReadOnly) => "the state file could not be written: it, or its folder, can only be read; make it writable, then try again".into(),
         Some(ErrorCode::SystemIoFailure) => "the state file could not be read or written (a disk error, or its -wal file was removed while Cairn used it); try again, and if it persists, check the disk".into(),
         Some(ErrorCode::DatabaseCorrupt) => "the state file is damaged; Cairn stops rather than write into it. Keep a copy of it, then start with a new one (--state)".into(),
         _ => format!("the state database failed: {error}"),
+    }
+}
+
+/// Whether a failure of the state database says the file is damaged (or
+/// edited by hand): SQLite finds it malformed, or a record in it cannot be
+/// what Cairn wrote there.
+pub(crate) fn damaged_state(error: &rusqlite::Error) -> bool {
+    use rusqlite::Error as E;
+    match error {
+        E::FromSqlConversionFailure(..)
+        | E::IntegralValueOutOfRange(..)
+        | E::Utf8Error(..)
+        | E::InvalidColumnType(..) => true,
+        E::SqliteFailure(failure, message) => {
+            matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) || message.as_deref().is_some_and(|m| {
+                m.contains("malformed JSON") || m.contains("unsupported file format")
+            })
+        }
+        _ => false,
     }
 }
 

@@ -168,6 +168,7 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::DatabaseVersion(_)
         | Error::StateFile { .. }
         | Error::TooLarge { .. } => EXIT_BAD_INPUT,
+        error if error.is_damaged_state() => EXIT_BAD_INPUT,
         _ => EXIT_FAILED,
     }
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
@@ -121,11 +122,30 @@ impl Store {
                 source,
             })?;
         }
+        // A file refused (damaged, another program's) is left as it is: the
+        // last connection to close would otherwise move the write-ahead log
+        // found beside it (maybe another database's) into it.
+        let logged = has_log(path);
         let conn = Connection::open(path).map_err(|e| state_error(&name, e))?;
+        if logged {
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+                .map_err(|e| state_error(&name, e))?;
+        }
         let mut store = Store::setup(conn, &name).map_err(|e| match e {
             Error::Database(e) => state_error(&name, e),
+            Error::StateFile { path: name, reason } if logged => Error::StateFile {
+                reason: format!(
+                    "{reason}. (It was read with the file {name}-wal beside it, its write-ahead log: if that one came from another database, move it aside and try again.)"
+                ),
+                path: name,
+            },
             other => other,
         })?;
+        if logged {
+            store
+                .conn
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
+        }
         store.path = Some(path.to_path_buf());
         Ok(store)
     }
@@ -383,10 +403,18 @@ fn check_file(path: &Path) -> Result<()> {
     }
     if read > 0 && (read < header.len() || &header != SQLITE_HEADER) {
         return Err(refuse(
-            "is not a Cairn state file (it is not an SQLite database at all); it was left as it is. Choose another file with --state, or move this one aside",
+            "is not an SQLite database, so not a Cairn state file (or one damaged from its first bytes); it was left as it is. Choose another file with --state, or move this one aside (keep it, if it was Cairn's)",
         ));
     }
     Ok(())
+}
+
+/// Whether the state file at `path` has a write-ahead log beside it that
+/// holds something.
+fn has_log(path: &Path) -> bool {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    std::fs::metadata(log).is_ok_and(|meta| meta.len() > 0)
 }
 
 /// Refuses a database that is not Cairn's: one with tables but without
@@ -425,7 +453,7 @@ fn check_identity(conn: &Connection, name: &str) -> Result<()> {
 fn state_error(name: &str, error: rusqlite::Error) -> Error {
     let code = error.sqlite_error_code();
     let reason = match code {
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => format!(
+        _ if crate::error::damaged_state(&error) => format!(
             "is damaged ({error}); it was left as it is. Keep it aside (it may be recoverable with `sqlite3 .recover`) and choose another file with --state, or move it away to start afresh"
         ),
         Some(ErrorCode::ReadOnly) => {
@@ -584,6 +612,40 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, 99);
+    }
+
+    #[test]
+    fn a_state_file_read_with_another_databases_log_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .create_job(&crate::store::jobs::tests::new_job())
+            .unwrap();
+        drop(store);
+        let kept = std::fs::read(&path).unwrap();
+        // Another program's database, its changes still in its log (its
+        // connection open, so the log is not folded into the file).
+        let other = dir.path().join("other.db");
+        let conn = Connection::open(&other).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.execute_batch("CREATE TABLE notes (x); INSERT INTO notes VALUES (1);")
+            .unwrap();
+        let log = dir.path().join("cairn.db-wal");
+        std::fs::copy(dir.path().join("other.db-wal"), &log).unwrap();
+        let error = Store::open(&path).unwrap_err().to_string();
+        assert!(error.contains("another program's database"), "{error}");
+        assert!(error.contains("cairn.db-wal beside it"), "{error}");
+        // Neither the file nor the log was touched.
+        assert_eq!(std::fs::read(&path).unwrap(), kept);
+        assert!(log.exists());
+        drop(conn);
+        // With the log moved aside, the file is Cairn's again, whole.
+        std::fs::rename(&log, dir.path().join("aside-wal")).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("cairn.db-shm"));
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.jobs().unwrap().len(), 1);
     }
 
     #[test]

@@ -421,7 +421,7 @@ pub async fn run(
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .get_or_insert_with(|| Error::invalid_input(format!(
-                            "the state file could not record the job's progress ({reason}); the job stops here: make room on the state file's disk, then resume the job"
+                            "the state file could not record the job's progress, so the job stops here: {reason}"
                         )));
                     shared.cancel.cancel();
                 }

@@ -1255,6 +1255,42 @@ fn a_state_file_that_is_not_cairns_is_refused_in_words_and_left_alone() {
 }
 
 #[test]
+fn a_state_file_with_a_record_cairn_cannot_read_is_said_to_be_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dest = dir.path().join("m");
+    let run = cairn(
+        &state,
+        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // A record no Cairn wrote: damage, or another program's hand.
+    for edit in [
+        "UPDATE jobs SET selection = '{not json'",
+        "UPDATE jobs SET source_url = CAST(x'68ff' AS TEXT)",
+    ] {
+        let edited = dir.path().join("edited.db");
+        std::fs::copy(&state, &edited).unwrap();
+        rusqlite::Connection::open(&edited)
+            .unwrap()
+            .execute_batch(edit)
+            .unwrap();
+        for args in [&["jobs"][..], &["resume", "1"], &["sync", "1"]] {
+            let run = cairn(&edited, args);
+            assert_eq!(run.code, Some(2), "{edit} {args:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("holds a record Cairn cannot read")
+                    && run.stderr.contains("start with a new one (--state)"),
+                "{edit} {args:?}: {}",
+                run.stderr
+            );
+        }
+        std::fs::remove_file(&edited).unwrap();
+    }
+}
+
+#[test]
 fn processes_opening_a_new_state_file_at_once_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cairn.db");
