@@ -36,9 +36,10 @@ pub struct Args {
 pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     // The state file of the jobs that made the mirror, if this computer has
     // one: it knows the item documents Cairn wrote, and the jobs to repair
-    // through. Checking alone never creates one.
+    // through. Checking alone never creates one; a path that is not a file
+    // (a folder given by mistake) is refused, not passed over.
     let path = Store::default_path(state.as_deref())?;
-    let store = if !path.is_file() {
+    let store = if !path.exists() {
         None
     } else if args.repair {
         Some(Store::open(&path)?)

@@ -1234,6 +1234,7 @@ fn a_state_file_that_is_not_cairns_is_refused_in_words_and_left_alone() {
                 demo.to_str().unwrap(),
                 dir.path().join("m2").to_str().unwrap(),
             ],
+            &["verify", dir.path().join("m").to_str().unwrap()],
         ] {
             let run = cairn(state, args);
             assert_eq!(run.code, Some(2), "{}: {}", state.display(), run.stderr);
