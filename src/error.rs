@@ -347,7 +347,7 @@ fn database_words(error: &rusqlite::Error) -> String {
         Some(ErrorCode::DiskFull) => "the state file could not be written: its disk is full; make room on it, then resume the job (nothing copied is lost)".into(),
         Some(ErrorCode::ReadOnly) => "the state file could not be written: it, or its folder, can only be read; make it writable, then try again".into(),
         Some(ErrorCode::SystemIoFailure) => "the state file could not be read or written (a disk error, or its -wal file was removed while Cairn used it); try again, and if it persists, check the disk".into(),
-        Some(ErrorCode::DatabaseCorrupt) => "the state file is damaged; Cairn stops rather than write into it. Keep a copy of it, then start with a new one (--state)".into(),
+        Some(ErrorCode::DatabaseCorrupt) => "the state file is damaged, so Cairn stops here. Keep a copy of it (it may be recoverable with `sqlite3 .recover`), then start with a new one (--state)".into(),
         _ => format!("the state database failed: {error}"),
     }
 }

@@ -147,10 +147,23 @@ impl Store {
 
     /// One job by id.
     pub fn job(&self, id: i64) -> Result<Option<Job>> {
-        Ok(self
+        let job = self
             .conn()
             .query_row(&format!("{SELECT_JOB} WHERE id = ?1"), [id], row_to_job)
-            .optional()?)
+            .optional()?;
+        // A job not found whose items are there: a damaged page hides it.
+        if job.is_none()
+            && self.conn().query_row(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE job_id = ?1)",
+                [id],
+                |r| r.get::<_, bool>(0),
+            )?
+        {
+            return Err(damaged(&format!(
+                "the items of job {id} are there, but not the job"
+            )));
+        }
+        Ok(job)
     }
 
     /// Every job, newest first (not the drafts of estimates nobody started).
@@ -159,7 +172,19 @@ impl Store {
             .conn()
             .prepare(&format!("{SELECT_JOB} WHERE draft = 0 ORDER BY id DESC"))?;
         let rows = statement.query_map([], row_to_job)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let jobs: Vec<Job> = rows.collect::<Result<_, _>>()?;
+        // No job, and items of jobs that are not there: a damaged page
+        // hides them.
+        if jobs.is_empty()
+            && self.conn().query_row(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE job_id NOT IN (SELECT id FROM jobs))",
+                [],
+                |r| r.get::<_, bool>(0),
+            )?
+        {
+            return Err(damaged("items are there, but not their jobs"));
+        }
+        Ok(jobs)
     }
 
     /// The job (or draft) that copies `selection` from `source` into
@@ -417,6 +442,15 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
             None => Default::default(),
         },
     })
+}
+
+/// The failure of a state file found damaged by what it holds (SQLite
+/// itself finds nothing malformed): said as SQLite says damage.
+fn damaged(what: &str) -> Error {
+    Error::Database(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+        Some(format!("the state file is damaged: {what}")),
+    ))
 }
 
 #[cfg(test)]

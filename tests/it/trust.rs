@@ -1292,6 +1292,53 @@ fn a_state_file_with_a_record_cairn_cannot_read_is_said_to_be_damaged() {
 }
 
 #[test]
+fn a_state_file_whose_jobs_are_gone_but_not_their_items_is_said_to_be_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dest = dir.path().join("m");
+    let run = cairn(
+        &state,
+        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // The page of the jobs table made an empty one: SQLite's own checks
+    // find nothing wrong, and the job is gone while its items are there.
+    let (root, page_size) = {
+        let conn = rusqlite::Connection::open(&state).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'jobs'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (root as u64, size as u64)
+    };
+    let mut bytes = std::fs::read(&state).unwrap();
+    let page = &mut bytes[((root - 1) * page_size) as usize..(root * page_size) as usize];
+    page.fill(0);
+    // A leaf of a table, no cells, its content area empty.
+    page[0] = 0x0D;
+    page[5..7].copy_from_slice(&((page_size % 65536) as u16).to_be_bytes());
+    std::fs::write(&state, &bytes).unwrap();
+    for args in [&["jobs"][..], &["resume", "1"], &["sync", "1"]] {
+        let run = cairn(&state, args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("the state file is damaged"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn processes_opening_a_new_state_file_at_once_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cairn.db");
