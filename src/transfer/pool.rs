@@ -8,8 +8,7 @@
 //! talk to one server at a time. A copy is recorded as `verifying` with its
 //! checksum before it is moved into place (or uploaded), so a crash at any
 //! point leaves either a partial to resume or a verified file that is
-//! recognised without fetching it again (a file of [`WORTH_RESUMING`] bytes
-//! or less, put into a folder, is fetched again instead). When the pool is done, every item
+//! recognised without fetching it again. When the pool is done, every item
 //! whose assets are all verified is written out, then its collection and the
 //! root catalog.
 
@@ -960,10 +959,8 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
                 // recorded before the file takes its place: after a crash the
                 // file is recognised by it, not fetched again. Apart from
                 // the transfers, the record waits for others to share its
-                // transaction. A small file is fetched again instead: the
-                // record (a statement and a wait per file) would cost more.
-                let small = size <= WORTH_RESUMING && apart;
-                if copy.expected_checksum.is_none() && !small {
+                // transaction.
+                if copy.expected_checksum.is_none() {
                     let (id, recorded) = (asset.id, checksum.clone());
                     let record = move |s: &Store| s.set_asset_verifying(id, size, &recorded);
                     match apart {
