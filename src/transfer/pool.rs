@@ -385,7 +385,9 @@ pub async fn run(
         let stopped = stop.clone();
         let handle = tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(250));
-            let mut totals_final = shared.plan_complete();
+            // (A sync's base is counted once its plan is complete, so at
+            // least once here.)
+            let mut totals_final = !sync && shared.plan_complete();
             let mut totals_next = Instant::now() + TOTALS_EVERY;
             loop {
                 tokio::select! {
@@ -393,12 +395,13 @@ pub async fn run(
                     _ = interval.tick() => {}
                 }
                 // While planning goes on, the totals grow; once more when it
-                // is complete (only then for a sync, see `PoolOptions::sync`).
+                // is complete. The files finished before are counted then
+                // for a sync (see `PoolOptions::sync`).
                 let complete = shared.plan_complete();
-                let due = !sync && Instant::now() >= totals_next;
-                if !totals_final && (complete || due) {
+                if !totals_final && (complete || Instant::now() >= totals_next) {
                     let asked = Instant::now();
                     if let Ok((bytes, files, before)) = totals(&shared).await {
+                        let before = if sync && !complete { 0 } else { before };
                         sampler.set_totals(bytes, files, before);
                         totals_final = complete;
                     }
