@@ -243,7 +243,9 @@ async fn bagit_of_bucket(
                     bagged.hashed += 1;
                 }
                 Ok(false) => {
-                    bagged.to_repair += 1;
+                    // (An item document is written again by no repair of a
+                    // bucket.)
+                    bagged.to_repair += u64::from(!proof.document);
                     bagged.left_out.push((path.clone(), proof.why_not().into()));
                 }
                 // A key the bag's folder cannot hold as a file (a name it
@@ -259,8 +261,13 @@ async fn bagit_of_bucket(
             }
         }
         if let Some(store) = store {
-            say_missing(store, address, recorded_found, &mut bagged, |path| {
-                Ok((!listed.contains(path)).then(|| MISSING.to_string()))
+            // (An item document is written again by no repair of a bucket.)
+            let missing = Missing {
+                recorded_found,
+                documents_repaired: false,
+            };
+            missing.say(store, address, &mut bagged, |path| {
+                Ok((!listed.contains(path)).then_some(Gone::Missing))
             })?;
         }
         write_tags(&bag, &mut manifests, &bagged, &source)?;
@@ -301,19 +308,12 @@ async fn copy_object(
     let target = format!("data/{path}");
     let io_bag = |e| Error::io(&bag.display(&target), e);
     let mut to = bag.create(&target).map_err(io_bag)?;
-    let mut sha256 = Hasher::new(Algorithm::Sha2_256);
-    let mut sha512 = manifests
-        .sha512
-        .is_some()
-        .then(|| Hasher::new(Algorithm::Sha2_512));
+    let mut hashes = Hashes::new(manifests, verified);
     let mut stream = mirror.stream(path).await?;
     let mut written = 0u64;
     while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
         let chunk = chunk?;
-        sha256.update(&chunk);
-        if let Some(sha512) = &mut sha512 {
-            sha512.update(&chunk);
-        }
+        hashes.update(&chunk);
         to.write_all(&chunk).map_err(io_bag)?;
         written += chunk.len() as u64;
     }
@@ -322,20 +322,78 @@ async fn copy_object(
             "{path} in the bucket changed while it was read ({size} bytes became {written}); export again"
         )));
     }
-    let sha256 = sha256.finish();
-    if verified.is_some_and(|verified| verified.digest != sha256.digest) {
-        drop(to);
-        bag.remove(&target).map_err(io_bag)?;
-        return Ok(false);
+    hashes.keep(bag, to, target, manifests)
+}
+
+/// The hashes of a file taken as it is copied into the bag: sha256 for the
+/// payload manifest, sha512 when one is asked for, and that of the
+/// checksum recorded when Cairn verified the file, in its own algorithm.
+struct Hashes {
+    sha256: Hasher,
+    sha512: Option<Hasher>,
+    /// The recorded checksum, and its algorithm's hash when not sha256.
+    check: Option<(Checksum, Option<Hasher>)>,
+}
+
+impl Hashes {
+    fn new(manifests: &Manifests, verified: Option<&Checksum>) -> Hashes {
+        Hashes {
+            sha256: Hasher::new(Algorithm::Sha2_256),
+            sha512: manifests
+                .sha512
+                .is_some()
+                .then(|| Hasher::new(Algorithm::Sha2_512)),
+            check: verified.map(|verified| {
+                let own = (verified.algorithm != Algorithm::Sha2_256)
+                    .then(|| Hasher::new(verified.algorithm));
+                (verified.clone(), own)
+            }),
+        }
     }
-    if !cfg!(target_os = "linux") {
-        to.sync_all().map_err(io_bag)?;
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.sha256.update(bytes);
+        if let Some(sha512) = &mut self.sha512 {
+            sha512.update(bytes);
+        }
+        if let Some((_, Some(own))) = &mut self.check {
+            own.update(bytes);
+        }
     }
-    if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, sha512) {
-        lines.push((hex::encode(sha512.finish().digest), target.clone()));
+
+    /// Adds the file copied to `to` (at `target` in the bag) to the
+    /// manifests, or removes it from the bag when its bytes are not the
+    /// ones recorded (false).
+    fn keep(
+        self,
+        bag: &Folder,
+        to: std::fs::File,
+        target: String,
+        manifests: &mut Manifests,
+    ) -> Result<bool> {
+        let io_bag = |e| Error::io(&bag.display(&target), e);
+        let sha256 = self.sha256.finish();
+        let same = match self.check {
+            None => true,
+            Some((verified, None)) => verified.digest == sha256.digest,
+            Some((verified, Some(own))) => verified.digest == own.finish().digest,
+        };
+        if !same {
+            drop(to);
+            bag.remove(&target).map_err(io_bag)?;
+            return Ok(false);
+        }
+        // Flushed to disk with the whole bag (one syncfs) on Linux;
+        // elsewhere file by file.
+        if !cfg!(target_os = "linux") {
+            to.sync_all().map_err(io_bag)?;
+        }
+        if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, self.sha512) {
+            lines.push((hex::encode(sha512.finish().digest), target.clone()));
+        }
+        manifests.sha256.push((hex::encode(&sha256.digest), target));
+        Ok(true)
     }
-    manifests.sha256.push((hex::encode(&sha256.digest), target));
-    Ok(true)
 }
 
 /// Uploads the bag in the folder `bag` under the bucket prefix `target`
@@ -643,12 +701,16 @@ fn fill(
     }
     walked.map_err(|e| Error::io(mirror.root(), e))?;
     if let Some(store) = store {
-        say_missing(store, destination, recorded_found, &mut bagged, |path| {
+        let missing = Missing {
+            recorded_found,
+            documents_repaired: true,
+        };
+        missing.say(store, destination, &mut bagged, |path| {
             Ok(match mirror.file_len(path) {
                 Ok(_) => None,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(MISSING.to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Gone::Missing),
                 // A folder where the file was, say: not the file verified.
-                Err(e) => Some(format!("{REPLACED} ({e})")),
+                Err(e) => Some(Gone::Replaced(e.to_string())),
             })
         })?;
     }
@@ -656,45 +718,73 @@ fn fill(
     Ok(bagged)
 }
 
-/// Says the files verified into the mirror at `destination` and the item
-/// documents written there that are gone since (`gone` tells why, or
-/// `None` for one still there): the bag is not the whole mirror, and a
-/// repair fetches or writes them again. Files are looked for only when the
-/// bag found fewer recorded ones (`recorded_found`) than the records hold.
-fn say_missing(
-    store: &Store,
-    destination: &str,
+/// What became of a file Cairn verified or wrote into a mirror, not found
+/// in it.
+enum Gone {
+    Missing,
+    /// Something else is at its name (a folder, say).
+    Replaced(String),
+}
+
+/// How the files verified into a mirror and the item documents written
+/// there that are gone since are said (see [`Missing::say`]).
+struct Missing {
+    /// The recorded files the bag found: files are looked for only when
+    /// the records hold more.
     recorded_found: u64,
-    bagged: &mut Bagged,
-    mut gone: impl FnMut(&str) -> Result<Option<String>>,
-) -> Result<()> {
-    let said: std::collections::HashSet<String> = bagged
-        .left_out
-        .iter()
-        .map(|(path, _)| path.clone())
-        .collect();
-    if store.count_mirrored_files(destination)? > recorded_found {
-        store.each_mirrored_file(destination, |file| {
-            if said.contains(&file.path) {
-                return Ok(());
-            }
-            if let Some(why) = gone(&file.path)? {
+    /// A repair writes a missing item document again (in a folder).
+    documents_repaired: bool,
+}
+
+impl Missing {
+    /// Says the files verified into the mirror at `destination` and the
+    /// item documents written there that are gone since (`gone` tells
+    /// how, or `None` for one still there): the bag is not the whole
+    /// mirror, and a repair fetches or writes them again.
+    fn say(
+        &self,
+        store: &Store,
+        destination: &str,
+        bagged: &mut Bagged,
+        mut gone: impl FnMut(&str) -> Result<Option<Gone>>,
+    ) -> Result<()> {
+        let said: std::collections::HashSet<String> = bagged
+            .left_out
+            .iter()
+            .map(|(path, _)| path.clone())
+            .collect();
+        if store.count_mirrored_files(destination)? > self.recorded_found {
+            store.each_mirrored_file(destination, |file| {
+                if said.contains(&file.path) {
+                    return Ok(());
+                }
+                let why = match gone(&file.path)? {
+                    None => return Ok(()),
+                    Some(Gone::Missing) => MISSING.to_string(),
+                    Some(Gone::Replaced(e)) => format!("{REPLACED} ({e})"),
+                };
                 bagged.to_repair += 1;
                 bagged.left_out.push((file.path.clone(), why));
-            }
-            Ok(())
-        })?;
-    }
-    let mut documents: Vec<String> = store.written_documents(destination)?.into_keys().collect();
-    documents.sort();
-    for path in documents {
-        if said.contains(&path) || gone(&path)?.is_none() {
-            continue;
+                Ok(())
+            })?;
         }
-        bagged.to_repair += 1;
-        bagged.left_out.push((path, DOCUMENT_MISSING.into()));
+        let mut documents: Vec<String> =
+            store.written_documents(destination)?.into_keys().collect();
+        documents.sort();
+        for path in documents {
+            if said.contains(&path) {
+                continue;
+            }
+            let why = match gone(&path)? {
+                None => continue,
+                Some(Gone::Missing) => DOCUMENT_MISSING.to_string(),
+                Some(Gone::Replaced(e)) => format!("{DOCUMENT_REPLACED} ({e})"),
+            };
+            bagged.to_repair += u64::from(self.documents_repaired);
+            bagged.left_out.push((path, why));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// What the state file holds about a file of a mirror: the checksum of the
@@ -705,7 +795,8 @@ struct Proof {
     record: Option<crate::store::MirroredFile>,
     /// It is an item document Cairn wrote.
     document: bool,
-    /// The sha256 its bytes must have.
+    /// The checksum its bytes must have (a sha256, or the catalog's own
+    /// in another algorithm).
     verified: Option<Checksum>,
 }
 
@@ -727,8 +818,7 @@ impl Proof {
             .as_ref()
             .map(|file| file.checksum.as_str())
             .or(written.as_deref())
-            .and_then(|checksum| Checksum::parse(checksum).ok())
-            .filter(|checksum| checksum.algorithm == Algorithm::Sha2_256);
+            .and_then(|checksum| Checksum::parse(checksum).ok());
         Ok(Proof {
             record,
             document: written.is_some(),
@@ -763,6 +853,10 @@ const MISSING: &str = "Cairn verified it into the mirror, and it is no longer th
 /// Why an item document Cairn wrote and gone since is not in the bag.
 const DOCUMENT_MISSING: &str =
     "Cairn wrote this item's document into the mirror, and it is no longer there";
+
+/// Why an item document Cairn wrote whose name now leads to something else
+/// is not in the bag.
+const DOCUMENT_REPLACED: &str = "Cairn wrote this item's document into the mirror at this name, and what is there now is not that document";
 
 /// Why a file verified into the mirror whose name now leads to something
 /// else (a folder) is not in the bag.
@@ -816,61 +910,48 @@ fn copy_one(
             && file.changed == crate::folder::changed_at(&meta)
     });
     let mut to = bag.create(&target).map_err(io_bag)?;
-    let reused = unchanged && !rehash && verified.is_some() && manifests.sha512.is_none();
-    let (sha256, sha512) = match verified.clone().filter(|_| reused) {
+    // Unchanged, and recorded as a sha256: copied by the kernel, and listed
+    // under its record.
+    let reused = unchanged
+        && !rehash
+        && manifests.sha512.is_none()
+        && verified
+            .as_ref()
+            .is_some_and(|verified| verified.algorithm == Algorithm::Sha2_256);
+    match verified.as_ref().filter(|_| reused) {
         Some(recorded) => {
-            // The kernel copies the bytes.
             let copied = std::io::copy(&mut from, &mut to).map_err(io_bag)?;
             if copied != size {
                 return Err(io_mirror(std::io::Error::other(format!(
                     "it changed while it was copied ({size} bytes became {copied})"
                 ))));
             }
-            (recorded, None)
+            if !cfg!(target_os = "linux") {
+                to.sync_all().map_err(io_bag)?;
+            }
+            manifests
+                .sha256
+                .push((hex::encode(&recorded.digest), target));
         }
         None => {
-            let mut sha256 = Hasher::new(Algorithm::Sha2_256);
-            let mut sha512 = manifests
-                .sha512
-                .is_some()
-                .then(|| Hasher::new(Algorithm::Sha2_512));
+            let mut hashes = Hashes::new(manifests, verified.as_ref());
             let mut buffer = vec![0u8; CHUNK];
             loop {
                 let read = from.read(&mut buffer).map_err(io_mirror)?;
                 if read == 0 {
                     break;
                 }
-                sha256.update(&buffer[..read]);
-                if let Some(sha512) = &mut sha512 {
-                    sha512.update(&buffer[..read]);
-                }
+                hashes.update(&buffer[..read]);
                 to.write_all(&buffer[..read]).map_err(io_bag)?;
             }
-            (sha256.finish(), sha512.map(Hasher::finish))
+            if !hashes.keep(bag, to, target, manifests)? {
+                return Ok(match proof.document {
+                    true => Copied::Edited,
+                    false => Copied::Damaged,
+                });
+            }
         }
-    };
-    if verified
-        .as_ref()
-        .is_some_and(|verified| verified.digest != sha256.digest)
-    {
-        drop(to);
-        bag.remove(&target).map_err(io_bag)?;
-        return Ok(match proof.document {
-            true => Copied::Edited,
-            false => Copied::Damaged,
-        });
     }
-    // Flushed to disk with the whole bag (one syncfs) on Linux; elsewhere
-    // file by file.
-    if !cfg!(target_os = "linux") {
-        to.sync_all().map_err(io_bag)?;
-    }
-    if let (Some(lines), Some(sha512)) = (&mut manifests.sha512, sha512) {
-        lines.push((hex::encode(sha512.digest), target.clone()));
-    }
-    manifests
-        .sha256
-        .push((hex::encode(&sha256.digest), target.clone()));
     Ok(Copied::Bagged {
         size,
         reused,
@@ -973,6 +1054,43 @@ fn write_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_recorded_in_another_algorithm_is_checked_in_that_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let bag = Folder::open(dir.path()).unwrap();
+        let bytes = b"the bytes the catalog spoke for".to_vec();
+        let mut manifests = Manifests {
+            sha256: Vec::new(),
+            sha512: None,
+        };
+        for (record, kept) in [
+            (Checksum::of(Algorithm::Md5, &bytes), true),
+            (Checksum::of(Algorithm::Md5, b"other bytes"), false),
+            (Checksum::of(Algorithm::Sha2_512, &bytes), true),
+            (Checksum::of(Algorithm::Sha2_512, b"other bytes"), false),
+        ] {
+            let mut to = bag.create("data/a.bin").unwrap();
+            to.write_all(&bytes).unwrap();
+            let mut hashes = Hashes::new(&manifests, Some(&record));
+            hashes.update(&bytes);
+            let held = hashes
+                .keep(&bag, to, "data/a.bin".into(), &mut manifests)
+                .unwrap();
+            assert_eq!(held, kept, "{record:?}");
+            assert_eq!(bag.file_len("data/a.bin").is_ok(), kept);
+            if kept {
+                // Listed under its sha256 all the same.
+                let (digest, _) = manifests.sha256.pop().unwrap();
+                assert_eq!(
+                    digest,
+                    Checksum::of(Algorithm::Sha2_256, &bytes).to_hex()[4..]
+                );
+                bag.remove("data/a.bin").unwrap();
+            }
+        }
+        assert!(manifests.sha256.is_empty());
+    }
 
     #[test]
     fn a_source_is_one_line_of_bag_info() {
