@@ -340,14 +340,14 @@ fn database_words(error: &rusqlite::Error) -> String {
     use rusqlite::ErrorCode;
     if damaged_state(error) && error.sqlite_error_code() != Some(ErrorCode::DatabaseCorrupt) {
         return format!(
-            "the state file holds a record Cairn cannot read ({error}): it is damaged, or was changed by another program. Keep a copy of it, then start with a new one (--state)"
+            "the state file holds a record this Cairn cannot read ({error}): it is damaged, was changed by another program, or was written by a newer Cairn. Keep a copy of it; use the Cairn that wrote it, or start with a new state file (--state)"
         );
     }
     match error.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => "the state file could not be written: its disk is full; make room on it, then resume the job (nothing copied is lost)".into(),
         Some(ErrorCode::ReadOnly) => "the state file could not be written: it, or its folder, can only be read; make it writable, then try again".into(),
         Some(ErrorCode::SystemIoFailure) => "the state file could not be read or written (a disk error, or its -wal file was removed while Cairn used it); try again, and if it persists, check the disk".into(),
-        Some(ErrorCode::DatabaseCorrupt) => "the state file is damaged, so Cairn stops here. Keep a copy of it (it may be recoverable with `sqlite3 .recover`), then start with a new one (--state)".into(),
+        Some(ErrorCode::DatabaseCorrupt) => "the state file is damaged, so Cairn stops here. Keep a copy of it (someone at ease with SQLite may save what it holds with `sqlite3 FILE .recover | sqlite3 NEW_FILE`), then start with a new state file (--state)".into(),
         _ => format!("the state database failed: {error}"),
     }
 }

@@ -113,7 +113,7 @@ async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
     // The checksums recorded when the files were verified, if this
     // computer's state file has them.
     let path = Store::default_path(state.as_deref())?;
-    let store = if path.exists() {
+    let store = if path.try_exists().unwrap_or(true) {
         Some(Store::open_for_reading(&path)?)
     } else {
         None

@@ -39,7 +39,7 @@ pub async fn run(args: Args, state: Option<PathBuf>) -> Result<u8> {
     // through. Checking alone never creates one; a path that is not a file
     // (a folder given by mistake) is refused, not passed over.
     let path = Store::default_path(state.as_deref())?;
-    let store = if !path.exists() {
+    let store = if !path.try_exists().unwrap_or(true) {
         None
     } else if args.repair {
         Some(Store::open(&path)?)

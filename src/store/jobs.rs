@@ -151,17 +151,18 @@ impl Store {
             .conn()
             .query_row(&format!("{SELECT_JOB} WHERE id = ?1"), [id], row_to_job)
             .optional()?;
-        // A job not found whose items are there: a damaged page hides it.
+        // A job not found whose items are there (looked at in one
+        // statement: another process may be making the job): a damaged
+        // page hides it.
         if job.is_none()
             && self.conn().query_row(
-                "SELECT EXISTS (SELECT 1 FROM items WHERE job_id = ?1)",
+                "SELECT NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?1)
+                    AND EXISTS (SELECT 1 FROM items WHERE job_id = ?1)",
                 [id],
                 |r| r.get::<_, bool>(0),
             )?
         {
-            return Err(damaged(&format!(
-                "the items of job {id} are there, but not the job"
-            )));
+            return Err(self.damaged(&format!("the items of job {id} are there, but not the job")));
         }
         Ok(job)
     }
@@ -173,16 +174,17 @@ impl Store {
             .prepare(&format!("{SELECT_JOB} WHERE draft = 0 ORDER BY id DESC"))?;
         let rows = statement.query_map([], row_to_job)?;
         let jobs: Vec<Job> = rows.collect::<Result<_, _>>()?;
-        // No job, and items of jobs that are not there: a damaged page
-        // hides them.
+        // No job at all in the table itself (not an index of it, which a
+        // lost page of the table leaves whole), and items: a damaged page
+        // hides the jobs.
         if jobs.is_empty()
             && self.conn().query_row(
-                "SELECT EXISTS (SELECT 1 FROM items WHERE job_id NOT IN (SELECT id FROM jobs))",
+                "SELECT NOT EXISTS (SELECT 1 FROM jobs NOT INDEXED) AND EXISTS (SELECT 1 FROM items)",
                 [],
                 |r| r.get::<_, bool>(0),
             )?
         {
-            return Err(damaged("items are there, but not their jobs"));
+            return Err(self.damaged("items are there, but not their jobs"));
         }
         Ok(jobs)
     }
@@ -444,13 +446,20 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
-/// The failure of a state file found damaged by what it holds (SQLite
-/// itself finds nothing malformed): said as SQLite says damage.
-fn damaged(what: &str) -> Error {
-    Error::Database(rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
-        Some(format!("the state file is damaged: {what}")),
-    ))
+impl Store {
+    /// The refusal of a state file found damaged by what it holds (SQLite
+    /// itself finds nothing malformed).
+    fn damaged(&self, what: &str) -> Error {
+        Error::StateFile {
+            path: self
+                .path
+                .as_deref()
+                .map_or_else(|| ":memory:".into(), |p| p.display().to_string()),
+            reason: format!(
+                "is damaged: {what} (a part of it was lost, or jobs were deleted by hand). Keep a copy of it, then start with a new state file (--state)"
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -131,20 +131,19 @@ impl Store {
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
                 .map_err(|e| state_error(&name, e))?;
         }
-        let mut store = Store::setup(conn, &name).map_err(|e| match e {
-            Error::Database(e) => state_error(&name, e),
-            Error::StateFile { path: name, reason } if logged => Error::StateFile {
-                reason: format!(
-                    "{reason}. (It was read with the file {name}-wal beside it, its write-ahead log: if that one came from another database, move it aside and try again.)"
-                ),
-                path: name,
-            },
-            other => other,
-        })?;
+        let refused = |error| {
+            let error = match error {
+                Error::Database(e) => state_error(&name, e),
+                other => other,
+            };
+            with_log_named(error, logged)
+        };
+        let mut store = Store::setup(conn, &name).map_err(refused)?;
         if logged {
             store
                 .conn
-                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
+                .map_err(|e| state_error(&name, e))?;
         }
         store.path = Some(path.to_path_buf());
         Ok(store)
@@ -407,6 +406,20 @@ fn check_file(path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A refusal of a state file read with a write-ahead log beside it
+/// (`logged`), naming the log as a likely cause.
+fn with_log_named(error: Error, logged: bool) -> Error {
+    match error {
+        Error::StateFile { path, reason } if logged => Error::StateFile {
+            reason: format!(
+                "{reason}. (It was read with the file {path}-wal beside it, its write-ahead log: if that one came from another database, move it aside, keep both, and try again.)"
+            ),
+            path,
+        },
+        other => other,
+    }
 }
 
 /// Whether the state file at `path` has a write-ahead log beside it that

@@ -1281,8 +1281,8 @@ fn a_state_file_with_a_record_cairn_cannot_read_is_said_to_be_damaged() {
             let run = cairn(&edited, args);
             assert_eq!(run.code, Some(2), "{edit} {args:?}: {}", run.stderr);
             assert!(
-                run.stderr.contains("holds a record Cairn cannot read")
-                    && run.stderr.contains("start with a new one (--state)"),
+                run.stderr.contains("holds a record this Cairn cannot read")
+                    && run.stderr.contains("start with a new state file (--state)"),
                 "{edit} {args:?}: {}",
                 run.stderr
             );
@@ -1331,7 +1331,7 @@ fn a_state_file_whose_jobs_are_gone_but_not_their_items_is_said_to_be_damaged() 
         let run = cairn(&state, args);
         assert_eq!(run.code, Some(2), "{args:?}: {}{}", run.stdout, run.stderr);
         assert!(
-            run.stderr.contains("the state file is damaged"),
+            run.stderr.contains("is damaged"),
             "{args:?}: {}",
             run.stderr
         );
