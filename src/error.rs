@@ -198,6 +198,18 @@ pub fn joined<T>(joined: std::result::Result<T, tokio::task::JoinError>) -> Resu
 }
 
 impl Error {
+    /// Whether a disk is full: the mirror's, or the state file's. The job
+    /// stops, to be resumed once there is room.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::DiskFull { .. } => true,
+            Error::Database(error) => {
+                error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this is the state database finding its file damaged (or a
     /// record in it edited by hand).
     pub fn is_damaged_state(&self) -> bool {

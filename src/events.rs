@@ -349,16 +349,38 @@ impl Sampler {
         let bytes_total = self.bytes_total.load(Ordering::Relaxed);
         let eta_seconds = (rate > 0.0 && bytes_total > bytes_done)
             .then(|| ((bytes_total - bytes_done) as f64 / rate).ceil() as u64);
+        // While the plan is read, files are done faster than the totals
+        // are counted again: a total is never less than what is done.
+        let files_done =
+            self.base_files.load(Ordering::Relaxed) + counters.files.load(Ordering::Relaxed);
         Snapshot {
             job: self.job,
             bytes_done,
             bytes_total: bytes_total.max(bytes_done),
-            files_done: self.base_files.load(Ordering::Relaxed)
-                + counters.files.load(Ordering::Relaxed),
-            files_total: self.files_total.load(Ordering::Relaxed),
+            files_done,
+            files_total: self.files_total.load(Ordering::Relaxed).max(files_done),
             files_failed: counters.failed.load(Ordering::Relaxed),
             rate,
             eta_seconds,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_never_has_more_files_done_than_in_all() {
+        // Two done before, 3 in all as last counted, 5 done since: the plan
+        // found more than was counted.
+        let sampler = Sampler::new(1, 0, 2, 0, 3);
+        let counters = Counters::default();
+        counters.files.store(5, Ordering::Relaxed);
+        let snapshot = sampler.sample(&counters);
+        assert_eq!((snapshot.files_done, snapshot.files_total), (7, 7));
+        sampler.set_totals(0, 10, 2);
+        let snapshot = sampler.sample(&counters);
+        assert_eq!((snapshot.files_done, snapshot.files_total), (7, 10));
     }
 }

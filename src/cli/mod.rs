@@ -158,7 +158,8 @@ pub const EXIT_INTERRUPTED: u8 = 3;
 /// The exit code for an error that stopped a command.
 pub fn exit_code(error: &Error) -> u8 {
     match error {
-        Error::Cancelled | Error::DiskFull { .. } => EXIT_INTERRUPTED,
+        Error::Cancelled => EXIT_INTERRUPTED,
+        error if error.is_disk_full() => EXIT_INTERRUPTED,
         Error::InvalidInput { .. }
         | Error::NotFound { .. }
         | Error::NotStac { .. }

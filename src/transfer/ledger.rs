@@ -40,6 +40,37 @@ const FLUSH_EVERY: Duration = Duration::from_secs(2);
 type Answer = Box<dyn FnOnce(Result<()>) + Send>;
 type Work = Box<dyn FnOnce(&Store) -> Answer + Send>;
 
+/// An update sent without waiting that failed: in words, and whether for
+/// want of room on the state file's disk (the job then stops as for a full
+/// destination, to be resumed).
+#[derive(Clone)]
+pub struct Failure {
+    pub words: String,
+    pub disk_full: bool,
+}
+
+impl Failure {
+    /// The failure as the job's error.
+    pub fn error(self) -> Error {
+        match self.disk_full {
+            true => state_disk_full(),
+            false => Error::invalid_input(format!(
+                "the state file could not record the job's progress: {}",
+                self.words
+            )),
+        }
+    }
+}
+
+/// The state file's disk is full (in SQLite's words for it, which say
+/// what to do).
+fn state_disk_full() -> Error {
+    Error::Database(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        None,
+    ))
+}
+
 /// How an answered request is committed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ask {
@@ -123,7 +154,7 @@ pub struct Ledger {
     waker: Waker,
     thread: Option<JoinHandle<()>>,
     /// The first failure of an update nobody waited for.
-    failed: Arc<Mutex<Option<String>>>,
+    failed: Arc<Mutex<Option<Failure>>>,
     /// Paced updates sent and not yet applied, and the signal that a batch
     /// of room was made.
     paced: Arc<(Mutex<usize>, Condvar)>,
@@ -324,7 +355,10 @@ impl Ledger {
                     failed
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(error.to_string());
+                        .get_or_insert(Failure {
+                            words: error.to_string(),
+                            disk_full: error.is_disk_full(),
+                        });
                 }
             })
         });
@@ -339,7 +373,7 @@ impl Ledger {
 
     /// The first failure of an update sent without waiting, if any, left
     /// for [`Ledger::take_error`].
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<Failure> {
         self.failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -350,9 +384,7 @@ impl Ledger {
     /// the updates sent before are applied: call after an awaited request).
     pub fn take_error(&self) -> Result<()> {
         match self.failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            Some(reason) => Err(Error::invalid_input(format!(
-                "the state store could not record progress: {reason}"
-            ))),
+            Some(failure) => Err(failure.error()),
             None => Ok(()),
         }
     }
@@ -409,6 +441,7 @@ fn apply(store: &Mutex<Store>, batch: Vec<Request>) {
     for answer in answers {
         let outcome = match &committed {
             Ok(()) => Ok(()),
+            Err(error) if error.is_disk_full() => Err(state_disk_full()),
             Err(error) => Err(Error::invalid_input(format!(
                 "the state store could not save progress: {error}"
             ))),

@@ -417,14 +417,12 @@ pub async fn run(
                 // An update of the state file that failed (its disk full)
                 // leaves rows that others wait for: the job stops, in words,
                 // rather than wait for ever.
-                if let Some(reason) = shared.ledger.failure() {
+                if let Some(failure) = shared.ledger.failure() {
                     shared
                         .stopped
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert_with(|| Error::invalid_input(format!(
-                            "the state file could not record the job's progress, so the job stops here: {reason}"
-                        )));
+                        .get_or_insert_with(|| failure.error());
                     shared.cancel.cancel();
                 }
             }
