@@ -12,7 +12,11 @@
 //! copy itself is left to the kernel); any other file is hashed as it is
 //! copied; one whose bytes are then not those verified (or an item
 //! document not as Cairn wrote it) is left out of the bag and said, as is
-//! a file verified into the mirror and gone since. The
+//! a file verified into the mirror or a document written there and gone
+//! since. A file the state file has no record of (a mirror made with
+//! another one, or a new one) is held to the `file:checksum` the mirror's
+//! own item document gives it, as `cairn verify` holds it, and a document
+//! the mirror's catalog links that is gone is said too. The
 //! mirror is read through its [`Folder`]: a link inside it is
 //! never followed (it is reported, and the bag is not made complete with
 //! whatever it points at). The bag is built under a temporary name beside
@@ -21,8 +25,8 @@
 //!
 //! A mirror in a bucket is read object by object (each hashed as it is
 //! written into the bag, and left out, as above, when it is not the bytes
-//! Cairn verified or wrote, or when it is gone). A bag for a bucket is built in a temporary folder
-//! and uploaded under a prefix that holds nothing yet, payload first and
+//! Cairn verified or wrote, or when it is gone). A bag for a bucket is
+//! built in a temporary folder and uploaded under a prefix that holds nothing yet, payload first and
 //! `bagit.txt` last, so that a bag cut short never looks whole.
 
 use std::io::{Read, Write};
@@ -140,11 +144,24 @@ pub async fn bag(
         Some(_) => scratch.join("bag"),
         None => PathBuf::from(&out),
     };
+    // What the mirror's own item documents say of its files: the proof of
+    // a file the state file has no record of. (A folder's root catalog is
+    // checked first, as the bag reads it.)
+    if source.is_none() {
+        let path = Path::new(&mirror);
+        let folder = Folder::open(path).map_err(|e| Error::io(path, e))?;
+        mirror_source(&folder)?;
+    }
+    let claims = crate::verify::claims(&mirror).await?;
+    let records = Records {
+        store,
+        claims: &claims,
+    };
     let mut bagged = match source {
         Some((source, files)) => {
-            bagit_of_bucket((&source, &mirror), files, &local_out, store, options).await?
+            bagit_of_bucket((&source, &mirror), files, &local_out, records, options).await?
         }
-        None => bagit(Path::new(&mirror), &local_out, store, options)?,
+        None => bagit(Path::new(&mirror), &local_out, records, options)?,
     };
     if let Some(target) = target {
         // Another export may have written there meanwhile.
@@ -195,7 +212,7 @@ async fn bagit_of_bucket(
     (mirror, address): (&crate::destination::Destination, &str),
     files: Vec<(String, u64)>,
     out: &Path,
-    store: Option<&Store>,
+    records: Records<'_>,
     options: &BagOptions,
 ) -> Result<Bagged> {
     let root = mirror
@@ -225,7 +242,7 @@ async fn bagit_of_bucket(
         let mut recorded_found = 0u64;
         for (path, size) in files {
             listed.insert(path.clone());
-            let proof = Proof::of(store, address, &path)?;
+            let proof = Proof::of(records, address, &path)?;
             recorded_found += u64::from(proof.record.is_some());
             match copy_object(
                 mirror,
@@ -260,7 +277,7 @@ async fn bagit_of_bucket(
                 Err(error) => return Err(error),
             }
         }
-        if let Some(store) = store {
+        if let Some(store) = records.store {
             // (An item document is written again by no repair of a bucket.)
             let missing = Missing {
                 recorded_found,
@@ -270,6 +287,7 @@ async fn bagit_of_bucket(
                 Ok((!listed.contains(path)).then_some(Gone::Missing))
             })?;
         }
+        say_unreadable(records.claims, &manifests, &mut bagged);
         write_tags(&bag, &mut manifests, &bagged, &source)?;
         Ok(bagged)
     }
@@ -440,12 +458,7 @@ async fn upload(bag: &Path, target: &crate::destination::Destination, out: &str)
 /// Makes a BagIt bag at `out` of the mirror folder `mirror`. `store`, when
 /// given, holds the checksums Cairn recorded for the mirror (`destination`
 /// is its normalized path, as jobs record it).
-pub fn bagit(
-    mirror: &Path,
-    out: &Path,
-    store: Option<&Store>,
-    options: &BagOptions,
-) -> Result<Bagged> {
+fn bagit(mirror: &Path, out: &Path, records: Records<'_>, options: &BagOptions) -> Result<Bagged> {
     let folder = Folder::open(mirror).map_err(|e| Error::io(mirror, e))?;
     let source = mirror_source(&folder)?;
     let out = check_out(Some(mirror), out)?;
@@ -459,7 +472,7 @@ pub fn bagit(
         }
     };
     let destination = mirror.display().to_string();
-    let made = fill(&folder, &bag, store, &destination, options, &source);
+    let made = fill(&folder, &bag, records, &destination, options, &source);
     put_in_place(&building, out, made)
 }
 
@@ -608,7 +621,7 @@ struct Manifests {
 fn fill(
     mirror: &Folder,
     bag: &Folder,
-    store: Option<&Store>,
+    records: Records<'_>,
     destination: &str,
     options: &BagOptions,
     source: &str,
@@ -624,7 +637,9 @@ fn fill(
     let walked = mirror.each_entry(|path, kind| {
         match kind {
             Entry::Folder => {}
-            Entry::File if is_own_temporary(path) && !recorded(store, destination, path) => {
+            Entry::File
+                if is_own_temporary(path) && !recorded(records.store, destination, path) =>
+            {
                 bagged.left_out.push((
                     path.to_string(),
                     "an unfinished download or a temporary file of Cairn's, not part of the mirror"
@@ -635,7 +650,7 @@ fn fill(
                 mirror,
                 bag,
                 path,
-                (store, options.rehash),
+                (records, options.rehash),
                 destination,
                 &mut manifests,
             ) {
@@ -653,14 +668,10 @@ fn fill(
                         bagged.hashed += 1;
                     }
                 }
-                Ok(Copied::Damaged) => {
-                    recorded_found += 1;
+                Ok(Copied::Damaged { recorded, why }) => {
+                    recorded_found += u64::from(recorded);
                     bagged.to_repair += 1;
-                    bagged.left_out.push((path.to_string(), DAMAGED.into()));
-                }
-                Ok(Copied::Edited) => {
-                    bagged.to_repair += 1;
-                    bagged.left_out.push((path.to_string(), EDITED.into()));
+                    bagged.left_out.push((path.to_string(), why.into()));
                 }
                 // A name the bag's folder cannot hold (a backslash...): that
                 // file is left out, and said.
@@ -700,7 +711,7 @@ fn fill(
         return Err(error);
     }
     walked.map_err(|e| Error::io(mirror.root(), e))?;
-    if let Some(store) = store {
+    if let Some(store) = records.store {
         let missing = Missing {
             recorded_found,
             documents_repaired: true,
@@ -714,6 +725,7 @@ fn fill(
             })
         })?;
     }
+    say_unreadable(records.claims, &manifests, &mut bagged);
     write_tags(bag, &mut manifests, &bagged, source)?;
     Ok(bagged)
 }
@@ -800,24 +812,34 @@ struct Proof {
     verified: Option<Checksum>,
 }
 
+/// What vouches for the files of a mirror: the state file's records of
+/// what Cairn verified and wrote, if it has them, and what the mirror's
+/// own item documents say (`file:checksum`) of the files it has no record
+/// of (a mirror made with another state file, or one lost).
+#[derive(Clone, Copy)]
+struct Records<'a> {
+    store: Option<&'a Store>,
+    claims: &'a crate::verify::Claims,
+}
+
 impl Proof {
-    fn of(store: Option<&Store>, destination: &str, path: &str) -> Result<Proof> {
-        let Some(store) = store else {
-            return Ok(Proof {
-                record: None,
-                document: false,
-                verified: None,
-            });
-        };
-        let record = store.mirrored_file(destination, path)?;
-        let written = match &record {
-            None => store.written_document(destination, path)?,
-            Some(_) => None,
+    fn of(records: Records<'_>, destination: &str, path: &str) -> Result<Proof> {
+        let (record, written) = match records.store {
+            Some(store) => {
+                let record = store.mirrored_file(destination, path)?;
+                let written = match &record {
+                    None => store.written_document(destination, path)?,
+                    Some(_) => None,
+                };
+                (record, written)
+            }
+            None => (None, None),
         };
         let verified = record
             .as_ref()
             .map(|file| file.checksum.as_str())
             .or(written.as_deref())
+            .or_else(|| records.claims.checksums.get(path).map(String::as_str))
             .and_then(|checksum| Checksum::parse(checksum).ok());
         Ok(Proof {
             record,
@@ -828,9 +850,33 @@ impl Proof {
 
     /// Why a file that is not the bytes verified is not in the bag.
     fn why_not(&self) -> &'static str {
-        match self.document {
-            true => EDITED,
-            false => DAMAGED,
+        match (self.document, &self.record) {
+            (true, _) => EDITED,
+            (false, Some(_)) => DAMAGED,
+            (false, None) => NOT_AS_CLAIMED,
+        }
+    }
+}
+
+/// Says the documents the mirror's catalog links that could not be read
+/// and are not in the bag (gone, or something else in their place).
+fn say_unreadable(claims: &crate::verify::Claims, manifests: &Manifests, bagged: &mut Bagged) {
+    let bagged_paths: std::collections::HashSet<&str> = manifests
+        .sha256
+        .iter()
+        .filter_map(|(_, target)| target.strip_prefix("data/"))
+        .collect();
+    let said: std::collections::HashSet<String> = bagged
+        .left_out
+        .iter()
+        .map(|(path, _)| path.clone())
+        .collect();
+    for (path, why) in &claims.unreadable {
+        if !bagged_paths.contains(path.as_str()) && !said.contains(path) {
+            bagged.left_out.push((
+                path.clone(),
+                format!("the mirror's catalog links it ({why})"),
+            ));
         }
     }
 }
@@ -849,6 +895,11 @@ const EDITED: &str = "the item's document was changed since Cairn wrote it";
 
 /// Why a file verified into the mirror and gone since is not in the bag.
 const MISSING: &str = "Cairn verified it into the mirror, and it is no longer there";
+
+/// Why a file Cairn has no record of, whose bytes are not those its item
+/// document gives, is not in the bag.
+const NOT_AS_CLAIMED: &str =
+    "its bytes are not those its item's document gives (file:checksum): damaged or edited since";
 
 /// Why an item document Cairn wrote and gone since is not in the bag.
 const DOCUMENT_MISSING: &str =
@@ -872,10 +923,9 @@ enum Copied {
         reused: bool,
         recorded: bool,
     },
-    /// Hashed, and not the bytes verified: left out of the bag.
-    Damaged,
-    /// An item document Cairn wrote, changed since: left out of the bag.
-    Edited,
+    /// Hashed, and not the bytes verified (or the item document Cairn
+    /// wrote): left out of the bag, for why; and whether a job recorded it.
+    Damaged { recorded: bool, why: &'static str },
 }
 
 /// Copies one file of the mirror into the bag's `data/`. `store` holds the
@@ -886,7 +936,7 @@ fn copy_one(
     mirror: &Folder,
     bag: &Folder,
     path: &str,
-    (store, rehash): (Option<&Store>, bool),
+    (records, rehash): (Records<'_>, bool),
     destination: &str,
     manifests: &mut Manifests,
 ) -> Result<Copied> {
@@ -897,7 +947,7 @@ fn copy_one(
     let meta = from.metadata().map_err(io_mirror)?;
     let size = meta.len();
     let mtime = meta.modified().ok().map(crate::folder::nanos);
-    let proof = Proof::of(store, destination, path)?;
+    let proof = Proof::of(records, destination, path)?;
     let (record, verified) = (&proof.record, &proof.verified);
     // Unchanged since verified: its size and modification time, and its
     // change time too, which no one can set back (bytes edited and given
@@ -945,9 +995,9 @@ fn copy_one(
                 to.write_all(&buffer[..read]).map_err(io_bag)?;
             }
             if !hashes.keep(bag, to, target, manifests)? {
-                return Ok(match proof.document {
-                    true => Copied::Edited,
-                    false => Copied::Damaged,
+                return Ok(Copied::Damaged {
+                    recorded: proof.record.is_some(),
+                    why: proof.why_not(),
                 });
             }
         }

@@ -473,11 +473,25 @@ fn check_document(
 }
 
 /// One pass over the mirror: the report, and the assets it checked.
-async fn inspect(
+/// What the walk of a mirror's catalog found (see [`walk_mirror`]).
+struct Walked {
+    report: Report,
+    /// The files its items name: assets and previous versions.
+    checks: Vec<Check>,
+    /// Every file the catalog names.
+    named: HashSet<String>,
+    /// The item documents.
+    items: Vec<String>,
+}
+
+/// Walks the catalog of `mirror` (its own documents only): the files its
+/// items name, and in `report` the documents that could not be read, the
+/// assets not mirrored, and the items.
+async fn walk_mirror(
     mirror: &Mirror,
     fetcher: &Fetcher,
     documents: &HashMap<String, WrittenDocument>,
-) -> Result<(Report, Vec<Check>)> {
+) -> Result<Walked> {
     let mut report = Report::default();
     let mut checks = Vec::new();
     // Every file the catalog names, to find the ones it does not.
@@ -540,6 +554,60 @@ async fn inspect(
         });
     }
     named.extend(checks.iter().map(|c| c.relative.clone()));
+    Ok(Walked {
+        report,
+        checks,
+        named,
+        items,
+    })
+}
+
+/// What a mirror's own catalog says of its files, read as `cairn verify`
+/// reads it (its documents only, never through a link).
+pub(crate) struct Claims {
+    /// By path in the mirror, the `file:checksum` the item naming the file
+    /// gives it (an asset, or a previous version kept).
+    pub checksums: HashMap<String, String>,
+    /// The documents the catalog links that could not be read, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// The claims of the catalog of the mirror at `destination` (a folder, or
+/// a bucket address).
+pub(crate) async fn claims(destination: &str) -> Result<Claims> {
+    let mirror = Mirror::open(destination)?;
+    let fetcher = match &mirror.folder {
+        Some(folder) => Fetcher::new()?.reading_within(mirror.inside.clone(), folder.clone()),
+        None => Fetcher::new()?,
+    };
+    let walked = walk_mirror(&mirror, &fetcher, &HashMap::new()).await?;
+    Ok(Claims {
+        checksums: walked
+            .checks
+            .into_iter()
+            .filter_map(|check| Some((check.relative, check.checksum?)))
+            .collect(),
+        unreadable: walked
+            .report
+            .findings
+            .into_iter()
+            .filter(|finding| finding.kind == FindingKind::Catalog)
+            .map(|finding| (finding.path, finding.reason))
+            .collect(),
+    })
+}
+
+async fn inspect(
+    mirror: &Mirror,
+    fetcher: &Fetcher,
+    documents: &HashMap<String, WrittenDocument>,
+) -> Result<(Report, Vec<Check>)> {
+    let Walked {
+        mut report,
+        checks,
+        named,
+        items,
+    } = walk_mirror(mirror, fetcher, documents).await?;
 
     // The assets.
     let folder = mirror.folder.clone();

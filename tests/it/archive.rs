@@ -603,3 +603,50 @@ fn verify_reads_no_document_outside_the_mirror() {
     assert_eq!(run.summary()["items"], 2);
     assert_eq!(site.hits("remote.json"), 0);
 }
+
+/// A mirror bagged with a state file that has no record of it (a new one,
+/// or another job's): what its own item documents give is the proof of its
+/// files, and a document its catalog links that is gone is said.
+#[test]
+fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dest = dir.path().join("m");
+    let run = cairn(
+        &state,
+        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let damaged = "glaciers/glaciers-aletsch/samples.csv";
+    let mut bytes = std::fs::read(dest.join(damaged)).unwrap();
+    bytes[5] ^= 1;
+    std::fs::write(dest.join(damaged), bytes).unwrap();
+    std::fs::remove_file(dest.join("coastlines/collection.json")).unwrap();
+    for state in [state.clone(), dir.path().join("new.db")] {
+        let bag = dir
+            .path()
+            .join(format!("bag-{}", state.file_stem().unwrap().display()));
+        let run = export(&state, &dest, &bag);
+        assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+        let left_out: Vec<(String, String)> = run
+            .lines()
+            .iter()
+            .filter(|l| l["type"] == "left_out")
+            .map(|l| {
+                (
+                    l["path"].as_str().unwrap().to_string(),
+                    l["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(left_out.len(), 2, "{left_out:?}");
+        assert_eq!(left_out[0].0, damaged, "{left_out:?}");
+        assert_eq!(left_out[1].0, "coastlines/collection.json", "{left_out:?}");
+        assert!(left_out[1].1.contains("catalog links it"), "{left_out:?}");
+        assert!(!bag.join("data").join(damaged).exists());
+        assert!(bagit_validate(&bag).status.success());
+    }
+    // Bagging never makes a state file.
+    assert!(!dir.path().join("new.db").exists());
+}
