@@ -948,8 +948,8 @@ async fn run_job(
             }
         };
     let watcher = watch_row(
-        store.clone(),
-        (job_id, holder),
+        (store.clone(), events.clone()),
+        (job_id, holder, job.destination.clone()),
         limits.job.clone(),
         cancel.clone(),
     );
@@ -1300,8 +1300,8 @@ async fn each_slice_of_files<T: Send + 'static>(
 /// new limit applies at once; a pause or cancel stops the run. Renews the
 /// run's lease on the job; a run whose lease was taken over stops.
 fn watch_row(
-    store: Arc<Mutex<Store>>,
-    (job_id, holder): (i64, Holder),
+    (store, events): (Arc<Mutex<Store>>, broadcast::Sender<Event>),
+    (job_id, holder, destination): (i64, Holder, String),
     bandwidth: Bandwidth,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
@@ -1322,8 +1322,26 @@ fn watch_row(
                 };
                 (store.job(job_id).ok().flatten(), kept)
             };
-            if !kept {
-                tracing::warn!(job_id, "another process took this job over; this run stops");
+            if !kept && !cancel.is_cancelled() {
+                // Said, not only logged: the run ends as if paused.
+                let holder = store
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .job_holder(job_id)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "another Cairn".into());
+                announce(
+                    &store,
+                    &events,
+                    Event::Problem {
+                        job: job_id,
+                        href: destination.clone(),
+                        reason: format!(
+                            "{holder} took this job over (this run had not renewed its hold on it in time, or the state file was edited), so this run stops and leaves the job to it"
+                        ),
+                    },
+                );
                 cancel.cancel();
             }
             let Some(job) = job else { continue };

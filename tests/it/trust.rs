@@ -1421,6 +1421,59 @@ fn one_job_is_copied_by_one_process_and_a_dead_one_is_taken_over() {
     assert_eq!(verified(&state, &dest, 1)[0].bytes, slow);
 }
 
+/// A run whose hold on its job was taken by another Cairn (it had not
+/// renewed it in time, or the state file was edited) stops, and says so.
+#[test]
+fn a_run_whose_job_is_taken_over_stops_and_says_so() {
+    let site = Site::start();
+    let slow = bytes_of("slow", 2000);
+    let doc = one_asset(&site, "slow", "col", "slow.tif", slow.clone());
+    site.put(
+        "slow.tif",
+        Reply::bytes(slow, "image/tiff").trickle(Duration::from_millis(10)),
+    );
+    let source = publish(&site, &[("col", vec![doc])]);
+    let dir = tempfile::tempdir().unwrap();
+    let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--state",
+            state.to_str().unwrap(),
+            "mirror",
+            &source,
+            dest.to_str().unwrap(),
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while site.hits("slow.tif") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the copy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Another computer's Cairn holds the job now.
+    rusqlite::Connection::open(&state)
+        .unwrap()
+        .execute(
+            "UPDATE jobs SET holder = 'elsewhere 42 beef',
+                 held_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+60 seconds')",
+            [],
+        )
+        .unwrap();
+    let output = first.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("process 42 on elsewhere took this job over"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn two_sources_never_share_one_mirror() {
     // Two catalogs with the same collection and item ids, other bytes.
