@@ -567,6 +567,16 @@ fn check_out(mirror: Option<&Path>, out: &Path) -> Result<PathBuf> {
         rest.push(existing.file_name().unwrap_or_default().to_owned());
         existing = existing.parent().unwrap_or(Path::new("/"));
     }
+    // The bag's own folder is made; the folder it goes in must be there (a
+    // drive not plugged in is not made on the disk beneath).
+    if rest.len() > 1
+        && let Some(parent) = absolute.parent()
+    {
+        return Err(Error::invalid_input(format!(
+            "the folder {} does not exist (is its drive plugged in?); make it first, or give the bag a place in a folder that exists",
+            parent.display()
+        )));
+    }
     let mut real = std::fs::canonicalize(existing).map_err(|e| Error::io(existing, e))?;
     for name in rest.iter().rev() {
         real.push(name);

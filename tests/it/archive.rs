@@ -649,4 +649,14 @@ fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() 
     }
     // Bagging never makes a state file.
     assert!(!dir.path().join("new.db").exists());
+    // Nor the folder the bag is to go in.
+    let nowhere = dir.path().join("unplugged/bags/2024");
+    let run = export(&state, &dest, &nowhere);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unplugged/bags does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("unplugged").exists());
 }
