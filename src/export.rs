@@ -608,8 +608,11 @@ fn check_out(mirror: Option<&Path>, out: &Path) -> Result<PathBuf> {
 /// name of its own that nothing had (whatever is there is left alone).
 fn temporary_beside(out: &Path) -> Result<PathBuf> {
     let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let prefix = format!(".{name}.cairn-bag-");
+    remove_left_behind(out, &prefix);
+    let me = format!("{}-{}", crate::store::host_name(), std::process::id());
     for n in 0..1000 {
-        let candidate = out.with_file_name(format!(".{name}.cairn-bag-{}-{n}", std::process::id()));
+        let candidate = out.with_file_name(format!("{prefix}{me}-{n}"));
         match std::fs::create_dir(&candidate) {
             Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -620,6 +623,36 @@ fn temporary_beside(out: &Path) -> Result<PathBuf> {
         "no free name for a temporary folder beside {}",
         out.display()
     )))
+}
+
+/// Removes the temporary folders beside `out` (named `prefix`, then the
+/// computer, the process and a number) that an export stopped on its way
+/// (killed, or Ctrl-C) left: only this computer's, of processes that no
+/// longer run.
+fn remove_left_behind(out: &Path, prefix: &str) {
+    let (Some(parent), host) = (out.parent(), crate::store::host_name()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let mut parts = rest.rsplitn(3, '-');
+        let (Some(_), Some(pid), Some(at)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let folder = entry.file_type().is_ok_and(|t| t.is_dir());
+        if folder && at == host && pid != std::process::id() && !crate::store::process_runs(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The manifests' lines, one list per algorithm.

@@ -72,7 +72,8 @@ impl Holder {
     }
 }
 
-fn host_name() -> String {
+/// This computer's name, as holders and Cairn's temporary names give it.
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -84,7 +85,7 @@ fn host_name() -> String {
 
 /// Whether process `pid` runs (Linux: its /proc entry, and not a zombie);
 /// elsewhere it is assumed to run, and only its lease's end frees the job.
-fn process_runs(pid: u32) -> bool {
+pub(crate) fn process_runs(pid: u32) -> bool {
     if !cfg!(target_os = "linux") {
         return true;
     }

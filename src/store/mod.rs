@@ -36,6 +36,7 @@ pub use flags::{Flag, FlagKind, Known};
 pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces, WrittenDocument};
 pub use jobs::{Job, JobState, NewJob};
 pub use lease::{Holder, LEASE};
+pub(crate) use lease::{host_name, process_runs};
 pub use log::{LogKind, LogLine};
 pub use mirrors::{Check, MirrorRow};
 pub use runs::{Run, Tallies, Version};

@@ -623,6 +623,20 @@ fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() 
     bytes[5] ^= 1;
     std::fs::write(dest.join(damaged), bytes).unwrap();
     std::fs::remove_file(dest.join("coastlines/collection.json")).unwrap();
+    // What an export killed on its way left beside its bag (this computer,
+    // a process gone) is cleared; a running one's is not.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .replace(' ', "_");
+    let left = dir
+        .path()
+        .join(format!(".bag-cairn.cairn-bag-{host}-{}-0", u32::MAX - 1));
+    let running = dir.path().join(format!(".bag-cairn.cairn-bag-{host}-1-0"));
+    for folder in [&left, &running] {
+        std::fs::create_dir_all(folder.join("data")).unwrap();
+        std::fs::write(folder.join("data/a.bin"), b"half a bag").unwrap();
+    }
     for state in [state.clone(), dir.path().join("new.db")] {
         let bag = dir
             .path()
@@ -647,6 +661,8 @@ fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() 
         assert!(!bag.join("data").join(damaged).exists());
         assert!(bagit_validate(&bag).status.success());
     }
+    assert!(!left.exists());
+    assert!(running.join("data/a.bin").exists());
     // Bagging never makes a state file.
     assert!(!dir.path().join("new.db").exists());
     // Nor the folder the bag is to go in.
