@@ -303,14 +303,15 @@ async fn check_mirror(
             }
             // What the job could not fetch again, and why.
             for failure in runner.with_store(move |s| s.failures(job_id))? {
-                failed.insert(
-                    failure.path,
-                    format!(
+                let words = match documents.contains_key(&failure.path) {
+                    true => format!("writing it again failed: {}", failure.reason),
+                    false => format!(
                         "fetching it again from {} failed: {}",
                         crate::provenance::redact(&failure.href),
                         failure.reason
                     ),
-                );
+                };
+                failed.insert(failure.path, words);
             }
         }
     }
@@ -387,7 +388,11 @@ async fn check_mirror(
     for finding in report.findings.iter_mut().filter(|f| repairable(f)) {
         let still = match by_path.get(finding.path.as_str()) {
             Some(check) => check_one(check, mirror.folder.as_deref()).await,
-            None => check_document(&mirror, &finding.path, &documents),
+            None if documents.contains_key(&finding.path) => {
+                check_document(&mirror, &finding.path, &documents)
+            }
+            // An item document its job did not write again (see `failed`).
+            None => Some(finding.clone()),
         };
         match still {
             None => {

@@ -676,3 +676,50 @@ fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() 
     );
     assert!(!dir.path().join("unplugged").exists());
 }
+
+/// A repair that could not write an item document again (its folder is a
+/// link now, which Cairn never follows) says so: nothing is called
+/// repaired that was not.
+#[cfg(unix)]
+#[test]
+fn a_repair_that_could_not_write_a_document_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dest = dir.path().join("m");
+    let run = cairn(
+        &state,
+        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let item = dest.join("glaciers/glaciers-aletsch");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(&item, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &item).unwrap();
+    let run = cairn(
+        &state,
+        &["verify", dest.to_str().unwrap(), "--repair", "--json"],
+    );
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let lines = run.lines();
+    let document = lines
+        .iter()
+        .find(|l| l["path"] == "glaciers/glaciers-aletsch/glaciers-aletsch.json")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_eq!(document["repaired"], false, "{document}");
+    assert!(
+        document["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the repair failed: writing it again failed"),
+        "{document}"
+    );
+    assert_eq!(run.summary()["repaired"], 0, "{}", run.stdout);
+    // The link is left as it is, and nothing was written through it.
+    assert!(
+        std::fs::symlink_metadata(&item)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
