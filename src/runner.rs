@@ -990,9 +990,10 @@ async fn run_job(
     let sync = matches!(kind, RunKind::Plan { sync: true });
     // A job just estimated (its plan read whole, nothing run since) copies
     // that plan: its source is not read a second time.
-    let fresh = {
+    let (fresh, asks) = {
         let db = store.lock().unwrap_or_else(|e| e.into_inner());
-        db.take_plan_fresh(job_id)?
+        let asks = sync || (!repair && db.sync_to_ask(job_id)?.is_some());
+        (db.take_plan_fresh(job_id)?, asks)
     };
     if let RunKind::Repair { assets, items } = kind {
         // Reopened once the job is held: no other copier runs over them.
@@ -1011,13 +1012,17 @@ async fn run_job(
             plan_and_report(&ledger, &fetcher, &job, (&store, &events), &cancel).await
         };
         // A sync then asks the servers about the files it verified before,
-        // once per run (a run resumed after a stop goes on where it was):
-        // once the plan has brought every asset's source up to date.
-        if sync && planned.is_ok() {
+        // once per run (a run resumed after a stop goes on where it was, a
+        // sync stopped before it asked included): once the plan has
+        // brought every asset's source up to date.
+        if planned.is_ok() && !repair {
             let rechecks = ledger
                 .call(move |s| {
-                    let run = s.open_run(job_id)?;
-                    s.set_rechecks(run)
+                    let run = match sync {
+                        true => Some(s.open_run(job_id)?),
+                        false => s.sync_to_ask(job_id)?,
+                    };
+                    run.map_or(Ok(0), |run| s.set_rechecks(run))
                 })
                 .await;
             match rechecks {
@@ -1041,7 +1046,7 @@ async fn run_job(
         repair_only: repair,
         keep_versions: job.keep_versions,
         mirror_deletions: job.mirror_deletions,
-        sync,
+        sync: asks,
         ..PoolOptions::default()
     };
     let transfers = pool::run(

@@ -121,6 +121,22 @@ impl Store {
         })
     }
 
+    /// The sync run of job `job_id` that is not over and has not yet asked
+    /// the source about the files verified before (stopped before it did:
+    /// its resumption asks), if there is one.
+    pub fn sync_to_ask(&self, job_id: i64) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id FROM runs WHERE job_id = ?1 AND finished_at IS NULL AND kind = 'sync'
+                   AND rechecked = 0
+                 ORDER BY id DESC LIMIT 1",
+                [job_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Whether job `job_id` has run to its end before (a run of it
     /// finished, or, for a job recorded before runs were kept, it wrote
     /// items): running it again is then a sync.

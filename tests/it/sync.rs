@@ -49,6 +49,11 @@ fn item(site: &Site, i: usize, title: &str) -> Value {
 
 /// Serves the collection linking the items `items`.
 fn put_collection(site: &Site, items: &[usize]) {
+    site.put("catalog/collection.json", collection(site, items));
+}
+
+/// The collection linking the items `items`.
+fn collection(_site: &Site, items: &[usize]) -> Reply {
     let mut links = vec![json!({"rel": "root", "href": "./collection.json"})];
     links.extend(
         items
@@ -59,7 +64,7 @@ fn put_collection(site: &Site, items: &[usize]) {
         "description": "Scenes", "license": "CC-BY-4.0",
         "extent": {"spatial": {"bbox": [[0, 0, 20, 1]]}, "temporal": {"interval": [["2024-01-01T00:00:00Z", null]]}},
         "links": links});
-    site.put("catalog/collection.json", Reply::json(&collection));
+    Reply::json(&collection)
 }
 
 /// Body bytes the site sent for the assets `0..n` so far.
@@ -321,6 +326,55 @@ fn the_files_done_of_a_sync_that_asks_about_every_file_never_go_back() {
         "{files_done:?}"
     );
     assert_eq!(files_done.last(), Some(&10), "{files_done:?}");
+}
+
+#[test]
+fn a_sync_stopped_before_it_read_its_source_asks_about_the_files_when_resumed() {
+    let site = Site::start();
+    let Mirrored {
+        out: _out,
+        state,
+        dest,
+        job,
+        ..
+    } = first_copy(&site, 3);
+    // New bytes upstream for asset 1; the source is slow to answer.
+    put_asset(&site, 1, 2);
+    site.put(
+        "catalog/collection.json",
+        collection(&site, &[0, 1, 2]).delay(std::time::Duration::from_secs(30)),
+    );
+    let asked = site.hits("catalog/collection.json");
+    let sync = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--state", state.to_str().unwrap(), "sync", &job])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while site.hits("catalog/collection.json") == asked {
+        assert!(started.elapsed().as_secs() < 20, "the sync did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Paused before its plan was read: it asked about no file.
+    let paused = cairn(&state, &["pause", &job]);
+    assert_eq!(paused.code, Some(0), "{}", paused.stderr);
+    assert_eq!(sync.wait_with_output().unwrap().status.code(), Some(3));
+    put_collection(&site, &[0, 1, 2]);
+    let resumed = cairn(&state, &["resume", &job, "--json"]);
+    assert_eq!(
+        resumed.code,
+        Some(0),
+        "{}\n{}",
+        resumed.stdout,
+        resumed.stderr
+    );
+    assert!(
+        std::fs::read(dest.join("scenes/item-1/a1.bin")).unwrap() == asset_bytes(1, 2),
+        "the resumed sync did not ask about the file"
+    );
+    let run = &resumed.summary()["sync"];
+    assert_eq!(run["changed_assets"], 1, "{run}");
 }
 
 #[test]
