@@ -244,6 +244,8 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
     let job = store
         .job(job_id)?
         .ok_or_else(|| Error::invalid_input(format!("there is no job {job_id}")))?;
+    // A sync this command ends is summed up; not one an earlier run ended.
+    let started = store.now();
     if job.access.requester_pays && !dry_run && !json {
         say_err!("{}", cairn::events::REQUESTER_PAYS);
     }
@@ -313,7 +315,7 @@ async fn execute(store: Store, job_id: i64, run: Run, json: bool, secrets: Secre
             &mut std::io::stdout().lock(),
             json,
             store,
-            &report,
+            (&report, &started),
             &job.destination,
         )
     })
@@ -336,7 +338,7 @@ fn finish(
     out: &mut impl Write,
     json: bool,
     store: &Store,
-    report: &Report,
+    (report, started): (&Report, &str),
     destination: &str,
 ) -> Result<u8> {
     let (job_id, state, counts) = (report.job, report.state, &report.counts);
@@ -346,12 +348,11 @@ fn finish(
         _ => EXIT_OK,
     };
     let failures = store.failures(job_id)?;
-    // What this run changed, when it was a sync that ended.
-    let run = store
-        .runs(job_id)?
-        .into_iter()
-        .next()
-        .filter(|r| r.kind == "sync" && r.finished_at.is_some());
+    // What this run changed, when it was a sync that ended now.
+    let run =
+        store.runs(job_id)?.into_iter().next().filter(|r| {
+            r.kind == "sync" && r.finished_at.as_deref().is_some_and(|at| at >= started)
+        });
     if json {
         for failure in &failures {
             json_line(

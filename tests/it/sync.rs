@@ -338,6 +338,9 @@ fn a_sync_stopped_before_it_read_its_source_asks_about_the_files_when_resumed() 
         job,
         ..
     } = first_copy(&site, 3);
+    // A sync that finds nothing new.
+    let nothing = cairn(&state, &["sync", &job, "--json"]);
+    assert_eq!(nothing.code, Some(0), "{}", nothing.stderr);
     // New bytes upstream for asset 1; the source is slow to answer.
     put_asset(&site, 1, 2);
     site.put(
@@ -346,8 +349,8 @@ fn a_sync_stopped_before_it_read_its_source_asks_about_the_files_when_resumed() 
     );
     let asked = site.hits("catalog/collection.json");
     let sync = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["--state", state.to_str().unwrap(), "sync", &job])
-        .stdout(std::process::Stdio::null())
+        .args(["--state", state.to_str().unwrap(), "sync", &job, "--json"])
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -359,7 +362,13 @@ fn a_sync_stopped_before_it_read_its_source_asks_about_the_files_when_resumed() 
     // Paused before its plan was read: it asked about no file.
     let paused = cairn(&state, &["pause", &job]);
     assert_eq!(paused.code, Some(0), "{}", paused.stderr);
-    assert_eq!(sync.wait_with_output().unwrap().status.code(), Some(3));
+    let stopped = sync.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(3));
+    // Its summary tells of no sync: it ended none (not the one before).
+    let stdout = String::from_utf8_lossy(&stopped.stdout);
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["type"], "summary", "{stdout}");
+    assert!(summary.get("sync").is_none(), "{summary}");
     put_collection(&site, &[0, 1, 2]);
     let resumed = cairn(&state, &["resume", &job, "--json"]);
     assert_eq!(
