@@ -681,7 +681,9 @@ fn fill(
         match kind {
             Entry::Folder => {}
             Entry::File
-                if is_own_temporary(path) && !recorded(records.store, destination, path) =>
+                if is_own_temporary(path)
+                    && !recorded(records.store, destination, path)
+                    && !records.claims.checksums.contains_key(path) =>
             {
                 bagged.left_out.push((
                     path.to_string(),
@@ -925,7 +927,8 @@ fn say_unreadable(claims: &crate::verify::Claims, manifests: &Manifests, bagged:
 }
 
 /// Whether a job of `store` recorded the file at `path` of the mirror as
-/// verified (an asset may have a name that ends like a temporary).
+/// verified (an asset may have a name that ends like a temporary; without
+/// the records, the mirror's item documents naming it tell).
 fn recorded(store: Option<&Store>, destination: &str, path: &str) -> bool {
     store.is_some_and(|s| s.mirrored_file(destination, path).ok().flatten().is_some())
 }
