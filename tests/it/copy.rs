@@ -132,6 +132,7 @@ fn blob_copy(
         flush: true,
         media_type: None,
         min_speed: cairn::fetch::MinSpeed::default(),
+        partial: Default::default(),
     }
 }
 
@@ -373,6 +374,7 @@ fn file_copy(source: &std::path::Path, target: &std::path::Path) -> AssetCopy {
         flush: true,
         media_type: None,
         min_speed: cairn::fetch::MinSpeed::default(),
+        partial: Default::default(),
     }
 }
 
