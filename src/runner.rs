@@ -990,11 +990,22 @@ async fn run_job(
     let sync = matches!(kind, RunKind::Plan { sync: true });
     // A job just estimated (its plan read whole, nothing run since) copies
     // that plan: its source is not read a second time.
-    let (fresh, asks) = {
+    // A sync stopped before it asked about the files it verified before:
+    // its resumption asks.
+    let (fresh, stopped_sync) = {
         let db = store.lock().unwrap_or_else(|e| e.into_inner());
-        let asks = sync || (!repair && db.sync_to_ask(job_id)?.is_some());
-        (db.take_plan_fresh(job_id)?, asks)
+        // A sync's run is opened before its source is read: stopped then,
+        // it is resumed as the sync it is.
+        if sync {
+            db.open_run(job_id)?;
+        }
+        let stopped_sync = match sync || repair {
+            true => None,
+            false => db.sync_to_ask(job_id)?,
+        };
+        (db.take_plan_fresh(job_id)?, stopped_sync)
     };
+    let asks = sync || stopped_sync.is_some();
     if let RunKind::Repair { assets, items } = kind {
         // Reopened once the job is held: no other copier runs over them.
         ledger
@@ -1014,15 +1025,23 @@ async fn run_job(
         // A sync then asks the servers about the files it verified before,
         // once per run (a run resumed after a stop goes on where it was, a
         // sync stopped before it asked included): once the plan has
-        // brought every asset's source up to date.
-        if planned.is_ok() && !repair {
+        // brought every asset's source up to date. The run of another
+        // command (a resume of a job that ended) asks nothing, then or
+        // when it is resumed.
+        if !repair && (planned.is_ok() || !asks) {
             let rechecks = ledger
-                .call(move |s| {
-                    let run = match sync {
-                        true => Some(s.open_run(job_id)?),
-                        false => s.sync_to_ask(job_id)?,
-                    };
-                    run.map_or(Ok(0), |run| s.set_rechecks(run))
+                .call(move |s| match (sync, stopped_sync) {
+                    (true, _) => {
+                        let run = s.open_run(job_id)?;
+                        s.set_rechecks(run)
+                    }
+                    (false, Some(run)) => s.set_rechecks(run),
+                    (false, None) => {
+                        if let Some(run) = s.sync_to_ask(job_id)? {
+                            s.asks_nothing(run)?;
+                        }
+                        Ok(0)
+                    }
                 })
                 .await;
             match rechecks {

@@ -137,6 +137,14 @@ impl Store {
             .optional()?)
     }
 
+    /// Records that run `run` asks the source about no file it verified
+    /// before (it is not a sync's, and its resumption is none either).
+    pub fn asks_nothing(&self, run: i64) -> Result<()> {
+        self.conn()
+            .execute("UPDATE runs SET rechecked = 1 WHERE id = ?1", [run])?;
+        Ok(())
+    }
+
     /// Whether job `job_id` has run to its end before (a run of it
     /// finished, or, for a job recorded before runs were kept, it wrote
     /// items): running it again is then a sync.
