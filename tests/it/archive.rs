@@ -296,17 +296,7 @@ fn a_mirror_is_indexed_traced_and_packaged_for_archives() {
         Some(summary["hashed"].as_u64().unwrap() + summary["reused"].as_u64().unwrap()),
         "{summary}"
     );
-    let left_out: Vec<(String, String)> = run
-        .lines()
-        .iter()
-        .filter(|l| l["type"] == "left_out")
-        .map(|l| {
-            (
-                l["path"].as_str().unwrap().to_string(),
-                l["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let left_out = run.left_out();
     for (left, words) in [
         ("scenes/scene 05/a5.tif", "not those Cairn verified"),
         ("scenes/scene 06/a6.tif", "no longer there"),
@@ -609,15 +599,7 @@ fn verify_reads_no_document_outside_the_mirror() {
 /// files, and a document its catalog links that is gone is said.
 #[test]
 fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("cairn.db");
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
-    let dest = dir.path().join("m");
-    let run = cairn(
-        &state,
-        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (dir, state, dest) = crate::support::mirror_demo();
     let damaged = "glaciers/glaciers-aletsch/samples.csv";
     let mut bytes = std::fs::read(dest.join(damaged)).unwrap();
     bytes[5] ^= 1;
@@ -643,17 +625,7 @@ fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() 
             .join(format!("bag-{}", state.file_stem().unwrap().display()));
         let run = export(&state, &dest, &bag);
         assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
-        let left_out: Vec<(String, String)> = run
-            .lines()
-            .iter()
-            .filter(|l| l["type"] == "left_out")
-            .map(|l| {
-                (
-                    l["path"].as_str().unwrap().to_string(),
-                    l["reason"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+        let left_out = run.left_out();
         assert_eq!(left_out.len(), 2, "{left_out:?}");
         assert_eq!(left_out[0].0, damaged, "{left_out:?}");
         assert_eq!(left_out[1].0, "coastlines/collection.json", "{left_out:?}");
@@ -683,15 +655,7 @@ fn a_bag_made_without_the_records_checks_the_mirror_against_its_own_documents() 
 #[cfg(unix)]
 #[test]
 fn a_repair_that_could_not_write_a_document_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("cairn.db");
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
-    let dest = dir.path().join("m");
-    let run = cairn(
-        &state,
-        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (dir, state, dest) = crate::support::mirror_demo();
     let item = dest.join("glaciers/glaciers-aletsch");
     let elsewhere = dir.path().join("elsewhere");
     std::fs::rename(&item, &elsewhere).unwrap();

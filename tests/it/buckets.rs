@@ -221,17 +221,7 @@ async fn mirror_into_bucket(
     assert_eq!(run.summary()["left_out"], 4, "{}", run.stdout);
     // (A repair brings back the files, not the documents of a bucket.)
     assert_eq!(run.summary()["to_repair"], 2, "{}", run.stdout);
-    let reasons: Vec<(String, String)> = run
-        .lines()
-        .iter()
-        .filter(|l| l["type"] == "left_out")
-        .map(|l| {
-            (
-                l["path"].as_str().unwrap().to_string(),
-                l["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let reasons = run.left_out();
     let reason_of = |suffix: &str| {
         reasons
             .iter()

@@ -1258,15 +1258,7 @@ fn a_state_file_that_is_not_cairns_is_refused_in_words_and_left_alone() {
 
 #[test]
 fn a_state_file_with_a_record_cairn_cannot_read_is_said_to_be_damaged() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("cairn.db");
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
-    let dest = dir.path().join("m");
-    let run = cairn(
-        &state,
-        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (dir, state, _dest) = crate::support::mirror_demo();
     // A record no Cairn wrote: damage, or another program's hand.
     for edit in [
         "UPDATE jobs SET selection = '{not json'",
@@ -1294,15 +1286,7 @@ fn a_state_file_with_a_record_cairn_cannot_read_is_said_to_be_damaged() {
 
 #[test]
 fn a_state_file_whose_jobs_are_gone_but_not_their_items_is_said_to_be_damaged() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("cairn.db");
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
-    let dest = dir.path().join("m");
-    let run = cairn(
-        &state,
-        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (_dir, state, _dest) = crate::support::mirror_demo();
     // The page of the jobs table made an empty one: SQLite's own checks
     // find nothing wrong, and the job is gone while its items are there.
     let (root, page_size) = {

@@ -383,6 +383,35 @@ impl Run {
         assert_eq!(summary["type"], "summary", "{}", self.stdout);
         summary
     }
+
+    /// What a bag left out, with why (the `left_out` lines of `--json`).
+    pub fn left_out(&self) -> Vec<(String, String)> {
+        self.lines()
+            .iter()
+            .filter(|l| l["type"] == "left_out")
+            .map(|l| {
+                (
+                    l["path"].as_str().unwrap().to_string(),
+                    l["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The demo catalog Cairn ships, mirrored into a new temporary folder:
+/// (the folder, its state file, the mirror).
+pub fn mirror_demo() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cairn.db");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dest = dir.path().join("m");
+    let run = cairn(
+        &state,
+        &["mirror", demo.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    (dir, state, dest)
 }
 
 /// Runs `cairn --state STATE ARGS...` and waits for it.
