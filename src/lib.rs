@@ -40,7 +40,6 @@
 //! # }
 //! ```
 
-pub mod boot;
 pub mod catalog;
 pub mod checksum;
 pub mod destination;

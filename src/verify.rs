@@ -852,7 +852,6 @@ async fn repair_directly(
         flush: true,
         media_type: check.media_type.clone(),
         min_speed: crate::fetch::MinSpeed::default(),
-        partial: Default::default(),
     };
     copy.run(
         fetcher,

@@ -50,10 +50,6 @@ pub struct AssetRow {
     pub attempts: u32,
     /// The validator a partial file was fetched under.
     pub validator: Option<String>,
-    /// How much of its partial file is known to be on disk, when the
-    /// computer restarted since it was written (`None`: all of it, as
-    /// written in this boot, or where the boot cannot be told).
-    pub partial_flushed: Option<u64>,
     /// Size and checksum recorded when this job verified the file, if the
     /// process stopped before the row was marked done.
     pub verified: Option<(u64, String)>,
@@ -265,10 +261,6 @@ impl Store {
                 media_type: row.get(11)?,
                 attempts: row.get(7)?,
                 validator: row.get(8)?,
-                partial_flushed: match (row.get::<_, Option<String>>(18)?, crate::boot::id()) {
-                    (Some(then), Some(now)) if then != now => Some(row.get::<_, i64>(19)? as u64),
-                    _ => None,
-                },
                 verified: match (row.get::<_, Option<i64>>(9)?, row.get(10)?) {
                     (Some(size), Some(checksum)) => Some((size as u64, checksum)),
                     _ => None,
@@ -291,24 +283,11 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records the validator a download runs under, so a crash can resume
-    /// it, and the boot it is written during (nothing of it flushed yet).
+    /// Records the validator a download runs under, so a crash can resume it.
     pub fn set_asset_validator(&self, id: i64, validator: Option<&str>) -> Result<()> {
         self.conn()
-            .prepare_cached(
-                "UPDATE assets SET validator = ?2, partial_boot = ?3, partial_flushed = 0
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, validator, crate::boot::id()])?;
-        Ok(())
-    }
-
-    /// Records that the first `length` bytes of asset `id`'s partial file
-    /// are flushed to disk: after a restart, that much of it is kept.
-    pub fn set_partial_flushed(&self, id: i64, length: u64) -> Result<()> {
-        self.conn()
-            .prepare_cached("UPDATE assets SET partial_flushed = ?2 WHERE id = ?1")?
-            .execute(params![id, length as i64])?;
+            .prepare_cached("UPDATE assets SET validator = ?2 WHERE id = ?1")?
+            .execute(params![id, validator])?;
         Ok(())
     }
 
@@ -835,8 +814,7 @@ fn claim_sql(only: &str, limit: usize) -> String {
                        attempts, validator, size, checksum, media_type, repair_checksum,
                        prior_size, prior_checksum, recheck,
                        json_extract(provenance, '$.headers.etag'),
-                       json_extract(provenance, '$.headers.\"last-modified\"'),
-                       partial_boot, partial_flushed"
+                       json_extract(provenance, '$.headers.\"last-modified\"')"
     )
 }
 

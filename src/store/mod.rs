@@ -56,7 +56,7 @@ pub(crate) fn stamp() -> String {
 }
 
 /// The schema, one numbered SQL file per table, in the order they apply.
-const SCHEMA: [&str; 27] = [
+const SCHEMA: [&str; 26] = [
     include_str!("migrations/0001_sources.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_items.sql"),
@@ -83,7 +83,6 @@ const SCHEMA: [&str; 27] = [
     include_str!("migrations/0024_assets_verified_ctime.sql"),
     include_str!("migrations/0025_jobs_extras_due.sql"),
     include_str!("migrations/0026_runs_taken_out.sql"),
-    include_str!("migrations/0027_assets_partial.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -48,39 +48,7 @@ pub struct AssetCopy {
     pub media_type: Option<String>,
     /// The slowest the server may send before the attempt is stopped.
     pub min_speed: MinSpeed,
-    /// What of a partial file an earlier attempt left is trusted, and who
-    /// hears how much of the partial this attempt has flushed to disk.
-    pub partial: Partial,
 }
-
-/// A partial download, as the resumption of a copy sees it.
-#[derive(Clone, Default)]
-pub struct Partial {
-    /// How much of the partial file was flushed to disk, when the computer
-    /// restarted since it was written (`None`: all of it is trusted). Only
-    /// that much is kept: a power cut may leave the rest of a file
-    /// unwritten, or holding other bytes.
-    pub flushed: Option<u64>,
-    /// Told the partial file's length each time [`FLUSH_EVERY`] more bytes
-    /// of it are flushed to disk.
-    pub on_flushed: Option<OnFlushed>,
-}
-
-/// Told a partial file's length once that much of it is flushed to disk.
-pub type OnFlushed = Arc<dyn Fn(u64) + Send + Sync>;
-
-impl std::fmt::Debug for Partial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Partial")
-            .field("flushed", &self.flushed)
-            .finish_non_exhaustive()
-    }
-}
-
-/// How many bytes of a download are written between two flushes of its
-/// partial file to disk (each recorded, see [`Partial::flushed`]): a few
-/// flushes per file of gigabytes.
-pub const FLUSH_EVERY: u64 = 64 << 20;
 
 /// What a finished copy was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,13 +98,7 @@ const WRITER_QUEUE: usize = 32;
 const WRITER_BYTES: usize = 2 << 20;
 
 impl ChunkWriter {
-    /// Writes into `file` (which holds `offset` bytes already); tells
-    /// `on_flushed` the file's length each time [`FLUSH_EVERY`] more bytes
-    /// are flushed to disk.
-    fn start(
-        mut file: std::fs::File,
-        (offset, on_flushed): (u64, Option<OnFlushed>),
-    ) -> ChunkWriter {
+    fn start(mut file: std::fs::File) -> ChunkWriter {
         let (sender, mut receiver) =
             tokio::sync::mpsc::channel::<(bytes::Bytes, OwnedSemaphorePermit)>(WRITER_QUEUE);
         let flush = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -144,7 +106,6 @@ impl ChunkWriter {
         let thread = tokio::task::spawn_blocking(move || {
             let mut batch: Vec<bytes::Bytes> = Vec::with_capacity(WRITER_QUEUE);
             let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(WRITER_QUEUE);
-            let (mut written, mut unflushed) = (offset, 0u64);
             while let Some(first) = receiver.blocking_recv() {
                 let mut next = Some(first);
                 while let Some((chunk, permit)) = next.take() {
@@ -155,13 +116,6 @@ impl ChunkWriter {
                     }
                 }
                 write_all_vectored(&mut file, &batch)?;
-                let bytes: u64 = batch.iter().map(|chunk| chunk.len() as u64).sum();
-                (written, unflushed) = (written + bytes, unflushed + bytes);
-                if let Some(told) = on_flushed.as_ref().filter(|_| unflushed >= FLUSH_EVERY) {
-                    file.sync_data()?;
-                    told(written);
-                    unflushed = 0;
-                }
                 batch.clear();
                 // Written: their room is free again.
                 permits.clear();
@@ -484,7 +438,7 @@ impl AssetCopy {
             self.place.create(&part)
         }
         .map_err(|e| self.io(&part, e))?;
-        let mut writer = ChunkWriter::start(file, (offset, self.partial.on_flushed.clone()));
+        let mut writer = ChunkWriter::start(file);
         // A server's answer may be an error page in place of the file; a
         // file on this computer is what it is.
         let mut first = offset == 0 && !matches!(body, Body::File(..));
@@ -617,21 +571,9 @@ impl AssetCopy {
     /// The partial file's length, when an earlier attempt left one under
     /// a validator (else nothing is resumed).
     fn resumable(&self, part: &str) -> u64 {
-        if self.validator.is_none() {
-            return 0;
-        }
-        let length = self.place.own_len(part).unwrap_or(0);
-        match self.partial.flushed {
-            // Written before the computer restarted: only what was flushed
-            // then is kept (0: the copy starts again, over the partial).
-            Some(flushed) if length > flushed => match flushed {
-                0 => 0,
-                _ => match self.place.modify(part).and_then(|f| f.set_len(flushed)) {
-                    Ok(()) => flushed,
-                    Err(_) => 0,
-                },
-            },
-            _ => length,
+        match self.validator {
+            Some(_) => self.place.own_len(part).unwrap_or(0),
+            None => 0,
         }
     }
 
@@ -1313,30 +1255,6 @@ fn content_range_total(response: &reqwest::Response) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_partial_is_flushed_and_told_every_so_many_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::File::create(dir.path().join("a.part")).unwrap();
-        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let heard = told.clone();
-        let on_flushed: OnFlushed = Arc::new(move |length| heard.lock().unwrap().push(length));
-        // Resumed after 1,000 bytes; 2.5 flushes' worth written now.
-        let mut writer = ChunkWriter::start(file, (1000, Some(on_flushed)));
-        let chunk = bytes::Bytes::from(vec![7u8; 1 << 20]);
-        for _ in 0..(FLUSH_EVERY * 5 / 2) >> 20 {
-            writer.write(chunk.clone()).await.unwrap();
-        }
-        writer.finish(false).await.unwrap();
-        let told = told.lock().unwrap().clone();
-        assert_eq!(told.len(), 2, "{told:?}");
-        assert!(
-            told[0] >= 1000 + FLUSH_EVERY && told[0] < 1000 + 2 * FLUSH_EVERY,
-            "{told:?}"
-        );
-        assert!(told[1] >= told[0] + FLUSH_EVERY, "{told:?}");
-        assert!(told[1] <= 1000 + FLUSH_EVERY * 5 / 2, "{told:?}");
-    }
 
     /// A local file read as its size said when it was opened.
     fn reading(path: &std::path::Path, left: u64) -> LocalFile {

@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::copy::{AssetCopy, Partial, verify_existing};
+use super::copy::{AssetCopy, verify_existing};
 use super::ledger::Ledger;
 use crate::checksum::{Algorithm, Checksum};
 use crate::destination::{Destination, Linked, SetAside};
@@ -883,17 +883,6 @@ async fn copy_one(shared: &Shared, asset: AssetRow, slot: OwnedSemaphorePermit) 
         flush: !cfg!(target_os = "linux") && !shared.destination.is_bucket(),
         media_type: asset.media_type.clone(),
         min_speed: shared.min_speed,
-        // What is flushed of a big file's partial is recorded, so that a
-        // restart of the computer costs only what was not.
-        partial: Partial {
-            flushed: asset.partial_flushed,
-            on_flushed: {
-                let (ledger, id) = (shared.ledger.clone(), asset.id);
-                Some(Arc::new(move |length| {
-                    ledger.send(move |s| s.set_partial_flushed(id, length))
-                }))
-            },
-        },
     };
     // Attempts count across runs (a resumed job goes on counting); the
     // waits between them follow the one retry policy.

@@ -132,7 +132,6 @@ fn blob_copy(
         flush: true,
         media_type: None,
         min_speed: cairn::fetch::MinSpeed::default(),
-        partial: Default::default(),
     }
 }
 
@@ -374,7 +373,6 @@ fn file_copy(source: &std::path::Path, target: &std::path::Path) -> AssetCopy {
         flush: true,
         media_type: None,
         min_speed: cairn::fetch::MinSpeed::default(),
-        partial: Default::default(),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cairn::checksum::{Algorithm, Checksum};
 
-use crate::support::farm::{CatalogChecksum, Farm, Fault, FileSpec};
+use crate::support::farm::{CatalogChecksum, Farm, FileSpec};
 use crate::support::{cairn, files_under};
 
 const KILLS: usize = 20;
@@ -312,66 +312,4 @@ fn a_job_killed_twenty_times_finishes_without_fetching_anything_verified_twice()
 
 fn asked_at_end_of(farm: &Farm, name: &str) -> usize {
     farm.log().iter().filter(|l| l.name == name).count()
-}
-
-/// After the computer restarted, a partial download keeps only what was
-/// flushed to disk before: the rest, which a power cut may have left
-/// unwritten or holding other bytes, is fetched again; nothing of it is
-/// taken on trust into a file called verified.
-#[test]
-fn a_partial_written_before_a_restart_is_kept_only_as_far_as_it_was_flushed() {
-    let spec = FileSpec::new("big.bin", 3_000_000)
-        .checksum(CatalogChecksum::None)
-        .fault(Fault::Trickle {
-            bytes_per_second: 1_000_000,
-        });
-    let farm = Farm::start(vec![spec.clone()], 1);
-    let out = tempfile::tempdir().unwrap();
-    let (state, dest) = (out.path().join("cairn.db"), out.path().join("mirror"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--state")
-        .arg(&state)
-        .args(["mirror", &farm.catalog_url()])
-        .arg(&dest)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !(has_job(&state)
-        && partials(&state, &dest)
-            .values()
-            .any(|length| *length > 500_000))
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "no partial");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // The computer restarted since, and the partial's tail is not what was
-    // written (nothing of it had been flushed: it is short of a flush).
-    rusqlite::Connection::open(&state)
-        .unwrap()
-        .execute(
-            "UPDATE assets SET partial_boot = 'a boot before this one'",
-            [],
-        )
-        .unwrap();
-    let part = files_under(&dest)
-        .into_iter()
-        .find(|path| path.to_string_lossy().ends_with("big.bin.part"))
-        .unwrap();
-    let mut bytes = std::fs::read(&part).unwrap();
-    bytes[100_000..].fill(0);
-    std::fs::write(&part, &bytes).unwrap();
-    let run = cairn(&state, &["resume", "1", "--json"]);
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    let file = files_under(&dest)
-        .into_iter()
-        .find(|path| path.to_string_lossy().ends_with("big.bin"))
-        .unwrap();
-    assert!(
-        std::fs::read(&file).unwrap() == spec.bytes(0, spec.size),
-        "bytes of the partial written before the restart were kept"
-    );
 }

@@ -1102,7 +1102,6 @@ async fn a_server_that_trickles_is_stopped_with_a_reason() {
         flush: false,
         media_type: Some("image/tiff".into()),
         min_speed,
-        partial: Default::default(),
     };
     let started = Instant::now();
     let error = copy
