@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+pub mod boot;
 pub mod catalog;
 pub mod checksum;
 pub mod destination;

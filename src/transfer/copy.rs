@@ -571,10 +571,26 @@ impl AssetCopy {
     /// The partial file's length, when an earlier attempt left one under
     /// a validator (else nothing is resumed).
     fn resumable(&self, part: &str) -> u64 {
-        match self.validator {
-            Some(_) => self.place.own_len(part).unwrap_or(0),
-            None => 0,
+        if self.validator.is_none() {
+            return 0;
         }
+        let length = self.place.own_len(part).unwrap_or(0);
+        // Last written before the computer started: a power cut may have
+        // left some of it unwritten, or holding other bytes (file systems
+        // such as exFAT keep no order between a file's size and its
+        // bytes), so it is not continued. Within one boot (a crash, a
+        // kill) every byte written is there.
+        let before_boot = || {
+            let written = self
+                .place
+                .read_file(part)
+                .and_then(|f| f.metadata()?.modified());
+            crate::boot::started().is_some_and(|boot| written.is_ok_and(|at| at < boot))
+        };
+        if length > 0 && before_boot() {
+            return 0;
+        }
+        length
     }
 
     /// An object in a bucket: read (the rest of it, from where a partial

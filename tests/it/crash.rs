@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cairn::checksum::{Algorithm, Checksum};
 
-use crate::support::farm::{CatalogChecksum, Farm, FileSpec};
+use crate::support::farm::{CatalogChecksum, Farm, Fault, FileSpec};
 use crate::support::{cairn, files_under};
 
 const KILLS: usize = 20;
@@ -312,4 +312,73 @@ fn a_job_killed_twenty_times_finishes_without_fetching_anything_verified_twice()
 
 fn asked_at_end_of(farm: &Farm, name: &str) -> usize {
     farm.log().iter().filter(|l| l.name == name).count()
+}
+
+/// A partial download last written before the computer started (a power
+/// cut may have left some of it unwritten, or holding other bytes) is not
+/// continued: the file is fetched again, and nothing of the partial is
+/// taken into a file called verified.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_partial_written_before_the_computer_started_is_not_continued() {
+    let spec = FileSpec::new("big.bin", 3_000_000)
+        .checksum(CatalogChecksum::None)
+        .fault(Fault::Trickle {
+            bytes_per_second: 1_000_000,
+        });
+    let farm = Farm::start(vec![spec.clone()], 1);
+    let out = tempfile::tempdir().unwrap();
+    let (state, dest) = (out.path().join("cairn.db"), out.path().join("mirror"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--state")
+        .arg(&state)
+        .args(["mirror", &farm.catalog_url()])
+        .arg(&dest)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !(has_job(&state)
+        && partials(&state, &dest)
+            .values()
+            .any(|length| *length > 500_000))
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no partial");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // As after a power cut: last written before this boot, its tail not
+    // what was written.
+    let part = files_under(&dest)
+        .into_iter()
+        .find(|path| path.to_string_lossy().ends_with("big.bin.part"))
+        .unwrap();
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes[100_000..].fill(0);
+    std::fs::write(&part, &bytes).unwrap();
+    let boot = std::fs::read_to_string("/proc/stat")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("btime ")?.trim().parse::<u64>().ok())
+        .unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&part)
+        .unwrap()
+        .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(boot - 60))
+        .unwrap();
+    let run = cairn(&state, &["resume", "1", "--json"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let file = files_under(&dest)
+        .into_iter()
+        .find(|path| path.to_string_lossy().ends_with("big.bin"))
+        .unwrap();
+    assert!(
+        std::fs::read(&file).unwrap() == spec.bytes(0, spec.size),
+        "bytes of a partial written before the computer started were kept"
+    );
+    // The whole file came again.
+    assert!(farm.served("big.bin") >= 500_000 + spec.size);
 }
