@@ -997,7 +997,7 @@ async fn run_job(
         // A sync's run is opened before its source is read: stopped then,
         // it is resumed as the sync it is.
         if sync {
-            db.open_run(job_id)?;
+            db.sync_asks(job_id)?;
         }
         let stopped_sync = match sync || repair {
             true => None,
@@ -1026,21 +1026,14 @@ async fn run_job(
         // once per run (a run resumed after a stop goes on where it was, a
         // sync stopped before it asked included): once the plan has
         // brought every asset's source up to date. The run of another
-        // command (a resume of a job that ended) asks nothing, then or
-        // when it is resumed.
-        if !repair && (planned.is_ok() || !asks) {
+        // command (a resume of a job that ended, an estimate) asks nothing.
+        if asks && planned.is_ok() {
             let rechecks = ledger
-                .call(move |s| match (sync, stopped_sync) {
-                    (true, _) => {
+                .call(move |s| match stopped_sync {
+                    Some(run) => s.set_rechecks(run),
+                    None => {
                         let run = s.open_run(job_id)?;
                         s.set_rechecks(run)
-                    }
-                    (false, Some(run)) => s.set_rechecks(run),
-                    (false, None) => {
-                        if let Some(run) = s.sync_to_ask(job_id)? {
-                            s.asks_nothing(run)?;
-                        }
-                        Ok(0)
                     }
                 })
                 .await;

@@ -83,6 +83,10 @@ pub struct Version {
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
+/// `runs.rechecked` of a run that asks the source about nothing (not a
+/// sync's); 0 is a sync's that has yet to ask, 1 one that has asked.
+const ASKS_NOTHING: i64 = 2;
+
 impl Store {
     /// The run of job `job_id` that is not over (its plan or its copying
     /// was stopped half-way), else a new one: a `sync` when the job has
@@ -113,8 +117,13 @@ impl Store {
             // run's plan does not find is then truly gone.
             self.conn()
                 .execute("DELETE FROM cursors WHERE job_id = ?1", [job_id])?;
+            // (It asks the source about nothing unless a sync makes it its
+            // own: see `Store::sync_asks`.)
             Ok(self.conn().query_row(
-                "INSERT INTO runs (job_id, kind) VALUES (?1, ?2) RETURNING id",
+                &format!(
+                    "INSERT INTO runs (job_id, kind, rechecked) VALUES (?1, ?2, {ASKS_NOTHING})
+                     RETURNING id"
+                ),
                 params![job_id, kind],
                 |r| r.get(0),
             )?)
@@ -137,12 +146,17 @@ impl Store {
             .optional()?)
     }
 
-    /// Records that run `run` asks the source about no file it verified
-    /// before (it is not a sync's, and its resumption is none either).
-    pub fn asks_nothing(&self, run: i64) -> Result<()> {
-        self.conn()
-            .execute("UPDATE runs SET rechecked = 1 WHERE id = ?1", [run])?;
-        Ok(())
+    /// Makes job `job_id`'s open run (a new one if none is) a sync's: it
+    /// asks the source about the files verified before once its plan is
+    /// read (see [`Store::set_rechecks`]), and so does its resumption
+    /// should it stop first, unless it has asked already.
+    pub fn sync_asks(&self, job_id: i64) -> Result<i64> {
+        let run = self.open_run(job_id)?;
+        self.conn().execute(
+            &format!("UPDATE runs SET rechecked = 0 WHERE id = ?1 AND rechecked = {ASKS_NOTHING}"),
+            [run],
+        )?;
+        Ok(run)
     }
 
     /// Whether job `job_id` has run to its end before (a run of it

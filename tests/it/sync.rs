@@ -384,6 +384,34 @@ fn a_sync_stopped_before_it_read_its_source_asks_about_the_files_when_resumed() 
     );
     let run = &resumed.summary()["sync"];
     assert_eq!(run["changed_assets"], 1, "{run}");
+
+    // A resume (not a sync) stopped while it reads the source leaves its
+    // run open; a sync that takes that run over still asks.
+    put_asset(&site, 1, 3);
+    site.put(
+        "catalog/collection.json",
+        collection(&site, &[0, 1, 2]).delay(std::time::Duration::from_secs(30)),
+    );
+    let asked = site.hits("catalog/collection.json");
+    let resume = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--state", state.to_str().unwrap(), "resume", &job])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while site.hits("catalog/collection.json") == asked {
+        assert!(started.elapsed().as_secs() < 60, "the resume did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(cairn(&state, &["pause", &job]).code, Some(0));
+    assert_eq!(resume.wait_with_output().unwrap().status.code(), Some(3));
+    put_collection(&site, &[0, 1, 2]);
+    let synced = cairn(&state, &["sync", &job, "--json"]);
+    assert_eq!(synced.code, Some(0), "{}\n{}", synced.stdout, synced.stderr);
+    assert!(
+        std::fs::read(dest.join("scenes/item-1/a1.bin")).unwrap() == asset_bytes(1, 3),
+        "the sync did not ask about the file"
+    );
 }
 
 #[test]
