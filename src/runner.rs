@@ -947,11 +947,13 @@ async fn run_job(
                 return Err(error);
             }
         };
+    // Set when another Cairn took the job over: the job is its now.
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = watch_row(
         (store.clone(), events.clone()),
         (job_id, holder, job.destination.clone()),
         limits.job.clone(),
-        cancel.clone(),
+        (cancel.clone(), lost.clone()),
     );
     // The pool's events go to the broadcast channel.
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
@@ -1076,6 +1078,10 @@ async fn run_job(
     watcher.abort();
     let _ = forward.await;
     drop(ledger);
+    // Taken over: the job's state is the other Cairn's to write.
+    if lost.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(Error::Cancelled);
+    }
 
     let cancelled = store
         .lock()
@@ -1320,7 +1326,7 @@ fn watch_row(
     (store, events): (Arc<Mutex<Store>>, broadcast::Sender<Event>),
     (job_id, holder, destination): (i64, Holder, String),
     bandwidth: Bandwidth,
-    cancel: CancellationToken,
+    (cancel, lost): (CancellationToken, Arc<std::sync::atomic::AtomicBool>),
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let tick = Duration::from_millis(500);
@@ -1359,6 +1365,7 @@ fn watch_row(
                         ),
                     },
                 );
+                lost.store(true, std::sync::atomic::Ordering::Release);
                 cancel.cancel();
             }
             let Some(job) = job else { continue };

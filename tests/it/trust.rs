@@ -1456,6 +1456,12 @@ fn a_run_whose_job_is_taken_over_stops_and_says_so() {
         stdout.contains("process 42 on elsewhere took this job over"),
         "{stdout}"
     );
+    // The job is left as the other Cairn holds it: running, not paused.
+    let state: String = rusqlite::Connection::open(&state)
+        .unwrap()
+        .query_row("SELECT state FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "running");
 }
 
 #[test]
