@@ -369,12 +369,19 @@ async fn check_mirror(
     if rewritten {
         let (mut after, _) = inspect(&mirror, &fetcher, &documents).await?;
         let still: HashSet<&str> = after.findings.iter().map(|f| f.path.as_str()).collect();
-        let repaired: Vec<Finding> = report
+        // Not found wrong again, and not said to have failed: put right.
+        // (A document whose rewrite failed has no record to be compared
+        // with: it is not found wrong, and not right either.)
+        let (repaired, unrepaired): (Vec<Finding>, Vec<Finding>) = report
             .findings
             .into_iter()
             .filter(|f| repairable(f) && !still.contains(f.path.as_str()))
+            .partition(|f| !failed.contains_key(&f.path));
+        let repaired: Vec<Finding> = repaired
+            .into_iter()
             .map(|f| put_right(f, &documents))
             .collect();
+        after.findings.extend(unrepaired);
         for finding in &mut after.findings {
             if let Some(why) = failed.get(&finding.path) {
                 finding.reason = format!("{}; the repair failed: {why}", finding.reason);
@@ -477,7 +484,6 @@ fn check_document(
     }
 }
 
-/// One pass over the mirror: the report, and the assets it checked.
 /// What the walk of a mirror's catalog found (see [`walk_mirror`]).
 struct Walked {
     report: Report,
@@ -569,6 +575,7 @@ async fn walk_mirror(
 
 /// What a mirror's own catalog says of its files, read as `cairn verify`
 /// reads it (its documents only, never through a link).
+#[derive(Default)]
 pub(crate) struct Claims {
     /// By path in the mirror, the `file:checksum` the item naming the file
     /// gives it (an asset, or a previous version kept).
@@ -602,6 +609,7 @@ pub(crate) async fn claims(destination: &str) -> Result<Claims> {
     })
 }
 
+/// One pass over the mirror: the report, and the assets it checked.
 async fn inspect(
     mirror: &Mirror,
     fetcher: &Fetcher,
