@@ -1346,7 +1346,8 @@ fn watch_row(
                 (store.job(job_id).ok().flatten(), kept)
             };
             if !kept && !cancel.is_cancelled() {
-                // Said, not only logged: the run ends as if paused.
+                // Said, not only logged; the run then ends, writing nothing
+                // of the job (see `lost`).
                 let holder = store
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

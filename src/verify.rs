@@ -361,6 +361,7 @@ async fn check_mirror(
     }
     // Each file that was wrong, checked again; after an item document was
     // written again (its assets may be others now), the whole mirror.
+    let written_before: HashSet<String> = documents.keys().cloned().collect();
     let documents = written_documents(&mirror, runner)?;
     let rewritten = report.findings.iter().any(|f| {
         f.kind == FindingKind::Edited
@@ -370,12 +371,15 @@ async fn check_mirror(
         let (mut after, _) = inspect(&mirror, &fetcher, &documents).await?;
         let still: HashSet<&str> = after.findings.iter().map(|f| f.path.as_str()).collect();
         // Not found wrong again, and not said to have failed: put right.
-        // (A document whose rewrite failed has no record to be compared
-        // with: it is not found wrong, and not right either.)
+        // A document whose rewrite failed has no record to be compared
+        // with: it is not found wrong, and not right either. (A file whose
+        // repair failed and that the documents written again no longer
+        // name is no longer the mirror's: it is not said.)
         let (repaired, unrepaired): (Vec<Finding>, Vec<Finding>) = report
             .findings
             .into_iter()
             .filter(|f| repairable(f) && !still.contains(f.path.as_str()))
+            .filter(|f| !failed.contains_key(&f.path) || written_before.contains(&f.path))
             .partition(|f| !failed.contains_key(&f.path));
         let repaired: Vec<Finding> = repaired
             .into_iter()
