@@ -85,9 +85,15 @@ pub fn run_summary(run: &crate::store::Run) -> String {
         (_, true) => "First copy".to_string(),
         (_, false) => format!("First copy: {}", parts.join(", ")),
     };
-    let mut text = match run.finished_at {
-        Some(_) => format!("{what}; {} fetched", human_bytes(run.bytes)),
-        None => format!("{what} (not finished yet)"),
+    let mut text = match (&run.finished_at, parts.is_empty()) {
+        (Some(_), _) => format!("{what}; {} fetched", human_bytes(run.bytes)),
+        // What a run found is counted as it ends: one that has not says
+        // nothing of it (it may not have read its source yet).
+        (None, true) => match run.kind.as_str() {
+            "sync" => "Sync (not finished yet)".to_string(),
+            _ => "First copy (not finished yet)".to_string(),
+        },
+        (None, false) => format!("{what} (not finished yet)"),
     };
     if run.failures > 0 {
         text.push_str(&format!(
@@ -165,6 +171,33 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_run_not_finished_says_nothing_of_what_it_found() {
+        let mut run = crate::store::Run {
+            id: 2,
+            job: 1,
+            kind: "sync".into(),
+            started_at: "2026-12-07T00:00:00.000Z".into(),
+            finished_at: None,
+            new_items: 0,
+            changed_items: 0,
+            removed_items: 0,
+            new_assets: 0,
+            changed_assets: 0,
+            bytes: 0,
+            failures: 0,
+            removals_checked: false,
+            removals_note: None,
+            taken_out: 0,
+        };
+        assert_eq!(run_summary(&run), "Sync (not finished yet).");
+        run.finished_at = Some("2026-12-07T00:01:00.000Z".into());
+        assert_eq!(
+            run_summary(&run),
+            "Sync: nothing new or changed in the source; 0 B fetched."
+        );
+    }
 
     #[test]
     fn bytes_read_as_the_app_shows_them() {

@@ -54,6 +54,15 @@ impl Failure {
     pub fn error(self) -> Error {
         match self.disk_full {
             true => state_disk_full(),
+            // (Words that say already that progress was not saved are
+            // not said twice.)
+            false
+                if self
+                    .words
+                    .starts_with("the state store could not save progress") =>
+            {
+                Error::invalid_input(self.words)
+            }
             false => Error::invalid_input(format!(
                 "the state file could not record the job's progress: {}",
                 self.words
