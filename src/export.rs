@@ -109,22 +109,29 @@ pub async fn bag(
     let scratch = staging
         .as_ref()
         .map_or_else(std::env::temp_dir, |s| s.path().to_path_buf());
-    // A bucket mirror is listed once: for the room it needs, and for the bag.
+    // A bucket mirror is listed once: for the room it needs, and for the
+    // bag; a folder mirror is opened and its root catalog read before
+    // anything else reads it.
     let source = match is_bucket_address(&mirror) {
         true => {
             let source = Destination::open(&mirror, &scratch)?;
             let files = source.list_files().await?;
-            Some((source, files))
+            Mirror::Bucket(source, files)
         }
-        false => None,
+        false => {
+            let path = Path::new(&mirror);
+            let folder = Folder::open(path).map_err(|e| Error::io(path, e))?;
+            let source = mirror_source(&folder)?;
+            Mirror::Folder(folder, source)
+        }
     };
     let target = match into_bucket {
         true => {
             let target = Destination::open(&out, &scratch)?;
             refuse_taken(&target, &out).await?;
             let needed = match &source {
-                Some((_, files)) => files.iter().map(|(_, size)| size).sum(),
-                None => folder_bytes(Path::new(&mirror))?,
+                Mirror::Bucket(_, files) => files.iter().map(|(_, size)| size).sum(),
+                Mirror::Folder(..) => folder_bytes(Path::new(&mirror))?,
             };
             let free = crate::destination::free_space(&scratch.display().to_string());
             if let Some(free) = free.filter(|free| *free < needed + needed / 20 + (1 << 20)) {
@@ -145,13 +152,7 @@ pub async fn bag(
         None => PathBuf::from(&out),
     };
     // What the mirror's own item documents say of its files: the proof of
-    // a file the state file has no record of. (A folder's root catalog is
-    // checked first, as the bag reads it.)
-    if source.is_none() {
-        let path = Path::new(&mirror);
-        let folder = Folder::open(path).map_err(|e| Error::io(path, e))?;
-        mirror_source(&folder)?;
-    }
+    // a file the state file has no record of.
     // (Read with this computer's own access: a bucket this user reads
     // another way is bagged on the records alone, and said.)
     let claims = match crate::verify::claims(&mirror).await {
@@ -168,10 +169,15 @@ pub async fn bag(
         claims: &claims,
     };
     let mut bagged = match source {
-        Some((source, files)) => {
+        Mirror::Bucket(source, files) => {
             bagit_of_bucket((&source, &mirror), files, &local_out, records, options).await?
         }
-        None => bagit(Path::new(&mirror), &local_out, records, options)?,
+        Mirror::Folder(folder, source) => bagit(
+            (Path::new(&mirror), folder, &source),
+            &local_out,
+            records,
+            options,
+        )?,
     };
     if let Some(target) = target {
         // Another export may have written there meanwhile.
@@ -181,6 +187,13 @@ pub async fn bag(
     }
     drop(staging);
     Ok(bagged)
+}
+
+/// The mirror a bag is made of: a bucket's, with its objects (path and
+/// size), or a folder, with the source its root catalog names.
+enum Mirror {
+    Bucket(crate::destination::Destination, Vec<(String, u64)>),
+    Folder(Folder, String),
 }
 
 /// Whether the address `inner` is `outer` or under it.
@@ -468,9 +481,12 @@ async fn upload(bag: &Path, target: &crate::destination::Destination, out: &str)
 /// Makes a BagIt bag at `out` of the mirror folder `mirror`. `store`, when
 /// given, holds the checksums Cairn recorded for the mirror (`destination`
 /// is its normalized path, as jobs record it).
-fn bagit(mirror: &Path, out: &Path, records: Records<'_>, options: &BagOptions) -> Result<Bagged> {
-    let folder = Folder::open(mirror).map_err(|e| Error::io(mirror, e))?;
-    let source = mirror_source(&folder)?;
+fn bagit(
+    (mirror, folder, source): (&Path, Folder, &str),
+    out: &Path,
+    records: Records<'_>,
+    options: &BagOptions,
+) -> Result<Bagged> {
     let out = check_out(Some(mirror), out)?;
     // A folder of the bag's own, made anew (never one that was there).
     let building = temporary_beside(&out)?;
@@ -482,7 +498,7 @@ fn bagit(mirror: &Path, out: &Path, records: Records<'_>, options: &BagOptions) 
         }
     };
     let destination = mirror.display().to_string();
-    let made = fill(&folder, &bag, records, &destination, options, &source);
+    let made = fill(&folder, &bag, records, &destination, options, source);
     put_in_place(&building, out, made)
 }
 

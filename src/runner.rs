@@ -991,23 +991,19 @@ async fn run_job(
     let repair = matches!(kind, RunKind::Repair { .. });
     let sync = matches!(kind, RunKind::Plan { sync: true });
     // A job just estimated (its plan read whole, nothing run since) copies
-    // that plan: its source is not read a second time.
-    // A sync stopped before it asked about the files it verified before:
-    // its resumption asks.
-    let (fresh, stopped_sync) = {
+    // that plan: its source is not read a second time. The run that asks
+    // the source about the files verified before, if this one does: a
+    // sync's own, opened before its source is read (stopped then, it is
+    // resumed as the sync it is), or such a run stopped before it asked.
+    let (fresh, asking) = {
         let db = store.lock().unwrap_or_else(|e| e.into_inner());
-        // A sync's run is opened before its source is read: stopped then,
-        // it is resumed as the sync it is.
-        if sync {
-            db.sync_asks(job_id)?;
-        }
-        let stopped_sync = match sync || repair {
-            true => None,
-            false => db.sync_to_ask(job_id)?,
+        let asking = match (sync, repair) {
+            (true, _) => Some(db.sync_asks(job_id)?),
+            (false, true) => None,
+            (false, false) => db.sync_to_ask(job_id)?,
         };
-        (db.take_plan_fresh(job_id)?, stopped_sync)
+        (db.take_plan_fresh(job_id)?, asking)
     };
-    let asks = sync || stopped_sync.is_some();
     if let RunKind::Repair { assets, items } = kind {
         // Reopened once the job is held: no other copier runs over them.
         ledger
@@ -1029,16 +1025,10 @@ async fn run_job(
         // sync stopped before it asked included): once the plan has
         // brought every asset's source up to date. The run of another
         // command (a resume of a job that ended, an estimate) asks nothing.
-        if asks && planned.is_ok() {
-            let rechecks = ledger
-                .call(move |s| match stopped_sync {
-                    Some(run) => s.set_rechecks(run),
-                    None => {
-                        let run = s.open_run(job_id)?;
-                        s.set_rechecks(run)
-                    }
-                })
-                .await;
+        if let Some(run) = asking
+            && planned.is_ok()
+        {
+            let rechecks = ledger.call(move |s| s.set_rechecks(run)).await;
             match rechecks {
                 Ok(count) if count > 0 => {
                     tracing::info!(
@@ -1060,7 +1050,7 @@ async fn run_job(
         repair_only: repair,
         keep_versions: job.keep_versions,
         mirror_deletions: job.mirror_deletions,
-        sync: asks,
+        sync: asking.is_some(),
         ..PoolOptions::default()
     };
     let transfers = pool::run(

@@ -190,6 +190,16 @@ impl Mirror {
         })
     }
 
+    /// What reads the mirror's documents: as its files are read, beneath
+    /// its folder, never through a link that could lead to the user's own
+    /// files.
+    fn fetcher(&self) -> Result<Fetcher> {
+        Ok(match &self.folder {
+            Some(folder) => Fetcher::new()?.reading_within(self.inside.clone(), folder.clone()),
+            None => Fetcher::new()?,
+        })
+    }
+
     /// The path of `url` inside the mirror, or `None` when it leads elsewhere.
     fn relative(&self, url: &Url) -> Option<String> {
         crate::layout::relative_path(&self.inside, url)
@@ -243,12 +253,7 @@ async fn check_mirror(
     options: &VerifyOptions,
 ) -> Result<Report> {
     let mirror = Mirror::open(destination)?;
-    // A mirror's documents are read as its files are: beneath its folder,
-    // never through a link that could lead to the user's own files.
-    let fetcher = match &mirror.folder {
-        Some(folder) => Fetcher::new()?.reading_within(mirror.inside.clone(), folder.clone()),
-        None => Fetcher::new()?,
-    };
+    let fetcher = mirror.fetcher()?;
     let documents = written_documents(&mirror, runner)?;
     let (mut report, checks) = inspect(&mirror, &fetcher, &documents).await?;
     let repairable = |f: &Finding| {
@@ -592,10 +597,7 @@ pub(crate) struct Claims {
 /// a bucket address).
 pub(crate) async fn claims(destination: &str) -> Result<Claims> {
     let mirror = Mirror::open(destination)?;
-    let fetcher = match &mirror.folder {
-        Some(folder) => Fetcher::new()?.reading_within(mirror.inside.clone(), folder.clone()),
-        None => Fetcher::new()?,
-    };
+    let fetcher = mirror.fetcher()?;
     let walked = walk_mirror(&mirror, &fetcher, &HashMap::new()).await?;
     Ok(Claims {
         checksums: walked
