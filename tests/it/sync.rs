@@ -67,6 +67,34 @@ fn collection(_site: &Site, items: &[usize]) -> Reply {
     Reply::json(&collection)
 }
 
+/// Runs `cairn ARGS` for job `job` while the source (items `0..3`) is slow
+/// to answer, and pauses the job once it is reading it: the stopped
+/// command's output (exit 3). The source answers at once again after.
+fn stopped_while_reading(
+    site: &Site,
+    state: &Path,
+    job: &str,
+    args: &[&str],
+) -> std::process::Output {
+    site.put(
+        "catalog/collection.json",
+        collection(site, &[0, 1, 2]).delay(std::time::Duration::from_secs(30)),
+    );
+    let asked = site.hits("catalog/collection.json");
+    let child = crate::support::spawn_cairn(state, args);
+    let started = std::time::Instant::now();
+    while site.hits("catalog/collection.json") == asked {
+        assert!(started.elapsed().as_secs() < 20, "{args:?} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let paused = cairn(state, &["pause", job]);
+    assert_eq!(paused.code, Some(0), "{}", paused.stderr);
+    let stopped = child.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(3), "{args:?}");
+    put_collection(site, &[0, 1, 2]);
+    stopped
+}
+
 /// Body bytes the site sent for the assets `0..n` so far.
 fn asset_bytes_sent(site: &Site, n: usize) -> Vec<u64> {
     (0..n)
@@ -341,35 +369,15 @@ fn a_sync_stopped_before_it_read_its_source_asks_about_the_files_when_resumed() 
     // A sync that finds nothing new.
     let nothing = cairn(&state, &["sync", &job, "--json"]);
     assert_eq!(nothing.code, Some(0), "{}", nothing.stderr);
-    // New bytes upstream for asset 1; the source is slow to answer.
+    // New bytes upstream for asset 1; a sync paused before its plan was
+    // read asked about no file.
     put_asset(&site, 1, 2);
-    site.put(
-        "catalog/collection.json",
-        collection(&site, &[0, 1, 2]).delay(std::time::Duration::from_secs(30)),
-    );
-    let asked = site.hits("catalog/collection.json");
-    let sync = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["--state", state.to_str().unwrap(), "sync", &job, "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while site.hits("catalog/collection.json") == asked {
-        assert!(started.elapsed().as_secs() < 20, "the sync did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    // Paused before its plan was read: it asked about no file.
-    let paused = cairn(&state, &["pause", &job]);
-    assert_eq!(paused.code, Some(0), "{}", paused.stderr);
-    let stopped = sync.wait_with_output().unwrap();
-    assert_eq!(stopped.status.code(), Some(3));
+    let stopped = stopped_while_reading(&site, &state, &job, &["sync", &job, "--json"]);
     // Its summary tells of no sync: it ended none (not the one before).
     let stdout = String::from_utf8_lossy(&stopped.stdout);
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["type"], "summary", "{stdout}");
     assert!(summary.get("sync").is_none(), "{summary}");
-    put_collection(&site, &[0, 1, 2]);
     let resumed = cairn(&state, &["resume", &job, "--json"]);
     assert_eq!(
         resumed.code,
@@ -388,24 +396,7 @@ fn a_sync_stopped_before_it_read_its_source_asks_about_the_files_when_resumed() 
     // A resume (not a sync) stopped while it reads the source leaves its
     // run open; a sync that takes that run over still asks.
     put_asset(&site, 1, 3);
-    site.put(
-        "catalog/collection.json",
-        collection(&site, &[0, 1, 2]).delay(std::time::Duration::from_secs(30)),
-    );
-    let asked = site.hits("catalog/collection.json");
-    let resume = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["--state", state.to_str().unwrap(), "resume", &job])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    while site.hits("catalog/collection.json") == asked {
-        assert!(started.elapsed().as_secs() < 60, "the resume did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert_eq!(cairn(&state, &["pause", &job]).code, Some(0));
-    assert_eq!(resume.wait_with_output().unwrap().status.code(), Some(3));
-    put_collection(&site, &[0, 1, 2]);
+    stopped_while_reading(&site, &state, &job, &["resume", &job]);
     let synced = cairn(&state, &["sync", &job, "--json"]);
     assert_eq!(synced.code, Some(0), "{}\n{}", synced.stdout, synced.stderr);
     assert!(

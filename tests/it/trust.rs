@@ -1419,19 +1419,10 @@ fn a_run_whose_job_is_taken_over_stops_and_says_so() {
     let source = publish(&site, &[("col", vec![doc])]);
     let dir = tempfile::tempdir().unwrap();
     let (state, dest) = (dir.path().join("cairn.db"), dir.path().join("mirror"));
-    let first = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args([
-            "--state",
-            state.to_str().unwrap(),
-            "mirror",
-            &source,
-            dest.to_str().unwrap(),
-            "--json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = crate::support::spawn_cairn(
+        &state,
+        &["mirror", &source, dest.to_str().unwrap(), "--json"],
+    );
     let started = Instant::now();
     while site.hits("slow.tif") == 0 {
         assert!(

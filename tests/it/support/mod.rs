@@ -414,6 +414,19 @@ pub fn mirror_demo() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, state, dest)
 }
 
+/// Starts `cairn --state STATE ARGS...` without waiting for it: its
+/// standard output is kept (read it with `wait_with_output`).
+pub fn spawn_cairn(state: &Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Runs `cairn --state STATE ARGS...` and waits for it.
 pub fn cairn(state: &Path, args: &[&str]) -> Run {
     cairn_with_env(state, args, Vec::new())
