@@ -7,6 +7,7 @@
 //! rather than damaged.
 
 mod assets;
+mod checkpoint;
 mod collections;
 mod cursors;
 mod flags;
@@ -31,6 +32,7 @@ pub use assets::{
     AssetRow, AssetState, Counts, EndedAssets, Failure, FileRecord, MirroredFile, Prior,
     VerifiedAsset, VerifiedElsewhere,
 };
+pub use checkpoint::Checkpointer;
 pub use collections::CollectionRow;
 pub use flags::{Flag, FlagKind, Known};
 pub use items::{ItemMark, ItemRow, Mirrored, NewAsset, NewItem, PlannedPlaces, WrittenDocument};
@@ -54,6 +56,12 @@ use crate::{Error, Result};
 pub(crate) fn stamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Pages in the write-ahead log past which a commit copies it into the
+/// database: fewer, larger checkpoints, as each one waits for the disk
+/// twice. (A running job leaves them to a thread of their own: see
+/// [`Store::checkpoint_beside`].)
+const AUTOCHECKPOINT: i64 = 8192;
 
 /// The schema, one numbered SQL file per table, in the order they apply.
 const SCHEMA: [&str; 26] = [
@@ -228,8 +236,7 @@ impl Store {
         check_identity(&conn, name)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Fewer, larger checkpoints: each one waits for the disk twice.
-        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         // Several processes opening a new file at once: each reads the

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::store::Store;
+use crate::store::{Checkpointer, Store};
 use crate::{Error, Result};
 
 /// Requests at most in one transaction.
@@ -204,6 +204,12 @@ impl Ledger {
             .name("cairn-ledger".into())
             .spawn(move || {
                 let mut backlog = false;
+                // Checkpoints of the state file are done beside this
+                // thread, not in its way.
+                let checkpointer = store
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .checkpoint_beside();
                 loop {
                     let first = match receiver.recv_timeout(FLUSH_EVERY) {
                         Ok(first) => first,
@@ -242,6 +248,16 @@ impl Ledger {
                     }
                     apply(&store, batch);
                     flush_if_due(&store, flush.as_mut(), When::Batch);
+                    if checkpointer.as_ref().is_some_and(Checkpointer::due) {
+                        store.lock().unwrap_or_else(|e| e.into_inner()).checkpoint();
+                    }
+                }
+                if let Some(checkpointer) = checkpointer {
+                    drop(checkpointer);
+                    store
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .checkpoint_alone();
                 }
                 // The job is stopping: everything it finished goes to disk.
                 flush_if_due(&store, flush.as_mut(), When::Stopping);
