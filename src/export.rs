@@ -47,6 +47,8 @@ pub struct BagOptions {
     /// Hash every file, even one unchanged since it was verified (bit rot
     /// that keeps a file's size and time is found only so).
     pub rehash: bool,
+    /// Stops the bag between two files (what was built is removed).
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// What a bag holds.
@@ -182,7 +184,7 @@ pub async fn bag(
     if let Some(target) = target {
         // Another export may have written there meanwhile.
         refuse_taken(&target, &out).await?;
-        upload(&local_out, &target, &out).await?;
+        upload(&local_out, &target, &out, &options.stop).await?;
         bagged.path = PathBuf::from(&out);
     }
     drop(staging);
@@ -264,6 +266,9 @@ async fn bagit_of_bucket(
         let mut listed = std::collections::HashSet::new();
         let mut recorded_found = 0u64;
         for (path, size) in files {
+            if options.stop.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             listed.insert(path.clone());
             let proof = Proof::of(records, address, &path)?;
             recorded_found += u64::from(proof.record.is_some());
@@ -439,7 +444,12 @@ impl Hashes {
 
 /// Uploads the bag in the folder `bag` under the bucket prefix `target`
 /// (`out`): the payload, then the tag files, `bagit.txt` last.
-async fn upload(bag: &Path, target: &crate::destination::Destination, out: &str) -> Result<()> {
+async fn upload(
+    bag: &Path,
+    target: &crate::destination::Destination,
+    out: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<()> {
     let folder = Folder::open(bag).map_err(|e| Error::io(bag, e))?;
     let mut files = Vec::new();
     folder
@@ -460,19 +470,22 @@ async fn upload(bag: &Path, target: &crate::destination::Destination, out: &str)
     });
     let total = files.len();
     for (done, path) in files.iter().enumerate() {
-        if let Err(error) = target
-            .publish(
-                &folder,
-                path,
-                None,
-                &tokio_util::sync::CancellationToken::new(),
-            )
-            .await
-        {
-            return Err(Error::invalid_input(format!(
-                "the upload of the bag stopped after {done} of {total} files ({}); the objects under {out} are an unfinished bag without bagit.txt: delete them, or choose a new prefix, and make the bag again",
-                error.reason()
-            )));
+        let published = match stop.is_cancelled() {
+            true => Err(Error::Cancelled),
+            false => target.publish(&folder, path, None, stop).await,
+        };
+        match published {
+            Ok(_) => {}
+            Err(_) if done == 0 && stop.is_cancelled() => return Err(Error::Cancelled),
+            Err(error) => {
+                let why = match stop.is_cancelled() {
+                    true => "it was stopped".to_string(),
+                    false => error.reason(),
+                };
+                return Err(Error::invalid_input(format!(
+                    "the upload of the bag stopped after {done} of {total} files ({why}); the objects under {out} are an unfinished bag without bagit.txt: delete them, or choose a new prefix, and make the bag again"
+                )));
+            }
         }
     }
     Ok(())
@@ -716,6 +729,10 @@ fn fill(
                     "an unfinished download or a temporary file of Cairn's, not part of the mirror"
                         .into(),
                 ));
+            }
+            Entry::File if options.stop.is_cancelled() => {
+                failure = Some(Error::Cancelled);
+                return Err(std::io::Error::other("stopped"));
             }
             Entry::File => match copy_one(
                 mirror,

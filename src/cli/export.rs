@@ -10,7 +10,7 @@ use cairn::store::Store;
 use cairn::{Error, Result};
 use serde_json::json;
 
-use super::{EXIT_FAILED, EXIT_OK, json_line, plural};
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, json_line, plural};
 
 /// Arguments of `cairn export`.
 #[derive(Debug, clap::Args)]
@@ -59,9 +59,16 @@ async fn index(args: &Args, file: &std::path::Path) -> Result<u8> {
     let destination = Destination::open(&normalized, &staging)?;
     let local = destination.local_folder()?;
     let started = std::time::Instant::now();
-    let written =
-        cairn::index::write_file(&destination, &local, file, &super::interrupt_token()).await;
+    let stop = super::interrupt_token();
+    let written = cairn::index::write_file(&destination, &local, file, &stop).await;
     let _ = std::fs::remove_dir_all(&staging);
+    if written.is_err() && stop.is_cancelled() {
+        say_err!(
+            "stopped: the index was not finished, and nothing of it is left at {}; run the export again to make it",
+            file.display()
+        );
+        return Ok(EXIT_INTERRUPTED);
+    }
     let Some(indexed) = written? else {
         return Err(Error::invalid_input(format!(
             "{} holds no item to index; give the folder or bucket address of a mirror",
@@ -121,8 +128,21 @@ async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
     let options = BagOptions {
         sha512: args.sha512,
         rehash: args.rehash,
+        stop: super::interrupt_token(),
     };
-    let bagged = cairn::export::bag(&mirror, bag, store.as_ref(), &options).await?;
+    let bagged = match cairn::export::bag(&mirror, bag, store.as_ref(), &options).await {
+        Err(error) if options.stop.is_cancelled() => {
+            let words = match error {
+                Error::Cancelled => format!(
+                    "the bag was not finished, and nothing of it is left at {bag}; run the export again to make it"
+                ),
+                other => other.to_string(),
+            };
+            say_err!("stopped: {words}");
+            return Ok(EXIT_INTERRUPTED);
+        }
+        bagged => bagged?,
+    };
     let mut out = std::io::stdout().lock();
     left_out(&mut out, args.json, &bagged.left_out);
     if args.json {

@@ -687,3 +687,57 @@ fn a_repair_that_could_not_write_a_document_says_so() {
             .is_symlink()
     );
 }
+
+/// Ctrl-C (or SIGTERM) while a bag is made stops it between two files: the
+/// export says so and exits 3, and nothing of the bag is left, neither at
+/// the place asked for nor beside it.
+#[cfg(unix)]
+#[test]
+fn an_export_stopped_on_its_way_says_so_and_leaves_nothing() {
+    let (dir, state, dest) = crate::support::mirror_demo();
+    // Files enough for the bag to take a while.
+    let many = dest.join("notes");
+    std::fs::create_dir(&many).unwrap();
+    for n in 0..20_000 {
+        std::fs::write(many.join(format!("{n}.txt")), n.to_string()).unwrap();
+    }
+    for signal in ["-INT", "-TERM"] {
+        let bag = dir.path().join("bag");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["--state", state.to_str().unwrap(), "export"])
+            .args([dest.to_str().unwrap(), "--bagit", bag.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let building = || {
+            std::fs::read_dir(dir.path()).unwrap().flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".bag.cairn-bag-")
+            })
+        };
+        let started = std::time::Instant::now();
+        while !building() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "the bag was not begun"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let sent = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{signal}: {stderr}");
+        assert!(
+            stderr.contains("stopped: the bag was not finished, and nothing of it is left at"),
+            "{signal}: {stderr}"
+        );
+        assert!(!bag.exists(), "{signal}");
+        assert!(!building(), "{signal}: the half-made bag is left");
+    }
+}
