@@ -123,8 +123,17 @@ pub async fn bag(
         false => {
             let path = Path::new(&mirror);
             let folder = Folder::open(path).map_err(|e| Error::io(path, e))?;
+            // Held until the bag is made: it holds the mirror as it stood,
+            // not half of a run's catalog files.
+            let reading = crate::writer::Writer::read(folder.root())
+                .map_err(|e| Error::io(path, e))?
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "a job is copying into the mirror folder {mirror} (the app, or a command in another terminal); its catalog files change until it ends. Make the bag once it has ended, or pause it first"
+                    ))
+                })?;
             let source = mirror_source(&folder)?;
-            Mirror::Folder(folder, source)
+            Mirror::Folder(folder, source, reading)
         }
     };
     let target = match into_bucket {
@@ -174,12 +183,16 @@ pub async fn bag(
         Mirror::Bucket(source, files) => {
             bagit_of_bucket((&source, &mirror), files, &local_out, records, options).await?
         }
-        Mirror::Folder(folder, source) => bagit(
-            (Path::new(&mirror), folder, &source),
-            &local_out,
-            records,
-            options,
-        )?,
+        Mirror::Folder(folder, source, reading) => {
+            let bagged = bagit(
+                (Path::new(&mirror), folder, &source),
+                &local_out,
+                records,
+                options,
+            );
+            drop(reading);
+            bagged?
+        }
     };
     if let Some(target) = target {
         // Another export may have written there meanwhile.
@@ -195,7 +208,7 @@ pub async fn bag(
 /// size), or a folder, with the source its root catalog names.
 enum Mirror {
     Bucket(crate::destination::Destination, Vec<(String, u64)>),
-    Folder(Folder, String),
+    Folder(Folder, String, crate::writer::Reading),
 }
 
 /// Whether the address `inner` is `outer` or under it.

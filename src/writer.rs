@@ -11,6 +11,10 @@
 //! process into the same folder share one lock: they are coordinated
 //! through their state file already.
 //!
+//! A program that reads the whole folder as one (a bag of the mirror)
+//! holds a shared lock on it meanwhile: no run writes into the folder
+//! while it reads, and readers do not keep each other out.
+//!
 //! A file system that keeps no such locks (some network shares, where two
 //! computers are then not kept apart) is written without one, as before;
 //! so is every folder on a system other than Unix, where a folder cannot
@@ -76,6 +80,33 @@ impl Writer {
     }
 }
 
+/// A hold on a mirror folder for reading it whole (see [`Writer::read`]).
+#[derive(Debug)]
+pub struct Reading {
+    /// The open folder the shared lock is on (`None` where there are no
+    /// locks); closing it lets the lock go.
+    _dir: Option<std::fs::File>,
+}
+
+impl Writer {
+    /// Holds the folder `root` (which exists) while it is read whole: no
+    /// run (of this process or another program) writes into it meanwhile.
+    /// `Ok(None)`: one is writing into it now.
+    pub fn read(root: &Path) -> io::Result<Option<Reading>> {
+        if !cfg!(unix) {
+            return Ok(Some(Reading { _dir: None }));
+        }
+        let dir = std::fs::File::open(root)?;
+        // (A run of this process holds its lock on a handle of its own,
+        // which keeps this one out as another program's would.)
+        match dir.try_lock_shared() {
+            Ok(()) => Ok(Some(Reading { _dir: Some(dir) })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(_)) => Ok(Some(Reading { _dir: None })),
+        }
+    }
+}
+
 impl Drop for Writer {
     fn drop(&mut self) {
         let Some(id) = self.id else { return };
@@ -134,5 +165,24 @@ mod tests {
         assert!(Writer::take(dir.path()).unwrap().is_none());
         drop(other);
         assert!(Writer::take(dir.path()).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_folder_read_whole_is_written_by_no_one_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        // Readers share the folder.
+        let first = Writer::read(dir.path()).unwrap().expect("free");
+        let second = Writer::read(dir.path()).unwrap().expect("shared");
+        // No run writes into it meanwhile, of this process or another.
+        assert!(Writer::take(dir.path()).unwrap().is_none());
+        assert!(!free_for_another(dir.path()));
+        drop(first);
+        assert!(Writer::take(dir.path()).unwrap().is_none());
+        drop(second);
+        let writing = Writer::take(dir.path()).unwrap().expect("free again");
+        // Nor is it read whole while a run writes into it.
+        assert!(Writer::read(dir.path()).unwrap().is_none());
+        drop(writing);
+        assert!(Writer::read(dir.path()).unwrap().is_some());
     }
 }

@@ -284,7 +284,7 @@ async fn take_folder(root: &std::path::Path) -> Result<crate::writer::Writer> {
         .map_err(|source| destination_error(root, source))?;
     taken.ok_or_else(|| {
         Error::invalid_input(format!(
-            "another program is copying into the mirror folder {} (another Cairn: the app, a command in another terminal, or one on another computer sharing the drive); two copiers at once would overwrite each other's catalog files. Resume this job once that one has ended",
+            "another program is copying into the mirror folder {} or making a bag of it (another Cairn: the app, a command in another terminal, or one on another computer sharing the drive); two copiers at once would overwrite each other's catalog files. Resume this job once that one has ended",
             root.display()
         ))
     })

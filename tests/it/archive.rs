@@ -741,3 +741,29 @@ fn an_export_stopped_on_its_way_says_so_and_leaves_nothing() {
         assert!(!building(), "{signal}: the half-made bag is left");
     }
 }
+
+/// A bag is not made of a mirror a job is copying into (its catalog files
+/// change until the job ends); while a bag is made, no job copies into it.
+#[cfg(unix)]
+#[test]
+fn a_bag_is_not_made_while_a_job_copies_into_the_mirror() {
+    let (dir, state, dest) = crate::support::mirror_demo();
+    let bag = dir.path().join("bag");
+    // Another program copying into the folder holds it so.
+    let copier = std::fs::File::open(&dest).unwrap();
+    copier.try_lock().unwrap();
+    let run = export(&state, &dest, &bag);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("a job is copying into the mirror folder")
+            && run.stderr.contains("Make the bag once it has ended"),
+        "{}",
+        run.stderr
+    );
+    assert!(!bag.exists());
+    drop(copier);
+    let run = export(&state, &dest, &bag);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(bagit_validate(&bag).status.success());
+}
