@@ -301,9 +301,10 @@ async fn bagit_of_bucket(
                     bagged.hashed += 1;
                 }
                 Ok(false) => {
-                    // (An item document is written again by no repair of a
-                    // bucket.)
-                    bagged.to_repair += u64::from(!proof.document);
+                    // A bucket is repaired only through the job that
+                    // recorded the file (and an item document is written
+                    // again by no repair of a bucket).
+                    bagged.to_repair += u64::from(!proof.document && proof.record.is_some());
                     bagged.left_out.push((path.clone(), proof.why_not().into()));
                 }
                 // A key the bag's folder cannot hold as a file (a name it

@@ -215,7 +215,7 @@ async fn mirror_into_bucket(
     let run = cairn_with_env(
         &state,
         &["export", url, "--bagit", bag.to_str().unwrap(), "--json"],
-        env,
+        env.clone(),
     );
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary()["left_out"], 4, "{}", run.stdout);
@@ -248,6 +248,42 @@ async fn mirror_into_bucket(
     );
     assert!(!bag.join("data/farm/item-0000/tile-0.bin").exists());
     assert!(!bag.join(format!("data/farm/{}", items[0])).exists());
+    assert_bag_valid(&bag);
+
+    // Without the records (another state file), an object damaged in an
+    // item whose document is intact is held to the checksum the document
+    // gives it, and left out; no repair is offered for it, as Cairn
+    // repairs a bucket only through the job that made it.
+    let intact = read_json(store.as_ref(), &format!("{prefix}/farm/{}", items[2])).await;
+    let folder = items[2].rsplit_once('/').unwrap().0;
+    let asset = intact["assets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    let name = asset["href"].as_str().unwrap().trim_start_matches("./");
+    let decayed = format!("farm/{folder}/{name}");
+    store
+        .put(
+            &ObjectPath::from(format!("{prefix}/{decayed}")),
+            b"decayed".to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let bag = dir.path().join("bag-without-records");
+    let run = cairn_with_env(
+        &dir.path().join("another.db"),
+        &["export", url, "--bagit", bag.to_str().unwrap(), "--json"],
+        env,
+    );
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.left_out().iter().any(|(path, _)| *path == decayed),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.summary()["to_repair"], 0, "{}", run.stdout);
     assert_bag_valid(&bag);
 }
 
