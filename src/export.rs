@@ -73,6 +73,8 @@ pub struct Bagged {
 
 /// Bytes read at a time when a file is hashed as it is copied.
 const CHUNK: usize = 1024 * 1024;
+/// Bytes copied at a time (by the kernel) when a file is not hashed.
+const SLICE: u64 = 64 * 1024 * 1024;
 
 /// Makes a BagIt bag of the mirror at `mirror` (a folder, or a bucket
 /// address) at `out` (a new folder, or a bucket address under which
@@ -117,7 +119,10 @@ pub async fn bag(
     let source = match is_bucket_address(&mirror) {
         true => {
             let source = Destination::open(&mirror, &scratch)?;
-            let files = source.list_files().await?;
+            let files = tokio::select! {
+                files = source.list_files() => files?,
+                () = options.stop.cancelled() => return Err(Error::Cancelled),
+            };
             Mirror::Bucket(source, files)
         }
         false => {
@@ -166,7 +171,11 @@ pub async fn bag(
     // a file the state file has no record of.
     // (Read with this computer's own access: a bucket this user reads
     // another way is bagged on the records alone, and said.)
-    let claims = match crate::verify::claims(&mirror).await {
+    let claims = tokio::select! {
+        claims = crate::verify::claims(&mirror) => claims,
+        () = options.stop.cancelled() => return Err(Error::Cancelled),
+    };
+    let claims = match claims {
         Ok(claims) => claims,
         Err(error) => {
             tracing::warn!(
@@ -289,9 +298,9 @@ async fn bagit_of_bucket(
                 mirror,
                 &bag,
                 &path,
-                size,
-                proof.verified.as_ref(),
+                (size, proof.verified.as_ref()),
                 &mut manifests,
+                &options.stop,
             )
             .await
             {
@@ -361,9 +370,9 @@ async fn copy_object(
     mirror: &crate::destination::Destination,
     bag: &Folder,
     path: &str,
-    size: u64,
-    verified: Option<&Checksum>,
+    (size, verified): (u64, Option<&Checksum>),
     manifests: &mut Manifests,
+    stop: &tokio_util::sync::CancellationToken,
 ) -> Result<bool> {
     let target = format!("data/{path}");
     let io_bag = |e| Error::io(&bag.display(&target), e);
@@ -371,7 +380,12 @@ async fn copy_object(
     let mut hashes = Hashes::new(manifests, verified);
     let mut stream = mirror.stream(path).await?;
     let mut written = 0u64;
-    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+    loop {
+        let chunk = tokio::select! {
+            chunk = futures::StreamExt::next(&mut stream) => chunk,
+            () = stop.cancelled() => return Err(Error::Cancelled),
+        };
+        let Some(chunk) = chunk else { break };
         let chunk = chunk?;
         hashes.update(&chunk);
         to.write_all(&chunk).map_err(io_bag)?;
@@ -755,6 +769,7 @@ fn fill(
                 (records, options.rehash),
                 destination,
                 &mut manifests,
+                &options.stop,
             ) {
                 Ok(Copied::Bagged {
                     size,
@@ -1042,6 +1057,7 @@ fn copy_one(
     (records, rehash): (Records<'_>, bool),
     destination: &str,
     manifests: &mut Manifests,
+    stop: &tokio_util::sync::CancellationToken,
 ) -> Result<Copied> {
     let io_mirror = |e| Error::io(&mirror.display(path), e);
     let target = format!("data/{path}");
@@ -1073,7 +1089,20 @@ fn copy_one(
             .is_some_and(|verified| verified.algorithm == Algorithm::Sha2_256);
     match verified.as_ref().filter(|_| reused) {
         Some(recorded) => {
-            let copied = std::io::copy(&mut from, &mut to).map_err(io_bag)?;
+            // (A slice at a time, so that a big file does not keep a stop
+            // waiting.)
+            let mut copied = 0;
+            loop {
+                if stop.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let slice =
+                    std::io::copy(&mut Read::take(&mut from, SLICE), &mut to).map_err(io_bag)?;
+                copied += slice;
+                if slice < SLICE {
+                    break;
+                }
+            }
             if copied != size {
                 return Err(io_mirror(std::io::Error::other(format!(
                     "it changed while it was copied ({size} bytes became {copied})"
@@ -1090,6 +1119,9 @@ fn copy_one(
             let mut hashes = Hashes::new(manifests, verified.as_ref());
             let mut buffer = vec![0u8; CHUNK];
             loop {
+                if stop.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
                 let read = from.read(&mut buffer).map_err(io_mirror)?;
                 if read == 0 {
                     break;

@@ -130,16 +130,30 @@ async fn bag_of(args: &Args, bag: &str, state: Option<PathBuf>) -> Result<u8> {
         rehash: args.rehash,
         stop: super::interrupt_token(),
     };
+    // The bag stops between two pieces of a file; a step that cannot stop
+    // (the last flush to disk) is waited for, unless asked again.
+    let asked = options.stop.clone();
+    let out = bag.to_string();
+    tokio::spawn(async move {
+        asked.cancelled().await;
+        super::stop_signal().await;
+        say_err!(
+            "stopped at once: what was built of the bag beside {out} is removed by the next export"
+        );
+        std::process::exit(130);
+    });
     let bagged = match cairn::export::bag(&mirror, bag, store.as_ref(), &options).await {
-        Err(error) if options.stop.is_cancelled() => {
-            let words = match error {
-                Error::Cancelled => format!(
-                    "the bag was not finished, and nothing of it is left at {bag}; run the export again to make it"
-                ),
-                other => other.to_string(),
-            };
-            say_err!("stopped: {words}");
+        Err(Error::Cancelled) if options.stop.is_cancelled() => {
+            say_err!(
+                "stopped: the bag was not finished, and nothing of it is left at {bag}; run the export again to make it"
+            );
             return Ok(EXIT_INTERRUPTED);
+        }
+        // An upload stopped on its way: the objects it left are said, and
+        // what to do with them (the export cannot go on from there).
+        Err(error) if options.stop.is_cancelled() => {
+            say_err!("stopped: {error}");
+            return Ok(EXIT_FAILED);
         }
         bagged => bagged?,
     };

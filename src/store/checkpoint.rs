@@ -62,9 +62,9 @@ impl Drop for Checkpointer {
 impl Store {
     /// Starts a thread that checkpoints this store's file beside its own
     /// connection, which then leaves checkpoints to it (until
-    /// [`Store::checkpoint_alone`]). `None` for a store in memory, or when
-    /// the thread or its connection cannot be had: this connection then
-    /// checkpoints as before.
+    /// [`Store::checkpoint_alone`] is called once for each). `None` for a
+    /// store in memory, or when the thread or its connection cannot be
+    /// had: this connection then checkpoints as before.
     pub fn checkpoint_beside(&self) -> Option<Checkpointer> {
         let path = self.path.as_deref()?;
         let conn = checkpoint_connection(path)?;
@@ -82,6 +82,7 @@ impl Store {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", 0)
             .ok()?;
+        self.beside.set(self.beside.get() + 1);
         Some(Checkpointer {
             stop: Some(stop),
             thread: Some(thread),
@@ -98,8 +99,13 @@ impl Store {
     }
 
     /// This connection checkpoints by itself again, as it does when no job
-    /// runs.
+    /// runs, once every job that left them to a thread has ended (jobs of
+    /// the app share its connection).
     pub fn checkpoint_alone(&self) {
+        self.beside.set(self.beside.get().saturating_sub(1));
+        if self.beside.get() > 0 {
+            return;
+        }
         if let Err(error) = self
             .conn
             .pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT)
@@ -231,6 +237,16 @@ mod tests {
         let checkpointer = store.checkpoint_beside().expect("a checkpointing thread");
         assert_eq!(autocheckpoint(&store), 0);
         drop(checkpointer);
+        store.checkpoint_alone();
+        assert_eq!(autocheckpoint(&store), AUTOCHECKPOINT);
+        // Two jobs on one connection (the app's): the first to end leaves
+        // the other's checkpoints beside it.
+        let first = store.checkpoint_beside().expect("a checkpointing thread");
+        let second = store.checkpoint_beside().expect("another");
+        drop(first);
+        store.checkpoint_alone();
+        assert_eq!(autocheckpoint(&store), 0);
+        drop(second);
         store.checkpoint_alone();
         assert_eq!(autocheckpoint(&store), AUTOCHECKPOINT);
     }

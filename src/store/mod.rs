@@ -117,6 +117,9 @@ pub fn schema_version() -> usize {
 pub struct Store {
     conn: Connection,
     path: Option<PathBuf>,
+    /// Jobs whose checkpoints are done beside this connection now (see
+    /// [`Store::checkpoint_beside`]).
+    beside: std::cell::Cell<usize>,
 }
 
 impl Store {
@@ -218,6 +221,7 @@ impl Store {
         Ok(Store {
             conn,
             path: Some(path.to_path_buf()),
+            beside: Default::default(),
         })
     }
 
@@ -270,7 +274,11 @@ impl Store {
         if mark != APPLICATION_ID {
             conn.pragma_update(None, "application_id", APPLICATION_ID)?;
         }
-        Ok(Store { conn, path: None })
+        Ok(Store {
+            conn,
+            path: None,
+            beside: Default::default(),
+        })
     }
 
     /// Starts a transaction for a batch of updates, unless one is open.

@@ -205,11 +205,8 @@ impl Ledger {
             .spawn(move || {
                 let mut backlog = false;
                 // Checkpoints of the state file are done beside this
-                // thread, not in its way.
-                let checkpointer = store
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .checkpoint_beside();
+                // thread, not in its way (until it ends, or panics).
+                let checkpointer = Beside::start(&store);
                 loop {
                     let first = match receiver.recv_timeout(FLUSH_EVERY) {
                         Ok(first) => first,
@@ -248,17 +245,11 @@ impl Ledger {
                     }
                     apply(&store, batch);
                     flush_if_due(&store, flush.as_mut(), When::Batch);
-                    if checkpointer.as_ref().is_some_and(Checkpointer::due) {
+                    if checkpointer.due() {
                         store.lock().unwrap_or_else(|e| e.into_inner()).checkpoint();
                     }
                 }
-                if let Some(checkpointer) = checkpointer {
-                    drop(checkpointer);
-                    store
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .checkpoint_alone();
-                }
+                drop(checkpointer);
                 // The job is stopping: everything it finished goes to disk.
                 flush_if_due(&store, flush.as_mut(), When::Stopping);
             })
@@ -448,6 +439,44 @@ impl Drop for Ledger {
         self.sender.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The checkpoints of the state file done beside the store thread while
+/// it lives; the store's connection does them again once it is dropped
+/// (the thread ended, or panicked).
+struct Beside {
+    store: Arc<Mutex<Store>>,
+    checkpointer: Option<Checkpointer>,
+}
+
+impl Beside {
+    fn start(store: &Arc<Mutex<Store>>) -> Beside {
+        let checkpointer = store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .checkpoint_beside();
+        Beside {
+            store: store.clone(),
+            checkpointer,
+        }
+    }
+
+    /// See [`Checkpointer::due`].
+    fn due(&self) -> bool {
+        self.checkpointer.as_ref().is_some_and(Checkpointer::due)
+    }
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        if let Some(checkpointer) = self.checkpointer.take() {
+            drop(checkpointer);
+            self.store
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .checkpoint_alone();
         }
     }
 }
