@@ -725,11 +725,7 @@ fn an_export_stopped_on_its_way_says_so_and_leaves_nothing() {
             );
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        let sent = std::process::Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        crate::support::send_signal(child.id(), signal);
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{signal}: {stderr}");

@@ -893,11 +893,7 @@ fn sigterm_and_sighup_stop_a_job_as_ctrl_c_does() {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));
-        let killed = std::process::Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        crate::support::send_signal(child.id(), signal);
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(3), "{signal}: {status}");
         let jobs = cairn(&state, &["jobs", "--json"]);

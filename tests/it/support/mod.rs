@@ -427,6 +427,17 @@ pub fn spawn_cairn(state: &Path, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// Sends `signal` (`-INT`, `-TERM`...) to the process `pid`, as a person
+/// or a service manager would (`kill`).
+#[cfg(unix)]
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
 /// Runs `cairn --state STATE ARGS...` and waits for it.
 pub fn cairn(state: &Path, args: &[&str]) -> Run {
     cairn_with_env(state, args, Vec::new())
